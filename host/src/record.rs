@@ -1,0 +1,142 @@
+//! Records as the host handles them: checked JSON, serde for the API, the
+//! CLI's JSON lines and the store; converted to and from the contract's types
+//! at the sandbox boundary.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// What a destination should do with a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Create or replace.
+    #[default]
+    Upsert,
+    /// Remove.
+    Delete,
+}
+
+/// One unit of data. `data` is always a JSON object.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// Stream name.
+    pub stream: String,
+    /// Identity in the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Upsert or delete.
+    #[serde(default)]
+    pub op: Op,
+    /// The record's fields, as JSON text of an object.
+    pub data: Box<RawValue>,
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.stream == other.stream
+            && self.key == other.key
+            && self.op == other.op
+            && self.data.get() == other.data.get()
+    }
+}
+
+/// Record data that is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {index} of stream `{stream}`: data is not a JSON object ({reason})")]
+pub struct InvalidRecord {
+    /// Position in its batch.
+    pub index: usize,
+    /// Its stream.
+    pub stream: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Record {
+    /// A record from parts; fails unless `data` is the text of a JSON object.
+    pub fn new(
+        stream: impl Into<String>,
+        key: Option<String>,
+        op: Op,
+        data: String,
+    ) -> Result<Self, String> {
+        let data = RawValue::from_string(data).map_err(|e| e.to_string())?;
+        if !data.get().trim_start().starts_with('{') {
+            return Err("expected an object".into());
+        }
+        Ok(Self {
+            stream: stream.into(),
+            key,
+            op,
+            data,
+        })
+    }
+
+    /// Size in bytes, for limits and counters.
+    pub fn size(&self) -> usize {
+        self.stream.len() + self.key.as_ref().map_or(0, String::len) + self.data.get().len()
+    }
+
+    /// The data parsed as a map.
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(self.data.get()).unwrap_or_default()
+    }
+}
+
+/// One page returned by a source.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Page {
+    /// Records of the page.
+    pub records: Vec<Record>,
+    /// Where to resume.
+    pub cursor: Option<String>,
+    /// Whether another page follows.
+    pub more: bool,
+}
+
+/// A record a destination refused.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rejection {
+    /// Position in the pushed batch.
+    pub index: u32,
+    /// Field at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why.
+    pub message: String,
+}
+
+/// What a destination did with a batch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PushResult {
+    /// New records.
+    pub created: u32,
+    /// Replaced records.
+    pub updated: u32,
+    /// Removed records.
+    pub deleted: u32,
+    /// Refused records.
+    pub rejected: Vec<Rejection>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_must_be_an_object() {
+        assert!(Record::new("s", None, Op::Upsert, r#"{"a":1}"#.into()).is_ok());
+        assert!(Record::new("s", None, Op::Upsert, "[1]".into()).is_err());
+        assert!(Record::new("s", None, Op::Upsert, "{oops".into()).is_err());
+    }
+
+    #[test]
+    fn json_lines_round_trip() {
+        let line = r#"{"stream":"items","key":"1","op":"delete","data":{"id":1}}"#;
+        let r: Record = serde_json::from_str(line).unwrap();
+        assert_eq!(r.op, Op::Delete);
+        assert_eq!(serde_json::to_string(&r).unwrap(), line);
+        let r: Record = serde_json::from_str(r#"{"stream":"s","data":{}}"#).unwrap();
+        assert_eq!(r.op, Op::Upsert);
+    }
+}

@@ -1,0 +1,491 @@
+//! The HTTP capability: `wharf:connector/http.send`, performed by the host.
+//!
+//! Every request, and every redirect hop, is checked before anything is
+//! sent: scheme, user info, a granted host pattern, and the destination
+//! address. Names are resolved by the host through [`GuardedResolver`],
+//! which drops every address in a blocked network that the connection was
+//! not granted, so reqwest connects to exactly the addresses that passed.
+//! Secrets are substituted only after the origin is known to be granted and
+//! bound to the secret; redirects to another origin lose the credentials.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+use url::{Host as UrlHost, Url};
+
+use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
+use super::grants::{BlockedAddress, HostPattern, NetworkPolicy, blocked_name};
+use super::limits::Limits;
+use super::log::{LogSource, SessionLog};
+use super::secrets::{Placement, SecretBook};
+
+const MAX_REDIRECTS: usize = 5;
+
+/// What one session may reach.
+#[derive(Clone, Debug, Default)]
+pub struct HttpPolicy {
+    /// Granted origins.
+    pub hosts: Vec<HostPattern>,
+    /// Blocked networks this session may nevertheless reach.
+    pub networks: NetworkPolicy,
+}
+
+impl HttpPolicy {
+    /// Check a URL before connecting: scheme, user info, grant, and the
+    /// address when the host is an IP literal (names are checked when
+    /// resolved). The error is the reason, for `denied`.
+    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "scheme `{}` is not allowed; only http and https",
+                url.scheme()
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("URLs with user info (user:password@host) are refused".into());
+        }
+        let host = url.host().ok_or("the URL has no host")?;
+        if !self.hosts.iter().any(|p| p.matches(url)) {
+            let origin = HostPattern::origin_of(url)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|_| url.to_string());
+            let granted = if self.hosts.is_empty() {
+                "none".to_string()
+            } else {
+                self.hosts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(format!(
+                "host {origin} is not granted to this connection (granted: {granted})"
+            ));
+        }
+        match host {
+            UrlHost::Ipv4(ip) => self.networks.check(IpAddr::V4(ip)).map_err(|e| e.to_string()),
+            UrlHost::Ipv6(ip) => self.networks.check(IpAddr::V6(ip)).map_err(|e| e.to_string()),
+            UrlHost::Domain(name) => match blocked_name(name) {
+                Some(why) => Err(format!("host `{name}` is refused ({why})")),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// A name whose every address was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("`{name}` resolves only to refused addresses: {first}")]
+struct ResolvedToBlocked {
+    name: String,
+    first: BlockedAddress,
+}
+
+/// Resolves names for reqwest and keeps only allowed addresses.
+#[derive(Clone)]
+pub struct GuardedResolver {
+    networks: NetworkPolicy,
+}
+
+impl GuardedResolver {
+    /// A resolver for one session's network policy.
+    pub fn new(networks: NetworkPolicy) -> Self {
+        Self { networks }
+    }
+
+    /// Look `name` up and drop every address the policy refuses.
+    pub async fn resolve_checked(
+        networks: &NetworkPolicy,
+        name: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let addrs = tokio::net::lookup_host((name, 0)).await?;
+        let mut allowed = Vec::new();
+        let mut first = None;
+        for addr in addrs {
+            match networks.check(addr.ip()) {
+                Ok(()) => allowed.push(addr),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        match (allowed.is_empty(), first) {
+            (true, Some(first)) => Err(Box::new(ResolvedToBlocked {
+                name: name.to_string(),
+                first,
+            })),
+            _ => Ok(allowed),
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let networks = self.networks.clone();
+        Box::pin(async move {
+            let addrs = Self::resolve_checked(&networks, name.as_str()).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The HTTP side of one session: client, grants, budget and counters.
+pub struct HttpSession {
+    client: reqwest::Client,
+    policy: HttpPolicy,
+    secrets: Arc<SecretBook>,
+    log: Arc<SessionLog>,
+    remaining: AtomicU32,
+    budget: u32,
+    concurrency: Semaphore,
+    response_cap: usize,
+    request_timeout: Duration,
+    sent: AtomicU64,
+    bytes_in: AtomicU64,
+}
+
+/// Counters of a session's HTTP use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HttpCounters {
+    /// Requests sent (redirect hops included).
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes_in: u64,
+}
+
+impl HttpSession {
+    /// A session with its own client, whose resolver enforces `policy`.
+    pub fn new(
+        policy: HttpPolicy,
+        secrets: Arc<SecretBook>,
+        log: Arc<SessionLog>,
+        limits: &Limits,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.networks.clone())))
+            .connect_timeout(limits.http_connect_timeout)
+            .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            secrets,
+            log,
+            remaining: AtomicU32::new(limits.http_requests_per_session),
+            budget: limits.http_requests_per_session,
+            concurrency: Semaphore::new(limits.http_concurrency.max(1)),
+            response_cap: limits.http_response_bytes,
+            request_timeout: limits.http_request_timeout,
+            sent: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests and bytes so far.
+    pub fn counters(&self) -> HttpCounters {
+        HttpCounters {
+            requests: self.sent.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Perform a guest's request. Refusals are logged for the administrator.
+    pub async fn send(&self, req: Request) -> Result<Response, HttpError> {
+        let result = self.send_inner(req).await;
+        if let Err(HttpError::Denied(why)) = &result {
+            self.log
+                .host_line(LogSource::Host, format!("http request refused: {why}"));
+        }
+        result
+    }
+
+    async fn send_inner(&self, req: Request) -> Result<Response, HttpError> {
+        let _permit = self
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| HttpError::Denied("session closed".into()))?;
+        let prepared = self.prepare(req)?;
+        match tokio::time::timeout(self.request_timeout, self.perform(prepared)).await {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::Timeout),
+        }
+    }
+
+    /// Check the request and substitute secrets; nothing is sent yet.
+    fn prepare(&self, req: Request) -> Result<Prepared, HttpError> {
+        let method = Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
+            .ok()
+            .filter(|m| {
+                [
+                    Method::GET,
+                    Method::HEAD,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                    Method::OPTIONS,
+                ]
+                .contains(m)
+            })
+            .ok_or_else(|| HttpError::Invalid(format!("method `{}` is not allowed", req.method)))?;
+        let template = Url::parse(&req.url)
+            .map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
+        if template.host_str().is_some_and(|h| h.contains(['{', '}']) || h.contains("%7B")) {
+            return Err(HttpError::Denied(
+                "secret placeholders are not allowed in a URL's scheme, host or port".into(),
+            ));
+        }
+        self.policy.check_url(&template).map_err(HttpError::Denied)?;
+        let deny = |e: super::secrets::SecretDenied| HttpError::Denied(e.to_string());
+        let url = self
+            .secrets
+            .substitute(&req.url, &template, Placement::Url)
+            .map_err(deny)?;
+        let url = Url::parse(&url).map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
+        if url.origin() != template.origin() {
+            return Err(HttpError::Denied(
+                "secret placeholders are not allowed in a URL's scheme, host or port".into(),
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        let mut secret_headers = Vec::new();
+        for (name, value) in &req.headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::Invalid(format!("invalid header name `{name}`")))?;
+            if SecretBook::has_placeholder(value) {
+                secret_headers.push(header.clone());
+            }
+            let value = self
+                .secrets
+                .substitute(value, &url, Placement::Header)
+                .map_err(deny)?;
+            // The message must not include the value: it may hold a secret.
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| HttpError::Invalid(format!("invalid value for header `{name}`")))?;
+            headers.append(header, value);
+        }
+        let mut body_has_secret = false;
+        let body = match req.body {
+            Some(body) => match std::str::from_utf8(&body) {
+                Ok(text) if SecretBook::has_placeholder(text) => {
+                    body_has_secret = true;
+                    let text = self
+                        .secrets
+                        .substitute(text, &url, Placement::Body)
+                        .map_err(deny)?;
+                    Some(text.into_owned().into_bytes())
+                }
+                _ => Some(body),
+            },
+            None => None,
+        };
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            secret_headers,
+            body,
+            body_has_secret,
+        })
+    }
+
+    fn take_budget(&self) -> Result<(), HttpError> {
+        self.remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| {
+                HttpError::Denied(format!(
+                    "request budget exhausted: at most {} requests per run",
+                    self.budget
+                ))
+            })
+    }
+
+    async fn perform(&self, mut p: Prepared) -> Result<Response, HttpError> {
+        for hop in 0..=MAX_REDIRECTS {
+            self.take_budget()?;
+            let mut builder = self
+                .client
+                .request(p.method.clone(), p.url.clone())
+                .headers(p.headers.clone());
+            if let Some(body) = &p.body {
+                builder = builder.body(body.clone());
+            }
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            let mut resp = builder.send().await.map_err(|e| self.transport_error(e))?;
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            if let (true, Some(location)) = (status.is_redirection(), location) {
+                if hop == MAX_REDIRECTS {
+                    return Err(HttpError::Denied(format!(
+                        "too many redirects (more than {MAX_REDIRECTS})"
+                    )));
+                }
+                let next = p
+                    .url
+                    .join(&location)
+                    .map_err(|e| HttpError::Invalid(format!("bad redirect location: {e}")))?;
+                self.policy
+                    .check_url(&next)
+                    .map_err(|why| HttpError::Denied(format!("redirect refused: {why}")))?;
+                p.redirect(status, next)?;
+                continue;
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+                if body.len() + chunk.len() > self.response_cap {
+                    return Err(HttpError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            self.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+            let redactor = self.secrets.redactor();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    let v = String::from_utf8_lossy(v.as_bytes());
+                    (k.as_str().to_string(), redactor.redact_str(&v).into_owned())
+                })
+                .collect();
+            let body = match redactor.redact_bytes(&body) {
+                std::borrow::Cow::Borrowed(_) => body,
+                std::borrow::Cow::Owned(b) => b,
+            };
+            return Ok(Response {
+                status: status.as_u16(),
+                headers,
+                body,
+            });
+        }
+        unreachable!("the loop returns on its last hop")
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> HttpError {
+        if e.is_timeout() {
+            return HttpError::Timeout;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(blocked) = err.downcast_ref::<ResolvedToBlocked>() {
+                return HttpError::Denied(blocked.to_string());
+            }
+            source = err.source();
+        }
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(err) = source {
+            message.push_str(": ");
+            message.push_str(&err.to_string());
+            source = err.source();
+        }
+        HttpError::Connect(self.secrets.redactor().redact_str(&message).into_owned())
+    }
+}
+
+/// A checked request, ready to send, that knows which parts carry secrets.
+struct Prepared {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    secret_headers: Vec<HeaderName>,
+    body: Option<Vec<u8>>,
+    body_has_secret: bool,
+}
+
+impl Prepared {
+    /// Follow a redirect: per RFC 9110, 303 (and 301/302 after POST) become
+    /// GET without a body; another origin loses every credential.
+    fn redirect(&mut self, status: StatusCode, next: Url) -> Result<(), HttpError> {
+        let cross_origin = next.origin() != self.url.origin();
+        let to_get = status == StatusCode::SEE_OTHER
+            || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                && self.method == Method::POST);
+        if to_get {
+            self.method = Method::GET;
+            self.body = None;
+            self.body_has_secret = false;
+            self.headers.remove(reqwest::header::CONTENT_TYPE);
+            self.headers.remove(reqwest::header::CONTENT_LENGTH);
+        }
+        if cross_origin {
+            if self.body_has_secret {
+                return Err(HttpError::Denied(
+                    "redirect to another origin would resend a body containing secrets".into(),
+                ));
+            }
+            for name in [
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::COOKIE,
+                reqwest::header::PROXY_AUTHORIZATION,
+            ]
+            .into_iter()
+            .chain(self.secret_headers.drain(..))
+            {
+                self.headers.remove(name);
+            }
+        }
+        self.url = next;
+        Ok(())
+    }
+}
+
+/// Per-call state behind `wharf:connector/http`.
+pub struct HttpState {
+    pub(crate) session: Arc<HttpSession>,
+}
+
+impl Host for HttpState {
+    async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        Ok(self.session.send(req).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(hosts: &[&str], networks: &[&str]) -> HttpPolicy {
+        HttpPolicy {
+            hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            networks: NetworkPolicy::new(networks.iter().map(|n| n.parse().unwrap()).collect()),
+        }
+    }
+
+    #[test]
+    fn url_checks() {
+        let p = policy(&["https://api.example.com", "http://127.0.0.1:8080"], &[]);
+        let check = |u: &str| p.check_url(&Url::parse(u).unwrap());
+        assert!(check("https://api.example.com/x").is_ok());
+        assert!(check("https://other.example.com/").unwrap_err().contains("not granted"));
+        assert!(check("https://u:p@api.example.com/").unwrap_err().contains("user info"));
+        assert!(check("ftp://api.example.com/").unwrap_err().contains("scheme"));
+        assert!(check("http://127.0.0.1:8080/").unwrap_err().contains("blocked network"));
+        let p = policy(&["http://127.0.0.1:8080"], &["127.0.0.0/8"]);
+        assert!(p.check_url(&Url::parse("http://127.0.0.1:8080/").unwrap()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn resolver_drops_blocked_addresses() {
+        let none = NetworkPolicy::default();
+        let err = GuardedResolver::resolve_checked(&none, "localhost").await.unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+        let loopback = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let addrs = GuardedResolver::resolve_checked(&loopback, "localhost").await.unwrap();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()), "{addrs:?}");
+    }
+}

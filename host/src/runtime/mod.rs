@@ -1,0 +1,869 @@
+//! The sandbox: one wasmtime engine per process, connectors compiled once
+//! and cached, and a fresh, limited store for every call.
+//!
+//! - [`Runtime`] owns the engine (epoch ticker, pooling allocator when the
+//!   address space allows), the linker and the artifact cache.
+//! - [`Connector`] is a loaded, checked component with its spec and an
+//!   `InstancePre`, shared by every session that uses it.
+//! - [`Session`] is one use of a connector (a run, or a `wharf dev` command):
+//!   config, grants, secrets, HTTP budget and log. Each call instantiates a
+//!   fresh instance in a fresh store, so a crash or a broken limit cannot
+//!   leak into the next call, and connectors hold no state between calls.
+
+pub mod bindings;
+pub mod grants;
+pub mod http;
+pub mod limits;
+pub mod loader;
+pub mod log;
+pub mod secrets;
+pub mod spec;
+pub mod wasi;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasData, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use crate::record::{Op, Page, PushResult, Record, Rejection};
+use bindings::exports::wharf::connector::connector::Guest;
+use bindings::wharf::connector::types as wit;
+use grants::{HostPattern, NetworkPolicy};
+use http::{HttpCounters, HttpPolicy, HttpSession, HttpState};
+pub use limits::{LimitExceeded, Limits};
+pub use loader::LoadError;
+use limits::MemoryGuard;
+use log::{LogBudget, LogState, SessionLog};
+use secrets::{SecretBook, SecretSetupError, SecretValue, SecretsState};
+use spec::Spec;
+use wasi::WasiState;
+
+/// How often the epoch advances: the granularity of call deadlines and of
+/// yielding to other tasks while a guest computes.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How a [`Runtime`] is set up.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Limits applied to every connector.
+    pub limits: Limits,
+    /// Where compiled artifacts are cached (none: compile on every load).
+    pub cache_dir: Option<PathBuf>,
+    /// Do not try the pooling allocator.
+    pub no_pooling: bool,
+}
+
+/// The process-wide sandbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<Ctx>,
+    limits: Limits,
+    cache: loader::ArtifactCache,
+    pooling: bool,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("pooling", &self.inner.pooling)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Create the engine, linker and epoch ticker.
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let limits = options.limits;
+        let (engine, pooling) = make_engine(&limits, !options.no_pooling)?;
+        let mut linker = Linker::new(&engine);
+        add_capabilities(&mut linker)?;
+        let cache = loader::ArtifactCache::new(options.cache_dir, &engine);
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                limits,
+                cache,
+                pooling,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The limits every connector runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn uses_pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// Check, compile (or load from the cache) and describe a component.
+    pub async fn load(&self, bytes: &[u8]) -> Result<Arc<Connector>, LoadError> {
+        let inspection = loader::inspect(bytes, self.inner.limits.component_bytes)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        let (component, cached) = self.compile(&digest, bytes).await?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre =
+            bindings::SandboxedConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mut connector = Connector {
+            digest,
+            spec: placeholder_spec(),
+            pre,
+            imports: inspection.imports.clone(),
+            wasi_imports: inspection.wasi_imports(),
+            size: bytes.len(),
+            from_cache: cached,
+        };
+        let session = Session::for_spec(self);
+        let spec = session
+            .spec_of(&connector)
+            .await
+            .map_err(|e| LoadError::Spec(e.to_string()))?;
+        spec.validate().map_err(|e| LoadError::Spec(e.0))?;
+        connector.spec = spec;
+        Ok(Arc::new(connector))
+    }
+
+    /// Compiled code for `bytes`: from the cache when this process (or an
+    /// earlier one with the same engine) compiled it, else compiled now, off
+    /// the async threads, within the compile time limit.
+    async fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(Component, bool), LoadError> {
+        let cache = &self.inner.cache;
+        if let Some(path) = cache.path(digest).filter(|p| p.exists()) {
+            // SAFETY: the file was written by `ArtifactCache::store` from
+            // `Component::serialize` of this engine configuration (the key
+            // includes its compatibility hash); user bytes are never here.
+            #[allow(unsafe_code)]
+            let loaded = unsafe { Component::deserialize_file(&self.inner.engine, &path) };
+            match loaded {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "dropping unusable cached artifact");
+                    cache.evict(&path);
+                }
+            }
+        }
+        let engine = self.inner.engine.clone();
+        let owned = bytes.to_vec();
+        let limit = self.inner.limits.compile_timeout;
+        let task = tokio::task::spawn_blocking(move || -> wasmtime::Result<_> {
+            let component = Component::new(&engine, &owned)?;
+            let artifact = component.serialize()?;
+            Ok((component, artifact))
+        });
+        let (component, artifact) = match tokio::time::timeout(limit, task).await {
+            Err(_) => return Err(LoadError::CompileTimeout(limit)),
+            Ok(Err(join)) => return Err(LoadError::Compile(join.to_string())),
+            Ok(Ok(Err(e))) => return Err(LoadError::Compile(format!("{e:#}"))),
+            Ok(Ok(Ok(done))) => done,
+        };
+        if let Err(e) = cache.store(digest, &artifact) {
+            tracing::warn!(error = %e, "could not cache compiled artifact");
+        }
+        Ok((component, false))
+    }
+}
+
+fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bool)> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(limits.max_wasm_stack)
+        .async_stack_size(limits.max_wasm_stack + (1 << 20));
+    if try_pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(1024)
+            .total_stacks(256)
+            .max_memory_size(limits.memory_bytes);
+        let mut pooled = config.clone();
+        pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&pooled) {
+            Ok(engine) => return Ok((engine, true)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+            }
+        }
+    }
+    Ok((Engine::new(&config)?, false))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wharf-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn epoch ticker");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The store data of one call: each capability's state, and the limits.
+pub(crate) struct Ctx {
+    wasi: WasiState,
+    http: HttpState,
+    secrets: SecretsState,
+    log: LogState,
+    guard: MemoryGuard,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl wasmtime_wasi::WasiView for Ctx {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view()
+    }
+}
+
+struct HttpData;
+impl HasData for HttpData {
+    type Data<'a> = &'a mut HttpState;
+}
+struct SecretsData;
+impl HasData for SecretsData {
+    type Data<'a> = &'a mut SecretsState;
+}
+struct LogData;
+impl HasData for LogData {
+    type Data<'a> = &'a mut LogState;
+}
+
+/// Link every interface a connector may import, each to the state of the
+/// module that owns it.
+fn add_capabilities(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    use bindings::wharf::connector as iface;
+    iface::http::add_to_linker::<Ctx, HttpData>(linker, |c| &mut c.http)?;
+    iface::secrets::add_to_linker::<Ctx, SecretsData>(linker, |c| &mut c.secrets)?;
+    iface::log::add_to_linker::<Ctx, LogData>(linker, |c| &mut c.log)?;
+    wasi::add_to_linker(linker)
+}
+
+/// A loaded connector: checked, compiled, described by its spec.
+pub struct Connector {
+    digest: String,
+    spec: Spec,
+    pre: bindings::SandboxedConnectorPre<Ctx>,
+    imports: Vec<String>,
+    wasi_imports: Vec<String>,
+    size: usize,
+    from_cache: bool,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("name", &self.spec.name)
+            .field("version", &self.spec.version)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// Hex SHA-256 of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// What the connector declares.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+    /// Every top-level import.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+    /// The WASI interfaces it imports (all given nothing).
+    pub fn wasi_imports(&self) -> &[String] {
+        &self.wasi_imports
+    }
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// Whether the compiled code came from the artifact cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+}
+
+fn placeholder_spec() -> Spec {
+    Spec {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        roles: Vec::new(),
+        streams: Vec::new(),
+        config_schema: Value::Null,
+        secrets: Vec::new(),
+        hosts: Vec::new(),
+        oauth2: None,
+        webhook: None,
+    }
+}
+
+/// What a session may use.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// The connection's config (a JSON object).
+    pub config: Value,
+    /// Granted host patterns.
+    pub hosts: Vec<HostPattern>,
+    /// Granted networks (otherwise blocked).
+    pub networks: Vec<IpNet>,
+    /// Secret values by name.
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The config is not a JSON object.
+    #[error("config must be a JSON object")]
+    ConfigNotObject,
+    /// A secret's setup failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretSetupError),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A connector's own error: what the host should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+pub enum ConnectorError {
+    /// Bad config; not retried.
+    #[error("config error: {0}")]
+    Config(String),
+    /// Credentials rejected; not retried.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// Retry after this many seconds.
+    #[error("rate limited: retry after {0} s")]
+    RateLimited(u32),
+    /// Temporary; retried with backoff.
+    #[error("transient error: {0}")]
+    Transient(String),
+    /// Permanent; the run fails.
+    #[error("fatal error: {0}")]
+    Fatal(String),
+    /// The function is not implemented by this connector.
+    #[error("unsupported: the connector does not implement this function")]
+    Unsupported,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The connector returned an error.
+    #[error(transparent)]
+    Connector(ConnectorError),
+    /// A sandbox limit was broken.
+    #[error(transparent)]
+    Limit(LimitExceeded),
+    /// The connector crashed (trap, panic).
+    #[error("the connector crashed: {0}")]
+    Trap(String),
+    /// The connector returned data that breaks the contract.
+    #[error("the connector broke the contract: {0}")]
+    Protocol(String),
+    /// The sandbox could not run the call (e.g. no free instance slot).
+    #[error("the sandbox could not run the call: {0}")]
+    Sandbox(String),
+}
+
+impl CallError {
+    /// A short machine-readable kind: `config`, `auth`, `rate_limited`,
+    /// `transient`, `fatal`, `unsupported`, `limit`, `trap`, `protocol`,
+    /// `sandbox`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connector(ConnectorError::Config(_)) => "config",
+            Self::Connector(ConnectorError::Auth(_)) => "auth",
+            Self::Connector(ConnectorError::RateLimited(_)) => "rate_limited",
+            Self::Connector(ConnectorError::Transient(_)) => "transient",
+            Self::Connector(ConnectorError::Fatal(_)) => "fatal",
+            Self::Connector(ConnectorError::Unsupported) => "unsupported",
+            Self::Limit(_) => "limit",
+            Self::Trap(_) => "trap",
+            Self::Protocol(_) => "protocol",
+            Self::Sandbox(_) => "sandbox",
+        }
+    }
+}
+
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// One use of a connector: a run, a check, a `wharf dev` command.
+pub struct Session {
+    runtime: Runtime,
+    connector: Option<Arc<Connector>>,
+    config: String,
+    http: Arc<HttpSession>,
+    secrets: Arc<SecretBook>,
+    log: Arc<SessionLog>,
+}
+
+impl Session {
+    /// A session of `connector` with these grants and secrets.
+    pub fn new(
+        runtime: &Runtime,
+        connector: &Arc<Connector>,
+        options: SessionOptions,
+        log: impl FnOnce(SessionLog) -> SessionLog,
+    ) -> Result<Self, SessionError> {
+        if !options.config.is_object() {
+            return Err(SessionError::ConfigNotObject);
+        }
+        let book = Arc::new(SecretBook::new(
+            &connector.spec,
+            &options.config,
+            &options.secrets,
+        )?);
+        let name: Arc<str> = connector.spec.name.as_str().into();
+        let limits = runtime.limits();
+        let session_log = Arc::new(log(SessionLog::new(
+            name,
+            limits.log_lines_kept,
+            book.redactor().clone(),
+        )));
+        let policy = HttpPolicy {
+            hosts: options.hosts,
+            networks: NetworkPolicy::new(options.networks),
+        };
+        let http = Arc::new(HttpSession::new(policy, book.clone(), session_log.clone(), limits)?);
+        Ok(Self {
+            runtime: runtime.clone(),
+            connector: Some(connector.clone()),
+            config: options.config.to_string(),
+            http,
+            secrets: book,
+            log: session_log,
+        })
+    }
+
+    /// The session used to call `spec` while loading: no grants, no secrets.
+    fn for_spec(runtime: &Runtime) -> Self {
+        let book = Arc::new(SecretBook::empty());
+        let log = Arc::new(SessionLog::new(
+            "loading".into(),
+            runtime.limits().log_lines_kept,
+            book.redactor().clone(),
+        ));
+        let http = HttpSession::new(HttpPolicy::default(), book.clone(), log.clone(), runtime.limits())
+            .expect("an HTTP client with default settings always builds");
+        Self {
+            runtime: runtime.clone(),
+            connector: None,
+            config: "{}".into(),
+            http: Arc::new(http),
+            secrets: book,
+            log,
+        }
+    }
+
+    /// The session's log.
+    pub fn log(&self) -> &SessionLog {
+        &self.log
+    }
+
+    /// HTTP requests and bytes so far.
+    pub fn http_counters(&self) -> HttpCounters {
+        self.http.counters()
+    }
+
+    fn connector(&self) -> &Arc<Connector> {
+        self.connector.as_ref().expect("sessions of loaded connectors")
+    }
+
+    async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
+        let spec = self
+            .invoke(connector, |g, s| Box::pin(g.call_spec(s)), |_| 0)
+            .await?;
+        Ok(spec_from_wit(spec))
+    }
+
+    /// Run the connector's `check`.
+    pub async fn check(&self) -> Result<(), CallError> {
+        let config = self.config.clone();
+        let r = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_check(s, &config).await }),
+                |_| 0,
+            )
+            .await?;
+        r.map_err(|e| self.guest_error(e))
+    }
+
+    /// Fetch one page of `stream` after `cursor`.
+    pub async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<Page, CallError> {
+        let config = self.config.clone();
+        let stream = stream.to_string();
+        let cursor = cursor.map(str::to_string);
+        let page = self
+            .invoke(
+                self.connector(),
+                move |g, s| {
+                    Box::pin(async move {
+                        g.call_fetch(s, &config, &stream, cursor.as_deref()).await
+                    })
+                },
+                |r| match r {
+                    Ok(p) => wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len),
+                    Err(_) => 0,
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        Ok(Page {
+            records: records_from_wit(page.records)?,
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
+
+    /// Map records.
+    pub async fn map(&self, records: &[Record]) -> Result<Vec<Record>, CallError> {
+        let config = self.config.clone();
+        let input = records_to_wit(records);
+        let out = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_map(s, &config, &input).await }),
+                |r| r.as_ref().map_or(0, |v| wit_records_size(v)),
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        records_from_wit(out)
+    }
+
+    /// Push records to the destination.
+    pub async fn push(&self, records: &[Record]) -> Result<PushResult, CallError> {
+        let config = self.config.clone();
+        let input = records_to_wit(records);
+        let count = records.len();
+        let r = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_push(s, &config, &input).await }),
+                |r| r.as_ref().map_or(0, |p| p.rejected.iter().map(|x| x.message.len()).sum()),
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        let redact = |s: String| self.secrets.redactor().redact_str(&s).into_owned();
+        let rejected = r
+            .rejected
+            .into_iter()
+            .map(|x| Rejection {
+                index: x.index,
+                field: x.field,
+                message: redact(x.message),
+            })
+            .collect::<Vec<_>>();
+        if let Some(bad) = rejected.iter().find(|x| x.index as usize >= count) {
+            return Err(CallError::Protocol(format!(
+                "push rejected record index {} of a batch of {count}",
+                bad.index
+            )));
+        }
+        Ok(PushResult {
+            created: r.created,
+            updated: r.updated,
+            deleted: r.deleted,
+            rejected,
+        })
+    }
+
+    /// Turn a verified webhook delivery into records.
+    pub async fn receive(
+        &self,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Vec<Record>, CallError> {
+        let config = self.config.clone();
+        let delivery = wit::Incoming { headers, body };
+        let out = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_receive(s, &config, &delivery).await }),
+                |r| r.as_ref().map_or(0, |v| wit_records_size(v)),
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        records_from_wit(out)
+    }
+
+    fn guest_error(&self, e: wit::Error) -> CallError {
+        let r = |s: String| self.secrets.redactor().redact_str(&s).into_owned();
+        CallError::Connector(match e {
+            wit::Error::Config(m) => ConnectorError::Config(r(m)),
+            wit::Error::Auth(m) => ConnectorError::Auth(r(m)),
+            wit::Error::RateLimited(n) => ConnectorError::RateLimited(n),
+            wit::Error::Transient(m) => ConnectorError::Transient(r(m)),
+            wit::Error::Fatal(m) => ConnectorError::Fatal(r(m)),
+            wit::Error::Unsupported => ConnectorError::Unsupported,
+        })
+    }
+
+    fn new_store(&self) -> Store<Ctx> {
+        let limits = self.runtime.limits();
+        let budget = LogBudget {
+            lines: limits.log_lines_per_call,
+            bytes: limits.log_bytes_per_call,
+        };
+        let used = Arc::new(Mutex::new((0, 0)));
+        let ctx = Ctx {
+            wasi: WasiState::new(&self.log, &used, budget),
+            http: HttpState {
+                session: self.http.clone(),
+            },
+            secrets: SecretsState {
+                book: self.secrets.clone(),
+                log: self.log.clone(),
+                connector: self
+                    .connector
+                    .as_ref()
+                    .map_or_else(|| "loading".into(), |c| c.spec.name.as_str().into()),
+            },
+            log: LogState {
+                log: self.log.clone(),
+                used,
+                budget,
+            },
+            guard: MemoryGuard {
+                memory_bytes: limits.memory_bytes,
+                hit: false,
+            },
+            deadline: Instant::now() + limits.call_timeout,
+            timeout: limits.call_timeout,
+        };
+        let mut store = Store::new(&self.runtime.inner.engine, ctx);
+        store.limiter(|c| &mut c.guard);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let ctx = ctx.data();
+            if Instant::now() >= ctx.deadline {
+                return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Instantiate `connector` in a fresh store, make one call, and turn
+    /// every way it can fail into a [`CallError`] that names the cause.
+    async fn invoke<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let limits = self.runtime.limits();
+        let mut store = self.new_store();
+        let instance = match connector.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(e, &store)),
+        };
+        // Backstop: epoch interruption does not fire inside host calls.
+        let backstop = limits.call_timeout + Duration::from_secs(1);
+        let outcome = {
+            let fut = call(instance.wharf_connector_connector(), &mut store);
+            tokio::time::timeout(backstop, fut).await
+        };
+        store.data().wasi.flush();
+        let value = match outcome {
+            Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),
+            Ok(Err(e)) => return Err(self.classify(e, &store)),
+            Ok(Ok(value)) => value,
+        };
+        let size = output_size(&value);
+        if size > limits.max_output_bytes {
+            return Err(CallError::Limit(LimitExceeded::Output {
+                size,
+                limit: limits.max_output_bytes,
+            }));
+        }
+        Ok(value)
+    }
+
+    fn classify(&self, e: wasmtime::Error, store: &Store<Ctx>) -> CallError {
+        let ctx = store.data();
+        if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+            return CallError::Limit(limit.clone());
+        }
+        if ctx.guard.hit {
+            return CallError::Limit(LimitExceeded::Memory {
+                limit: ctx.guard.memory_bytes,
+            });
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => CallError::Limit(LimitExceeded::Stack {
+                limit: self.runtime.limits().max_wasm_stack,
+            }),
+            Some(wasmtime::Trap::Interrupt) => {
+                CallError::Limit(LimitExceeded::Time(self.runtime.limits().call_timeout))
+            }
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => {
+                let text = format!("{e:#}");
+                let text = self.secrets.redactor().redact_str(&text).into_owned();
+                if text.contains("instance") && text.contains("limit") {
+                    CallError::Sandbox(text)
+                } else {
+                    CallError::Trap(text)
+                }
+            }
+        }
+    }
+}
+
+fn wit_records_size(records: &[wit::Record]) -> usize {
+    records
+        .iter()
+        .map(|r| r.stream.len() + r.key.as_ref().map_or(0, String::len) + r.data.len())
+        .sum()
+}
+
+fn records_to_wit(records: &[Record]) -> Vec<wit::Record> {
+    records
+        .iter()
+        .map(|r| wit::Record {
+            stream: r.stream.clone(),
+            key: r.key.clone(),
+            op: match r.op {
+                Op::Upsert => wit::Op::Upsert,
+                Op::Delete => wit::Op::Delete,
+            },
+            data: r.data.get().to_string(),
+        })
+        .collect()
+}
+
+fn records_from_wit(records: Vec<wit::Record>) -> Result<Vec<Record>, CallError> {
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let op = match r.op {
+                wit::Op::Upsert => Op::Upsert,
+                wit::Op::Delete => Op::Delete,
+            };
+            let stream = r.stream;
+            Record::new(stream.clone(), r.key, op, r.data).map_err(|reason| {
+                CallError::Protocol(format!(
+                    "record {i} of stream `{stream}`: data is not a JSON object ({reason})"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn spec_from_wit(s: wit::ConnectorSpec) -> Spec {
+    use spec::{OAuth2Spec, Role, SecretSpec, StreamSpec, WebhookScheme};
+    let json = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
+    Spec {
+        name: s.name,
+        version: s.version,
+        description: s.description,
+        roles: s
+            .roles
+            .into_iter()
+            .map(|r| match r {
+                wit::Role::Source => Role::Source,
+                wit::Role::Destination => Role::Destination,
+                wit::Role::Mapper => Role::Mapper,
+            })
+            .collect(),
+        streams: s
+            .streams
+            .into_iter()
+            .map(|st| StreamSpec {
+                schema: json(&st.schema),
+                name: st.name,
+                description: st.description,
+                key_field: st.key_field,
+                cursor_field: st.cursor_field,
+            })
+            .collect(),
+        config_schema: json(&s.config_schema),
+        secrets: s
+            .secrets
+            .into_iter()
+            .map(|x| SecretSpec {
+                name: x.name,
+                description: x.description,
+                hosts: x.hosts,
+                reveal: x.reveal,
+                required: x.required,
+            })
+            .collect(),
+        hosts: s.hosts,
+        oauth2: s.oauth2.map(|o| OAuth2Spec {
+            authorize_url: o.authorize_url,
+            token_url: o.token_url,
+            scopes: o.scopes,
+            pkce: o.pkce,
+        }),
+        webhook: s.webhook.map(|w| match w {
+            wit::WebhookScheme::StandardWebhooks => WebhookScheme::StandardWebhooks,
+            wit::WebhookScheme::Github => WebhookScheme::Github,
+            wit::WebhookScheme::Shopify => WebhookScheme::Shopify,
+            wit::WebhookScheme::Stripe => WebhookScheme::Stripe,
+        }),
+    }
+}

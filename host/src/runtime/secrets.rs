@@ -1,0 +1,468 @@
+//! The secrets capability: `{{secret:NAME}}` substitution, `secrets.reveal`,
+//! and redaction of secret values from everything a guest can see or say.
+//!
+//! A connector never holds a secret it does not need. It writes a
+//! placeholder; the host substitutes the value only when the connection was
+//! granted that secret and the request goes to a host the spec binds the
+//! secret to. `reveal` exists for request signing and works only for secrets
+//! the spec marks `reveal`; every call is written to the audit log.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use url::Url;
+
+use super::bindings::wharf::connector::secrets::{Host, RevealError};
+use super::grants::HostPattern;
+use super::log::{LogSource, SessionLog};
+use super::spec::{Spec, TemplateError, expand_host_template};
+
+/// A secret value. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Arc<str>);
+
+impl SecretValue {
+    /// Wrap a value.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself; call only where it leaves for its destination.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue([REDACTED])")
+    }
+}
+
+/// Where in a request a placeholder stands; URL values are percent-encoded
+/// so a value cannot change the URL's structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// In the URL (path or query).
+    Url,
+    /// In a header value.
+    Header,
+    /// In the body.
+    Body,
+}
+
+/// A refused substitution; nothing is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretDenied {
+    /// The spec does not declare the secret.
+    #[error("secret `{0}` is not declared in the connector's spec")]
+    Undeclared(String),
+    /// Declared, but this connection has no value for it.
+    #[error("secret `{0}` is not granted to this connection")]
+    NotGranted(String),
+    /// The request's host is not one the secret is bound to.
+    #[error("secret `{name}` may not be sent to {origin} (it is bound to: {allowed})")]
+    WrongHost {
+        /// Secret name.
+        name: String,
+        /// The request's origin.
+        origin: String,
+        /// The hosts it may go to.
+        allowed: String,
+    },
+    /// A placeholder in the scheme, host or port.
+    #[error("secret placeholders are not allowed in a URL's scheme, host or port")]
+    InAuthority,
+    /// `{{secret:` without a closing `}}`.
+    #[error("unterminated `{{{{secret:...}}}}` placeholder")]
+    Unterminated,
+}
+
+const OPEN: &str = "{{secret:";
+const CLOSE: &str = "}}";
+
+struct Entry {
+    value: Option<SecretValue>,
+    hosts: Vec<HostPattern>,
+    reveal: bool,
+}
+
+/// The secrets of one session: values, the hosts each is bound to, and
+/// whether it may be revealed.
+pub struct SecretBook {
+    entries: BTreeMap<String, Entry>,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for SecretBook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretBook")
+            .field("names", &self.entries.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session's secrets could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretSetupError {
+    /// A value was given for a secret the spec does not declare.
+    #[error("the connector does not declare a secret named `{0}`")]
+    Undeclared(String),
+    /// A secret's host template could not be expanded.
+    #[error("secret `{name}`: {source}")]
+    Template {
+        /// Secret name.
+        name: String,
+        /// Why.
+        source: TemplateError,
+    },
+}
+
+impl SecretBook {
+    /// An empty book (no secrets declared or granted).
+    pub fn empty() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            redactor: Redactor::default(),
+        }
+    }
+
+    /// Bind granted values to the hosts the spec allows for each secret.
+    pub fn new(
+        spec: &Spec,
+        config: &Value,
+        values: &BTreeMap<String, SecretValue>,
+    ) -> Result<Self, SecretSetupError> {
+        if let Some(name) = values.keys().find(|n| spec.secret(n).is_none()) {
+            return Err(SecretSetupError::Undeclared(name.clone()));
+        }
+        let mut entries = BTreeMap::new();
+        for s in &spec.secrets {
+            let value = values.get(&s.name).cloned();
+            // Host templates of a secret the connection does not set may
+            // refer to config it does not have either; they can never be used.
+            let hosts = if value.is_some() {
+                s.hosts
+                    .iter()
+                    .map(|t| expand_host_template(t, config))
+                    .collect::<Result<_, _>>()
+                    .map_err(|source| SecretSetupError::Template {
+                        name: s.name.clone(),
+                        source,
+                    })?
+            } else {
+                Vec::new()
+            };
+            entries.insert(
+                s.name.clone(),
+                Entry {
+                    value,
+                    hosts,
+                    reveal: s.reveal,
+                },
+            );
+        }
+        let redactor = Redactor::new(values.values().map(SecretValue::expose));
+        Ok(Self { entries, redactor })
+    }
+
+    /// Replaces every secret value in text the guest sees or produces.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Whether `text` contains a secret placeholder.
+    pub fn has_placeholder(text: &str) -> bool {
+        text.contains(OPEN)
+    }
+
+    /// Substitute the placeholders in `text` for a request to `target`.
+    pub fn substitute<'a>(
+        &self,
+        text: &'a str,
+        target: &Url,
+        placement: Placement,
+    ) -> Result<Cow<'a, str>, SecretDenied> {
+        if !text.contains(OPEN) {
+            return Ok(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(OPEN) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + OPEN.len()..];
+            let end = after.find(CLOSE).ok_or(SecretDenied::Unterminated)?;
+            let name = &after[..end];
+            let value = self.value_for(name, target)?;
+            match placement {
+                Placement::Url => out.extend(utf8_percent_encode(
+                    value.expose(),
+                    NON_ALPHANUMERIC,
+                )),
+                Placement::Header | Placement::Body => out.push_str(value.expose()),
+            }
+            rest = &after[end + CLOSE.len()..];
+        }
+        out.push_str(rest);
+        Ok(Cow::Owned(out))
+    }
+
+    fn value_for(&self, name: &str, target: &Url) -> Result<&SecretValue, SecretDenied> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| SecretDenied::Undeclared(name.into()))?;
+        let value = entry
+            .value
+            .as_ref()
+            .ok_or_else(|| SecretDenied::NotGranted(name.into()))?;
+        if !entry.hosts.iter().any(|h| h.matches(target)) {
+            let origin = HostPattern::origin_of(target)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|_| target.to_string());
+            let allowed = entry
+                .hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(SecretDenied::WrongHost {
+                name: name.into(),
+                origin,
+                allowed,
+            });
+        }
+        Ok(value)
+    }
+
+    fn reveal(&self, name: &str) -> Result<&SecretValue, RevealError> {
+        match self.entries.get(name) {
+            None => Err(RevealError::Denied(format!(
+                "secret `{name}` is not declared in the connector's spec"
+            ))),
+            Some(e) if !e.reveal => Err(RevealError::Denied(format!(
+                "secret `{name}` is not marked `reveal` in the spec; use a {{{{secret:{name}}}}} placeholder instead"
+            ))),
+            Some(Entry { value: None, .. }) => Err(RevealError::Missing),
+            Some(Entry { value: Some(v), .. }) => Ok(v),
+        }
+    }
+}
+
+/// Replaces known secret values with `[REDACTED]`.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    needles: Vec<Vec<u8>>,
+}
+
+/// What a redacted secret looks like.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Values shorter than this are not redacted: replacing every `a` or `42`
+/// in a page of data would destroy it, and such values are not secrets anyone
+/// should rely on.
+const MIN_REDACT_LEN: usize = 4;
+
+impl Redactor {
+    /// A redactor for these values (and their URL-encoded forms).
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        for v in values {
+            if v.len() < MIN_REDACT_LEN {
+                continue;
+            }
+            needles.push(v.as_bytes().to_vec());
+            let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            let percent = utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
+            needles.extend([form.into_bytes(), percent.into_bytes()]);
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.dedup();
+        Self { needles }
+    }
+
+    /// Whether there is anything to redact.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// Redact a string.
+    pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.redact_bytes(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // Needles are whole UTF-8 strings and the replacement is ASCII,
+            // so the result is valid UTF-8; lossy conversion never loses.
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    }
+
+    /// Redact bytes.
+    pub fn redact_bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut current: Cow<'a, [u8]> = Cow::Borrowed(data);
+        for needle in &self.needles {
+            let finder = memchr::memmem::Finder::new(needle);
+            if finder.find(&current).is_none() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(current.len());
+            let mut last = 0;
+            for at in finder.find_iter(&current) {
+                if at < last {
+                    continue;
+                }
+                out.extend_from_slice(&current[last..at]);
+                out.extend_from_slice(REDACTED.as_bytes());
+                last = at + needle.len();
+            }
+            out.extend_from_slice(&current[last..]);
+            current = Cow::Owned(out);
+        }
+        current
+    }
+}
+
+/// Per-call state behind `wharf:connector/secrets`.
+pub struct SecretsState {
+    pub(crate) book: Arc<SecretBook>,
+    pub(crate) log: Arc<SessionLog>,
+    pub(crate) connector: Arc<str>,
+}
+
+impl Host for SecretsState {
+    async fn reveal(&mut self, name: String) -> wasmtime::Result<Result<String, RevealError>> {
+        let result = self.book.reveal(&name).map(|v| v.expose().to_string());
+        let outcome = match &result {
+            Ok(_) => "revealed",
+            Err(RevealError::Missing) => "missing",
+            Err(RevealError::Denied(_)) => "denied",
+        };
+        tracing::info!(
+            target: "wharf::audit",
+            connector = %self.connector,
+            secret = %name,
+            outcome,
+            "secret reveal"
+        );
+        self.log.host_line(
+            LogSource::Audit,
+            format!("secrets.reveal(`{name}`): {outcome}"),
+        );
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::{Role, SecretSpec};
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        Spec {
+            name: "t".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            roles: vec![Role::Source],
+            streams: vec![],
+            config_schema: json!({}),
+            secrets: vec![
+                SecretSpec {
+                    name: "token".into(),
+                    description: String::new(),
+                    hosts: vec!["{config.base_url}".into()],
+                    reveal: false,
+                    required: true,
+                },
+                SecretSpec {
+                    name: "signing_key".into(),
+                    description: String::new(),
+                    hosts: vec!["https://api.example.com".into()],
+                    reveal: true,
+                    required: false,
+                },
+            ],
+            hosts: vec!["{config.base_url}".into()],
+            oauth2: None,
+            webhook: None,
+        }
+    }
+
+    fn book() -> SecretBook {
+        let values = BTreeMap::from([("token".to_string(), SecretValue::new("s3cr3t/value?"))]);
+        SecretBook::new(&spec(), &json!({"base_url": "https://api.example.com/v1"}), &values)
+            .unwrap()
+    }
+
+    #[test]
+    fn substitutes_only_for_bound_hosts() {
+        let book = book();
+        let good = Url::parse("https://api.example.com/x").unwrap();
+        let out = book
+            .substitute("Bearer {{secret:token}}", &good, Placement::Header)
+            .unwrap();
+        assert_eq!(out, "Bearer s3cr3t/value?");
+        let out = book
+            .substitute("/q?k={{secret:token}}", &good, Placement::Url)
+            .unwrap();
+        assert_eq!(out, "/q?k=s3cr3t%2Fvalue%3F");
+        let out = book.substitute("/{{secret:token}}", &good, Placement::Url).unwrap();
+        assert_eq!(out, "/s3cr3t%2Fvalue%3F");
+        for evil in [
+            "https://evil.example.net/",
+            "http://api.example.com/",
+            "https://api.example.com:8443/",
+            "https://sub.api.example.com/",
+        ] {
+            let r = book.substitute("{{secret:token}}", &Url::parse(evil).unwrap(), Placement::Body);
+            assert!(matches!(r, Err(SecretDenied::WrongHost { .. })), "{evil}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn ungranted_undeclared_and_malformed_placeholders_are_refused() {
+        let book = book();
+        let url = Url::parse("https://api.example.com/").unwrap();
+        assert_eq!(
+            book.substitute("{{secret:signing_key}}", &url, Placement::Body),
+            Err(SecretDenied::NotGranted("signing_key".into()))
+        );
+        assert_eq!(
+            book.substitute("{{secret:nope}}", &url, Placement::Body),
+            Err(SecretDenied::Undeclared("nope".into()))
+        );
+        assert_eq!(
+            book.substitute("{{secret:token", &url, Placement::Body),
+            Err(SecretDenied::Unterminated)
+        );
+    }
+
+    #[test]
+    fn undeclared_values_are_refused_at_setup() {
+        let values = BTreeMap::from([("other".to_string(), SecretValue::new("x"))]);
+        let r = SecretBook::new(&spec(), &json!({"base_url": "https://a.example.com"}), &values);
+        assert!(matches!(r, Err(SecretSetupError::Undeclared(n)) if n == "other"));
+    }
+
+    #[test]
+    fn reveal_requires_the_flag() {
+        let book = book();
+        assert!(matches!(book.reveal("token"), Err(RevealError::Denied(_))));
+        assert!(matches!(book.reveal("signing_key"), Err(RevealError::Missing)));
+        assert!(matches!(book.reveal("nope"), Err(RevealError::Denied(_))));
+    }
+
+    #[test]
+    fn redaction_covers_plain_and_encoded_forms() {
+        let r = Redactor::new(["hunter22", "a/b c", "xy"]);
+        assert_eq!(r.redact_str("pw=hunter22!"), "pw=[REDACTED]!");
+        assert_eq!(r.redact_str("q=a%2Fb+c&z=a/b c"), "q=[REDACTED]&z=[REDACTED]");
+        assert_eq!(r.redact_str("xy stays"), "xy stays");
+        assert!(matches!(r.redact_str("nothing here"), Cow::Borrowed(_)));
+        assert!(format!("{:?}", SecretValue::new("hunter22")).contains("REDACTED"));
+    }
+}

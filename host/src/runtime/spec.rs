@@ -1,0 +1,317 @@
+//! The host's view of a connector's spec: what it declares about itself,
+//! checked once at load time, and the expansion of host templates such as
+//! `{config.base_url}` against a connection's config.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::grants::{HostPattern, PatternError};
+
+/// What a connector can be used as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads records (`fetch`).
+    Source,
+    /// Writes records (`push`).
+    Destination,
+    /// Transforms records (`map`).
+    Mapper,
+}
+
+/// A stream a source offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamSpec {
+    /// Stream name.
+    pub name: String,
+    /// What it holds.
+    pub description: String,
+    /// Field identifying a record.
+    pub key_field: Option<String>,
+    /// Field ordering records for incremental syncs.
+    pub cursor_field: Option<String>,
+    /// JSON Schema of a record's data.
+    pub schema: Value,
+}
+
+/// A secret the connector uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    /// Placeholder name.
+    pub name: String,
+    /// What to put here.
+    pub description: String,
+    /// Host templates the secret may be sent to.
+    pub hosts: Vec<String>,
+    /// Whether `secrets.reveal` may return it.
+    pub reveal: bool,
+    /// Whether a connection must set it.
+    pub required: bool,
+}
+
+/// OAuth2 endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OAuth2Spec {
+    /// Authorization endpoint.
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// PKCE S256.
+    pub pkce: bool,
+}
+
+/// Signature scheme of incoming webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookScheme {
+    /// Standard Webhooks.
+    StandardWebhooks,
+    /// GitHub `X-Hub-Signature-256`.
+    Github,
+    /// Shopify `X-Shopify-Hmac-Sha256`.
+    Shopify,
+    /// Stripe `Stripe-Signature`.
+    Stripe,
+}
+
+/// What a connector declares about itself (see `wit/0.1.0/connector.wit`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Connector name.
+    pub name: String,
+    /// Semantic version.
+    pub version: String,
+    /// Description for administrators.
+    pub description: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Streams offered (empty: from config).
+    pub streams: Vec<StreamSpec>,
+    /// JSON Schema of the config.
+    pub config_schema: Value,
+    /// Secrets used.
+    pub secrets: Vec<SecretSpec>,
+    /// Host templates needed.
+    pub hosts: Vec<String>,
+    /// OAuth2 endpoints.
+    pub oauth2: Option<OAuth2Spec>,
+    /// Webhook signature scheme.
+    pub webhook: Option<WebhookScheme>,
+}
+
+/// A spec that breaks the contract's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid spec: {0}")]
+pub struct SpecError(pub String);
+
+/// A host template that could not be expanded for a config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{config.x}` names a value the config does not have.
+    #[error("host template `{template}` needs config field `{field}`, which is missing or not a string")]
+    MissingField {
+        /// The template.
+        template: String,
+        /// The dotted field path.
+        field: String,
+    },
+    /// A config value would change more than the host of a template.
+    #[error("config field `{field}` cannot be used in host template `{template}`: its value contains URL syntax")]
+    Injection {
+        /// The template.
+        template: String,
+        /// The dotted field path.
+        field: String,
+    },
+    /// The expanded template is not a host pattern.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    /// Malformed `{...}` syntax.
+    #[error("host template `{0}` has an unclosed or unknown `{{...}}` placeholder")]
+    Syntax(String),
+}
+
+impl Spec {
+    /// Check the rules a spec must follow; called once at load.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |m: String| Err(SpecError(m));
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !self.name.starts_with('-');
+        if !name_ok {
+            return bad(format!(
+                "name `{}` must be 1-64 lowercase letters, digits and dashes",
+                self.name
+            ));
+        }
+        if semver::Version::parse(&self.version).is_err() {
+            return bad(format!("version `{}` is not a semantic version", self.version));
+        }
+        if self.roles.is_empty() {
+            return bad("roles must not be empty".into());
+        }
+        if !self.config_schema.is_object() && !self.config_schema.is_boolean() {
+            return bad("config-schema must be a JSON Schema object".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.streams {
+            if s.name.is_empty() || !seen.insert(&s.name) {
+                return bad(format!("stream name `{}` is empty or repeated", s.name));
+            }
+            if !s.schema.is_object() && !s.schema.is_boolean() {
+                return bad(format!("schema of stream `{}` must be a JSON Schema object", s.name));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.secrets {
+            let ok = !s.name.is_empty()
+                && s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok || !seen.insert(&s.name) {
+                return bad(format!(
+                    "secret name `{}` must be letters, digits and `_`, and unique",
+                    s.name
+                ));
+            }
+            if s.hosts.is_empty() {
+                return bad(format!("secret `{}` must name the hosts it may be sent to", s.name));
+            }
+            for h in &s.hosts {
+                check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
+            }
+        }
+        for h in &self.hosts {
+            check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The spec's host templates expanded for `config`.
+    pub fn host_patterns(&self, config: &Value) -> Result<Vec<HostPattern>, TemplateError> {
+        self.hosts.iter().map(|t| expand_host_template(t, config)).collect()
+    }
+
+    /// Whether the spec declares `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The secret named `name`, if declared.
+    pub fn secret(&self, name: &str) -> Option<&SecretSpec> {
+        self.secrets.iter().find(|s| s.name == name)
+    }
+}
+
+/// Check `{...}` syntax without a config: every placeholder is `{config.path}`
+/// and a literal template parses as a pattern.
+fn check_template_syntax(template: &str) -> Result<(), TemplateError> {
+    let fields = placeholders(template)?;
+    if fields.is_empty() {
+        HostPattern::parse(template)?;
+    }
+    Ok(())
+}
+
+fn placeholders(template: &str) -> Result<Vec<(usize, usize, String)>, TemplateError> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = template[rest..].find('{') {
+        let start = rest + open;
+        let Some(len) = template[start..].find('}') else {
+            return Err(TemplateError::Syntax(template.into()));
+        };
+        let inner = &template[start + 1..start + len];
+        let Some(field) = inner.strip_prefix("config.") else {
+            return Err(TemplateError::Syntax(template.into()));
+        };
+        if field.is_empty() || field.contains(['{', '}']) {
+            return Err(TemplateError::Syntax(template.into()));
+        }
+        out.push((start, start + len + 1, field.to_string()));
+        rest = start + len + 1;
+    }
+    Ok(out)
+}
+
+/// Expand a host template such as `https://{config.shop}.myshopify.com` or
+/// `{config.base_url}` into a pattern. A template that is one placeholder
+/// takes the origin of the URL in that field; a placeholder inside a larger
+/// template must expand to plain host characters, so a config value cannot
+/// smuggle in a different host (`evil.com/` or `x@evil.com`).
+pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPattern, TemplateError> {
+    let fields = placeholders(template)?;
+    let lookup = |field: &str| -> Result<String, TemplateError> {
+        let pointer = format!("/{}", field.replace('.', "/"));
+        config
+            .pointer(&pointer)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| TemplateError::MissingField {
+                template: template.into(),
+                field: field.into(),
+            })
+    };
+    if let [(0, end, field)] = fields.as_slice()
+        && *end == template.len()
+    {
+        let value = lookup(field)?;
+        let url = url::Url::parse(&value).map_err(|e| PatternError {
+            pattern: value.clone(),
+            reason: format!("config field `{field}` is not a URL: {e}"),
+        })?;
+        return Ok(HostPattern::origin_of(&url)?);
+    }
+    let mut expanded = String::new();
+    let mut last = 0;
+    for (start, end, field) in &fields {
+        let value = lookup(field)?;
+        let clean = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !clean {
+            return Err(TemplateError::Injection {
+                template: template.into(),
+                field: field.clone(),
+            });
+        }
+        expanded.push_str(&template[last..*start]);
+        expanded.push_str(&value);
+        last = *end;
+    }
+    expanded.push_str(&template[last..]);
+    Ok(HostPattern::parse(&expanded)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_expand_from_config() {
+        let config = json!({"base_url": "http://127.0.0.1:9000/api", "shop": "acme", "nested": {"host": "x.example.com"}});
+        let p = |t| expand_host_template(t, &config).map(|p| p.to_string());
+        assert_eq!(p("{config.base_url}").unwrap(), "http://127.0.0.1:9000");
+        assert_eq!(p("https://{config.shop}.myshopify.com").unwrap(), "https://acme.myshopify.com");
+        assert_eq!(p("https://{config.nested.host}").unwrap(), "https://x.example.com");
+        assert_eq!(p("https://api.example.com").unwrap(), "https://api.example.com");
+        assert!(matches!(p("{config.missing}"), Err(TemplateError::MissingField { .. })));
+        assert!(matches!(p("https://{config.shop"), Err(TemplateError::Syntax(_))));
+        assert!(matches!(p("https://{secret.x}"), Err(TemplateError::Syntax(_))));
+    }
+
+    #[test]
+    fn config_values_cannot_change_the_host() {
+        for shop in ["evil.com/", "x@evil.com", "evil.com:1", "evil.com#", "a b"] {
+            let config = json!({ "shop": shop });
+            let r = expand_host_template("https://{config.shop}.myshopify.com", &config);
+            assert!(matches!(r, Err(TemplateError::Injection { .. })), "{shop}: {r:?}");
+        }
+    }
+}
