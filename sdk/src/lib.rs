@@ -1,1 +1,191 @@
-//! SDK
+//! Write [Wharf](https://github.com/wharf) connectors in Rust.
+//!
+//! A connector is a WebAssembly component that Wharf runs in a sandbox. It
+//! reads records from a system (`fetch`), writes them to one (`push`), or
+//! turns records into other records (`map`). This crate hides the component
+//! plumbing: implement [`Connector`], call [`export_connector!`], and build
+//! with `cargo build --release --target wasm32-wasip2`.
+//!
+//! ```no_run
+//! use wharf_sdk::prelude::*;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Config {
+//!     base_url: String,
+//! }
+//!
+//! const TOKEN: Secret = Secret::new("api_token");
+//!
+//! struct Todos;
+//!
+//! impl Connector for Todos {
+//!     type Config = Config;
+//!
+//!     fn spec() -> Spec {
+//!         Spec::new("todos", "0.1.0")
+//!             .description("Todos from the Example API")
+//!             .role(Role::Source)
+//!             .stream(StreamSpec::new("todos").key_field("id"))
+//!             .config_schema(json!({
+//!                 "type": "object",
+//!                 "required": ["base_url"],
+//!                 "properties": { "base_url": { "type": "string", "format": "uri" } }
+//!             }))
+//!             .host("{config.base_url}")
+//!             .secret(SecretSpec::new("api_token").host("{config.base_url}"))
+//!     }
+//!
+//!     fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
+//!         let page: u32 = cursor.map_or(Ok(1), str::parse).map_err(Error::fatal)?;
+//!         let response = Request::get(format!("{}/{stream}", config.base_url))
+//!             .query("page", page)
+//!             .bearer(&TOKEN)
+//!             .send()?
+//!             .error_for_status()?;
+//!         let items: Vec<Value> = response.json()?;
+//!         let more = !items.is_empty();
+//!         let records = items
+//!             .into_iter()
+//!             .map(|item| Record::from_value(stream, item).map(|r| r.key_from("id")))
+//!             .collect::<Result<Vec<_>>>()?;
+//!         Ok(Page::new(records, Some((page + 1).to_string()), more))
+//!     }
+//! }
+//!
+//! export_connector!(Todos);
+//! ```
+//!
+//! Secrets never reach your code: [`Secret`] renders a placeholder that the
+//! host replaces when the request leaves the sandbox, and only for the hosts
+//! your spec binds the secret to.
+
+pub mod bindings;
+mod error;
+pub mod http;
+pub mod log;
+mod record;
+mod secret;
+mod spec;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use error::{Error, Result};
+pub use record::{Delivery, Op, Page, PushResult, Record, Rejection};
+pub use secret::Secret;
+pub use serde_json::{Map, Value, json};
+pub use spec::{OAuth2, Role, SecretSpec, Spec, StreamSpec, WebhookScheme};
+
+/// Everything a connector usually needs.
+pub mod prelude {
+    pub use crate::http::{Request, Response};
+    pub use crate::{
+        Connector, Delivery, Error, Map, Op, Page, PushResult, Record, Rejection, Result, Role,
+        Secret, SecretSpec, Spec, StreamSpec, Value, export_connector, json,
+    };
+}
+
+/// A connector. Implement the functions for the roles you declare; the
+/// others answer `unsupported`.
+///
+/// Every function gets the connection's config, parsed into
+/// [`Connector::Config`] (a config that does not parse fails the call with
+/// [`Error::Config`] before your code runs). Connectors keep no state
+/// between calls: what `fetch` needs to resume goes into the page's cursor.
+pub trait Connector {
+    /// The connection config, deserialized from JSON.
+    type Config: serde::de::DeserializeOwned;
+
+    /// Describe the connector; called once, when it is uploaded.
+    fn spec() -> Spec;
+
+    /// Verify config and credentials, e.g. with one cheap request.
+    fn check(config: &Self::Config) -> Result<()> {
+        let _ = config;
+        Err(Error::Unsupported)
+    }
+
+    /// Read one page of `stream` after `cursor`.
+    fn fetch(config: &Self::Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
+        let _ = (config, stream, cursor);
+        Err(Error::Unsupported)
+    }
+
+    /// Turn records into other records.
+    fn map(config: &Self::Config, records: Vec<Record>) -> Result<Vec<Record>> {
+        let _ = (config, records);
+        Err(Error::Unsupported)
+    }
+
+    /// Write records; list refused ones in the result.
+    fn push(config: &Self::Config, records: Vec<Record>) -> Result<PushResult> {
+        let _ = (config, records);
+        Err(Error::Unsupported)
+    }
+
+    /// Turn a verified webhook delivery into records.
+    fn receive(config: &Self::Config, delivery: Delivery) -> Result<Vec<Record>> {
+        let _ = (config, delivery);
+        Err(Error::Unsupported)
+    }
+}
+
+/// Export a [`Connector`] implementation as the component's
+/// `wharf:connector/connector` interface. Use it once per crate.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ty) => {
+        #[doc(hidden)]
+        pub struct __WharfExport;
+
+        impl $crate::bindings::exports::wharf::connector::connector::Guest for __WharfExport {
+            fn spec() -> $crate::bindings::wharf::connector::types::ConnectorSpec {
+                $crate::__private::spec::<$ty>()
+            }
+            fn check(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<(), $crate::bindings::wharf::connector::types::Error> {
+                $crate::__private::check::<$ty>(config)
+            }
+            fn fetch(
+                config: ::std::string::String,
+                stream: ::std::string::String,
+                cursor: ::std::option::Option<::std::string::String>,
+            ) -> ::std::result::Result<
+                $crate::bindings::wharf::connector::types::Page,
+                $crate::bindings::wharf::connector::types::Error,
+            > {
+                $crate::__private::fetch::<$ty>(config, stream, cursor)
+            }
+            fn map(
+                config: ::std::string::String,
+                records: ::std::vec::Vec<$crate::bindings::wharf::connector::types::Record>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::bindings::wharf::connector::types::Record>,
+                $crate::bindings::wharf::connector::types::Error,
+            > {
+                $crate::__private::map::<$ty>(config, records)
+            }
+            fn push(
+                config: ::std::string::String,
+                records: ::std::vec::Vec<$crate::bindings::wharf::connector::types::Record>,
+            ) -> ::std::result::Result<
+                $crate::bindings::wharf::connector::types::PushResult,
+                $crate::bindings::wharf::connector::types::Error,
+            > {
+                $crate::__private::push::<$ty>(config, records)
+            }
+            fn receive(
+                config: ::std::string::String,
+                delivery: $crate::bindings::wharf::connector::types::Incoming,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::bindings::wharf::connector::types::Record>,
+                $crate::bindings::wharf::connector::types::Error,
+            > {
+                $crate::__private::receive::<$ty>(config, delivery)
+            }
+        }
+
+        $crate::bindings::__export_bindings!(__WharfExport with_types_in $crate::bindings);
+    };
+}

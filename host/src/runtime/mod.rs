@@ -758,6 +758,10 @@ impl Session {
             Some(wasmtime::Trap::Interrupt) => {
                 CallError::Limit(LimitExceeded::Time(self.runtime.limits().call_timeout))
             }
+            Some(wasmtime::Trap::MemoryOutOfBounds) => CallError::Trap(format!(
+                "{} (in Rust guests this is often a stack overflow: the shadow stack lives in linear memory)",
+                wasmtime::Trap::MemoryOutOfBounds
+            )),
             Some(trap) => CallError::Trap(trap.to_string()),
             None => {
                 let text = format!("{e:#}");

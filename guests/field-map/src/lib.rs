@@ -1,0 +1,451 @@
+//! `field-map`: a generic mapper, configured with rules per stream.
+//!
+//! A rule picks fields by JSON pointer into new names, sets constants,
+//! fills defaults, casts (`string`, `number`, `integer`, `bool`, `date`),
+//! drops records matching a condition, and sets the output stream and key:
+//! the "custom field mapping" every integration module ends up needing.
+
+use serde::Deserialize;
+use wharf_sdk::prelude::*;
+
+/// The connection config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    rules: Vec<Rule>,
+    /// What to do with records no rule matches: `pass` (default) or `drop`.
+    #[serde(default)]
+    unmatched: Unmatched,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Unmatched {
+    #[default]
+    Pass,
+    Drop,
+}
+
+/// How records of one input stream are mapped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Input stream (`*` for any).
+    stream: String,
+    /// Output stream (default: the input stream).
+    #[serde(default)]
+    output_stream: Option<String>,
+    /// JSON pointer into the input whose value becomes the key (default:
+    /// the input key).
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    fields: Vec<FieldRule>,
+    /// Copy input fields that no field rule names (default false).
+    #[serde(default)]
+    keep_unmapped: bool,
+    /// Drop a record when any condition holds.
+    #[serde(default)]
+    drop_if: Vec<Condition>,
+    /// On a failed cast: `fail` the call (default), set `null`, or `drop`
+    /// the record.
+    #[serde(default)]
+    on_cast_error: OnCastError,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum OnCastError {
+    #[default]
+    Fail,
+    Null,
+    Drop,
+}
+
+/// One output field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    to: String,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default, rename = "const")]
+    constant: Option<Value>,
+    #[serde(default)]
+    default: Option<Value>,
+    #[serde(default)]
+    cast: Option<Cast>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug)]
+#[serde(rename_all = "snake_case")]
+enum Cast {
+    String,
+    Number,
+    Integer,
+    Bool,
+    Date,
+}
+
+/// A drop condition on the input record.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    field: String,
+    #[serde(default)]
+    equals: Option<Value>,
+    #[serde(default)]
+    not_equals: Option<Value>,
+    #[serde(default, rename = "in")]
+    one_of: Option<Vec<Value>>,
+    #[serde(default)]
+    missing: Option<bool>,
+}
+
+impl Condition {
+    fn holds(&self, record: &Record) -> bool {
+        let value = record.pointer(&self.field).filter(|v| !v.is_null());
+        if let Some(missing) = self.missing
+            && value.is_none() == missing
+        {
+            return true;
+        }
+        match value {
+            Some(v) => {
+                self.equals.as_ref() == Some(v)
+                    || self.not_equals.as_ref().is_some_and(|n| n != v)
+                    || self.one_of.as_ref().is_some_and(|set| set.contains(v))
+            }
+            None => false,
+        }
+    }
+}
+
+pub struct FieldMap;
+
+impl Connector for FieldMap {
+    type Config = Config;
+
+    fn spec() -> Spec {
+        Spec::new("field-map", env!("CARGO_PKG_VERSION"))
+            .description(
+                "Generic mapper: rename fields by JSON pointer, constants, defaults, casts, \
+                 drop conditions, output stream and key, per input stream.",
+            )
+            .role(Role::Mapper)
+            .config_schema(config_schema())
+    }
+
+    fn check(config: &Config) -> Result<()> {
+        if config.rules.is_empty() {
+            return Err(Error::config("`rules` is empty: add at least one rule"));
+        }
+        for (i, rule) in config.rules.iter().enumerate() {
+            for f in &rule.fields {
+                if f.from.is_none() && f.constant.is_none() && f.default.is_none() {
+                    return Err(Error::Config(format!(
+                        "rules[{i}]: field `{}` needs `from`, `const` or `default`",
+                        f.to
+                    )));
+                }
+                if let Some(from) = &f.from
+                    && !from.starts_with('/')
+                {
+                    return Err(Error::Config(format!(
+                        "rules[{i}]: `from` of field `{}` must be a JSON pointer like `/{from}`",
+                        f.to
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn map(config: &Config, records: Vec<Record>) -> Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let rule = config
+                .rules
+                .iter()
+                .find(|r| r.stream == record.stream || r.stream == "*");
+            match rule {
+                Some(rule) => {
+                    if let Some(mapped) = apply(rule, record)? {
+                        out.push(mapped);
+                    }
+                }
+                None if config.unmatched == Unmatched::Pass => out.push(record),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
+    if rule.drop_if.iter().any(|c| c.holds(&record)) {
+        return Ok(None);
+    }
+    let key = match &rule.key {
+        Some(pointer) => record.pointer(pointer).and_then(scalar_text).or(record.key.clone()),
+        None => record.key.clone(),
+    };
+    let mut data = if rule.keep_unmapped {
+        let mut copy = record.data.clone();
+        for f in &rule.fields {
+            if let Some(from) = &f.from
+                && let Some(top) = from.strip_prefix('/').filter(|t| !t.contains('/'))
+            {
+                copy.remove(top);
+            }
+        }
+        copy
+    } else {
+        Map::new()
+    };
+    for f in &rule.fields {
+        let source = match (&f.constant, &f.from) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(from)) => record.pointer(from).filter(|v| !v.is_null()).cloned(),
+            (None, None) => None,
+        };
+        let value = source.or_else(|| f.default.clone()).unwrap_or(Value::Null);
+        let value = match f.cast {
+            Some(cast) if !value.is_null() => match cast_value(&value, cast) {
+                Ok(v) => v,
+                Err(why) => match rule.on_cast_error {
+                    OnCastError::Null => Value::Null,
+                    OnCastError::Drop => return Ok(None),
+                    OnCastError::Fail => {
+                        return Err(Error::Fatal(format!(
+                            "stream `{}`, record {}: field `{}`: {why}",
+                            record.stream,
+                            key.as_deref().unwrap_or("(no key)"),
+                            f.to
+                        )));
+                    }
+                },
+            },
+            _ => value,
+        };
+        data.insert(f.to.clone(), value);
+    }
+    Ok(Some(Record {
+        stream: rule.output_stream.clone().unwrap_or(record.stream),
+        key,
+        op: record.op,
+        data,
+    }))
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn cast_value(v: &Value, cast: Cast) -> std::result::Result<Value, String> {
+    let fail = || format!("cannot cast {v} to {cast:?}").to_lowercase();
+    match cast {
+        Cast::String => scalar_text(v).map(Value::String).ok_or_else(fail),
+        Cast::Number => match v {
+            Value::Number(_) => Ok(v.clone()),
+            Value::Bool(b) => Ok(json!(u8::from(*b))),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(number)
+                .ok_or_else(fail),
+            _ => Err(fail()),
+        },
+        Cast::Integer => match cast_value(v, Cast::Number)? {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .map(|i| json!(i))
+                .ok_or_else(fail),
+            _ => Err(fail()),
+        },
+        Cast::Bool => match v {
+            Value::Bool(_) => Ok(v.clone()),
+            Value::Number(n) if n.as_f64() == Some(0.0) => Ok(json!(false)),
+            Value::Number(n) if n.as_f64() == Some(1.0) => Ok(json!(true)),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "y" | "1" | "on" => Ok(json!(true)),
+                "false" | "no" | "n" | "0" | "off" | "" => Ok(json!(false)),
+                _ => Err(fail()),
+            },
+            _ => Err(fail()),
+        },
+        Cast::Date => to_date(v).map(Value::String).ok_or_else(fail),
+    }
+}
+
+/// Integral floats become integers, so `"42"` casts to `42`, not `42.0`.
+fn number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        json!(f as i64)
+    } else {
+        json!(f)
+    }
+}
+
+/// `YYYY-MM-DD` from an ISO 8601 date or date-time, or from Unix seconds.
+fn to_date(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => {
+            let secs = n.as_f64()?;
+            let (y, m, d) = civil_from_days((secs / 86_400.0).floor() as i64);
+            Some(format!("{y:04}-{m:02}-{d:02}"))
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            let date = s.get(..10)?;
+            let b = date.as_bytes();
+            let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+            let shape = digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+            let rest_ok = s.len() == 10 || matches!(s.as_bytes()[10], b'T' | b't' | b' ');
+            let month: u32 = date[5..7].parse().ok()?;
+            let day: u32 = date[8..10].parse().ok()?;
+            (shape && rest_ok && (1..=12).contains(&month) && (1..=31).contains(&day))
+                .then(|| date.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn config_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["rules"],
+        "additionalProperties": false,
+        "properties": {
+            "unmatched": { "enum": ["pass", "drop"] },
+            "rules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["stream"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "stream": { "type": "string" },
+                        "output_stream": { "type": "string" },
+                        "key": { "type": "string", "description": "JSON pointer into the input record" },
+                        "keep_unmapped": { "type": "boolean" },
+                        "on_cast_error": { "enum": ["fail", "null", "drop"] },
+                        "fields": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["to"],
+                                "additionalProperties": false,
+                                "properties": {
+                                    "to": { "type": "string" },
+                                    "from": { "type": "string", "description": "JSON pointer into the input record" },
+                                    "const": {},
+                                    "default": {},
+                                    "cast": { "enum": ["string", "number", "integer", "bool", "date"] }
+                                }
+                            }
+                        },
+                        "drop_if": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["field"],
+                                "properties": {
+                                    "field": { "type": "string" },
+                                    "equals": {},
+                                    "not_equals": {},
+                                    "in": { "type": "array" },
+                                    "missing": { "type": "boolean" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+wharf_sdk::export_connector!(FieldMap);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(v: Value) -> Config {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn maps_casts_defaults_and_drops() {
+        let cfg = config(json!({
+            "rules": [{
+                "stream": "items",
+                "output_stream": "products",
+                "key": "/sku",
+                "fields": [
+                    {"to": "code", "from": "/sku", "cast": "string"},
+                    {"to": "price", "from": "/price/amount", "cast": "number"},
+                    {"to": "qty", "from": "/qty", "cast": "integer", "default": 0},
+                    {"to": "active", "from": "/status", "cast": "bool"},
+                    {"to": "day", "from": "/created", "cast": "date"},
+                    {"to": "source", "const": "shop"}
+                ],
+                "drop_if": [{"field": "/archived", "equals": true}]
+            }]
+        }));
+        let input = vec![
+            Record::from_value("items", json!({"sku": 7, "price": {"amount": "9.50"}, "status": "yes", "created": "2024-03-01T10:00:00Z"})).unwrap(),
+            Record::from_value("items", json!({"sku": 8, "archived": true})).unwrap(),
+            Record::from_value("other", json!({"x": 1})).unwrap(),
+        ];
+        let out = FieldMap::map(&cfg, input).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].stream, "products");
+        assert_eq!(out[0].key.as_deref(), Some("7"));
+        assert_eq!(
+            Value::Object(out[0].data.clone()),
+            json!({"code": "7", "price": 9.5, "qty": 0, "active": true, "day": "2024-03-01", "source": "shop"})
+        );
+        assert_eq!(out[1].stream, "other");
+    }
+
+    #[test]
+    fn cast_errors_follow_the_policy() {
+        let rule = |policy: &str| config(json!({"rules": [{"stream": "*", "on_cast_error": policy, "fields": [{"to": "n", "from": "/n", "cast": "number"}]}]}));
+        let bad = || vec![Record::from_value("s", json!({"n": "abc"})).unwrap()];
+        assert!(matches!(FieldMap::map(&rule("fail"), bad()), Err(Error::Fatal(m)) if m.contains("field `n`")));
+        assert_eq!(FieldMap::map(&rule("drop"), bad()).unwrap().len(), 0);
+        assert_eq!(FieldMap::map(&rule("null"), bad()).unwrap()[0].data["n"], Value::Null);
+    }
+
+    #[test]
+    fn dates_from_timestamps() {
+        assert_eq!(to_date(&json!(0)).unwrap(), "1970-01-01");
+        assert_eq!(to_date(&json!(1_709_251_200)).unwrap(), "2024-03-01");
+        assert_eq!(to_date(&json!("2024-13-01")), None);
+        assert_eq!(to_date(&json!("01/02/2024")), None);
+    }
+}

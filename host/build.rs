@@ -1,0 +1,119 @@
+//! Compiles every crate in `guests/` to a `wasm32-wasip2` component, so the
+//! tests, benchmarks and the README's quick start have real connectors
+//! without any manual step (as wasmtime's test-programs and Spin's
+//! test-components do).
+//!
+//! - The nested cargo gets its own target directory (`target/guests`): the
+//!   outer build holds the lock on the main one.
+//! - The wasm target is added with rustup if the toolchain lacks it.
+//! - The example connectors are copied to `target/connectors/<name>.wasm`;
+//!   `WHARF_GUESTS_DIR` tells the tests where every guest is.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+/// Guests that are products (the rest are test fixtures).
+const EXAMPLES: &[&str] = &["http-json", "field-map", "http-push"];
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest.parent().expect("host/ sits in the workspace root");
+    for dir in ["guests", "sdk", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+
+    let target_root = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let guest_target = target_root.join("guests");
+    let guests = guest_crates(&root.join("guests"));
+
+    ensure_wasm_target();
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--profile", "guest", "--target", TARGET, "--locked"])
+        .env("CARGO_TARGET_DIR", &guest_target);
+    for g in &guests {
+        cmd.args(["-p", g]);
+    }
+    // Settings meant for the outer (native) build must not leak into the
+    // nested one: flags, wrappers (clippy), and build-script variables that
+    // tools like cc read.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+        "TARGET",
+        "HOST",
+        "OPT_LEVEL",
+        "PROFILE",
+        "DEBUG",
+        "NUM_JOBS",
+        "RUSTDOCFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the guests: {e}"));
+    assert!(
+        status.success(),
+        "building the guest components failed ({status}); run `cargo build --profile guest --target {TARGET} -p <guest>` to see why"
+    );
+
+    let out = guest_target.join(TARGET).join("guest");
+    let connectors = target_root.join("connectors");
+    std::fs::create_dir_all(&connectors).expect("create target/connectors");
+    for name in EXAMPLES {
+        let built = out.join(format!("{}.wasm", name.replace('-', "_")));
+        std::fs::copy(&built, connectors.join(format!("{name}.wasm")))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+    }
+    println!("cargo:rustc-env=WHARF_GUESTS_DIR={}", out.display());
+    println!("cargo:rustc-env=WHARF_CONNECTORS_DIR={}", connectors.display());
+}
+
+/// Every directory under `guests/` with a Cargo.toml; the package name is
+/// the directory name.
+fn guest_crates(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read guests/")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `RUSTUP_AUTO_INSTALL=0` machines do not add the toolchain file's targets
+/// by themselves; add the wasm target if the sysroot lacks it.
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = sysroot.is_some_and(|s| s.join("lib/rustlib").join(TARGET).exists());
+    if installed {
+        return;
+    }
+    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed ({other:?}); install it and build again"
+        ),
+    }
+}

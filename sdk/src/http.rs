@@ -1,0 +1,325 @@
+//! HTTP through the host: a request builder, responses with JSON and
+//! status helpers, Link-header pagination, and waiting on `429`.
+//!
+//! Requests leave the sandbox only through the host, which checks them
+//! against the connection's grants. A refused request is an
+//! [`Error::Config`]: an administrator has to grant the host or fix the
+//! config.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::wharf::connector::http as wit;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// How long [`Request::send`] waits by itself on a `429` before handing the
+/// wait to the host as [`Error::RateLimited`] (the host can wait without
+/// holding a sandbox).
+pub const MAX_INLINE_WAIT_SECS: u32 = 5;
+
+/// An HTTP request, built step by step.
+///
+/// ```
+/// use wharf_sdk::{Secret, http::Request};
+///
+/// let req = Request::get("https://api.example.com/orders")
+///     .query("status", "open")
+///     .query("page", 2)
+///     .bearer(&Secret::new("token"))
+///     .header("Accept", "application/json");
+/// assert_eq!(req.url(), "https://api.example.com/orders?status=open&page=2");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    rate_limit_retries: u32,
+}
+
+impl Request {
+    /// A request with any method.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            rate_limit_retries: 2,
+        }
+    }
+    /// `GET url`.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new("GET", url)
+    }
+    /// `POST url`.
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new("POST", url)
+    }
+    /// `PUT url`.
+    pub fn put(url: impl Into<String>) -> Self {
+        Self::new("PUT", url)
+    }
+    /// `PATCH url`.
+    pub fn patch(url: impl Into<String>) -> Self {
+        Self::new("PATCH", url)
+    }
+    /// `DELETE url`.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new("DELETE", url)
+    }
+
+    /// The URL, query included.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Append a query parameter (name and value are percent-encoded).
+    pub fn query(mut self, name: &str, value: impl ToString) -> Self {
+        self.push_query(&encode(name), &encode(&value.to_string()));
+        self
+    }
+
+    /// Append a query parameter whose value is a secret (e.g. `api_key`).
+    pub fn query_secret(mut self, name: &str, secret: &Secret) -> Self {
+        self.push_query(&encode(name), &secret.placeholder());
+        self
+    }
+
+    fn push_query(&mut self, name: &str, value: &str) {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        self.url.push(sep);
+        self.url.push_str(name);
+        self.url.push('=');
+        self.url.push_str(value);
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Add a header whose value is a secret, e.g. `X-Api-Key`.
+    pub fn header_secret(self, name: impl Into<String>, secret: &Secret) -> Self {
+        self.header(name, secret.placeholder())
+    }
+
+    /// `Authorization: Bearer <secret>`.
+    pub fn bearer(self, secret: &Secret) -> Self {
+        self.header("Authorization", secret.bearer())
+    }
+
+    /// A JSON body (and `Content-Type: application/json`).
+    pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(Error::fatal)?;
+        Ok(self.header("Content-Type", "application/json").body(bytes))
+    }
+
+    /// A raw body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// How often to wait out a short `429` before giving up (default 2).
+    pub fn rate_limit_retries(mut self, n: u32) -> Self {
+        self.rate_limit_retries = n;
+        self
+    }
+
+    /// Send it. A `429` whose `Retry-After` is at most
+    /// [`MAX_INLINE_WAIT_SECS`] is waited out and retried; a longer one is
+    /// returned as [`Error::RateLimited`] so the host can wait instead.
+    pub fn send(self) -> Result<Response> {
+        let mut tries = 0;
+        loop {
+            let request = wit::Request {
+                method: self.method.clone(),
+                url: self.url.clone(),
+                headers: self.headers.clone(),
+                body: self.body.clone(),
+            };
+            let response = Response::from(wit::send(&request)?);
+            if response.status != 429 {
+                return Ok(response);
+            }
+            let wait = response.retry_after().unwrap_or(MAX_INLINE_WAIT_SECS + 1);
+            if wait > MAX_INLINE_WAIT_SECS || tries >= self.rate_limit_retries {
+                return Err(Error::RateLimited(wait.max(1)));
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_secs(u64::from(wait)));
+        }
+    }
+}
+
+/// Percent-encode everything but unreserved characters (RFC 3986).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An HTTP response.
+///
+/// ```
+/// use wharf_sdk::http::Response;
+///
+/// let r = Response {
+///     status: 200,
+///     headers: vec![("link".into(), r#"<https://api.example.com/x?page=2>; rel="next""#.into())],
+///     body: br#"{"items": [1, 2]}"#.to_vec(),
+/// };
+/// assert_eq!(r.next_link().as_deref(), Some("https://api.example.com/x?page=2"));
+/// let v: wharf_sdk::Value = r.json().unwrap();
+/// assert_eq!(v["items"][1], 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl From<wit::Response> for Response {
+    fn from(r: wit::Response) -> Self {
+        Self {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl Response {
+    /// A header by name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::Fatal(format!("response (status {}) is not the expected JSON: {e}", self.status))
+        })
+    }
+
+    /// `Retry-After` in seconds (the delay form; an HTTP date counts as 60).
+    pub fn retry_after(&self) -> Option<u32> {
+        let v = self.header("retry-after")?.trim();
+        Some(v.parse().unwrap_or(60))
+    }
+
+    /// Turn error statuses into the error that tells the host what to do:
+    /// 401/403 → [`Error::Auth`], 429 → [`Error::RateLimited`],
+    /// 408/5xx → [`Error::Transient`], other 4xx → [`Error::Fatal`].
+    ///
+    /// ```
+    /// use wharf_sdk::{Error, http::Response};
+    /// let r = |status| Response { status, headers: vec![], body: b"nope".to_vec() };
+    /// assert!(r(200).error_for_status().is_ok());
+    /// assert!(matches!(r(401).error_for_status(), Err(Error::Auth(_))));
+    /// assert!(matches!(r(503).error_for_status(), Err(Error::Transient(_))));
+    /// assert!(matches!(r(404).error_for_status(), Err(Error::Fatal(_))));
+    /// ```
+    pub fn error_for_status(self) -> Result<Self> {
+        let snippet = || {
+            let text = self.text();
+            let text: String = text.chars().take(200).collect();
+            format!("HTTP {}: {}", self.status, text.trim())
+        };
+        match self.status {
+            200..=399 => Ok(self),
+            401 | 403 => Err(Error::Auth(snippet())),
+            429 => Err(Error::RateLimited(self.retry_after().unwrap_or(60).max(1))),
+            408 | 500..=599 => Err(Error::Transient(snippet())),
+            _ => Err(Error::Fatal(snippet())),
+        }
+    }
+
+    /// The `rel="next"` target of the `Link` header, if any.
+    pub fn next_link(&self) -> Option<String> {
+        self.header("link").and_then(|v| link_with_rel(v, "next"))
+    }
+}
+
+/// The target of the first link with relation `rel` in a `Link` header
+/// (RFC 8288).
+///
+/// ```
+/// let header = r#"<https://x.test/a?page=1>; rel="prev", <https://x.test/a?page=3>; rel="next last""#;
+/// assert_eq!(wharf_sdk::http::link_with_rel(header, "next").as_deref(), Some("https://x.test/a?page=3"));
+/// assert_eq!(wharf_sdk::http::link_with_rel(header, "first"), None);
+/// ```
+pub fn link_with_rel(header: &str, rel: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(start) = rest.find('<') {
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        let params_end = rest[end..].find('<').map_or(rest.len(), |i| end + i);
+        let params = &rest[end + 1..params_end];
+        let matches = params.split(';').any(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+        });
+        if matches {
+            return Some(target.to_string());
+        }
+        rest = &rest[params_end..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_and_query() {
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        let r = Request::get("https://x.test/p?a=1").query("b", "x y");
+        assert_eq!(r.url(), "https://x.test/p?a=1&b=x%20y");
+        let r = Request::get("https://x.test/p").query_secret("key", &Secret::new("k"));
+        assert_eq!(r.url(), "https://x.test/p?key={{secret:k}}");
+    }
+
+    #[test]
+    fn link_header_parsing() {
+        let h = r#"<https://x.test/a?page=2&per_page=5>; rel="next", <https://x.test/a?page=9>; rel=last"#;
+        assert_eq!(link_with_rel(h, "next").unwrap(), "https://x.test/a?page=2&per_page=5");
+        assert_eq!(link_with_rel(h, "last").unwrap(), "https://x.test/a?page=9");
+        assert_eq!(link_with_rel("", "next"), None);
+        assert_eq!(link_with_rel("<broken", "next"), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Records, pages and push results, with serde helpers.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// What a destination should do with a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Create, or replace the record with the same key.
+    #[default]
+    Upsert,
+    /// Remove the record with this key.
+    Delete,
+}
+
+/// One unit of data: a JSON object in a stream, with an optional key.
+///
+/// ```
+/// use wharf_sdk::{Record, json};
+///
+/// let r = Record::from_value("orders", json!({"id": 7, "total": "9.50"}))
+///     .unwrap()
+///     .key_from("id");
+/// assert_eq!(r.key.as_deref(), Some("7"));
+/// assert_eq!(r.get("total"), Some(&json!("9.50")));
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order { id: u64 }
+/// assert_eq!(r.deserialize::<Order>().unwrap().id, 7);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The stream it belongs to.
+    pub stream: String,
+    /// Identity in the source, for upserts and de-duplication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Upsert or delete.
+    #[serde(default)]
+    pub op: Op,
+    /// The fields.
+    pub data: Map<String, Value>,
+}
+
+impl Record {
+    /// An upsert of `data` into `stream`.
+    pub fn upsert(stream: impl Into<String>, data: Map<String, Value>) -> Self {
+        Self {
+            stream: stream.into(),
+            key: None,
+            op: Op::Upsert,
+            data,
+        }
+    }
+
+    /// A delete of `key` from `stream`.
+    pub fn delete(stream: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            key: Some(key.into()),
+            op: Op::Delete,
+            data: Map::new(),
+        }
+    }
+
+    /// An upsert from a JSON value, which must be an object.
+    pub fn from_value(stream: impl Into<String>, value: Value) -> Result<Self> {
+        match value {
+            Value::Object(data) => Ok(Self::upsert(stream, data)),
+            other => Err(Error::Fatal(format!(
+                "a record must be a JSON object, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    /// An upsert from any serializable struct.
+    pub fn from_serialize<T: Serialize>(stream: impl Into<String>, value: &T) -> Result<Self> {
+        Self::from_value(stream, serde_json::to_value(value).map_err(Error::fatal)?)
+    }
+
+    /// The data as a typed struct.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(Value::Object(self.data.clone())).map_err(|e| {
+            Error::Fatal(format!("record of stream `{}` does not fit: {e}", self.stream))
+        })
+    }
+
+    /// Set the key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Set the key from a field (string or number); unchanged if absent.
+    pub fn key_from(mut self, field: &str) -> Self {
+        self.key = self.data.get(field).and_then(scalar_text).or(self.key);
+        self
+    }
+
+    /// A field of the data.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.data.get(field)
+    }
+
+    /// A value by JSON pointer (`/customer/email`).
+    pub fn pointer(&self, pointer: &str) -> Option<&Value> {
+        let rest = pointer.strip_prefix('/')?;
+        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let value = self.data.get(&first.replace("~1", "/").replace("~0", "~"))?;
+        if tail.is_empty() {
+            Some(value)
+        } else {
+            value.pointer(tail)
+        }
+    }
+}
+
+/// The text of a string, number or bool; `None` for other values.
+pub fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One page of a stream.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The records.
+    pub records: Vec<Record>,
+    /// Where to resume after this page.
+    pub cursor: Option<String>,
+    /// Whether another page follows.
+    pub more: bool,
+}
+
+impl Page {
+    /// A page with its cursor and whether more follow.
+    pub fn new(records: Vec<Record>, cursor: Option<String>, more: bool) -> Self {
+        Self {
+            records,
+            cursor,
+            more,
+        }
+    }
+
+    /// The last page of a stream.
+    pub fn last(records: Vec<Record>, cursor: Option<String>) -> Self {
+        Self::new(records, cursor, false)
+    }
+}
+
+/// A record a destination refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Position in the batch.
+    pub index: u32,
+    /// Field at fault.
+    pub field: Option<String>,
+    /// Why.
+    pub message: String,
+}
+
+/// What a destination did with a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushResult {
+    /// New records.
+    pub created: u32,
+    /// Replaced records.
+    pub updated: u32,
+    /// Removed records.
+    pub deleted: u32,
+    /// Refused records.
+    pub rejected: Vec<Rejection>,
+}
+
+impl PushResult {
+    /// Refuse the record at `index`.
+    pub fn reject(&mut self, index: usize, field: Option<&str>, message: impl Into<String>) {
+        self.rejected.push(Rejection {
+            index: index as u32,
+            field: field.map(str::to_string),
+            message: message.into(),
+        });
+    }
+}
+
+/// A verified incoming webhook delivery.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Headers, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    /// A header by name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::Fatal(format!("webhook body is not the expected JSON: {e}")))
+    }
+}
