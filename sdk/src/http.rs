@@ -289,6 +289,8 @@ pub fn link_with_rel(header: &str, rel: &str) -> Option<String> {
             };
             k.trim().eq_ignore_ascii_case("rel")
                 && v.trim()
+                    .trim_end_matches(',')
+                    .trim_end()
                     .trim_matches('"')
                     .split_ascii_whitespace()
                     .any(|r| r.eq_ignore_ascii_case(rel))

@@ -20,6 +20,9 @@ pub struct Config {
     url: String,
     #[serde(default)]
     addr: String,
+    /// Where `send-secret` sends (default: `url`, the host the secret is bound to).
+    #[serde(default)]
+    target: Option<String>,
     #[serde(default)]
     n: u64,
 }
@@ -121,7 +124,7 @@ fn attack(config: &Config) -> Result<Page> {
             one(json!({ "status": resp.status, "body": resp.text(), "headers": resp.headers }))
         }
         "send-secret" => {
-            let resp = Request::get(&config.url)
+            let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
                 .header_secret("X-Token", &TOKEN)
                 .send()?;
             let body = resp.text();

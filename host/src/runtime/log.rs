@@ -171,6 +171,18 @@ impl LogState {
     fn charge(&self, bytes: usize) -> Result<(), LimitExceeded> {
         charge(&self.used, self.budget, bytes)
     }
+
+    /// The limit, if this call went over it (through the log interface or
+    /// stdout/stderr, where a guest may swallow the write error).
+    pub fn exceeded(&self) -> Option<LimitExceeded> {
+        let used = self.used.lock().expect("log budget lock");
+        (used.0 > self.budget.lines || used.1 > self.budget.bytes).then_some(
+            LimitExceeded::LogVolume {
+                lines: self.budget.lines,
+                bytes: self.budget.bytes,
+            },
+        )
+    }
 }
 
 fn charge(

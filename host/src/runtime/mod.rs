@@ -154,11 +154,20 @@ impl Runtime {
     async fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(Component, bool), LoadError> {
         let cache = &self.inner.cache;
         if let Some(path) = cache.path(digest).filter(|p| p.exists()) {
-            // SAFETY: the file was written by `ArtifactCache::store` from
-            // `Component::serialize` of this engine configuration (the key
-            // includes its compatibility hash); user bytes are never here.
-            #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize_file(&self.inner.engine, &path) };
+            // Read, not mapped: a mapped file changed underneath by another
+            // process would crash this one with SIGBUS.
+            let loaded = tokio::fs::read(&path)
+                .await
+                .map_err(wasmtime::Error::from)
+                .and_then(|artifact| {
+                    // SAFETY: the file was written by `ArtifactCache::store`
+                    // from `Component::serialize` under this engine's
+                    // compatibility hash; user bytes are never stored there.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        Component::deserialize(&self.inner.engine, &artifact)
+                    }
+                });
             match loaded {
                 Ok(c) => return Ok((c, true)),
                 Err(e) => {
@@ -726,6 +735,9 @@ impl Session {
             tokio::time::timeout(backstop, fut).await
         };
         store.data().wasi.flush();
+        if let Some(limit) = store.data().log.exceeded() {
+            return Err(CallError::Limit(limit));
+        }
         let value = match outcome {
             Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),
             Ok(Err(e)) => return Err(self.classify(e, &store)),

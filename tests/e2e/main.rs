@@ -1,0 +1,11 @@
+//! End-to-end tests: real components compiled from `guests/`, the real
+//! `wharf` binary, fake upstreams on loopback, and (for SSRF) a network
+//! namespace of our own.
+
+mod capabilities;
+mod connectors;
+mod dev_cli;
+mod fakes;
+mod sandbox;
+mod ssrf;
+mod support;
