@@ -36,7 +36,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--profile", "guest", "--target", TARGET, "--locked"])
+        .args([
+            "build",
+            "--profile",
+            "guest",
+            "--target",
+            TARGET,
+            "--locked",
+        ])
         .env("CARGO_TARGET_DIR", &guest_target);
     for g in &guests {
         cmd.args(["-p", g]);
@@ -79,7 +86,10 @@ fn main() {
             .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     }
     println!("cargo:rustc-env=WHARF_GUESTS_DIR={}", out.display());
-    println!("cargo:rustc-env=WHARF_CONNECTORS_DIR={}", connectors.display());
+    println!(
+        "cargo:rustc-env=WHARF_CONNECTORS_DIR={}",
+        connectors.display()
+    );
 }
 
 /// Every directory under `guests/` with a Cargo.toml; the package name is
@@ -109,7 +119,9 @@ fn ensure_wasm_target() {
     if installed {
         return;
     }
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(s) if s.success() => {}
         other => panic!(

@@ -3,7 +3,15 @@
 //! - [`runtime`]: the sandbox (engine, component loading, capabilities).
 //! - [`record`]: records as the host handles them.
 //! - [`cli`]: the `wharf` command line.
+//! - [`server`], [`api`]: `wharf serve` and the REST admin API.
+//! - [`store`], [`registry`], [`vault`]: database, connector registry,
+//!   secrets at rest.
 
-pub mod record;
-pub mod runtime;
+pub mod api;
 pub mod cli;
+pub mod record;
+pub mod registry;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod vault;

@@ -21,7 +21,11 @@ pub fn check<C: Connector>(cfg: String) -> WitResult<()> {
     Ok(C::check(&config::<C>(&cfg)?)?)
 }
 
-pub fn fetch<C: Connector>(cfg: String, stream: String, cursor: Option<String>) -> WitResult<wit::Page> {
+pub fn fetch<C: Connector>(
+    cfg: String,
+    stream: String,
+    cursor: Option<String>,
+) -> WitResult<wit::Page> {
     let page: Page = C::fetch(&config::<C>(&cfg)?, &stream, cursor.as_deref())?;
     Ok(wit::Page {
         records: page.records.into_iter().map(to_wit).collect(),
@@ -32,13 +36,19 @@ pub fn fetch<C: Connector>(cfg: String, stream: String, cursor: Option<String>) 
 
 pub fn map<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<Vec<wit::Record>> {
     let config = config::<C>(&cfg)?;
-    let records = records.into_iter().map(from_wit).collect::<Result<_, _>>()?;
+    let records = records
+        .into_iter()
+        .map(from_wit)
+        .collect::<Result<_, _>>()?;
     Ok(C::map(&config, records)?.into_iter().map(to_wit).collect())
 }
 
 pub fn push<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<wit::PushResult> {
     let config = config::<C>(&cfg)?;
-    let records = records.into_iter().map(from_wit).collect::<Result<_, _>>()?;
+    let records = records
+        .into_iter()
+        .map(from_wit)
+        .collect::<Result<_, _>>()?;
     let r: PushResult = C::push(&config, records)?;
     Ok(wit::PushResult {
         created: r.created,
@@ -62,7 +72,10 @@ pub fn receive<C: Connector>(cfg: String, delivery: wit::Incoming) -> WitResult<
         headers: delivery.headers,
         body: delivery.body,
     };
-    Ok(C::receive(&config, delivery)?.into_iter().map(to_wit).collect())
+    Ok(C::receive(&config, delivery)?
+        .into_iter()
+        .map(to_wit)
+        .collect())
 }
 
 fn to_wit(r: Record) -> wit::Record {

@@ -225,7 +225,10 @@ impl Response {
     /// The body parsed as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            Error::Fatal(format!("response (status {}) is not the expected JSON: {e}", self.status))
+            Error::Fatal(format!(
+                "response (status {}) is not the expected JSON: {e}",
+                self.status
+            ))
         })
     }
 
@@ -319,7 +322,10 @@ mod tests {
     #[test]
     fn link_header_parsing() {
         let h = r#"<https://x.test/a?page=2&per_page=5>; rel="next", <https://x.test/a?page=9>; rel=last"#;
-        assert_eq!(link_with_rel(h, "next").unwrap(), "https://x.test/a?page=2&per_page=5");
+        assert_eq!(
+            link_with_rel(h, "next").unwrap(),
+            "https://x.test/a?page=2&per_page=5"
+        );
         assert_eq!(link_with_rel(h, "last").unwrap(), "https://x.test/a?page=9");
         assert_eq!(link_with_rel("", "next"), None);
         assert_eq!(link_with_rel("<broken", "next"), None);

@@ -186,6 +186,10 @@ macro_rules! export_connector {
             }
         }
 
+        // Only a WebAssembly build exports the contract; a native build (unit
+        // tests, benchmarks linking the connector's logic) has nothing to
+        // export, and linkers refuse the contract's symbol names in a cdylib.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_bindings!(__WharfExport with_types_in $crate::bindings);
     };
 }

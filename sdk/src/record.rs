@@ -86,7 +86,10 @@ impl Record {
     /// The data as a typed struct.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(Value::Object(self.data.clone())).map_err(|e| {
-            Error::Fatal(format!("record of stream `{}` does not fit: {e}", self.stream))
+            Error::Fatal(format!(
+                "record of stream `{}` does not fit: {e}",
+                self.stream
+            ))
         })
     }
 
@@ -111,7 +114,9 @@ impl Record {
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
         let rest = pointer.strip_prefix('/')?;
         let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        let value = self.data.get(&first.replace("~1", "/").replace("~0", "~"))?;
+        let value = self
+            .data
+            .get(&first.replace("~1", "/").replace("~0", "~"))?;
         if tail.is_empty() {
             Some(value)
         } else {

@@ -51,9 +51,10 @@ impl Secret {
     pub fn reveal(&self) -> Result<String> {
         reveal(self.name).map_err(|e| match e {
             RevealError::Denied(m) => Error::Config(m),
-            RevealError::Missing => {
-                Error::Config(format!("secret `{}` is not set on this connection", self.name))
-            }
+            RevealError::Missing => Error::Config(format!(
+                "secret `{}` is not set on this connection",
+                self.name
+            )),
         })
     }
 }

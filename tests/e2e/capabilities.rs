@@ -38,7 +38,12 @@ async fn echo_server(seen: Arc<std::sync::Mutex<Vec<String>>>) -> Upstream {
         .route(
             "/reject",
             get(move |headers: HeaderMap| async move {
-                let token = headers.get("x-token").unwrap().to_str().unwrap().to_string();
+                let token = headers
+                    .get("x-token")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
                 (StatusCode::BAD_REQUEST, format!("bad token {token}"))
             }),
         );
@@ -52,12 +57,26 @@ async fn the_upstream_sees_the_secret_and_the_guest_never_does() {
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
     let config = json!({"attack": "send-secret", "url": up.url("/echo")});
-    let s = session(&rt, &hostile, config, &[&up.origin()], LOOPBACK, &[("token", SECRET)]);
+    let s = session(
+        &rt,
+        &hostile,
+        config,
+        &[&up.origin()],
+        LOOPBACK,
+        &[("token", SECRET)],
+    );
     let page = s.fetch("out", None).await.expect("request goes through");
 
-    assert_eq!(seen.lock().unwrap().as_slice(), [SECRET], "the upstream got the value");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [SECRET],
+        "the upstream got the value"
+    );
     let returned = serde_json::to_string(&page).unwrap();
-    assert!(!returned.contains(SECRET), "the guest got the secret back: {returned}");
+    assert!(
+        !returned.contains(SECRET),
+        "the guest got the secret back: {returned}"
+    );
     assert!(returned.contains("you sent [REDACTED]"), "{returned}");
     let logs = format!("{:?}", s.log().drain());
     assert!(!logs.contains(SECRET), "logs hold the secret: {logs}");
@@ -65,7 +84,14 @@ async fn the_upstream_sees_the_secret_and_the_guest_never_does() {
 
     // An error message built from an echoing upstream is redacted too.
     let config = json!({"attack": "send-secret", "url": up.url("/reject")});
-    let s = session(&rt, &hostile, config, &[&up.origin()], LOOPBACK, &[("token", SECRET)]);
+    let s = session(
+        &rt,
+        &hostile,
+        config,
+        &[&up.origin()],
+        LOOPBACK,
+        &[("token", SECRET)],
+    );
     let err = s.fetch("out", None).await.unwrap_err().to_string();
     assert!(err.contains("bad token [REDACTED]"), "{err}");
     assert!(!err.contains(SECRET));
@@ -80,14 +106,25 @@ async fn a_secret_aimed_at_a_host_it_is_not_bound_to_is_refused_and_nothing_is_s
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
     // Both hosts are granted; the secret is bound only to `bound`.
-    let config = json!({"attack": "send-secret", "url": bound.url("/echo"), "target": other.url("/echo")});
+    let config =
+        json!({"attack": "send-secret", "url": bound.url("/echo"), "target": other.url("/echo")});
     let grants = [bound.origin(), other.origin()];
     let grants: Vec<&str> = grants.iter().map(String::as_str).collect();
-    let s = session(&rt, &hostile, config, &grants, LOOPBACK, &[("token", SECRET)]);
+    let s = session(
+        &rt,
+        &hostile,
+        config,
+        &grants,
+        LOOPBACK,
+        &[("token", SECRET)],
+    );
     let err = s.fetch("out", None).await.unwrap_err();
     assert_eq!(err.kind(), "config");
     assert!(err.to_string().contains("may not be sent to"), "{err}");
-    assert!(other_seen.lock().unwrap().is_empty(), "nothing reached the other host");
+    assert!(
+        other_seen.lock().unwrap().is_empty(),
+        "nothing reached the other host"
+    );
 
     // Not granted to the connection at all: refused as well.
     let config = json!({"attack": "send-secret", "url": bound.url("/echo")});
@@ -98,7 +135,14 @@ async fn a_secret_aimed_at_a_host_it_is_not_bound_to_is_refused_and_nothing_is_s
 
     // A placeholder in the host part cannot exfiltrate through DNS.
     let config = json!({"attack": "secret-in-host", "url": bound.url("/echo")});
-    let s = session(&rt, &hostile, config, &[&bound.origin()], LOOPBACK, &[("token", SECRET)]);
+    let s = session(
+        &rt,
+        &hostile,
+        config,
+        &[&bound.origin()],
+        LOOPBACK,
+        &[("token", SECRET)],
+    );
     assert!(s.fetch("out", None).await.is_err());
 }
 
@@ -107,18 +151,36 @@ async fn reveal_works_only_for_revealable_secrets_and_is_audited() {
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
     let config = json!({"attack": "reveal-signing-key", "url": "http://x.example"});
-    let s = session(&rt, &hostile, config, &[], &[], &[("signing_key", SECRET), ("token", "tok-123456")]);
+    let s = session(
+        &rt,
+        &hostile,
+        config,
+        &[],
+        &[],
+        &[("signing_key", SECRET), ("token", "tok-123456")],
+    );
     let page = s.fetch("out", None).await.unwrap();
     assert_eq!(page.records[0].fields()["len"], json!(SECRET.len()));
     let logs = s.log().drain();
-    assert!(logs.iter().any(|l| l.message.contains("secrets.reveal(`signing_key`): revealed")));
-    assert!(logs.iter().any(|l| l.message == "signing with [REDACTED]"), "{logs:?}");
+    assert!(logs.iter().any(|l| {
+        l.message
+            .contains("secrets.reveal(`signing_key`): revealed")
+    }));
+    assert!(
+        logs.iter().any(|l| l.message == "signing with [REDACTED]"),
+        "{logs:?}"
+    );
 
     let config = json!({"attack": "reveal-token", "url": "http://x.example"});
     let s = session(&rt, &hostile, config, &[], &[], &[("token", "tok-123456")]);
     let err = s.fetch("out", None).await.unwrap_err();
     assert!(err.to_string().contains("not marked `reveal`"), "{err}");
-    assert!(s.log().drain().iter().any(|l| l.message.contains("secrets.reveal(`token`): denied")));
+    assert!(
+        s.log()
+            .drain()
+            .iter()
+            .any(|l| l.message.contains("secrets.reveal(`token`): denied"))
+    );
 }
 
 #[tokio::test]
@@ -128,11 +190,23 @@ async fn redirects_are_checked_per_hop_and_lose_credentials_across_origins() {
     let target_echo = target.url("/echo");
     let app = Router::new()
         .route("/same", get(|| async { Redirect::temporary("/echo") }))
-        .route("/echo", get(|headers: HeaderMap| async move {
-            headers.get("x-token").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-        }))
-        .route("/cross", get(move || async move { Redirect::temporary(&target_echo) }))
-        .route("/meta", get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }))
+        .route(
+            "/echo",
+            get(|headers: HeaderMap| async move {
+                headers
+                    .get("x-token")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            }),
+        )
+        .route(
+            "/cross",
+            get(move || async move { Redirect::temporary(&target_echo) }),
+        )
+        .route(
+            "/meta",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
         .route("/loop", get(|| async { Redirect::temporary("/loop") }));
     let origin_server = Upstream::start(app).await;
     let rt = runtime();
@@ -141,7 +215,14 @@ async fn redirects_are_checked_per_hop_and_lose_credentials_across_origins() {
     let grants: Vec<&str> = grants.iter().map(String::as_str).collect();
     let run = |path: &str| {
         let config = json!({"attack": "send-secret", "url": origin_server.url(path)});
-        session(&rt, &hostile, config, &grants, LOOPBACK, &[("token", SECRET)])
+        session(
+            &rt,
+            &hostile,
+            config,
+            &grants,
+            LOOPBACK,
+            &[("token", SECRET)],
+        )
     };
 
     // Same origin: the header stays (and is redacted in what comes back).
@@ -153,9 +234,17 @@ async fn redirects_are_checked_per_hop_and_lose_credentials_across_origins() {
     assert_eq!(page.records[0].fields()["body"], json!("you sent "));
     assert_eq!(seen.lock().unwrap().as_slice(), [""]);
 
-    let err = run("/meta").fetch("out", None).await.unwrap_err().to_string();
+    let err = run("/meta")
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("redirect refused"), "{err}");
-    let err = run("/loop").fetch("out", None).await.unwrap_err().to_string();
+    let err = run("/loop")
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("too many redirects"), "{err}");
 }
 
@@ -165,10 +254,13 @@ async fn response_cap_and_request_budget_hold() {
     let counter = hits.clone();
     let app = Router::new()
         .route("/big", get(|| async { "x".repeat(64 * 1024) }))
-        .route("/small", get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { "ok".into_response() }
-        }));
+        .route(
+            "/small",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { "ok".into_response() }
+            }),
+        );
     let up = Upstream::start(app).await;
     let rt = runtime_with(Limits {
         http_response_bytes: 1024,
@@ -177,11 +269,28 @@ async fn response_cap_and_request_budget_hold() {
     });
     let hostile = load(&rt, "hostile").await;
 
-    let s = session(&rt, &hostile, json!({"attack": "request", "url": up.url("/big")}), &[&up.origin()], LOOPBACK, &[]);
+    let s = session(
+        &rt,
+        &hostile,
+        json!({"attack": "request", "url": up.url("/big")}),
+        &[&up.origin()],
+        LOOPBACK,
+        &[],
+    );
     let err = s.fetch("out", None).await.unwrap_err().to_string();
-    assert!(err.contains("response larger than the host allows"), "{err}");
+    assert!(
+        err.contains("response larger than the host allows"),
+        "{err}"
+    );
 
-    let s = session(&rt, &hostile, json!({"attack": "request", "url": up.url("/small")}), &[&up.origin()], LOOPBACK, &[]);
+    let s = session(
+        &rt,
+        &hostile,
+        json!({"attack": "request", "url": up.url("/small")}),
+        &[&up.origin()],
+        LOOPBACK,
+        &[],
+    );
     s.fetch("out", None).await.unwrap();
     s.fetch("out", None).await.unwrap();
     let err = s.fetch("out", None).await.unwrap_err().to_string();

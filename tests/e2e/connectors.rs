@@ -16,7 +16,8 @@ const DEST_TOKEN: &str = "dest-token-5678";
 const LOOPBACK: &[&str] = &["127.0.0.0/8"];
 
 fn stream_config(style: &str) -> Value {
-    let incremental = json!({"key": "id", "cursor_field": "updated_at", "cursor_param": "updated_since"});
+    let incremental =
+        json!({"key": "id", "cursor_field": "updated_at", "cursor_param": "updated_since"});
     let mut s = match style {
         "page_number" => json!({
             "path": "/page-items", "records": "/data",
@@ -29,7 +30,9 @@ fn stream_config(style: &str) -> Value {
         "link_header" => json!({"path": "/link-items", "pagination": {"type": "link_header"}}),
         other => panic!("{other}"),
     };
-    s.as_object_mut().unwrap().extend(incremental.as_object().unwrap().clone());
+    s.as_object_mut()
+        .unwrap()
+        .extend(incremental.as_object().unwrap().clone());
     s
 }
 
@@ -57,12 +60,18 @@ async fn source_session(up: &Upstream, style: &str, token: &str) -> Session {
     spec_session("http-json", config, &[("api_token", token)]).await
 }
 
-async fn fetch_all(source: &Session, cursor: Option<String>) -> (Vec<Record>, Option<String>, usize) {
+async fn fetch_all(
+    source: &Session,
+    cursor: Option<String>,
+) -> (Vec<Record>, Option<String>, usize) {
     let mut cursor = cursor;
     let mut records = Vec::new();
     let mut pages = 0;
     loop {
-        let page = source.fetch("items", cursor.as_deref()).await.expect("fetch");
+        let page = source
+            .fetch("items", cursor.as_deref())
+            .await
+            .expect("fetch");
         pages += 1;
         records.extend(page.records);
         cursor = page.cursor.or(cursor);
@@ -105,7 +114,11 @@ async fn pull_map_push(style: &str) {
     let (records, cursor, pages) = fetch_all(&source, None).await;
     assert_eq!(records.len(), 25, "{style}: every record");
     assert!(pages >= 3, "{style}: paginated ({pages} pages)");
-    assert!(records.iter().all(|r| r.key.is_some() && r.stream == "items"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.key.is_some() && r.stream == "items")
+    );
     let mapped = mapper.map(&records).await.unwrap();
     assert_eq!(mapped.len(), 23, "{style}: archived items dropped");
     let first = &mapped[0];
@@ -116,7 +129,11 @@ async fn pull_map_push(style: &str) {
         json!({"sku": "1", "title": "Item 1", "price": 3.5, "updated": "2024-05-01", "source": "fake-shop"})
     );
     let result = dest.push(&mapped).await.unwrap();
-    assert_eq!((result.created, result.updated, result.rejected.len()), (23, 0, 0), "{style}");
+    assert_eq!(
+        (result.created, result.updated, result.rejected.len()),
+        (23, 0, 0),
+        "{style}"
+    );
 
     // Second pass from the cursor: one item changed, one is new.
     {
@@ -129,17 +146,28 @@ async fn pull_map_push(style: &str) {
     let keys: Vec<&str> = records.iter().filter_map(|r| r.key.as_deref()).collect();
     assert_eq!(keys, ["3", "26"], "{style}: only what changed");
     assert!(
-        src_state.lock().unwrap().requests.iter().all(|r| r.contains("2024-05-01T10:25:00Z")),
+        src_state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .all(|r| r.contains("2024-05-01T10:25:00Z")),
         "{style}: the second pass asked only for newer records"
     );
-    let result = dest.push(&mapper.map(&records).await.unwrap()).await.unwrap();
+    let result = dest
+        .push(&mapper.map(&records).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!((result.created, result.updated), (1, 1), "{style}");
 
     let d = dst_state.lock().unwrap();
     assert_eq!(d.records.len(), 24);
     for (key, writes) in &d.writes {
         let expected = if key == "3" { 2 } else { 1 };
-        assert_eq!(*writes, expected, "{style}: key {key} written {writes} times");
+        assert_eq!(
+            *writes, expected,
+            "{style}: key {key} written {writes} times"
+        );
     }
     assert!(d.auth.iter().all(|a| a == &format!("Bearer {DEST_TOKEN}")));
 }
@@ -179,10 +207,19 @@ async fn errors_tell_the_host_what_to_do() {
     let push_config = json!({"url": dst.url("/records/{key}")});
     let dest = session(&rt, &push_c, push_config, &[&dst.origin()], LOOPBACK, &[]);
     let rec = |key: &str, price: f64| {
-        Record::new("products", Some(key.into()), Op::Upsert, json!({"price": price}).to_string()).unwrap()
+        Record::new(
+            "products",
+            Some(key.into()),
+            Op::Upsert,
+            json!({"price": price}).to_string(),
+        )
+        .unwrap()
     };
     let delete = Record::new("products", Some("gone".into()), Op::Delete, "{}".into()).unwrap();
-    let result = dest.push(&[rec("a", 1.0), rec("b", -1.0), rec("c", 2.0), delete]).await.unwrap();
+    let result = dest
+        .push(&[rec("a", 1.0), rec("b", -1.0), rec("c", 2.0), delete])
+        .await
+        .unwrap();
     assert_eq!((result.created, result.deleted), (2, 1));
     assert_eq!(result.rejected.len(), 1);
     assert_eq!(result.rejected[0].index, 1);

@@ -27,7 +27,10 @@ async fn wharf(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("run wharf");
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).await.unwrap();
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .await
+        .unwrap();
     drop(input);
     let out = child.wait_with_output().await.unwrap();
     Output {
@@ -49,15 +52,30 @@ async fn spec_prints_the_description() {
     assert_eq!(v["spec"]["name"], "http-json");
     assert_eq!(v["spec"]["roles"], json!(["source"]));
     assert_eq!(v["digest"].as_str().unwrap().len(), 64);
-    assert!(v["wasi_imports"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("wasi:")));
+    assert!(
+        v["wasi_imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("wasi:"))
+    );
 
     let out = wharf(&["dev", "spec", &wasm("plain-command")], None).await;
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("does not export `wharf:connector/connector@0.1.0`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("does not export `wharf:connector/connector@0.1.0`"),
+        "{}",
+        out.stderr
+    );
 
     let out = wharf(&["dev", "spec", "/no/such.wasm"], None).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("cannot read /no/such.wasm"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot read /no/such.wasm"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,18 +92,41 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
         }}
     })
     .to_string();
-    let base = ["dev", "fetch", &wasm("http-json"), "--config", &config, "--stream", "items", "--secret", "api_token=t0ken-abcdef"];
+    let base = [
+        "dev",
+        "fetch",
+        &wasm("http-json"),
+        "--config",
+        &config,
+        "--stream",
+        "items",
+        "--secret",
+        "api_token=t0ken-abcdef",
+    ];
 
     let mut granted = base.to_vec();
     granted.extend(["--allow-network", "127.0.0.0/8"]);
     let out = wharf(&granted, None).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let lines: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 25);
     assert_eq!(lines[24]["key"], "25");
     assert_eq!(lines[0]["data"]["name"], "Item 1");
-    assert!(out.stderr.contains("fetched 25 records in 3 pages"), "{}", out.stderr);
-    assert!(out.stderr.contains(r#"cursor: {"since":"2024-05-01T10:25:00Z"}"#), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fetched 25 records in 3 pages"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(r#"cursor: {"since":"2024-05-01T10:25:00Z"}"#),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("t0ken-abcdef") && !out.stdout.contains("t0ken-abcdef"));
 
     // --max-pages stops early and prints where to resume.
@@ -93,13 +134,22 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
     limited.extend(["--max-pages", "1"]);
     let out = wharf(&limited, None).await;
     assert_eq!(out.stdout.lines().count(), 10);
-    assert!(out.stderr.contains(r#"cursor: {"next":{"page":2}"#), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"cursor: {"next":{"page":2}"#),
+        "{}",
+        out.stderr
+    );
 
     let out = wharf(&base, None).await;
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("error[config]"), "{}", out.stderr);
-    assert!(out.stderr.contains("blocked network (127.0.0.0/8: loopback)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("blocked network (127.0.0.0/8: loopback)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +160,11 @@ async fn map_and_push_read_json_lines() {
     ]}]})
     .to_string();
     let input = "{\"stream\":\"items\",\"data\":{\"id\":1,\"price\":\"2.5\"}}\n{\"stream\":\"items\",\"data\":{\"id\":2,\"price\":\"4\"}}\n";
-    let out = wharf(&["dev", "map", &wasm("field-map"), "--config", &mapper_config], Some(input)).await;
+    let out = wharf(
+        &["dev", "map", &wasm("field-map"), "--config", &mapper_config],
+        Some(input),
+    )
+    .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stdout,
@@ -119,7 +173,15 @@ async fn map_and_push_read_json_lines() {
 
     let push_config = json!({"url": dst.url("/records/{key}")}).to_string();
     let out = wharf(
-        &["dev", "push", &wasm("http-push"), "--config", &push_config, "--allow-network", "127.0.0.0/8"],
+        &[
+            "dev",
+            "push",
+            &wasm("http-push"),
+            "--config",
+            &push_config,
+            "--allow-network",
+            "127.0.0.0/8",
+        ],
         Some(&out.stdout),
     )
     .await;
@@ -128,11 +190,27 @@ async fn map_and_push_read_json_lines() {
     assert_eq!(result["created"], 2);
     assert_eq!(state.lock().unwrap().records.len(), 2);
 
-    let out = wharf(&["dev", "push", &wasm("http-push"), "--config", &push_config], Some("not json\n")).await;
+    let out = wharf(
+        &["dev", "push", &wasm("http-push"), "--config", &push_config],
+        Some("not json\n"),
+    )
+    .await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("stdin line 1: not a record"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stdin line 1: not a record"),
+        "{}",
+        out.stderr
+    );
 
-    let out = wharf(&["dev", "map", &wasm("field-map"), "--config", "[1]"], Some("")).await;
+    let out = wharf(
+        &["dev", "map", &wasm("field-map"), "--config", "[1]"],
+        Some(""),
+    )
+    .await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--config must be a JSON object"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--config must be a JSON object"),
+        "{}",
+        out.stderr
+    );
 }

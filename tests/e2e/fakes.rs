@@ -30,7 +30,11 @@ impl Item {
             id,
             name: format!("Item {id}"),
             price: format!("{}.50", id * 3),
-            status: if id % 10 == 0 { "archived" } else { "active" },
+            status: if id.is_multiple_of(10) {
+                "archived"
+            } else {
+                "active"
+            },
             updated_at: format!("2024-05-01T10:{minute:02}:00Z"),
         }
     }
@@ -106,20 +110,36 @@ async fn page_items(
     Query(p): Query<Params>,
 ) -> impl IntoResponse {
     let mut s = state.lock().unwrap();
-    s.requests.push(format!("page={:?} since={:?}", p.page, p.updated_since));
+    s.requests
+        .push(format!("page={:?} since={:?}", p.page, p.updated_since));
     if !authorized(&s, &headers) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad token"})));
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "bad token"})),
+        );
     }
     let per_page = p.per_page.unwrap_or(10);
     let page = p.page.unwrap_or(1).max(1);
     let items = visible(&s, &p.updated_since);
-    let chunk: Vec<Value> = items.iter().skip((page - 1) * per_page).take(per_page).map(Item::json).collect();
-    (StatusCode::OK, axum::Json(json!({ "data": chunk, "page": page, "total": items.len() })))
+    let chunk: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(Item::json)
+        .collect();
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "data": chunk, "page": page, "total": items.len() })),
+    )
 }
 
-async fn cursor_items(State(state): State<Shared<SourceState>>, Query(p): Query<Params>) -> impl IntoResponse {
+async fn cursor_items(
+    State(state): State<Shared<SourceState>>,
+    Query(p): Query<Params>,
+) -> impl IntoResponse {
     let mut s = state.lock().unwrap();
-    s.requests.push(format!("after={:?} since={:?}", p.after, p.updated_since));
+    s.requests
+        .push(format!("after={:?} since={:?}", p.after, p.updated_since));
     let limit = p.limit.unwrap_or(10);
     let items: Vec<Item> = visible(&s, &p.updated_since)
         .into_iter()
@@ -128,8 +148,14 @@ async fn cursor_items(State(state): State<Shared<SourceState>>, Query(p): Query<
         .collect();
     let more = items.len() > limit;
     let page: Vec<&Item> = items.iter().take(limit).collect();
-    let next = if more { page.last().map(|i| i.id.to_string()) } else { None };
-    axum::Json(json!({ "items": page.iter().map(|i| i.json()).collect::<Vec<_>>(), "meta": { "next": next } }))
+    let next = if more {
+        page.last().map(|i| i.id.to_string())
+    } else {
+        None
+    };
+    axum::Json(
+        json!({ "items": page.iter().map(|i| i.json()).collect::<Vec<_>>(), "meta": { "next": next } }),
+    )
 }
 
 async fn link_items(
@@ -138,11 +164,19 @@ async fn link_items(
     Query(p): Query<Params>,
 ) -> impl IntoResponse {
     let mut s = state.lock().unwrap();
-    s.requests.push(format!("link page={:?} since={:?}", p.page, p.updated_since));
+    s.requests.push(format!(
+        "link page={:?} since={:?}",
+        p.page, p.updated_since
+    ));
     let per_page = 7;
     let page = p.page.unwrap_or(1).max(1);
     let items = visible(&s, &p.updated_since);
-    let chunk: Vec<Value> = items.iter().skip((page - 1) * per_page).take(per_page).map(Item::json).collect();
+    let chunk: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(Item::json)
+        .collect();
     let host = headers.get("host").unwrap().to_str().unwrap().to_string();
     let mut response_headers = HeaderMap::new();
     if page * per_page < items.len() {
@@ -150,7 +184,8 @@ async fn link_items(
         if let Some(since) = &p.updated_since {
             next.push_str(&format!("&updated_since={since}"));
         }
-        let link = format!("<{next}>; rel=\"next\", <http://{host}/api/link-items?page=1>; rel=\"first\"");
+        let link =
+            format!("<{next}>; rel=\"next\", <http://{host}/api/link-items?page=1>; rel=\"first\"");
         response_headers.insert("link", link.parse().unwrap());
     }
     (response_headers, axum::Json(Value::Array(chunk)))
@@ -185,16 +220,30 @@ async fn dest_put(
     if let Some(a) = headers.get("authorization") {
         s.auth.push(a.to_str().unwrap().to_string());
     }
-    if body.get("price").and_then(Value::as_f64).is_some_and(|p| p < 0.0) {
-        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"field": "price", "message": "must not be negative"})));
+    if body
+        .get("price")
+        .and_then(Value::as_f64)
+        .is_some_and(|p| p < 0.0)
+    {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"field": "price", "message": "must not be negative"})),
+        );
     }
     *s.writes.entry(key.clone()).or_default() += 1;
     let existed = s.records.insert(key, body).is_some();
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     (status, axum::Json(json!({"ok": true})))
 }
 
-async fn dest_delete(State(state): State<Shared<DestState>>, Path(key): Path<String>) -> StatusCode {
+async fn dest_delete(
+    State(state): State<Shared<DestState>>,
+    Path(key): Path<String>,
+) -> StatusCode {
     let mut s = state.lock().unwrap();
     *s.deletes.entry(key.clone()).or_default() += 1;
     match s.records.remove(&key) {

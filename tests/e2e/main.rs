@@ -6,6 +6,7 @@ mod capabilities;
 mod connectors;
 mod dev_cli;
 mod fakes;
+mod guide;
 mod sandbox;
 mod ssrf;
 mod support;

@@ -60,13 +60,29 @@ async fn hostile_calls_fail_alone_while_a_good_call_finishes() {
         let s = session(&rt, &hostile, config.clone(), &[], &[], &[]);
         tasks.push(tokio::spawn(async move {
             let r = s.fetch("out", None).await;
-            (config, kind, needle, r.map(|p| p.records.len()), s.log().drain())
+            (
+                config,
+                kind,
+                needle,
+                r.map(|p| p.records.len()),
+                s.log().drain(),
+            )
         }));
     }
     // A well-behaved call beside them: it sleeps 300 ms (in the host, through
     // WASI) and returns; it must not wait for the spinning guest's deadline.
-    let good = session(&rt, &hostile, json!({"attack": "sleep", "url": "http://x.example", "n": 300}), &[], &[], &[]);
-    let page = good.fetch("out", None).await.expect("the good call succeeds");
+    let good = session(
+        &rt,
+        &hostile,
+        json!({"attack": "sleep", "url": "http://x.example", "n": 300}),
+        &[],
+        &[],
+        &[],
+    );
+    let page = good
+        .fetch("out", None)
+        .await
+        .expect("the good call succeeds");
     let good_took = started.elapsed();
     assert_eq!(page.records.len(), 1);
     assert!(
@@ -78,10 +94,20 @@ async fn hostile_calls_fail_alone_while_a_good_call_finishes() {
         let (config, kind, needle, result, _log) = task.await.expect("task");
         let err = result.expect_err(&format!("{config} must fail"));
         assert_eq!(err.kind(), kind, "{config}: {err}");
-        assert!(err.to_string().contains(needle), "{config}: `{err}` lacks `{needle}`");
+        assert!(
+            err.to_string().contains(needle),
+            "{config}: `{err}` lacks `{needle}`"
+        );
     }
     // The host keeps working after all of that.
-    let again = session(&rt, &hostile, json!({"attack": "echo", "url": "http://x.example", "n": 3}), &[], &[], &[]);
+    let again = session(
+        &rt,
+        &hostile,
+        json!({"attack": "echo", "url": "http://x.example", "n": 3}),
+        &[],
+        &[],
+        &[],
+    );
     assert_eq!(again.fetch("out", None).await.unwrap().records.len(), 3);
 }
 
@@ -90,7 +116,10 @@ async fn wasi_is_linked_with_nothing_behind_it() {
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
     assert!(
-        hostile.wasi_imports().iter().any(|i| i.starts_with("wasi:filesystem/")),
+        hostile
+            .wasi_imports()
+            .iter()
+            .any(|i| i.starts_with("wasi:filesystem/")),
         "the connector's description lists its WASI imports: {:?}",
         hostile.wasi_imports()
     );
@@ -99,14 +128,24 @@ async fn wasi_is_linked_with_nothing_behind_it() {
     let data = page.records[0].fields();
     assert_eq!(data["env"], json!([]), "empty environment");
     assert_eq!(data["args"], json!([]), "no arguments");
-    assert!(data["time"].as_u64().unwrap() > 1_700_000_000, "clocks work");
+    assert!(
+        data["time"].as_u64().unwrap() > 1_700_000_000,
+        "clocks work"
+    );
 }
 
 #[tokio::test]
 async fn log_lines_are_kept_with_their_source() {
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
-    let s = session(&rt, &hostile, json!({"attack": "log-flood", "url": "http://x.example", "n": 3}), &[], &[], &[]);
+    let s = session(
+        &rt,
+        &hostile,
+        json!({"attack": "log-flood", "url": "http://x.example", "n": 3}),
+        &[],
+        &[],
+        &[],
+    );
     s.fetch("out", None).await.unwrap();
     let lines = s.log().drain();
     let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
@@ -121,7 +160,10 @@ async fn bad_components_are_refused_at_load_with_the_reason() {
         async move { rt.load(&bytes).await.expect_err("must be refused") }
     };
 
-    assert_eq!(err(b"PK\x03\x04 a zip file".to_vec()).await, LoadError::NotWasm);
+    assert_eq!(
+        err(b"PK\x03\x04 a zip file".to_vec()).await,
+        LoadError::NotWasm
+    );
 
     let core = wat::parse_str("(module (func (export \"run\")))").unwrap();
     let e = err(core).await;
@@ -129,14 +171,20 @@ async fn bad_components_are_refused_at_load_with_the_reason() {
     assert!(e.to_string().contains("wasm32-wasip2"), "{e}");
 
     let e = err(guest("plain-command")).await;
-    assert!(matches!(&e, LoadError::MissingExport { exports } if exports.contains("wasi:cli/run")), "{e}");
+    assert!(
+        matches!(&e, LoadError::MissingExport { exports } if exports.contains("wasi:cli/run")),
+        "{e}"
+    );
 
     let e = err(guest("future-contract")).await;
     assert!(
         matches!(&e, LoadError::UnsupportedContract { found } if found == "wharf:connector/connector@9.0.0"),
         "{e}"
     );
-    assert!(e.to_string().contains("wharf:connector/connector@0.1.0"), "{e}");
+    assert!(
+        e.to_string().contains("wharf:connector/connector@0.1.0"),
+        "{e}"
+    );
 
     let e = err(guest("foreign-import")).await;
     assert_eq!(
@@ -148,7 +196,10 @@ async fn bad_components_are_refused_at_load_with_the_reason() {
 
     let mut truncated = guest("http-json");
     truncated.truncate(truncated.len() / 2);
-    assert!(matches!(err(truncated).await, LoadError::Malformed(_) | LoadError::Compile(_)));
+    assert!(matches!(
+        err(truncated).await,
+        LoadError::Malformed(_) | LoadError::Compile(_)
+    ));
 
     let small = runtime_with(Limits {
         component_bytes: 1000,
@@ -167,17 +218,32 @@ async fn compiled_artifacts_are_cached_and_bad_ones_replaced() {
         ..RuntimeOptions::default()
     };
     let bytes = guest("field-map");
-    let first = wharf::runtime::Runtime::new(options()).unwrap().load(&bytes).await.unwrap();
+    let first = wharf::runtime::Runtime::new(options())
+        .unwrap()
+        .load(&bytes)
+        .await
+        .unwrap();
     assert!(!first.from_cache());
-    let second = wharf::runtime::Runtime::new(options()).unwrap().load(&bytes).await.unwrap();
-    assert!(second.from_cache(), "a second runtime loads the compiled artifact");
+    let second = wharf::runtime::Runtime::new(options())
+        .unwrap()
+        .load(&bytes)
+        .await
+        .unwrap();
+    assert!(
+        second.from_cache(),
+        "a second runtime loads the compiled artifact"
+    );
     assert_eq!(first.digest(), second.digest());
 
     // A damaged artifact is dropped and the component compiled again.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    let third = wharf::runtime::Runtime::new(options()).unwrap().load(&bytes).await.unwrap();
+    let third = wharf::runtime::Runtime::new(options())
+        .unwrap()
+        .load(&bytes)
+        .await
+        .unwrap();
     assert!(!third.from_cache());
     assert_eq!(third.spec().name, "field-map");
 }
@@ -188,6 +254,12 @@ async fn unsupported_functions_say_so() {
     let mapper = load(&rt, "field-map").await;
     let s = session(&rt, &mapper, json!({"rules": []}), &[], &[], &[]);
     let e = s.fetch("x", None).await.unwrap_err();
-    assert!(matches!(e, CallError::Connector(wharf::runtime::ConnectorError::Unsupported)), "{e}");
+    assert!(
+        matches!(
+            e,
+            CallError::Connector(wharf::runtime::ConnectorError::Unsupported)
+        ),
+        "{e}"
+    );
     assert_eq!(e.kind(), "unsupported");
 }

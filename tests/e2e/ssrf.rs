@@ -25,9 +25,14 @@ const CHILD_ENV: &str = "WHARF_SSRF_NETNS";
 const TEST_NAME: &str = "ssrf::vectors_are_refused_before_any_connection";
 
 fn vectors() -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/ssrf-denied.txt");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e} (../shared must sit beside the project)", path.display()));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/ssrf-denied.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e} (../shared must sit beside the project)",
+            path.display()
+        )
+    });
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -38,7 +43,10 @@ fn vectors() -> Vec<String> {
 #[test]
 fn vectors_are_refused_before_any_connection() {
     if std::env::var_os(CHILD_ENV).is_some() {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(inside_namespace());
         return;
     }
@@ -83,13 +91,17 @@ async fn listen(port: u16, count: Arc<AtomicUsize>) {
         .unwrap_or_else(|e| panic!("bind [::]:{port} inside the namespace: {e}"));
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = sock.read(&mut buf).await;
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nreached")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nreached",
+                    )
                     .await;
             });
         }
@@ -97,11 +109,22 @@ async fn listen(port: u16, count: Arc<AtomicUsize>) {
 }
 
 async fn inside_namespace() {
-    let status = Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap();
+    let status = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap();
     assert!(status.success(), "bring lo up");
     for addr in [
-        "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "fd00:ec2::254",
-        "fc00::1", "64:ff9b::7f00:1", "2002:7f00:1::1", "::7f00:1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "fc00::1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "::7f00:1",
     ] {
         add_local_address(addr);
     }
@@ -111,14 +134,26 @@ async fn inside_namespace() {
         listen(port, count.clone()).await;
         counters.insert(port, count);
     }
-    let total = || counters.values().map(|c| c.load(Ordering::SeqCst)).sum::<usize>();
+    let total = || {
+        counters
+            .values()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum::<usize>()
+    };
 
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;
     let mut vectors = vectors();
     // Names that resolve (through this namespace's /etc/hosts) to blocked
     // addresses are refused too.
-    vectors.extend(["http://rebind.test/", "http://rebind6.test/", "http://internal.test/"].map(String::from));
+    vectors.extend(
+        [
+            "http://rebind.test/",
+            "http://rebind6.test/",
+            "http://internal.test/",
+        ]
+        .map(String::from),
+    );
     assert!(vectors.len() > 40, "the vector file was read");
 
     for line in &vectors {
@@ -129,7 +164,14 @@ async fn inside_namespace() {
             .and_then(|u| wharf::runtime::grants::HostPattern::origin_of(&u).ok())
             .map(|p| p.to_string());
         let grants: Vec<&str> = grant.iter().map(String::as_str).collect();
-        let s = session(&rt, &hostile, json!({"attack": "request", "url": line}), &grants, &[], &[]);
+        let s = session(
+            &rt,
+            &hostile,
+            json!({"attack": "request", "url": line}),
+            &grants,
+            &[],
+            &[],
+        );
         let err = match s.fetch("out", None).await {
             Ok(page) => panic!("{line} was fetched: {page:?}"),
             Err(e) => e,

@@ -187,7 +187,10 @@ fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
         return Ok(None);
     }
     let key = match &rule.key {
-        Some(pointer) => record.pointer(pointer).and_then(scalar_text).or(record.key.clone()),
+        Some(pointer) => record
+            .pointer(pointer)
+            .and_then(scalar_text)
+            .or(record.key.clone()),
         None => record.key.clone(),
     };
     let mut data = if rule.keep_unmapped {
@@ -308,7 +311,8 @@ fn to_date(v: &Value) -> Option<String> {
             let date = s.get(..10)?;
             let b = date.as_bytes();
             let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-            let shape = digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+            let shape =
+                digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
             let rest_ok = s.len() == 10 || matches!(s.as_bytes()[10], b'T' | b't' | b' ');
             let month: u32 = date[5..7].parse().ok()?;
             let day: u32 = date[8..10].parse().ok()?;
@@ -434,11 +438,20 @@ mod tests {
 
     #[test]
     fn cast_errors_follow_the_policy() {
-        let rule = |policy: &str| config(json!({"rules": [{"stream": "*", "on_cast_error": policy, "fields": [{"to": "n", "from": "/n", "cast": "number"}]}]}));
+        let rule = |policy: &str| {
+            config(
+                json!({"rules": [{"stream": "*", "on_cast_error": policy, "fields": [{"to": "n", "from": "/n", "cast": "number"}]}]}),
+            )
+        };
         let bad = || vec![Record::from_value("s", json!({"n": "abc"})).unwrap()];
-        assert!(matches!(FieldMap::map(&rule("fail"), bad()), Err(Error::Fatal(m)) if m.contains("field `n`")));
+        assert!(
+            matches!(FieldMap::map(&rule("fail"), bad()), Err(Error::Fatal(m)) if m.contains("field `n`"))
+        );
         assert_eq!(FieldMap::map(&rule("drop"), bad()).unwrap().len(), 0);
-        assert_eq!(FieldMap::map(&rule("null"), bad()).unwrap()[0].data["n"], Value::Null);
+        assert_eq!(
+            FieldMap::map(&rule("null"), bad()).unwrap()[0].data["n"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -57,4 +57,5 @@ impl Guest for Foreign {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Foreign);

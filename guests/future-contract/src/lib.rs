@@ -24,4 +24,5 @@ impl exports::wharf::connector::connector::Guest for Future {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Future);

@@ -123,6 +123,13 @@ fn attack(config: &Config) -> Result<Page> {
             wharf_sdk::info!("upstream said: {}", resp.text());
             one(json!({ "status": resp.status, "body": resp.text(), "headers": resp.headers }))
         }
+        "requests" => {
+            let mut bytes = 0;
+            for _ in 0..config.n.max(1) {
+                bytes += Request::get(&config.url).send()?.body.len();
+            }
+            one(json!({ "requests": config.n.max(1), "bytes": bytes }))
+        }
         "send-secret" => {
             let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
                 .header_secret("X-Token", &TOKEN)
@@ -135,7 +142,9 @@ fn attack(config: &Config) -> Result<Page> {
             one(json!({ "status": resp.status, "body": body }))
         }
         "secret-in-url" => {
-            let resp = Request::get(&config.url).query_secret("token", &TOKEN).send()?;
+            let resp = Request::get(&config.url)
+                .query_secret("token", &TOKEN)
+                .send()?;
             one(json!({ "status": resp.status, "body": resp.text() }))
         }
         "secret-in-host" => {

@@ -146,14 +146,19 @@ impl Connector for HttpJson {
                 .map(|s| s.path.clone())
                 .ok_or_else(|| Error::config("no streams configured"))?,
         };
-        request(config, &join(&config.base_url, &path)).send()?.error_for_status()?;
+        request(config, &join(&config.base_url, &path))
+            .send()?
+            .error_for_status()?;
         Ok(())
     }
 
     fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
         let sc = config.streams.get(stream).ok_or_else(|| {
             let known: Vec<&str> = config.streams.keys().map(String::as_str).collect();
-            Error::Config(format!("unknown stream `{stream}` (configured: {})", known.join(", ")))
+            Error::Config(format!(
+                "unknown stream `{stream}` (configured: {})",
+                known.join(", ")
+            ))
         })?;
         let mut state: State = match cursor {
             Some(c) => serde_json::from_str(c)
@@ -170,7 +175,10 @@ impl Connector for HttpJson {
         for item in items {
             if let Some(field) = &sc.cursor_field
                 && let Some(text) = item.get(field).and_then(scalar)
-                && state.max.as_ref().is_none_or(|m| compare(&text, m) == Ordering::Greater)
+                && state
+                    .max
+                    .as_ref()
+                    .is_none_or(|m| compare(&text, m) == Ordering::Greater)
             {
                 state.max = Some(text);
             }
@@ -218,19 +226,21 @@ fn compare(a: &str, b: &str) -> Ordering {
 }
 
 fn request(config: &Config, url: &str) -> Request {
-    config
-        .headers
-        .iter()
-        .fold(Request::get(url).header("Accept", "application/json"), |r, (k, v)| {
-            r.header(k, v)
-        })
+    config.headers.iter().fold(
+        Request::get(url).header("Accept", "application/json"),
+        |r, (k, v)| r.header(k, v),
+    )
 }
 
 fn join(base: &str, path: &str) -> String {
     if path.starts_with("http://") || path.starts_with("https://") {
         return path.to_string();
     }
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 fn page_url(config: &Config, sc: &StreamConfig, state: &State) -> Result<String> {
@@ -245,7 +255,15 @@ fn page_url(config: &Config, sc: &StreamConfig, state: &State) -> Result<String>
         req = req.query(param, since);
     }
     match (&sc.pagination, &state.next) {
-        (Pagination::PageNumber { param, start, size_param, size }, next) => {
+        (
+            Pagination::PageNumber {
+                param,
+                start,
+                size_param,
+                size,
+            },
+            next,
+        ) => {
             let page = match next {
                 Some(Next::Page(p)) => *p,
                 _ => *start,
@@ -276,7 +294,13 @@ fn locate<'a>(body: &'a mut Value, pointer: &str) -> Result<&'a mut Vec<Value>> 
     })
 }
 
-fn next_page(sc: &StreamConfig, state: &State, response: &Response, body: &Value, count: u64) -> Option<Next> {
+fn next_page(
+    sc: &StreamConfig,
+    state: &State,
+    response: &Response,
+    body: &Value,
+    count: u64,
+) -> Option<Next> {
     match &sc.pagination {
         Pagination::None => None,
         Pagination::PageNumber { start, size, .. } => {
@@ -346,7 +370,11 @@ mod tests {
 
     #[test]
     fn state_round_trips_and_compares() {
-        let s = State { next: Some(Next::Page(3)), since: Some("a".into()), max: None };
+        let s = State {
+            next: Some(Next::Page(3)),
+            since: Some("a".into()),
+            max: None,
+        };
         let text = serde_json::to_string(&s).unwrap();
         assert_eq!(text, r#"{"next":{"page":3},"since":"a"}"#);
         assert_eq!(serde_json::from_str::<State>(&text).unwrap(), s);

@@ -159,7 +159,11 @@ fn expand(template: &str, record: &Record) -> Result<String> {
 fn push_one(config: &Config, index: usize, record: &Record, result: &mut PushResult) -> Result<()> {
     let url = expand(&config.url, record)?;
     let delete = record.op == Op::Delete;
-    let method = if delete { &config.methods.delete } else { &config.methods.upsert };
+    let method = if delete {
+        &config.methods.delete
+    } else {
+        &config.methods.upsert
+    };
     let mut req = with_headers(config, Request::new(method.as_str(), url));
     if !delete {
         req = req.json(&body_of(config, record))?;
@@ -187,7 +191,11 @@ fn push_batch(config: &Config, batch: &Batch, records: &[Record]) -> Result<Push
         return Ok(result);
     }
     let body: Vec<Value> = records.iter().map(|r| body_of(config, r)).collect();
-    let req = with_headers(config, Request::new(batch.method.as_str(), batch.url.as_str())).json(&body)?;
+    let req = with_headers(
+        config,
+        Request::new(batch.method.as_str(), batch.url.as_str()),
+    )
+    .json(&body)?;
     let response = req.send()?;
     match response.status {
         200..=299 => {
@@ -227,7 +235,10 @@ fn explain(response: &Response) -> (Option<String>, String) {
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| response.text().chars().take(300).collect());
-    (field, format!("HTTP {}: {}", response.status, message.trim()))
+    (
+        field,
+        format!("HTTP {}: {}", response.status, message.trim()),
+    )
 }
 
 fn config_schema() -> Value {
@@ -262,8 +273,13 @@ mod tests {
 
     #[test]
     fn url_templates() {
-        let r = Record::from_value("items", json!({})).unwrap().with_key("a/b c");
-        assert_eq!(expand("http://x/{stream}/{key}", &r).unwrap(), "http://x/items/a%2Fb%20c");
+        let r = Record::from_value("items", json!({}))
+            .unwrap()
+            .with_key("a/b c");
+        assert_eq!(
+            expand("http://x/{stream}/{key}", &r).unwrap(),
+            "http://x/items/a%2Fb%20c"
+        );
         let r = Record::from_value("items", json!({})).unwrap();
         assert!(expand("http://x/{key}", &r).is_err());
         assert_eq!(expand("http://x/all", &r).unwrap(), "http://x/all");
@@ -271,9 +287,20 @@ mod tests {
 
     #[test]
     fn refusals_are_explained() {
-        let r = Response { status: 422, headers: vec![], body: br#"{"field":"email","message":"invalid email"}"#.to_vec() };
-        assert_eq!(explain(&r), (Some("email".into()), "HTTP 422: invalid email".into()));
-        let r = Response { status: 400, headers: vec![], body: b"bad".to_vec() };
+        let r = Response {
+            status: 422,
+            headers: vec![],
+            body: br#"{"field":"email","message":"invalid email"}"#.to_vec(),
+        };
+        assert_eq!(
+            explain(&r),
+            (Some("email".into()), "HTTP 422: invalid email".into())
+        );
+        let r = Response {
+            status: 400,
+            headers: vec![],
+            body: b"bad".to_vec(),
+        };
         assert_eq!(explain(&r), (None, "HTTP 400: bad".into()));
     }
 }

@@ -155,7 +155,8 @@ async fn dispatch(cmd: DevCommand) -> Result<(), Failure> {
                 for r in &page.records {
                     write_line(&mut out, r)?;
                 }
-                out.flush().map_err(|e| UsageError(format!("stdout: {e}")))?;
+                out.flush()
+                    .map_err(|e| UsageError(format!("stdout: {e}")))?;
                 cursor = page.cursor.or(cursor);
                 if !page.more || max_pages.is_some_and(|m| pages >= m) {
                     break;
@@ -204,7 +205,8 @@ async fn dispatch(cmd: DevCommand) -> Result<(), Failure> {
 
 fn write_line(out: &mut impl Write, record: &Record) -> Result<(), UsageError> {
     serde_json::to_writer(&mut *out, record).map_err(|e| UsageError(format!("stdout: {e}")))?;
-    out.write_all(b"\n").map_err(|e| UsageError(format!("stdout: {e}")))
+    out.write_all(b"\n")
+        .map_err(|e| UsageError(format!("stdout: {e}")))
 }
 
 fn read_records() -> Result<Vec<Record>, UsageError> {
@@ -255,7 +257,9 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
     let secrets = parse_secrets(&args.secrets)?;
     let (runtime, connector) = load(&args.wasm, args.no_cache).await?;
     let mut hosts = connector.spec().host_patterns(&config).map_err(|e| {
-        UsageError(format!("cannot expand the spec's hosts with this config: {e}"))
+        UsageError(format!(
+            "cannot expand the spec's hosts with this config: {e}"
+        ))
     })?;
     for h in &args.hosts {
         hosts.push(HostPattern::parse(h).map_err(|e| UsageError(e.to_string()))?);
@@ -266,8 +270,10 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         networks: args.networks.clone(),
         secrets,
     };
-    Session::new(&runtime, &connector, options, |log| log.with_echo(print_log))
-        .map_err(|e| Failure::Usage(e.to_string()))
+    Session::new(&runtime, &connector, options, |log| {
+        log.with_echo(print_log)
+    })
+    .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn print_log(line: &LogLine) {
@@ -302,8 +308,11 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, SecretValue>, Usag
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         } else if let Some(var) = value.strip_prefix("env:") {
-            std::env::var(var)
-                .map_err(|_| UsageError(format!("secret {name}: environment variable {var} is not set")))?
+            std::env::var(var).map_err(|_| {
+                UsageError(format!(
+                    "secret {name}: environment variable {var} is not set"
+                ))
+            })?
         } else {
             value.to_string()
         };

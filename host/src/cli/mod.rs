@@ -1,32 +1,101 @@
-//! The `wharf` command line.
+//! The `wharf` command line: `serve`, administration of a running server
+//! (`connector`, `connection`, `api-key`), local maintenance (`admin`), and
+//! `dev` for connector authors.
 
+mod client;
 mod dev;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::{self, ServeOptions};
 
 /// Wharf: a WebAssembly-sandboxed connector runtime.
 #[derive(Parser, Debug)]
 #[command(name = "wharf", version, about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    server: client::ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the server: REST admin API, on SQLite in ./wharf-data by default.
+    Serve(ServeArgs),
+    /// Manage connectors on a server.
+    #[command(subcommand)]
+    Connector(client::ConnectorCommand),
+    /// Manage connections on a server.
+    #[command(subcommand)]
+    Connection(client::ConnectionCommand),
+    /// Manage API keys on a server.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(client::ApiKeyCommand),
+    /// Maintenance on the server's data (run where the server runs).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Run a connector locally in the same sandbox the server uses (no
     /// server, no database): for connector authors.
     #[command(subcommand)]
     Dev(dev::DevCommand),
 }
 
+#[derive(Args, Debug)]
+struct DataArgs {
+    /// Data directory (SQLite database, secret key file, compiled artifacts).
+    #[arg(long, env = "WHARF_DATA_DIR", default_value = "./wharf-data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://…`); SQLite in the data directory if unset.
+    #[arg(long, env = "WHARF_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Requests per second allowed per API key.
+    #[arg(long, env = "WHARF_RATE_LIMIT", default_value_t = 50.0)]
+    rate_limit: f64,
+    /// Requests an API key may send at once before the rate applies.
+    #[arg(long, env = "WHARF_RATE_BURST", default_value_t = 200.0)]
+    rate_burst: f64,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Re-encrypt every stored secret under the first key of
+    /// WHARF_SECRET_KEYS; safe to interrupt and run again.
+    RotateSecrets(DataArgs),
+    /// Create an API key directly in the database (e.g. a lost admin key).
+    CreateApiKey {
+        #[command(flatten)]
+        data: DataArgs,
+        /// What it is for.
+        #[arg(long, default_value = "admin (created with wharf admin)")]
+        name: String,
+        /// admin, write, run or read.
+        #[arg(long, default_value = "admin")]
+        scope: String,
+    },
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -34,17 +103,99 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        match cli.command {
-            Command::Dev(cmd) => dev::run(cmd).await,
+        let result = match cli.command {
+            Command::Dev(cmd) => return dev::run(cmd).await,
+            Command::Serve(args) => serve(args).await,
+            Command::Admin(cmd) => admin(cmd).await,
+            Command::Connector(cmd) => client::connector(cli.server, cmd).await.map_err(Into::into),
+            Command::Connection(cmd) => client::connection(cli.server, cmd)
+                .await
+                .map_err(Into::into),
+            Command::ApiKey(cmd) => client::api_key(cli.server, cmd).await.map_err(Into::into),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure(message, code)) => {
+                if !message.is_empty() {
+                    eprintln!("error: {message}");
+                }
+                ExitCode::from(code)
+            }
         }
     })
 }
 
-fn init_tracing() {
+/// A failed command: message and exit code.
+struct Failure(String, u8);
+
+impl From<client::Failure> for Failure {
+    fn from(f: client::Failure) -> Self {
+        Self(f.0, f.1)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self(format!("{e:#}"), 1)
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let options = ServeOptions {
+        listen: args.listen,
+        data_dir: args.data.data_dir,
+        database_url: args.data.database_url,
+        secret_keys: std::env::var("WHARF_SECRET_KEYS").ok(),
+        rate_limit: args.rate_limit,
+        rate_burst: args.rate_burst,
+    };
+    server::serve(options).await.map_err(Into::into)
+}
+
+async fn admin(cmd: AdminCommand) -> Result<(), Failure> {
+    match cmd {
+        AdminCommand::RotateSecrets(data) => {
+            let keys = std::env::var("WHARF_SECRET_KEYS").ok();
+            let store = server::open_store(data.database_url.as_deref(), &data.data_dir).await?;
+            let vault = server::open_vault(keys.as_deref(), &data.data_dir)?;
+            let (rotated, current) = server::rotate_secrets(&store, &vault).await?;
+            println!(
+                "re-encrypted {rotated} secrets under key {}; {current} were already current",
+                vault.fingerprint()
+            );
+        }
+        AdminCommand::CreateApiKey { data, name, scope } => {
+            let scope = crate::api::Scope::parse(&scope).ok_or_else(|| {
+                Failure(
+                    format!("unknown scope `{scope}`: admin, write, run or read"),
+                    2,
+                )
+            })?;
+            let store = server::open_store(data.database_url.as_deref(), &data.data_dir).await?;
+            let key = server::create_api_key(&store, &name, scope).await?;
+            println!(
+                "created a {} key; shown once:\n\n    {key}\n",
+                scope.as_str()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("warn,wharf::runtime::log=off"));
-    let _ = tracing_subscriber::fmt()
+    let default = if serving {
+        "info"
+    } else {
+        "warn,wharf::runtime::log=off"
+    };
+    let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if serving && std::env::var("WHARF_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

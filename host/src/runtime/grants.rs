@@ -78,7 +78,9 @@ impl HostPattern {
             return Err(err("host is missing"));
         }
         if rest.contains(['/', '?', '#', '@', '\\']) {
-            return Err(err("only scheme, host and port are allowed (no path, query or user info)"));
+            return Err(err(
+                "only scheme, host and port are allowed (no path, query or user info)",
+            ));
         }
         let (wildcard, authority) = match rest.strip_prefix("*.") {
             Some(after) => (true, after),
@@ -92,15 +94,15 @@ impl HostPattern {
         let url = Url::parse(&format!("{}://{authority}/", scheme.as_str()))
             .map_err(|e| err(&format!("not a valid host: {e}")))?;
         let host = url.host().ok_or_else(|| err("host is missing"))?;
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| err("no port"))?;
+        let port = url.port_or_known_default().ok_or_else(|| err("no port"))?;
         let host = match (wildcard, host) {
             (false, host) => HostMatch::Exact(host_text(&host)),
             (true, Host::Domain(domain)) => {
                 let domain = domain.trim_end_matches('.').to_string();
                 if !domain.contains('.') {
-                    return Err(err("a wildcard must leave at least two labels (`*.example.com`)"));
+                    return Err(err(
+                        "a wildcard must leave at least two labels (`*.example.com`)",
+                    ));
                 }
                 HostMatch::Subdomains(domain)
             }
@@ -329,7 +331,8 @@ fn blocked_network(addr: IpAddr) -> Option<(IpNet, &'static str)> {
 /// or 6to4 (`2002::/16`) address.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    let low = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -374,26 +377,57 @@ mod tests {
             "https://example.com:99999",
             "https://exa mple.com",
         ] {
-            assert!(HostPattern::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                HostPattern::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
     #[test]
     fn pattern_matching_table() {
         let cases: &[(&str, &str, bool)] = &[
-            ("https://api.example.com", "https://api.example.com/v1", true),
-            ("https://api.example.com", "https://API.Example.COM./x", true),
+            (
+                "https://api.example.com",
+                "https://api.example.com/v1",
+                true,
+            ),
+            (
+                "https://api.example.com",
+                "https://API.Example.COM./x",
+                true,
+            ),
             ("https://api.example.com", "http://api.example.com/", false),
-            ("https://api.example.com", "https://api.example.com:8443/", false),
-            ("https://api.example.com:443", "https://api.example.com/", true),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443/",
+                false,
+            ),
+            (
+                "https://api.example.com:443",
+                "https://api.example.com/",
+                true,
+            ),
             ("https://api.example.com/", "https://api.example.com/", true),
-            ("http://api.example.com:8080", "http://api.example.com:8080/", true),
-            ("http://api.example.com:8080", "http://api.example.com/", false),
+            (
+                "http://api.example.com:8080",
+                "http://api.example.com:8080/",
+                true,
+            ),
+            (
+                "http://api.example.com:8080",
+                "http://api.example.com/",
+                false,
+            ),
             ("https://*.example.com", "https://a.example.com/", true),
             ("https://*.example.com", "https://a.b.example.com/", true),
             ("https://*.example.com", "https://example.com/", false),
             ("https://*.example.com", "https://badexample.com/", false),
-            ("https://*.example.com", "https://example.com.evil.net/", false),
+            (
+                "https://*.example.com",
+                "https://example.com.evil.net/",
+                false,
+            ),
             ("https://*.example.com", "http://a.example.com/", false),
             ("http://127.0.0.1:8080", "http://127.1:8080/", true),
             ("http://127.0.0.1:8080", "http://0x7f000001:8080/", true),
@@ -418,7 +452,11 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["https://*.example.com", "http://127.0.0.1:8080", "https://[::1]:8443"] {
+        for s in [
+            "https://*.example.com",
+            "http://127.0.0.1:8080",
+            "https://[::1]:8443",
+        ] {
             assert_eq!(HostPattern::parse(s).unwrap().to_string(), s);
         }
     }
@@ -451,8 +489,16 @@ mod tests {
             let ip: IpAddr = addr.parse().unwrap();
             assert!(none.check(ip).is_err(), "{addr} must be blocked");
         }
-        for addr in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
-            assert!(none.check(addr.parse().unwrap()).is_ok(), "{addr} is public");
+        for addr in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(
+                none.check(addr.parse().unwrap()).is_ok(),
+                "{addr} is public"
+            );
         }
         let loopback = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
         assert!(loopback.check("127.0.0.1".parse().unwrap()).is_ok());
@@ -463,7 +509,12 @@ mod tests {
 
     #[test]
     fn loopback_and_metadata_names_are_blocked() {
-        for name in ["localhost", "LOCALHOST.", "a.localhost", "metadata.google.internal"] {
+        for name in [
+            "localhost",
+            "LOCALHOST.",
+            "a.localhost",
+            "metadata.google.internal",
+        ] {
             assert!(blocked_name(name).is_some(), "{name}");
         }
         assert!(blocked_name("example.com").is_none());

@@ -68,8 +68,14 @@ impl HttpPolicy {
             ));
         }
         match host {
-            UrlHost::Ipv4(ip) => self.networks.check(IpAddr::V4(ip)).map_err(|e| e.to_string()),
-            UrlHost::Ipv6(ip) => self.networks.check(IpAddr::V6(ip)).map_err(|e| e.to_string()),
+            UrlHost::Ipv4(ip) => self
+                .networks
+                .check(IpAddr::V4(ip))
+                .map_err(|e| e.to_string()),
+            UrlHost::Ipv6(ip) => self
+                .networks
+                .check(IpAddr::V6(ip))
+                .map_err(|e| e.to_string()),
             UrlHost::Domain(name) => match blocked_name(name) {
                 Some(why) => Err(format!("host `{name}` is refused ({why})")),
                 None => Ok(()),
@@ -237,14 +243,19 @@ impl HttpSession {
                 .contains(m)
             })
             .ok_or_else(|| HttpError::Invalid(format!("method `{}` is not allowed", req.method)))?;
-        let template = Url::parse(&req.url)
-            .map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
-        if template.host_str().is_some_and(|h| h.contains(['{', '}']) || h.contains("%7B")) {
+        let template =
+            Url::parse(&req.url).map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
+        if template
+            .host_str()
+            .is_some_and(|h| h.contains(['{', '}']) || h.contains("%7B"))
+        {
             return Err(HttpError::Denied(
                 "secret placeholders are not allowed in a URL's scheme, host or port".into(),
             ));
         }
-        self.policy.check_url(&template).map_err(HttpError::Denied)?;
+        self.policy
+            .check_url(&template)
+            .map_err(HttpError::Denied)?;
         let deny = |e: super::secrets::SecretDenied| HttpError::Denied(e.to_string());
         let url = self
             .secrets
@@ -351,7 +362,8 @@ impl HttpSession {
                 }
                 body.extend_from_slice(&chunk);
             }
-            self.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+            self.bytes_in
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
             let redactor = self.secrets.redactor();
             let headers = resp
                 .headers()
@@ -461,7 +473,10 @@ mod tests {
 
     fn policy(hosts: &[&str], networks: &[&str]) -> HttpPolicy {
         HttpPolicy {
-            hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).unwrap())
+                .collect(),
             networks: NetworkPolicy::new(networks.iter().map(|n| n.parse().unwrap()).collect()),
         }
     }
@@ -471,21 +486,47 @@ mod tests {
         let p = policy(&["https://api.example.com", "http://127.0.0.1:8080"], &[]);
         let check = |u: &str| p.check_url(&Url::parse(u).unwrap());
         assert!(check("https://api.example.com/x").is_ok());
-        assert!(check("https://other.example.com/").unwrap_err().contains("not granted"));
-        assert!(check("https://u:p@api.example.com/").unwrap_err().contains("user info"));
-        assert!(check("ftp://api.example.com/").unwrap_err().contains("scheme"));
-        assert!(check("http://127.0.0.1:8080/").unwrap_err().contains("blocked network"));
+        assert!(
+            check("https://other.example.com/")
+                .unwrap_err()
+                .contains("not granted")
+        );
+        assert!(
+            check("https://u:p@api.example.com/")
+                .unwrap_err()
+                .contains("user info")
+        );
+        assert!(
+            check("ftp://api.example.com/")
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(
+            check("http://127.0.0.1:8080/")
+                .unwrap_err()
+                .contains("blocked network")
+        );
         let p = policy(&["http://127.0.0.1:8080"], &["127.0.0.0/8"]);
-        assert!(p.check_url(&Url::parse("http://127.0.0.1:8080/").unwrap()).is_ok());
+        assert!(
+            p.check_url(&Url::parse("http://127.0.0.1:8080/").unwrap())
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn resolver_drops_blocked_addresses() {
         let none = NetworkPolicy::default();
-        let err = GuardedResolver::resolve_checked(&none, "localhost").await.unwrap_err();
+        let err = GuardedResolver::resolve_checked(&none, "localhost")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("refused"), "{err}");
         let loopback = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
-        let addrs = GuardedResolver::resolve_checked(&loopback, "localhost").await.unwrap();
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()), "{addrs:?}");
+        let addrs = GuardedResolver::resolve_checked(&loopback, "localhost")
+            .await
+            .unwrap();
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()),
+            "{addrs:?}"
+        );
     }
 }

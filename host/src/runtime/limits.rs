@@ -74,7 +74,9 @@ pub enum LimitExceeded {
     #[error("time limit exceeded: the call ran longer than {0:?}")]
     Time(Duration),
     /// The WebAssembly stack overflowed.
-    #[error("stack limit exceeded: the connector's stack grew beyond {limit} bytes (runaway recursion?)")]
+    #[error(
+        "stack limit exceeded: the connector's stack grew beyond {limit} bytes (runaway recursion?)"
+    )]
     Stack {
         /// The limit in bytes.
         limit: usize,

@@ -55,7 +55,9 @@ pub enum LoadError {
         exports: String,
     },
     /// A connector export of another contract version.
-    #[error("the component implements contract `{found}`, but this host supports `{CONNECTOR_EXPORT}`")]
+    #[error(
+        "the component implements contract `{found}`, but this host supports `{CONNECTOR_EXPORT}`"
+    )]
     UnsupportedContract {
         /// The export found.
         found: String,
@@ -221,9 +223,18 @@ mod tests {
     #[test]
     fn rejects_non_wasm_and_oversized_input() {
         assert_eq!(inspect(b"hello", 100), Err(LoadError::NotWasm));
-        assert!(matches!(inspect(&[0; 200], 100), Err(LoadError::TooLarge { size: 200, limit: 100 })));
+        assert!(matches!(
+            inspect(&[0; 200], 100),
+            Err(LoadError::TooLarge {
+                size: 200,
+                limit: 100
+            })
+        ));
         assert_eq!(inspect(b"\0asm\x01\0\0\0", 100), Err(LoadError::CoreModule));
-        assert!(matches!(inspect(b"\0asm\x0d\0\x01\0\xff", 100), Err(LoadError::Malformed(_))));
+        assert!(matches!(
+            inspect(b"\0asm\x0d\0\x01\0\xff", 100),
+            Err(LoadError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// Called with every line as it arrives.
+type Echo = Box<dyn Fn(&LogLine) + Send + Sync>;
+
 /// The log of one session (a run, or one `wharf dev` command).
 pub struct SessionLog {
     lines: Mutex<VecDeque<LogLine>>,
@@ -82,7 +85,7 @@ pub struct SessionLog {
     dropped: AtomicU64,
     redactor: Redactor,
     connector: Arc<str>,
-    echo: Option<Box<dyn Fn(&LogLine) + Send + Sync>>,
+    echo: Option<Echo>,
 }
 
 impl SessionLog {
@@ -307,7 +310,10 @@ mod tests {
     #[test]
     fn call_budget_is_enforced() {
         let used = Mutex::new((0, 0));
-        let budget = LogBudget { lines: 2, bytes: 100 };
+        let budget = LogBudget {
+            lines: 2,
+            bytes: 100,
+        };
         assert!(charge(&used, budget, 10).is_ok());
         assert!(charge(&used, budget, 10).is_ok());
         assert!(charge(&used, budget, 10).is_err());

@@ -39,9 +39,9 @@ use bindings::exports::wharf::connector::connector::Guest;
 use bindings::wharf::connector::types as wit;
 use grants::{HostPattern, NetworkPolicy};
 use http::{HttpCounters, HttpPolicy, HttpSession, HttpState};
+use limits::MemoryGuard;
 pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
-use limits::MemoryGuard;
 use log::{LogBudget, LogState, SessionLog};
 use secrets::{SecretBook, SecretSetupError, SecretValue, SecretsState};
 use spec::Spec;
@@ -127,8 +127,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre =
-            bindings::SandboxedConnectorPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = bindings::SandboxedConnectorPre::new(pre)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let mut connector = Connector {
             digest,
             spec: placeholder_spec(),
@@ -494,7 +494,12 @@ impl Session {
             hosts: options.hosts,
             networks: NetworkPolicy::new(options.networks),
         };
-        let http = Arc::new(HttpSession::new(policy, book.clone(), session_log.clone(), limits)?);
+        let http = Arc::new(HttpSession::new(
+            policy,
+            book.clone(),
+            session_log.clone(),
+            limits,
+        )?);
         Ok(Self {
             runtime: runtime.clone(),
             connector: Some(connector.clone()),
@@ -513,8 +518,13 @@ impl Session {
             runtime.limits().log_lines_kept,
             book.redactor().clone(),
         ));
-        let http = HttpSession::new(HttpPolicy::default(), book.clone(), log.clone(), runtime.limits())
-            .expect("an HTTP client with default settings always builds");
+        let http = HttpSession::new(
+            HttpPolicy::default(),
+            book.clone(),
+            log.clone(),
+            runtime.limits(),
+        )
+        .expect("an HTTP client with default settings always builds");
         Self {
             runtime: runtime.clone(),
             connector: None,
@@ -536,7 +546,9 @@ impl Session {
     }
 
     fn connector(&self) -> &Arc<Connector> {
-        self.connector.as_ref().expect("sessions of loaded connectors")
+        self.connector
+            .as_ref()
+            .expect("sessions of loaded connectors")
     }
 
     async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
@@ -568,12 +580,14 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| {
-                    Box::pin(async move {
-                        g.call_fetch(s, &config, &stream, cursor.as_deref()).await
-                    })
+                    Box::pin(
+                        async move { g.call_fetch(s, &config, &stream, cursor.as_deref()).await },
+                    )
                 },
                 |r| match r {
-                    Ok(p) => wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len),
+                    Ok(p) => {
+                        wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len)
+                    }
                     Err(_) => 0,
                 },
             )
@@ -610,7 +624,10 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| Box::pin(async move { g.call_push(s, &config, &input).await }),
-                |r| r.as_ref().map_or(0, |p| p.rejected.iter().map(|x| x.message.len()).sum()),
+                |r| {
+                    r.as_ref()
+                        .map_or(0, |p| p.rejected.iter().map(|x| x.message.len()).sum())
+                },
             )
             .await?
             .map_err(|e| self.guest_error(e))?;

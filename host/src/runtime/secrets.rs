@@ -199,10 +199,7 @@ impl SecretBook {
             let name = &after[..end];
             let value = self.value_for(name, target)?;
             match placement {
-                Placement::Url => out.extend(utf8_percent_encode(
-                    value.expose(),
-                    NON_ALPHANUMERIC,
-                )),
+                Placement::Url => out.extend(utf8_percent_encode(value.expose(), NON_ALPHANUMERIC)),
                 Placement::Header | Placement::Body => out.push_str(value.expose()),
             }
             rest = &after[end + CLOSE.len()..];
@@ -394,8 +391,12 @@ mod tests {
 
     fn book() -> SecretBook {
         let values = BTreeMap::from([("token".to_string(), SecretValue::new("s3cr3t/value?"))]);
-        SecretBook::new(&spec(), &json!({"base_url": "https://api.example.com/v1"}), &values)
-            .unwrap()
+        SecretBook::new(
+            &spec(),
+            &json!({"base_url": "https://api.example.com/v1"}),
+            &values,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -410,7 +411,9 @@ mod tests {
             .substitute("/q?k={{secret:token}}", &good, Placement::Url)
             .unwrap();
         assert_eq!(out, "/q?k=s3cr3t%2Fvalue%3F");
-        let out = book.substitute("/{{secret:token}}", &good, Placement::Url).unwrap();
+        let out = book
+            .substitute("/{{secret:token}}", &good, Placement::Url)
+            .unwrap();
         assert_eq!(out, "/s3cr3t%2Fvalue%3F");
         for evil in [
             "https://evil.example.net/",
@@ -418,8 +421,15 @@ mod tests {
             "https://api.example.com:8443/",
             "https://sub.api.example.com/",
         ] {
-            let r = book.substitute("{{secret:token}}", &Url::parse(evil).unwrap(), Placement::Body);
-            assert!(matches!(r, Err(SecretDenied::WrongHost { .. })), "{evil}: {r:?}");
+            let r = book.substitute(
+                "{{secret:token}}",
+                &Url::parse(evil).unwrap(),
+                Placement::Body,
+            );
+            assert!(
+                matches!(r, Err(SecretDenied::WrongHost { .. })),
+                "{evil}: {r:?}"
+            );
         }
     }
 
@@ -444,7 +454,11 @@ mod tests {
     #[test]
     fn undeclared_values_are_refused_at_setup() {
         let values = BTreeMap::from([("other".to_string(), SecretValue::new("x"))]);
-        let r = SecretBook::new(&spec(), &json!({"base_url": "https://a.example.com"}), &values);
+        let r = SecretBook::new(
+            &spec(),
+            &json!({"base_url": "https://a.example.com"}),
+            &values,
+        );
         assert!(matches!(r, Err(SecretSetupError::Undeclared(n)) if n == "other"));
     }
 
@@ -452,7 +466,10 @@ mod tests {
     fn reveal_requires_the_flag() {
         let book = book();
         assert!(matches!(book.reveal("token"), Err(RevealError::Denied(_))));
-        assert!(matches!(book.reveal("signing_key"), Err(RevealError::Missing)));
+        assert!(matches!(
+            book.reveal("signing_key"),
+            Err(RevealError::Missing)
+        ));
         assert!(matches!(book.reveal("nope"), Err(RevealError::Denied(_))));
     }
 
@@ -460,7 +477,10 @@ mod tests {
     fn redaction_covers_plain_and_encoded_forms() {
         let r = Redactor::new(["hunter22", "a/b c", "xy"]);
         assert_eq!(r.redact_str("pw=hunter22!"), "pw=[REDACTED]!");
-        assert_eq!(r.redact_str("q=a%2Fb+c&z=a/b c"), "q=[REDACTED]&z=[REDACTED]");
+        assert_eq!(
+            r.redact_str("q=a%2Fb+c&z=a/b c"),
+            "q=[REDACTED]&z=[REDACTED]"
+        );
         assert_eq!(r.redact_str("xy stays"), "xy stays");
         assert!(matches!(r.redact_str("nothing here"), Cow::Borrowed(_)));
         assert!(format!("{:?}", SecretValue::new("hunter22")).contains("REDACTED"));

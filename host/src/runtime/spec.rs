@@ -110,7 +110,9 @@ pub struct SpecError(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{config.x}` names a value the config does not have.
-    #[error("host template `{template}` needs config field `{field}`, which is missing or not a string")]
+    #[error(
+        "host template `{template}` needs config field `{field}`, which is missing or not a string"
+    )]
     MissingField {
         /// The template.
         template: String,
@@ -118,7 +120,9 @@ pub enum TemplateError {
         field: String,
     },
     /// A config value would change more than the host of a template.
-    #[error("config field `{field}` cannot be used in host template `{template}`: its value contains URL syntax")]
+    #[error(
+        "config field `{field}` cannot be used in host template `{template}`: its value contains URL syntax"
+    )]
     Injection {
         /// The template.
         template: String,
@@ -151,7 +155,10 @@ impl Spec {
             ));
         }
         if semver::Version::parse(&self.version).is_err() {
-            return bad(format!("version `{}` is not a semantic version", self.version));
+            return bad(format!(
+                "version `{}` is not a semantic version",
+                self.version
+            ));
         }
         if self.roles.is_empty() {
             return bad("roles must not be empty".into());
@@ -165,13 +172,18 @@ impl Spec {
                 return bad(format!("stream name `{}` is empty or repeated", s.name));
             }
             if !s.schema.is_object() && !s.schema.is_boolean() {
-                return bad(format!("schema of stream `{}` must be a JSON Schema object", s.name));
+                return bad(format!(
+                    "schema of stream `{}` must be a JSON Schema object",
+                    s.name
+                ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
         for s in &self.secrets {
             let ok = !s.name.is_empty()
-                && s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                && s.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !ok || !seen.insert(&s.name) {
                 return bad(format!(
                     "secret name `{}` must be letters, digits and `_`, and unique",
@@ -179,7 +191,10 @@ impl Spec {
                 ));
             }
             if s.hosts.is_empty() {
-                return bad(format!("secret `{}` must name the hosts it may be sent to", s.name));
+                return bad(format!(
+                    "secret `{}` must name the hosts it may be sent to",
+                    s.name
+                ));
             }
             for h in &s.hosts {
                 check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
@@ -193,7 +208,10 @@ impl Spec {
 
     /// The spec's host templates expanded for `config`.
     pub fn host_patterns(&self, config: &Value) -> Result<Vec<HostPattern>, TemplateError> {
-        self.hosts.iter().map(|t| expand_host_template(t, config)).collect()
+        self.hosts
+            .iter()
+            .map(|t| expand_host_template(t, config))
+            .collect()
     }
 
     /// Whether the spec declares `role`.
@@ -298,12 +316,30 @@ mod tests {
         let config = json!({"base_url": "http://127.0.0.1:9000/api", "shop": "acme", "nested": {"host": "x.example.com"}});
         let p = |t| expand_host_template(t, &config).map(|p| p.to_string());
         assert_eq!(p("{config.base_url}").unwrap(), "http://127.0.0.1:9000");
-        assert_eq!(p("https://{config.shop}.myshopify.com").unwrap(), "https://acme.myshopify.com");
-        assert_eq!(p("https://{config.nested.host}").unwrap(), "https://x.example.com");
-        assert_eq!(p("https://api.example.com").unwrap(), "https://api.example.com");
-        assert!(matches!(p("{config.missing}"), Err(TemplateError::MissingField { .. })));
-        assert!(matches!(p("https://{config.shop"), Err(TemplateError::Syntax(_))));
-        assert!(matches!(p("https://{secret.x}"), Err(TemplateError::Syntax(_))));
+        assert_eq!(
+            p("https://{config.shop}.myshopify.com").unwrap(),
+            "https://acme.myshopify.com"
+        );
+        assert_eq!(
+            p("https://{config.nested.host}").unwrap(),
+            "https://x.example.com"
+        );
+        assert_eq!(
+            p("https://api.example.com").unwrap(),
+            "https://api.example.com"
+        );
+        assert!(matches!(
+            p("{config.missing}"),
+            Err(TemplateError::MissingField { .. })
+        ));
+        assert!(matches!(
+            p("https://{config.shop"),
+            Err(TemplateError::Syntax(_))
+        ));
+        assert!(matches!(
+            p("https://{secret.x}"),
+            Err(TemplateError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -311,7 +347,10 @@ mod tests {
         for shop in ["evil.com/", "x@evil.com", "evil.com:1", "evil.com#", "a b"] {
             let config = json!({ "shop": shop });
             let r = expand_host_template("https://{config.shop}.myshopify.com", &config);
-            assert!(matches!(r, Err(TemplateError::Injection { .. })), "{shop}: {r:?}");
+            assert!(
+                matches!(r, Err(TemplateError::Injection { .. })),
+                "{shop}: {r:?}"
+            );
         }
     }
 }

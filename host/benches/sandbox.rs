@@ -1,0 +1,385 @@
+//! Sandbox benchmarks, each against a native baseline measured in the same
+//! run. `cargo bench -p wharf --bench sandbox` prints a Markdown table; the
+//! numbers are kept in `docs/performance.md`.
+//!
+//! 1. instantiate + call of a trivial export (fresh store and instance per
+//!    call, as the runtime always does), with and without pooling;
+//! 2. loading a connector from the compiled-artifact cache vs compiling it;
+//! 3. one `http.send` through the sandbox vs the same request by reqwest;
+//! 4. records/s through `fetch` → `map` of 1 KiB JSON records: `http-json`
+//!    and `field-map` in Wasm vs the same parsing and mapping natively
+//!    (`field-map`'s own code, compiled for the host).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use serde_json::{Value, json};
+use wharf::runtime::grants::HostPattern;
+use wharf::runtime::{Runtime, RuntimeOptions, Session, SessionOptions};
+use wharf_sdk::Connector as _;
+
+const RECORDS: usize = 5_000;
+const PAGE: usize = 100;
+
+fn guest(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("WHARF_GUESTS_DIR")).join(format!("{}.wasm", name.replace('-', "_"))),
+    )
+    .expect("guest built by host/build.rs")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn session(
+    rt: &Runtime,
+    c: &Arc<wharf::runtime::Connector>,
+    config: Value,
+    hosts: &[String],
+) -> Session {
+    let options = SessionOptions {
+        config,
+        hosts: hosts
+            .iter()
+            .map(|h| HostPattern::parse(h).unwrap())
+            .collect(),
+        networks: vec!["127.0.0.0/8".parse().unwrap()],
+        secrets: Default::default(),
+    };
+    Session::new(rt, c, options, |l| l).unwrap()
+}
+
+struct Row {
+    what: &'static str,
+    wasm: String,
+    native: String,
+    ratio: String,
+    goal: &'static str,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut rows = Vec::new();
+    rows.extend(instantiate_and_call().await);
+    rows.push(cached_load().await);
+    let server = start_server().await;
+    rows.push(http_send(&server).await);
+    rows.push(fetch_map(&server).await);
+
+    println!("\n| benchmark | Wharf (Wasm) | baseline | ratio | goal |");
+    println!("| --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.what, r.wasm, r.native, r.ratio, r.goal
+        );
+    }
+}
+
+async fn instantiate_and_call() -> Vec<Row> {
+    let mut rows = Vec::new();
+    // Native baseline: the same check function (config parse) called directly.
+    let config = json!({"url": "http://127.0.0.1:9/items/{key}"});
+    let text = config.to_string();
+    let mut native = Vec::new();
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        let cfg: http_push_native::Config =
+            serde_json::from_str(std::hint::black_box(&text)).unwrap();
+        std::hint::black_box(cfg.url.starts_with("http"));
+        native.push(t.elapsed());
+    }
+    let native = median(native);
+    for (label, no_pooling) in [
+        ("instantiate + call `check` (pooling)", false),
+        ("instantiate + call `check` (on-demand)", true),
+    ] {
+        let rt = Runtime::new(RuntimeOptions {
+            no_pooling,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        assert_eq!(rt.uses_pooling(), !no_pooling, "pooling availability");
+        let c = rt.load(&guest("http-push")).await.unwrap();
+        let s = session(&rt, &c, config.clone(), &[]);
+        for _ in 0..500 {
+            s.check().await.unwrap();
+        }
+        let mut times = Vec::new();
+        for _ in 0..5_000 {
+            let t = Instant::now();
+            s.check().await.unwrap();
+            times.push(t.elapsed());
+        }
+        let p99 = pct(times.clone(), 0.99);
+        let m = median(times);
+        rows.push(Row {
+            what: label,
+            wasm: format!("{:.1} µs median, {:.1} µs p99", us(m), us(p99)),
+            native: format!("{:.2} µs (the same check, native)", us(native)),
+            ratio: format!("+{:.1} µs", us(m) - us(native)),
+            goal: "≤ 20 µs median",
+        });
+    }
+    rows
+}
+
+async fn cached_load() -> Row {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let bytes = guest("http-json");
+    let clear = || {
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    };
+    let mut compile = Vec::new();
+    for _ in 0..5 {
+        clear();
+        let t = Instant::now();
+        let c = rt.load(&bytes).await.unwrap();
+        compile.push(t.elapsed());
+        assert!(!c.from_cache());
+    }
+    let mut cached = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let c = rt.load(&bytes).await.unwrap();
+        cached.push(t.elapsed());
+        assert!(c.from_cache());
+    }
+    let (compile, cached) = (median(compile), median(cached));
+    Row {
+        what: "load `http-json` (430 KB): cached artifact vs compile",
+        wasm: format!("{:.2} ms cached", cached.as_secs_f64() * 1e3),
+        native: format!("{:.1} ms compiling", compile.as_secs_f64() * 1e3),
+        ratio: format!(
+            "{:.0}× faster",
+            compile.as_secs_f64() / cached.as_secs_f64()
+        ),
+        goal: "≥ 20× faster",
+    }
+}
+
+/// Pages of 1 KiB records, and a tiny `/ping`.
+struct Server {
+    origin: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+}
+
+async fn start_server() -> Server {
+    let filler = "lorem ipsum dolor sit amet ".repeat(30);
+    let records: Vec<Value> = (1..=RECORDS)
+        .map(|i| {
+            json!({
+                "id": i,
+                "name": format!("Item {i}"),
+                "description": &filler[..760],
+                "price": {"amount": format!("{}.99", i % 500), "currency": "EUR"},
+                "status": if i % 10 == 0 { "archived" } else { "active" },
+                "tags": ["alpha", "beta", "gamma"],
+                "updated_at": format!("2024-05-01T10:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+            })
+        })
+        .collect();
+    let size = serde_json::to_string(&records[0]).unwrap().len();
+    assert!(
+        (1000..1100).contains(&size),
+        "records are ~1 KiB ({size} bytes)"
+    );
+    let pages: Arc<Vec<String>> = Arc::new(
+        records
+            .chunks(PAGE)
+            .map(|c| json!({ "data": c }).to_string())
+            .chain(std::iter::once(json!({ "data": [] }).to_string()))
+            .collect(),
+    );
+    let app = Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route(
+            "/items",
+            get(
+                |State(pages): State<Arc<Vec<String>>>, Query(q): Query<PageQuery>| async move {
+                    let i = q.page.unwrap_or(1).saturating_sub(1).min(pages.len() - 1);
+                    ([("content-type", "application/json")], pages[i].clone())
+                },
+            ),
+        )
+        .with_state(pages);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        origin: format!("http://{addr}"),
+    }
+}
+
+async fn http_send(server: &Server) -> Row {
+    const N: u64 = 200;
+    let url = format!("{}/ping", server.origin);
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let c = rt.load(&guest("hostile")).await.unwrap();
+    let s = session(
+        &rt,
+        &c,
+        json!({"attack": "requests", "url": url, "n": N}),
+        &[server.origin.clone()],
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut wasm = Vec::new();
+    let mut native = Vec::new();
+    for round in 0..12 {
+        let t = Instant::now();
+        s.fetch("out", None).await.unwrap();
+        let w = t.elapsed() / N as u32;
+        let t = Instant::now();
+        for _ in 0..N {
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            std::hint::black_box(body);
+        }
+        let n = t.elapsed() / N as u32;
+        if round >= 2 {
+            wasm.push(w);
+            native.push(n);
+        }
+    }
+    let (w, n) = (median(wasm), median(native));
+    Row {
+        what: "one `http.send` to loopback (per request)",
+        wasm: format!("{:.1} µs", us(w)),
+        native: format!("{:.1} µs (reqwest directly)", us(n)),
+        ratio: format!("{:.2}×", us(w) / us(n)),
+        goal: "≤ 1.2×",
+    }
+}
+
+fn mapper_config() -> Value {
+    json!({"rules": [{
+        "stream": "items",
+        "output_stream": "products",
+        "key": "/id",
+        "fields": [
+            {"to": "sku", "from": "/id", "cast": "string"},
+            {"to": "title", "from": "/name"},
+            {"to": "description", "from": "/description"},
+            {"to": "price", "from": "/price/amount", "cast": "number"},
+            {"to": "updated", "from": "/updated_at", "cast": "date"},
+            {"to": "source", "const": "bench"}
+        ],
+        "drop_if": [{"field": "/status", "equals": "archived"}]
+    }]})
+}
+
+async fn fetch_map(server: &Server) -> Row {
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let source_c = rt.load(&guest("http-json")).await.unwrap();
+    let mapper_c = rt.load(&guest("field-map")).await.unwrap();
+    let source_config = json!({
+        "base_url": server.origin,
+        "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
+            "pagination": {"type": "page_number", "size": PAGE}}}
+    });
+    let source = session(&rt, &source_c, source_config, &[server.origin.clone()]);
+    let mapper = session(&rt, &mapper_c, mapper_config(), &[]);
+    let native_config: field_map::Config = serde_json::from_value(mapper_config()).unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let mut wasm = Vec::new();
+    let mut native = Vec::new();
+    for _ in 0..4 {
+        let t = Instant::now();
+        let mut cursor: Option<String> = None;
+        let mut mapped = 0;
+        loop {
+            let page = source.fetch("items", cursor.as_deref()).await.unwrap();
+            mapped += mapper.map(&page.records).await.unwrap().len();
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        wasm.push(t.elapsed());
+
+        // Native: the same requests, JSON parsing, record building and
+        // field-map's own mapping code compiled for the host.
+        let t = Instant::now();
+        let mut mapped = 0;
+        for page in 1.. {
+            let body = client
+                .get(format!("{}/items?page={page}&", server.origin))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let mut value: Value = serde_json::from_slice(&body).unwrap();
+            let items = std::mem::take(value.pointer_mut("/data").unwrap().as_array_mut().unwrap());
+            if items.is_empty() {
+                break;
+            }
+            let records: Vec<wharf_sdk::Record> = items
+                .into_iter()
+                .map(|i| {
+                    wharf_sdk::Record::from_value("items", i)
+                        .unwrap()
+                        .key_from("id")
+                })
+                .collect();
+            mapped += field_map::FieldMap::map(&native_config, records)
+                .unwrap()
+                .len();
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        native.push(t.elapsed());
+    }
+    let (w, n) = (median(wasm[1..].to_vec()), median(native[1..].to_vec()));
+    let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
+    Row {
+        what: "fetch → map, 1 KiB JSON records (records/s)",
+        wasm: format!("{:.0} records/s", rate(w)),
+        native: format!("{:.0} records/s (native Rust)", rate(n)),
+        ratio: format!("{:.2}× native", rate(w) / rate(n)),
+        goal: "≥ 0.6× native",
+    }
+}
+
+/// The config type of `http-push`, for the native baseline of the trivial
+/// call (only `url` matters to `check`).
+mod http_push_native {
+    #[derive(serde::Deserialize)]
+    pub struct Config {
+        pub url: String,
+    }
+}

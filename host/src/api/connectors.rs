@@ -1,0 +1,256 @@
+//! `/api/v1/connectors`: upload, list, show, download, delete.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use serde::Serialize;
+use serde_json::json;
+
+use super::auth::{Caller, Scope};
+use super::error::ApiError;
+use super::{AppState, ListPage, Paging, Route, audit};
+use crate::registry::UploadError;
+use crate::runtime::LoadError;
+use crate::runtime::spec::Spec;
+use crate::store::connectors::ConnectorRow;
+
+pub fn routes() -> Vec<Route> {
+    let upload_limit = crate::runtime::Limits::default().component_bytes;
+    vec![
+        Route {
+            method: Method::POST,
+            path: "/api/v1/connectors",
+            scope: Some(Scope::Write),
+            summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`)",
+            body: Some("wasm"),
+            ok: &[(201, "Connector"), (200, "Connector")],
+            errors: &[409, 413, 415, 422],
+            handler: post(upload).layer(DefaultBodyLimit::max(upload_limit)),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/connectors",
+            scope: Some(Scope::Read),
+            summary: "List connectors",
+            body: None,
+            ok: &[(200, "ConnectorList")],
+            errors: &[],
+            handler: get(list),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/connectors/{name}/{version}",
+            scope: Some(Scope::Read),
+            summary: "Show a connector and its spec",
+            body: None,
+            ok: &[(200, "Connector")],
+            errors: &[404],
+            handler: get(show),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/connectors/{name}/{version}",
+            scope: Some(Scope::Write),
+            summary: "Delete a connector no connection uses",
+            body: None,
+            ok: &[(204, "")],
+            errors: &[404, 409],
+            handler: axum::routing::delete(delete),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/connectors/{name}/{version}/component",
+            scope: Some(Scope::Read),
+            summary: "Download the original component bytes",
+            body: None,
+            ok: &[(200, "wasm")],
+            errors: &[404],
+            handler: get(download),
+        },
+    ]
+}
+
+/// A connector as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ConnectorView {
+    name: String,
+    version: String,
+    digest: String,
+    size: i64,
+    created_at: i64,
+    spec: Spec,
+    imports: Vec<String>,
+    wasi_imports: Vec<String>,
+    component_url: String,
+}
+
+impl From<ConnectorRow> for ConnectorView {
+    fn from(r: ConnectorRow) -> Self {
+        let wasi_imports = r
+            .imports
+            .iter()
+            .filter(|i| i.starts_with("wasi:"))
+            .cloned()
+            .collect();
+        Self {
+            component_url: format!("/api/v1/connectors/{}/{}/component", r.name, r.version),
+            name: r.name,
+            version: r.version,
+            digest: r.digest,
+            size: r.size,
+            created_at: r.created_at,
+            spec: r.spec,
+            imports: r.imports,
+            wasi_imports,
+        }
+    }
+}
+
+fn load_error(e: &LoadError) -> ApiError {
+    let reason = match e {
+        LoadError::TooLarge { .. } => "too_large",
+        LoadError::NotWasm => "not_wasm",
+        LoadError::CoreModule => "core_module",
+        LoadError::Malformed(_) => "malformed",
+        LoadError::MissingExport { .. } => "missing_export",
+        LoadError::UnsupportedContract { .. } => "unsupported_contract",
+        LoadError::UnknownImport { .. } => "unknown_import",
+        LoadError::Compile(_) | LoadError::CompileTimeout(_) => "compile",
+        LoadError::Link(_) => "link",
+        LoadError::Spec(_) => "spec",
+    };
+    let err = match e {
+        LoadError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+        LoadError::NotWasm | LoadError::CoreModule | LoadError::Malformed(_) => {
+            ApiError::bad_request(e.to_string())
+        }
+        _ => ApiError::invalid(e.to_string(), Vec::new()),
+    };
+    err.with(json!({ "reason": reason }))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !matches!(
+        content_type,
+        "application/wasm" | "application/octet-stream"
+    ) {
+        return Err(ApiError::unsupported_media(
+            "upload the component as the request body with `Content-Type: application/wasm`",
+        ));
+    }
+    match state.registry.upload(&body, Some(&caller.key_id)).await {
+        Ok((row, created)) => {
+            if created {
+                let target = format!("{}@{}", row.name, row.version);
+                audit(
+                    &state,
+                    &caller.key_id,
+                    "connector.upload",
+                    &target,
+                    json!({ "digest": row.digest }),
+                )
+                .await;
+            }
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(ConnectorView::from(row))).into_response())
+        }
+        Err(UploadError::Load(e)) => Err(load_error(&e)),
+        Err(e @ UploadError::Conflict { .. }) => Err(ApiError::conflict(e.to_string())),
+        Err(UploadError::Store(e)) => Err(e.into()),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(paging): Query<Paging>,
+) -> Result<Json<ListPage<ConnectorView>>, ApiError> {
+    let limit = paging.limit()?;
+    let after = paging
+        .after
+        .as_deref()
+        .map(|a| a.split_once('@').unwrap_or((a, "")));
+    let rows = state.store.connectors(after, limit).await?;
+    let items = rows.into_iter().map(ConnectorView::from).collect();
+    Ok(Json(ListPage::new(items, limit, |c: &ConnectorView| {
+        format!("{}@{}", c.name, c.version)
+    })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<ConnectorView>, ApiError> {
+    let row = state
+        .store
+        .connector(&name, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    Ok(Json(row.into()))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let bytes = state
+        .store
+        .connector_bytes(&name, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let disposition = format!("attachment; filename=\"{name}-{version}.wasm\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let row = state
+        .store
+        .connector(&name, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let users = state.store.connections_using(&name, &version).await?;
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "{name}@{version} is used by connections {}; delete them or move them to another version first",
+            users.join(", ")
+        ))
+        .with(json!({ "connections": users })));
+    }
+    state.store.delete_connector(&name, &version).await?;
+    state.registry.forget(&row.digest);
+    audit(
+        &state,
+        &caller.key_id,
+        "connector.delete",
+        &format!("{name}@{version}"),
+        json!({ "digest": row.digest }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,165 @@
+//! The REST admin API under `/api/v1`: JSON in and out, errors as
+//! `application/problem+json`, API keys with scopes, and an OpenAPI 3
+//! document generated from the same route table that builds the router, so
+//! the two cannot drift apart.
+
+mod auth;
+mod connections;
+mod connectors;
+pub mod error;
+mod json;
+mod keys;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use auth::{RateLimiter, Scope, generate_key, hash_key};
+use error::ApiError;
+
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Uploaded and loaded connectors.
+    pub registry: Arc<Registry>,
+    /// Secrets at rest.
+    pub vault: Arc<Vault>,
+    /// Per-key rate limits.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// Largest JSON body accepted.
+pub const JSON_BODY_LIMIT: usize = 1 << 20;
+
+/// One route: how it is served and how it is documented.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// Scope required (`None`: public).
+    pub scope: Option<Scope>,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+    /// Request body: a schema name in [`openapi`], or `wasm`.
+    pub body: Option<&'static str>,
+    /// Success statuses and the schema name of their body (`""`: none).
+    pub ok: &'static [(u16, &'static str)],
+    /// Error statuses this route can answer besides the common ones.
+    pub errors: &'static [u16],
+    handler: MethodRouter<AppState>,
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<Route> {
+    let mut all = vec![Route {
+        method: Method::GET,
+        path: "/api/v1/openapi.json",
+        scope: None,
+        summary: "This document",
+        body: None,
+        ok: &[(200, "")],
+        errors: &[],
+        handler: get(openapi_json),
+    }];
+    all.extend(connectors::routes());
+    all.extend(connections::routes());
+    all.extend(keys::routes());
+    all
+}
+
+/// The router: the API, `/healthz`, `/readyz`.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new();
+    for route in routes() {
+        let handler = match route.scope {
+            Some(scope) => route
+                .handler
+                .route_layer(from_fn_with_state((state.clone(), scope), auth::require)),
+            None => route.handler,
+        };
+        api = api.route(route.path, handler);
+    }
+    api.route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    if state.store.ping().await {
+        Ok("ready")
+    } else {
+        Err(ApiError::unavailable("the database does not answer"))
+    }
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (StatusCode::OK, Json(openapi::document(&routes())))
+}
+
+/// `?limit=&after=` on list endpoints.
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    /// Items per page (1-500, default 100).
+    pub limit: Option<i64>,
+    /// Continue after this item (the `next` of the previous page).
+    pub after: Option<String>,
+}
+
+impl Paging {
+    fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "limit must be 1 to 500, not {n}"
+            ))),
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize)]
+pub struct ListPage<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl<T> ListPage<T> {
+    fn new(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
+        let next = (items.len() as i64 == limit)
+            .then(|| items.last().map(&cursor))
+            .flatten();
+        Self { items, next }
+    }
+}
+
+/// Record an administrative change.
+async fn audit(state: &AppState, key_id: &str, action: &str, target: &str, detail: Value) {
+    if let Err(e) = state
+        .store
+        .audit(Some(key_id), action, target, &detail)
+        .await
+    {
+        tracing::error!(error = %e, action, target, "could not write the audit log");
+    }
+}

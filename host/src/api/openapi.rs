@@ -1,0 +1,208 @@
+//! The OpenAPI 3.1 document, generated from the route table: every route,
+//! its scope, its body, its answers, and the problem document of every
+//! error.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::Route;
+
+/// Common errors of every authenticated route.
+const AUTH_ERRORS: &[u16] = &[400, 401, 403, 429, 500];
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No content",
+        400 => "The request cannot be read (malformed JSON names where)",
+        401 => "No API key, or an unknown or revoked one",
+        403 => "The API key's scope does not allow this",
+        404 => "Not found",
+        409 => "Conflicts with the current state",
+        413 => "The body is too large",
+        415 => "Wrong content type",
+        422 => "Well-formed but invalid; `errors` names each field",
+        429 => "Rate limited; see `Retry-After`",
+        500 => "The server failed; `detail` gives an error id for the operator",
+        503 => "Not ready",
+        _ => "",
+    }
+}
+
+/// Schemas of the bodies, by name.
+fn schemas() -> Map<String, Value> {
+    let string = json!({"type": "string"});
+    let int = json!({"type": "integer"});
+    let list = |item: &str| {
+        json!({"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "next": {"type": "string", "description": "pass as `after` for the next page"}
+        }})
+    };
+    let grants = json!({"type": "object", "properties": {
+        "hosts": {"type": "array", "items": {"type": "string"}, "description": "patterns scheme://host[:port], `*.` as subdomain prefix; must fall inside the connector's declared hosts"},
+        "networks": {"type": "array", "items": {"type": "string"}, "description": "CIDRs of otherwise blocked networks, e.g. 10.0.0.0/8"}
+    }});
+    let mut m = Map::new();
+    m.insert("Problem".into(), json!({
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": string, "title": string, "status": int, "detail": string,
+            "errors": {"type": "array", "items": {"type": "object", "properties": {"field": string, "message": string}}},
+            "reason": {"type": "string", "description": "machine-readable cause, where there is one"}
+        }
+    }));
+    m.insert("Connector".into(), json!({
+        "type": "object",
+        "properties": {
+            "name": string, "version": string, "digest": string, "size": int, "created_at": int,
+            "spec": {"type": "object", "description": "the connector's spec (see docs/contract.md)"},
+            "imports": {"type": "array", "items": string},
+            "wasi_imports": {"type": "array", "items": string},
+            "component_url": string
+        }
+    }));
+    m.insert("ConnectorList".into(), list("Connector"));
+    m.insert("NewConnection".into(), json!({
+        "type": "object",
+        "required": ["name", "connector"],
+        "additionalProperties": false,
+        "properties": {
+            "name": string,
+            "connector": {"type": "string", "description": "name@version"},
+            "config": {"type": "object", "description": "validated against the connector's config schema"},
+            "secrets": {"type": "object", "additionalProperties": string, "description": "write-only values"},
+            "grants": grants
+        }
+    }));
+    m.insert("ConnectionPatch".into(), json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "name": string,
+            "config": {"type": "object"},
+            "secrets": {"type": "object", "additionalProperties": {"type": ["string", "null"]}, "description": "omitted: kept; null: removed"},
+            "grants": grants,
+            "status": {"enum": ["active", "inactive"]}
+        }
+    }));
+    m.insert("Connection".into(), json!({
+        "type": "object",
+        "properties": {
+            "id": string, "name": string, "connector": string, "config": {"type": "object"}, "grants": grants,
+            "status": {"enum": ["active", "inactive", "error"]}, "status_reason": {"type": ["string", "null"]},
+            "checked_at": {"type": ["integer", "null"]},
+            "secrets": {"type": "array", "items": {"type": "object", "properties": {"name": string, "updated_at": int}}},
+            "created_at": int, "updated_at": int
+        }
+    }));
+    m.insert("ConnectionList".into(), list("Connection"));
+    m.insert("CheckResult".into(), json!({
+        "type": "object",
+        "required": ["ok", "duration_ms", "status"],
+        "properties": {"ok": {"type": "boolean"}, "kind": string, "message": string, "duration_ms": int,
+            "status": {"enum": ["active", "inactive", "error"]}}
+    }));
+    m.insert(
+        "NewApiKey".into(),
+        json!({
+            "type": "object", "required": ["name", "scope"], "additionalProperties": false,
+            "properties": {"name": string, "scope": {"enum": ["admin", "write", "run", "read"]}}
+        }),
+    );
+    let key = json!({
+        "type": "object",
+        "properties": {"id": string, "name": string, "scope": string, "created_at": int,
+            "last_used_at": {"type": ["integer", "null"]}, "revoked_at": {"type": ["integer", "null"]}}
+    });
+    m.insert("ApiKey".into(), key);
+    m.insert("CreatedApiKey".into(), json!({
+        "allOf": [{"$ref": "#/components/schemas/ApiKey"}, {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "shown once"}}}]
+    }));
+    m.insert("ApiKeyList".into(), list("ApiKey"));
+    m.insert("AuditEntry".into(), json!({
+        "type": "object",
+        "properties": {"id": int, "at": int, "key_id": {"type": ["string", "null"]}, "action": string, "target": string, "detail": {"type": "object"}}
+    }));
+    m.insert("AuditList".into(), list("AuditEntry"));
+    m
+}
+
+fn body_content(schema: &str) -> Value {
+    match schema {
+        "" => Value::Null,
+        "wasm" => json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}}),
+        name => {
+            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+        }
+    }
+}
+
+/// The document for `routes`.
+pub fn document(routes: &[Route]) -> Value {
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for r in routes {
+        let mut responses = Map::new();
+        for (status, schema) in r.ok {
+            let mut resp = json!({"description": reason(*status)});
+            let content = body_content(schema);
+            if !content.is_null() {
+                resp["content"] = content;
+            }
+            responses.insert(status.to_string(), resp);
+        }
+        let common: &[u16] = if r.scope.is_some() { AUTH_ERRORS } else { &[] };
+        for status in common.iter().chain(r.errors) {
+            responses.insert(
+                status.to_string(),
+                json!({"description": reason(*status), "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+            );
+        }
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{}_{}", r.method.as_str().to_lowercase(), r.path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '.', '-'], "_")),
+            "responses": responses,
+        });
+        if !params.is_empty() {
+            op["parameters"] = json!(params);
+        }
+        if let Some(body) = r.body {
+            op["requestBody"] = json!({"required": true, "content": body_content(body)});
+        }
+        match r.scope {
+            Some(scope) => {
+                op["security"] = json!([{"apiKey": []}]);
+                op["x-wharf-scope"] = json!(scope.as_str());
+            }
+            None => op["security"] = json!([]),
+        }
+        paths
+            .entry(r.path)
+            .or_default()
+            .insert(r.method.as_str().to_lowercase(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Wharf admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Upload connectors, configure connections with secrets and grants, check them. Errors are application/problem+json."
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer wharf_…`"}}
+        }
+    })
+}

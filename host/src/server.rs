@@ -1,0 +1,163 @@
+//! `wharf serve`: open the store, the vault and the sandbox, make sure an
+//! admin API key exists, and serve the API until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::api::{self, AppState, RateLimiter, Scope};
+use crate::registry::Registry;
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::store::Store;
+use crate::vault::{KeySource, Vault};
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: SQLite database, generated secret key, artifact cache.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// `WHARF_SECRET_KEYS`.
+    pub secret_keys: Option<String>,
+    /// Requests per second per API key.
+    pub rate_limit: f64,
+    /// Burst per API key.
+    pub rate_burst: f64,
+}
+
+/// Open the database named by the options (SQLite in the data dir by default).
+pub async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
+    let store = match database_url {
+        Some(url) => Store::open(url).await,
+        None => Store::open_sqlite_dir(data_dir).await,
+    };
+    store.context("cannot open the database")
+}
+
+/// Open the vault, warning when the key is not from the environment.
+pub fn open_vault(secret_keys: Option<&str>, data_dir: &Path) -> anyhow::Result<Vault> {
+    let (vault, source) = Vault::load_or_create(secret_keys, data_dir)?;
+    match source {
+        KeySource::Environment => tracing::info!(
+            key = vault.fingerprint(),
+            "secret keys from WHARF_SECRET_KEYS"
+        ),
+        KeySource::File | KeySource::Generated => tracing::warn!(
+            key = vault.fingerprint(),
+            file = %data_dir.join("secret.key").display(),
+            generated = source == KeySource::Generated,
+            "secrets are encrypted with a key file in the data directory; production should set WHARF_SECRET_KEYS"
+        ),
+    }
+    Ok(vault)
+}
+
+/// Everything the API needs, opened from the options.
+pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&o.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", o.data_dir.display()))?;
+    let store = open_store(o.database_url.as_deref(), &o.data_dir).await?;
+    let vault = open_vault(o.secret_keys.as_deref(), &o.data_dir)?;
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(o.data_dir.join("artifacts")),
+        ..RuntimeOptions::default()
+    })?;
+    Ok(AppState {
+        registry: Arc::new(Registry::new(store.clone(), runtime)),
+        store,
+        vault: Arc::new(vault),
+        limiter: Arc::new(RateLimiter::new(o.rate_limit, o.rate_burst)),
+    })
+}
+
+/// Create an API key directly in the store (first start, `wharf admin`).
+pub async fn create_api_key(store: &Store, name: &str, scope: Scope) -> anyhow::Result<String> {
+    let (id, key) = api::generate_key();
+    store
+        .insert_api_key(&id, name, &api::hash_key(&key), scope.as_str())
+        .await?;
+    store
+        .audit(
+            None,
+            "api_key.create",
+            &id,
+            &serde_json::json!({ "name": name, "scope": scope, "by": "server" }),
+        )
+        .await?;
+    Ok(key)
+}
+
+/// Run the server until a shutdown signal.
+pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
+    let state = app_state(&o).await?;
+    if !state.store.has_active_api_key().await? {
+        let key = create_api_key(&state.store, "initial admin", Scope::Admin).await?;
+        println!(
+            "Created the first admin API key. It is shown only this once; keep it safe:\n\n    {key}\n"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(o.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", o.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Wharf is listening on http://{addr} (data: {})",
+        o.data_dir.display()
+    );
+    tracing::info!(%addr, backend = ?state.store.backend(), pooling = state.registry.runtime().uses_pooling(), "serving");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `wharf admin rotate-secrets`: re-encrypt every secret under the first
+/// key. Each token is replaced only if unchanged since it was read, so the
+/// command is safe to interrupt, re-run, or run while the server works.
+pub async fn rotate_secrets(store: &Store, vault: &Vault) -> anyhow::Result<(usize, usize)> {
+    let mut rotated = 0;
+    let mut current = 0;
+    for t in store.all_secret_tokens().await? {
+        if !vault.needs_rotation(&t.token) {
+            current += 1;
+            continue;
+        }
+        let value = vault
+            .decrypt(&t.token)
+            .with_context(|| format!("connection {} secret {}", t.connection_id, t.name))?;
+        if store
+            .replace_secret_token(&t, &vault.encrypt(&value))
+            .await?
+        {
+            rotated += 1;
+        }
+    }
+    Ok((rotated, current))
+}
