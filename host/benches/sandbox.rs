@@ -191,13 +191,13 @@ struct PageQuery {
 }
 
 async fn start_server() -> Server {
-    let filler = "lorem ipsum dolor sit amet ".repeat(30);
+    let filler = "lorem ipsum dolor sit amet ".repeat(40);
     let records: Vec<Value> = (1..=RECORDS)
         .map(|i| {
             json!({
                 "id": i,
                 "name": format!("Item {i}"),
-                "description": &filler[..760],
+                "description": &filler[..850],
                 "price": {"amount": format!("{}.99", i % 500), "currency": "EUR"},
                 "status": if i % 10 == 0 { "archived" } else { "active" },
                 "tags": ["alpha", "beta", "gamma"],
@@ -246,7 +246,7 @@ async fn http_send(server: &Server) -> Row {
         &rt,
         &c,
         json!({"attack": "requests", "url": url, "n": N}),
-        &[server.origin.clone()],
+        std::slice::from_ref(&server.origin),
     );
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut wasm = Vec::new();
@@ -309,7 +309,7 @@ async fn fetch_map(server: &Server) -> Row {
         "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
             "pagination": {"type": "page_number", "size": PAGE}}}
     });
-    let source = session(&rt, &source_c, source_config, &[server.origin.clone()]);
+    let source = session(&rt, &source_c, source_config, std::slice::from_ref(&server.origin));
     let mapper = session(&rt, &mapper_c, mapper_config(), &[]);
     let native_config: field_map::Config = serde_json::from_value(mapper_config()).unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -2,11 +2,14 @@
 //! `wharf` binary, fake upstreams on loopback, and (for SSRF) a network
 //! namespace of our own.
 
+mod api;
+mod api_support;
 mod capabilities;
 mod connectors;
 mod dev_cli;
 mod fakes;
 mod guide;
 mod sandbox;
+mod serve;
 mod ssrf;
 mod support;

@@ -533,7 +533,7 @@ pub async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session
     let mut secrets = BTreeMap::new();
     for t in state.store.secret_tokens(&c.id).await? {
         let value = state.vault.decrypt(&t.token).map_err(|e| {
-            ApiError::internal(format!("connection {} secret {}: {e}", c.id, t.name))
+            ApiError::server(format!("secret `{}` of this connection: {e}", t.name))
         })?;
         secrets.insert(t.name, value);
     }

@@ -136,8 +136,19 @@ async fn upload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the component is larger than the limit of {} bytes",
+                crate::runtime::Limits::default().component_bytes
+            ))
+            .with(json!({ "reason": "too_large" }))
+        } else {
+            ApiError::bad_request(format!("could not read the upload: {e}"))
+        }
+    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -96,6 +96,14 @@ impl ApiError {
         )
     }
 
+    /// 500 with a cause the operator can act on and that reveals nothing
+    /// internal (e.g. a secret that no configured key can decrypt).
+    pub fn server(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        tracing::error!(%detail, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Server error", detail)
+    }
+
     /// 500: logged in full with an id; the answer carries only the id.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         let id = crate::store::new_id();

@@ -1,0 +1,201 @@
+//! Helpers for API tests: an app on a fresh SQLite file or a fresh
+//! PostgreSQL database, requests through `oneshot`, and the real
+//! `wharf serve` process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+use wharf::api::{AppState, RateLimiter, Scope};
+use wharf::registry::Registry;
+use wharf::store::Store;
+use wharf::vault::Vault;
+
+use crate::support::runtime;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh, empty PostgreSQL database; stale ones from earlier runs are
+/// dropped the first time.
+pub async fn fresh_postgres() -> String {
+    static CLEANED: OnceCell<()> = OnceCell::const_new();
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(PG_ADMIN)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)");
+    CLEANED
+        .get_or_init(|| async {
+            let stale: Vec<(String,)> = sqlx::query_as(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'wharf_t_%'",
+            )
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+            for (name,) in stale {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await;
+            }
+        })
+        .await;
+    let name = format!(
+        "wharf_t_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
+/// An app and what it was built from.
+pub struct App {
+    pub state: AppState,
+    pub router: Router,
+    pub admin: String,
+    pub url: String,
+    pub secret_key: String,
+    pub _dir: tempfile::TempDir,
+}
+
+impl App {
+    pub async fn new(db: Db) -> Self {
+        Self::with_limiter(db, RateLimiter::new(1000.0, 1000.0)).await
+    }
+
+    pub async fn with_limiter(db: Db, limiter: RateLimiter) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match db {
+            Db::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("wharf.db").display()
+            ),
+            Db::Postgres => fresh_postgres().await,
+        };
+        let store = Store::open(&url).await.expect("open store");
+        let secret_key = fernet::Fernet::generate_key();
+        let vault = Vault::from_keys(&secret_key).unwrap();
+        let state = AppState {
+            registry: Arc::new(Registry::new(store.clone(), runtime())),
+            store: store.clone(),
+            vault: Arc::new(vault),
+            limiter: Arc::new(limiter),
+        };
+        let admin = wharf::server::create_api_key(&store, "test admin", Scope::Admin)
+            .await
+            .unwrap();
+        Self {
+            router: wharf::api::router(state.clone()),
+            state,
+            admin,
+            url,
+            secret_key,
+            _dir: dir,
+        }
+    }
+
+    /// A request through the router; the body is JSON unless `raw` is given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let (content_type, bytes) = match body {
+            Some(v) => ("application/json", v.to_string().into_bytes()),
+            None => ("application/json", Vec::new()),
+        };
+        self.raw(method, path, key, content_type, bytes).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, Some(&self.admin.clone()), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(&self.admin.clone()), Some(body))
+            .await
+    }
+
+    pub async fn upload(&self, bytes: Vec<u8>) -> Answer {
+        self.raw(
+            Method::POST,
+            "/api/v1/connectors",
+            Some(&self.admin.clone()),
+            "application/wasm",
+            bytes,
+        )
+        .await
+    }
+}
+
+/// A response, with its body as text and (if it is JSON) as a value.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn is_problem(&self) -> bool {
+        self.headers
+            .get("content-type")
+            .is_some_and(|v| v == "application/problem+json")
+    }
+}
