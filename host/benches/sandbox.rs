@@ -309,7 +309,12 @@ async fn fetch_map(server: &Server) -> Row {
         "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
             "pagination": {"type": "page_number", "size": PAGE}}}
     });
-    let source = session(&rt, &source_c, source_config, std::slice::from_ref(&server.origin));
+    let source = session(
+        &rt,
+        &source_c,
+        source_config,
+        std::slice::from_ref(&server.origin),
+    );
     let mapper = session(&rt, &mapper_c, mapper_config(), &[]);
     let native_config: field_map::Config = serde_json::from_value(mapper_config()).unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
