@@ -6,6 +6,7 @@
 //! - [`server`], [`api`]: `wharf serve` and the REST admin API.
 //! - [`store`], [`registry`], [`vault`]: database, connector registry,
 //!   secrets at rest.
+//! - [`sync`]: the sync engine (runs, workers, scheduler, metrics).
 
 pub mod api;
 pub mod cli;
@@ -14,4 +15,5 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod vault;

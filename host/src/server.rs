@@ -11,6 +11,7 @@ use crate::api::{self, AppState, RateLimiter, Scope};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::Store;
+use crate::sync::{Engine, EngineOptions};
 use crate::vault::{KeySource, Vault};
 
 /// How the server is set up.
@@ -28,6 +29,21 @@ pub struct ServeOptions {
     pub rate_limit: f64,
     /// Burst per API key.
     pub rate_burst: f64,
+    /// What this node does.
+    pub role: Role,
+    /// Sync engine settings.
+    pub engine: EngineOptions,
+}
+
+/// What a node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// API, scheduler and workers (the default).
+    All,
+    /// Only the API (and health, metrics).
+    Api,
+    /// Only the scheduler and workers (and health, metrics).
+    Worker,
 }
 
 /// Open the database named by the options (SQLite in the data dir by default).
@@ -67,11 +83,25 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
         cache_dir: Some(o.data_dir.join("artifacts")),
         ..RuntimeOptions::default()
     })?;
+    let registry = Arc::new(Registry::new(store.clone(), runtime));
+    let vault = Arc::new(vault);
+    let mut engine_options = o.engine.clone();
+    if o.role == Role::Api {
+        engine_options.workers = 0;
+        engine_options.scheduler = false;
+    }
+    let engine = Engine::new(
+        store.clone(),
+        registry.clone(),
+        vault.clone(),
+        engine_options,
+    );
     Ok(AppState {
-        registry: Arc::new(Registry::new(store.clone(), runtime)),
+        registry,
         store,
-        vault: Arc::new(vault),
+        vault,
         limiter: Arc::new(RateLimiter::new(o.rate_limit, o.rate_burst)),
+        engine,
     })
 }
 
@@ -109,10 +139,36 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         "Wharf is listening on http://{addr} (data: {})",
         o.data_dir.display()
     );
-    tracing::info!(%addr, backend = ?state.store.backend(), pooling = state.registry.runtime().uses_pooling(), "serving");
-    axum::serve(listener, api::router(state))
+    tracing::info!(
+        %addr,
+        backend = ?state.store.backend(),
+        role = ?o.role,
+        workers = state.engine.options.workers,
+        node = %state.engine.node,
+        pooling = state.registry.runtime().uses_pooling(),
+        "serving"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(crate::sync::worker::run(
+        state.engine.clone(),
+        stop_rx.clone(),
+    ));
+    let scheduler = tokio::spawn(crate::sync::scheduler::run(
+        state.engine.clone(),
+        crate::sync::scheduler::Clock::system(),
+        stop_rx,
+    ));
+    let router = if o.role == Role::Worker {
+        api::health_router(state)
+    } else {
+        api::router(state)
+    };
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // The API has stopped; in-flight runs finish or go back to the queue.
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(workers, scheduler);
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,6 +15,7 @@ use tower::ServiceExt;
 use wharf::api::{AppState, RateLimiter, Scope};
 use wharf::registry::Registry;
 use wharf::store::Store;
+use wharf::sync::{Engine, EngineOptions};
 use wharf::vault::Vault;
 
 use crate::support::runtime;
@@ -64,6 +66,19 @@ pub async fn fresh_postgres() -> String {
     format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
 
+/// Engine settings for tests: short leases and polls.
+pub fn engine_options() -> EngineOptions {
+    EngineOptions {
+        workers: 2,
+        lease: Duration::from_secs(5),
+        heartbeat: Duration::from_secs(1),
+        poll: Duration::from_millis(50),
+        tick: Duration::from_millis(100),
+        grace: Duration::from_secs(5),
+        ..EngineOptions::default()
+    }
+}
+
 /// An app and what it was built from.
 pub struct App {
     pub state: AppState,
@@ -91,11 +106,20 @@ impl App {
         let store = Store::open(&url).await.expect("open store");
         let secret_key = fernet::Fernet::generate_key();
         let vault = Vault::from_keys(&secret_key).unwrap();
+        let registry = Arc::new(Registry::new(store.clone(), runtime()));
+        let vault = Arc::new(vault);
+        let engine = Engine::new(
+            store.clone(),
+            registry.clone(),
+            vault.clone(),
+            engine_options(),
+        );
         let state = AppState {
-            registry: Arc::new(Registry::new(store.clone(), runtime())),
+            registry,
             store: store.clone(),
-            vault: Arc::new(vault),
+            vault,
             limiter: Arc::new(limiter),
+            engine,
         };
         let admin = wharf::server::create_api_key(&store, "test admin", Scope::Admin)
             .await
@@ -197,5 +221,49 @@ impl Answer {
         self.headers
             .get("content-type")
             .is_some_and(|v| v == "application/problem+json")
+    }
+}
+
+impl App {
+    /// Start this app's workers; they stop when the returned sender is dropped
+    /// or sends `true`.
+    pub fn start_workers(&self) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(wharf::sync::worker::run(self.state.engine.clone(), rx));
+        tx
+    }
+
+    /// Wait until a run ends; its final state.
+    pub async fn wait_run(&self, run_id: &str) -> Value {
+        for _ in 0..600 {
+            let a = self.get(&format!("/api/v1/runs/{run_id}")).await;
+            if matches!(
+                a.json["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return a.json;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {run_id} did not end in 30 s");
+    }
+
+    /// Create a connection; its id.
+    pub async fn connection(
+        &self,
+        name: &str,
+        connector: &str,
+        config: Value,
+        secrets: Value,
+    ) -> String {
+        let a = self
+            .post(
+                "/api/v1/connections",
+                serde_json::json!({"name": name, "connector": connector, "config": config, "secrets": secrets,
+                    "grants": {"networks": ["127.0.0.0/8"]}}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        a.json["id"].as_str().unwrap().to_string()
     }
 }

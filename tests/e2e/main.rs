@@ -5,6 +5,7 @@
 mod api;
 mod api_support;
 mod capabilities;
+mod cluster;
 mod connectors;
 mod dev_cli;
 mod fakes;
@@ -13,3 +14,4 @@ mod sandbox;
 mod serve;
 mod ssrf;
 mod support;
+mod syncs;

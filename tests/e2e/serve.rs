@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use crate::api_support::{Db, fresh_postgres};
 use crate::support::Upstream;
 
-const SECRET: &str = "quickstart-secret-4711";
+pub const SECRET: &str = "quickstart-secret-4711";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -34,9 +34,18 @@ pub struct Server {
 
 impl Server {
     pub async fn start(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        Self::start_with(data_dir, database_url, &[]).await
+    }
+
+    pub async fn start_with(
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        extra: &[&str],
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(extra)
             .env_remove("WHARF_SECRET_KEYS")
             .env("WHARF_LOG", "info")
             .stdout(Stdio::piped())
@@ -87,6 +96,11 @@ impl Server {
         }
     }
 
+    /// SIGKILL: the process dies without any chance to clean up.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     /// SIGTERM, and the exit status.
     pub async fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().unwrap();
@@ -102,7 +116,7 @@ impl Server {
 }
 
 /// Run the CLI against the server; (exit code, stdout, stderr).
-async fn cli(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
+pub async fn cli(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(args)
         .env("WHARF_SERVER", &server.url)

@@ -19,9 +19,10 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::registry::OpenError;
+use crate::runtime::Session;
 use crate::runtime::secrets::SecretValue;
 use crate::runtime::spec::Spec;
-use crate::runtime::{Session, SessionOptions};
 use crate::store::connections::{
     ConnectionRow, ConnectionUpdate, Grants, NewConnection, SecretChange, SecretInfo, Status,
 };
@@ -519,32 +520,14 @@ struct CheckResult {
     status: Status,
 }
 
-/// Build a session for a stored connection: its config, grants and
-/// decrypted secrets.
-pub async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
-    let (_, connector) = state
-        .registry
-        .get(&c.connector, &c.version)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::internal(format!("connector {}@{} is gone", c.connector, c.version))
-        })?;
-    let mut secrets = BTreeMap::new();
-    for t in state.store.secret_tokens(&c.id).await? {
-        let value = state.vault.decrypt(&t.token).map_err(|e| {
-            ApiError::server(format!("secret `{}` of this connection: {e}", t.name))
-        })?;
-        secrets.insert(t.name, value);
+/// Open a session for a stored connection, with errors as API errors.
+async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
+    match state.registry.open_session(&state.vault, c).await {
+        Ok((_, session)) => Ok(session),
+        Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),
+        Err(e @ OpenError::Session { .. }) => Err(ApiError::invalid(e.to_string(), Vec::new())),
+        Err(e) => Err(ApiError::internal(e)),
     }
-    let options = SessionOptions {
-        config: c.config.clone(),
-        hosts: c.grants.hosts.clone(),
-        networks: c.grants.networks.clone(),
-        secrets,
-    };
-    Session::new(state.registry.runtime(), &connector, options, |log| log)
-        .map_err(|e| ApiError::invalid(format!("the connection cannot be used: {e}"), Vec::new()))
 }
 
 async fn check(

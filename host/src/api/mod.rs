@@ -10,6 +10,7 @@ pub mod error;
 mod json;
 mod keys;
 mod openapi;
+mod syncs;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Per-key rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// The sync engine (queue, metrics, wake-ups).
+    pub engine: crate::sync::Engine,
 }
 
 /// Largest JSON body accepted.
@@ -79,6 +82,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(connectors::routes());
     all.extend(connections::routes());
     all.extend(keys::routes());
+    all.extend(syncs::routes());
     all
 }
 
@@ -98,6 +102,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Health and metrics only, for worker-only nodes.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(syncs::metrics))
         .with_state(state)
 }
 

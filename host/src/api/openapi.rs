@@ -129,6 +129,76 @@ fn schemas() -> Map<String, Value> {
         "properties": {"id": int, "at": int, "key_id": {"type": ["string", "null"]}, "action": string, "target": string, "detail": {"type": "object"}}
     }));
     m.insert("AuditList".into(), list("AuditEntry"));
+    let schedule = json!({"oneOf": [
+        {"type": "object", "required": ["every"], "properties": {"every": {"type": "integer", "minimum": 1, "description": "seconds"}}},
+        {"type": "object", "required": ["cron"], "properties": {"cron": {"type": "string", "description": "five fields, UTC"}}},
+        {"type": "null"}
+    ]});
+    let sync_props = json!({
+        "name": string,
+        "source": {"type": "string", "description": "source connection id"},
+        "streams": {"type": "array", "items": string},
+        "mode": {"enum": ["full", "incremental"]},
+        "mapper": {"type": ["string", "null"], "description": "mapper connection id"},
+        "destination": {"type": "string", "description": "destination connection id, or `records` for the built-in records store (default)"},
+        "schedule": schedule,
+        "enabled": {"type": "boolean"},
+        "error_threshold": {"type": "integer", "description": "rejected records tolerated per run; -1: no limit"},
+        "retry": {"type": "object", "properties": {"attempts": int, "backoff_ms": int, "max_backoff_ms": int, "run_retries": int, "max_rate_limit_wait_secs": int}},
+        "schemas": {"type": "object", "additionalProperties": {"type": "object"}, "description": "JSON Schema per stream"}
+    });
+    m.insert("NewSync".into(), json!({"type": "object", "required": ["name", "source", "streams"], "properties": sync_props.clone()}));
+    m.insert(
+        "SyncPatch".into(),
+        json!({"type": "object", "properties": sync_props.clone()}),
+    );
+    let mut sync = sync_props;
+    for (k, v) in [
+        ("id", string.clone()),
+        ("source_id", string.clone()),
+        ("mapper_id", json!({"type": ["string", "null"]})),
+        ("destination_id", json!({"type": ["string", "null"]})),
+        ("next_due_at", json!({"type": ["integer", "null"]})),
+        ("cursors", json!({"type": "object"})),
+    ] {
+        sync[k] = v;
+    }
+    m.insert("Sync".into(), json!({"type": "object", "properties": sync}));
+    m.insert("SyncList".into(), list("Sync"));
+    let counters: Map<String, Value> = [
+        "pages",
+        "fetched",
+        "mapped",
+        "pushed",
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "rejected",
+        "http_requests",
+        "bytes",
+    ]
+    .iter()
+    .map(|c| (c.to_string(), int.clone()))
+    .collect();
+    m.insert("Run".into(), json!({"type": "object", "properties": {
+        "id": string, "sync_id": string, "trigger": {"enum": ["manual", "schedule", "webhook", "retry"]},
+        "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+        "attempt": int, "created_at": int, "started_at": {"type": ["integer", "null"]}, "finished_at": {"type": ["integer", "null"]},
+        "error_kind": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]},
+        "counters": {"type": "object", "properties": counters}, "duration_ms": {"type": ["integer", "null"]}
+    }}));
+    m.insert("RunList".into(), list("Run"));
+    m.insert("LogLine".into(), json!({"type": "object", "properties": {"seq": int, "at": int, "level": string, "source": string, "message": string}}));
+    m.insert("LogList".into(), list("LogLine"));
+    m.insert("Rejection".into(), json!({"type": "object", "properties": {"stream": string, "index": int, "key": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]}, "message": string}}));
+    m.insert("RejectionList".into(), list("Rejection"));
+    m.insert("StoredRecord".into(), json!({"type": "object", "properties": {"stream": string, "key": string, "data": {"type": "object"}, "updated_at": int}}));
+    m.insert("RecordList".into(), list("StoredRecord"));
+    m.insert("ImportResult".into(), json!({"type": "object", "properties": {
+        "run": string, "rows": int, "imported": int, "created": int, "updated": int, "unchanged": int,
+        "rejected": {"type": "array", "items": {"type": "object", "properties": {"row": int, "key": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]}, "message": string}}}
+    }}));
     m
 }
 
@@ -136,6 +206,10 @@ fn body_content(schema: &str) -> Value {
     match schema {
         "" => Value::Null,
         "wasm" => json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}}),
+        "import" => json!({
+            "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per record"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+        }),
         name => {
             json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
         }

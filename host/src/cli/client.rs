@@ -519,3 +519,271 @@ pub async fn api_key(args: ServerArgs, cmd: ApiKeyCommand) -> Result<(), Failure
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum SyncCommand {
+    /// Create a sync.
+    Create {
+        /// Unique name.
+        name: String,
+        /// Source connection id.
+        #[arg(long)]
+        source: String,
+        /// Stream to read (repeatable).
+        #[arg(long = "stream", required = true)]
+        streams: Vec<String>,
+        /// full or incremental.
+        #[arg(long, default_value = "full")]
+        mode: String,
+        /// Mapper connection id.
+        #[arg(long)]
+        mapper: Option<String>,
+        /// Destination connection id, or `records` (the built-in records store).
+        #[arg(long, default_value = "records")]
+        destination: String,
+        /// Run every N seconds.
+        #[arg(long, conflicts_with = "cron")]
+        every: Option<u64>,
+        /// Run on a cron schedule (five fields, UTC).
+        #[arg(long)]
+        cron: Option<String>,
+        /// Rejected records tolerated per run (-1: no limit).
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        error_threshold: i64,
+    },
+    /// List syncs.
+    List,
+    /// Start a run now.
+    Run {
+        /// Sync id.
+        id: String,
+        /// Show progress until the run ends, then a summary.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunCommand {
+    /// Show a run.
+    Show {
+        /// Run id.
+        id: String,
+    },
+    /// Print a run's log.
+    Logs {
+        /// Run id.
+        id: String,
+    },
+    /// Cancel a run.
+    Cancel {
+        /// Run id.
+        id: String,
+    },
+}
+
+fn counter(v: &Value, name: &str) -> i64 {
+    v["counters"][name].as_i64().unwrap_or(0)
+}
+
+fn summary(v: &Value) -> String {
+    let secs = v["duration_ms"].as_i64().unwrap_or(0) as f64 / 1000.0;
+    let mut line = format!(
+        "run {} {} in {secs:.1} s: {} pages, {} fetched, {} pushed ({} created, {} updated, {} deleted, {} unchanged), {} rejected, {} http requests",
+        s(&v["id"]),
+        s(&v["status"]),
+        counter(v, "pages"),
+        counter(v, "fetched"),
+        counter(v, "pushed"),
+        counter(v, "created"),
+        counter(v, "updated"),
+        counter(v, "deleted"),
+        counter(v, "unchanged"),
+        counter(v, "rejected"),
+        counter(v, "http_requests"),
+    );
+    if !v["error"].is_null() {
+        line.push_str(&format!(
+            "\n  error [{}]: {}",
+            s(&v["error_kind"]),
+            s(&v["error"])
+        ));
+    }
+    line
+}
+
+pub async fn sync(args: ServerArgs, cmd: SyncCommand) -> Result<(), Failure> {
+    let c = Client::new(args)?;
+    match cmd {
+        SyncCommand::Create {
+            name,
+            source,
+            streams,
+            mode,
+            mapper,
+            destination,
+            every,
+            cron,
+            error_threshold,
+        } => {
+            let schedule = match (every, cron) {
+                (Some(e), _) => json!({"every": e}),
+                (None, Some(c)) => json!({"cron": c}),
+                (None, None) => Value::Null,
+            };
+            let body = json!({
+                "name": name, "source": source, "streams": streams, "mode": mode, "mapper": mapper,
+                "destination": destination, "schedule": schedule, "error_threshold": error_threshold,
+            });
+            let (_, v) = c.json(Method::POST, "/api/v1/syncs", &body).await?;
+            c.print(&v, |v| {
+                println!("created sync {} ({})", s(&v["name"]), s(&v["id"]))
+            });
+        }
+        SyncCommand::List => {
+            let (_, v) = c.call(Method::GET, "/api/v1/syncs?limit=500", None).await?;
+            c.print(&v, |v| {
+                let rows = v["items"].as_array().into_iter().flatten().map(|i| {
+                    let schedule = match &i["schedule"] {
+                        Value::Null => "manual".to_string(),
+                        Value::Object(o) => o
+                            .iter()
+                            .map(|(k, v)| format!("{k} {}", s(v)))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        other => s(other),
+                    };
+                    vec![
+                        s(&i["id"]),
+                        s(&i["name"]),
+                        s(&i["mode"]),
+                        s(&i["destination"]),
+                        schedule,
+                        s(&i["enabled"]),
+                    ]
+                });
+                table(
+                    &["id", "name", "mode", "destination", "schedule", "enabled"],
+                    rows.collect(),
+                );
+            });
+        }
+        SyncCommand::Run { id, follow } => {
+            let (_, v) = c
+                .call(Method::POST, &format!("/api/v1/syncs/{id}/runs"), None)
+                .await?;
+            let run_id = s(&v["id"]);
+            if !follow {
+                c.print(&v, |v| println!("queued run {}", s(&v["id"])));
+                return Ok(());
+            }
+            return follow_run(&c, &run_id).await;
+        }
+    }
+    Ok(())
+}
+
+/// Poll a run, drawing a progress line on stderr, until it ends.
+async fn follow_run(c: &Client, run_id: &str) -> Result<(), Failure> {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal();
+    let spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let started = std::time::Instant::now();
+    let mut tick = 0usize;
+    let mut last_print = std::time::Instant::now() - std::time::Duration::from_secs(10);
+    loop {
+        let (_, v) = c
+            .call(Method::GET, &format!("/api/v1/runs/{run_id}"), None)
+            .await?;
+        let status = s(&v["status"]);
+        let records = counter(&v, "fetched");
+        let rate = records as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let line = format!(
+            "{} {status:<9} {} pages  {records} records  {} pushed  {} rejected  {rate:.0} records/s",
+            spinner[tick % spinner.len()],
+            counter(&v, "pages"),
+            counter(&v, "pushed"),
+            counter(&v, "rejected"),
+        );
+        tick += 1;
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else if last_print.elapsed() >= std::time::Duration::from_secs(2) {
+            eprintln!("{line}");
+            last_print = std::time::Instant::now();
+        }
+        if matches!(status.as_str(), "succeeded" | "failed" | "cancelled") {
+            if tty {
+                eprintln!();
+            }
+            c.print(&v, |v| println!("{}", summary(v)));
+            return if status == "succeeded" {
+                Ok(())
+            } else {
+                Err(Failure(String::new(), 1))
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn run(args: ServerArgs, cmd: RunCommand) -> Result<(), Failure> {
+    let c = Client::new(args)?;
+    match cmd {
+        RunCommand::Show { id } => {
+            let (_, v) = c
+                .call(Method::GET, &format!("/api/v1/runs/{id}"), None)
+                .await?;
+            c.print(&v, |v| println!("{}", summary(v)));
+        }
+        RunCommand::Logs { id } => {
+            let mut after = 0;
+            loop {
+                let (_, v) = c
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/runs/{id}/logs?after={after}&limit=1000"),
+                        None,
+                    )
+                    .await?;
+                let items = v["items"].as_array().cloned().unwrap_or_default();
+                for l in &items {
+                    if c.args.json {
+                        println!("{l}");
+                    } else {
+                        println!(
+                            "{} {:<5} {:<22} {}",
+                            when(&l["at"]),
+                            s(&l["level"]),
+                            s(&l["source"]),
+                            s(&l["message"])
+                        );
+                    }
+                    after = l["seq"].as_i64().unwrap_or(after);
+                }
+                if v["next"].is_null() {
+                    break;
+                }
+            }
+        }
+        RunCommand::Cancel { id } => {
+            let (_, v) = c
+                .call(Method::POST, &format!("/api/v1/runs/{id}/cancel"), None)
+                .await?;
+            c.print(&v, |v| {
+                println!(
+                    "run {} is {}{}",
+                    s(&v["id"]),
+                    s(&v["status"]),
+                    if v["cancel_requested"] == true {
+                        " (cancelling)"
+                    } else {
+                        ""
+                    }
+                )
+            });
+        }
+    }
+    Ok(())
+}

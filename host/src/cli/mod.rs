@@ -36,6 +36,12 @@ enum Command {
     /// Manage API keys on a server.
     #[command(subcommand, name = "api-key")]
     ApiKey(client::ApiKeyCommand),
+    /// Manage and run syncs on a server.
+    #[command(subcommand)]
+    Sync(client::SyncCommand),
+    /// Inspect and cancel runs on a server.
+    #[command(subcommand)]
+    Run(client::RunCommand),
     /// Maintenance on the server's data (run where the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -68,6 +74,23 @@ struct ServeArgs {
     /// Requests an API key may send at once before the rate applies.
     #[arg(long, env = "WHARF_RATE_BURST", default_value_t = 200.0)]
     rate_burst: f64,
+    /// What this node does: all (API, scheduler, workers), api, or worker.
+    #[arg(long, env = "WHARF_ROLE", value_enum, default_value = "all")]
+    role: server::Role,
+    /// Runs this node executes at once.
+    #[arg(long, env = "WHARF_WORKERS", default_value_t = 4)]
+    workers: usize,
+    /// Runs using one connection at once on this node.
+    #[arg(long, env = "WHARF_PER_CONNECTION", default_value_t = 2)]
+    per_connection: usize,
+    /// Seconds a run's lease lasts without a heartbeat before another node
+    /// takes the run over.
+    #[arg(long, env = "WHARF_LEASE_SECS", default_value_t = 30)]
+    lease_secs: u64,
+    /// On SIGTERM, seconds in-flight runs get to finish before they are
+    /// released to the queue.
+    #[arg(long, env = "WHARF_GRACE_SECS", default_value_t = 20)]
+    grace_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +135,8 @@ pub fn main() -> ExitCode {
                 .await
                 .map_err(Into::into),
             Command::ApiKey(cmd) => client::api_key(cli.server, cmd).await.map_err(Into::into),
+            Command::Sync(cmd) => client::sync(cli.server, cmd).await.map_err(Into::into),
+            Command::Run(cmd) => client::run(cli.server, cmd).await.map_err(Into::into),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +173,15 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         secret_keys: std::env::var("WHARF_SECRET_KEYS").ok(),
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
+        role: args.role,
+        engine: crate::sync::EngineOptions {
+            workers: args.workers,
+            per_connection: args.per_connection,
+            lease: std::time::Duration::from_secs(args.lease_secs.max(2)),
+            heartbeat: std::time::Duration::from_secs((args.lease_secs / 4).clamp(1, 10)),
+            grace: std::time::Duration::from_secs(args.grace_secs),
+            ..crate::sync::EngineOptions::default()
+        },
     };
     server::serve(options).await.map_err(Into::into)
 }

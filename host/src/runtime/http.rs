@@ -154,7 +154,12 @@ pub struct HttpSession {
     request_timeout: Duration,
     sent: AtomicU64,
     bytes_in: AtomicU64,
+    by_class: [AtomicU64; 5],
 }
+
+/// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
+/// that got no response.
+pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
 
 /// Counters of a session's HTTP use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -163,6 +168,8 @@ pub struct HttpCounters {
     pub requests: u64,
     /// Response body bytes received.
     pub bytes_in: u64,
+    /// Requests by [`STATUS_CLASSES`].
+    pub by_class: [u64; 5],
 }
 
 impl HttpSession {
@@ -192,6 +199,7 @@ impl HttpSession {
             request_timeout: limits.http_request_timeout,
             sent: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
+            by_class: Default::default(),
         })
     }
 
@@ -200,6 +208,7 @@ impl HttpSession {
         HttpCounters {
             requests: self.sent.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            by_class: std::array::from_fn(|i| self.by_class[i].load(Ordering::Relaxed)),
         }
     }
 
@@ -332,8 +341,16 @@ impl HttpSession {
                 builder = builder.body(body.clone());
             }
             self.sent.fetch_add(1, Ordering::Relaxed);
-            let mut resp = builder.send().await.map_err(|e| self.transport_error(e))?;
+            let mut resp = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.by_class[4].fetch_add(1, Ordering::Relaxed);
+                    return Err(self.transport_error(e));
+                }
+            };
             let status = resp.status();
+            let class = (status.as_u16() / 100).clamp(2, 5) as usize - 2;
+            self.by_class[class].fetch_add(1, Ordering::Relaxed);
             let location = resp
                 .headers()
                 .get(reqwest::header::LOCATION)

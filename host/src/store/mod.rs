@@ -10,6 +10,8 @@ pub mod api_keys;
 pub mod audit;
 pub mod connections;
 pub mod connectors;
+pub mod runs;
+pub mod syncs;
 
 use std::path::Path;
 use std::str::FromStr;

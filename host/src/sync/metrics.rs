@@ -1,0 +1,157 @@
+//! Metrics of this node, as Prometheus text: runs by status, records by
+//! outcome, run durations, HTTP requests by connector and status class,
+//! queue depth and schedule lag.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::store::runs::{Counters, StoreOutcome};
+
+const BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+
+/// Counters of this node since it started.
+#[derive(Default)]
+pub struct Metrics {
+    finished: Mutex<BTreeMap<String, u64>>,
+    records: Mutex<BTreeMap<&'static str, u64>>,
+    duration_buckets: [AtomicU64; 9],
+    duration_count: AtomicU64,
+    duration_sum_ms: AtomicU64,
+    http: Mutex<BTreeMap<(String, String), u64>>,
+    lag_last_ms: AtomicI64,
+    lag_max_ms: AtomicI64,
+}
+
+impl Metrics {
+    /// A committed page.
+    pub fn page(&self, c: &Counters, stored: &StoreOutcome) {
+        let mut r = self.records.lock().expect("metrics lock");
+        for (name, v) in [
+            ("fetched", c.fetched),
+            ("mapped", c.mapped),
+            ("pushed", c.pushed),
+            ("created", c.created + stored.created),
+            ("updated", c.updated + stored.updated),
+            ("deleted", c.deleted + stored.deleted),
+            ("unchanged", c.unchanged + stored.unchanged),
+            ("rejected", c.rejected),
+        ] {
+            *r.entry(name).or_default() += v.max(0) as u64;
+        }
+    }
+
+    /// A finished run.
+    pub fn run_finished(&self, status: &str, seconds: f64) {
+        *self
+            .finished
+            .lock()
+            .expect("metrics lock")
+            .entry(status.to_string())
+            .or_default() += 1;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.duration_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        self.duration_sum_ms
+            .fetch_add((seconds * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    /// HTTP requests a connector made, by status class (`2xx`, …, `error`).
+    pub fn http(&self, connector: &str, class: &str, n: u64) {
+        if n > 0 {
+            *self
+                .http
+                .lock()
+                .expect("metrics lock")
+                .entry((connector.to_string(), class.to_string()))
+                .or_default() += n;
+        }
+    }
+
+    /// A due time enqueued `lag_ms` after it was due.
+    pub fn schedule_lag(&self, lag_ms: i64) {
+        self.lag_last_ms.store(lag_ms, Ordering::Relaxed);
+        self.lag_max_ms.fetch_max(lag_ms, Ordering::Relaxed);
+    }
+
+    /// Prometheus text, with the queue state read from the database.
+    pub fn render(&self, runs_by_status: &[(String, i64)], queued: i64, running: i64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP wharf_runs Runs in the database by status.\n# TYPE wharf_runs gauge"
+        );
+        for (status, n) in runs_by_status {
+            let _ = writeln!(out, "wharf_runs{{status=\"{status}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wharf_runs_finished_total Runs this node finished, by outcome.\n# TYPE wharf_runs_finished_total counter"
+        );
+        for (status, n) in self.finished.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "wharf_runs_finished_total{{status=\"{status}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wharf_records_total Records handled by this node, by outcome.\n# TYPE wharf_records_total counter"
+        );
+        for (outcome, n) in self.records.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "wharf_records_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wharf_run_duration_seconds Duration of runs this node finished.\n# TYPE wharf_run_duration_seconds histogram"
+        );
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "wharf_run_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                self.duration_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.duration_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "wharf_run_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "wharf_run_duration_seconds_sum {}",
+            self.duration_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(out, "wharf_run_duration_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP wharf_http_requests_total Requests connectors made, by connector and status class.\n# TYPE wharf_http_requests_total counter"
+        );
+        for ((connector, class), n) in self.http.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "wharf_http_requests_total{{connector=\"{connector}\",status=\"{class}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wharf_queue_depth Runs waiting to be claimed.\n# TYPE wharf_queue_depth gauge\nwharf_queue_depth {queued}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_runs_running Runs being executed.\n# TYPE wharf_runs_running gauge\nwharf_runs_running {running}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_schedule_lag_seconds How late the last scheduled run was enqueued.\n# TYPE wharf_schedule_lag_seconds gauge\nwharf_schedule_lag_seconds {}",
+            self.lag_last_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_schedule_lag_max_seconds The largest schedule lag since start.\n# TYPE wharf_schedule_lag_max_seconds gauge\nwharf_schedule_lag_max_seconds {}",
+            self.lag_max_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        out
+    }
+}

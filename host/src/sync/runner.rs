@@ -1,0 +1,737 @@
+//! One run, exactly as DESIGN.md describes: for each stream, `fetch` →
+//! `map` → validate each record against its stream's JSON Schema → `push`
+//! → in one transaction store the cursor, the counters, the rejections and
+//! the log. A cursor is committed only after the destination accepted the
+//! page, so a run that dies resumes from its last committed page and the
+//! destination (which upserts by key) sees nothing lost and nothing twice.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::{Engine, jitter};
+use crate::record::Record;
+use crate::registry::OpenError;
+use crate::runtime::log::LogLine;
+use crate::runtime::{CallError, ConnectorError, Session};
+use crate::store::StoreError;
+use crate::store::connections::{ConnectionRow, Status};
+use crate::store::runs::{Counters, PageCommit, RejectionRow, RunRow};
+use crate::store::syncs::{Mode, SyncRow};
+
+/// Why a run should stop between steps.
+#[derive(Default)]
+pub struct StopSignal {
+    cancel: AtomicBool,
+    lease_lost: AtomicBool,
+    shutdown: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    /// Ask the run to stop: cancelled by a person.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// Another worker owns the run now.
+    pub fn lease_lost(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// The node is shutting down and the grace period is over.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    fn reason(&self) -> Option<Stop> {
+        if self.lease_lost.load(Ordering::SeqCst) {
+            Some(Stop::LeaseLost)
+        } else if self.shutdown.load(Ordering::SeqCst) {
+            Some(Stop::Shutdown)
+        } else if self.cancel.load(Ordering::SeqCst) {
+            Some(Stop::Cancelled)
+        } else {
+            None
+        }
+    }
+    async fn stopped(&self) -> Stop {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Cancelled by a person.
+    Cancelled,
+    /// The lease moved to another worker.
+    LeaseLost,
+    /// The node is shutting down.
+    Shutdown,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every stream was read to its end.
+    Succeeded,
+    /// The run failed; `retry` says whether (and when) to try again.
+    Failed {
+        /// Machine-readable kind.
+        kind: String,
+        /// For a person.
+        message: String,
+        /// Retry as a new run after this long.
+        retry: Option<Duration>,
+    },
+    /// Stopped early.
+    Stopped(Stop),
+    /// The store failed; the lease will expire and the run be rescued.
+    Internal(String),
+}
+
+impl From<StoreError> for Outcome {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Which side of a sync a connection is.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Source,
+    Mapper,
+    Destination,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Mapper => "mapper",
+            Self::Destination => "destination",
+        }
+    }
+}
+
+struct Opened {
+    row: ConnectionRow,
+    session: Session,
+    counted: crate::runtime::http::HttpCounters,
+}
+
+struct Run<'a> {
+    engine: &'a Engine,
+    run: &'a RunRow,
+    sync: SyncRow,
+    stop: &'a StopSignal,
+    source: Opened,
+    source_schemas: HashMap<String, Value>,
+    mapper: Option<Opened>,
+    destination: Option<Opened>,
+    validators: HashMap<String, Option<jsonschema::Validator>>,
+    rejected: i64,
+}
+
+/// Execute a claimed run.
+pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcome {
+    let sync = match engine.store.sync(&run.sync_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return failed("config", "the sync was deleted", None),
+        Err(e) => return e.into(),
+    };
+    let open = |id: String, side: Side| async move {
+        let row = engine.store.connection(&id).await?.ok_or_else(|| {
+            OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
+        })?;
+        let (connector, session) = engine.registry.open_session(&engine.vault, &row).await?;
+        Ok::<_, OpenError>((row, connector, session))
+    };
+    let (source_row, source_connector, source_session) =
+        match open(sync.source_id.clone(), Side::Source).await {
+            Ok(x) => x,
+            Err(e) => return open_failed(engine, &sync.source_id, e).await,
+        };
+    let mut mapper = None;
+    if let Some(id) = sync.mapper_id.clone() {
+        match open(id.clone(), Side::Mapper).await {
+            Ok((row, _, session)) => {
+                mapper = Some(Opened {
+                    row,
+                    session,
+                    counted: Default::default(),
+                })
+            }
+            Err(e) => return open_failed(engine, &id, e).await,
+        }
+    }
+    let mut destination = None;
+    if let Some(id) = sync.destination_id.clone() {
+        match open(id.clone(), Side::Destination).await {
+            Ok((row, _, session)) => {
+                destination = Some(Opened {
+                    row,
+                    session,
+                    counted: Default::default(),
+                })
+            }
+            Err(e) => return open_failed(engine, &id, e).await,
+        }
+    }
+    // Per-connection concurrency on this node.
+    let mut slots = Vec::new();
+    let mut ids: Vec<&str> = vec![&source_row.id];
+    ids.extend(mapper.as_ref().map(|m| m.row.id.as_str()));
+    ids.extend(destination.as_ref().map(|d| d.row.id.as_str()));
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        let slot = engine.connection_slot(id);
+        tokio::select! {
+            permit = slot.acquire_owned() => slots.push(permit.expect("semaphores are never closed")),
+            reason = stop.stopped() => return Outcome::Stopped(reason),
+        }
+    }
+    let source_schemas = source_connector
+        .spec()
+        .streams
+        .iter()
+        .map(|s| (s.name.clone(), s.schema.clone()))
+        .collect();
+    let mut r = Run {
+        engine,
+        run,
+        sync,
+        stop,
+        source: Opened {
+            row: source_row,
+            session: source_session,
+            counted: Default::default(),
+        },
+        source_schemas,
+        mapper,
+        destination,
+        validators: HashMap::new(),
+        rejected: run.counters.rejected,
+    };
+    let outcome = r.streams().await;
+    drop(slots);
+    outcome
+}
+
+fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Outcome {
+    Outcome::Failed {
+        kind: kind.into(),
+        message: message.into(),
+        retry,
+    }
+}
+
+async fn open_failed(engine: &Engine, connection_id: &str, e: OpenError) -> Outcome {
+    let message = e.to_string();
+    match e {
+        OpenError::Store(e) => e.into(),
+        OpenError::Secret { .. } | OpenError::Session { .. } => {
+            let _ = engine
+                .store
+                .set_connection_status(connection_id, Status::Error, Some(&message))
+                .await;
+            failed("config", message, None)
+        }
+        _ => failed("config", message, None),
+    }
+}
+
+impl Run<'_> {
+    async fn streams(&mut self) -> Outcome {
+        let progress = match self.engine.store.run_progress(&self.run.id).await {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let committed = match self.sync.mode {
+            Mode::Incremental => match self.engine.store.sync_cursors(&self.sync.id).await {
+                Ok(c) => c,
+                Err(e) => return e.into(),
+            },
+            Mode::Full => Default::default(),
+        };
+        for stream in self.sync.streams.clone() {
+            let (cursor, done) = match progress.get(&stream) {
+                Some((cursor, done)) => (cursor.clone(), *done),
+                None => (committed.get(&stream).cloned().flatten(), false),
+            };
+            if done {
+                continue;
+            }
+            if let Err(outcome) = self.stream(&stream, cursor).await {
+                return outcome;
+            }
+        }
+        Outcome::Succeeded
+    }
+
+    async fn stream(&mut self, stream: &str, mut cursor: Option<String>) -> Result<(), Outcome> {
+        loop {
+            if let Some(reason) = self.stop.reason() {
+                return Err(Outcome::Stopped(reason));
+            }
+            let page = {
+                let source = &self.source.session;
+                let c = cursor.clone();
+                self.call(Side::Source, || source.fetch(stream, c.as_deref()))
+                    .await?
+            };
+            let mut counters = Counters {
+                pages: 1,
+                fetched: page.records.len() as i64,
+                ..Counters::default()
+            };
+            let records = match &self.mapper {
+                Some(m) => {
+                    let input = &page.records;
+                    let session = &m.session;
+                    self.call(Side::Mapper, || session.map(input)).await?
+                }
+                None => page.records,
+            };
+            counters.mapped = records.len() as i64;
+            let (valid, mut rejections) = self.validate(records);
+            counters.pushed = valid.len() as i64;
+            let mut store_records = Vec::new();
+            match &self.destination {
+                Some(d) => {
+                    let session = &d.session;
+                    let input = &valid;
+                    let result = self.call(Side::Destination, || session.push(input)).await?;
+                    counters.created = i64::from(result.created);
+                    counters.updated = i64::from(result.updated);
+                    counters.deleted = i64::from(result.deleted);
+                    for x in result.rejected {
+                        let record = &valid[x.index as usize];
+                        rejections.push(RejectionRow {
+                            stream: record.stream.clone(),
+                            index: i64::from(x.index),
+                            key: record.key.clone(),
+                            field: x.field,
+                            message: x.message,
+                        });
+                    }
+                }
+                None => store_records = valid,
+            }
+            counters.rejected = rejections.len() as i64;
+            let (requests, bytes) = self.http_delta();
+            counters.http_requests = requests;
+            counters.bytes = bytes;
+            let logs = self.drain_logs();
+            let done = !page.more;
+            let next = page.cursor.clone().or(cursor.clone());
+            let commit = PageCommit {
+                run_id: &self.run.id,
+                owner: &self.engine.node,
+                sync_id: &self.sync.id,
+                stream,
+                cursor: page.cursor.clone(),
+                done,
+                checkpoint: self.sync.mode == Mode::Incremental,
+                counters,
+                rejections,
+                logs,
+                logs_dropped: 0,
+                records: store_records,
+            };
+            let outcome = match self.engine.store.commit_page(commit).await {
+                Ok(Some(o)) => o,
+                Ok(None) => return Err(Outcome::Stopped(Stop::LeaseLost)),
+                Err(e) => return Err(e.into()),
+            };
+            self.engine.metrics.page(&counters, &outcome);
+            self.rejected += counters.rejected;
+            if self.sync.error_threshold >= 0 && self.rejected > self.sync.error_threshold {
+                return Err(failed(
+                    "threshold",
+                    format!(
+                        "{} records were rejected, more than the sync's error threshold of {}; see the run's errors",
+                        self.rejected, self.sync.error_threshold
+                    ),
+                    None,
+                ));
+            }
+            cursor = next;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Split records into those that satisfy their stream's schema and
+    /// rejections naming the field.
+    fn validate(&mut self, records: Vec<Record>) -> (Vec<Record>, Vec<RejectionRow>) {
+        let mut valid = Vec::with_capacity(records.len());
+        let mut rejections = Vec::new();
+        for (index, record) in records.into_iter().enumerate() {
+            let validator = self
+                .validators
+                .entry(record.stream.clone())
+                .or_insert_with(|| {
+                    let schema = self
+                        .sync
+                        .schemas
+                        .get(&record.stream)
+                        .or_else(|| self.source_schemas.get(&record.stream))?;
+                    let trivial = schema.as_object().is_some_and(|o| o.is_empty())
+                        || *schema == Value::Bool(true);
+                    if trivial {
+                        None
+                    } else {
+                        jsonschema::validator_for(schema).ok()
+                    }
+                });
+            let Some(validator) = validator else {
+                valid.push(record);
+                continue;
+            };
+            let data: Value = serde_json::from_str(record.data.get()).unwrap_or(Value::Null);
+            match validator.iter_errors(&data).next() {
+                None => valid.push(record),
+                Some(e) => {
+                    let path = e.instance_path.to_string();
+                    rejections.push(RejectionRow {
+                        stream: record.stream.clone(),
+                        index: index as i64,
+                        key: record.key.clone(),
+                        field: (!path.is_empty())
+                            .then(|| path.clone())
+                            .or_else(|| missing_field(&e.to_string())),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        (valid, rejections)
+    }
+
+    /// One connector call: waits out `rate-limited`, retries `transient`
+    /// with exponential backoff and jitter, stops when the run must.
+    async fn call<T, F, Fut>(&self, side: Side, mut f: F) -> Result<T, Outcome>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let policy = &self.sync.retry;
+        let mut attempt = 1u32;
+        let mut waits = 0u32;
+        loop {
+            let result = tokio::select! {
+                r = f() => r,
+                reason = self.stop.stopped() => return Err(Outcome::Stopped(reason)),
+            };
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let delay = match &error {
+                CallError::Connector(ConnectorError::RateLimited(secs))
+                    if u64::from(*secs) <= policy.max_rate_limit_wait_secs && waits < 10 =>
+                {
+                    waits += 1;
+                    Duration::from_secs(u64::from(*secs).max(1))
+                }
+                CallError::Connector(ConnectorError::Transient(_))
+                    if attempt < policy.attempts.max(1) =>
+                {
+                    let base = policy.backoff_ms.saturating_mul(1 << (attempt - 1).min(20));
+                    attempt += 1;
+                    Duration::from_millis(
+                        (base.min(policy.max_backoff_ms) as f64 * jitter()) as u64,
+                    )
+                }
+                _ => return Err(self.call_failed(side, error).await),
+            };
+            self.note(format!(
+                "{} call failed: {error}; trying again in {:.1} s",
+                side.name(),
+                delay.as_secs_f64()
+            ));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                reason = self.stop.stopped() => return Err(Outcome::Stopped(reason)),
+            }
+        }
+    }
+
+    async fn call_failed(&self, side: Side, error: CallError) -> Outcome {
+        let connection = match side {
+            Side::Source => Some(&self.source.row),
+            Side::Mapper => self.mapper.as_ref().map(|m| &m.row),
+            Side::Destination => self.destination.as_ref().map(|d| &d.row),
+        };
+        let name = connection.map_or("?", |c| c.name.as_str());
+        let message = format!("{} `{name}`: {error}", side.name());
+        let retry_policy = &self.sync.retry;
+        let can_retry = self.run.attempt <= i64::from(retry_policy.run_retries);
+        match &error {
+            CallError::Connector(ConnectorError::Config(_) | ConnectorError::Auth(_)) => {
+                if let Some(c) = connection {
+                    let _ = self
+                        .engine
+                        .store
+                        .set_connection_status(&c.id, Status::Error, Some(&error.to_string()))
+                        .await;
+                }
+                failed(error.kind(), message, None)
+            }
+            CallError::Connector(ConnectorError::Transient(_)) if can_retry => {
+                let backoff = retry_policy
+                    .backoff_ms
+                    .saturating_mul(4 << self.run.attempt.min(10));
+                failed(
+                    error.kind(),
+                    message,
+                    Some(Duration::from_millis(
+                        backoff.min(retry_policy.max_backoff_ms * 10),
+                    )),
+                )
+            }
+            CallError::Connector(ConnectorError::RateLimited(secs)) if can_retry => failed(
+                error.kind(),
+                message,
+                Some(Duration::from_secs(u64::from(*secs))),
+            ),
+            _ => failed(error.kind(), message, None),
+        }
+    }
+
+    /// A line from the engine into the run's log (stored with the page).
+    fn note(&self, message: String) {
+        self.source
+            .session
+            .log()
+            .host_line(crate::runtime::log::LogSource::Host, message);
+    }
+
+    fn sessions(&mut self) -> impl Iterator<Item = &mut Opened> {
+        std::iter::once(&mut self.source)
+            .chain(self.mapper.as_mut())
+            .chain(self.destination.as_mut())
+    }
+
+    /// Requests and bytes since the last page; metrics by connector and
+    /// status class on the way.
+    fn http_delta(&mut self) -> (i64, i64) {
+        let metrics = self.engine.metrics.clone();
+        let mut total = (0, 0);
+        for o in self.sessions() {
+            let now = o.session.http_counters();
+            total.0 += (now.requests - o.counted.requests) as i64;
+            total.1 += (now.bytes_in - o.counted.bytes_in) as i64;
+            for (i, class) in crate::runtime::http::STATUS_CLASSES.iter().enumerate() {
+                metrics.http(
+                    &o.row.connector,
+                    class,
+                    now.by_class[i] - o.counted.by_class[i],
+                );
+            }
+            o.counted = now;
+        }
+        total
+    }
+
+    /// Every session's new log lines, in time order, labelled by side.
+    fn drain_logs(&self) -> Vec<(i64, String, String, String)> {
+        let sides = [
+            ("source", Some(&self.source)),
+            ("mapper", self.mapper.as_ref()),
+            ("destination", self.destination.as_ref()),
+        ];
+        let mut lines: Vec<(LogLine, &str)> = Vec::new();
+        for (side, opened) in sides {
+            if let Some(o) = opened {
+                lines.extend(o.session.log().drain().into_iter().map(|l| (l, side)));
+            }
+        }
+        lines.sort_by_key(|(l, _)| l.at_ms);
+        lines
+            .into_iter()
+            .map(|(l, side)| {
+                let level = format!("{:?}", l.level).to_lowercase();
+                let source = format!("{side}/{:?}", l.source).to_lowercase();
+                (l.at_ms as i64, level, source, l.message)
+            })
+            .collect()
+    }
+}
+
+/// `"name" is a required property` → `/name`.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix('"')?;
+    let (name, tail) = rest.split_once('"')?;
+    tail.contains("required").then(|| format!("/{name}"))
+}
+
+/// Run the connectors of a sync on records that did not come from `fetch`
+/// (an import, a webhook delivery): map → validate → push, committed as one
+/// page of `run`. Returns the rejections with their index in `records`.
+pub async fn push_records(
+    engine: &Engine,
+    run: &RunRow,
+    stream: &str,
+    records: Vec<Record>,
+    extra_rejections: Vec<RejectionRow>,
+) -> Result<(Counters, Vec<RejectionRow>), Outcome> {
+    let stop = Arc::new(StopSignal::default());
+    let sync = engine
+        .store
+        .sync(&run.sync_id)
+        .await?
+        .ok_or_else(|| failed("config", "the sync was deleted", None))?;
+    let open = |id: Option<String>| async move {
+        match id {
+            None => Ok(None),
+            Some(id) => {
+                let row = engine.store.connection(&id).await?.ok_or_else(|| {
+                    OpenError::ConnectorGone(format!("connection {id} (deleted)"))
+                })?;
+                let (_, session) = engine.registry.open_session(&engine.vault, &row).await?;
+                Ok::<_, OpenError>(Some(Opened {
+                    row,
+                    session,
+                    counted: Default::default(),
+                }))
+            }
+        }
+    };
+    let source = match open(Some(sync.source_id.clone())).await {
+        Ok(Some(s)) => s,
+        Ok(None) => unreachable!("a source is always given"),
+        Err(e) => return Err(failed("config", e.to_string(), None)),
+    };
+    let mapper = open(sync.mapper_id.clone())
+        .await
+        .map_err(|e| failed("config", e.to_string(), None))?;
+    let destination = open(sync.destination_id.clone())
+        .await
+        .map_err(|e| failed("config", e.to_string(), None))?;
+    let (_, source_connector) = engine
+        .registry
+        .get(&source.row.connector, &source.row.version)
+        .await
+        .map_err(|e| failed("config", e.to_string(), None))?
+        .ok_or_else(|| failed("config", "the source's connector is gone", None))?;
+    let source_schemas = source_connector
+        .spec()
+        .streams
+        .iter()
+        .map(|s| (s.name.clone(), s.schema.clone()))
+        .collect();
+    let mut r = Run {
+        engine,
+        run,
+        sync,
+        stop: &stop,
+        source,
+        source_schemas,
+        mapper,
+        destination,
+        validators: HashMap::new(),
+        rejected: 0,
+    };
+    let mut counters = Counters {
+        fetched: records.len() as i64,
+        ..Counters::default()
+    };
+    // Map one record at a time, so each output keeps its input's index.
+    let mut mapped: Vec<(usize, Record)> = Vec::with_capacity(records.len());
+    match &r.mapper {
+        Some(m) => {
+            let out = r.call(Side::Mapper, || m.session.map(&records)).await?;
+            if out.len() == records.len() {
+                mapped.extend(out.into_iter().enumerate());
+            } else {
+                for (i, rec) in records.iter().enumerate() {
+                    let one = std::slice::from_ref(rec);
+                    for o in r.call(Side::Mapper, || m.session.map(one)).await? {
+                        mapped.push((i, o));
+                    }
+                }
+            }
+        }
+        None => mapped.extend(records.into_iter().enumerate()),
+    }
+    counters.mapped = mapped.len() as i64;
+    let (indices, outputs): (Vec<usize>, Vec<Record>) = mapped.into_iter().unzip();
+    let (valid, mut rejections) = r.validate(outputs);
+    for x in &mut rejections {
+        x.index = indices[x.index as usize] as i64;
+    }
+    let valid_indices: Vec<usize> = {
+        let rejected: std::collections::HashSet<i64> = rejections.iter().map(|x| x.index).collect();
+        indices
+            .iter()
+            .copied()
+            .filter(|i| !rejected.contains(&(*i as i64)))
+            .collect()
+    };
+    counters.pushed = valid.len() as i64;
+    let mut store_records = Vec::new();
+    match &r.destination {
+        Some(d) => {
+            let result = r.call(Side::Destination, || d.session.push(&valid)).await?;
+            counters.created = i64::from(result.created);
+            counters.updated = i64::from(result.updated);
+            counters.deleted = i64::from(result.deleted);
+            for x in result.rejected {
+                let record = &valid[x.index as usize];
+                rejections.push(RejectionRow {
+                    stream: record.stream.clone(),
+                    index: valid_indices.get(x.index as usize).copied().unwrap_or(0) as i64,
+                    key: record.key.clone(),
+                    field: x.field,
+                    message: x.message,
+                });
+            }
+        }
+        None => store_records = valid,
+    }
+    rejections.extend(extra_rejections);
+    rejections.sort_by_key(|x| x.index);
+    counters.rejected = rejections.len() as i64;
+    let logs = r.drain_logs();
+    let commit = PageCommit {
+        run_id: &run.id,
+        owner: &engine.node,
+        sync_id: &run.sync_id,
+        stream,
+        cursor: None,
+        done: true,
+        checkpoint: false,
+        counters,
+        rejections: rejections.clone(),
+        logs,
+        logs_dropped: 0,
+        records: store_records,
+    };
+    let outcome = engine
+        .store
+        .commit_page(commit)
+        .await?
+        .ok_or(Outcome::Stopped(Stop::LeaseLost))?;
+    counters.created += outcome.created;
+    counters.updated += outcome.updated;
+    counters.unchanged += outcome.unchanged;
+    counters.deleted += outcome.deleted;
+    engine.metrics.page(&counters, &outcome);
+    Ok((counters, rejections))
+}

@@ -1,0 +1,113 @@
+//! The scheduler: each due time of a sync becomes one queued run, even with
+//! several nodes running schedulers (a unique index on the run's due time,
+//! and a compare-and-set on the sync's next due time). After downtime each
+//! sync gets one catch-up run, not one per missed time.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use super::Engine;
+use super::schedule::next_due;
+use crate::store::StoreError;
+use crate::store::runs::Trigger;
+
+/// Wall-clock milliseconds that follow tokio's clock, so tests can pause
+/// and advance time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: i64,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock starting at the system time.
+    pub fn system() -> Self {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self::starting_at(wall)
+    }
+
+    /// A clock starting at `wall` ms.
+    pub fn starting_at(wall: i64) -> Self {
+        Self {
+            wall,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Now, in Unix ms.
+    pub fn now(&self) -> i64 {
+        self.wall + self.start.elapsed().as_millis() as i64
+    }
+}
+
+/// Enqueue a run for every sync whose time has come; returns how many.
+pub async fn tick(engine: &Engine, now: i64) -> Result<usize, StoreError> {
+    let mut enqueued = 0;
+    for sync in engine.store.due_syncs(now, 1000).await? {
+        let (Some(schedule), Some(due)) = (&sync.schedule, sync.next_due_at) else {
+            continue;
+        };
+        // Enqueue first: if this node dies before moving the due time, the
+        // next tick (here or elsewhere) tries the same due time again and
+        // the unique index keeps it to one run.
+        if engine
+            .store
+            .enqueue_run(&sync.id, Trigger::Schedule, Some(due), now, 1)
+            .await?
+            .is_some()
+        {
+            enqueued += 1;
+            engine.metrics.schedule_lag((now - due).max(0));
+        }
+        engine
+            .store
+            .advance_schedule(&sync.id, due, next_due(schedule, now))
+            .await?;
+    }
+    if enqueued > 0 {
+        engine.wake.notify_waiters();
+    }
+    Ok(enqueued)
+}
+
+/// Tick every `options.tick` until shutdown.
+pub async fn run(engine: Engine, clock: Clock, shutdown: watch::Receiver<bool>) {
+    if !engine.options.scheduler {
+        return;
+    }
+    let period = engine.options.tick;
+    drive(clock, period, shutdown, |now| {
+        let engine = engine.clone();
+        async move {
+            if let Err(e) = tick(&engine, now).await {
+                tracing::warn!(error = %e, "scheduler tick failed");
+            }
+        }
+    })
+    .await;
+}
+
+/// Call `f` with the clock's time, then every `period`, until shutdown.
+pub async fn drive<F, Fut>(
+    clock: Clock,
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut f: F,
+) where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut interval = tokio::time::interval(period.max(Duration::from_millis(10)));
+    // A slow tick (a busy database) is not made up with a burst of ticks:
+    // the scheduler's catch-up logic already handles missed due times.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => f(clock.now()).await,
+            _ = shutdown.changed() => return,
+        }
+    }
+}

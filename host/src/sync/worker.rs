@@ -1,0 +1,204 @@
+//! Workers: claim runs from the queue, hold their lease by heartbeat, watch
+//! for cancellation, finish them, and on shutdown finish or release what
+//! is in flight within the grace period.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::Engine;
+use super::runner::{self, Outcome, Stop, StopSignal};
+use crate::store::now_ms;
+use crate::store::runs::{RunRow, Trigger};
+
+/// Run workers until `shutdown` turns true; then wait up to the grace
+/// period for in-flight runs, and release the rest to the queue.
+pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    if engine.options.workers == 0 {
+        return;
+    }
+    let slots = Arc::new(Semaphore::new(engine.options.workers));
+    let signals: Arc<Mutex<HashMap<String, Arc<StopSignal>>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    let lease_ms = engine.options.lease.as_millis() as i64;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match engine.store.rescue_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "rescued runs whose worker stopped heartbeating"),
+            Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
+        }
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            match engine.store.claim_run(&engine.node, lease_ms).await {
+                Ok(Some(run)) => {
+                    let stop = Arc::new(StopSignal::default());
+                    signals
+                        .lock()
+                        .expect("signals lock")
+                        .insert(run.id.clone(), stop.clone());
+                    let (engine, signals) = (engine.clone(), signals.clone());
+                    tasks.spawn(async move {
+                        let id = run.id.clone();
+                        execute(engine, run, stop, permit).await;
+                        signals.lock().expect("signals lock").remove(&id);
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a run failed");
+                    break;
+                }
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            () = tokio::time::sleep(engine.options.poll) => {}
+            () = engine.wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    if !tasks.is_empty() {
+        tracing::info!(runs = tasks.len(), grace = ?engine.options.grace, "waiting for in-flight runs");
+    }
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(engine.options.grace, drain)
+        .await
+        .is_err()
+    {
+        for s in signals.lock().expect("signals lock").values() {
+            s.shutdown();
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Execute one claimed run with its heartbeat and cancellation watch.
+async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: OwnedSemaphorePermit) {
+    let watch = tokio::spawn(watch_run(engine.clone(), run.id.clone(), stop.clone()));
+    let started = tokio::time::Instant::now();
+    tracing::info!(run = %run.id, sync = %run.sync_id, attempt = run.attempt, "run started");
+    let start_line = format!(
+        "run started on {} (trigger {}, attempt {})",
+        engine.node, run.trigger, run.attempt
+    );
+    let _ = engine
+        .store
+        .append_run_logs(
+            &run.id,
+            &[(now_ms(), "info".into(), "engine".into(), start_line)],
+        )
+        .await;
+    let outcome = runner::execute(&engine, &run, &stop).await;
+    watch.abort();
+    let store = &engine.store;
+    let status = match &outcome {
+        Outcome::Succeeded => {
+            let _ = store
+                .finish_run(&run.id, &engine.node, "succeeded", None, None)
+                .await;
+            "succeeded"
+        }
+        Outcome::Failed {
+            kind,
+            message,
+            retry,
+        } => {
+            let _ = store
+                .finish_run(&run.id, &engine.node, "failed", Some(kind), Some(message))
+                .await;
+            if let Some(delay) = retry {
+                let after = now_ms() + delay.as_millis() as i64;
+                match store
+                    .enqueue_run(&run.sync_id, Trigger::Retry, None, after, run.attempt + 1)
+                    .await
+                {
+                    Ok(Some(next)) => {
+                        tracing::info!(run = %run.id, retry = %next.id, after_ms = delay.as_millis() as u64, "retry enqueued")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "enqueueing a retry failed"),
+                }
+            }
+            "failed"
+        }
+        Outcome::Stopped(Stop::Cancelled) => {
+            let _ = store
+                .finish_run(
+                    &run.id,
+                    &engine.node,
+                    "cancelled",
+                    Some("cancelled"),
+                    Some("cancelled by request"),
+                )
+                .await;
+            "cancelled"
+        }
+        Outcome::Stopped(Stop::Shutdown) => {
+            let _ = store.release_run(&run.id, &engine.node).await;
+            "released"
+        }
+        Outcome::Stopped(Stop::LeaseLost) => "lease_lost",
+        Outcome::Internal(e) => {
+            tracing::error!(run = %run.id, error = %e, "run interrupted by a store error; releasing it");
+            let _ = store.release_run(&run.id, &engine.node).await;
+            "released"
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = match &outcome {
+        Outcome::Failed { message, .. } => format!("run {status} after {seconds:.2} s: {message}"),
+        _ => format!("run {status} after {seconds:.2} s"),
+    };
+    if !matches!(status, "lease_lost") {
+        let _ = store
+            .append_run_logs(
+                &run.id,
+                &[(now_ms(), "info".into(), "engine".into(), summary)],
+            )
+            .await;
+    }
+    tracing::info!(run = %run.id, status, seconds, "run ended");
+    engine.metrics.run_finished(status, seconds);
+    drop(permit);
+}
+
+/// Renew the lease every heartbeat, and check for cancellation every second.
+async fn watch_run(engine: Engine, run_id: String, stop: Arc<StopSignal>) {
+    let lease_ms = engine.options.lease.as_millis() as i64;
+    let beat = engine.options.heartbeat;
+    let check = Duration::from_secs(1).min(beat);
+    let mut since_beat = Duration::ZERO;
+    loop {
+        tokio::time::sleep(check).await;
+        since_beat += check;
+        if since_beat >= beat {
+            since_beat = Duration::ZERO;
+            match engine
+                .store
+                .heartbeat(&run_id, &engine.node, lease_ms)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(run = %run_id, "lease lost; another worker owns the run now");
+                    stop.lease_lost();
+                    return;
+                }
+                Err(e) => tracing::warn!(run = %run_id, error = %e, "heartbeat failed"),
+            }
+        }
+        if engine
+            .store
+            .cancel_requested(&run_id)
+            .await
+            .unwrap_or(false)
+        {
+            stop.cancel();
+        }
+    }
+}

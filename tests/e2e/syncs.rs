@@ -1,0 +1,594 @@
+//! The sync engine end to end: `http-json` from a paginated loopback fake
+//! into the records store and into `http-push`; incremental runs; errors
+//! doing what they say; import; the scheduler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::put;
+use serde_json::{Value, json};
+
+use crate::api_support::{App, Db};
+use crate::fakes::{self, Item};
+use crate::support::{Upstream, guest};
+
+const TOKEN: &str = "sync-source-token-77";
+
+async fn source_connection(app: &App, up: &Upstream) -> String {
+    let config = json!({
+        "base_url": up.url("/api"),
+        "headers": {"Authorization": "Bearer {{secret:api_token}}"},
+        "streams": {"items": {
+            "path": "/page-items", "records": "/data", "key": "id",
+            "cursor_field": "updated_at", "cursor_param": "updated_since",
+            "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}
+        }}
+    });
+    app.connection(
+        "source",
+        "http-json@0.1.0",
+        config,
+        json!({"api_token": TOKEN}),
+    )
+    .await
+}
+
+async fn setup(db: Db) -> App {
+    let app = App::new(db).await;
+    for g in ["http-json", "field-map", "http-push"] {
+        assert_eq!(app.upload(guest(g)).await.status, StatusCode::CREATED);
+    }
+    app
+}
+
+async fn run_now(app: &App, sync: &str) -> Value {
+    let a = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    app.wait_run(a.json["id"].as_str().unwrap()).await
+}
+
+async fn into_records_store(db: Db) {
+    let app = setup(db).await;
+    let _workers = app.start_workers();
+    let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
+    let (src, src_state) = fakes::source(items, Some(TOKEN)).await;
+    let source = source_connection(&app, &src).await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "items", "source": source, "streams": ["items"], "mode": "incremental"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json["destination"], "records");
+    let sync = a.json["id"].as_str().unwrap().to_string();
+
+    let run = run_now(&app, &sync).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counters"]["fetched"], 25);
+    assert_eq!(run["counters"]["created"], 25);
+    assert_eq!(run["counters"]["pages"], 3);
+    assert!(run["counters"]["http_requests"].as_i64().unwrap() >= 3);
+
+    let a = app
+        .get(&format!(
+            "/api/v1/syncs/{sync}/records?stream=items&limit=10"
+        ))
+        .await;
+    assert_eq!(a.json["items"].as_array().unwrap().len(), 10);
+    assert!(a.json["next"].is_string());
+    let a = app
+        .get(&format!("/api/v1/syncs/{sync}/records/export?format=csv"))
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = a.text.lines().collect();
+    assert_eq!(lines.len(), 26, "header + 25 rows");
+    assert!(
+        lines[0].starts_with("key,id,name,price,status,updated_at"),
+        "{}",
+        lines[0]
+    );
+    let a = app
+        .get(&format!("/api/v1/syncs/{sync}/records/export?format=json"))
+        .await;
+    assert_eq!(a.json.as_array().unwrap().len(), 25);
+
+    // Incremental: only what changed since the committed cursor.
+    {
+        let mut s = src_state.lock().unwrap();
+        s.items[4] = Item::new(5, 59);
+        s.items.push(Item::new(26, 58));
+        s.requests.clear();
+    }
+    let run = run_now(&app, &sync).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counters"]["fetched"], 2);
+    assert_eq!(
+        (
+            run["counters"]["created"].as_i64(),
+            run["counters"]["updated"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(
+        src_state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .all(|r| r.contains("10:25:00Z"))
+    );
+
+    // Full mode reads everything again; the store counts what did not change.
+    let a = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/syncs/{sync}"),
+            Some(&app.admin),
+            Some(json!({"mode": "full"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let run = run_now(&app, &sync).await;
+    assert_eq!(run["counters"]["fetched"], 26);
+    assert_eq!(run["counters"]["unchanged"], 26);
+    assert_eq!(run["counters"]["created"], 0);
+
+    let a = app
+        .get(&format!(
+            "/api/v1/runs/{}/logs",
+            run["id"].as_str().unwrap()
+        ))
+        .await;
+    let messages: Vec<&str> = a.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].starts_with("run started"), "{messages:?}");
+    assert!(
+        messages.last().unwrap().starts_with("run succeeded"),
+        "{messages:?}"
+    );
+
+    let metrics = app
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await;
+    assert!(
+        metrics
+            .text
+            .contains("wharf_runs_finished_total{status=\"succeeded\"} 3"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("wharf_http_requests_total{connector=\"http-json\",status=\"2xx\"}"),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("wharf_queue_depth 0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_the_records_store_on_sqlite() {
+    into_records_store(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_the_records_store_on_postgres() {
+    into_records_store(Db::Postgres).await;
+}
+
+async fn into_http_push(db: Db) {
+    let app = setup(db).await;
+    let _workers = app.start_workers();
+    let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
+    let (src, _) = fakes::source(items, Some(TOKEN)).await;
+    let (dst, dst_state) = fakes::destination().await;
+    let source = source_connection(&app, &src).await;
+    let mapper = app
+        .connection(
+            "mapper",
+            "field-map@0.1.0",
+            json!({"rules": [{"stream": "items", "key": "/id", "fields": [
+                {"to": "title", "from": "/name"}, {"to": "price", "from": "/price/amount", "cast": "number"}]}]}),
+            json!({}),
+        )
+        .await;
+    let dest = app
+        .connection(
+            "dest",
+            "http-push@0.1.0",
+            json!({"url": dst.url("/records/{key}")}),
+            json!({}),
+        )
+        .await;
+    let a = app
+        .post("/api/v1/syncs", json!({"name": "push", "source": source, "streams": ["items"], "mapper": mapper, "destination": dest}))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let run = run_now(&app, a.json["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counters"]["created"], 25);
+    let d = dst_state.lock().unwrap();
+    assert_eq!(d.records.len(), 25);
+    assert!(
+        d.writes.values().all(|&n| n == 1),
+        "every record exactly once"
+    );
+    assert_eq!(d.records["7"], json!({"title": "Item 7", "price": 21.5}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_http_push_on_sqlite() {
+    into_http_push(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_http_push_on_postgres() {
+    into_http_push(Db::Postgres).await;
+}
+
+/// A destination whose first answers are `status`, then 201s.
+async fn flaky_destination(
+    status: u16,
+    times: usize,
+    retry_after: Option<&'static str>,
+) -> (Upstream, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new().route(
+        "/records/{key}",
+        put(move |Path(_key): Path<String>| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < times {
+                    let mut r = (StatusCode::from_u16(status).unwrap(), "not now").into_response();
+                    if let Some(ra) = retry_after {
+                        r.headers_mut().insert("retry-after", ra.parse().unwrap());
+                    }
+                    r
+                } else {
+                    (StatusCode::CREATED, "ok").into_response()
+                }
+            }
+        }),
+    );
+    (Upstream::start(app).await, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_errors_do_what_they_say() {
+    let app = setup(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    let items: Vec<Item> = (1..=3).map(|i| Item::new(i, i)).collect();
+    let (src, _) = fakes::source(items, Some(TOKEN)).await;
+    let source = source_connection(&app, &src).await;
+    let fast_retry =
+        json!({"attempts": 4, "backoff_ms": 20, "max_backoff_ms": 100, "run_retries": 0});
+
+    let mut n = 0;
+    let mut sync_to = |dest: String| {
+        n += 1;
+        let app = &app;
+        let source = source.clone();
+        let retry = fast_retry.clone();
+        async move {
+            let a = app
+                .post("/api/v1/syncs", json!({"name": format!("s{n}"), "source": source, "streams": ["items"], "destination": dest, "retry": retry}))
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+            a.json["id"].as_str().unwrap().to_string()
+        }
+    };
+
+    // 5xx, then 2xx: retried and completed.
+    let (dst, calls) = flaky_destination(503, 2, None).await;
+    let dest = app
+        .connection(
+            "d503",
+            "http-push@0.1.0",
+            json!({"url": dst.url("/records/{key}")}),
+            json!({}),
+        )
+        .await;
+    let run = run_now(&app, &sync_to(dest).await).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counters"]["created"], 3);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        5,
+        "two refused attempts, then three records"
+    );
+
+    // 429 with Retry-After: waited, then completed.
+    let (dst, _) = flaky_destination(429, 1, Some("1")).await;
+    let dest = app
+        .connection(
+            "d429",
+            "http-push@0.1.0",
+            json!({"url": dst.url("/records/{key}")}),
+            json!({}),
+        )
+        .await;
+    let run = run_now(&app, &sync_to(dest).await).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        run["duration_ms"].as_i64().unwrap() >= 1000,
+        "the run waited: {run}"
+    );
+
+    // 401: the run fails and the connection is marked broken.
+    let (dst, _) = flaky_destination(401, 1000, None).await;
+    let dest = app
+        .connection(
+            "d401",
+            "http-push@0.1.0",
+            json!({"url": dst.url("/records/{key}")}),
+            json!({}),
+        )
+        .await;
+    let run = run_now(&app, &sync_to(dest.clone()).await).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error_kind"], "auth");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("destination `d401`"),
+        "{run}"
+    );
+    let c = app.get(&format!("/api/v1/connections/{dest}")).await;
+    assert_eq!(c.json["status"], "error");
+    assert!(
+        c.json["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_lands_good_rows_and_reports_each_bad_one() {
+    let app = setup(Db::Sqlite).await;
+    let (src, _) = fakes::source(Vec::new(), None).await;
+    let source = source_connection(&app, &src).await;
+    let mapper = app
+        .connection(
+            "casts",
+            "field-map@0.1.0",
+            json!({"rules": [{"stream": "items", "key": "/sku", "on_cast_error": "null", "fields": [
+                {"to": "sku", "from": "/sku"},
+                {"to": "name", "from": "/name"},
+                {"to": "price", "from": "/price", "cast": "number"}]}]}),
+            json!({}),
+        )
+        .await;
+    let schema = json!({"type": "object", "required": ["sku", "name", "price"], "properties": {
+        "sku": {"type": "string", "minLength": 1}, "name": {"type": "string"}, "price": {"type": "number", "minimum": 0}}});
+    let a = app
+        .post("/api/v1/syncs", json!({"name": "catalog", "source": source, "streams": ["items"], "mapper": mapper, "schemas": {"items": schema}}))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let csv =
+        "sku,name,price\nA1,Anchor,49.00\nA2,Bollard,abc\nA3,,8.75\nA4,Davit,-3\nA5,Eyelet,1.5\n";
+    let a = app
+        .raw(
+            axum::http::Method::POST,
+            &format!("/api/v1/syncs/{sync}/import?stream=items"),
+            Some(&app.admin.clone()),
+            "text/csv",
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["rows"], 5);
+    assert_eq!(a.json["created"], 2, "{}", a.text);
+    let rejected = a.json["rejected"].as_array().unwrap();
+    let by_row: Vec<(i64, &str)> = rejected
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_i64().unwrap(),
+                r["field"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_row,
+        [(2, "/price"), (3, "/name"), (4, "/price")],
+        "{}",
+        a.text
+    );
+    assert!(
+        rejected
+            .iter()
+            .all(|r| !r["message"].as_str().unwrap().is_empty())
+    );
+    let stored = app
+        .get(&format!("/api/v1/syncs/{sync}/records?stream=items"))
+        .await;
+    let keys: Vec<&str> = stored.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["A1", "A5"]);
+    let run = app
+        .get(&format!(
+            "/api/v1/runs/{}/errors",
+            a.json["run"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(run.json["items"].as_array().unwrap().len(), 3);
+
+    let json_rows = json!([{"sku": "B1", "name": "Buoy", "price": "2"}, "not an object"]);
+    let a = app
+        .raw(
+            axum::http::Method::POST,
+            &format!("/api/v1/syncs/{sync}/import?stream=items"),
+            Some(&app.admin.clone()),
+            "application/json",
+            json_rows.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(a.json["created"], 1, "{}", a.text);
+    assert_eq!(a.json["rejected"][0]["row"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_run() {
+    let app = setup(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    let slow = Router::new().route(
+        "/api/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            axum::Json(json!({"data": [{"id": 1}], "next": "more"}))
+        }),
+    );
+    let up = Upstream::start(slow).await;
+    let config = json!({"base_url": up.url("/api"), "streams": {"items": {"path": "/slow", "records": "/data", "key": "id",
+        "pagination": {"type": "cursor", "next": "/next", "param": "after"}}}});
+    let source = app
+        .connection("endless", "http-json@0.1.0", config, json!({}))
+        .await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "endless", "source": source, "streams": ["items"]}),
+        )
+        .await;
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let a = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+        .await;
+    let run_id = a.json["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a = app
+        .post(&format!("/api/v1/runs/{run_id}/cancel"), json!(null))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let started = std::time::Instant::now();
+    let run = app.wait_run(&run_id).await;
+    assert_eq!(run["status"], "cancelled");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped within a call deadline"
+    );
+    assert!(run["counters"]["pages"].as_i64().unwrap() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_due_time_is_enqueued_once_and_downtime_gives_one_catch_up_run() {
+    let app = setup(Db::Sqlite).await;
+    let (src, _) = fakes::source(Vec::new(), None).await;
+    let source = source_connection(&app, &src).await;
+    let a = app
+        .post("/api/v1/syncs", json!({"name": "minutely", "source": source, "streams": ["items"], "schedule": {"every": 60}}))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let due = a.json["next_due_at"].as_i64().unwrap();
+    let engine = &app.state.engine;
+    let scheduled = || async {
+        app.state
+            .store
+            .runs_of_sync(&sync, 100)
+            .await
+            .unwrap()
+            .len()
+    };
+
+    // Before it is due: nothing. At the due time, two schedulers (two
+    // nodes) ticking at once enqueue it once.
+    assert_eq!(
+        wharf::sync::scheduler::tick(engine, due - 1).await.unwrap(),
+        0
+    );
+    let (a, b) = tokio::join!(
+        wharf::sync::scheduler::tick(engine, due),
+        wharf::sync::scheduler::tick(engine, due + 5)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(scheduled().await, 1);
+    // The next minute, once more.
+    assert_eq!(
+        wharf::sync::scheduler::tick(engine, due + 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+    // An hour of downtime: one catch-up run, not sixty.
+    assert_eq!(
+        wharf::sync::scheduler::tick(engine, due + 3_660_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(scheduled().await, 3);
+    let next = app
+        .state
+        .store
+        .sync(&sync)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_due_at
+        .unwrap();
+    assert_eq!(next, due + 3_720_000, "the next future minute");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_scheduler_loop_follows_paused_time() {
+    use wharf::store::syncs::Schedule;
+    use wharf::sync::schedule::next_due;
+    // Drive the scheduler's loop for a simulated hour with the schedule
+    // arithmetic it uses: every due time of a 10 s schedule is seen exactly
+    // once, in order, with ticks every second of paused (virtual) time.
+    const T0: i64 = 1_709_251_200_000;
+    let schedule = Schedule::Every { every: 10 };
+    let clock = wharf::sync::scheduler::Clock::starting_at(T0 + 250);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut next = next_due(&schedule, T0 + 250).unwrap();
+    let record = seen.clone();
+    let driver = wharf::sync::scheduler::drive(clock, Duration::from_secs(1), rx, move |now| {
+        if now >= next {
+            record.borrow_mut().push(next);
+            next = next_due(&schedule, now).unwrap();
+        }
+        std::future::ready(())
+    });
+    let stopper = async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tx.send(true).unwrap();
+    };
+    let started = std::time::Instant::now();
+    tokio::join!(driver, stopper);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an hour passed without sleeping"
+    );
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 360);
+    assert!(seen.windows(2).all(|w| w[1] - w[0] == 10_000));
+}
