@@ -155,6 +155,7 @@ pub struct HttpSession {
     sent: AtomicU64,
     bytes_in: AtomicU64,
     by_class: [AtomicU64; 5],
+    busy_nanos: AtomicU64,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -170,6 +171,8 @@ pub struct HttpCounters {
     pub bytes_in: u64,
     /// Requests by [`STATUS_CLASSES`].
     pub by_class: [u64; 5],
+    /// Time spent performing requests, in nanoseconds.
+    pub busy_nanos: u64,
 }
 
 impl HttpSession {
@@ -200,6 +203,7 @@ impl HttpSession {
             sent: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             by_class: Default::default(),
+            busy_nanos: AtomicU64::new(0),
         })
     }
 
@@ -209,12 +213,16 @@ impl HttpSession {
             requests: self.sent.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             by_class: std::array::from_fn(|i| self.by_class[i].load(Ordering::Relaxed)),
+            busy_nanos: self.busy_nanos.load(Ordering::Relaxed),
         }
     }
 
     /// Perform a guest's request. Refusals are logged for the administrator.
     pub async fn send(&self, req: Request) -> Result<Response, HttpError> {
+        let started = std::time::Instant::now();
         let result = self.send_inner(req).await;
+        self.busy_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let Err(HttpError::Denied(why)) = &result {
             self.log
                 .host_line(LogSource::Host, format!("http request refused: {why}"));

@@ -465,6 +465,7 @@ pub struct Session {
     http: Arc<HttpSession>,
     secrets: Arc<SecretBook>,
     log: Arc<SessionLog>,
+    call_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -507,6 +508,7 @@ impl Session {
             http,
             secrets: book,
             log: session_log,
+            call_nanos: Default::default(),
         })
     }
 
@@ -532,6 +534,7 @@ impl Session {
             http: Arc::new(http),
             secrets: book,
             log,
+            call_nanos: Default::default(),
         }
     }
 
@@ -543,6 +546,12 @@ impl Session {
     /// HTTP requests and bytes so far.
     pub fn http_counters(&self) -> HttpCounters {
         self.http.counters()
+    }
+
+    /// Time spent in calls so far (instantiation, the guest, and host calls
+    /// such as HTTP, which [`Session::http_counters`] times separately).
+    pub fn call_time(&self) -> Duration {
+        Duration::from_nanos(self.call_nanos.load(Ordering::Relaxed))
     }
 
     fn connector(&self) -> &Arc<Connector> {
@@ -734,6 +743,19 @@ impl Session {
     /// Instantiate `connector` in a fresh store, make one call, and turn
     /// every way it can fail into a [`CallError`] that names the cause.
     async fn invoke<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let result = self.invoke_timed(connector, call, output_size).await;
+        self.call_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    async fn invoke_timed<R: Send>(
         &self,
         connector: &Connector,
         call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,

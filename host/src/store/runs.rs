@@ -291,6 +291,39 @@ impl Store {
         self.run(&id).await
     }
 
+    /// Enqueue the due time of each sync and move its next due time, in one
+    /// transaction: `(sync id, due at, next due at)`. Returns, per item,
+    /// whether a run was enqueued (false: another scheduler did it first).
+    pub async fn enqueue_scheduled(
+        &self,
+        items: &[(String, i64, Option<i64>)],
+        now: i64,
+    ) -> Result<Vec<bool>> {
+        let mut tx = self.pool().begin().await?;
+        let mut enqueued = Vec::with_capacity(items.len());
+        for (sync_id, due, next) in items {
+            let done = sqlx::query(
+                "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at) \
+                 VALUES ($1, $2, 'schedule', 'queued', 1, $3, $4, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(new_id())
+            .bind(sync_id)
+            .bind(due)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            enqueued.push(done.rows_affected() == 1);
+            sqlx::query("UPDATE syncs SET next_due_at = $1 WHERE id = $2 AND next_due_at = $3")
+                .bind(next)
+                .bind(sync_id)
+                .bind(due)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(enqueued)
+    }
+
     /// Insert a run already claimed by `owner` (imports and webhook
     /// deliveries run at once, in the request); `None` if the sync has a
     /// running run.

@@ -147,10 +147,26 @@ struct Run<'a> {
 
 /// Execute a claimed run.
 pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcome {
+    execute_timed(engine, run, stop).await.0
+}
+
+/// Execute a claimed run; also the time spent in connector calls, and the
+/// part of it spent performing the connectors' HTTP requests.
+pub async fn execute_timed(
+    engine: &Engine,
+    run: &RunRow,
+    stop: &StopSignal,
+) -> (Outcome, Duration, Duration) {
     let sync = match engine.store.sync(&run.sync_id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return failed("config", "the sync was deleted", None),
-        Err(e) => return e.into(),
+        Ok(None) => {
+            return (
+                failed("config", "the sync was deleted", None),
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
+        Err(e) => return (e.into(), Duration::ZERO, Duration::ZERO),
     };
     let open = |id: String, side: Side| async move {
         let row = engine.store.connection(&id).await?.ok_or_else(|| {
@@ -162,7 +178,13 @@ pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcom
     let (source_row, source_connector, source_session) =
         match open(sync.source_id.clone(), Side::Source).await {
             Ok(x) => x,
-            Err(e) => return open_failed(engine, &sync.source_id, e).await,
+            Err(e) => {
+                return (
+                    open_failed(engine, &sync.source_id, e).await,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                );
+            }
         };
     let mut mapper = None;
     if let Some(id) = sync.mapper_id.clone() {
@@ -174,7 +196,13 @@ pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcom
                     counted: Default::default(),
                 })
             }
-            Err(e) => return open_failed(engine, &id, e).await,
+            Err(e) => {
+                return (
+                    open_failed(engine, &id, e).await,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                );
+            }
         }
     }
     let mut destination = None;
@@ -187,7 +215,13 @@ pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcom
                     counted: Default::default(),
                 })
             }
-            Err(e) => return open_failed(engine, &id, e).await,
+            Err(e) => {
+                return (
+                    open_failed(engine, &id, e).await,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                );
+            }
         }
     }
     // Per-connection concurrency on this node.
@@ -201,7 +235,7 @@ pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcom
         let slot = engine.connection_slot(id);
         tokio::select! {
             permit = slot.acquire_owned() => slots.push(permit.expect("semaphores are never closed")),
-            reason = stop.stopped() => return Outcome::Stopped(reason),
+            reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
         }
     }
     let source_schemas = source_connector
@@ -228,7 +262,12 @@ pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcom
     };
     let outcome = r.streams().await;
     drop(slots);
-    outcome
+    let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
+    for o in r.sessions() {
+        calls += o.session.call_time();
+        http += Duration::from_nanos(o.session.http_counters().busy_nanos);
+    }
+    (outcome, calls, http)
 }
 
 fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Outcome {

@@ -10,7 +10,6 @@ use tokio::sync::watch;
 use super::Engine;
 use super::schedule::next_due;
 use crate::store::StoreError;
-use crate::store::runs::Trigger;
 
 /// Wall-clock milliseconds that follow tokio's clock, so tests can pause
 /// and advance time.
@@ -44,28 +43,38 @@ impl Clock {
 }
 
 /// Enqueue a run for every sync whose time has come; returns how many.
+///
+/// Each batch of due syncs is one transaction: the run of each due time is
+/// inserted (a unique index keeps it to one, whichever node gets there
+/// first) and the sync's next due time moved on, skipping times missed
+/// during downtime.
 pub async fn tick(engine: &Engine, now: i64) -> Result<usize, StoreError> {
     let mut enqueued = 0;
-    for sync in engine.store.due_syncs(now, 1000).await? {
-        let (Some(schedule), Some(due)) = (&sync.schedule, sync.next_due_at) else {
-            continue;
-        };
-        // Enqueue first: if this node dies before moving the due time, the
-        // next tick (here or elsewhere) tries the same due time again and
-        // the unique index keeps it to one run.
-        if engine
-            .store
-            .enqueue_run(&sync.id, Trigger::Schedule, Some(due), now, 1)
-            .await?
-            .is_some()
-        {
-            enqueued += 1;
-            engine.metrics.schedule_lag((now - due).max(0));
+    loop {
+        let due = engine.store.due_syncs(now, 1000).await?;
+        let batch: Vec<(String, i64, Option<i64>)> = due
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.id.clone(),
+                    s.next_due_at?,
+                    next_due(s.schedule.as_ref()?, now),
+                ))
+            })
+            .collect();
+        if batch.is_empty() {
+            break;
         }
-        engine
-            .store
-            .advance_schedule(&sync.id, due, next_due(schedule, now))
-            .await?;
+        let done = engine.store.enqueue_scheduled(&batch, now).await?;
+        for ((_, due, _), new) in batch.iter().zip(&done) {
+            if *new {
+                enqueued += 1;
+                engine.metrics.schedule_lag((now - due).max(0));
+            }
+        }
+        if due.len() < 1000 {
+            break;
+        }
     }
     if enqueued > 0 {
         engine.wake.notify_waiters();
