@@ -19,6 +19,9 @@ CREATE TABLE syncs (
     updated_at      BIGINT NOT NULL
 );
 
+-- The scheduler's question: which enabled syncs are due?
+CREATE INDEX syncs_due ON syncs (next_due_at) WHERE enabled = 1;
+
 CREATE TABLE sync_cursors (
     sync_id    TEXT NOT NULL REFERENCES syncs (id) ON DELETE CASCADE,
     stream     TEXT NOT NULL,
@@ -61,7 +64,7 @@ CREATE TABLE runs (
 CREATE UNIQUE INDEX runs_one_running ON runs (sync_id) WHERE status = 'running';
 -- Each due time of a schedule is enqueued once, even with several schedulers.
 CREATE UNIQUE INDEX runs_schedule_once ON runs (sync_id, due_at) WHERE trigger_kind = 'schedule';
-CREATE INDEX runs_queue ON runs (status, run_after);
+CREATE INDEX runs_queue ON runs (status, run_after, created_at);
 CREATE INDEX runs_by_sync ON runs (sync_id, created_at);
 
 CREATE TABLE run_streams (

@@ -294,34 +294,50 @@ impl Store {
     /// Enqueue the due time of each sync and move its next due time, in one
     /// transaction: `(sync id, due at, next due at)`. Returns, per item,
     /// whether a run was enqueued (false: another scheduler did it first).
-    pub async fn enqueue_scheduled(
-        &self,
-        items: &[(String, i64, Option<i64>)],
-        now: i64,
-    ) -> Result<Vec<bool>> {
+    pub async fn enqueue_scheduled(&self, items: &[(String, i64, Option<i64>)], now: i64) -> Result<Vec<bool>> {
+        const CHUNK: usize = 400;
         let mut tx = self.pool().begin().await?;
-        let mut enqueued = Vec::with_capacity(items.len());
+        let mut enqueued = std::collections::HashSet::new();
+        let created = now_ms();
+        for chunk in items.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, 'schedule', 'queued', 1, ${}, $1, $2)", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING sync_id",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(created);
+            for (sync_id, due, _) in chunk {
+                q = q.bind(new_id()).bind(sync_id).bind(due);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                enqueued.insert(row.try_get::<String, _>("sync_id")?);
+            }
+        }
+        // Syncs on the same schedule share their next due time: one
+        // statement per (due, next) group instead of one per sync.
+        let mut groups: HashMap<(i64, Option<i64>), Vec<&str>> = HashMap::new();
         for (sync_id, due, next) in items {
-            let done = sqlx::query(
-                "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at) \
-                 VALUES ($1, $2, 'schedule', 'queued', 1, $3, $4, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(new_id())
-            .bind(sync_id)
-            .bind(due)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            enqueued.push(done.rows_affected() == 1);
-            sqlx::query("UPDATE syncs SET next_due_at = $1 WHERE id = $2 AND next_due_at = $3")
-                .bind(next)
-                .bind(sync_id)
-                .bind(due)
-                .execute(&mut *tx)
-                .await?;
+            groups.entry((*due, *next)).or_default().push(sync_id);
+        }
+        for ((due, next), ids) in groups {
+            for chunk in ids.chunks(CHUNK) {
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
+                let sql = format!(
+                    "UPDATE syncs SET next_due_at = $1 WHERE next_due_at = $2 AND id IN ({})",
+                    list.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(next).bind(due);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
-        Ok(enqueued)
+        Ok(items.iter().map(|(id, _, _)| enqueued.contains(id)).collect())
     }
 
     /// Insert a run already claimed by `owner` (imports and webhook
@@ -729,21 +745,18 @@ pub fn record_key(r: &Record, hash: &str) -> String {
     r.key.clone().unwrap_or_else(|| format!("sha256:{hash}"))
 }
 
-/// SHA-256 of a record's canonical data (keys sorted).
+/// SHA-256 of a record's data as the connector wrote it. Connectors built
+/// with the SDK write object keys in sorted order, so the same content
+/// always hashes the same; re-parsing every record to canonicalise it would
+/// cost more than the whole store write.
 pub fn content_hash(r: &Record) -> String {
-    // serde_json's map is ordered by key, so parsing and printing gives a
-    // canonical form whatever order the connector wrote the fields in.
-    let canonical = serde_json::from_str::<Value>(r.data.get())
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| r.data.get().to_string());
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    hex::encode(Sha256::digest(r.data.get().as_bytes()))
 }
 
-async fn store_records(
-    tx: &mut Transaction<'_, Any>,
-    sync_id: &str,
-    records: &[Record],
-) -> Result<StoreOutcome> {
+/// Parameters per statement stay far below SQLite's limit (32,766).
+const BATCH: usize = 200;
+
+async fn store_records(tx: &mut Transaction<'_, Any>, sync_id: &str, records: &[Record]) -> Result<StoreOutcome> {
     let mut outcome = StoreOutcome::default();
     if records.is_empty() {
         return Ok(outcome);
@@ -751,66 +764,85 @@ async fn store_records(
     let now = now_ms();
     // Later records of the page win over earlier ones with the same key.
     let mut latest: Vec<(String, String, &Record)> = Vec::with_capacity(records.len());
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut index: HashMap<(&str, String), usize> = HashMap::new();
     for r in records {
         let hash = content_hash(r);
         let key = record_key(r, &hash);
-        match index.get(&(r.stream.clone(), key.clone())) {
+        match index.get(&(r.stream.as_str(), key.clone())) {
             Some(&i) => latest[i] = (key, hash, r),
             None => {
-                index.insert((r.stream.clone(), key.clone()), latest.len());
+                index.insert((r.stream.as_str(), key.clone()), latest.len());
                 latest.push((key, hash, r));
             }
         }
     }
-    for (key, hash, r) in latest {
-        let existing: Option<String> = sqlx::query(
-            "SELECT hash FROM records WHERE sync_id = $1 AND stream = $2 AND record_key = $3",
-        )
-        .bind(sync_id)
-        .bind(&r.stream)
-        .bind(&key)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|row| row.try_get("hash"))
-        .transpose()?;
-        match (r.op, existing) {
-            (Op::Delete, Some(_)) => {
-                sqlx::query(
-                    "DELETE FROM records WHERE sync_id = $1 AND stream = $2 AND record_key = $3",
-                )
-                .bind(sync_id)
-                .bind(&r.stream)
-                .bind(&key)
-                .execute(&mut **tx)
-                .await?;
-                outcome.deleted += 1;
+    let mut by_stream: HashMap<&str, Vec<&(String, String, &Record)>> = HashMap::new();
+    for item in &latest {
+        by_stream.entry(item.2.stream.as_str()).or_default().push(item);
+    }
+    for (stream, items) in by_stream {
+        for chunk in items.chunks(BATCH) {
+            // What is stored now, in one query.
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
+            let sql = format!(
+                "SELECT record_key, hash FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(sync_id).bind(stream);
+            for (key, _, _) in chunk {
+                q = q.bind(key.as_str());
             }
-            (Op::Delete, None) => outcome.unchanged += 1,
-            (Op::Upsert, Some(old)) if old == hash => outcome.unchanged += 1,
-            (Op::Upsert, Some(_)) => {
-                sqlx::query("UPDATE records SET hash = $1, data = $2, updated_at = $3 WHERE sync_id = $4 AND stream = $5 AND record_key = $6")
-                    .bind(&hash)
-                    .bind(r.data.get())
-                    .bind(now)
-                    .bind(sync_id)
-                    .bind(&r.stream)
-                    .bind(&key)
-                    .execute(&mut **tx)
-                    .await?;
-                outcome.updated += 1;
+            let mut stored: HashMap<String, String> = HashMap::new();
+            for row in q.fetch_all(&mut **tx).await? {
+                stored.insert(row.try_get("record_key")?, row.try_get("hash")?);
             }
-            (Op::Upsert, None) => {
-                sqlx::query("INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(sync_id)
-                    .bind(&r.stream)
-                    .bind(&key)
-                    .bind(&hash)
-                    .bind(r.data.get())
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                outcome.created += 1;
+            let mut writes: Vec<&(String, String, &Record)> = Vec::new();
+            let mut deletes: Vec<&str> = Vec::new();
+            for item in chunk {
+                let (key, hash, r) = item;
+                match (r.op, stored.get(key)) {
+                    (Op::Delete, Some(_)) => {
+                        deletes.push(key);
+                        outcome.deleted += 1;
+                    }
+                    (Op::Delete, None) => outcome.unchanged += 1,
+                    (Op::Upsert, Some(old)) if old == hash => outcome.unchanged += 1,
+                    (Op::Upsert, Some(_)) => {
+                        writes.push(item);
+                        outcome.updated += 1;
+                    }
+                    (Op::Upsert, None) => {
+                        writes.push(item);
+                        outcome.created += 1;
+                    }
+                }
+            }
+            if !writes.is_empty() {
+                let values: Vec<String> = (0..writes.len())
+                    .map(|i| format!("($1, $2, ${}, ${}, ${}, $3)", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
+                     ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(sync_id).bind(stream).bind(now);
+                for (key, hash, r) in writes {
+                    q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+                }
+                q.execute(&mut **tx).await?;
+            }
+            if !deletes.is_empty() {
+                let list: Vec<String> = (0..deletes.len()).map(|i| format!("${}", 3 + i)).collect();
+                let sql = format!(
+                    "DELETE FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
+                    list.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(sync_id).bind(stream);
+                for key in deletes {
+                    q = q.bind(key);
+                }
+                q.execute(&mut **tx).await?;
             }
         }
     }

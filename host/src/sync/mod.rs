@@ -56,7 +56,7 @@ impl Default for EngineOptions {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
             poll: Duration::from_millis(500),
-            tick: Duration::from_secs(1),
+            tick: Duration::from_millis(250),
             grace: Duration::from_secs(20),
         }
     }
