@@ -74,12 +74,24 @@ struct Row {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `WHARF_BENCH=instantiate` (or `load`, `http`, `fetch`) runs one part,
+    // e.g. under a profiler.
+    let only = std::env::var("WHARF_BENCH").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only == name;
     let mut rows = Vec::new();
-    rows.extend(instantiate_and_call().await);
-    rows.push(cached_load().await);
+    if run("instantiate") {
+        rows.extend(instantiate_and_call().await);
+    }
+    if run("load") {
+        rows.push(cached_load().await);
+    }
     let server = start_server().await;
-    rows.push(http_send(&server).await);
-    rows.push(fetch_map(&server).await);
+    if run("http") {
+        rows.push(http_send(&server).await);
+    }
+    if run("fetch") {
+        rows.push(fetch_map(&server).await);
+    }
 
     println!("\n| benchmark | Wharf (Wasm) | baseline | ratio | goal |");
     println!("| --- | --- | --- | --- | --- |");

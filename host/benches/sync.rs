@@ -297,11 +297,17 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
     let started = Instant::now();
     let mut enqueued = 0;
     while enqueued < SYNCS {
-        enqueued += wharf::sync::scheduler::tick(e, t0.max(minute)).await.unwrap();
+        enqueued += wharf::sync::scheduler::tick(e, t0.max(minute))
+            .await
+            .unwrap();
     }
     let tick_time = started.elapsed();
     let tick_period = EngineOptions::default().tick.as_millis() as i64;
-    let mut lags: Vec<i64> = all_scheduled_runs(e).await.into_iter().map(|created| created - t0 + tick_period).collect();
+    let mut lags: Vec<i64> = all_scheduled_runs(e)
+        .await
+        .into_iter()
+        .map(|created| created - t0 + tick_period)
+        .collect();
     let p50 = percentile(&mut lags, 0.50);
     let p99 = percentile(&mut lags, 0.99);
     // Claim throughput: two claimers drain the queue (claim + finish).

@@ -294,14 +294,25 @@ impl Store {
     /// Enqueue the due time of each sync and move its next due time, in one
     /// transaction: `(sync id, due at, next due at)`. Returns, per item,
     /// whether a run was enqueued (false: another scheduler did it first).
-    pub async fn enqueue_scheduled(&self, items: &[(String, i64, Option<i64>)], now: i64) -> Result<Vec<bool>> {
+    pub async fn enqueue_scheduled(
+        &self,
+        items: &[(String, i64, Option<i64>)],
+        now: i64,
+    ) -> Result<Vec<bool>> {
         const CHUNK: usize = 400;
         let mut tx = self.pool().begin().await?;
         let mut enqueued = std::collections::HashSet::new();
         let created = now_ms();
         for chunk in items.chunks(CHUNK) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, 'schedule', 'queued', 1, ${}, $1, $2)", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i))
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, 'schedule', 'queued', 1, ${}, $1, $2)",
+                        3 + 3 * i,
+                        4 + 3 * i,
+                        5 + 3 * i
+                    )
+                })
                 .collect();
             let sql = format!(
                 "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at) VALUES {} \
@@ -337,7 +348,10 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(items.iter().map(|(id, _, _)| enqueued.contains(id)).collect())
+        Ok(items
+            .iter()
+            .map(|(id, _, _)| enqueued.contains(id))
+            .collect())
     }
 
     /// Insert a run already claimed by `owner` (imports and webhook
@@ -756,7 +770,11 @@ pub fn content_hash(r: &Record) -> String {
 /// Parameters per statement stay far below SQLite's limit (32,766).
 const BATCH: usize = 200;
 
-async fn store_records(tx: &mut Transaction<'_, Any>, sync_id: &str, records: &[Record]) -> Result<StoreOutcome> {
+async fn store_records(
+    tx: &mut Transaction<'_, Any>,
+    sync_id: &str,
+    records: &[Record],
+) -> Result<StoreOutcome> {
     let mut outcome = StoreOutcome::default();
     if records.is_empty() {
         return Ok(outcome);
@@ -778,7 +796,10 @@ async fn store_records(tx: &mut Transaction<'_, Any>, sync_id: &str, records: &[
     }
     let mut by_stream: HashMap<&str, Vec<&(String, String, &Record)>> = HashMap::new();
     for item in &latest {
-        by_stream.entry(item.2.stream.as_str()).or_default().push(item);
+        by_stream
+            .entry(item.2.stream.as_str())
+            .or_default()
+            .push(item);
     }
     for (stream, items) in by_stream {
         for chunk in items.chunks(BATCH) {
@@ -819,7 +840,14 @@ async fn store_records(tx: &mut Transaction<'_, Any>, sync_id: &str, records: &[
             }
             if !writes.is_empty() {
                 let values: Vec<String> = (0..writes.len())
-                    .map(|i| format!("($1, $2, ${}, ${}, ${}, $3)", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+                    .map(|i| {
+                        format!(
+                            "($1, $2, ${}, ${}, ${}, $3)",
+                            4 + 3 * i,
+                            5 + 3 * i,
+                            6 + 3 * i
+                        )
+                    })
                     .collect();
                 let sql = format!(
                     "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
