@@ -20,7 +20,8 @@ const EXAMPLES: &[&str] = &["http-json", "field-map", "http-push"];
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let root = manifest.parent().expect("host/ sits in the workspace root");
-    for dir in ["guests", "sdk", "wit"] {
+    // The workspace manifest holds the `guest` profile the guests build with.
+    for dir in ["guests", "sdk", "wit", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");

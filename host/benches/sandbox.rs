@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use wharf::runtime::grants::HostPattern;
 use wharf::runtime::{Runtime, RuntimeOptions, Session, SessionOptions};
 use wharf_sdk::Connector as _;
+use wharf_sdk::bindings::wharf::connector::types as wit;
 
 const RECORDS: usize = 5_000;
 const PAGE: usize = 100;
@@ -90,7 +91,7 @@ async fn main() {
         rows.push(http_send(&server).await);
     }
     if run("fetch") {
-        rows.push(fetch_map(&server).await);
+        rows.extend(fetch_map(&server).await);
     }
 
     println!("\n| benchmark | Wharf (Wasm) | baseline | ratio | goal |");
@@ -312,7 +313,7 @@ fn mapper_config() -> Value {
     }]})
 }
 
-async fn fetch_map(server: &Server) -> Row {
+async fn fetch_map(server: &Server) -> Vec<Row> {
     let rt = Runtime::new(RuntimeOptions::default()).unwrap();
     let source_c = rt.load(&guest("http-json")).await.unwrap();
     let mapper_c = rt.load(&guest("field-map")).await.unwrap();
@@ -333,6 +334,7 @@ async fn fetch_map(server: &Server) -> Row {
 
     let mut wasm = Vec::new();
     let mut native = Vec::new();
+    let mut same_work = Vec::new();
     for _ in 0..4 {
         let t = Instant::now();
         let mut cursor: Option<String> = None;
@@ -380,16 +382,84 @@ async fn fetch_map(server: &Server) -> Row {
         }
         assert_eq!(mapped, RECORDS * 9 / 10);
         native.push(t.elapsed());
+
+        // Native, doing all the work the contract asks of the Wasm pipeline:
+        // records cross as JSON text, so they are serialized after `fetch`,
+        // checked by the host, parsed and re-serialized around `map` (the
+        // SDK's own glue, compiled for the host) and checked again.
+        let t = Instant::now();
+        let mut mapped = 0;
+        let config_text = mapper_config().to_string();
+        for page in 1.. {
+            let body = client
+                .get(format!("{}/items?page={page}&", server.origin))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let mut value: Value = serde_json::from_slice(&body).unwrap();
+            let items = std::mem::take(value.pointer_mut("/data").unwrap().as_array_mut().unwrap());
+            if items.is_empty() {
+                break;
+            }
+            let fetched: Vec<wharf::record::Record> = items
+                .into_iter()
+                .map(|i| {
+                    let r = wharf_sdk::Record::from_value("items", i)
+                        .unwrap()
+                        .key_from("id");
+                    let text = Value::Object(r.data).to_string();
+                    wharf::record::Record::new(r.stream, r.key, wharf::record::Op::Upsert, text)
+                        .unwrap()
+                })
+                .collect();
+            let input: Vec<wit::Record> = fetched
+                .iter()
+                .map(|r| wit::Record {
+                    stream: r.stream.clone(),
+                    key: r.key.clone(),
+                    op: wit::Op::Upsert,
+                    data: r.data.get().to_string(),
+                })
+                .collect();
+            let out = wharf_sdk::__private::map::<field_map::FieldMap>(config_text.clone(), input)
+                .unwrap();
+            for r in out {
+                wharf::record::Record::new(r.stream, r.key, wharf::record::Op::Upsert, r.data)
+                    .unwrap();
+                mapped += 1;
+            }
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        same_work.push(t.elapsed());
     }
     let (w, n) = (median(wasm[1..].to_vec()), median(native[1..].to_vec()));
+    let same = median(same_work[1..].to_vec());
     let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
-    Row {
-        what: "fetch → map, 1 KiB JSON records (records/s)",
-        wasm: format!("{:.0} records/s", rate(w)),
-        native: format!("{:.0} records/s (native Rust)", rate(n)),
-        ratio: format!("{:.2}× native", rate(w) / rate(n)),
-        goal: "≥ 0.6× native",
-    }
+    vec![
+        Row {
+            what: "fetch → map, 1 KiB JSON records (records/s)",
+            wasm: format!("{:.0} records/s", rate(w)),
+            native: format!(
+                "{:.0} records/s (native Rust, records kept parsed)",
+                rate(n)
+            ),
+            ratio: format!("{:.2}× native", rate(w) / rate(n)),
+            goal: "≥ 0.6× native",
+        },
+        Row {
+            what: "fetch → map, the same work natively (records as JSON text between steps)",
+            wasm: format!("{:.0} records/s", rate(w)),
+            native: format!(
+                "{:.0} records/s (the SDK glue and connector code, native)",
+                rate(same)
+            ),
+            ratio: format!("{:.2}× native", rate(w) / rate(same)),
+            goal: "(the sandbox's own overhead)",
+        },
+    ]
 }
 
 /// The config type of `http-push`, for the native baseline of the trivial
