@@ -7,9 +7,11 @@
 //! - [`store`], [`registry`], [`vault`]: database, connector registry,
 //!   secrets at rest.
 //! - [`sync`]: the sync engine (runs, workers, scheduler, metrics).
+//! - [`webhooks`], [`oauth`]: webhooks in and out; OAuth2 connections.
 
 pub mod api;
 pub mod cli;
+pub mod oauth;
 pub mod record;
 pub mod registry;
 pub mod runtime;
@@ -17,3 +19,4 @@ pub mod server;
 pub mod store;
 pub mod sync;
 pub mod vault;
+pub mod webhooks;

@@ -159,18 +159,33 @@ pub enum OpenError {
         /// Why.
         source: SessionError,
     },
+    /// The OAuth2 token could not be obtained.
+    #[error("connection `{connection}`: {reason}")]
+    OAuth {
+        /// Connection name.
+        connection: String,
+        /// Why.
+        reason: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Secrets a connection may hold for the host itself, never handed to the
+/// connector: the signing secret of incoming webhooks and the OAuth2
+/// client credentials.
+pub const HOST_ONLY_SECRETS: [&str; 3] =
+    ["webhook_secret", "oauth_client_id", "oauth_client_secret"];
+
 impl Registry {
     /// A sandbox session for a stored connection: its connector, config,
-    /// grants and decrypted secrets.
+    /// grants, decrypted secrets and (if it uses OAuth2) access token.
     pub async fn open_session(
         &self,
         vault: &Vault,
         c: &ConnectionRow,
+        oauth_token: Option<crate::runtime::secrets::SecretValue>,
     ) -> Result<(Arc<Connector>, Session), OpenError> {
         let (_, connector) = self
             .get(&c.connector, &c.version)
@@ -178,6 +193,9 @@ impl Registry {
             .ok_or_else(|| OpenError::ConnectorGone(format!("{}@{}", c.connector, c.version)))?;
         let mut secrets = std::collections::BTreeMap::new();
         for t in self.store.secret_tokens(&c.id).await? {
+            if HOST_ONLY_SECRETS.contains(&t.name.as_str()) {
+                continue;
+            }
             let value = vault
                 .decrypt(&t.token)
                 .map_err(|source| OpenError::Secret {
@@ -192,6 +210,7 @@ impl Registry {
             hosts: c.grants.hosts.clone(),
             networks: c.grants.networks.clone(),
             secrets,
+            oauth_token,
         };
         let session =
             Session::new(&self.runtime, &connector, options, |log| log).map_err(|source| {

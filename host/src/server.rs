@@ -123,7 +123,15 @@ pub async fn create_api_key(store: &Store, name: &str, scope: Scope) -> anyhow::
 }
 
 /// Run the server until a shutdown signal.
-pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
+pub async fn serve(mut o: ServeOptions) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(o.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", o.listen))?;
+    let addr = listener.local_addr()?;
+    // `--listen …:0` picks a port; the public URL follows it.
+    if o.engine.public_url == format!("http://{}", o.listen) {
+        o.engine.public_url = format!("http://{addr}");
+    }
     let state = app_state(&o).await?;
     if !state.store.has_active_api_key().await? {
         let key = create_api_key(&state.store, "initial admin", Scope::Admin).await?;
@@ -131,10 +139,6 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             "Created the first admin API key. It is shown only this once; keep it safe:\n\n    {key}\n"
         );
     }
-    let listener = tokio::net::TcpListener::bind(o.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", o.listen))?;
-    let addr = listener.local_addr()?;
     println!(
         "Wharf is listening on http://{addr} (data: {})",
         o.data_dir.display()
@@ -156,8 +160,9 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(crate::sync::scheduler::run(
         state.engine.clone(),
         crate::sync::scheduler::Clock::system(),
-        stop_rx,
+        stop_rx.clone(),
     ));
+    let sender = tokio::spawn(crate::webhooks::sender::run(state.engine.clone(), stop_rx));
     let router = if o.role == Role::Worker {
         api::health_router(state)
     } else {
@@ -168,7 +173,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await?;
     // The API has stopped; in-flight runs finish or go back to the queue.
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(workers, scheduler);
+    let _ = tokio::join!(workers, scheduler, sender);
     tracing::info!("stopped");
     Ok(())
 }

@@ -112,6 +112,12 @@ impl Request {
         self.header("Authorization", secret.bearer())
     }
 
+    /// `Authorization: Bearer <the connection's OAuth2 access token>`: the
+    /// host obtains and refreshes the token; your code never sees it.
+    pub fn oauth_bearer(self) -> Self {
+        self.header("Authorization", "Bearer {{oauth:access_token}}")
+    }
+
     /// A JSON body (and `Content-Type: application/json`).
     pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Result<Self> {
         let bytes = serde_json::to_vec(body).map_err(Error::fatal)?;

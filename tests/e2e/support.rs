@@ -80,6 +80,7 @@ pub fn session(
             .iter()
             .map(|(k, v)| (k.to_string(), SecretValue::new(*v)))
             .collect::<BTreeMap<_, _>>(),
+        oauth_token: None,
     };
     Session::new(rt, connector, options, |log| log).expect("session")
 }

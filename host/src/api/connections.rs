@@ -212,6 +212,15 @@ fn validate(
         }
     }
     for (name, set) in secrets {
+        let host_only = match *name {
+            "webhook_secret" => spec.webhook.is_some(),
+            "oauth_client_id" | "oauth_client_secret" => spec.oauth2.is_some(),
+            _ => false,
+        };
+        if host_only {
+            let _ = set;
+            continue;
+        }
         match spec.secret(name) {
             None => errors.push(FieldError {
                 field: format!("/secrets/{name}"),
@@ -522,7 +531,7 @@ struct CheckResult {
 
 /// Open a session for a stored connection, with errors as API errors.
 async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
-    match state.registry.open_session(&state.vault, c).await {
+    match crate::oauth::open_session(&state.engine, c).await {
         Ok((_, session)) => Ok(session),
         Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),
         Err(e @ OpenError::Session { .. }) => Err(ApiError::invalid(e.to_string(), Vec::new())),
@@ -547,10 +556,15 @@ async fn check(
         Err(e) if e.kind() == "unsupported" => (c.status, Some(e.kind()), Some(e.to_string())),
         Err(e) => (Status::Error, Some(e.kind()), Some(e.to_string())),
     };
-    state
-        .store
-        .set_connection_status(&id, status, message.as_deref())
-        .await?;
+    if status == Status::Error {
+        crate::sync::runner::connection_error(&state.engine, &c, message.as_deref().unwrap_or(""))
+            .await;
+    } else {
+        state
+            .store
+            .set_connection_status(&id, status, message.as_deref())
+            .await?;
+    }
     audit(
         &state,
         &caller.key_id,

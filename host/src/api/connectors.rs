@@ -173,6 +173,12 @@ async fn upload(
                     json!({ "digest": row.digest }),
                 )
                 .await;
+                crate::webhooks::emit(
+                    &state.store,
+                    "connector.uploaded",
+                    json!({"connector": target, "digest": row.digest}),
+                )
+                .await;
             }
             let status = if created {
                 StatusCode::CREATED

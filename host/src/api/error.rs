@@ -87,6 +87,10 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
+    /// 502: an upstream (an OAuth2 provider) failed.
+    pub fn new_bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "Bad gateway", detail)
+    }
     /// 503.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(

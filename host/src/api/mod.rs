@@ -11,6 +11,7 @@ mod json;
 mod keys;
 mod openapi;
 mod syncs;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -83,6 +84,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(connections::routes());
     all.extend(keys::routes());
     all.extend(syncs::routes());
+    all.extend(webhooks::routes());
     all
 }
 

@@ -195,6 +195,27 @@ fn schemas() -> Map<String, Value> {
     m.insert("RejectionList".into(), list("Rejection"));
     m.insert("StoredRecord".into(), json!({"type": "object", "properties": {"stream": string, "key": string, "data": {"type": "object"}, "updated_at": int}}));
     m.insert("RecordList".into(), list("StoredRecord"));
+    let webhook = json!({"type": "object", "properties": {"id": string, "url": string, "events": {"type": "array", "items": string},
+        "networks": {"type": "array", "items": string}, "enabled": {"type": "boolean"}, "disabled_reason": {"type": ["string", "null"]},
+        "failing_since": {"type": ["integer", "null"]}, "created_at": int, "updated_at": int}});
+    m.insert("Webhook".into(), webhook);
+    m.insert("WebhookList".into(), list("Webhook"));
+    m.insert("CreatedWebhook".into(), json!({"allOf": [{"$ref": "#/components/schemas/Webhook"}, {"type": "object", "properties": {"secret": {"type": "string", "description": "whsec_…, shown once"}}}]}));
+    let webhook_input = json!({"type": "object", "properties": {"url": string, "events": {"type": "array", "items": {"enum": crate::webhooks::EVENTS}},
+        "networks": {"type": "array", "items": string, "description": "otherwise blocked networks the URL may resolve to"}, "enabled": {"type": "boolean"}}});
+    m.insert("NewWebhook".into(), {
+        let mut w = webhook_input.clone();
+        w["required"] = json!(["url", "events"]);
+        w
+    });
+    m.insert("WebhookPatch".into(), webhook_input);
+    m.insert("Message".into(), json!({"type": "object", "properties": {"id": string, "event": string, "payload": {"type": "object"}, "status": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": int, "next_attempt_at": int, "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]}, "created_at": int, "delivered_at": {"type": ["integer", "null"]}}}));
+    m.insert("MessageList".into(), list("Message"));
+    m.insert("HookEndpoint".into(), json!({"type": "object", "properties": {"url": string, "path": string, "scheme": string, "secret_set": {"type": "boolean"}}}));
+    m.insert("Delivery".into(), json!({"type": "object", "properties": {"delivery_id": string, "received_at": int, "status": string, "detail": {}}}));
+    m.insert("DeliveryList".into(), list("Delivery"));
+    m.insert("OAuthStart".into(), json!({"type": "object", "properties": {"authorization_url": string, "redirect_uri": string}}));
     m.insert("ImportResult".into(), json!({"type": "object", "properties": {
         "run": string, "rows": int, "imported": int, "created": int, "updated": int, "unchanged": int,
         "rejected": {"type": "array", "items": {"type": "object", "properties": {"row": int, "key": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]}, "message": string}}}
@@ -206,6 +227,7 @@ fn body_content(schema: &str) -> Value {
     match schema {
         "" => Value::Null,
         "wasm" => json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}}),
+        "raw" => json!({"*/*": {"schema": {"type": "string", "format": "binary"}}}),
         "import" => json!({
             "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per record"}},
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}

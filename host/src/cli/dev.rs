@@ -72,6 +72,10 @@ pub struct CallArgs {
     /// Allow a blocked network, e.g. 127.0.0.0/8 (repeatable).
     #[arg(long = "allow-network", value_name = "CIDR")]
     networks: Vec<IpNet>,
+    /// An OAuth2 access token for `{{oauth:access_token}}` (on a server,
+    /// the host obtains and refreshes it).
+    #[arg(long, value_name = "TOKEN")]
+    oauth_token: Option<String>,
     /// Do not use or fill the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
@@ -269,6 +273,7 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         hosts,
         networks: args.networks.clone(),
         secrets,
+        oauth_token: args.oauth_token.clone().map(SecretValue::new),
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

@@ -91,6 +91,10 @@ struct ServeArgs {
     /// released to the queue.
     #[arg(long, env = "WHARF_GRACE_SECS", default_value_t = 20)]
     grace_secs: u64,
+    /// The URL this server is reached at from outside (OAuth2 redirect URI,
+    /// incoming webhook URLs); default: http:// and the listen address.
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,6 +184,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             lease: std::time::Duration::from_secs(args.lease_secs.max(2)),
             heartbeat: std::time::Duration::from_secs((args.lease_secs / 4).clamp(1, 10)),
             grace: std::time::Duration::from_secs(args.grace_secs),
+            public_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
             ..crate::sync::EngineOptions::default()
         },
     };

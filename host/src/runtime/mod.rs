@@ -383,6 +383,8 @@ pub struct SessionOptions {
     pub networks: Vec<IpNet>,
     /// Secret values by name.
     pub secrets: BTreeMap<String, SecretValue>,
+    /// The connection's OAuth2 access token, for `{{oauth:access_token}}`.
+    pub oauth_token: Option<SecretValue>,
 }
 
 /// Why a session could not be created.
@@ -489,11 +491,16 @@ impl Session {
         if !options.config.is_object() {
             return Err(SessionError::ConfigNotObject);
         }
-        let book = Arc::new(SecretBook::new(
-            &connector.spec,
-            &options.config,
-            &options.secrets,
-        )?);
+        let mut book = SecretBook::new(&connector.spec, &options.config, &options.secrets)?;
+        if let Some(token) = options.oauth_token {
+            // The token may go where the connector says its API is.
+            let hosts = connector
+                .spec
+                .host_patterns(&options.config)
+                .unwrap_or_default();
+            book = book.with_oauth(token, hosts);
+        }
+        let book = Arc::new(book);
         let name: Arc<str> = connector.spec.name.as_str().into();
         let limits = runtime.limits();
         let session_log = Arc::new(log(SessionLog::new(

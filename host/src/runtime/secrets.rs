@@ -84,6 +84,10 @@ pub enum SecretDenied {
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
+/// The OAuth2 access token of the connection; the host owns and refreshes it.
+pub const OAUTH_PLACEHOLDER: &str = "{{oauth:access_token}}";
+/// The entry name of the OAuth2 token (secret names cannot contain `:`).
+const OAUTH_ENTRY: &str = "oauth:access_token";
 
 struct Entry {
     value: Option<SecretValue>,
@@ -170,6 +174,21 @@ impl SecretBook {
         Ok(Self { entries, redactor })
     }
 
+    /// Add the connection's OAuth2 access token, bound to `hosts` (the
+    /// hosts the spec declares), for `{{oauth:access_token}}`.
+    pub fn with_oauth(mut self, token: SecretValue, hosts: Vec<HostPattern>) -> Self {
+        self.redactor.add(token.expose());
+        self.entries.insert(
+            OAUTH_ENTRY.to_string(),
+            Entry {
+                value: Some(token),
+                hosts,
+                reveal: false,
+            },
+        );
+        self
+    }
+
     /// Replaces every secret value in text the guest sees or produces.
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
@@ -177,7 +196,7 @@ impl SecretBook {
 
     /// Whether `text` contains a secret placeholder.
     pub fn has_placeholder(text: &str) -> bool {
-        text.contains(OPEN)
+        text.contains(OPEN) || text.contains(OAUTH_PLACEHOLDER)
     }
 
     /// Substitute the placeholders in `text` for a request to `target`.
@@ -187,22 +206,31 @@ impl SecretBook {
         target: &Url,
         placement: Placement,
     ) -> Result<Cow<'a, str>, SecretDenied> {
-        if !text.contains(OPEN) {
+        if !Self::has_placeholder(text) {
             return Ok(Cow::Borrowed(text));
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
-        while let Some(start) = rest.find(OPEN) {
+        loop {
+            let secret = rest.find(OPEN);
+            let oauth = rest.find(OAUTH_PLACEHOLDER);
+            let (start, name, len) = match (secret, oauth) {
+                (None, None) => break,
+                (Some(s), o) if o.is_none_or(|o| s < o) => {
+                    let after = &rest[s + OPEN.len()..];
+                    let end = after.find(CLOSE).ok_or(SecretDenied::Unterminated)?;
+                    (s, &after[..end], OPEN.len() + end + CLOSE.len())
+                }
+                (_, Some(o)) => (o, OAUTH_ENTRY, OAUTH_PLACEHOLDER.len()),
+                (Some(_), None) => unreachable!("covered by the guard above"),
+            };
             out.push_str(&rest[..start]);
-            let after = &rest[start + OPEN.len()..];
-            let end = after.find(CLOSE).ok_or(SecretDenied::Unterminated)?;
-            let name = &after[..end];
             let value = self.value_for(name, target)?;
             match placement {
                 Placement::Url => out.extend(utf8_percent_encode(value.expose(), NON_ALPHANUMERIC)),
                 Placement::Header | Placement::Body => out.push_str(value.expose()),
             }
-            rest = &after[end + CLOSE.len()..];
+            rest = &rest[start + len..];
         }
         out.push_str(rest);
         Ok(Cow::Owned(out))
@@ -281,6 +309,15 @@ impl Redactor {
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         needles.dedup();
         Self { needles }
+    }
+
+    /// Also redact `value`.
+    pub fn add(&mut self, value: &str) {
+        let more = Self::new([value]);
+        self.needles.extend(more.needles);
+        self.needles
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.needles.dedup();
     }
 
     /// Whether there is anything to redact.

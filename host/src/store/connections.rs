@@ -33,6 +33,8 @@ pub enum Status {
     Inactive,
     /// The last check or run failed on config or credentials.
     Error,
+    /// The OAuth2 provider revoked the grant; an administrator must connect again.
+    NeedsReauth,
 }
 
 impl Status {
@@ -41,6 +43,7 @@ impl Status {
             Self::Active => "active",
             Self::Inactive => "inactive",
             Self::Error => "error",
+            Self::NeedsReauth => "needs_reauth",
         }
     }
     fn parse(s: &str) -> Option<Self> {
@@ -48,6 +51,7 @@ impl Status {
             "active" => Some(Self::Active),
             "inactive" => Some(Self::Inactive),
             "error" => Some(Self::Error),
+            "needs_reauth" => Some(Self::NeedsReauth),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod connectors;
 pub mod runs;
 pub mod syncs;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

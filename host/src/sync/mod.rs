@@ -45,6 +45,9 @@ pub struct EngineOptions {
     /// On shutdown, how long in-flight runs may take before they are
     /// released to the queue.
     pub grace: Duration,
+    /// This deployment's external base URL (OAuth2 redirect URI, webhook
+    /// endpoint URLs).
+    pub public_url: String,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +61,7 @@ impl Default for EngineOptions {
             poll: Duration::from_millis(500),
             tick: Duration::from_millis(250),
             grace: Duration::from_secs(20),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

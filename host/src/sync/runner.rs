@@ -172,7 +172,7 @@ pub async fn execute_timed(
         let row = engine.store.connection(&id).await?.ok_or_else(|| {
             OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
         })?;
-        let (connector, session) = engine.registry.open_session(&engine.vault, &row).await?;
+        let (connector, session) = crate::oauth::open_session(engine, &row).await?;
         Ok::<_, OpenError>((row, connector, session))
     };
     let (source_row, source_connector, source_session) =
@@ -283,12 +283,12 @@ async fn open_failed(engine: &Engine, connection_id: &str, e: OpenError) -> Outc
     match e {
         OpenError::Store(e) => e.into(),
         OpenError::Secret { .. } | OpenError::Session { .. } => {
-            let _ = engine
-                .store
-                .set_connection_status(connection_id, Status::Error, Some(&message))
-                .await;
+            if let Ok(Some(c)) = engine.store.connection(connection_id).await {
+                connection_error(engine, &c, &message).await;
+            }
             failed("config", message, None)
         }
+        OpenError::OAuth { .. } => failed("auth", message, None),
         _ => failed("config", message, None),
     }
 }
@@ -524,11 +524,7 @@ impl Run<'_> {
         match &error {
             CallError::Connector(ConnectorError::Config(_) | ConnectorError::Auth(_)) => {
                 if let Some(c) = connection {
-                    let _ = self
-                        .engine
-                        .store
-                        .set_connection_status(&c.id, Status::Error, Some(&error.to_string()))
-                        .await;
+                    connection_error(self.engine, c, &error.to_string()).await;
                 }
                 failed(error.kind(), message, None)
             }
@@ -613,6 +609,20 @@ impl Run<'_> {
     }
 }
 
+/// Mark a connection broken and tell subscribers.
+pub async fn connection_error(engine: &Engine, c: &ConnectionRow, reason: &str) {
+    let _ = engine
+        .store
+        .set_connection_status(&c.id, Status::Error, Some(reason))
+        .await;
+    crate::webhooks::emit(
+        &engine.store,
+        "connection.error",
+        serde_json::json!({"connection": c.id, "name": c.name, "reason": reason}),
+    )
+    .await;
+}
+
 /// `"name" is a required property` → `/name`.
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix('"')?;
@@ -643,7 +653,7 @@ pub async fn push_records(
                 let row = engine.store.connection(&id).await?.ok_or_else(|| {
                     OpenError::ConnectorGone(format!("connection {id} (deleted)"))
                 })?;
-                let (_, session) = engine.registry.open_session(&engine.vault, &row).await?;
+                let (_, session) = crate::oauth::open_session(engine, &row).await?;
                 Ok::<_, OpenError>(Some(Opened {
                     row,
                     session,

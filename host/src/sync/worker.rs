@@ -163,6 +163,19 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
             .await;
     }
     tracing::info!(run = %run.id, status, seconds, "run ended");
+    if matches!(status, "succeeded" | "failed") {
+        let ended = store.run(&run.id).await.ok().flatten();
+        let data = serde_json::json!({
+            "run": run.id,
+            "sync": run.sync_id,
+            "status": status,
+            "trigger": run.trigger,
+            "counters": ended.as_ref().map(|r| r.counters),
+            "error_kind": ended.as_ref().and_then(|r| r.error_kind.clone()),
+            "error": ended.as_ref().and_then(|r| r.error.clone()),
+        });
+        crate::webhooks::emit(store, &format!("run.{status}"), data).await;
+    }
     engine.metrics.run_finished(status, seconds);
     drop(permit);
 }

@@ -1,0 +1,61 @@
+//! A source for an API behind OAuth2: the host runs the flow and refreshes
+//! the token; this connector only writes `{{oauth:access_token}}`.
+
+use serde::Deserialize;
+use wharf_sdk::OAuth2;
+use wharf_sdk::http::Request;
+use wharf_sdk::prelude::*;
+
+#[derive(Deserialize)]
+pub struct Config {
+    base_url: String,
+    /// The path of the "who am I" endpoint.
+    #[serde(default = "default_me")]
+    me_path: String,
+}
+
+fn default_me() -> String {
+    "/me".into()
+}
+
+pub struct OAuthApi;
+
+impl Connector for OAuthApi {
+    type Config = Config;
+
+    fn spec() -> Spec {
+        Spec::new("oauth-api", "0.1.0")
+            .description("Reads /me of an OAuth2-protected API")
+            .role(Role::Source)
+            .stream(StreamSpec::new("me").key_field("sub"))
+            .host("{config.base_url}")
+            .oauth2(OAuth2 {
+                authorize_url: "{config.auth_url}/authorize".into(),
+                token_url: "{config.auth_url}/token".into(),
+                scopes: vec!["read".into()],
+                pkce: true,
+            })
+    }
+
+    fn check(config: &Config) -> Result<()> {
+        me(config).map(|_| ())
+    }
+
+    fn fetch(config: &Config, stream: &str, _cursor: Option<&str>) -> Result<Page> {
+        let body = me(config)?;
+        Ok(Page::last(
+            vec![Record::from_value(stream, body)?.key_from("sub")],
+            None,
+        ))
+    }
+}
+
+fn me(config: &Config) -> Result<Value> {
+    Request::get(format!("{}{}", config.base_url, config.me_path))
+        .oauth_bearer()
+        .send()?
+        .error_for_status()?
+        .json()
+}
+
+export_connector!(OAuthApi);

@@ -1,0 +1,556 @@
+//! Webhooks in the database: incoming endpoint tokens and deliveries (a
+//! unique key per delivery id, so a replay is processed once), outgoing
+//! endpoints and their durable message queue, OAuth2 states and tokens.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Result, Store, corrupt, now_ms};
+
+/// An outgoing webhook endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookRow {
+    /// Id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Events it receives.
+    pub events: Vec<String>,
+    /// Otherwise blocked networks its URL may resolve to.
+    pub networks: Vec<String>,
+    /// Whether deliveries are attempted.
+    pub enabled: bool,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+    /// First failure of the current streak (Unix ms).
+    pub failing_since: Option<i64>,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Changed (Unix ms).
+    pub updated_at: i64,
+    /// The signing secret as a Fernet token (never serialized).
+    #[serde(skip)]
+    pub secret_token: String,
+}
+
+const WEBHOOK_COLUMNS: &str = "id, url, events, secret, networks, enabled, disabled_reason, failing_since, created_at, updated_at";
+
+fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow> {
+    let events: String = r.try_get("events")?;
+    let networks: String = r.try_get("networks")?;
+    Ok(WebhookRow {
+        id: r.try_get("id")?,
+        url: r.try_get("url")?,
+        events: serde_json::from_str(&events).map_err(|e| corrupt("webhooks", e))?,
+        networks: serde_json::from_str(&networks).map_err(|e| corrupt("webhooks", e))?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        disabled_reason: r.try_get("disabled_reason")?,
+        failing_since: r.try_get("failing_since")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        secret_token: r.try_get("secret")?,
+    })
+}
+
+/// A message to deliver (or delivered).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    /// `msg_…`: the `webhook-id`, the same across retries.
+    pub id: String,
+    /// Endpoint.
+    pub webhook_id: String,
+    /// Event type.
+    pub event: String,
+    /// The JSON body.
+    pub payload: Value,
+    /// `pending`, `delivered`, `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Next attempt (Unix ms).
+    pub next_attempt_at: i64,
+    /// Last HTTP status.
+    pub last_status: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Delivered (Unix ms).
+    pub delivered_at: Option<i64>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, webhook_id, event, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+
+fn message_from_row(r: &AnyRow) -> Result<MessageRow> {
+    let payload: String = r.try_get("payload")?;
+    Ok(MessageRow {
+        id: r.try_get("id")?,
+        webhook_id: r.try_get("webhook_id")?,
+        event: r.try_get("event")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt("webhook_messages", e))?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
+/// An incoming delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    /// The sender's delivery id.
+    pub delivery_id: String,
+    /// Received (Unix ms).
+    pub received_at: i64,
+    /// `processing`, `processed`, `failed`.
+    pub status: String,
+    /// What happened.
+    pub detail: Option<Value>,
+}
+
+/// OAuth2 tokens of a connection (Fernet tokens, never in clear).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Encrypted access token.
+    pub access_token: String,
+    /// Encrypted refresh token.
+    pub refresh_token: Option<String>,
+    /// Expiry (Unix ms).
+    pub expires_at: Option<i64>,
+    /// Refreshes so far.
+    pub refreshes: i64,
+}
+
+impl Store {
+    /// Set the hash of a connection's webhook endpoint token.
+    pub async fn set_hook_token(&self, connection_id: &str, token_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO connection_hooks (connection_id, token_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connection_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+        )
+        .bind(connection_id)
+        .bind(token_hash)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The hash of a connection's webhook endpoint token.
+    pub async fn hook_token(&self, connection_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT token_hash FROM connection_hooks WHERE connection_id = $1")
+            .bind(connection_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get("token_hash")).transpose()?)
+    }
+
+    /// Record an incoming delivery; false if this delivery id was seen.
+    pub async fn begin_delivery(&self, connection_id: &str, delivery_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO hook_deliveries (connection_id, delivery_id, received_at, status) VALUES ($1, $2, $3, 'processing') \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(connection_id)
+        .bind(delivery_id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Record how a delivery was handled.
+    pub async fn finish_delivery(
+        &self,
+        connection_id: &str,
+        delivery_id: &str,
+        status: &str,
+        detail: &Value,
+    ) -> Result<()> {
+        sqlx::query("UPDATE hook_deliveries SET status = $1, detail = $2 WHERE connection_id = $3 AND delivery_id = $4")
+            .bind(status)
+            .bind(detail.to_string())
+            .bind(connection_id)
+            .bind(delivery_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Forget a delivery that could not be processed, so the sender's retry is.
+    pub async fn forget_delivery(&self, connection_id: &str, delivery_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM hook_deliveries WHERE connection_id = $1 AND delivery_id = $2")
+            .bind(connection_id)
+            .bind(delivery_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deliveries of a connection, newest first.
+    pub async fn deliveries(&self, connection_id: &str, limit: i64) -> Result<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "SELECT delivery_id, received_at, status, detail FROM hook_deliveries WHERE connection_id = $1 ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(connection_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: Option<String> = r.try_get("detail")?;
+                Ok(DeliveryRow {
+                    delivery_id: r.try_get("delivery_id")?,
+                    received_at: r.try_get("received_at")?,
+                    status: r.try_get("status")?,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// Insert an outgoing endpoint.
+    pub async fn insert_webhook(&self, w: &WebhookRow) -> Result<WebhookRow> {
+        let now = now_ms();
+        sqlx::query(&format!(
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $7)"
+        ))
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(serde_json::to_string(&w.events).expect("events serialize"))
+        .bind(&w.secret_token)
+        .bind(serde_json::to_string(&w.networks).expect("networks serialize"))
+        .bind(i64::from(w.enabled))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        self.webhook(&w.id)
+            .await?
+            .ok_or_else(|| corrupt("webhooks", "inserted row vanished"))
+    }
+
+    /// Replace an endpoint's settings.
+    pub async fn update_webhook(&self, w: &WebhookRow) -> Result<Option<WebhookRow>> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET url = $1, events = $2, networks = $3, enabled = $4, disabled_reason = $5, \
+             failing_since = $6, updated_at = $7 WHERE id = $8",
+        )
+        .bind(&w.url)
+        .bind(serde_json::to_string(&w.events).expect("events serialize"))
+        .bind(serde_json::to_string(&w.networks).expect("networks serialize"))
+        .bind(i64::from(w.enabled))
+        .bind(w.disabled_reason.as_deref())
+        .bind(w.failing_since)
+        .bind(now_ms())
+        .bind(&w.id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.webhook(&w.id).await
+    }
+
+    /// One endpoint.
+    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    /// All endpoints.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(webhook_from_row).collect()
+    }
+
+    /// Delete an endpoint and its messages.
+    pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM webhook_messages WHERE webhook_id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Queue a message for an endpoint.
+    pub async fn enqueue_message(
+        &self,
+        id: &str,
+        webhook_id: &str,
+        event: &str,
+        payload: &Value,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO webhook_messages (id, webhook_id, event, payload, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .bind(event)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Claim up to `limit` due messages of enabled endpoints for `lease_ms`.
+    pub async fn claim_messages(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let now = now_ms();
+        let ids = sqlx::query(
+            "SELECT m.id FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id \
+             WHERE m.status = 'pending' AND m.next_attempt_at <= $1 AND w.enabled = 1 \
+             AND (m.lease_until IS NULL OR m.lease_until < $1) ORDER BY m.next_attempt_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = Vec::new();
+        for row in ids {
+            let id: String = row.try_get("id")?;
+            // Compare-and-set per message: another node may claim it first.
+            let got = sqlx::query(&format!(
+                "UPDATE webhook_messages SET lease_owner = $1, lease_until = $2 \
+                 WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) RETURNING {MESSAGE_COLUMNS}"
+            ))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(&id)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(r) = got {
+                claimed.push(message_from_row(&r)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Record an attempt: delivered, retried at `next`, or given up.
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        status: &str,
+        next_attempt_at: i64,
+        http_status: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE webhook_messages SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_status = $3, \
+             last_error = $4, lease_owner = NULL, lease_until = NULL, delivered_at = CASE WHEN $1 = 'delivered' THEN $5 ELSE delivered_at END \
+             WHERE id = $6",
+        )
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(http_status)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Note an endpoint's success or failure streak.
+    pub async fn webhook_outcome(&self, id: &str, ok: bool) -> Result<Option<i64>> {
+        if ok {
+            sqlx::query("UPDATE webhooks SET failing_since = NULL WHERE id = $1")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT failing_since FROM webhooks WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("failing_since")?)
+    }
+
+    /// Disable an endpoint with a reason.
+    pub async fn disable_webhook(&self, id: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Messages of an endpoint, newest first.
+    pub async fn messages(&self, webhook_id: &str, limit: i64) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE webhook_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+        ))
+        .bind(webhook_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Store a single-use OAuth2 state.
+    pub async fn insert_oauth_state(
+        &self,
+        state_hash: &str,
+        connection_id: &str,
+        verifier: &str,
+        redirect_uri: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, connection_id, verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_hash)
+        .bind(connection_id)
+        .bind(verifier)
+        .bind(redirect_uri)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Take a state (it can be used once): (connection id, encrypted
+    /// verifier, redirect URI, expiry).
+    pub async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(String, String, String, i64)>> {
+        let row = sqlx::query(
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING connection_id, verifier, redirect_uri, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("connection_id")?,
+                r.try_get("verifier")?,
+                r.try_get("redirect_uri")?,
+                r.try_get("expires_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// A connection's OAuth2 tokens.
+    pub async fn oauth_tokens(&self, connection_id: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query("SELECT access_token, refresh_token, expires_at, refreshes FROM oauth_tokens WHERE connection_id = $1")
+            .bind(connection_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(TokenRow {
+                access_token: r.try_get("access_token")?,
+                refresh_token: r.try_get("refresh_token")?,
+                expires_at: r.try_get("expires_at")?,
+                refreshes: r.try_get("refreshes")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Store tokens (from a code exchange or a refresh). A refresh that
+    /// returned no refresh token keeps the old one.
+    pub async fn save_oauth_tokens(
+        &self,
+        connection_id: &str,
+        access: &str,
+        refresh: Option<&str>,
+        expires_at: Option<i64>,
+        refreshed: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_tokens (connection_id, access_token, refresh_token, expires_at, refreshed_at, refreshes) \
+             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (connection_id) DO UPDATE SET access_token = excluded.access_token, \
+             refresh_token = COALESCE(excluded.refresh_token, oauth_tokens.refresh_token), expires_at = excluded.expires_at, \
+             refreshed_at = excluded.refreshed_at, refreshes = oauth_tokens.refreshes + $6, lease_owner = NULL, lease_until = NULL",
+        )
+        .bind(connection_id)
+        .bind(access)
+        .bind(refresh)
+        .bind(expires_at)
+        .bind(now_ms())
+        .bind(i64::from(refreshed))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Take the refresh lease of a connection's tokens (one refresher across
+    /// all nodes); false if another holds it.
+    pub async fn lease_oauth_refresh(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE oauth_tokens SET lease_owner = $1, lease_until = $2 WHERE connection_id = $3 AND (lease_until IS NULL OR lease_until < $4)",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(connection_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give the refresh lease back.
+    pub async fn release_oauth_refresh(&self, connection_id: &str, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE oauth_tokens SET lease_owner = NULL, lease_until = NULL WHERE connection_id = $1 AND lease_owner = $2")
+            .bind(connection_id)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Drop a connection's tokens (revoked grant).
+    pub async fn delete_oauth_tokens(&self, connection_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth_tokens WHERE connection_id = $1")
+            .bind(connection_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
