@@ -233,6 +233,13 @@ impl App {
         tx
     }
 
+    /// Start this app's outgoing-webhook sender.
+    pub fn start_sender(&self) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(wharf::webhooks::sender::run(self.state.engine.clone(), rx));
+        tx
+    }
+
     /// Wait until a run ends; its final state.
     pub async fn wait_run(&self, run_id: &str) -> Value {
         for _ in 0..600 {

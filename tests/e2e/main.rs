@@ -10,6 +10,8 @@ mod connectors;
 mod dev_cli;
 mod fakes;
 mod guide;
+mod hooks;
+mod oauth;
 mod sandbox;
 mod serve;
 mod ssrf;

@@ -1,0 +1,417 @@
+//! OAuth2 connections: the flow against a real OAuth2 server
+//! (`oauth2-mock-server` from npm, on loopback), and refresh against a small
+//! fake provider that rotates refresh tokens and revokes them on reuse:
+//! twenty runs that find an expired token cause exactly one refresh, across
+//! nodes on PostgreSQL; `invalid_grant` means the connection needs to be
+//! authorized again; no token ever shows up in an answer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::api_support::{App, Db};
+use crate::support::{Upstream, guest};
+
+/// Follow the authorization URL to its redirect, and hand the code and state
+/// to the server's callback, as a browser would.
+async fn authorize(app: &App, connection: &str) -> crate::api_support::Answer {
+    let a = app
+        .post(
+            &format!("/api/v1/connections/{connection}/oauth/start"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let url = a.json["authorization_url"].as_str().unwrap();
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client.get(url).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(location.path(), "/oauth/callback");
+    let query = location.query().unwrap().to_string();
+    app.call(Method::GET, &format!("/oauth/callback?{query}"), None, None)
+        .await
+}
+
+async fn oauth_connection(app: &App, name: &str, config: Value) -> String {
+    let a = app
+        .post(
+            "/api/v1/connections",
+            json!({"name": name, "connector": "oauth-api@0.1.0", "config": config,
+                   "secrets": {"oauth_client_id": "wharf-client", "oauth_client_secret": "client-secret-9"},
+                   "grants": {"networks": ["127.0.0.0/8"]}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    a.json["id"].as_str().unwrap().to_string()
+}
+
+/// `oauth2-mock-server`, installed once into `target/npm` and started on a
+/// free loopback port.
+struct MockServer {
+    child: tokio::process::Child,
+    origin: String,
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn mock_server() -> MockServer {
+    let prefix = PathBuf::from(env!("WHARF_GUESTS_DIR")).join("../../../npm");
+    let entry = prefix.join("node_modules/oauth2-mock-server/dist/oauth2-mock-server.mjs");
+    if !entry.exists() {
+        let status = tokio::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("oauth2-mock-server@8")
+            .status()
+            .await
+            .expect("npm (Node.js) is needed for the OAuth2 tests");
+        assert!(status.success(), "npm install oauth2-mock-server failed");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&entry)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start oauth2-mock-server");
+    let origin = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{origin}/.well-known/openid-configuration"))
+            .await
+            .is_ok()
+        {
+            return MockServer { child, origin };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.start_kill();
+    panic!("oauth2-mock-server did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_code_flow_against_a_real_oauth2_server() {
+    let mock = mock_server().await;
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("oauth-api")).await.status,
+        StatusCode::CREATED
+    );
+    let id = oauth_connection(
+        &app,
+        "mocked",
+        json!({"base_url": mock.origin, "auth_url": mock.origin, "me_path": "/userinfo"}),
+    )
+    .await;
+
+    // Not connected yet: the check says what to do.
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert!(a.text.contains("not authorized yet"), "{}", a.text);
+
+    let a = authorize(&app, &id).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.text.contains("is authorized"));
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+
+    // The state was single-use.
+    let start = app
+        .post(
+            &format!("/api/v1/connections/{id}/oauth/start"),
+            json!(null),
+        )
+        .await;
+    let url = url::Url::parse(start.json["authorization_url"].as_str().unwrap()).unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let a = app
+        .call(
+            Method::GET,
+            &format!("/oauth/callback?code=forged&state={state}x"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+
+    // No token in the database in clear, nor in any answer.
+    let tokens = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
+    let access = app.state.vault.decrypt(&tokens.access_token).unwrap();
+    assert!(access.expose().len() > 20);
+    let shown = app.get(&format!("/api/v1/connections/{id}")).await;
+    assert!(!shown.text.contains(access.expose()));
+    assert!(
+        tokens.access_token.starts_with("gAAAAA"),
+        "stored as a Fernet token"
+    );
+}
+
+/// A provider whose refresh tokens rotate; using an old one revokes the
+/// whole family (as providers that detect token theft do).
+#[derive(Default)]
+struct Provider {
+    refreshes: usize,
+    current_refresh: String,
+    valid_access: Vec<String>,
+    revoked: bool,
+    rotate: bool,
+    issued: usize,
+}
+
+type Shared = Arc<Mutex<Provider>>;
+
+async fn token(State(p): State<Shared>, body: String) -> impl IntoResponse {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    if grant == "refresh_token" {
+        // Slow enough that racing refreshers would overlap.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut p = p.lock().unwrap();
+    if grant == "refresh_token" {
+        p.refreshes += 1;
+        if p.revoked || form.get("refresh_token") != Some(&p.current_refresh) {
+            p.revoked = true;
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    json!({"error": "invalid_grant", "error_description": "refresh token reused or revoked"}),
+                ),
+            );
+        }
+    }
+    p.issued += 1;
+    let access = format!("access-{}", p.issued);
+    p.valid_access = vec![access.clone()];
+    let mut answer = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
+    if grant != "refresh_token" || p.rotate {
+        p.current_refresh = format!("refresh-{}", p.issued);
+        answer["refresh_token"] = json!(p.current_refresh);
+    }
+    (StatusCode::OK, axum::Json(answer))
+}
+
+#[derive(serde::Deserialize)]
+struct AuthorizeQuery {
+    redirect_uri: String,
+    state: String,
+}
+
+async fn fake_provider(rotate: bool) -> (Upstream, Shared) {
+    let state: Shared = Arc::new(Mutex::new(Provider {
+        rotate,
+        ..Provider::default()
+    }));
+    let app = Router::new()
+        .route(
+            "/authorize",
+            get(|Query(q): Query<AuthorizeQuery>| async move {
+                Redirect::to(&format!("{}?code=c0de&state={}", q.redirect_uri, q.state))
+            }),
+        )
+        .route("/token", post(token))
+        .route(
+            "/me",
+            get(|State(p): State<Shared>, h: HeaderMap| async move {
+                let auth = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let ok = p
+                    .lock()
+                    .unwrap()
+                    .valid_access
+                    .iter()
+                    .any(|t| auth == format!("Bearer {t}"));
+                if ok {
+                    (StatusCode::OK, axum::Json(json!({"sub": "user-1"})))
+                } else {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": "bad token"})),
+                    )
+                }
+            }),
+        )
+        .with_state(state.clone());
+    (Upstream::start(app).await, state)
+}
+
+async fn expire(app: &App, connection: &str) {
+    sqlx::query("UPDATE oauth_tokens SET expires_at = $1 WHERE connection_id = $2")
+        .bind(wharf::store::now_ms() - 1000)
+        .bind(connection)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_runs_with_an_expired_token_cause_one_refresh_across_nodes() {
+    let (provider, state) = fake_provider(true).await;
+    let app = App::new(Db::Postgres).await;
+    assert_eq!(
+        app.upload(guest("oauth-api")).await.status,
+        StatusCode::CREATED
+    );
+    let id = oauth_connection(
+        &app,
+        "rotating",
+        json!({"base_url": provider.origin(), "auth_url": provider.origin()}),
+    )
+    .await;
+    assert_eq!(authorize(&app, &id).await.status, StatusCode::OK);
+    expire(&app, &id).await;
+
+    // A second node: its own engine (and node id) on the same database.
+    let other = wharf::sync::Engine::new(
+        app.state.store.clone(),
+        app.state.registry.clone(),
+        app.state.vault.clone(),
+        crate::api_support::engine_options(),
+    );
+    let row = app.state.store.connection(&id).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let engine = if i % 2 == 0 {
+            app.state.engine.clone()
+        } else {
+            other.clone()
+        };
+        let row = row.clone();
+        tasks.push(tokio::spawn(async move {
+            wharf::oauth::access_token(&engine, &row).await
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(
+            t.await
+                .unwrap()
+                .expect("every run gets a token")
+                .unwrap()
+                .expose()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        state.lock().unwrap().refreshes,
+        1,
+        "exactly one refresh call"
+    );
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "all runs use the refreshed token"
+    );
+    assert!(
+        !state.lock().unwrap().revoked,
+        "no refresh token was reused"
+    );
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_keeps_the_old_refresh_token_and_invalid_grant_needs_reauth() {
+    let (provider, state) = fake_provider(false).await;
+    let app = App::new(Db::Sqlite).await;
+    let events = app
+        .post("/api/v1/webhooks", json!({"url": provider.url("/events"), "events": ["connection.needs_reauth"], "networks": ["127.0.0.0/8"]}))
+        .await;
+    assert_eq!(events.status, StatusCode::CREATED, "{}", events.text);
+    let hook = events.json["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.upload(guest("oauth-api")).await.status,
+        StatusCode::CREATED
+    );
+    let id = oauth_connection(
+        &app,
+        "keeping",
+        json!({"base_url": provider.origin(), "auth_url": provider.origin()}),
+    )
+    .await;
+    assert_eq!(authorize(&app, &id).await.status, StatusCode::OK);
+    let before = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
+
+    // The provider answers a refresh without a refresh token: keep ours.
+    expire(&app, &id).await;
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+    let after = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
+    assert_eq!(after.refreshes, 1);
+    let refresh = |t: &wharf::store::webhooks::TokenRow| {
+        app.state
+            .vault
+            .decrypt(t.refresh_token.as_ref().unwrap())
+            .unwrap()
+            .expose()
+            .to_string()
+    };
+    assert_eq!(
+        refresh(&after),
+        refresh(&before),
+        "the old refresh token is kept"
+    );
+
+    // The grant is revoked: the connection needs to be authorized again.
+    state.lock().unwrap().revoked = true;
+    expire(&app, &id).await;
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert!(a.text.contains("authorized again"), "{}", a.text);
+    let c = app.get(&format!("/api/v1/connections/{id}")).await;
+    assert_eq!(c.json["status"], "needs_reauth", "{}", c.text);
+    let queued = app
+        .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
+        .await;
+    assert_eq!(
+        queued.json["items"][0]["event"], "connection.needs_reauth",
+        "{}",
+        queued.text
+    );
+    for t in ["refresh-1", "access-1", "access-2"] {
+        assert!(
+            !c.text.contains(t) && !a.text.contains(t) && !queued.text.contains(t),
+            "a token leaked"
+        );
+    }
+}
