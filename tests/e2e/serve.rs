@@ -30,6 +30,7 @@ pub struct Server {
     pub output: Arc<Mutex<String>>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -74,14 +75,14 @@ impl Server {
             }
         };
         let out = output.clone();
-        tokio::spawn(async move {
+        let stdout_reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 out.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
         let out = output.clone();
         let mut stderr = child.stderr.take().unwrap();
-        tokio::spawn(async move {
+        let stderr_reader = tokio::spawn(async move {
             let mut buf = String::new();
             let _ = stderr.read_to_string(&mut buf).await;
             out.lock().unwrap().push_str(&buf);
@@ -93,6 +94,7 @@ impl Server {
             output,
             data_dir,
             database_url,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
@@ -108,10 +110,15 @@ impl Server {
             .args(["-TERM", &pid.to_string()])
             .status()
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("wharf serve stops within 20 s of SIGTERM")
-            .unwrap()
+            .unwrap();
+        // Everything the process wrote is in `output` once this returns.
+        for r in self.readers.drain(..) {
+            let _ = r.await;
+        }
+        status
     }
 }
 

@@ -132,6 +132,67 @@ struct Opened {
     counted: crate::runtime::http::HttpCounters,
 }
 
+/// The sessions of a sync's connections, and the source's stream schemas.
+struct Sides {
+    source: Opened,
+    source_schemas: HashMap<String, Value>,
+    mapper: Option<Opened>,
+    destination: Option<Opened>,
+}
+
+async fn open_connection(
+    engine: &Engine,
+    id: &str,
+    side: Side,
+) -> Result<(Opened, Arc<crate::runtime::Connector>), OpenError> {
+    let row = engine.store.connection(id).await?.ok_or_else(|| {
+        OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
+    })?;
+    let (connector, session) = crate::oauth::open_session(engine, &row).await?;
+    let opened = Opened {
+        row,
+        session,
+        counted: Default::default(),
+    };
+    Ok((opened, connector))
+}
+
+/// Open the source, mapper and destination of a sync; on failure, which
+/// connection failed and why.
+async fn open_sides(engine: &Engine, sync: &SyncRow) -> Result<Sides, (String, OpenError)> {
+    let (source, connector) = open_connection(engine, &sync.source_id, Side::Source)
+        .await
+        .map_err(|e| (sync.source_id.clone(), e))?;
+    let mut others = [
+        (&sync.mapper_id, Side::Mapper),
+        (&sync.destination_id, Side::Destination),
+    ]
+    .into_iter()
+    .map(|(id, side)| async move {
+        match id {
+            Some(id) => open_connection(engine, id, side)
+                .await
+                .map(|(o, _)| Some(o))
+                .map_err(|e| (id.clone(), e)),
+            None => Ok(None),
+        }
+    });
+    let mapper = others.next().expect("two sides").await?;
+    let destination = others.next().expect("two sides").await?;
+    let source_schemas = connector
+        .spec()
+        .streams
+        .iter()
+        .map(|s| (s.name.clone(), s.schema.clone()))
+        .collect();
+    Ok(Sides {
+        source,
+        source_schemas,
+        mapper,
+        destination,
+    })
+}
+
 struct Run<'a> {
     engine: &'a Engine,
     run: &'a RunRow,
@@ -168,65 +229,24 @@ pub async fn execute_timed(
         }
         Err(e) => return (e.into(), Duration::ZERO, Duration::ZERO),
     };
-    let open = |id: String, side: Side| async move {
-        let row = engine.store.connection(&id).await?.ok_or_else(|| {
-            OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
-        })?;
-        let (connector, session) = crate::oauth::open_session(engine, &row).await?;
-        Ok::<_, OpenError>((row, connector, session))
+    let Sides {
+        source,
+        source_schemas,
+        mapper,
+        destination,
+    } = match open_sides(engine, &sync).await {
+        Ok(sides) => sides,
+        Err((id, e)) => {
+            return (
+                open_failed(engine, &id, e).await,
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
     };
-    let (source_row, source_connector, source_session) =
-        match open(sync.source_id.clone(), Side::Source).await {
-            Ok(x) => x,
-            Err(e) => {
-                return (
-                    open_failed(engine, &sync.source_id, e).await,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                );
-            }
-        };
-    let mut mapper = None;
-    if let Some(id) = sync.mapper_id.clone() {
-        match open(id.clone(), Side::Mapper).await {
-            Ok((row, _, session)) => {
-                mapper = Some(Opened {
-                    row,
-                    session,
-                    counted: Default::default(),
-                })
-            }
-            Err(e) => {
-                return (
-                    open_failed(engine, &id, e).await,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                );
-            }
-        }
-    }
-    let mut destination = None;
-    if let Some(id) = sync.destination_id.clone() {
-        match open(id.clone(), Side::Destination).await {
-            Ok((row, _, session)) => {
-                destination = Some(Opened {
-                    row,
-                    session,
-                    counted: Default::default(),
-                })
-            }
-            Err(e) => {
-                return (
-                    open_failed(engine, &id, e).await,
-                    Duration::ZERO,
-                    Duration::ZERO,
-                );
-            }
-        }
-    }
     // Per-connection concurrency on this node.
     let mut slots = Vec::new();
-    let mut ids: Vec<&str> = vec![&source_row.id];
+    let mut ids: Vec<&str> = vec![&source.row.id];
     ids.extend(mapper.as_ref().map(|m| m.row.id.as_str()));
     ids.extend(destination.as_ref().map(|d| d.row.id.as_str()));
     ids.sort_unstable();
@@ -238,22 +258,12 @@ pub async fn execute_timed(
             reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
         }
     }
-    let source_schemas = source_connector
-        .spec()
-        .streams
-        .iter()
-        .map(|s| (s.name.clone(), s.schema.clone()))
-        .collect();
     let mut r = Run {
         engine,
         run,
         sync,
         stop,
-        source: Opened {
-            row: source_row,
-            session: source_session,
-            counted: Default::default(),
-        },
+        source,
         source_schemas,
         mapper,
         destination,
@@ -646,45 +656,14 @@ pub async fn push_records(
         .sync(&run.sync_id)
         .await?
         .ok_or_else(|| failed("config", "the sync was deleted", None))?;
-    let open = |id: Option<String>| async move {
-        match id {
-            None => Ok(None),
-            Some(id) => {
-                let row = engine.store.connection(&id).await?.ok_or_else(|| {
-                    OpenError::ConnectorGone(format!("connection {id} (deleted)"))
-                })?;
-                let (_, session) = crate::oauth::open_session(engine, &row).await?;
-                Ok::<_, OpenError>(Some(Opened {
-                    row,
-                    session,
-                    counted: Default::default(),
-                }))
-            }
-        }
-    };
-    let source = match open(Some(sync.source_id.clone())).await {
-        Ok(Some(s)) => s,
-        Ok(None) => unreachable!("a source is always given"),
-        Err(e) => return Err(failed("config", e.to_string(), None)),
-    };
-    let mapper = open(sync.mapper_id.clone())
+    let Sides {
+        source,
+        source_schemas,
+        mapper,
+        destination,
+    } = open_sides(engine, &sync)
         .await
-        .map_err(|e| failed("config", e.to_string(), None))?;
-    let destination = open(sync.destination_id.clone())
-        .await
-        .map_err(|e| failed("config", e.to_string(), None))?;
-    let (_, source_connector) = engine
-        .registry
-        .get(&source.row.connector, &source.row.version)
-        .await
-        .map_err(|e| failed("config", e.to_string(), None))?
-        .ok_or_else(|| failed("config", "the source's connector is gone", None))?;
-    let source_schemas = source_connector
-        .spec()
-        .streams
-        .iter()
-        .map(|s| (s.name.clone(), s.schema.clone()))
-        .collect();
+        .map_err(|(_, e)| failed("config", e.to_string(), None))?;
     let mut r = Run {
         engine,
         run,
