@@ -169,6 +169,8 @@ fn sync_row(
         error_threshold: -1,
         retry: RetryPolicy::default(),
         schemas: BTreeMap::new(),
+        limits: Default::default(),
+        record_count: 0,
         next_due_at,
         created_at: 0,
         updated_at: 0,
@@ -222,7 +224,7 @@ async fn one_sync(origin: &str, into_push: bool) -> Row {
         let took = started.elapsed();
         assert!(matches!(outcome, Outcome::Succeeded), "{outcome:?}");
         e.store
-            .finish_run(&run.id, &e.node, "succeeded", None, None)
+            .finish_run(&run.lease().unwrap(), "succeeded", None, None)
             .await
             .unwrap();
         let done = e.store.run(&run.id).await.unwrap().unwrap();
@@ -319,7 +321,7 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
             let mut n = 0;
             while let Some(run) = e.store.claim_run(&e.node, 60_000).await.unwrap() {
                 e.store
-                    .finish_run(&run.id, &e.node, "succeeded", None, None)
+                    .finish_run(&run.lease().unwrap(), "succeeded", None, None)
                     .await
                     .unwrap();
                 n += 1;

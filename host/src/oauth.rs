@@ -100,6 +100,11 @@ pub fn redirect_uri(engine: &Engine) -> String {
     )
 }
 
+/// An OAuth2 endpoint URL of a spec, expanded for a connection's config.
+pub fn expand_endpoint(text: &str, config: &serde_json::Value) -> Result<String, OAuthError> {
+    expand(text, config)
+}
+
 /// `{config.a.b}` in an endpoint URL, replaced by that config value.
 fn expand(text: &str, config: &serde_json::Value) -> Result<String, OAuthError> {
     let mut out = String::new();

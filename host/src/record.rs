@@ -83,6 +83,40 @@ impl Record {
     }
 }
 
+/// Whether arrays and objects in JSON `text` nest deeper than `limit`.
+/// One pass over the bytes that builds nothing; strings are skipped. It
+/// does not check the syntax (the caller does), so it runs first and keeps
+/// every later parser of the text within its own recursion limit.
+pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// One page returned by a source.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Page {
@@ -128,6 +162,15 @@ mod tests {
         assert!(Record::new("s", None, Op::Upsert, r#"{"a":1}"#.into()).is_ok());
         assert!(Record::new("s", None, Op::Upsert, "[1]".into()).is_err());
         assert!(Record::new("s", None, Op::Upsert, "{oops".into()).is_err());
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert!(!nests_deeper_than(r#"{"a":[{"b":"[[[[["}]}"#, 3));
+        assert!(nests_deeper_than(r#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!nests_deeper_than(r#"{"a":"\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(nests_deeper_than(&deep, 64));
     }
 
     #[test]

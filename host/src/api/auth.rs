@@ -58,6 +58,8 @@ impl Scope {
 pub struct Caller {
     /// The key's id.
     pub key_id: String,
+    /// The key's scope.
+    pub scope: Scope,
 }
 
 /// A new key: `wharf_<id>_<secret>`; the id is public, the whole key is not.
@@ -143,7 +145,10 @@ pub async fn require(
         .check(&row.id)
         .map_err(ApiError::rate_limited)?;
     let _ = state.store.touch_api_key(&row.id).await;
-    req.extensions_mut().insert(Caller { key_id: row.id });
+    req.extensions_mut().insert(Caller {
+        key_id: row.id,
+        scope,
+    });
     Ok(next.run(req).await)
 }
 

@@ -21,8 +21,9 @@ use super::json::Json as Body;
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::registry::OpenError;
 use crate::runtime::Session;
+use crate::runtime::grants::HostPattern;
 use crate::runtime::secrets::SecretValue;
-use crate::runtime::spec::Spec;
+use crate::runtime::spec::{Spec, expand_host_template};
 use crate::store::connections::{
     ConnectionRow, ConnectionUpdate, Grants, NewConnection, SecretChange, SecretInfo, Status,
 };
@@ -460,6 +461,30 @@ async fn update(
         .map(|(k, v)| (k.as_str(), v.is_some()))
         .collect();
     validate(&spec, &config, &changes, &grants, &current.secrets)?;
+    let resupplied: Vec<&str> = req
+        .secrets
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let has_token = state.store.oauth_tokens(&id).await?.is_some();
+    let widened = widening(
+        &spec,
+        (&current.config, &current.grants),
+        (&config, &grants),
+    );
+    let exposed = exposed_secrets(&widened, &current.secrets, &resupplied, has_token);
+    if !exposed.is_empty() && caller.scope < Scope::Admin {
+        return Err(ApiError::forbidden(format!(
+            "this change widens where the connection's credentials may be sent ({}); send these secrets again in the same request, or use an admin key: {}",
+            widened
+                .iter()
+                .map(Widening::describe)
+                .collect::<Vec<_>>()
+                .join("; "),
+            exposed.join(", ")
+        )));
+    }
     let secrets = req
         .secrets
         .iter()
@@ -494,9 +519,140 @@ async fn update(
         },
         "secrets_set": req.secrets.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k).collect::<Vec<_>>(),
         "secrets_removed": req.secrets.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect::<Vec<_>>(),
+        "widened": widened.iter().map(Widening::describe).collect::<Vec<_>>(),
+        "credentials_widened": exposed,
     });
     audit(&state, &caller.key_id, "connection.update", &id, detail).await;
     Ok(Json(row.into()))
+}
+
+/// A way a change lets credentials go somewhere they could not go before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Widening {
+    /// Granted hosts not covered by the old grants.
+    Hosts(Vec<String>),
+    /// Granted blocked networks not covered by the old ones.
+    Networks(Vec<String>),
+    /// A secret bound to hosts it was not bound to.
+    Binding { secret: String, hosts: Vec<String> },
+    /// The hosts the OAuth2 token goes to (the spec's, from the config).
+    TokenHosts(Vec<String>),
+    /// The OAuth2 token endpoint, where the client secret goes.
+    TokenEndpoint(String),
+}
+
+impl Widening {
+    fn describe(&self) -> String {
+        match self {
+            Self::Hosts(h) => format!("new host grants {}", h.join(", ")),
+            Self::Networks(n) => format!("new network grants {}", n.join(", ")),
+            Self::Binding { secret, hosts } => {
+                format!("secret `{secret}` would be sent to {}", hosts.join(", "))
+            }
+            Self::TokenHosts(h) => format!("the OAuth2 token would be sent to {}", h.join(", ")),
+            Self::TokenEndpoint(u) => format!("the OAuth2 client secret would be sent to {u}"),
+        }
+    }
+}
+
+/// How `new` widens where credentials may go compared with `old`: host and
+/// network grants, each secret's bound hosts (which follow the config
+/// through `{config.x}` templates), the OAuth2 token's hosts and the token
+/// endpoint.
+fn widening(spec: &Spec, old: (&Value, &Grants), new: (&Value, &Grants)) -> Vec<Widening> {
+    let not_within = |new: &[HostPattern], old: &[HostPattern]| -> Vec<String> {
+        new.iter()
+            .filter(|n| !old.iter().any(|o| n.is_within(o)))
+            .map(ToString::to_string)
+            .collect()
+    };
+    let mut out = Vec::new();
+    let hosts = not_within(&new.1.hosts, &old.1.hosts);
+    if !hosts.is_empty() {
+        out.push(Widening::Hosts(hosts));
+    }
+    let networks: Vec<String> = new
+        .1
+        .networks
+        .iter()
+        .filter(|n| !old.1.networks.iter().any(|o| o.contains(*n)))
+        .map(ToString::to_string)
+        .collect();
+    if !networks.is_empty() {
+        out.push(Widening::Networks(networks));
+    }
+    let bound = |s: &crate::runtime::spec::SecretSpec, config: &Value| -> Vec<HostPattern> {
+        s.hosts
+            .iter()
+            .filter_map(|t| expand_host_template(t, config).ok())
+            .collect()
+    };
+    for s in &spec.secrets {
+        let hosts = not_within(&bound(s, new.0), &bound(s, old.0));
+        if !hosts.is_empty() {
+            out.push(Widening::Binding {
+                secret: s.name.clone(),
+                hosts,
+            });
+        }
+    }
+    if spec.oauth2.is_some() {
+        let token_hosts = not_within(
+            &spec.host_patterns(new.0).unwrap_or_default(),
+            &spec.host_patterns(old.0).unwrap_or_default(),
+        );
+        if !token_hosts.is_empty() {
+            out.push(Widening::TokenHosts(token_hosts));
+        }
+    }
+    if let Some(o) = &spec.oauth2 {
+        let endpoint = |config: &Value| crate::oauth::expand_endpoint(&o.token_url, config).ok();
+        if endpoint(new.0) != endpoint(old.0) {
+            out.push(Widening::TokenEndpoint(
+                endpoint(new.0).unwrap_or_else(|| "an unknown endpoint".into()),
+            ));
+        }
+    }
+    out
+}
+
+/// The stored credentials a widening exposes that the request does not
+/// supply again: secrets by name, and the OAuth2 token.
+fn exposed_secrets(
+    widened: &[Widening],
+    stored: &[SecretInfo],
+    resupplied: &[&str],
+    has_token: bool,
+) -> Vec<String> {
+    if widened.is_empty() {
+        return Vec::new();
+    }
+    let grants_widened = widened
+        .iter()
+        .any(|w| matches!(w, Widening::Hosts(_) | Widening::Networks(_)));
+    let held = |name: &str| stored.iter().any(|s| s.name == name) && !resupplied.contains(&name);
+    let mut out: Vec<String> = Vec::new();
+    for s in stored {
+        let name = s.name.as_str();
+        if !held(name) || name == "webhook_secret" {
+            continue;
+        }
+        let affected = grants_widened
+            || widened.iter().any(|w| match w {
+                Widening::Binding { secret, .. } => secret == name,
+                Widening::TokenEndpoint(_) => name == "oauth_client_secret",
+                _ => false,
+            });
+        if affected {
+            out.push(name.to_string());
+        }
+    }
+    let token_widened =
+        grants_widened || widened.iter().any(|w| matches!(w, Widening::TokenHosts(_)));
+    if has_token && token_widened {
+        out.push("the OAuth2 token (an admin key is needed)".into());
+    }
+    out
 }
 
 async fn remove(

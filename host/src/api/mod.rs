@@ -18,9 +18,10 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
+use futures::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -104,7 +105,24 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
+}
+
+/// A handler that panics (a bug) answers a 500 problem with an error id,
+/// like any internal error, instead of dropping the connection.
+async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => ApiError::internal(format!(
+            "a request handler panicked: {}",
+            crate::runtime::panic_message(&*panic)
+        ))
+        .into_response(),
+    }
 }
 
 /// Health and metrics only, for worker-only nodes.

@@ -145,6 +145,7 @@ fn schemas() -> Map<String, Value> {
         "enabled": {"type": "boolean"},
         "error_threshold": {"type": "integer", "description": "rejected records tolerated per run; -1: no limit"},
         "retry": {"type": "object", "properties": {"attempts": int, "backoff_ms": int, "max_backoff_ms": int, "run_retries": int, "max_rate_limit_wait_secs": int}},
+        "limits": {"type": "object", "description": "per-run limits and the records-store quota; a run that passes one fails with its name", "properties": {"max_records": int, "max_pages": int, "max_bytes": int, "max_duration_secs": int, "max_stored_records": int}},
         "schemas": {"type": "object", "additionalProperties": {"type": "object"}, "description": "JSON Schema per stream"}
     });
     m.insert("NewSync".into(), json!({"type": "object", "required": ["name", "source", "streams"], "properties": sync_props.clone()}));

@@ -20,7 +20,7 @@ use crate::record::{Op, Record};
 use crate::runtime::spec::Role;
 use crate::store::now_ms;
 use crate::store::runs::{RejectionRow, RunRow, Trigger};
-use crate::store::syncs::{Mode, RetryPolicy, Schedule, SyncRow};
+use crate::store::syncs::{Mode, RetryPolicy, RunLimits, Schedule, SyncRow};
 use crate::sync::schedule;
 
 pub fn routes() -> Vec<Route> {
@@ -197,6 +197,7 @@ struct SyncInput {
     error_threshold: Option<i64>,
     retry: Option<RetryPolicy>,
     schemas: Option<BTreeMap<String, Value>>,
+    limits: Option<RunLimits>,
 }
 
 /// `null` and absent are different in a PATCH: absent keeps, null clears.
@@ -357,6 +358,9 @@ fn apply(s: &mut SyncRow, input: SyncInput) {
     if let Some(v) = input.schemas {
         s.schemas = v;
     }
+    if let Some(v) = input.limits {
+        s.limits = v;
+    }
     s.next_due_at = match (&s.schedule, s.enabled) {
         (Some(sch), true) => schedule::next_due(sch, now_ms()),
         _ => None,
@@ -394,6 +398,8 @@ async fn create(
         error_threshold: -1,
         retry: RetryPolicy::default(),
         schemas: BTreeMap::new(),
+        limits: RunLimits::default(),
+        record_count: 0,
         next_due_at: None,
         created_at: 0,
         updated_at: 0,
@@ -927,26 +933,24 @@ async fn import(
         Ok(x) => x,
         Err(outcome) => {
             let message = format!("{outcome:?}");
-            let _ = state
-                .store
-                .finish_run(
-                    &run.id,
-                    &state.engine.node,
-                    "failed",
-                    Some("import"),
-                    Some(&message),
-                )
-                .await;
+            if let Some(lease) = run.lease() {
+                let _ = state
+                    .store
+                    .finish_run(&lease, "failed", Some("import"), Some(&message))
+                    .await;
+            }
             return Err(ApiError::invalid(
                 format!("the import failed: {message}"),
                 Vec::new(),
             ));
         }
     };
-    let _ = state
-        .store
-        .finish_run(&run.id, &state.engine.node, "succeeded", None, None)
-        .await;
+    if let Some(lease) = run.lease() {
+        let _ = state
+            .store
+            .finish_run(&lease, "succeeded", None, None)
+            .await;
+    }
     let mut rejected: Vec<RowError> = rejections
         .into_iter()
         .map(|x| RowError {

@@ -602,16 +602,17 @@ async fn process(
                         Err(_) => ("failed", None),
                     };
                     let error = outcome.as_ref().err().map(|o| format!("{o:?}"));
-                    let _ = state
-                        .store
-                        .finish_run(
-                            &run.id,
-                            &state.engine.node,
-                            status,
-                            error.as_ref().map(|_| "webhook"),
-                            error.as_deref(),
-                        )
-                        .await;
+                    if let Some(lease) = run.lease() {
+                        let _ = state
+                            .store
+                            .finish_run(
+                                &lease,
+                                status,
+                                error.as_ref().map(|_| "webhook"),
+                                error.as_deref(),
+                            )
+                            .await;
+                    }
                     results.push(json!({"sync": s.id, "run": run.id, "status": status, "counters": counters}));
                 }
             }

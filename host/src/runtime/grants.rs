@@ -277,8 +277,14 @@ const BLOCKED_V6: &[(&str, &str)] = &[
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("100::/64", "discard"),
-    ("2001::/32", "Teredo"),
+    ("100:0:0:1::/64", "dummy prefix"),
+    (
+        "2001::/23",
+        "IETF protocol assignments (Teredo, ORCHID, benchmarking)",
+    ),
     ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment routing"),
     ("fc00::/7", "unique local (private)"),
     ("fe80::/10", "link-local"),
     ("fec0::/10", "site-local"),
@@ -327,14 +333,18 @@ fn blocked_network(addr: IpAddr) -> Option<(IpNet, &'static str)> {
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`),
-/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`)
-/// or 6to4 (`2002::/16`) address.
+/// IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) or 6to4
+/// (`2002::/16`) address. Teredo (`2001::/32`) is blocked as a whole.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let low =
         |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return Some(low(s[6], s[7]));
     }
     // IPv4-compatible, but not :: or ::1 (judged as themselves).
     if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
@@ -478,6 +488,13 @@ mod tests {
             "::",
             "::ffff:127.0.0.1",
             "::ffff:0.0.0.0",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:a00:1",
+            "64:ff9b:1::7f00:1",
+            "2001::1",
+            "2001:20::1",
+            "3fff::1",
             "::7f00:1",
             "64:ff9b::7f00:1",
             "2002:7f00:1::1",
@@ -493,6 +510,7 @@ mod tests {
             "93.184.216.34",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
             "64:ff9b::808:808",
         ] {
             assert!(

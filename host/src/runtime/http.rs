@@ -20,8 +20,9 @@ use url::{Host as UrlHost, Url};
 
 use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
 use super::grants::{BlockedAddress, HostPattern, NetworkPolicy, blocked_name};
-use super::limits::Limits;
-use super::log::{LogSource, SessionLog};
+use super::limits::{LimitExceeded, Limits};
+use super::log::{CallLog, LogSource};
+use super::redact::Redactor;
 use super::secrets::{Placement, SecretBook};
 
 const MAX_REDIRECTS: usize = 5;
@@ -141,16 +142,45 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Headers the host owns: it derives `Host` from the checked URL, frames
+/// the body itself, chooses the content codings it can decode (so it can
+/// redact what comes back), and speaks to no proxy. A guest that sets one of
+/// them gets `invalid`, naming it.
+const HOST_OWNED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "accept-encoding",
+];
+
+/// At most this many request headers...
+pub const MAX_REQUEST_HEADERS: usize = 100;
+/// ...with names and values of at most this many bytes in all.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 64 << 10;
+/// The longest URL a guest may send.
+pub const MAX_URL_BYTES: usize = 32 << 10;
+/// Substitution and redaction of texts larger than this run on the blocking
+/// pool, so they never hold an async worker (heartbeats, the API) for long.
+const OFFLOAD_BYTES: usize = 256 << 10;
+
 /// The HTTP side of one session: client, grants, budget and counters.
 pub struct HttpSession {
     client: reqwest::Client,
     policy: HttpPolicy,
     secrets: Arc<SecretBook>,
-    log: Arc<SessionLog>,
     remaining: AtomicU32,
     budget: u32,
     concurrency: Semaphore,
     response_cap: usize,
+    request_cap: usize,
     request_timeout: Duration,
     sent: AtomicU64,
     bytes_in: AtomicU64,
@@ -180,9 +210,10 @@ impl HttpSession {
     pub fn new(
         policy: HttpPolicy,
         secrets: Arc<SecretBook>,
-        log: Arc<SessionLog>,
         limits: &Limits,
     ) -> Result<Self, reqwest::Error> {
+        // gzip, brotli, zstd and deflate are asked for and decoded by
+        // reqwest, before redaction; guests cannot set Accept-Encoding.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -194,11 +225,11 @@ impl HttpSession {
             client,
             policy,
             secrets,
-            log,
             remaining: AtomicU32::new(limits.http_requests_per_session),
             budget: limits.http_requests_per_session,
             concurrency: Semaphore::new(limits.http_concurrency.max(1)),
             response_cap: limits.http_response_bytes,
+            request_cap: limits.http_request_bytes,
             request_timeout: limits.http_request_timeout,
             sent: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -217,16 +248,12 @@ impl HttpSession {
         }
     }
 
-    /// Perform a guest's request. Refusals are logged for the administrator.
+    /// Perform a guest's request.
     pub async fn send(&self, req: Request) -> Result<Response, HttpError> {
         let started = std::time::Instant::now();
         let result = self.send_inner(req).await;
         self.busy_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        if let Err(HttpError::Denied(why)) = &result {
-            self.log
-                .host_line(LogSource::Host, format!("http request refused: {why}"));
-        }
         result
     }
 
@@ -236,15 +263,22 @@ impl HttpSession {
             .acquire()
             .await
             .map_err(|_| HttpError::Denied("session closed".into()))?;
-        let prepared = self.prepare(req)?;
+        let (mut prepared, body) = self.prepare(req)?;
+        if let Some(body) = body {
+            let (body, had_secret) = self.substitute_body(body, &prepared.url).await?;
+            prepared.body = Some(body);
+            prepared.body_has_secret = had_secret;
+        }
         match tokio::time::timeout(self.request_timeout, self.perform(prepared)).await {
             Ok(result) => result,
             Err(_) => Err(HttpError::Timeout),
         }
     }
 
-    /// Check the request and substitute secrets; nothing is sent yet.
-    fn prepare(&self, req: Request) -> Result<Prepared, HttpError> {
+    /// Check the request's shape and grants and substitute secrets in its
+    /// URL and headers; the body is returned for [`Self::substitute_body`].
+    /// Nothing is sent yet.
+    fn prepare(&self, req: Request) -> Result<(Prepared, Option<Vec<u8>>), HttpError> {
         let method = Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .ok()
             .filter(|m| {
@@ -259,7 +293,36 @@ impl HttpSession {
                 ]
                 .contains(m)
             })
-            .ok_or_else(|| HttpError::Invalid(format!("method `{}` is not allowed", req.method)))?;
+            .ok_or_else(|| {
+                HttpError::Invalid(format!("method `{}` is not allowed", clip(&req.method)))
+            })?;
+        if req.url.len() > MAX_URL_BYTES {
+            return Err(HttpError::Invalid(format!(
+                "the URL is {} bytes long; at most {MAX_URL_BYTES} are allowed",
+                req.url.len()
+            )));
+        }
+        if req.headers.len() > MAX_REQUEST_HEADERS {
+            return Err(HttpError::Invalid(format!(
+                "{} request headers; at most {MAX_REQUEST_HEADERS} are allowed",
+                req.headers.len()
+            )));
+        }
+        let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if header_bytes > MAX_REQUEST_HEADER_BYTES {
+            return Err(HttpError::Invalid(format!(
+                "request headers take {header_bytes} bytes; at most {MAX_REQUEST_HEADER_BYTES} are allowed"
+            )));
+        }
+        if let Some(body) = &req.body
+            && body.len() > self.request_cap
+        {
+            return Err(HttpError::Invalid(format!(
+                "the request body is {} bytes; at most {} are allowed",
+                body.len(),
+                self.request_cap
+            )));
+        }
         let template =
             Url::parse(&req.url).map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
         if template
@@ -273,7 +336,7 @@ impl HttpSession {
         self.policy
             .check_url(&template)
             .map_err(HttpError::Denied)?;
-        let deny = |e: super::secrets::SecretDenied| HttpError::Denied(e.to_string());
+        let url_has_secret = SecretBook::has_placeholder(&req.url);
         let url = self
             .secrets
             .substitute(&req.url, &template, Placement::Url)
@@ -284,11 +347,16 @@ impl HttpSession {
                 "secret placeholders are not allowed in a URL's scheme, host or port".into(),
             ));
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(req.headers.len());
         let mut secret_headers = Vec::new();
         for (name, value) in &req.headers {
             let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| HttpError::Invalid(format!("invalid header name `{name}`")))?;
+                .map_err(|_| HttpError::Invalid(format!("invalid header name `{}`", clip(name))))?;
+            if HOST_OWNED_HEADERS.contains(&header.as_str()) {
+                return Err(HttpError::Invalid(format!(
+                    "header `{header}` is set by the host, not by connectors"
+                )));
+            }
             if SecretBook::has_placeholder(value) {
                 secret_headers.push(header.clone());
             }
@@ -298,32 +366,50 @@ impl HttpSession {
                 .map_err(deny)?;
             // The message must not include the value: it may hold a secret.
             let value = HeaderValue::from_str(&value)
-                .map_err(|_| HttpError::Invalid(format!("invalid value for header `{name}`")))?;
+                .map_err(|_| HttpError::Invalid(format!("invalid value for header `{header}`")))?;
+            // Bounded above, so the map never reaches its capacity limit
+            // (which panics).
             headers.append(header, value);
         }
-        let mut body_has_secret = false;
-        let body = match req.body {
-            Some(body) => match std::str::from_utf8(&body) {
-                Ok(text) if SecretBook::has_placeholder(text) => {
-                    body_has_secret = true;
-                    let text = self
-                        .secrets
-                        .substitute(text, &url, Placement::Body)
-                        .map_err(deny)?;
-                    Some(text.into_owned().into_bytes())
-                }
-                _ => Some(body),
-            },
-            None => None,
-        };
-        Ok(Prepared {
+        let prepared = Prepared {
             method,
             url,
             headers,
             secret_headers,
-            body,
-            body_has_secret,
-        })
+            body: None,
+            body_has_secret: false,
+            url_has_secret,
+        };
+        Ok((prepared, req.body))
+    }
+
+    /// Substitute placeholders in a request body (on the blocking pool when
+    /// it is large).
+    async fn substitute_body(
+        &self,
+        body: Vec<u8>,
+        url: &Url,
+    ) -> Result<(Vec<u8>, bool), HttpError> {
+        let substitute = |book: &SecretBook, body: Vec<u8>, url: &Url| {
+            let text = match String::from_utf8(body) {
+                Ok(text) => text,
+                Err(e) => return Ok((e.into_bytes(), false)),
+            };
+            if !SecretBook::has_placeholder(&text) {
+                return Ok((text.into_bytes(), false));
+            }
+            let out = book.substitute(&text, url, Placement::Body).map_err(deny)?;
+            Ok((out.into_owned().into_bytes(), true))
+        };
+        if body.len() > OFFLOAD_BYTES {
+            let book = self.secrets.clone();
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || substitute(&book, body, &url))
+                .await
+                .map_err(|_| HttpError::Invalid("the request body could not be prepared".into()))?
+        } else {
+            substitute(&self.secrets, body, url)
+        }
     }
 
     fn take_budget(&self) -> Result<(), HttpError> {
@@ -339,6 +425,9 @@ impl HttpSession {
     }
 
     async fn perform(&self, mut p: Prepared) -> Result<Response, HttpError> {
+        // Every origin of the chain: what comes back is redacted for each
+        // secret that may have been sent to one of them.
+        let mut redactor = self.secrets.redactor_for(&p.url);
         for hop in 0..=MAX_REDIRECTS {
             self.take_budget()?;
             let mut builder = self
@@ -353,35 +442,60 @@ impl HttpSession {
                 Ok(r) => r,
                 Err(e) => {
                     self.by_class[4].fetch_add(1, Ordering::Relaxed);
-                    return Err(self.transport_error(e));
+                    return Err(transport_error(e, &redactor));
                 }
             };
             let status = resp.status();
             let class = (status.as_u16() / 100).clamp(2, 5) as usize - 2;
             self.by_class[class].fetch_add(1, Ordering::Relaxed);
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
+            let location = resp.headers().get(reqwest::header::LOCATION).cloned();
             if let (true, Some(location)) = (status.is_redirection(), location) {
                 if hop == MAX_REDIRECTS {
                     return Err(HttpError::Denied(format!(
                         "too many redirects (more than {MAX_REDIRECTS})"
                     )));
                 }
+                // A bound host that echoes a secret into its Location would
+                // otherwise have the host carry it to the next origin.
+                if redactor.finds_in(location.as_bytes()) {
+                    return Err(HttpError::Denied(
+                        "redirect refused: its location contains a secret".into(),
+                    ));
+                }
+                let location = location
+                    .to_str()
+                    .map_err(|_| HttpError::Invalid("bad redirect location".into()))?;
                 let next = p
                     .url
-                    .join(&location)
+                    .join(location)
                     .map_err(|e| HttpError::Invalid(format!("bad redirect location: {e}")))?;
                 self.policy
                     .check_url(&next)
                     .map_err(|why| HttpError::Denied(format!("redirect refused: {why}")))?;
                 p.redirect(status, next)?;
+                if !redactor_covers(&self.secrets, &redactor, &p.url) {
+                    redactor = redactor.union(&self.secrets.redactor_for(&p.url));
+                }
                 continue;
             }
+            // reqwest removes Content-Encoding when it decoded the body; one
+            // that is left is a coding the host did not ask for or cannot
+            // decode, and the host cannot look for secrets inside it.
+            if let Some(coding) = resp.headers().get(reqwest::header::CONTENT_ENCODING)
+                && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
+                && p.carries_secret()
+            {
+                return Err(HttpError::Denied(format!(
+                    "the response is encoded as `{}`, which the host cannot decode and check for secrets; refused because the request carried one",
+                    String::from_utf8_lossy(coding.as_bytes())
+                )));
+            }
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| transport_error(e, &redactor))?
+            {
                 if body.len() + chunk.len() > self.response_cap {
                     return Err(HttpError::TooLarge);
                 }
@@ -389,7 +503,6 @@ impl HttpSession {
             }
             self.bytes_in
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
-            let redactor = self.secrets.redactor();
             let headers = resp
                 .headers()
                 .iter()
@@ -398,9 +511,14 @@ impl HttpSession {
                     (k.as_str().to_string(), redactor.redact_str(&v).into_owned())
                 })
                 .collect();
-            let body = match redactor.redact_bytes(&body) {
-                std::borrow::Cow::Borrowed(_) => body,
-                std::borrow::Cow::Owned(b) => b,
+            let body = if redactor.is_empty() {
+                body
+            } else if body.len() > OFFLOAD_BYTES {
+                tokio::task::spawn_blocking(move || redact_owned(&redactor, body))
+                    .await
+                    .map_err(|_| HttpError::Invalid("the response could not be checked".into()))?
+            } else {
+                redact_owned(&redactor, body)
             };
             return Ok(Response {
                 status: status.as_u16(),
@@ -410,28 +528,58 @@ impl HttpSession {
         }
         unreachable!("the loop returns on its last hop")
     }
-
-    fn transport_error(&self, e: reqwest::Error) -> HttpError {
-        if e.is_timeout() {
-            return HttpError::Timeout;
-        }
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(err) = source {
-            if let Some(blocked) = err.downcast_ref::<ResolvedToBlocked>() {
-                return HttpError::Denied(blocked.to_string());
-            }
-            source = err.source();
-        }
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(err) = source {
-            message.push_str(": ");
-            message.push_str(&err.to_string());
-            source = err.source();
-        }
-        HttpError::Connect(self.secrets.redactor().redact_str(&message).into_owned())
+}
+/// A request failed in transport: the message, with secret values redacted.
+fn transport_error(e: reqwest::Error, redactor: &Redactor) -> HttpError {
+    if e.is_timeout() {
+        return HttpError::Timeout;
     }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(blocked) = err.downcast_ref::<ResolvedToBlocked>() {
+            return HttpError::Denied(blocked.to_string());
+        }
+        source = err.source();
+    }
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(err) = source {
+        message.push_str(": ");
+        message.push_str(&err.to_string());
+        source = err.source();
+    }
+    HttpError::Connect(redactor.redact_str(&message).into_owned())
+}
+
+fn deny(e: super::secrets::SecretDenied) -> HttpError {
+    HttpError::Denied(e.to_string())
+}
+
+/// At most 64 characters of guest text in an error message.
+fn clip(text: &str) -> String {
+    let mut end = text.len().min(64);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < text.len() {
+        format!("{}…", &text[..end])
+    } else {
+        text.to_string()
+    }
+}
+
+fn redact_owned(redactor: &Redactor, body: Vec<u8>) -> Vec<u8> {
+    match redactor.redact_bytes(&body) {
+        std::borrow::Cow::Borrowed(_) => body,
+        std::borrow::Cow::Owned(b) => b,
+    }
+}
+
+/// Whether `redactor` already covers the secrets bound to `url`'s origin.
+fn redactor_covers(book: &SecretBook, redactor: &Redactor, url: &Url) -> bool {
+    let more = book.redactor_for(url);
+    more.is_empty() || more.values().iter().all(|v| redactor.values().contains(v))
 }
 
 /// A checked request, ready to send, that knows which parts carry secrets.
@@ -442,9 +590,15 @@ struct Prepared {
     secret_headers: Vec<HeaderName>,
     body: Option<Vec<u8>>,
     body_has_secret: bool,
+    url_has_secret: bool,
 }
 
 impl Prepared {
+    /// Whether the host put a secret into this request.
+    fn carries_secret(&self) -> bool {
+        self.url_has_secret || self.body_has_secret || !self.secret_headers.is_empty()
+    }
+
     /// Follow a redirect: per RFC 9110, 303 (and 301/302 after POST) become
     /// GET without a body; another origin loses every credential.
     fn redirect(&mut self, status: StatusCode, next: Url) -> Result<(), HttpError> {
@@ -460,6 +614,11 @@ impl Prepared {
             self.headers.remove(reqwest::header::CONTENT_LENGTH);
         }
         if cross_origin {
+            if self.url_has_secret {
+                return Err(HttpError::Denied(
+                    "redirect to another origin refused: the request URL contained secrets".into(),
+                ));
+            }
             if self.body_has_secret {
                 return Err(HttpError::Denied(
                     "redirect to another origin would resend a body containing secrets".into(),
@@ -481,14 +640,50 @@ impl Prepared {
     }
 }
 
-/// Per-call state behind `wharf:connector/http`.
+/// Refusals a call logs one by one; the rest are summed up at its end.
+const DENIAL_LINES: u32 = 10;
+
+/// Per-call state behind `wharf:connector/http`: the session, the call's
+/// log, and its count of refused requests.
 pub struct HttpState {
     pub(crate) session: Arc<HttpSession>,
+    pub(crate) log: CallLog,
+    pub(crate) denied: u32,
+    pub(crate) denial_limit: u32,
+}
+
+impl HttpState {
+    /// Sum up the refusals that were not logged one by one.
+    pub(crate) fn finish(&self) {
+        if self.denied > DENIAL_LINES {
+            let _ = self.log.host_line(
+                LogSource::Host,
+                format!(
+                    "… and {} more requests refused in this call",
+                    self.denied - DENIAL_LINES
+                ),
+            );
+        }
+    }
 }
 
 impl Host for HttpState {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        Ok(self.session.send(req).await)
+        let result = self.session.send(req).await;
+        if let Err(HttpError::Denied(why)) = &result {
+            self.denied += 1;
+            if self.denied > self.denial_limit {
+                return Err(LimitExceeded::Refusals {
+                    limit: self.denial_limit,
+                }
+                .into());
+            }
+            if self.denied <= DENIAL_LINES {
+                self.log
+                    .host_line(LogSource::Host, format!("http request refused: {why}"))?;
+            }
+        }
+        Ok(result)
     }
 }
 

@@ -7,8 +7,12 @@ use std::time::Duration;
 /// call is bounded by it.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Linear memory per instance.
+    /// Linear memory per instance: all its memories together.
     pub memory_bytes: usize,
+    /// Instances that may exist at once on this node: the slots of the
+    /// pooling allocator, which bound the memory a node can be asked for
+    /// (see [`Limits::node_memory_bound`]).
+    pub max_instances: u32,
     /// Wall-clock time per call (epoch deadline, with a tokio timeout as a
     /// backstop for time spent in host calls).
     pub call_timeout: Duration,
@@ -16,6 +20,10 @@ pub struct Limits {
     pub max_wasm_stack: usize,
     /// Bytes a single call may return (records, pages).
     pub max_output_bytes: usize,
+    /// Records a single call may return (a page, a map, a delivery).
+    pub max_records_per_call: usize,
+    /// Nesting of arrays and objects in a record's data.
+    pub max_json_depth: usize,
     /// Log lines a single call may write.
     pub log_lines_per_call: u32,
     /// Log bytes a single call may write.
@@ -26,8 +34,12 @@ pub struct Limits {
     pub http_requests_per_session: u32,
     /// Concurrent HTTP requests per session.
     pub http_concurrency: usize,
-    /// Size of an HTTP response body.
+    /// Size of an HTTP response body (after decoding).
     pub http_response_bytes: usize,
+    /// Size of an HTTP request body.
+    pub http_request_bytes: usize,
+    /// Requests the host may refuse in one call before the call fails.
+    pub http_denials_per_call: u32,
     /// Time to connect.
     pub http_connect_timeout: Duration,
     /// Time for a whole request, redirects included.
@@ -42,20 +54,48 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
+            max_instances: 64,
             call_timeout: Duration::from_secs(30),
             max_wasm_stack: 512 << 10,
             max_output_bytes: 16 << 20,
+            max_records_per_call: 100_000,
+            max_json_depth: 64,
             log_lines_per_call: 1_000,
             log_bytes_per_call: 256 << 10,
             log_lines_kept: 5_000,
             http_requests_per_session: 10_000,
             http_concurrency: 4,
             http_response_bytes: 16 << 20,
+            http_request_bytes: 16 << 20,
+            http_denials_per_call: 25,
             http_connect_timeout: Duration::from_secs(10),
             http_request_timeout: Duration::from_secs(30),
             component_bytes: 64 << 20,
             compile_timeout: Duration::from_secs(120),
         }
+    }
+}
+
+/// Memories one instance may have (a Rust or Python component has one or
+/// two); each takes a slot of the pool.
+pub const MEMORIES_PER_INSTANCE: u32 = 4;
+/// Idle pool slots kept warm (with [`KEEP_RESIDENT`] of memory each) for
+/// fast reuse; the rest are given back.
+pub const WARM_SLOTS: u32 = 8;
+/// Memory kept resident in an idle slot, so the next instance there starts
+/// without page faults.
+pub const KEEP_RESIDENT: usize = 2 << 20;
+
+impl Limits {
+    /// The most linear memory this node's sandbox can hold: every instance
+    /// at its limit, plus what idle pool slots keep resident. Operators
+    /// size machines (and `--max-instances`) by it.
+    pub fn node_memory_bound(&self) -> u64 {
+        let live = u64::from(self.max_instances) * self.memory_bytes as u64;
+        let retained = u64::from(self.max_instances + WARM_SLOTS)
+            * u64::from(MEMORIES_PER_INSTANCE)
+            * KEEP_RESIDENT as u64;
+        live + retained
     }
 }
 
@@ -97,39 +137,112 @@ pub enum LimitExceeded {
         /// Byte limit.
         bytes: usize,
     },
+    /// The call kept sending requests the host refused.
+    #[error(
+        "refusal limit exceeded: the host refused more than {limit} requests in one call; see the log for why"
+    )]
+    Refusals {
+        /// The limit.
+        limit: u32,
+    },
+    /// The call returned too many records.
+    #[error("record limit exceeded: the call returned {count} records, more than {limit}")]
+    Records {
+        /// What it returned.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A record is nested too deeply.
+    #[error(
+        "nesting limit exceeded: record {index} nests arrays and objects more than {limit} levels deep"
+    )]
+    Depth {
+        /// Position of the record in its batch.
+        index: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
-/// The `ResourceLimiter` of every store: caps memory and tables and
+/// The `ResourceLimiter` of every store: caps the memories and tables of
+/// an instance *together* (a component may hold many of each), and
 /// remembers that a cap was hit, so the trap that follows (a Rust guest
 /// aborts when allocation fails) is reported as the limit it is.
 pub struct MemoryGuard {
     pub(crate) memory_bytes: usize,
     pub(crate) hit: bool,
+    memory_total: usize,
+    table_total: usize,
+    /// The last growth, undone if the engine could not perform it.
+    pending_memory: usize,
+    pending_table: usize,
 }
 
+/// Table elements of one instance, all tables together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl MemoryGuard {
+    /// A guard for one store.
+    pub fn new(memory_bytes: usize) -> Self {
+        Self {
+            memory_bytes,
+            hit: false,
+            memory_total: 0,
+            table_total: 0,
+            pending_memory: 0,
+            pending_table: 0,
+        }
+    }
+
+    /// Linear memory the instance holds now, all memories together.
+    pub fn memory_in_use(&self) -> usize {
+        self.memory_total
+    }
+}
 
 impl wasmtime::ResourceLimiter for MemoryGuard {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let grow = desired.saturating_sub(current);
+        let total = self.memory_total.saturating_add(grow);
+        if total > self.memory_bytes {
             self.hit = true;
             return Ok(false);
         }
+        self.memory_total = total;
+        self.pending_memory = grow;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_total -= std::mem::take(&mut self.pending_memory);
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let grow = desired.saturating_sub(current);
+        let total = self.table_total.saturating_add(grow);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_total = total;
+        self.pending_table = grow;
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_total -= std::mem::take(&mut self.pending_table);
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -141,6 +254,6 @@ impl wasmtime::ResourceLimiter for MemoryGuard {
     }
 
     fn memories(&self) -> usize {
-        16
+        MEMORIES_PER_INSTANCE as usize
     }
 }

@@ -4,6 +4,10 @@
 //! Two bounds: per call, a guest that writes more than the cap fails that
 //! call with a limit error (a log flood is a bug or an attack, not data);
 //! per session, only the first lines are kept and the rest are counted.
+//! Lines the host writes because of a call (refused requests, secret
+//! reveals) are charged to that call like the guest's own, and a line that
+//! is not kept is not written to the server log either: nothing a guest
+//! does can make the server log grow faster than its run log.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -81,7 +85,8 @@ type Echo = Box<dyn Fn(&LogLine) + Send + Sync>;
 /// The log of one session (a run, or one `wharf dev` command).
 pub struct SessionLog {
     lines: Mutex<VecDeque<LogLine>>,
-    keep: usize,
+    keep: u64,
+    accepted: AtomicU64,
     dropped: AtomicU64,
     redactor: Redactor,
     connector: Arc<str>,
@@ -89,11 +94,12 @@ pub struct SessionLog {
 }
 
 impl SessionLog {
-    /// A log that keeps at most `keep` lines.
+    /// A log that keeps at most `keep` lines over the whole session.
     pub fn new(connector: Arc<str>, keep: usize, redactor: Redactor) -> Self {
         Self {
             lines: Mutex::new(VecDeque::new()),
-            keep,
+            keep: keep as u64,
+            accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             redactor,
             connector,
@@ -108,7 +114,18 @@ impl SessionLog {
     }
 
     /// Record a line; the message is redacted here, so no caller can forget.
-    pub fn push(&self, level: Level, source: LogSource, message: &str) {
+    /// Past the session's cap the line is only counted: not redacted, not
+    /// stored, not echoed, not written to the server log.
+    pub fn push(&self, level: Level, source: LogSource, message: &str) -> bool {
+        let taken = self
+            .accepted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.keep).then_some(n + 1)
+            });
+        if taken.is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         let message = self.redactor.redact_str(message).into_owned();
         match level {
             Level::Trace => tracing::trace!(connector = %self.connector, ?source, "{message}"),
@@ -129,17 +146,18 @@ impl SessionLog {
         if let Some(echo) = &self.echo {
             echo(&line);
         }
-        let mut lines = self.lines.lock().expect("log lock");
-        if lines.len() < self.keep {
-            lines.push_back(line);
-        } else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.lines.lock().expect("log lock").push_back(line);
+        true
     }
 
     /// A line from the host about the connector.
     pub fn host_line(&self, source: LogSource, message: String) {
         self.push(Level::Warn, source, &message);
+    }
+
+    /// Lines accepted so far (kept, or already drained).
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// Take the lines kept so far.
@@ -150,6 +168,74 @@ impl SessionLog {
     /// Lines not kept because the session's log was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The log as one call sees it: the session's log and the call's budget.
+/// Everything a call causes to be written goes through here.
+#[derive(Clone)]
+pub struct CallLog {
+    pub(crate) log: Arc<SessionLog>,
+    pub(crate) used: Arc<Mutex<(u32, usize)>>,
+    pub(crate) budget: LogBudget,
+}
+
+impl CallLog {
+    /// A fresh budget for one call.
+    pub fn new(log: Arc<SessionLog>, budget: LogBudget) -> Self {
+        Self {
+            log,
+            used: Arc::default(),
+            budget,
+        }
+    }
+
+    /// Count one line of `bytes` against the call's budget.
+    pub fn charge(&self, bytes: usize) -> Result<(), LimitExceeded> {
+        charge(&self.used, self.budget, bytes)
+    }
+
+    /// Charge and write one line.
+    pub fn write(
+        &self,
+        level: Level,
+        source: LogSource,
+        message: &str,
+    ) -> Result<(), LimitExceeded> {
+        self.charge(message.len())?;
+        self.log.push(level, source, message);
+        Ok(())
+    }
+
+    /// A line from the host about what the call did, charged to the call.
+    pub fn host_line(&self, source: LogSource, message: String) -> Result<(), LimitExceeded> {
+        self.write(Level::Warn, source, &message)
+    }
+
+    /// An audit line: charged like any other, and an error unless it was
+    /// kept, so the audited action does not happen unrecorded.
+    pub fn audit(&self, message: String) -> Result<(), LimitExceeded> {
+        self.charge(message.len())?;
+        if self.log.push(Level::Info, LogSource::Audit, &message) {
+            Ok(())
+        } else {
+            Err(LimitExceeded::LogVolume {
+                lines: self.budget.lines,
+                bytes: self.budget.bytes,
+            })
+        }
+    }
+
+    /// The limit, if this call went over it (through any path, including
+    /// stdout/stderr, where a guest may swallow the write error).
+    pub fn exceeded(&self) -> Option<LimitExceeded> {
+        let used = self.used.lock().expect("log budget lock");
+        (used.0 > self.budget.lines || used.1 > self.budget.bytes).then_some(
+            LimitExceeded::LogVolume {
+                lines: self.budget.lines,
+                bytes: self.budget.bytes,
+            },
+        )
     }
 }
 
@@ -164,28 +250,7 @@ pub struct LogBudget {
 
 /// Per-call state behind `wharf:connector/log`.
 pub struct LogState {
-    pub(crate) log: Arc<SessionLog>,
-    pub(crate) used: Arc<Mutex<(u32, usize)>>,
-    pub(crate) budget: LogBudget,
-}
-
-impl LogState {
-    /// Count one line against the call's budget.
-    fn charge(&self, bytes: usize) -> Result<(), LimitExceeded> {
-        charge(&self.used, self.budget, bytes)
-    }
-
-    /// The limit, if this call went over it (through the log interface or
-    /// stdout/stderr, where a guest may swallow the write error).
-    pub fn exceeded(&self) -> Option<LimitExceeded> {
-        let used = self.used.lock().expect("log budget lock");
-        (used.0 > self.budget.lines || used.1 > self.budget.bytes).then_some(
-            LimitExceeded::LogVolume {
-                lines: self.budget.lines,
-                bytes: self.budget.bytes,
-            },
-        )
-    }
+    pub(crate) call: CallLog,
 }
 
 fn charge(
@@ -207,8 +272,7 @@ fn charge(
 
 impl Host for LogState {
     async fn log(&mut self, level: WitLevel, message: String) -> wasmtime::Result<()> {
-        self.charge(message.len())?;
-        self.log.push(level.into(), LogSource::Guest, &message);
+        self.call.write(level.into(), LogSource::Guest, &message)?;
         Ok(())
     }
 }
@@ -217,9 +281,7 @@ impl Host for LogState {
 /// per-call budget, written to the session log.
 #[derive(Clone)]
 pub struct GuestOutput {
-    pub(crate) log: Arc<SessionLog>,
-    pub(crate) used: Arc<Mutex<(u32, usize)>>,
-    pub(crate) budget: LogBudget,
+    pub(crate) call: CallLog,
     pub(crate) source: LogSource,
     pub(crate) partial: Arc<Mutex<Vec<u8>>>,
 }
@@ -233,7 +295,7 @@ impl GuestOutput {
             self.emit(&line[..line.len() - 1])?;
         }
         // An unterminated line longer than the byte budget is a flood too.
-        if partial.len() > self.budget.bytes {
+        if partial.len() > self.call.budget.bytes {
             let line = std::mem::take(&mut *partial);
             self.emit(&line)?;
         }
@@ -241,15 +303,13 @@ impl GuestOutput {
     }
 
     fn emit(&self, line: &[u8]) -> std::io::Result<()> {
-        charge(&self.used, self.budget, line.len())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::QuotaExceeded, e.to_string()))?;
         let level = match self.source {
             LogSource::Stderr => Level::Warn,
             _ => Level::Info,
         };
-        self.log
-            .push(level, self.source, &String::from_utf8_lossy(line));
-        Ok(())
+        self.call
+            .write(level, self.source, &String::from_utf8_lossy(line))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::QuotaExceeded, e.to_string()))
     }
 
     /// Write out a final line without a newline.
@@ -305,6 +365,10 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].message, "token=[REDACTED]");
         assert_eq!(log.dropped(), 1);
+        // The cap holds for the session, not for what is left after a drain.
+        log.push(Level::Info, LogSource::Guest, "four");
+        assert!(log.drain().is_empty());
+        assert_eq!(log.dropped(), 2);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod http;
 pub mod limits;
 pub mod loader;
 pub mod log;
+pub mod redact;
 pub mod secrets;
 pub mod spec;
 pub mod wasi;
@@ -24,10 +25,11 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use ipnet::IpNet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -42,7 +44,7 @@ use http::{HttpCounters, HttpPolicy, HttpSession, HttpState};
 use limits::MemoryGuard;
 pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
-use log::{LogBudget, LogState, SessionLog};
+use log::{CallLog, LogBudget, LogState, SessionLog};
 use secrets::{SecretBook, SecretSetupError, SecretValue, SecretsState};
 use spec::Spec;
 use wasi::WasiState;
@@ -205,19 +207,22 @@ fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bo
         .max_wasm_stack(limits.max_wasm_stack)
         .async_stack_size(limits.max_wasm_stack + (1 << 20));
     if try_pooling {
+        let slots = limits.max_instances.max(1);
         let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(1024)
-            .total_stacks(256)
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 16)
+            .total_memories(slots * limits::MEMORIES_PER_INSTANCE)
+            .max_memories_per_component(limits::MEMORIES_PER_INSTANCE)
+            .total_tables(slots * 16)
+            .total_stacks(slots)
             .max_memory_size(limits.memory_bytes)
+            .max_unused_warm_slots(limits::WARM_SLOTS)
             // Instances are created and dropped for every call. Keeping the
             // low pages of memories, tables and stacks resident, and
             // resetting only the pages a call dirtied (PAGEMAP_SCAN on Linux
             // 6.7+, memset otherwise), avoids an madvise and page faults per
             // call; batching the remaining decommits saves syscalls.
-            .linear_memory_keep_resident(2 << 20)
+            .linear_memory_keep_resident(limits::KEEP_RESIDENT)
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(256 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto)
@@ -225,7 +230,14 @@ fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bo
         let mut pooled = config.clone();
         pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&pooled) {
-            Ok(engine) => return Ok((engine, true)),
+            Ok(engine) => {
+                tracing::debug!(
+                    instances = slots,
+                    memory_bound_mib = limits.node_memory_bound() >> 20,
+                    "sandbox pool ready"
+                );
+                return Ok((engine, true));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
             }
@@ -512,12 +524,7 @@ impl Session {
             hosts: options.hosts,
             networks: NetworkPolicy::new(options.networks),
         };
-        let http = Arc::new(HttpSession::new(
-            policy,
-            book.clone(),
-            session_log.clone(),
-            limits,
-        )?);
+        let http = Arc::new(HttpSession::new(policy, book.clone(), limits)?);
         Ok(Self {
             runtime: runtime.clone(),
             connector: Some(connector.clone()),
@@ -537,13 +544,8 @@ impl Session {
             runtime.limits().log_lines_kept,
             book.redactor().clone(),
         ));
-        let http = HttpSession::new(
-            HttpPolicy::default(),
-            book.clone(),
-            log.clone(),
-            runtime.limits(),
-        )
-        .expect("an HTTP client with default settings always builds");
+        let http = HttpSession::new(HttpPolicy::default(), book.clone(), runtime.limits())
+            .expect("an HTTP client with default settings always builds");
         Self {
             runtime: runtime.clone(),
             connector: None,
@@ -620,7 +622,7 @@ impl Session {
             .await?
             .map_err(|e| self.guest_error(e))?;
         Ok(Page {
-            records: records_from_wit(page.records)?,
+            records: records_from_wit(page.records, self.runtime.limits())?,
             cursor: page.cursor,
             more: page.more,
         })
@@ -638,7 +640,7 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        records_from_wit(out)
+        records_from_wit(out, self.runtime.limits())
     }
 
     /// Push records to the destination.
@@ -697,7 +699,7 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        records_from_wit(out)
+        records_from_wit(out, self.runtime.limits())
     }
 
     fn guest_error(&self, e: wit::Error) -> CallError {
@@ -718,29 +720,21 @@ impl Session {
             lines: limits.log_lines_per_call,
             bytes: limits.log_bytes_per_call,
         };
-        let used = Arc::new(Mutex::new((0, 0)));
+        let call = CallLog::new(self.log.clone(), budget);
         let ctx = Ctx {
-            wasi: WasiState::new(&self.log, &used, budget),
+            wasi: WasiState::new(&call),
             http: HttpState {
                 session: self.http.clone(),
+                log: call.clone(),
+                denied: 0,
+                denial_limit: limits.http_denials_per_call,
             },
             secrets: SecretsState {
                 book: self.secrets.clone(),
-                log: self.log.clone(),
-                connector: self
-                    .connector
-                    .as_ref()
-                    .map_or_else(|| "loading".into(), |c| c.spec.name.as_str().into()),
+                log: call.clone(),
             },
-            log: LogState {
-                log: self.log.clone(),
-                used,
-                budget,
-            },
-            guard: MemoryGuard {
-                memory_bytes: limits.memory_bytes,
-                hit: false,
-            },
+            log: LogState { call },
+            guard: MemoryGuard::new(limits.memory_bytes),
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
         };
@@ -788,10 +782,26 @@ impl Session {
         let backstop = limits.call_timeout + Duration::from_secs(1);
         let outcome = {
             let fut = call(instance.wharf_connector_connector(), &mut store);
-            tokio::time::timeout(backstop, fut).await
+            // A panic in the host while serving this call (a bug in Wharf,
+            // reached through guest input) ends the call, not the process
+            // or the task that runs it.
+            std::panic::AssertUnwindSafe(tokio::time::timeout(backstop, fut))
+                .catch_unwind()
+                .await
         };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic_message(&*panic);
+                tracing::error!(connector = %connector.spec.name, panic = %what, "the host panicked while serving a call");
+                return Err(CallError::Sandbox(format!(
+                    "the host failed while serving this call and stopped it (a bug in Wharf: {what})"
+                )));
+            }
+        };
+        store.data().http.finish();
         store.data().wasi.flush();
-        if let Some(limit) = store.data().log.exceeded() {
+        if let Some(limit) = store.data().log.call.exceeded() {
             return Err(CallError::Limit(limit));
         }
         let value = match outcome {
@@ -844,11 +854,26 @@ impl Session {
     }
 }
 
+/// What a record costs against the output limit: its strings, plus what
+/// the host spends on one more record even when they are empty.
+const RECORD_OVERHEAD: usize = 64;
+
 fn wit_records_size(records: &[wit::Record]) -> usize {
     records
         .iter()
-        .map(|r| r.stream.len() + r.key.as_ref().map_or(0, String::len) + r.data.len())
+        .map(|r| {
+            RECORD_OVERHEAD + r.stream.len() + r.key.as_ref().map_or(0, String::len) + r.data.len()
+        })
         .sum()
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn records_to_wit(records: &[Record]) -> Vec<wit::Record> {
@@ -866,7 +891,22 @@ fn records_to_wit(records: &[Record]) -> Vec<wit::Record> {
         .collect()
 }
 
-fn records_from_wit(records: Vec<wit::Record>) -> Result<Vec<Record>, CallError> {
+fn records_from_wit(records: Vec<wit::Record>, limits: &Limits) -> Result<Vec<Record>, CallError> {
+    if records.len() > limits.max_records_per_call {
+        return Err(CallError::Limit(LimitExceeded::Records {
+            count: records.len(),
+            limit: limits.max_records_per_call,
+        }));
+    }
+    if let Some(index) = records
+        .iter()
+        .position(|r| crate::record::nests_deeper_than(&r.data, limits.max_json_depth))
+    {
+        return Err(CallError::Limit(LimitExceeded::Depth {
+            index,
+            limit: limits.max_json_depth,
+        }));
+    }
     records
         .into_iter()
         .enumerate()

@@ -8,9 +8,9 @@
 //! the spec marks `reveal`; every call is written to the audit log.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
@@ -18,7 +18,8 @@ use url::Url;
 
 use super::bindings::wharf::connector::secrets::{Host, RevealError};
 use super::grants::HostPattern;
-use super::log::{LogSource, SessionLog};
+use super::log::CallLog;
+pub use super::redact::{REDACTED, Redactor};
 use super::spec::{Spec, TemplateError, expand_host_template};
 
 /// A secret value. Its `Debug` and `Display` never show it.
@@ -100,6 +101,33 @@ struct Entry {
 pub struct SecretBook {
     entries: BTreeMap<String, Entry>,
     redactor: Redactor,
+    by_origin: Mutex<HashMap<String, Redactor>>,
+}
+
+#[derive(Clone, Copy)]
+enum PlaceholderKind {
+    Secret,
+    OAuth,
+}
+
+/// The next `{{secret:` or `{{oauth:access_token}}` at or after `from`.
+fn next_placeholder(text: &str, from: usize) -> Option<(usize, PlaceholderKind)> {
+    let bytes = text.as_bytes();
+    let finder = memchr::memmem::Finder::new(b"{{");
+    let mut at = from;
+    while let Some(i) = finder.find(&bytes[at..]) {
+        let start = at + i;
+        let rest = &bytes[start..];
+        if rest.starts_with(OPEN.as_bytes()) {
+            return Some((start, PlaceholderKind::Secret));
+        }
+        if rest.starts_with(OAUTH_PLACEHOLDER.as_bytes()) {
+            return Some((start, PlaceholderKind::OAuth));
+        }
+        // `{{{secret:` starts one byte later.
+        at = start + 1;
+    }
+    None
 }
 
 impl fmt::Debug for SecretBook {
@@ -132,6 +160,7 @@ impl SecretBook {
         Self {
             entries: BTreeMap::new(),
             redactor: Redactor::default(),
+            by_origin: Mutex::default(),
         }
     }
 
@@ -171,13 +200,18 @@ impl SecretBook {
             );
         }
         let redactor = Redactor::new(values.values().map(SecretValue::expose));
-        Ok(Self { entries, redactor })
+        Ok(Self {
+            entries,
+            redactor,
+            by_origin: Mutex::default(),
+        })
     }
 
     /// Add the connection's OAuth2 access token, bound to `hosts` (the
     /// hosts the spec declares), for `{{oauth:access_token}}`.
     pub fn with_oauth(mut self, token: SecretValue, hosts: Vec<HostPattern>) -> Self {
         self.redactor.add(token.expose());
+        self.by_origin.lock().expect("redactor cache lock").clear();
         self.entries.insert(
             OAUTH_ENTRY.to_string(),
             Entry {
@@ -189,51 +223,78 @@ impl SecretBook {
         self
     }
 
-    /// Replaces every secret value in text the guest sees or produces.
+    /// Replaces every secret value: for logs, errors and anything else a
+    /// person reads (never for what goes back to the guest: see
+    /// [`SecretBook::redactor_for`]).
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
     /// Whether `text` contains a secret placeholder.
     pub fn has_placeholder(text: &str) -> bool {
-        text.contains(OPEN) || text.contains(OAUTH_PLACEHOLDER)
+        next_placeholder(text, 0).is_some()
     }
 
     /// Substitute the placeholders in `text` for a request to `target`.
+    ///
+    /// One pass over `text`: each `{{` is looked at once, so a body made of
+    /// placeholders costs time linear in its length.
     pub fn substitute<'a>(
         &self,
         text: &'a str,
         target: &Url,
         placement: Placement,
     ) -> Result<Cow<'a, str>, SecretDenied> {
-        if !Self::has_placeholder(text) {
+        let Some(first) = next_placeholder(text, 0) else {
             return Ok(Cow::Borrowed(text));
-        }
+        };
         let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        loop {
-            let secret = rest.find(OPEN);
-            let oauth = rest.find(OAUTH_PLACEHOLDER);
-            let (start, name, len) = match (secret, oauth) {
-                (None, None) => break,
-                (Some(s), o) if o.is_none_or(|o| s < o) => {
-                    let after = &rest[s + OPEN.len()..];
+        let mut copied = 0;
+        let mut found = Some(first);
+        while let Some((start, kind)) = found {
+            let (name, len) = match kind {
+                PlaceholderKind::OAuth => (OAUTH_ENTRY, OAUTH_PLACEHOLDER.len()),
+                PlaceholderKind::Secret => {
+                    let after = &text[start + OPEN.len()..];
                     let end = after.find(CLOSE).ok_or(SecretDenied::Unterminated)?;
-                    (s, &after[..end], OPEN.len() + end + CLOSE.len())
+                    (&after[..end], OPEN.len() + end + CLOSE.len())
                 }
-                (_, Some(o)) => (o, OAUTH_ENTRY, OAUTH_PLACEHOLDER.len()),
-                (Some(_), None) => unreachable!("covered by the guard above"),
             };
-            out.push_str(&rest[..start]);
+            out.push_str(&text[copied..start]);
             let value = self.value_for(name, target)?;
             match placement {
                 Placement::Url => out.extend(utf8_percent_encode(value.expose(), NON_ALPHANUMERIC)),
                 Placement::Header | Placement::Body => out.push_str(value.expose()),
             }
-            rest = &rest[start + len..];
+            copied = start + len;
+            found = next_placeholder(text, copied);
         }
-        out.push_str(rest);
+        out.push_str(&text[copied..]);
         Ok(Cow::Owned(out))
+    }
+
+    /// Redacts, in a response from `url`, the secrets that may have been sent
+    /// there: those bound to its origin. A secret that could never go to a
+    /// host is not looked for in that host's answers, so sending a guess to
+    /// an unbound echo server tells the guest nothing about the guess.
+    pub fn redactor_for(&self, url: &Url) -> Redactor {
+        let origin = url.origin().ascii_serialization();
+        let mut cache = self.by_origin.lock().expect("redactor cache lock");
+        if let Some(r) = cache.get(&origin) {
+            return r.clone();
+        }
+        let bound = self
+            .entries
+            .values()
+            .filter(|e| e.hosts.iter().any(|h| h.matches(url)))
+            .filter_map(|e| e.value.as_ref().map(SecretValue::expose));
+        let r = Redactor::new(bound);
+        // Origins a session talks to are few; the cap only guards memory
+        // against a guest that walks many origins.
+        if cache.len() < 64 {
+            cache.insert(origin, r.clone());
+        }
+        r
     }
 
     fn value_for(&self, name: &str, target: &Url) -> Result<&SecretValue, SecretDenied> {
@@ -278,115 +339,31 @@ impl SecretBook {
     }
 }
 
-/// Replaces known secret values with `[REDACTED]`.
-#[derive(Clone, Default)]
-pub struct Redactor {
-    needles: Vec<Vec<u8>>,
-}
-
-/// What a redacted secret looks like.
-pub const REDACTED: &str = "[REDACTED]";
-
-/// Values shorter than this are not redacted: replacing every `a` or `42`
-/// in a page of data would destroy it, and such values are not secrets anyone
-/// should rely on.
-const MIN_REDACT_LEN: usize = 4;
-
-impl Redactor {
-    /// A redactor for these values (and their URL-encoded forms).
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut needles: Vec<Vec<u8>> = Vec::new();
-        for v in values {
-            if v.len() < MIN_REDACT_LEN {
-                continue;
-            }
-            needles.push(v.as_bytes().to_vec());
-            let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-            let percent = utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
-            needles.extend([form.into_bytes(), percent.into_bytes()]);
-        }
-        // Longest first, so a secret that contains another is replaced whole.
-        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        needles.dedup();
-        Self { needles }
-    }
-
-    /// Also redact `value`.
-    pub fn add(&mut self, value: &str) {
-        let more = Self::new([value]);
-        self.needles.extend(more.needles);
-        self.needles
-            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        self.needles.dedup();
-    }
-
-    /// Whether there is anything to redact.
-    pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
-    }
-
-    /// Redact a string.
-    pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        match self.redact_bytes(text.as_bytes()) {
-            Cow::Borrowed(_) => Cow::Borrowed(text),
-            // Needles are whole UTF-8 strings and the replacement is ASCII,
-            // so the result is valid UTF-8; lossy conversion never loses.
-            Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
-        }
-    }
-
-    /// Redact bytes.
-    pub fn redact_bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
-        let mut current: Cow<'a, [u8]> = Cow::Borrowed(data);
-        for needle in &self.needles {
-            let finder = memchr::memmem::Finder::new(needle);
-            if finder.find(&current).is_none() {
-                continue;
-            }
-            let mut out = Vec::with_capacity(current.len());
-            let mut last = 0;
-            for at in finder.find_iter(&current) {
-                if at < last {
-                    continue;
-                }
-                out.extend_from_slice(&current[last..at]);
-                out.extend_from_slice(REDACTED.as_bytes());
-                last = at + needle.len();
-            }
-            out.extend_from_slice(&current[last..]);
-            current = Cow::Owned(out);
-        }
-        current
-    }
-}
-
 /// Per-call state behind `wharf:connector/secrets`.
 pub struct SecretsState {
     pub(crate) book: Arc<SecretBook>,
-    pub(crate) log: Arc<SessionLog>,
-    pub(crate) connector: Arc<str>,
+    pub(crate) log: CallLog,
 }
 
 impl Host for SecretsState {
+    /// Every attempt is audited in the run's log (and so the server log),
+    /// charged to the call: a reveal whose audit line cannot be written is
+    /// not answered, and a loop of reveals fails its call on the log limit.
     async fn reveal(&mut self, name: String) -> wasmtime::Result<Result<String, RevealError>> {
-        let result = self.book.reveal(&name).map(|v| v.expose().to_string());
+        let result = self.book.reveal(&name);
         let outcome = match &result {
             Ok(_) => "revealed",
             Err(RevealError::Missing) => "missing",
             Err(RevealError::Denied(_)) => "denied",
         };
-        tracing::info!(
-            target: "wharf::audit",
-            connector = %self.connector,
-            secret = %name,
-            outcome,
-            "secret reveal"
-        );
-        self.log.host_line(
-            LogSource::Audit,
-            format!("secrets.reveal(`{name}`): {outcome}"),
-        );
-        Ok(result)
+        let name = if name.len() > 64 {
+            "…"
+        } else {
+            name.as_str()
+        };
+        self.log
+            .audit(format!("secrets.reveal(`{name}`): {outcome}"))?;
+        Ok(result.map(|v| v.expose().to_string()))
     }
 }
 
@@ -511,15 +488,50 @@ mod tests {
     }
 
     #[test]
-    fn redaction_covers_plain_and_encoded_forms() {
-        let r = Redactor::new(["hunter22", "a/b c", "xy"]);
-        assert_eq!(r.redact_str("pw=hunter22!"), "pw=[REDACTED]!");
-        assert_eq!(
-            r.redact_str("q=a%2Fb+c&z=a/b c"),
-            "q=[REDACTED]&z=[REDACTED]"
-        );
-        assert_eq!(r.redact_str("xy stays"), "xy stays");
-        assert!(matches!(r.redact_str("nothing here"), Cow::Borrowed(_)));
+    fn secret_values_never_print() {
         assert!(format!("{:?}", SecretValue::new("hunter22")).contains("REDACTED"));
+    }
+
+    #[test]
+    fn substitution_is_linear_and_finds_shifted_placeholders() {
+        let book = book();
+        let url = Url::parse("https://api.example.com/").unwrap();
+        let out = book
+            .substitute("{{{secret:token}} {{x}} {{", &url, Placement::Body)
+            .unwrap();
+        assert_eq!(out, "{s3cr3t/value? {{x}} {{");
+        let body = "{{secret:token}}".repeat(200_000);
+        let started = std::time::Instant::now();
+        let out = book.substitute(&body, &url, Placement::Body).unwrap();
+        assert_eq!(out.len(), "s3cr3t/value?".len() * 200_000);
+        // Quadratic work on 3 MiB took minutes; linear takes milliseconds.
+        // The bound is loose on purpose: it fails only on super-linear work.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let unterminated = "{{secret:token".repeat(100_000);
+        assert_eq!(
+            book.substitute(&unterminated, &url, Placement::Body),
+            Err(SecretDenied::Unterminated)
+        );
+    }
+
+    #[test]
+    fn responses_are_redacted_only_for_secrets_bound_to_their_origin() {
+        let book = book();
+        let bound = Url::parse("https://api.example.com/echo").unwrap();
+        let other = Url::parse("https://echo.example.net/").unwrap();
+        assert_eq!(
+            book.redactor_for(&bound).redact_str("got s3cr3t/value?"),
+            "got [REDACTED]"
+        );
+        // A guess echoed by a host the secret never goes to comes back as
+        // sent, right or wrong.
+        assert_eq!(
+            book.redactor_for(&other).redact_str("got s3cr3t/value?"),
+            "got s3cr3t/value?"
+        );
+        assert_eq!(
+            book.redactor().redact_str("log s3cr3t/value?"),
+            "log [REDACTED]"
+        );
     }
 }

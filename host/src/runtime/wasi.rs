@@ -7,12 +7,12 @@
 //! lookup denied, empty environment and arguments, stdin empty. Clocks and
 //! randomness work. stdout and stderr go to the session log.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::log::{GuestOutput, LogBudget, LogSource, SessionLog};
+use super::log::{CallLog, GuestOutput, LogSource};
 
 /// Per-call WASI state.
 pub struct WasiState {
@@ -22,12 +22,10 @@ pub struct WasiState {
 }
 
 impl WasiState {
-    /// A context that grants nothing; output is charged to `used`.
-    pub fn new(log: &Arc<SessionLog>, used: &Arc<Mutex<(u32, usize)>>, budget: LogBudget) -> Self {
+    /// A context that grants nothing; output is charged to the call.
+    pub fn new(call: &CallLog) -> Self {
         let output = |source| GuestOutput {
-            log: log.clone(),
-            used: used.clone(),
-            budget,
+            call: call.clone(),
             source,
             partial: Arc::default(),
         };

@@ -61,6 +61,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -69,6 +70,25 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 impl Store {
     /// Open `url` (`sqlite://path` or `postgres://…`) and run migrations.
     pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::connect(url, None).await?;
+        match store.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
+        }
+        Ok(store)
+    }
+
+    /// A second, small pool on the same database, with connections owned by
+    /// the runtime this is called on (the lease keeper's). An in-memory
+    /// SQLite database cannot be opened twice: its pool is shared instead.
+    pub async fn reopen(&self) -> Result<Self> {
+        if self.backend == Backend::Sqlite && self.url.contains("memory") {
+            return Ok(self.clone());
+        }
+        Self::connect(&self.url, Some(2)).await
+    }
+
+    async fn connect(url: &str, max_connections: Option<u32>) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -81,7 +101,7 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(max_connections.unwrap_or(8))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers never wait for the writer;
@@ -99,17 +119,16 @@ impl Store {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(max_connections.unwrap_or(16))
                     .connect_with(options)
                     .await?
             }
         };
-        let store = Self { pool, backend };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
-        }
-        Ok(store)
+        Ok(Self {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     /// The SQLite database in `dir` (created if missing).

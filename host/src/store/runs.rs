@@ -11,6 +11,11 @@
 //!
 //! [`Store::commit_page`] is the run loop's checkpoint: cursor, counters,
 //! rejections, log lines and records-store writes in one transaction.
+//!
+//! Every claim takes the next lease generation; an execution's writes
+//! (heartbeats, pages, logs, the end) name the [`Lease`] they hold and are
+//! refused once the run was claimed again. So an execution that lost its
+//! lease, even on the node that claimed the run next, commits nothing.
 
 use std::collections::HashMap;
 
@@ -144,11 +149,35 @@ pub struct RunRow {
     pub counters: Counters,
     /// Log lines not kept.
     pub logs_dropped: i64,
+    /// Generation of the lease (each claim takes the next one).
+    pub lease_gen: i64,
+}
+
+/// What an execution holds: a run, for one node, at one generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The run.
+    pub run_id: String,
+    /// The node holding it.
+    pub owner: String,
+    /// The generation of the claim.
+    pub generation: i64,
+}
+
+impl RunRow {
+    /// The lease of a run that is running.
+    pub fn lease(&self) -> Option<Lease> {
+        Some(Lease {
+            run_id: self.id.clone(),
+            owner: self.lease_owner.clone()?,
+            generation: self.lease_gen,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at, started_at, finished_at, \
     lease_owner, lease_until, cancel_requested, error_kind, error, pages, fetched, mapped, pushed, created, updated, \
-    deleted, unchanged, rejected, http_requests, bytes, logs_dropped";
+    deleted, unchanged, rejected, http_requests, bytes, logs_dropped, lease_gen";
 
 fn from_row(r: &AnyRow) -> Result<RunRow> {
     let get = |c: &str| -> Result<i64> { Ok(r.try_get::<i64, _>(c)?) };
@@ -182,6 +211,7 @@ fn from_row(r: &AnyRow) -> Result<RunRow> {
             bytes: get("bytes")?,
         },
         logs_dropped: get("logs_dropped")?,
+        lease_gen: get("lease_gen")?,
     })
 }
 
@@ -216,12 +246,10 @@ pub struct LogRow {
 }
 
 /// What one page commits.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PageCommit<'a> {
-    /// Run.
-    pub run_id: &'a str,
-    /// The lease holder; the commit fails if the lease moved.
-    pub owner: &'a str,
+    /// The lease; nothing is written if it is no longer held.
+    pub lease: &'a Lease,
     /// Its sync.
     pub sync_id: &'a str,
     /// Stream of the page.
@@ -242,6 +270,20 @@ pub struct PageCommit<'a> {
     pub logs_dropped: i64,
     /// Records for the built-in records store.
     pub records: Vec<Record>,
+    /// Records the sync may keep in the store in all.
+    pub quota: i64,
+}
+
+/// Why a page was not committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRefused {
+    /// The lease is no longer held: another execution owns the run.
+    LeaseLost,
+    /// The records store would hold more than the sync's quota.
+    Quota {
+        /// The quota.
+        limit: i64,
+    },
 }
 
 /// What the records store did with a page.
@@ -367,8 +409,8 @@ impl Store {
         let id = new_id();
         let now = now_ms();
         let done = sqlx::query(
-            "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, run_after, created_at, started_at, lease_owner, lease_until) \
-             VALUES ($1, $2, $3, 'running', 1, $4, $4, $4, $5, $6)",
+            "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, run_after, created_at, started_at, lease_owner, lease_until, lease_gen) \
+             VALUES ($1, $2, $3, 'running', 1, $4, $4, $4, $5, $6, 1)",
         )
         .bind(&id)
         .bind(sync_id)
@@ -393,12 +435,12 @@ impl Store {
              ORDER BY r.run_after, r.created_at LIMIT 1";
         let sql = match self.backend() {
             Backend::Postgres => format!(
-                "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3) \
-                 WHERE id = ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+                "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3), \
+                 lease_gen = lease_gen + 1 WHERE id = ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
             ),
             Backend::Sqlite => format!(
-                "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3) \
-                 WHERE id = ({pick}) RETURNING {COLUMNS}"
+                "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3), \
+                 lease_gen = lease_gen + 1 WHERE id = ({pick}) RETURNING {COLUMNS}"
             ),
         };
         let row = sqlx::query(&sql)
@@ -417,13 +459,16 @@ impl Store {
     }
 
     /// Extend a lease; false if the run is no longer ours.
-    pub async fn heartbeat(&self, run_id: &str, owner: &str, lease_ms: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'")
-            .bind(now_ms() + lease_ms)
-            .bind(run_id)
-            .bind(owner)
-            .execute(self.pool())
-            .await?;
+    pub async fn heartbeat(&self, lease: &Lease, lease_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND lease_gen = $4 AND status = 'running'",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -439,36 +484,38 @@ impl Store {
     }
 
     /// Give a run back to the queue (graceful shutdown).
-    pub async fn release_run(&self, run_id: &str, owner: &str) -> Result<bool> {
+    pub async fn release_run(&self, lease: &Lease) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
         )
-        .bind(run_id)
-        .bind(owner)
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Finish a run we hold.
+    /// Finish a run we hold; false (and nothing written) if we no longer do.
     pub async fn finish_run(
         &self,
-        run_id: &str,
-        owner: &str,
+        lease: &Lease,
         status: &str,
         error_kind: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE runs SET status = $1, error_kind = $2, error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $5 AND lease_owner = $6 AND status = 'running'",
+             WHERE id = $5 AND lease_owner = $6 AND lease_gen = $7 AND status = 'running'",
         )
         .bind(status)
         .bind(error_kind)
         .bind(error)
         .bind(now_ms())
-        .bind(run_id)
-        .bind(owner)
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -501,6 +548,30 @@ impl Store {
             Some(r) => r.try_get::<i64, _>("cancel_requested")? != 0,
             None => true,
         })
+    }
+
+    /// Which of these runs have a cancellation request.
+    pub async fn cancel_requested_among(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id FROM runs WHERE cancel_requested = 1 AND id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("id")?))
+            .collect()
     }
 
     /// One run.
@@ -609,24 +680,45 @@ impl Store {
     }
 
     /// Commit one page: records-store writes, cursor, counters, rejections
-    /// and logs in one transaction. `None` if the lease is no longer ours
-    /// (nothing is written then).
-    pub async fn commit_page(&self, c: PageCommit<'_>) -> Result<Option<StoreOutcome>> {
+    /// and logs in one transaction. Refused, with nothing written, if the
+    /// lease is no longer held or the records store would pass the quota.
+    pub async fn commit_page(
+        &self,
+        c: PageCommit<'_>,
+    ) -> Result<std::result::Result<StoreOutcome, PageRefused>> {
         let mut tx = self.pool().begin().await?;
-        // Re-check the lease inside the transaction, so a worker that lost
-        // its run (and whose run another worker resumed) cannot commit.
+        // Take the run's row first (a write, so PostgreSQL locks it and
+        // SQLite holds the write lock): a claim by another execution waits
+        // for this transaction or makes it find nothing.
         let held = sqlx::query(
-            "SELECT 1 AS held FROM runs WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
         )
-        .bind(c.run_id)
-        .bind(c.owner)
-        .fetch_optional(&mut *tx)
+        .bind(&c.lease.run_id)
+        .bind(&c.lease.owner)
+        .bind(c.lease.generation)
+        .execute(&mut *tx)
         .await?
-        .is_some();
+        .rows_affected()
+            == 1;
         if !held {
-            return Ok(None);
+            return Ok(Err(PageRefused::LeaseLost));
         }
+        let run_id = c.lease.run_id.as_str();
         let outcome = store_records(&mut tx, c.sync_id, &c.records).await?;
+        let growth = outcome.created - outcome.deleted;
+        if growth != 0 {
+            let row = sqlx::query(
+                "UPDATE syncs SET record_count = record_count + $1 WHERE id = $2 RETURNING record_count",
+            )
+            .bind(growth)
+            .bind(c.sync_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let count: i64 = row.try_get("record_count")?;
+            if growth > 0 && count > c.quota {
+                return Ok(Err(PageRefused::Quota { limit: c.quota }));
+            }
+        }
         let mut counters = c.counters;
         counters.created += outcome.created;
         counters.updated += outcome.updated;
@@ -646,14 +738,14 @@ impl Store {
             q = q.bind(v);
         }
         q.bind(c.logs_dropped)
-            .bind(c.run_id)
+            .bind(run_id)
             .execute(&mut *tx)
             .await?;
 
         let cursor_sql = "INSERT INTO run_streams (run_id, stream, cursor, done) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done";
         sqlx::query(cursor_sql)
-            .bind(c.run_id)
+            .bind(run_id)
             .bind(c.stream)
             .bind(c.cursor.as_deref())
             .bind(i64::from(c.done))
@@ -672,12 +764,12 @@ impl Store {
             .await?;
         }
         if !c.rejections.is_empty() {
-            let base = next_seq(&mut tx, "run_rejections", c.run_id).await?;
+            let base = next_seq(&mut tx, "run_rejections", run_id).await?;
             for (i, r) in c.rejections.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO run_rejections (run_id, seq, stream, record_index, record_key, field, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind(c.run_id)
+                .bind(run_id)
                 .bind(base + i as i64)
                 .bind(&r.stream)
                 .bind(r.index)
@@ -689,12 +781,12 @@ impl Store {
             }
         }
         if !c.logs.is_empty() {
-            let base = next_seq(&mut tx, "run_logs", c.run_id).await?;
+            let base = next_seq(&mut tx, "run_logs", run_id).await?;
             let room = (RUN_LOG_CAP - base).max(0) as usize;
             let dropped = c.logs.len().saturating_sub(room) as i64;
             for (i, (at, level, source, message)) in c.logs.iter().take(room).enumerate() {
                 sqlx::query("INSERT INTO run_logs (run_id, seq, at, level, source, message) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(c.run_id)
+                    .bind(run_id)
                     .bind(base + i as i64)
                     .bind(at)
                     .bind(level)
@@ -706,22 +798,37 @@ impl Store {
             if dropped > 0 {
                 sqlx::query("UPDATE runs SET logs_dropped = logs_dropped + $1 WHERE id = $2")
                     .bind(dropped)
-                    .bind(c.run_id)
+                    .bind(run_id)
                     .execute(&mut *tx)
                     .await?;
             }
         }
         tx.commit().await?;
-        Ok(Some(outcome))
+        Ok(Ok(outcome))
     }
 
-    /// Append log lines outside a page (run start and end).
+    /// Append log lines outside a page (run start and end), while the lease
+    /// is held; false (nothing written) otherwise.
     pub async fn append_run_logs(
         &self,
-        run_id: &str,
+        lease: &Lease,
         logs: &[(i64, String, String, String)],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
+        let held = sqlx::query(
+            "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
+        )
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !held {
+            return Ok(false);
+        }
+        let run_id = lease.run_id.as_str();
         let base = next_seq(&mut tx, "run_logs", run_id).await?;
         for (i, (at, level, source, message)) in logs
             .iter()
@@ -739,7 +846,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }
 

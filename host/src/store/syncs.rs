@@ -65,6 +65,36 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What one run of a sync may do, and what the sync may keep in the
+/// records store. A run that reaches a limit fails with the limit named;
+/// the defaults stop a runaway source long before it fills a disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunLimits {
+    /// Records fetched in one run.
+    pub max_records: u64,
+    /// Pages fetched in one run.
+    pub max_pages: u64,
+    /// Response bytes the connectors receive in one run.
+    pub max_bytes: u64,
+    /// Wall-clock time of one run, in seconds.
+    pub max_duration_secs: u64,
+    /// Records the sync keeps in the records store.
+    pub max_stored_records: u64,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 10_000_000,
+            max_pages: 1_000_000,
+            max_bytes: 20 << 30,
+            max_duration_secs: 24 * 3600,
+            max_stored_records: 10_000_000,
+        }
+    }
+}
+
 /// A sync as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRow {
@@ -93,6 +123,10 @@ pub struct SyncRow {
     /// JSON Schemas by stream, for streams the source does not describe
     /// (e.g. what a mapper produces); they override the source's.
     pub schemas: BTreeMap<String, serde_json::Value>,
+    /// Limits of each run, and the records-store quota.
+    pub limits: RunLimits,
+    /// Records the sync keeps in the records store now.
+    pub record_count: i64,
     /// Next scheduled time (Unix ms).
     pub next_due_at: Option<i64>,
     /// Created (Unix ms).
@@ -101,7 +135,7 @@ pub struct SyncRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, source_id, streams, mode, mapper_id, destination_id, schedule, enabled, error_threshold, retry, schemas, next_due_at, created_at, updated_at";
+const COLUMNS: &str = "id, name, source_id, streams, mode, mapper_id, destination_id, schedule, enabled, error_threshold, retry, schemas, next_due_at, created_at, updated_at, limits, record_count";
 
 fn from_row(r: &AnyRow) -> Result<SyncRow> {
     let streams: String = r.try_get("streams")?;
@@ -109,6 +143,7 @@ fn from_row(r: &AnyRow) -> Result<SyncRow> {
     let schedule: Option<String> = r.try_get("schedule")?;
     let retry: String = r.try_get("retry")?;
     let schemas: String = r.try_get("schemas")?;
+    let limits: String = r.try_get("limits")?;
     let parse = |e: serde_json::Error| corrupt("syncs", e);
     Ok(SyncRow {
         id: r.try_get("id")?,
@@ -126,6 +161,8 @@ fn from_row(r: &AnyRow) -> Result<SyncRow> {
         error_threshold: r.try_get("error_threshold")?,
         retry: serde_json::from_str(&retry).map_err(parse)?,
         schemas: serde_json::from_str(&schemas).map_err(parse)?,
+        limits: serde_json::from_str(&limits).map_err(parse)?,
+        record_count: r.try_get("record_count")?,
         next_due_at: r.try_get("next_due_at")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -144,7 +181,7 @@ impl Store {
     pub async fn insert_sync(&self, s: &SyncRow) -> Result<SyncRow> {
         let now = now_ms();
         sqlx::query(&format!(
-            "INSERT INTO syncs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+            "INSERT INTO syncs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, 0)"
         ))
         .bind(&s.id)
         .bind(&s.name)
@@ -160,6 +197,7 @@ impl Store {
         .bind(serde_json::to_string(&s.schemas).expect("schemas serialize"))
         .bind(s.next_due_at)
         .bind(now)
+        .bind(serde_json::to_string(&s.limits).expect("limits serialize"))
         .execute(self.pool())
         .await?;
         self.sync(&s.id)
@@ -171,7 +209,7 @@ impl Store {
     pub async fn update_sync(&self, s: &SyncRow) -> Result<Option<SyncRow>> {
         let done = sqlx::query(
             "UPDATE syncs SET name = $1, source_id = $2, streams = $3, mode = $4, mapper_id = $5, destination_id = $6, \
-             schedule = $7, enabled = $8, error_threshold = $9, retry = $10, schemas = $11, next_due_at = $12, updated_at = $13 WHERE id = $14",
+             schedule = $7, enabled = $8, error_threshold = $9, retry = $10, schemas = $11, next_due_at = $12, updated_at = $13, limits = $15 WHERE id = $14",
         )
         .bind(&s.name)
         .bind(&s.source_id)
@@ -187,6 +225,7 @@ impl Store {
         .bind(s.next_due_at)
         .bind(now_ms())
         .bind(&s.id)
+        .bind(serde_json::to_string(&s.limits).expect("limits serialize"))
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {

@@ -3,12 +3,13 @@
 //! once across nodes, and metrics.
 //!
 //! - [`runner`]: one run: fetch → map → validate → push → commit.
-//! - [`worker`]: claiming, leases and heartbeats, rescue of expired leases,
-//!   graceful shutdown.
+//! - [`worker`]: claiming, rescue of expired leases, graceful shutdown.
+//! - [`lease`]: heartbeats on a thread of their own.
 //! - [`scheduler`]: due times to queued runs.
 //! - [`schedule`]: interval and cron arithmetic.
 //! - [`metrics`]: Prometheus text.
 
+pub mod lease;
 pub mod metrics;
 pub mod runner;
 pub mod schedule;
@@ -83,6 +84,8 @@ pub struct Engine {
     pub metrics: Arc<metrics::Metrics>,
     /// Wakes idle workers when a run is enqueued here.
     pub wake: Arc<Notify>,
+    /// Renews the leases of the runs this node executes.
+    pub leases: Arc<lease::LeaseKeeper>,
     connection_slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
@@ -105,12 +108,18 @@ impl Engine {
         let mut suffix = [0u8; 4];
         getrandom::fill(&mut suffix).expect("the OS random source works");
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+        let leases = Arc::new(lease::LeaseKeeper::start(
+            store.clone(),
+            options.lease,
+            options.heartbeat,
+        ));
         Self {
             store,
             registry,
             vault,
             node: format!("{host}-{}-{}", std::process::id(), hex::encode(suffix)),
             options,
+            leases,
             metrics: Arc::default(),
             wake: Arc::default(),
             connection_slots: Arc::default(),

@@ -21,7 +21,7 @@ use crate::runtime::log::LogLine;
 use crate::runtime::{CallError, ConnectorError, Session};
 use crate::store::StoreError;
 use crate::store::connections::{ConnectionRow, Status};
-use crate::store::runs::{Counters, PageCommit, RejectionRow, RunRow};
+use crate::store::runs::{Counters, Lease, PageCommit, PageRefused, RejectionRow, RunRow};
 use crate::store::syncs::{Mode, SyncRow};
 
 /// Why a run should stop between steps.
@@ -130,6 +130,7 @@ struct Opened {
     row: ConnectionRow,
     session: Session,
     counted: crate::runtime::http::HttpCounters,
+    counted_dropped: u64,
 }
 
 /// The sessions of a sync's connections, and the source's stream schemas.
@@ -153,6 +154,7 @@ async fn open_connection(
         row,
         session,
         counted: Default::default(),
+        counted_dropped: 0,
     };
     Ok((opened, connector))
 }
@@ -196,6 +198,9 @@ async fn open_sides(engine: &Engine, sync: &SyncRow) -> Result<Sides, (String, O
 struct Run<'a> {
     engine: &'a Engine,
     run: &'a RunRow,
+    lease: Lease,
+    /// Pages, records and bytes of the run so far, for its limits.
+    totals: Counters,
     sync: SyncRow,
     stop: &'a StopSignal,
     source: Opened,
@@ -218,6 +223,13 @@ pub async fn execute_timed(
     run: &RunRow,
     stop: &StopSignal,
 ) -> (Outcome, Duration, Duration) {
+    let Some(lease) = run.lease() else {
+        return (
+            Outcome::Internal("the run has no lease".into()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+    };
     let sync = match engine.store.sync(&run.sync_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -258,9 +270,12 @@ pub async fn execute_timed(
             reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
         }
     }
+    let limit = Duration::from_secs(sync.limits.max_duration_secs);
     let mut r = Run {
         engine,
         run,
+        lease,
+        totals: run.counters,
         sync,
         stop,
         source,
@@ -270,7 +285,23 @@ pub async fn execute_timed(
         validators: HashMap::new(),
         rejected: run.counters.rejected,
     };
-    let outcome = r.streams().await;
+    // The run's own time counts from its first start, across retries of
+    // the same run after a crash.
+    let spent = run
+        .started_at
+        .map_or(0, |t| (crate::store::now_ms() - t).max(0) as u64);
+    let left = limit.saturating_sub(Duration::from_millis(spent));
+    let outcome = match tokio::time::timeout(left, r.streams()).await {
+        Ok(outcome) => outcome,
+        Err(_) => failed(
+            "limit",
+            format!(
+                "the run took longer than the sync's limit of {} s (limits.max_duration_secs)",
+                limit.as_secs()
+            ),
+            None,
+        ),
+    };
     drop(slots);
     let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
     for o in r.sessions() {
@@ -387,9 +418,9 @@ impl Run<'_> {
             let logs = self.drain_logs();
             let done = !page.more;
             let next = page.cursor.clone().or(cursor.clone());
+            let logs_dropped = self.dropped_logs();
             let commit = PageCommit {
-                run_id: &self.run.id,
-                owner: &self.engine.node,
+                lease: &self.lease,
                 sync_id: &self.sync.id,
                 stream,
                 cursor: page.cursor.clone(),
@@ -398,15 +429,17 @@ impl Run<'_> {
                 counters,
                 rejections,
                 logs,
-                logs_dropped: 0,
+                logs_dropped,
                 records: store_records,
+                quota: quota(&self.sync),
             };
             let outcome = match self.engine.store.commit_page(commit).await {
-                Ok(Some(o)) => o,
-                Ok(None) => return Err(Outcome::Stopped(Stop::LeaseLost)),
+                Ok(Ok(o)) => o,
+                Ok(Err(refused)) => return Err(refused_outcome(refused)),
                 Err(e) => return Err(e.into()),
             };
             self.engine.metrics.page(&counters, &outcome);
+            self.count(&counters)?;
             self.rejected += counters.rejected;
             if self.sync.error_threshold >= 0 && self.rejected > self.sync.error_threshold {
                 return Err(failed(
@@ -423,6 +456,53 @@ impl Run<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Add a committed page to the run's totals; fail the run if it passed
+    /// one of the sync's limits (the page stays committed).
+    fn count(&mut self, page: &Counters) -> Result<(), Outcome> {
+        self.totals.pages += page.pages;
+        self.totals.fetched += page.fetched;
+        self.totals.bytes += page.bytes;
+        let limits = &self.sync.limits;
+        let checks = [
+            (self.totals.pages, limits.max_pages, "pages", "max_pages"),
+            (
+                self.totals.fetched,
+                limits.max_records,
+                "records",
+                "max_records",
+            ),
+            (
+                self.totals.bytes,
+                limits.max_bytes,
+                "bytes of responses",
+                "max_bytes",
+            ),
+        ];
+        for (used, limit, what, field) in checks {
+            if used as u64 > limit {
+                return Err(failed(
+                    "limit",
+                    format!(
+                        "the run fetched {used} {what}, more than the sync's limit of {limit} per run (limits.{field}); what was fetched so far is committed"
+                    ),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Log lines the sessions dropped since the last page.
+    fn dropped_logs(&mut self) -> i64 {
+        let mut total = 0;
+        for o in self.sessions() {
+            let now = o.session.log().dropped();
+            total += (now - o.counted_dropped) as i64;
+            o.counted_dropped = now;
+        }
+        total
     }
 
     /// Split records into those that satisfy their stream's schema and
@@ -633,6 +713,25 @@ pub async fn connection_error(engine: &Engine, c: &ConnectionRow, reason: &str) 
     .await;
 }
 
+/// Records the sync may keep in the records store.
+fn quota(sync: &SyncRow) -> i64 {
+    i64::try_from(sync.limits.max_stored_records).unwrap_or(i64::MAX)
+}
+
+/// Why a page could not be committed, as the run's outcome.
+fn refused_outcome(refused: PageRefused) -> Outcome {
+    match refused {
+        PageRefused::LeaseLost => Outcome::Stopped(Stop::LeaseLost),
+        PageRefused::Quota { limit } => failed(
+            "limit",
+            format!(
+                "the records store would hold more than the sync's quota of {limit} records (limits.max_stored_records); the page was not stored"
+            ),
+            None,
+        ),
+    }
+}
+
 /// `"name" is a required property` → `/name`.
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix('"')?;
@@ -651,6 +750,10 @@ pub async fn push_records(
     extra_rejections: Vec<RejectionRow>,
 ) -> Result<(Counters, Vec<RejectionRow>), Outcome> {
     let stop = Arc::new(StopSignal::default());
+    let lease = run
+        .lease()
+        .ok_or_else(|| Outcome::Internal("the run has no lease".into()))?;
+    let _held = engine.leases.hold(lease.clone(), stop.clone());
     let sync = engine
         .store
         .sync(&run.sync_id)
@@ -667,6 +770,8 @@ pub async fn push_records(
     let mut r = Run {
         engine,
         run,
+        lease: lease.clone(),
+        totals: Counters::default(),
         sync,
         stop: &stop,
         source,
@@ -737,9 +842,10 @@ pub async fn push_records(
     rejections.sort_by_key(|x| x.index);
     counters.rejected = rejections.len() as i64;
     let logs = r.drain_logs();
+    let quota = quota(&r.sync);
+    let logs_dropped = r.dropped_logs();
     let commit = PageCommit {
-        run_id: &run.id,
-        owner: &engine.node,
+        lease: &lease,
         sync_id: &run.sync_id,
         stream,
         cursor: None,
@@ -748,14 +854,15 @@ pub async fn push_records(
         counters,
         rejections: rejections.clone(),
         logs,
-        logs_dropped: 0,
+        logs_dropped,
         records: store_records,
+        quota,
     };
     let outcome = engine
         .store
         .commit_page(commit)
         .await?
-        .ok_or(Outcome::Stopped(Stop::LeaseLost))?;
+        .map_err(refused_outcome)?;
     counters.created += outcome.created;
     counters.updated += outcome.updated;
     counters.unchanged += outcome.unchanged;

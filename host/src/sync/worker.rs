@@ -1,11 +1,11 @@
-//! Workers: claim runs from the queue, hold their lease by heartbeat, watch
-//! for cancellation, finish them, and on shutdown finish or release what
-//! is in flight within the grace period.
+//! Workers: claim runs from the queue, have the lease keeper hold their
+//! leases, finish them, and on shutdown finish or release what is in flight
+//! within the grace period.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use futures::FutureExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -77,9 +77,17 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Execute one claimed run with its heartbeat and cancellation watch.
+/// Execute one claimed run with its lease kept and cancellation watched.
+///
+/// However the execution ends, the run ends: a panic anywhere in it fails
+/// the run with the reason, and the lease is let go with the guard. Every
+/// write names the lease, so an execution that lost it writes nothing.
 async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: OwnedSemaphorePermit) {
-    let watch = tokio::spawn(watch_run(engine.clone(), run.id.clone(), stop.clone()));
+    let Some(lease) = run.lease() else {
+        tracing::error!(run = %run.id, "claimed run without a lease owner");
+        return;
+    };
+    let _held = engine.leases.hold(lease.clone(), stop.clone());
     let started = tokio::time::Instant::now();
     tracing::info!(run = %run.id, sync = %run.sync_id, attempt = run.attempt, "run started");
     let start_line = format!(
@@ -89,29 +97,58 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
     let _ = engine
         .store
         .append_run_logs(
-            &run.id,
+            &lease,
             &[(now_ms(), "info".into(), "engine".into(), start_line)],
         )
         .await;
-    let outcome = runner::execute(&engine, &run, &stop).await;
-    watch.abort();
-    let store = &engine.store;
+    let outcome = std::panic::AssertUnwindSafe(runner::execute(&engine, &run, &stop))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = crate::runtime::panic_message(&*panic);
+            tracing::error!(run = %run.id, panic = %what, "a run's execution panicked");
+            Outcome::Failed {
+                kind: "internal".into(),
+                message: format!("the run stopped on an internal error (a bug in Wharf): {what}"),
+                retry: None,
+            }
+        });
+    let seconds = started.elapsed().as_secs_f64();
     let status = match &outcome {
-        Outcome::Succeeded => {
-            let _ = store
-                .finish_run(&run.id, &engine.node, "succeeded", None, None)
-                .await;
-            "succeeded"
-        }
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Stopped(Stop::Cancelled) => "cancelled",
+        Outcome::Stopped(Stop::Shutdown) | Outcome::Internal(_) => "released",
+        Outcome::Stopped(Stop::LeaseLost) => "lease_lost",
+    };
+    let summary = match &outcome {
+        Outcome::Failed { message, .. } => format!("run {status} after {seconds:.2} s: {message}"),
+        _ => format!("run {status} after {seconds:.2} s"),
+    };
+    let store = &engine.store;
+    if status != "lease_lost" {
+        let _ = store
+            .append_run_logs(
+                &lease,
+                &[(now_ms(), "info".into(), "engine".into(), summary)],
+            )
+            .await;
+    }
+    let ended = match &outcome {
+        Outcome::Succeeded => store
+            .finish_run(&lease, "succeeded", None, None)
+            .await
+            .unwrap_or(false),
         Outcome::Failed {
             kind,
             message,
             retry,
         } => {
-            let _ = store
-                .finish_run(&run.id, &engine.node, "failed", Some(kind), Some(message))
-                .await;
-            if let Some(delay) = retry {
+            let ended = store
+                .finish_run(&lease, "failed", Some(kind), Some(message))
+                .await
+                .unwrap_or(false);
+            if let (true, Some(delay)) = (ended, retry) {
                 let after = now_ms() + delay.as_millis() as i64;
                 match store
                     .enqueue_run(&run.sync_id, Trigger::Retry, None, after, run.attempt + 1)
@@ -124,46 +161,30 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
                     Err(e) => tracing::warn!(error = %e, "enqueueing a retry failed"),
                 }
             }
-            "failed"
+            ended
         }
-        Outcome::Stopped(Stop::Cancelled) => {
-            let _ = store
-                .finish_run(
-                    &run.id,
-                    &engine.node,
-                    "cancelled",
-                    Some("cancelled"),
-                    Some("cancelled by request"),
-                )
-                .await;
-            "cancelled"
-        }
+        Outcome::Stopped(Stop::Cancelled) => store
+            .finish_run(
+                &lease,
+                "cancelled",
+                Some("cancelled"),
+                Some("cancelled by request"),
+            )
+            .await
+            .unwrap_or(false),
         Outcome::Stopped(Stop::Shutdown) => {
-            let _ = store.release_run(&run.id, &engine.node).await;
-            "released"
+            let _ = store.release_run(&lease).await;
+            false
         }
-        Outcome::Stopped(Stop::LeaseLost) => "lease_lost",
+        Outcome::Stopped(Stop::LeaseLost) => false,
         Outcome::Internal(e) => {
             tracing::error!(run = %run.id, error = %e, "run interrupted by a store error; releasing it");
-            let _ = store.release_run(&run.id, &engine.node).await;
-            "released"
+            let _ = store.release_run(&lease).await;
+            false
         }
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let summary = match &outcome {
-        Outcome::Failed { message, .. } => format!("run {status} after {seconds:.2} s: {message}"),
-        _ => format!("run {status} after {seconds:.2} s"),
-    };
-    if !matches!(status, "lease_lost") {
-        let _ = store
-            .append_run_logs(
-                &run.id,
-                &[(now_ms(), "info".into(), "engine".into(), summary)],
-            )
-            .await;
-    }
-    tracing::info!(run = %run.id, status, seconds, "run ended");
-    if matches!(status, "succeeded" | "failed") {
+    tracing::info!(run = %run.id, status, seconds, ended, "run ended");
+    if ended && matches!(status, "succeeded" | "failed") {
         let ended = store.run(&run.id).await.ok().flatten();
         let data = serde_json::json!({
             "run": run.id,
@@ -176,42 +197,8 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
         });
         crate::webhooks::emit(store, &format!("run.{status}"), data).await;
     }
-    engine.metrics.run_finished(status, seconds);
-    drop(permit);
-}
-
-/// Renew the lease every heartbeat, and check for cancellation every second.
-async fn watch_run(engine: Engine, run_id: String, stop: Arc<StopSignal>) {
-    let lease_ms = engine.options.lease.as_millis() as i64;
-    let beat = engine.options.heartbeat;
-    let check = Duration::from_secs(1).min(beat);
-    let mut since_beat = Duration::ZERO;
-    loop {
-        tokio::time::sleep(check).await;
-        since_beat += check;
-        if since_beat >= beat {
-            since_beat = Duration::ZERO;
-            match engine
-                .store
-                .heartbeat(&run_id, &engine.node, lease_ms)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(run = %run_id, "lease lost; another worker owns the run now");
-                    stop.lease_lost();
-                    return;
-                }
-                Err(e) => tracing::warn!(run = %run_id, error = %e, "heartbeat failed"),
-            }
-        }
-        if engine
-            .store
-            .cancel_requested(&run_id)
-            .await
-            .unwrap_or(false)
-        {
-            stop.cancel();
-        }
+    if ended || status == "released" {
+        engine.metrics.run_finished(status, seconds);
     }
+    drop(permit);
 }

@@ -1,0 +1,160 @@
+//! Keeping leases alive on a thread of their own.
+//!
+//! A run's lease is renewed by heartbeat; if heartbeats stop, another
+//! worker rescues the run. Heartbeats therefore must not depend on the
+//! async workers that execute runs: a guest or a host bug that keeps those
+//! busy would let leases expire while the runs go on, and the rescued runs
+//! would start a second time. The keeper runs on its own OS thread, with
+//! its own single-threaded runtime and its own database connection, renews
+//! every lease this node holds, and tells a run when its lease was lost or
+//! its cancellation was asked for. (Fencing in the store makes a lost lease
+//! harmless as well: see [`crate::store::runs`].)
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::runner::StopSignal;
+use crate::store::Store;
+use crate::store::runs::Lease;
+
+/// How often cancellation requests are looked for.
+const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
+struct Held {
+    lease: Lease,
+    stop: Arc<StopSignal>,
+}
+
+type HeldMap = Arc<Mutex<HashMap<String, Held>>>;
+
+/// Renews this node's leases. Dropping it stops the thread.
+pub struct LeaseKeeper {
+    held: HeldMap,
+    closed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for LeaseKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseKeeper").finish_non_exhaustive()
+    }
+}
+
+/// While this lives, the keeper renews the lease; dropping it lets go.
+pub struct LeaseGuard {
+    run_id: String,
+    held: HeldMap,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.held.lock().expect("leases lock").remove(&self.run_id);
+    }
+}
+
+impl LeaseKeeper {
+    /// Start the keeper thread: leases last `lease`, renewed every `beat`.
+    pub fn start(store: Store, lease: Duration, beat: Duration) -> Self {
+        let held: HeldMap = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let (map, flag) = (held.clone(), closed.clone());
+        let spawned = std::thread::Builder::new()
+            .name("wharf-leases".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the lease keeper could not start a runtime");
+                        return;
+                    }
+                };
+                rt.block_on(keep(store, map, flag, lease, beat));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the lease keeper thread could not start");
+        }
+        Self { held, closed }
+    }
+
+    /// Renew `lease` until the guard is dropped; `stop` hears of a lost
+    /// lease or a cancellation.
+    pub fn hold(&self, lease: Lease, stop: Arc<StopSignal>) -> LeaseGuard {
+        let run_id = lease.run_id.clone();
+        self.held
+            .lock()
+            .expect("leases lock")
+            .insert(run_id.clone(), Held { lease, stop });
+        LeaseGuard {
+            run_id,
+            held: self.held.clone(),
+        }
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn keep(
+    shared: Store,
+    held: HeldMap,
+    closed: Arc<AtomicBool>,
+    lease: Duration,
+    beat: Duration,
+) {
+    // Connections of the shared pool belong to the main runtime's I/O
+    // driver, which is exactly what may be starved; use our own.
+    let store = match shared.reopen().await {
+        Ok(own) => own,
+        Err(e) => {
+            tracing::warn!(error = %e, "the lease keeper uses the shared pool: its own could not open");
+            shared
+        }
+    };
+    let lease_ms = lease.as_millis() as i64;
+    let tick = CANCEL_CHECK.min(beat);
+    let mut since_beat = Duration::ZERO;
+    while !closed.load(Ordering::Relaxed) {
+        tokio::time::sleep(tick).await;
+        since_beat += tick;
+        let current: Vec<(Lease, Arc<StopSignal>)> = held
+            .lock()
+            .expect("leases lock")
+            .values()
+            .map(|h| (h.lease.clone(), h.stop.clone()))
+            .collect();
+        if current.is_empty() {
+            continue;
+        }
+        if since_beat >= beat {
+            since_beat = Duration::ZERO;
+            for (lease, stop) in &current {
+                match store.heartbeat(lease, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run = %lease.run_id, "lease lost; another execution owns the run now");
+                        stop.lease_lost();
+                    }
+                    Err(e) => tracing::warn!(run = %lease.run_id, error = %e, "heartbeat failed"),
+                }
+            }
+        }
+        let ids: Vec<&str> = current.iter().map(|(l, _)| l.run_id.as_str()).collect();
+        match store.cancel_requested_among(&ids).await {
+            Ok(cancelled) => {
+                for (lease, stop) in &current {
+                    if cancelled.contains(&lease.run_id) {
+                        stop.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "checking for cancellations failed"),
+        }
+    }
+}
