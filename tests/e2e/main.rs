@@ -10,6 +10,7 @@ mod connectors;
 mod dev_cli;
 mod fakes;
 mod guide;
+mod hardening;
 mod hooks;
 mod oauth;
 mod sandbox;

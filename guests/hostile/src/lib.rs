@@ -3,8 +3,12 @@
 //! `fetch` (and `check`) do what `config.attack` says: spin forever, eat
 //! memory, recurse without end, return or log far too much, aim secrets at
 //! hosts they are not bound to, reveal a secret not marked `reveal`, read
-//! files, open sockets. Two benign modes (`echo`, `sleep`) let tests run a
-//! well-behaved call beside a hostile one.
+//! files, open sockets, read a secret back through a compressing or
+//! transforming echo, confirm guesses, set host-owned headers, send tens of
+//! thousands of headers or placeholders, loop on refused requests or
+//! reveals, return too many or too deeply nested records, never finish a
+//! stream. Two benign modes (`echo`, `sleep`) let tests run a well-behaved
+//! call beside a hostile one.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -25,6 +29,12 @@ pub struct Config {
     target: Option<String>,
     #[serde(default)]
     n: u64,
+    /// A value the guest sends as is (`guess`), or a header value.
+    #[serde(default)]
+    value: String,
+    /// A header name for `set-header`.
+    #[serde(default)]
+    header: String,
 }
 
 const TOKEN: Secret = Secret::new("token");
@@ -152,6 +162,72 @@ fn attack(config: &Config) -> Result<Page> {
             let resp = Request::get(url).send()?;
             one(json!({ "status": resp.status }))
         }
+        "inflate-echo" => {
+            // The original compressed-echo attack: the secret goes to the
+            // bound echo host, and whatever comes back compressed is inflated
+            // here, where the host's redactor cannot look.
+            let resp = Request::get(&config.url)
+                .header_secret("X-Token", &TOKEN)
+                .send()?;
+            let body = inflate(&resp.body);
+            one(json!({ "status": resp.status, "body": body, "headers": resp.headers }))
+        }
+        "guess" => {
+            // Sends `value` as written; an oracle would answer differently
+            // when it equals the secret.
+            let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
+                .header("X-Guess", config.value.as_str())
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "set-header" => {
+            let resp = Request::get(&config.url)
+                .header(config.header.as_str(), config.value.as_str())
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "many-headers" => {
+            let mut req = Request::get(&config.url);
+            for i in 0..config.n {
+                req = req.header(format!("x-h{i}"), "v");
+            }
+            let resp = req.send()?;
+            one(json!({ "status": resp.status }))
+        }
+        "placeholder-bomb" => {
+            let body = TOKEN.placeholder().repeat(config.n as usize);
+            let resp = Request::post(&config.url).body(body).send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "deny-loop" => {
+            // Keep sending what the host refuses, as fast as it answers.
+            let mut refused = 0u64;
+            let target = config.target.as_deref().unwrap_or(&config.url);
+            loop {
+                match Request::get(target).send() {
+                    Err(Error::Config(_)) => refused += 1,
+                    Err(e) => return Err(Error::Fatal(format!("after {refused} refusals: {e}"))),
+                    Ok(r) => return one(json!({ "refused": refused, "status": r.status })),
+                }
+            }
+        }
+        "reveal-loop" => {
+            let mut answers = 0u64;
+            loop {
+                let _ = black_box(TOKEN.reveal());
+                answers += 1;
+                if config.n > 0 && answers >= config.n {
+                    return one(json!({ "reveals": answers }));
+                }
+            }
+        }
+        "endless" => {
+            // Every page says another follows.
+            let records = (0..config.n.max(1))
+                .map(|i| Record::from_value("out", json!({ "i": i, "pad": "x".repeat(64) })))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Page::new(records, Some("again".into()), true))
+        }
         "reveal-token" => {
             let value = TOKEN.reveal()?;
             one(json!({ "token": value }))
@@ -186,6 +262,21 @@ fn attack(config: &Config) -> Result<Page> {
     }
 }
 
+/// The body inflated, if it is gzip; else as text.
+fn inflate(body: &[u8]) -> String {
+    use std::io::Read;
+    if body.starts_with(&[0x1f, 0x8b]) {
+        let mut out = String::new();
+        if flate2::read::GzDecoder::new(body)
+            .read_to_string(&mut out)
+            .is_ok()
+        {
+            return out;
+        }
+    }
+    String::from_utf8_lossy(body).into_owned()
+}
+
 /// Recursion on scalars only, so every frame lives on the WebAssembly
 /// stack (not Rust's shadow stack in linear memory) and `limit` (opaque to
 /// the optimiser) keeps it from becoming a loop.
@@ -197,4 +288,74 @@ fn recurse(n: u64, limit: u64) -> u64 {
     recurse(n + 1, limit).rotate_left(1) ^ n
 }
 
-wharf_sdk::export_connector!(Hostile);
+/// The contract's raw types, for attacks the SDK's typed records cannot
+/// express (a record nested 100,000 levels deep would overflow the guest's
+/// own stack as a `Value`). Only a WebAssembly build exports it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod raw {
+    use wharf_sdk::bindings::exports::wharf::connector::connector::Guest;
+    use wharf_sdk::bindings::wharf::connector::types as wit;
+
+    use super::Hostile;
+    use wharf_sdk::__private as sdk;
+
+    pub struct Export;
+
+    fn record(data: String) -> wit::Record {
+        wit::Record {
+            stream: "out".into(),
+            key: None,
+            op: wit::Op::Upsert,
+            data,
+        }
+    }
+
+    impl Guest for Export {
+        fn spec() -> wit::ConnectorSpec {
+            sdk::spec::<Hostile>()
+        }
+        fn check(config: String) -> Result<(), wit::Error> {
+            sdk::check::<Hostile>(config)
+        }
+        fn fetch(
+            config: String,
+            stream: String,
+            cursor: Option<String>,
+        ) -> Result<wit::Page, wit::Error> {
+            let parsed: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+            let n = parsed["n"].as_u64().unwrap_or(0) as usize;
+            match parsed["attack"].as_str() {
+                Some("many-records") => Ok(wit::Page {
+                    records: (0..n).map(|_| record("{}".into())).collect(),
+                    cursor: None,
+                    more: false,
+                }),
+                Some("deep-record") => Ok(wit::Page {
+                    records: vec![record(format!(
+                        "{{\"a\":{}1{}}}",
+                        "[".repeat(n),
+                        "]".repeat(n)
+                    ))],
+                    cursor: None,
+                    more: false,
+                }),
+                _ => sdk::fetch::<Hostile>(config, stream, cursor),
+            }
+        }
+        fn map(config: String, records: Vec<wit::Record>) -> Result<Vec<wit::Record>, wit::Error> {
+            sdk::map::<Hostile>(config, records)
+        }
+        fn push(config: String, records: Vec<wit::Record>) -> Result<wit::PushResult, wit::Error> {
+            sdk::push::<Hostile>(config, records)
+        }
+        fn receive(
+            config: String,
+            delivery: wit::Incoming,
+        ) -> Result<Vec<wit::Record>, wit::Error> {
+            sdk::receive::<Hostile>(config, delivery)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    wharf_sdk::bindings::__export_bindings!(Export with_types_in wharf_sdk::bindings);
+}

@@ -979,3 +979,90 @@ fn spec_from_wit(s: wit::ConnectorSpec) -> Spec {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component with `n` core instances, each with its own memory, and
+    /// an export that tries to grow every one of them by `limit`.
+    fn many_memories(n: usize, grow_pages: u32) -> Vec<u8> {
+        let instances: String = (0..n)
+            .map(|i| format!("(core instance $i{i} (instantiate $m))\n"))
+            .collect();
+        let imports: String = (0..n)
+            .map(|i| format!("(import \"m{i}\" \"grow\" (func $g{i} (result i32)))\n"))
+            .collect();
+        let calls: String = (0..n)
+            .map(|i| {
+                format!(
+                    "(if (i32.ne (call $g{i}) (i32.const -1)) (then (local.set $ok (i32.add (local.get $ok) (i32.const 1)))))\n"
+                )
+            })
+            .collect();
+        let withs: String = (0..n)
+            .map(|i| format!("(with \"m{i}\" (instance $i{i}))"))
+            .collect();
+        let text = format!(
+            r#"(component
+                (core module $m
+                    (memory 0)
+                    (func (export "grow") (result i32) (memory.grow (i32.const {grow_pages}))))
+                {instances}
+                (core module $driver
+                    {imports}
+                    (func (export "run") (result i32) (local $ok i32)
+                        {calls}
+                        (local.get $ok)))
+                (core instance $d (instantiate $driver {withs}))
+                (func (export "run") (result u32) (canon lift (core func $d "run"))))"#
+        );
+        wat::parse_str(&text).expect("valid component text")
+    }
+
+    #[tokio::test]
+    async fn the_memory_limit_holds_for_all_memories_of_an_instance() {
+        let pages_of_limit = (Limits::default().memory_bytes / 65_536) as u32;
+        for pooling in [false, true] {
+            let rt = Runtime::new(RuntimeOptions {
+                no_pooling: !pooling,
+                ..RuntimeOptions::default()
+            })
+            .unwrap();
+            let session = Session::for_spec(&rt);
+            let linker = Linker::<Ctx>::new(&rt.inner.engine);
+
+            // Four memories, each asking for the whole limit: one gets it.
+            let component =
+                Component::new(&rt.inner.engine, many_memories(4, pages_of_limit)).unwrap();
+            let mut store = session.new_store();
+            let instance = linker
+                .instantiate_async(&mut store, &component)
+                .await
+                .unwrap();
+            let run = instance
+                .get_typed_func::<(), (u32,)>(&mut store, "run")
+                .unwrap();
+            let (grown,) = run.call_async(&mut store, ()).await.unwrap();
+            assert_eq!(grown, 1, "pooling {pooling}");
+            assert!(store.data().guard.memory_in_use() <= Limits::default().memory_bytes);
+            assert!(store.data().guard.hit);
+
+            // Sixteen memories are refused before any of them is used: at
+            // compile time by the pool, at instantiation by the limiter.
+            let err = match Component::new(&rt.inner.engine, many_memories(16, 1)) {
+                Err(e) => e,
+                Ok(component) => {
+                    let mut store = session.new_store();
+                    linker
+                        .instantiate_async(&mut store, &component)
+                        .await
+                        .err()
+                        .unwrap_or_else(|| panic!("16 memories instantiated (pooling {pooling})"))
+                }
+            };
+            let text = format!("{err:#}");
+            assert!(text.contains("memor"), "pooling {pooling}: {text}");
+        }
+    }
+}

@@ -161,14 +161,22 @@ impl Redactor {
     }
 }
 
-/// Every form of `value` the host redacts: the value, its percent, form,
-/// JSON, base64 and hex encodings. Case variants are covered by matching
+/// Every form of `value` the host redacts: the value, its percent (three
+/// character sets, and every byte), form, JSON, base64 and hex encodings. Case variants are covered by matching
 /// ASCII-case-insensitively.
 pub fn forms(value: &str) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = vec![value.as_bytes().to_vec()];
     for set in [NON_ALPHANUMERIC, UNRESERVED, PATH] {
         out.push(utf8_percent_encode(value, set).to_string().into_bytes());
     }
+    // Some encoders escape every byte, letters included.
+    out.push(
+        value
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+            .into_bytes(),
+    );
     out.push(
         url::form_urlencoded::byte_serialize(value.as_bytes())
             .collect::<String>()

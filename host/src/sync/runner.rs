@@ -49,7 +49,8 @@ impl StopSignal {
         self.shutdown.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
     }
-    fn reason(&self) -> Option<Stop> {
+    /// Why the run should stop, if it should.
+    pub fn reason(&self) -> Option<Stop> {
         if self.lease_lost.load(Ordering::SeqCst) {
             Some(Stop::LeaseLost)
         } else if self.shutdown.load(Ordering::SeqCst) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::Engine;
@@ -44,7 +44,12 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
                     let (engine, signals) = (engine.clone(), signals.clone());
                     tasks.spawn(async move {
                         let id = run.id.clone();
-                        execute(engine, run, stop, permit).await;
+                        let work = {
+                            let (engine, run, stop) = (engine.clone(), run.clone(), stop.clone());
+                            async move { runner::execute(&engine, &run, &stop).await }
+                        };
+                        execute(engine, run, stop, work).await;
+                        drop(permit);
                         signals.lock().expect("signals lock").remove(&id);
                     });
                 }
@@ -77,12 +82,18 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Execute one claimed run with its lease kept and cancellation watched.
+/// Execute one claimed run (`work`, normally [`runner::execute`]) with its
+/// lease kept and cancellation watched, and end it.
 ///
 /// However the execution ends, the run ends: a panic anywhere in it fails
 /// the run with the reason, and the lease is let go with the guard. Every
 /// write names the lease, so an execution that lost it writes nothing.
-async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: OwnedSemaphorePermit) {
+pub async fn execute(
+    engine: Engine,
+    run: RunRow,
+    stop: Arc<StopSignal>,
+    work: impl std::future::Future<Output = Outcome>,
+) {
     let Some(lease) = run.lease() else {
         tracing::error!(run = %run.id, "claimed run without a lease owner");
         return;
@@ -101,7 +112,7 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
             &[(now_ms(), "info".into(), "engine".into(), start_line)],
         )
         .await;
-    let outcome = std::panic::AssertUnwindSafe(runner::execute(&engine, &run, &stop))
+    let outcome = std::panic::AssertUnwindSafe(work)
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
@@ -200,5 +211,4 @@ async fn execute(engine: Engine, run: RunRow, stop: Arc<StopSignal>, permit: Own
     if ended || status == "released" {
         engine.metrics.run_finished(status, seconds);
     }
-    drop(permit);
 }
