@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub role: Role,
     /// Sync engine settings.
     pub engine: EngineOptions,
+    /// Sandbox instances that may exist at once on this node.
+    pub max_instances: u32,
 }
 
 /// What a node does.
@@ -79,7 +81,18 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
         .with_context(|| format!("cannot create the data directory {}", o.data_dir.display()))?;
     let store = open_store(o.database_url.as_deref(), &o.data_dir).await?;
     let vault = open_vault(o.secret_keys.as_deref(), &o.data_dir)?;
+    let limits = crate::runtime::Limits {
+        max_instances: o.max_instances,
+        ..crate::runtime::Limits::default()
+    };
+    tracing::info!(
+        instances = limits.max_instances,
+        memory_per_instance_mib = limits.memory_bytes >> 20,
+        memory_bound_mib = limits.node_memory_bound() >> 20,
+        "sandbox: at most this much memory can be held by connectors on this node"
+    );
     let runtime = Runtime::new(RuntimeOptions {
+        limits,
         cache_dir: Some(o.data_dir.join("artifacts")),
         ..RuntimeOptions::default()
     })?;

@@ -739,3 +739,100 @@ async fn check(
         status,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::{OAuth2Spec, Role, SecretSpec};
+
+    fn spec() -> Spec {
+        Spec {
+            name: "t".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            roles: vec![Role::Source],
+            streams: vec![],
+            config_schema: json!({}),
+            secrets: vec![SecretSpec {
+                name: "signing".into(),
+                description: String::new(),
+                hosts: vec!["{config.auth_url}".into()],
+                reveal: false,
+                required: false,
+            }],
+            hosts: vec!["{config.base_url}".into()],
+            oauth2: Some(OAuth2Spec {
+                authorize_url: "{config.auth_url}/authorize".into(),
+                token_url: "{config.auth_url}/token".into(),
+                scopes: vec![],
+                pkce: true,
+            }),
+            webhook: None,
+        }
+    }
+
+    fn grants(hosts: &[&str], networks: &[&str]) -> Grants {
+        Grants {
+            hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).unwrap())
+                .collect(),
+            networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_config_change_that_rebinds_a_secret_is_a_widening() {
+        let spec = spec();
+        let old =
+            json!({"base_url": "https://api.example.com", "auth_url": "https://auth.example.com"});
+        let g = grants(&["https://api.example.com"], &[]);
+        // Only the secret's host moves; grants and the API host stay.
+        let new =
+            json!({"base_url": "https://api.example.com", "auth_url": "https://evil.example.net"});
+        let w = widening(&spec, (&old, &g), (&new, &g));
+        assert!(w.contains(&Widening::Binding {
+            secret: "signing".into(),
+            hosts: vec!["https://evil.example.net".into()],
+        }));
+        assert!(w.iter().any(|x| matches!(x, Widening::TokenEndpoint(_))));
+        let stored = |n: &str| SecretInfo {
+            name: n.into(),
+            updated_at: 0,
+        };
+        let exposed = exposed_secrets(
+            &w,
+            &[
+                stored("signing"),
+                stored("oauth_client_secret"),
+                stored("webhook_secret"),
+            ],
+            &[],
+            false,
+        );
+        assert_eq!(exposed, ["signing", "oauth_client_secret"]);
+        // Sent again, nothing is exposed.
+        assert!(
+            exposed_secrets(
+                &w,
+                &[stored("signing"), stored("oauth_client_secret")],
+                &["signing", "oauth_client_secret"],
+                false
+            )
+            .is_empty()
+        );
+        // The API host moving takes the OAuth2 token with it.
+        let api_moved =
+            json!({"base_url": "https://evil.example.net", "auth_url": "https://auth.example.com"});
+        let w = widening(&spec, (&old, &g), (&api_moved, &g));
+        assert!(w.iter().any(|x| matches!(x, Widening::TokenHosts(_))));
+        assert_eq!(exposed_secrets(&w, &[], &[], true).len(), 1);
+        // Narrowing is not widening.
+        let none = grants(&[], &[]);
+        assert!(widening(&spec, (&old, &g), (&old, &none)).is_empty());
+        let wide = grants(&["https://api.example.com"], &["10.0.0.0/8"]);
+        let narrow = grants(&["https://api.example.com"], &["10.1.0.0/16"]);
+        assert!(widening(&spec, (&old, &wide), (&old, &narrow)).is_empty());
+        assert!(!widening(&spec, (&old, &narrow), (&old, &wide)).is_empty());
+    }
+}

@@ -95,6 +95,11 @@ struct ServeArgs {
     /// incoming webhook URLs); default: http:// and the listen address.
     #[arg(long, env = "WHARF_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Connector instances that may exist at once (each may hold up to
+    /// 64 MiB); with the pool's warm slots this bounds the memory
+    /// connectors can use on this node (logged at start).
+    #[arg(long, env = "WHARF_MAX_INSTANCES", default_value_t = 64)]
+    max_instances: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +183,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
         role: args.role,
+        max_instances: args.max_instances,
         engine: crate::sync::EngineOptions {
             workers: args.workers,
             per_connection: args.per_connection,
