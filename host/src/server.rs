@@ -212,24 +212,22 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// `wharf admin rotate-secrets`: re-encrypt every secret under the first
-/// key. Each token is replaced only if unchanged since it was read, so the
-/// command is safe to interrupt, re-run, or run while the server works.
+/// `wharf admin rotate-secrets`: re-encrypt every sealed value (see
+/// [`crate::store::sealed`]) under the first key. Each token is replaced
+/// only if unchanged since it was read, so the command is safe to
+/// interrupt, re-run, or run while the server works.
 pub async fn rotate_secrets(store: &Store, vault: &Vault) -> anyhow::Result<(usize, usize)> {
     let mut rotated = 0;
     let mut current = 0;
-    for t in store.all_secret_tokens().await? {
-        if !vault.needs_rotation(&t.token) {
+    for v in store.sealed_values().await? {
+        if !vault.needs_rotation(&v.token) {
             current += 1;
             continue;
         }
         let value = vault
-            .decrypt(&t.token)
-            .with_context(|| format!("connection {} secret {}", t.connection_id, t.name))?;
-        if store
-            .replace_secret_token(&t, &vault.encrypt(&value))
-            .await?
-        {
+            .decrypt(&v.token)
+            .with_context(|| format!("cannot decrypt the {}", v.describe()))?;
+        if store.replace_sealed(&v, &vault.encrypt(&value)).await? {
             rotated += 1;
         }
     }

@@ -625,7 +625,7 @@ async fn rotate_secrets_reencrypts_everything_and_can_run_again() {
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     }
-    let tokens = app.state.store.all_secret_tokens().await.unwrap();
+    let tokens = app.state.store.sealed_values().await.unwrap();
     assert_eq!(tokens.len(), 6);
     let values: Vec<String> = tokens
         .iter()
@@ -653,7 +653,7 @@ async fn rotate_secrets_reencrypts_everything_and_can_run_again() {
     let after: Vec<String> = app
         .state
         .store
-        .all_secret_tokens()
+        .sealed_values()
         .await
         .unwrap()
         .iter()
@@ -691,17 +691,19 @@ async fn a_tampered_secret_fails_closed() {
     let t = app
         .state
         .store
-        .secret_tokens(&id("tampered"))
+        .sealed_values()
         .await
         .unwrap()
-        .remove(0);
+        .into_iter()
+        .find(|v| v.key[0] == id("tampered"))
+        .unwrap();
     let mut bad = t.token.clone().into_bytes();
     let i = bad.len() / 2;
     bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
     assert!(
         app.state
             .store
-            .replace_secret_token(&t, &String::from_utf8(bad).unwrap())
+            .replace_sealed(&t, &String::from_utf8(bad).unwrap())
             .await
             .unwrap()
     );

@@ -5,17 +5,11 @@
 //! nodes on PostgreSQL; `invalid_grant` means the connection needs to be
 //! authorized again; no token ever shows up in an answer.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Redirect};
-use axum::routing::{get, post};
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api_support::{App, Db};
@@ -51,7 +45,7 @@ async fn oauth_connection(app: &App, name: &str, config: Value) -> String {
         .post(
             "/api/v1/connections",
             json!({"name": name, "connector": "oauth-api@0.1.0", "config": config,
-                   "secrets": {"oauth_client_id": "wharf-client", "oauth_client_secret": "client-secret-9"},
+                   "secrets": {"oauth_client_id": crate::fake_oauth::CLIENT_ID, "oauth_client_secret": crate::fake_oauth::CLIENT_SECRET},
                    "grants": {"networks": ["127.0.0.0/8"]}}),
         )
         .await;
@@ -141,15 +135,31 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
         .await;
     assert_eq!(a.json["ok"], true, "{}", a.text);
 
-    // The state was single-use.
+    // The state is single-use: the callback the browser already made, made
+    // again, is refused (and a state that was never issued too).
     let start = app
         .post(
             &format!("/api/v1/connections/{id}/oauth/start"),
             json!(null),
         )
         .await;
-    let url = url::Url::parse(start.json["authorization_url"].as_str().unwrap()).unwrap();
-    let state = url
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client
+        .get(start.json["authorization_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = format!("/oauth/callback?{}", location.query().unwrap());
+    let first = app.call(Method::GET, &callback, None, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let replay = app.call(Method::GET, &callback, None, None).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
+    assert!(replay.text.contains("already used"), "{}", replay.text);
+    let state = location
         .query_pairs()
         .find(|(k, _)| k == "state")
         .unwrap()
@@ -177,98 +187,8 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
     );
 }
 
-/// A provider whose refresh tokens rotate; using an old one revokes the
-/// whole family (as providers that detect token theft do).
-#[derive(Default)]
-struct Provider {
-    refreshes: usize,
-    current_refresh: String,
-    valid_access: Vec<String>,
-    revoked: bool,
-    rotate: bool,
-    issued: usize,
-}
-
-type Shared = Arc<Mutex<Provider>>;
-
-async fn token(State(p): State<Shared>, body: String) -> impl IntoResponse {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let grant = form.get("grant_type").cloned().unwrap_or_default();
-    if grant == "refresh_token" {
-        // Slow enough that racing refreshers would overlap.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut p = p.lock().unwrap();
-    if grant == "refresh_token" {
-        p.refreshes += 1;
-        if p.revoked || form.get("refresh_token") != Some(&p.current_refresh) {
-            p.revoked = true;
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(
-                    json!({"error": "invalid_grant", "error_description": "refresh token reused or revoked"}),
-                ),
-            );
-        }
-    }
-    p.issued += 1;
-    let access = format!("access-{}", p.issued);
-    p.valid_access = vec![access.clone()];
-    let mut answer = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
-    if grant != "refresh_token" || p.rotate {
-        p.current_refresh = format!("refresh-{}", p.issued);
-        answer["refresh_token"] = json!(p.current_refresh);
-    }
-    (StatusCode::OK, axum::Json(answer))
-}
-
-#[derive(serde::Deserialize)]
-struct AuthorizeQuery {
-    redirect_uri: String,
-    state: String,
-}
-
-async fn fake_provider(rotate: bool) -> (Upstream, Shared) {
-    let state: Shared = Arc::new(Mutex::new(Provider {
-        rotate,
-        ..Provider::default()
-    }));
-    let app = Router::new()
-        .route(
-            "/authorize",
-            get(|Query(q): Query<AuthorizeQuery>| async move {
-                Redirect::to(&format!("{}?code=c0de&state={}", q.redirect_uri, q.state))
-            }),
-        )
-        .route("/token", post(token))
-        .route(
-            "/me",
-            get(|State(p): State<Shared>, h: HeaderMap| async move {
-                let auth = h
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let ok = p
-                    .lock()
-                    .unwrap()
-                    .valid_access
-                    .iter()
-                    .any(|t| auth == format!("Bearer {t}"));
-                if ok {
-                    (StatusCode::OK, axum::Json(json!({"sub": "user-1"})))
-                } else {
-                    (
-                        StatusCode::UNAUTHORIZED,
-                        axum::Json(json!({"error": "bad token"})),
-                    )
-                }
-            }),
-        )
-        .with_state(state.clone());
-    (Upstream::start(app).await, state)
+async fn fake_provider(rotate: bool) -> (Upstream, crate::fake_oauth::Shared) {
+    crate::fake_oauth::provider(rotate).await
 }
 
 async fn expire(app: &App, connection: &str) {

@@ -43,15 +43,28 @@ impl Server {
         database_url: Option<String>,
         extra: &[&str],
     ) -> Self {
+        Self::start_with_keys(data_dir, database_url, extra, None).await
+    }
+
+    /// Start with `WHARF_SECRET_KEYS` set to `keys` (none: the key file).
+    pub async fn start_with_keys(
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        extra: &[&str],
+        keys: Option<&str>,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args(extra)
-            .env_remove("WHARF_SECRET_KEYS")
             .env("WHARF_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        match keys {
+            Some(k) => cmd.env("WHARF_SECRET_KEYS", k),
+            None => cmd.env_remove("WHARF_SECRET_KEYS"),
+        };
         match &database_url {
             Some(url) => cmd.env("WHARF_DATABASE_URL", url),
             None => cmd.env_remove("WHARF_DATABASE_URL"),

@@ -369,29 +369,6 @@ impl Store {
         .await?;
         rows.iter().map(token_from_row).collect()
     }
-
-    /// Every secret token, for key rotation.
-    pub async fn all_secret_tokens(&self) -> Result<Vec<SecretToken>> {
-        let rows = sqlx::query("SELECT connection_id, name, token FROM connection_secrets ORDER BY connection_id, name")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(token_from_row).collect()
-    }
-
-    /// Replace a token only if it is still `old` (so a rotation racing an
-    /// administrator's change never overwrites the newer value).
-    pub async fn replace_secret_token(&self, t: &SecretToken, new_token: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connection_secrets SET token = $1 WHERE connection_id = $2 AND name = $3 AND token = $4",
-        )
-        .bind(new_token)
-        .bind(&t.connection_id)
-        .bind(&t.name)
-        .bind(&t.token)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 fn token_from_row(r: &AnyRow) -> Result<SecretToken> {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod connections;
 pub mod connectors;
 pub mod runs;
+pub mod sealed;
 pub mod syncs;
 pub mod webhooks;
 

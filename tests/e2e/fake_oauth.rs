@@ -1,0 +1,260 @@
+//! A strict OAuth2 provider on loopback, as RFC 6749 (authorization code
+//! grant, §4.1; refreshing, §6; error responses, §5.2) and RFC 7636 (PKCE
+//! S256) describe it: it refuses what a real provider refuses, so a host
+//! that forgets a parameter fails here too.
+//!
+//! - `GET /authorize` needs `response_type=code`, the registered client id,
+//!   a `redirect_uri`, a `state` and an S256 `code_challenge`; it redirects
+//!   back with a fresh single-use code.
+//! - `POST /token` authenticates the client (`client_secret_post` in the
+//!   form, or HTTP Basic), and for `authorization_code` checks that the code
+//!   is one it issued and unused, that `redirect_uri` is the one the code was
+//!   issued for, and that `code_verifier` hashes to the challenge. Refresh
+//!   tokens may rotate; a reused one revokes the family (as providers that
+//!   detect token theft do).
+//! - `GET /me` answers only a current access token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::support::Upstream;
+
+/// The client registered with the provider.
+pub const CLIENT_ID: &str = "wharf-client";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "client-secret-9";
+
+struct Issued {
+    challenge: String,
+    redirect_uri: String,
+}
+
+/// What the provider issued and saw.
+#[derive(Default)]
+pub struct ProviderState {
+    /// Refresh-token grants served.
+    pub refreshes: usize,
+    /// Authorization codes exchanged.
+    pub exchanges: usize,
+    /// The refresh token that is valid now.
+    pub current_refresh: String,
+    /// Access tokens accepted by `/me`.
+    pub valid_access: Vec<String>,
+    /// The grant was revoked: every refresh fails with `invalid_grant`.
+    pub revoked: bool,
+    /// Issue a new refresh token with every refresh.
+    pub rotate: bool,
+    /// Tokens issued so far.
+    pub issued: usize,
+    /// `expires_in` of issued access tokens.
+    pub expires_in: i64,
+    /// Why requests to `/token` were refused, in order.
+    pub refused: Vec<String>,
+    codes: HashMap<String, Issued>,
+}
+
+pub type Shared = Arc<Mutex<ProviderState>>;
+
+fn oauth_error(status: StatusCode, error: &str, why: &str, p: &mut ProviderState) -> Response {
+    p.refused.push(format!("{error}: {why}"));
+    (
+        status,
+        axum::Json(json!({"error": error, "error_description": why})),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct AuthorizeQuery {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+async fn authorize(State(p): State<Shared>, Query(q): Query<AuthorizeQuery>) -> Response {
+    let mut p = p.lock().unwrap();
+    if q.response_type != "code" || q.client_id != CLIENT_ID {
+        return (
+            StatusCode::BAD_REQUEST,
+            "unsupported response type or unknown client",
+        )
+            .into_response();
+    }
+    let (Some(challenge), Some("S256")) = (q.code_challenge, q.code_challenge_method.as_deref())
+    else {
+        return (StatusCode::BAD_REQUEST, "PKCE S256 is required").into_response();
+    };
+    let code = format!("code-{}", p.codes.len() + p.exchanges + 1);
+    p.codes.insert(
+        code.clone(),
+        Issued {
+            challenge,
+            redirect_uri: q.redirect_uri.clone(),
+        },
+    );
+    let sep = if q.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    Redirect::to(&format!(
+        "{}{sep}code={code}&state={}",
+        q.redirect_uri,
+        url::form_urlencoded::byte_serialize(q.state.as_bytes()).collect::<String>()
+    ))
+    .into_response()
+}
+
+/// Client credentials from the form (`client_secret_post`) or HTTP Basic.
+fn client(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<(String, String)> {
+    if let Some(basic) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = String::from_utf8(STANDARD.decode(basic).ok()?).ok()?;
+        let (id, secret) = decoded.split_once(':')?;
+        return Some((id.to_string(), secret.to_string()));
+    }
+    Some((
+        form.get("client_id")?.clone(),
+        form.get("client_secret")?.clone(),
+    ))
+}
+
+async fn token(State(p): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    if grant == "refresh_token" {
+        // Slow enough that racing refreshers would overlap.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut p = p.lock().unwrap();
+    match client(&form, &headers) {
+        Some((id, secret)) if id == CLIENT_ID && secret == CLIENT_SECRET => {}
+        _ => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+                &mut p,
+            );
+        }
+    }
+    match grant.as_str() {
+        "authorization_code" => {
+            let code = form.get("code").cloned().unwrap_or_default();
+            let Some(issued) = p.codes.remove(&code) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "unknown or used code",
+                    &mut p,
+                );
+            };
+            if form.get("redirect_uri") != Some(&issued.redirect_uri) {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "redirect_uri does not match the authorization request",
+                    &mut p,
+                );
+            }
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != issued.challenge {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "code_verifier does not match the code_challenge",
+                    &mut p,
+                );
+            }
+            p.exchanges += 1;
+        }
+        "refresh_token" => {
+            p.refreshes += 1;
+            if p.revoked || form.get("refresh_token") != Some(&p.current_refresh) {
+                p.revoked = true;
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token reused or revoked",
+                    &mut p,
+                );
+            }
+        }
+        other => {
+            let why = format!("grant type `{other}`");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                &why,
+                &mut p,
+            );
+        }
+    }
+    p.issued += 1;
+    let access = format!("access-{}", p.issued);
+    p.valid_access = vec![access.clone()];
+    let expires_in = if p.expires_in > 0 { p.expires_in } else { 3600 };
+    let mut answer =
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in});
+    if grant != "refresh_token" || p.rotate {
+        p.current_refresh = format!("refresh-{}", p.issued);
+        answer["refresh_token"] = json!(p.current_refresh);
+    }
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+async fn me(State(p): State<Shared>, h: HeaderMap) -> Response {
+    let auth = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let ok = p
+        .lock()
+        .unwrap()
+        .valid_access
+        .iter()
+        .any(|t| auth == format!("Bearer {t}"));
+    if ok {
+        (StatusCode::OK, axum::Json(json!({"sub": "user-1"}))).into_response()
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_token"})),
+        )
+            .into_response()
+    }
+}
+
+/// Start a provider; `rotate` makes every refresh issue a new refresh token.
+pub async fn provider(rotate: bool) -> (Upstream, Shared) {
+    let state: Shared = Arc::new(Mutex::new(ProviderState {
+        rotate,
+        ..ProviderState::default()
+    }));
+    let app = Router::new()
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/me", get(me))
+        .with_state(state.clone());
+    (Upstream::start(app).await, state)
+}
