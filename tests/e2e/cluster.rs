@@ -98,7 +98,7 @@ async fn crash_and_resume(db: Db) {
     upload(&server, &key, "http-push").await;
     let requests = Arc::new(Mutex::new(Vec::new()));
     let src = slow_source(requests.clone()).await;
-    let (dst, dst_state) = fakes::destination().await;
+    let (dst, dst_state) = fakes::destination(None).await;
     let source = call(&server, &key, Method::POST, "/api/v1/connections", Some(json!({
         "name": "slow", "connector": "http-json@0.1.0", "grants": {"networks": ["127.0.0.0/8"]},
         "config": {"base_url": src.url("/api"), "streams": {"items": {"path": "/items", "records": "/data", "key": "id",

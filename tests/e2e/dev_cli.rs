@@ -154,7 +154,7 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn map_and_push_read_json_lines() {
-    let (dst, state) = fakes::destination().await;
+    let (dst, state) = fakes::destination(None).await;
     let mapper_config = json!({"rules": [{"stream": "items", "key": "/id", "fields": [
         {"to": "price", "from": "/price", "cast": "number"}
     ]}]})

@@ -1,6 +1,10 @@
 //! Fake upstreams that speak like real APIs: a paginated source (page
 //! number, cursor token, Link header; incremental by `updated_since`) and
 //! a destination that stores records by key and counts every write.
+//!
+//! Both are strict: every route refuses a missing or wrong bearer token
+//! with `401`, and (like many real APIs) the refusal echoes the credential
+//! it was given, so a test can tell whether the host redacts it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -81,12 +85,28 @@ fn visible(state: &SourceState, since: &Option<String>) -> Vec<Item> {
 }
 
 fn authorized(state: &SourceState, headers: &HeaderMap) -> bool {
-    match &state.token {
+    bearer_ok(state.token.as_deref(), headers)
+}
+
+fn bearer_ok(token: Option<&str>, headers: &HeaderMap) -> bool {
+    match token {
         None => true,
         Some(t) => headers
             .get("authorization")
             .is_some_and(|v| v.to_str().ok() == Some(&format!("Bearer {t}"))),
     }
+}
+
+/// `401` with the credential that was presented, echoed back.
+fn refused(headers: &HeaderMap) -> (StatusCode, axum::Json<Value>) {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("nothing");
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": "bad token", "presented": presented})),
+    )
 }
 
 /// Start the paginated source.
@@ -113,10 +133,7 @@ async fn page_items(
     s.requests
         .push(format!("page={:?} since={:?}", p.page, p.updated_since));
     if !authorized(&s, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "bad token"})),
-        );
+        return refused(&headers);
     }
     let per_page = p.per_page.unwrap_or(10);
     let page = p.page.unwrap_or(1).max(1);
@@ -135,11 +152,15 @@ async fn page_items(
 
 async fn cursor_items(
     State(state): State<Shared<SourceState>>,
+    headers: HeaderMap,
     Query(p): Query<Params>,
 ) -> impl IntoResponse {
     let mut s = state.lock().unwrap();
     s.requests
         .push(format!("after={:?} since={:?}", p.after, p.updated_since));
+    if !authorized(&s, &headers) {
+        return refused(&headers).into_response();
+    }
     let limit = p.limit.unwrap_or(10);
     let items: Vec<Item> = visible(&s, &p.updated_since)
         .into_iter()
@@ -156,6 +177,7 @@ async fn cursor_items(
     axum::Json(
         json!({ "items": page.iter().map(|i| i.json()).collect::<Vec<_>>(), "meta": { "next": next } }),
     )
+    .into_response()
 }
 
 async fn link_items(
@@ -168,6 +190,9 @@ async fn link_items(
         "link page={:?} since={:?}",
         p.page, p.updated_since
     ));
+    if !authorized(&s, &headers) {
+        return refused(&headers).into_response();
+    }
     let per_page = 7;
     let page = p.page.unwrap_or(1).max(1);
     let items = visible(&s, &p.updated_since);
@@ -188,7 +213,7 @@ async fn link_items(
             format!("<{next}>; rel=\"next\", <http://{host}/api/link-items?page=1>; rel=\"first\"");
         response_headers.insert("link", link.parse().unwrap());
     }
-    (response_headers, axum::Json(Value::Array(chunk)))
+    (response_headers, axum::Json(Value::Array(chunk))).into_response()
 }
 
 /// What the destination holds and how often each key was written.
@@ -197,13 +222,20 @@ pub struct DestState {
     pub records: BTreeMap<String, Value>,
     pub writes: BTreeMap<String, usize>,
     pub deletes: BTreeMap<String, usize>,
-    pub auth: Vec<String>,
+    /// The bearer token every request must carry (none: open).
+    pub token: Option<String>,
+    /// Requests refused for their credentials.
+    pub unauthorized: usize,
 }
 
 /// Start the destination: `PUT /records/{key}` stores, `DELETE` removes;
-/// a record whose `price` is negative is refused with 422.
-pub async fn destination() -> (Upstream, Shared<DestState>) {
-    let state: Shared<DestState> = Arc::default();
+/// a record whose `price` is negative is refused with 422; with a token,
+/// a request without it is refused with 401.
+pub async fn destination(token: Option<&str>) -> (Upstream, Shared<DestState>) {
+    let state: Shared<DestState> = Arc::new(Mutex::new(DestState {
+        token: token.map(str::to_string),
+        ..DestState::default()
+    }));
     let app = Router::new()
         .route("/records/{key}", put(dest_put).delete(dest_delete))
         .with_state(state.clone());
@@ -217,8 +249,9 @@ async fn dest_put(
     axum::Json(body): axum::Json<Value>,
 ) -> impl IntoResponse {
     let mut s = state.lock().unwrap();
-    if let Some(a) = headers.get("authorization") {
-        s.auth.push(a.to_str().unwrap().to_string());
+    if !bearer_ok(s.token.as_deref(), &headers) {
+        s.unauthorized += 1;
+        return refused(&headers);
     }
     if body
         .get("price")
@@ -243,8 +276,13 @@ async fn dest_put(
 async fn dest_delete(
     State(state): State<Shared<DestState>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
 ) -> StatusCode {
     let mut s = state.lock().unwrap();
+    if !bearer_ok(s.token.as_deref(), &headers) {
+        s.unauthorized += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
     *s.deletes.entry(key.clone()).or_default() += 1;
     match s.records.remove(&key) {
         Some(_) => StatusCode::NO_CONTENT,
