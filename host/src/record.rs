@@ -117,6 +117,16 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// A validator for a JSON Schema that came from outside (a connector's
+/// spec, a sync's settings): `pattern`s use the linear-time `regex` engine,
+/// so no schema can make validation backtrack for hours.
+pub fn schema_validator(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
+
 /// One page returned by a source.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Page {

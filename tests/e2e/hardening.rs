@@ -165,25 +165,7 @@ async fn echo_form(Path(form): Path<String>, h: HeaderMap) -> Response {
 /// request asked for (`x-custom` is gzip under a name nobody decodes).
 async fn echo_coded(Path(coding): Path<String>, h: HeaderMap) -> Response {
     let body = json!({"you_sent": token(&h), "pad": "p".repeat(2000)}).to_string();
-    let compressed = match coding.as_str() {
-        "gzip" | "x-custom" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(body.as_bytes()).unwrap();
-            e.finish().unwrap()
-        }
-        "deflate" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(body.as_bytes()).unwrap();
-            e.finish().unwrap()
-        }
-        "br" => {
-            let mut out = Vec::new();
-            brotli::BrotliCompress(&mut body.as_bytes(), &mut out, &Default::default()).unwrap();
-            out
-        }
-        "zstd" => zstd::encode_all(body.as_bytes(), 3).unwrap(),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
+    let compressed = compress(&coding, body.into_bytes());
     (
         StatusCode::OK,
         [
@@ -193,6 +175,33 @@ async fn echo_coded(Path(coding): Path<String>, h: HeaderMap) -> Response {
         compressed,
     )
         .into_response()
+}
+
+/// `body` in each coding of `codings` (comma-separated, applied in order).
+fn compress(codings: &str, body: Vec<u8>) -> Vec<u8> {
+    codings
+        .split(',')
+        .fold(body, |body, coding| match coding.trim() {
+            "gzip" | "x-custom" => {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).unwrap();
+                e.finish().unwrap()
+            }
+            "deflate" => {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).unwrap();
+                e.finish().unwrap()
+            }
+            "br" => {
+                let mut out = Vec::new();
+                brotli::BrotliCompress(&mut &body[..], &mut out, &Default::default()).unwrap();
+                out
+            }
+            "zstd" => zstd::encode_all(&body[..], 3).unwrap(),
+            other => panic!("unknown coding {other}"),
+        })
 }
 
 async fn echo_guess(h: HeaderMap) -> String {
@@ -267,7 +276,7 @@ async fn an_echoed_secret_never_reaches_the_guest_in_any_form() {
     // Compressed echoes: the host asked for these codings, decodes them and
     // redacts before the guest sees a byte; the guest's own inflater gets
     // plain text.
-    for coding in ["gzip", "deflate", "br", "zstd"] {
+    for coding in ["gzip", "deflate", "br", "zstd", "gzip,br", "zstd, gzip"] {
         let s = open("inflate-echo", &format!("/coded/{coding}"));
         let page = s
             .fetch("out", None)
@@ -282,13 +291,23 @@ async fn an_echoed_secret_never_reaches_the_guest_in_any_form() {
             assert!(asked.contains(c), "the host asks for {c}: {asked}");
         }
     }
-    // A coding the host cannot decode is refused when the request carried a
-    // secret...
-    let s = open("inflate-echo", "/coded/x-custom");
-    let err = s.fetch("out", None).await.unwrap_err().to_string();
-    assert!(err.contains("cannot decode"), "{err}");
-    // ...and passed through, opaque, when it carried none.
-    let s = open("request", "/coded/x-custom");
+    // A coding the host cannot decode is refused from a host a secret is
+    // bound to, whether this request carried it or not (an upstream can
+    // store what it was sent earlier)...
+    for attack in ["inflate-echo", "request"] {
+        let s = open(attack, "/coded/x-custom");
+        let err = s.fetch("out", None).await.unwrap_err().to_string();
+        assert!(err.contains("cannot decode"), "{attack}: {err}");
+    }
+    // ...and passed through, opaque, from a host no secret is bound to.
+    let s = session(
+        &rt,
+        &hostile,
+        json!({"attack": "request", "url": up.url("/coded/x-custom")}),
+        &[&up.origin()],
+        &["127.0.0.0/8"],
+        &[],
+    );
     assert!(s.fetch("out", None).await.is_ok());
     // The guest cannot choose the coding.
     let s = session(
@@ -475,6 +494,24 @@ async fn guest_input_cannot_make_host_work_unbounded() {
         err.contains("record limit exceeded: the call returned 150000 records, more than 100000"),
         "{err}"
     );
+    // An error message the size of the output limit is cut before it goes
+    // anywhere (run, connection status, events, logs).
+    let err = open(json!({"attack": "huge-error", "url": up.url("/"), "n": 8 << 20}))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 5 << 10, "{} bytes", err.len());
+    assert!(err.contains("bytes cut"), "{}", &err[err.len() - 60..]);
+    // A destination cannot multiply its rejections.
+    let record =
+        wharf::record::Record::new("out", Some("1".into()), Default::default(), "{}".into())
+            .unwrap();
+    let err = open(json!({"attack": "duplicate-rejections", "url": up.url("/"), "n": 1_000}))
+        .push(&[record])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "protocol", "{err}");
     let err = open(json!({"attack": "deep-record", "url": up.url("/"), "n": 100_000}))
         .fetch("out", None)
         .await
@@ -794,20 +831,45 @@ async fn widening_where_credentials_go_needs_them_again_or_an_admin() {
     // The documented theft: point the config and the grant at a host the
     // caller controls. Refused for a write key, naming the secret; nothing
     // changes.
-    for body in [
-        json!({"config": evil, "grants": {"hosts": ["https://evil.example.net"]}}),
-        json!({"grants": {"networks": ["10.0.0.0/8"]}}),
-        json!({"grants": {"hosts": ["https://api.example.com"], "networks": ["127.0.0.0/8"]}}),
+    for (body, needle) in [
+        (
+            json!({"config": evil, "grants": {"hosts": ["https://evil.example.net"]}}),
+            "api_token",
+        ),
+        // Blocked networks (cloud metadata among them) are an admin's call
+        // whatever secrets are sent.
+        (
+            json!({"grants": {"networks": ["10.0.0.0/8"]}}),
+            "needs an admin key",
+        ),
+        (
+            json!({"grants": {"hosts": ["https://api.example.com"], "networks": ["169.254.0.0/16"]},
+                "secrets": {"api_token": "sent-again"}}),
+            "needs an admin key",
+        ),
     ] {
         let a = patch(write.clone(), body.clone()).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{body}: {}", a.text);
         assert!(a.is_problem());
         assert!(
-            a.json["detail"].as_str().unwrap().contains("api_token"),
+            a.json["detail"].as_str().unwrap().contains(needle),
             "{}",
             a.text
         );
     }
+    // Nor may a write key create a connection with one.
+    let a = app
+        .call(
+            Method::POST,
+            "/api/v1/connections",
+            Some(&write),
+            Some(
+                json!({"name": "meta", "connector": "http-json@0.1.0", "config": config,
+                "grants": {"networks": ["169.254.0.0/16"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
     let now = app.get(&path).await;
     assert_eq!(now.json["config"]["base_url"], "https://api.example.com");
     assert_eq!(now.json["grants"]["networks"], json!([]));
@@ -951,6 +1013,27 @@ async fn fencing(db: crate::api_support::Db) {
             .unwrap()
     );
     assert!(!store.release_run(&old).await.unwrap());
+    let connection = app.get("/api/v1/connections").await.json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !store
+            .set_connection_status_fenced(
+                &old,
+                &connection,
+                wharf::store::connections::Status::Error,
+                Some("from a lost execution")
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{connection}"))
+            .await
+            .json["status"],
+        "active"
+    );
     let run = store.run(&first.id).await.unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.counters.pages), ("running", 0));
     assert!(
@@ -1041,7 +1124,9 @@ async fn a_run_taken_over_mid_execution_ends_once_with_one_execution_counted() {
         .iter()
         .filter(|m| m.starts_with("run succeeded") || m.starts_with("run failed"))
         .count();
-    assert_eq!(starts, 2, "both executions started: {messages:?}");
+    // The first execution's start line is refused too if the takeover came
+    // before it was written.
+    assert!((1..=2).contains(&starts), "{messages:?}");
     assert_eq!(
         ends, 1,
         "only the one holding the lease ended it: {messages:?}"

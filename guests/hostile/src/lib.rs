@@ -221,6 +221,7 @@ fn attack(config: &Config) -> Result<Page> {
                 }
             }
         }
+        "huge-error" => Err(Error::Fatal("e".repeat(config.n as usize))),
         "endless" => {
             // Every page says another follows.
             let records = (0..config.n.max(1))
@@ -346,7 +347,24 @@ mod raw {
             sdk::map::<Hostile>(config, records)
         }
         fn push(config: String, records: Vec<wit::Record>) -> Result<wit::PushResult, wit::Error> {
-            sdk::push::<Hostile>(config, records)
+            let parsed: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+            let n = parsed["n"].as_u64().unwrap_or(0) as usize;
+            match parsed["attack"].as_str() {
+                // The same record rejected over and over.
+                Some("duplicate-rejections") => Ok(wit::PushResult {
+                    created: 0,
+                    updated: 0,
+                    deleted: 0,
+                    rejected: (0..n)
+                        .map(|_| wit::Rejection {
+                            index: 0,
+                            field: None,
+                            message: String::new(),
+                        })
+                        .collect(),
+                }),
+                _ => sdk::push::<Hostile>(config, records),
+            }
         }
         fn receive(
             config: String,

@@ -194,7 +194,7 @@ fn validate(
     existing: &[SecretInfo],
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    match jsonschema::validator_for(&spec.config_schema) {
+    match crate::record::schema_validator(&spec.config_schema) {
         Ok(validator) => {
             for e in validator.iter_errors(config) {
                 errors.push(FieldError {
@@ -354,6 +354,7 @@ async fn create(
     };
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
     validate(&spec, &req.config, &given, &grants, &[])?;
+    networks_need_admin(&caller, &grants.networks, &[])?;
     if state.store.connection_name_taken(&req.name, None).await? {
         return Err(ApiError::conflict(format!(
             "a connection named `{}` exists",
@@ -473,6 +474,7 @@ async fn update(
         (&current.config, &current.grants),
         (&config, &grants),
     );
+    networks_need_admin(&caller, &grants.networks, &current.grants.networks)?;
     let exposed = exposed_secrets(&widened, &current.secrets, &resupplied, has_token);
     if !exposed.is_empty() && caller.scope < Scope::Admin {
         return Err(ApiError::forbidden(format!(
@@ -524,6 +526,28 @@ async fn update(
     });
     audit(&state, &caller.key_id, "connection.update", &id, detail).await;
     Ok(Json(row.into()))
+}
+
+/// Blocked networks (private ranges, loopback, cloud metadata) hold what
+/// the node can reach but the internet cannot, the metadata service's
+/// credentials among them: granting one is an administrator's decision.
+fn networks_need_admin(
+    caller: &Caller,
+    networks: &[ipnet::IpNet],
+    before: &[ipnet::IpNet],
+) -> Result<(), ApiError> {
+    let new: Vec<String> = networks
+        .iter()
+        .filter(|n| !before.iter().any(|o| o.contains(*n)))
+        .map(ToString::to_string)
+        .collect();
+    if new.is_empty() || caller.scope >= Scope::Admin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "granting blocked networks ({}) needs an admin key",
+        new.join(", ")
+    )))
 }
 
 /// A way a change lets credentials go somewhere they could not go before.
@@ -647,8 +671,11 @@ fn exposed_secrets(
             out.push(name.to_string());
         }
     }
-    let token_widened =
-        grants_widened || widened.iter().any(|w| matches!(w, Widening::TokenHosts(_)));
+    // Refreshing sends the refresh token to the token endpoint.
+    let token_widened = grants_widened
+        || widened
+            .iter()
+            .any(|w| matches!(w, Widening::TokenHosts(_) | Widening::TokenEndpoint(_)));
     if has_token && token_widened {
         out.push("the OAuth2 token (an admin key is needed)".into());
     }
@@ -715,8 +742,13 @@ async fn check(
         Err(e) => (Status::Error, Some(e.kind()), Some(e.to_string())),
     };
     if status == Status::Error {
-        crate::sync::runner::connection_error(&state.engine, &c, message.as_deref().unwrap_or(""))
-            .await;
+        crate::sync::runner::connection_error(
+            &state.engine,
+            None,
+            &c,
+            message.as_deref().unwrap_or(""),
+        )
+        .await;
     } else {
         state
             .store
@@ -811,6 +843,8 @@ mod tests {
             false,
         );
         assert_eq!(exposed, ["signing", "oauth_client_secret"]);
+        // Refreshing sends the refresh token to the token endpoint.
+        assert_eq!(exposed_secrets(&w, &[], &[], true).len(), 1);
         // Sent again, nothing is exposed.
         assert!(
             exposed_secrets(

@@ -310,7 +310,7 @@ async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
         ));
     }
     for (stream, schema) in &s.schemas {
-        if jsonschema::validator_for(schema).is_err() {
+        if crate::record::schema_validator(schema).is_err() {
             errors.push(field_error(
                 &format!("/schemas/{stream}"),
                 "not a valid JSON Schema",

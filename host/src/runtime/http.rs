@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use url::{Host as UrlHost, Url};
 
 use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
+use super::coding;
 use super::grants::{BlockedAddress, HostPattern, NetworkPolicy, blocked_name};
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
@@ -212,8 +213,9 @@ impl HttpSession {
         secrets: Arc<SecretBook>,
         limits: &Limits,
     ) -> Result<Self, reqwest::Error> {
-        // gzip, brotli, zstd and deflate are asked for and decoded by
-        // reqwest, before redaction; guests cannot set Accept-Encoding.
+        // No automatic decompression: the host asks for the codings it
+        // decodes itself (`coding`), before redaction; guests cannot set
+        // Accept-Encoding.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -433,7 +435,8 @@ impl HttpSession {
             let mut builder = self
                 .client
                 .request(p.method.clone(), p.url.clone())
-                .headers(p.headers.clone());
+                .headers(p.headers.clone())
+                .header(reqwest::header::ACCEPT_ENCODING, coding::ACCEPT_ENCODING);
             if let Some(body) = &p.body {
                 builder = builder.body(body.clone());
             }
@@ -478,18 +481,6 @@ impl HttpSession {
                 }
                 continue;
             }
-            // reqwest removes Content-Encoding when it decoded the body; one
-            // that is left is a coding the host did not ask for or cannot
-            // decode, and the host cannot look for secrets inside it.
-            if let Some(coding) = resp.headers().get(reqwest::header::CONTENT_ENCODING)
-                && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
-                && p.carries_secret()
-            {
-                return Err(HttpError::Denied(format!(
-                    "the response is encoded as `{}`, which the host cannot decode and check for secrets; refused because the request carried one",
-                    String::from_utf8_lossy(coding.as_bytes())
-                )));
-            }
             let mut body = Vec::new();
             while let Some(chunk) = resp
                 .chunk()
@@ -501,10 +492,42 @@ impl HttpSession {
                 }
                 body.extend_from_slice(&chunk);
             }
+            let mut headers = resp.headers().clone();
+            let content_coding = headers
+                .get_all(reqwest::header::CONTENT_ENCODING)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            let codings = coding::codings(&content_coding);
+            if !codings.is_empty() {
+                if coding::decodable(&codings) {
+                    // Decoding is CPU work bounded by the response cap; it
+                    // runs on the blocking pool, before redaction.
+                    let cap = self.response_cap;
+                    body = tokio::task::spawn_blocking(move || coding::decode(&codings, body, cap))
+                        .await
+                        .map_err(|_| {
+                            HttpError::Invalid("the response could not be decoded".into())
+                        })?
+                        .map_err(|e| match e {
+                            coding::DecodeError::TooLarge(_) => HttpError::TooLarge,
+                            other => HttpError::Invalid(other.to_string()),
+                        })?;
+                    headers.remove(reqwest::header::CONTENT_ENCODING);
+                    headers.remove(reqwest::header::CONTENT_LENGTH);
+                } else if !redactor.is_empty() {
+                    // Opaque bytes from a host a secret may have been sent
+                    // to (now or in an earlier request): the redactor cannot
+                    // look inside, so they do not reach the guest.
+                    return Err(HttpError::Denied(format!(
+                        "the response is encoded as `{content_coding}`, which the host cannot decode and check for secrets bound to this host"
+                    )));
+                }
+            }
             self.bytes_in
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
-            let headers = resp
-                .headers()
+            let headers = headers
                 .iter()
                 .map(|(k, v)| {
                     let v = String::from_utf8_lossy(v.as_bytes());
@@ -594,11 +617,6 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// Whether the host put a secret into this request.
-    fn carries_secret(&self) -> bool {
-        self.url_has_secret || self.body_has_secret || !self.secret_headers.is_empty()
-    }
-
     /// Follow a redirect: per RFC 9110, 303 (and 301/302 after POST) become
     /// GET without a body; another origin loses every credential.
     fn redirect(&mut self, status: StatusCode, next: Url) -> Result<(), HttpError> {

@@ -11,6 +11,7 @@
 //!   leak into the next call, and connectors hold no state between calls.
 
 pub mod bindings;
+pub mod coding;
 pub mod grants;
 pub mod http;
 pub mod limits;
@@ -581,7 +582,7 @@ impl Session {
 
     async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
         let spec = self
-            .invoke(connector, |g, s| Box::pin(g.call_spec(s)), |_| 0)
+            .invoke(connector, |g, s| Box::pin(g.call_spec(s)), wit_spec_size)
             .await?;
         Ok(spec_from_wit(spec))
     }
@@ -593,7 +594,7 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| Box::pin(async move { g.call_check(s, &config).await }),
-                |_| 0,
+                |r| r.as_ref().err().map_or(0, wit_error_size),
             )
             .await?;
         r.map_err(|e| self.guest_error(e))
@@ -616,7 +617,7 @@ impl Session {
                     Ok(p) => {
                         wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len)
                     }
-                    Err(_) => 0,
+                    Err(e) => wit_error_size(e),
                 },
             )
             .await?
@@ -636,7 +637,10 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| Box::pin(async move { g.call_map(s, &config, &input).await }),
-                |r| r.as_ref().map_or(0, |v| wit_records_size(v)),
+                |r| {
+                    r.as_ref()
+                        .map_or_else(wit_error_size, |v| wit_records_size(v))
+                },
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
@@ -653,28 +657,57 @@ impl Session {
                 self.connector(),
                 move |g, s| Box::pin(async move { g.call_push(s, &config, &input).await }),
                 |r| {
-                    r.as_ref()
-                        .map_or(0, |p| p.rejected.iter().map(|x| x.message.len()).sum())
+                    r.as_ref().map_or_else(wit_error_size, |p| {
+                        p.rejected
+                            .iter()
+                            .map(|x| {
+                                RECORD_OVERHEAD
+                                    + x.message.len()
+                                    + x.field.as_ref().map_or(0, String::len)
+                            })
+                            .sum()
+                    })
                 },
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        let redact = |s: String| self.secrets.redactor().redact_str(&s).into_owned();
+        // Each record is rejected at most once, and only records of the
+        // batch: rejections are stored per record, so a destination must
+        // not be able to multiply them.
+        if r.rejected.len() > count {
+            return Err(CallError::Protocol(format!(
+                "push rejected {} records of a batch of {count}",
+                r.rejected.len()
+            )));
+        }
+        let mut seen = vec![false; count];
+        for x in &r.rejected {
+            match seen.get_mut(x.index as usize) {
+                Some(s) if !*s => *s = true,
+                Some(_) => {
+                    return Err(CallError::Protocol(format!(
+                        "push rejected record index {} twice",
+                        x.index
+                    )));
+                }
+                None => {
+                    return Err(CallError::Protocol(format!(
+                        "push rejected record index {} of a batch of {count}",
+                        x.index
+                    )));
+                }
+            }
+        }
+        let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
         let rejected = r
             .rejected
             .into_iter()
             .map(|x| Rejection {
                 index: x.index,
-                field: x.field,
-                message: redact(x.message),
+                field: x.field.map(|f| redact(&f)),
+                message: redact(&x.message),
             })
             .collect::<Vec<_>>();
-        if let Some(bad) = rejected.iter().find(|x| x.index as usize >= count) {
-            return Err(CallError::Protocol(format!(
-                "push rejected record index {} of a batch of {count}",
-                bad.index
-            )));
-        }
         Ok(PushResult {
             created: r.created,
             updated: r.updated,
@@ -695,7 +728,10 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| Box::pin(async move { g.call_receive(s, &config, &delivery).await }),
-                |r| r.as_ref().map_or(0, |v| wit_records_size(v)),
+                |r| {
+                    r.as_ref()
+                        .map_or_else(wit_error_size, |v| wit_records_size(v))
+                },
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
@@ -703,7 +739,7 @@ impl Session {
     }
 
     fn guest_error(&self, e: wit::Error) -> CallError {
-        let r = |s: String| self.secrets.redactor().redact_str(&s).into_owned();
+        let r = |s: String| clip_message(&self.secrets.redactor().redact_str(&s));
         CallError::Connector(match e {
             wit::Error::Config(m) => ConnectorError::Config(r(m)),
             wit::Error::Auth(m) => ConnectorError::Auth(r(m)),
@@ -843,7 +879,7 @@ impl Session {
             Some(trap) => CallError::Trap(trap.to_string()),
             None => {
                 let text = format!("{e:#}");
-                let text = self.secrets.redactor().redact_str(&text).into_owned();
+                let text = clip_message(&self.secrets.redactor().redact_str(&text));
                 if text.contains("instance") && text.contains("limit") {
                     CallError::Sandbox(text)
                 } else {
@@ -858,6 +894,33 @@ impl Session {
 /// the host spends on one more record even when they are empty.
 const RECORD_OVERHEAD: usize = 64;
 
+fn wit_spec_size(s: &wit::ConnectorSpec) -> usize {
+    let list = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+    s.name.len()
+        + s.version.len()
+        + s.description.len()
+        + s.config_schema.len()
+        + list(&s.hosts)
+        + s.streams
+            .iter()
+            .map(|x| RECORD_OVERHEAD + x.name.len() + x.description.len() + x.schema.len())
+            .sum::<usize>()
+        + s.secrets
+            .iter()
+            .map(|x| RECORD_OVERHEAD + x.name.len() + x.description.len() + list(&x.hosts))
+            .sum::<usize>()
+}
+
+fn wit_error_size(e: &wit::Error) -> usize {
+    match e {
+        wit::Error::Config(m)
+        | wit::Error::Auth(m)
+        | wit::Error::Transient(m)
+        | wit::Error::Fatal(m) => m.len(),
+        wit::Error::RateLimited(_) | wit::Error::Unsupported => 0,
+    }
+}
+
 fn wit_records_size(records: &[wit::Record]) -> usize {
     records
         .iter()
@@ -865,6 +928,22 @@ fn wit_records_size(records: &[wit::Record]) -> usize {
             RECORD_OVERHEAD + r.stream.len() + r.key.as_ref().map_or(0, String::len) + r.data.len()
         })
         .sum()
+}
+
+/// Longest message from a connector the host keeps (errors, rejections):
+/// they end up in the run, the connection's status, logs and events.
+pub const MAX_MESSAGE_BYTES: usize = 4 << 10;
+
+/// `text` cut to [`MAX_MESSAGE_BYTES`] at a character boundary.
+fn clip_message(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text.to_string();
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
 }
 
 /// The text of a caught panic.

@@ -344,6 +344,32 @@ impl Store {
         Ok(())
     }
 
+    /// Set a connection's status on behalf of a run, only while the run's
+    /// lease is held (an execution that lost its run changes nothing);
+    /// whether it was set.
+    pub async fn set_connection_status_fenced(
+        &self,
+        lease: &super::runs::Lease,
+        id: &str,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = $1, status_reason = $2, checked_at = $3 WHERE id = $4 \
+             AND EXISTS (SELECT 1 FROM runs WHERE id = $5 AND lease_owner = $6 AND lease_gen = $7 AND status = 'running')",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Delete a connection (its secrets go with it); false if it did not exist.
     pub async fn delete_connection(&self, id: &str) -> Result<bool> {
         let mut tx = self.pool().begin().await?;

@@ -27,7 +27,9 @@ struct Held {
     stop: Arc<StopSignal>,
 }
 
-type HeldMap = Arc<Mutex<HashMap<String, Held>>>;
+/// Held leases by run and generation: a run claimed again by this node
+/// while its old execution still runs is two entries, never one.
+type HeldMap = Arc<Mutex<HashMap<(String, i64), Held>>>;
 
 /// Renews this node's leases. Dropping it stops the thread.
 pub struct LeaseKeeper {
@@ -41,15 +43,16 @@ impl std::fmt::Debug for LeaseKeeper {
     }
 }
 
-/// While this lives, the keeper renews the lease; dropping it lets go.
+/// While this lives, the keeper renews the lease; dropping it lets go of
+/// this generation only.
 pub struct LeaseGuard {
-    run_id: String,
+    key: (String, i64),
     held: HeldMap,
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        self.held.lock().expect("leases lock").remove(&self.run_id);
+        self.held.lock().expect("leases lock").remove(&self.key);
     }
 }
 
@@ -81,15 +84,21 @@ impl LeaseKeeper {
     }
 
     /// Renew `lease` until the guard is dropped; `stop` hears of a lost
-    /// lease or a cancellation.
+    /// lease or a cancellation. An older generation of the same run still
+    /// held here has lost its lease by definition, and is told so.
     pub fn hold(&self, lease: Lease, stop: Arc<StopSignal>) -> LeaseGuard {
-        let run_id = lease.run_id.clone();
-        self.held
-            .lock()
-            .expect("leases lock")
-            .insert(run_id.clone(), Held { lease, stop });
+        let key = (lease.run_id.clone(), lease.generation);
+        let mut held = self.held.lock().expect("leases lock");
+        held.retain(|(run, generation), h| {
+            let older = *run == key.0 && *generation < key.1;
+            if older {
+                h.stop.lease_lost();
+            }
+            !older
+        });
+        held.insert(key.clone(), Held { lease, stop });
         LeaseGuard {
-            run_id,
+            key,
             held: self.held.clone(),
         }
     }
@@ -132,29 +141,71 @@ async fn keep(
         if current.is_empty() {
             continue;
         }
+        // A database call that hangs must not hold up the other leases:
+        // each gets a fraction of the lease.
+        let limit = lease / 4;
         if since_beat >= beat {
             since_beat = Duration::ZERO;
             for (lease, stop) in &current {
-                match store.heartbeat(lease, lease_ms).await {
-                    Ok(true) => {}
-                    Ok(false) => {
+                match tokio::time::timeout(limit, store.heartbeat(lease, lease_ms)).await {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => {
                         tracing::warn!(run = %lease.run_id, "lease lost; another execution owns the run now");
                         stop.lease_lost();
                     }
-                    Err(e) => tracing::warn!(run = %lease.run_id, error = %e, "heartbeat failed"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(run = %lease.run_id, error = %e, "heartbeat failed")
+                    }
+                    Err(_) => tracing::warn!(run = %lease.run_id, "heartbeat timed out"),
                 }
             }
         }
         let ids: Vec<&str> = current.iter().map(|(l, _)| l.run_id.as_str()).collect();
-        match store.cancel_requested_among(&ids).await {
-            Ok(cancelled) => {
+        match tokio::time::timeout(limit, store.cancel_requested_among(&ids)).await {
+            Ok(Ok(cancelled)) => {
                 for (lease, stop) in &current {
                     if cancelled.contains(&lease.run_id) {
                         stop.cancel();
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "checking for cancellations failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "checking for cancellations failed"),
+            Err(_) => tracing::warn!("checking for cancellations timed out"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_newer_generation_replaces_an_older_one_and_each_guard_drops_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+        let keeper = LeaseKeeper::start(store, Duration::from_secs(30), Duration::from_secs(5));
+        let lease = |generation| Lease {
+            run_id: "r".into(),
+            owner: "n".into(),
+            generation,
+        };
+        let (old_stop, new_stop) = (
+            Arc::new(StopSignal::default()),
+            Arc::new(StopSignal::default()),
+        );
+        let old = keeper.hold(lease(1), old_stop.clone());
+        let new = keeper.hold(lease(2), new_stop.clone());
+        // The old execution hears that it lost the run...
+        assert_eq!(
+            old_stop.reason(),
+            Some(super::super::runner::Stop::LeaseLost)
+        );
+        assert_eq!(new_stop.reason(), None);
+        // ...and letting go of it leaves the new one held.
+        drop(old);
+        let held: Vec<(String, i64)> = keeper.held.lock().unwrap().keys().cloned().collect();
+        assert_eq!(held, [("r".to_string(), 2)]);
+        drop(new);
+        assert!(keeper.held.lock().unwrap().is_empty());
     }
 }

@@ -208,7 +208,7 @@ struct Run<'a> {
     source_schemas: HashMap<String, Value>,
     mapper: Option<Opened>,
     destination: Option<Opened>,
-    validators: HashMap<String, Option<jsonschema::Validator>>,
+    validators: HashMap<String, Option<Arc<jsonschema::Validator>>>,
     rejected: i64,
 }
 
@@ -251,7 +251,7 @@ pub async fn execute_timed(
         Ok(sides) => sides,
         Err((id, e)) => {
             return (
-                open_failed(engine, &id, e).await,
+                open_failed(engine, &lease, &id, e).await,
                 Duration::ZERO,
                 Duration::ZERO,
             );
@@ -320,13 +320,13 @@ fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Ou
     }
 }
 
-async fn open_failed(engine: &Engine, connection_id: &str, e: OpenError) -> Outcome {
+async fn open_failed(engine: &Engine, lease: &Lease, connection_id: &str, e: OpenError) -> Outcome {
     let message = e.to_string();
     match e {
         OpenError::Store(e) => e.into(),
         OpenError::Secret { .. } | OpenError::Session { .. } => {
             if let Ok(Some(c)) = engine.store.connection(connection_id).await {
-                connection_error(engine, &c, &message).await;
+                connection_error(engine, Some(lease), &c, &message).await;
             }
             failed("config", message, None)
         }
@@ -388,7 +388,7 @@ impl Run<'_> {
                 None => page.records,
             };
             counters.mapped = records.len() as i64;
-            let (valid, mut rejections) = self.validate(records);
+            let (valid, mut rejections) = self.validate(records).await;
             counters.pushed = valid.len() as i64;
             let mut store_records = Vec::new();
             match &self.destination {
@@ -508,49 +508,38 @@ impl Run<'_> {
 
     /// Split records into those that satisfy their stream's schema and
     /// rejections naming the field.
-    fn validate(&mut self, records: Vec<Record>) -> (Vec<Record>, Vec<RejectionRow>) {
-        let mut valid = Vec::with_capacity(records.len());
-        let mut rejections = Vec::new();
-        for (index, record) in records.into_iter().enumerate() {
-            let validator = self
-                .validators
-                .entry(record.stream.clone())
-                .or_insert_with(|| {
-                    let schema = self
-                        .sync
-                        .schemas
-                        .get(&record.stream)
-                        .or_else(|| self.source_schemas.get(&record.stream))?;
-                    let trivial = schema.as_object().is_some_and(|o| o.is_empty())
-                        || *schema == Value::Bool(true);
-                    if trivial {
-                        None
-                    } else {
-                        jsonschema::validator_for(schema).ok()
-                    }
-                });
-            let Some(validator) = validator else {
-                valid.push(record);
+    ///
+    /// Schemas come from the connectors' specs, so validation is guest
+    /// input: patterns use a linear-time regex engine, and a page is
+    /// checked on the blocking pool, never on an async worker.
+    async fn validate(&mut self, records: Vec<Record>) -> (Vec<Record>, Vec<RejectionRow>) {
+        for record in &records {
+            if self.validators.contains_key(&record.stream) {
                 continue;
-            };
-            let data: Value = serde_json::from_str(record.data.get()).unwrap_or(Value::Null);
-            match validator.iter_errors(&data).next() {
-                None => valid.push(record),
-                Some(e) => {
-                    let path = e.instance_path.to_string();
-                    rejections.push(RejectionRow {
-                        stream: record.stream.clone(),
-                        index: index as i64,
-                        key: record.key.clone(),
-                        field: (!path.is_empty())
-                            .then(|| path.clone())
-                            .or_else(|| missing_field(&e.to_string())),
-                        message: e.to_string(),
-                    });
-                }
             }
+            let validator = self
+                .sync
+                .schemas
+                .get(&record.stream)
+                .or_else(|| self.source_schemas.get(&record.stream))
+                .filter(|schema| {
+                    !(schema.as_object().is_some_and(|o| o.is_empty())
+                        || **schema == Value::Bool(true))
+                })
+                .and_then(|schema| crate::record::schema_validator(schema).ok())
+                .map(Arc::new);
+            self.validators.insert(record.stream.clone(), validator);
         }
-        (valid, rejections)
+        if !records
+            .iter()
+            .any(|r| self.validators.get(&r.stream).is_some_and(Option::is_some))
+        {
+            return (records, Vec::new());
+        }
+        let validators = self.validators.clone();
+        tokio::task::spawn_blocking(move || check_records(&validators, records))
+            .await
+            .expect("validation does not panic")
     }
 
     /// One connector call: waits out `rate-limited`, retries `transient`
@@ -615,7 +604,7 @@ impl Run<'_> {
         match &error {
             CallError::Connector(ConnectorError::Config(_) | ConnectorError::Auth(_)) => {
                 if let Some(c) = connection {
-                    connection_error(self.engine, c, &error.to_string()).await;
+                    connection_error(self.engine, Some(&self.lease), c, &error.to_string()).await;
                 }
                 failed(error.kind(), message, None)
             }
@@ -700,12 +689,28 @@ impl Run<'_> {
     }
 }
 
-/// Mark a connection broken and tell subscribers.
-pub async fn connection_error(engine: &Engine, c: &ConnectionRow, reason: &str) {
-    let _ = engine
-        .store
-        .set_connection_status(&c.id, Status::Error, Some(reason))
-        .await;
+/// Mark a connection broken and tell subscribers; on behalf of a run, only
+/// while the run's lease is held.
+pub async fn connection_error(
+    engine: &Engine,
+    lease: Option<&Lease>,
+    c: &ConnectionRow,
+    reason: &str,
+) {
+    let store = &engine.store;
+    let set = match lease {
+        Some(lease) => store
+            .set_connection_status_fenced(lease, &c.id, Status::Error, Some(reason))
+            .await
+            .unwrap_or(false),
+        None => store
+            .set_connection_status(&c.id, Status::Error, Some(reason))
+            .await
+            .is_ok(),
+    };
+    if !set {
+        return;
+    }
     crate::webhooks::emit(
         &engine.store,
         "connection.error",
@@ -713,6 +718,43 @@ pub async fn connection_error(engine: &Engine, c: &ConnectionRow, reason: &str) 
     )
     .await;
 }
+
+/// Split records into those that satisfy their stream's schema and
+/// rejections naming the field.
+fn check_records(
+    validators: &HashMap<String, Option<Arc<jsonschema::Validator>>>,
+    records: Vec<Record>,
+) -> (Vec<Record>, Vec<RejectionRow>) {
+    let mut valid = Vec::with_capacity(records.len());
+    let mut rejections = Vec::new();
+    for (index, record) in records.into_iter().enumerate() {
+        let Some(Some(validator)) = validators.get(&record.stream) else {
+            valid.push(record);
+            continue;
+        };
+        let data: Value = serde_json::from_str(record.data.get()).unwrap_or(Value::Null);
+        match validator.iter_errors(&data).next() {
+            None => valid.push(record),
+            Some(e) => {
+                let path = e.instance_path.to_string();
+                rejections.push(RejectionRow {
+                    stream: record.stream.clone(),
+                    index: index as i64,
+                    key: record.key.clone(),
+                    field: (!path.is_empty())
+                        .then(|| path.clone())
+                        .or_else(|| missing_field(&e.to_string())),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    (valid, rejections)
+}
+
+/// Records an import or delivery may map one call each, when the mapper
+/// does not map one record to one.
+const MAX_SINGLE_MAPS: usize = 1_000;
 
 /// Records the sync may keep in the records store.
 fn quota(sync: &SyncRow) -> i64 {
@@ -793,6 +835,15 @@ pub async fn push_records(
             let out = r.call(Side::Mapper, || m.session.map(&records)).await?;
             if out.len() == records.len() {
                 mapped.extend(out.into_iter().enumerate());
+            } else if records.len() > MAX_SINGLE_MAPS {
+                return Err(failed(
+                    "config",
+                    format!(
+                        "the mapper does not map one record to one, so each of the {} records would need a call of its own; send at most {MAX_SINGLE_MAPS} at a time",
+                        records.len()
+                    ),
+                    None,
+                ));
             } else {
                 for (i, rec) in records.iter().enumerate() {
                     let one = std::slice::from_ref(rec);
@@ -806,18 +857,18 @@ pub async fn push_records(
     }
     counters.mapped = mapped.len() as i64;
     let (indices, outputs): (Vec<usize>, Vec<Record>) = mapped.into_iter().unzip();
-    let (valid, mut rejections) = r.validate(outputs);
+    let (valid, mut rejections) = r.validate(outputs).await;
+    // `valid` keeps the order of the outputs that passed: the input of each
+    // is the input of the output at that position.
+    let rejected_outputs: std::collections::HashSet<i64> =
+        rejections.iter().map(|x| x.index).collect();
+    let valid_indices: Vec<usize> = (0..indices.len())
+        .filter(|p| !rejected_outputs.contains(&(*p as i64)))
+        .map(|p| indices[p])
+        .collect();
     for x in &mut rejections {
         x.index = indices[x.index as usize] as i64;
     }
-    let valid_indices: Vec<usize> = {
-        let rejected: std::collections::HashSet<i64> = rejections.iter().map(|x| x.index).collect();
-        indices
-            .iter()
-            .copied()
-            .filter(|i| !rejected.contains(&(*i as i64)))
-            .collect()
-    };
     counters.pushed = valid.len() as i64;
     let mut store_records = Vec::new();
     match &r.destination {

@@ -14,6 +14,11 @@ use super::runner::{self, Outcome, Stop, StopSignal};
 use crate::store::now_ms;
 use crate::store::runs::{RunRow, Trigger};
 
+/// Stop signals of the runs in flight, by run and lease generation: the
+/// same run claimed again while its old execution winds down is a second
+/// entry.
+type Signals = Arc<Mutex<HashMap<(String, i64), Arc<StopSignal>>>>;
+
 /// Run workers until `shutdown` turns true; then wait up to the grace
 /// period for in-flight runs, and release the rest to the queue.
 pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
@@ -21,7 +26,7 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
         return;
     }
     let slots = Arc::new(Semaphore::new(engine.options.workers));
-    let signals: Arc<Mutex<HashMap<String, Arc<StopSignal>>>> = Arc::default();
+    let signals: Signals = Arc::default();
     let mut tasks = JoinSet::new();
     let lease_ms = engine.options.lease.as_millis() as i64;
     loop {
@@ -37,13 +42,13 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
             match engine.store.claim_run(&engine.node, lease_ms).await {
                 Ok(Some(run)) => {
                     let stop = Arc::new(StopSignal::default());
+                    let id = (run.id.clone(), run.lease_gen);
                     signals
                         .lock()
                         .expect("signals lock")
-                        .insert(run.id.clone(), stop.clone());
+                        .insert(id.clone(), stop.clone());
                     let (engine, signals) = (engine.clone(), signals.clone());
                     tasks.spawn(async move {
-                        let id = run.id.clone();
                         let work = {
                             let (engine, run, stop) = (engine.clone(), run.clone(), stop.clone());
                             async move { runner::execute(&engine, &run, &stop).await }
