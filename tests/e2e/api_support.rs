@@ -29,8 +29,10 @@ pub enum Db {
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// A fresh, empty PostgreSQL database; stale ones from earlier runs are
-/// dropped the first time.
+/// A fresh, empty PostgreSQL database, named after this process. The first
+/// time, databases left by test processes that are gone are dropped; those
+/// of a test process still running (another `cargo test` beside this one)
+/// are left alone.
 pub async fn fresh_postgres() -> String {
     static CLEANED: OnceCell<()> = OnceCell::const_new();
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -40,13 +42,19 @@ pub async fn fresh_postgres() -> String {
         .expect("PostgreSQL on 127.0.0.1:5432 (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)");
     CLEANED
         .get_or_init(|| async {
-            let stale: Vec<(String,)> = sqlx::query_as(
+            let all: Vec<(String,)> = sqlx::query_as(
                 "SELECT datname::text FROM pg_database WHERE datname LIKE 'wharf_t_%'",
             )
             .fetch_all(&admin)
             .await
             .unwrap();
-            for (name,) in stale {
+            let alive = |name: &str| {
+                name.strip_prefix("wharf_t_")
+                    .and_then(|rest| rest.split('_').next())
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            };
+            for (name,) in all.into_iter().filter(|(n,)| !alive(n)) {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&admin)
                     .await;

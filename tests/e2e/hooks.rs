@@ -324,9 +324,19 @@ async fn outgoing_events_are_signed_retried_and_ssrf_checked() {
     );
     assert_eq!(got[1].1["type"], "connector.uploaded");
     assert_eq!(got[1].1["data"]["connector"], "hooks@0.1.0");
-    let d = app
+    // The sender records the outcome after the answer arrives: wait for it.
+    let mut d = app
         .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
         .await;
+    for _ in 0..200 {
+        if d.json["items"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        d = app
+            .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
+            .await;
+    }
     assert_eq!(d.json["items"][0]["status"], "delivered", "{}", d.text);
     assert_eq!(d.json["items"][0]["attempts"], 2);
 
@@ -564,15 +574,23 @@ async fn a_delivery_to_a_down_endpoint_survives_a_restart() {
         id,
         "the same message, with the same webhook-id"
     );
-    let delivered = json_of(
-        client
-            .get(format!("{}/api/v1/webhooks/{hook}/deliveries", again.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    // The sender records the outcome after the answer arrives: wait for it.
+    let mut delivered = Value::Null;
+    for _ in 0..200 {
+        delivered = json_of(
+            client
+                .get(format!("{}/api/v1/webhooks/{hook}/deliveries", again.url))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if delivered["items"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(delivered["items"][0]["status"], "delivered", "{delivered}");
     again.stop().await;
 }

@@ -482,18 +482,26 @@ async fn cancel_stops_a_running_run() {
         .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
         .await;
     let run_id = a.json["id"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait until two pages are committed: the run is well under way.
+    let mut pages = 0;
+    for _ in 0..600 {
+        pages = app.get(&format!("/api/v1/runs/{run_id}")).await.json["counters"]["pages"]
+            .as_i64()
+            .unwrap_or(0);
+        if pages >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(pages >= 2, "the run never got going");
     let a = app
         .post(&format!("/api/v1/runs/{run_id}/cancel"), json!(null))
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    let started = std::time::Instant::now();
     let run = app.wait_run(&run_id).await;
     assert_eq!(run["status"], "cancelled");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "stopped within a call deadline"
-    );
+    assert_eq!(run["error"], "cancelled by request");
+    // The source never ends: only the cancel could end the run.
     assert!(run["counters"]["pages"].as_i64().unwrap() >= 2);
 }
 

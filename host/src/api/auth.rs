@@ -95,7 +95,11 @@ impl RateLimiter {
 
     /// Take a token, or say how many seconds until one is free.
     pub fn check(&self, key: &str) -> Result<(), u64> {
-        let now = Instant::now();
+        self.check_at(key, Instant::now())
+    }
+
+    /// [`RateLimiter::check`] at a given time.
+    pub fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().expect("rate limiter lock");
         let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens =
@@ -176,12 +180,16 @@ mod tests {
 
     #[test]
     fn bucket_refuses_then_recovers() {
-        let limiter = RateLimiter::new(1000.0, 2.0);
-        assert!(limiter.check("k").is_ok());
-        assert!(limiter.check("k").is_ok());
-        assert!(limiter.check("k").is_err());
-        assert!(limiter.check("other").is_ok());
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        assert!(limiter.check("k").is_ok());
+        let limiter = RateLimiter::new(10.0, 2.0);
+        let t0 = Instant::now();
+        assert!(limiter.check_at("k", t0).is_ok());
+        assert!(limiter.check_at("k", t0).is_ok());
+        assert_eq!(limiter.check_at("k", t0), Err(1));
+        assert!(limiter.check_at("other", t0).is_ok());
+        // 50 ms is half a token at 10/s; 100 ms is one.
+        let later = |ms| t0 + std::time::Duration::from_millis(ms);
+        assert!(limiter.check_at("k", later(50)).is_err());
+        assert!(limiter.check_at("k", later(100)).is_ok());
+        assert!(limiter.check_at("k", later(100)).is_err());
     }
 }

@@ -89,6 +89,23 @@ pub fn routes() -> Vec<Route> {
     all
 }
 
+/// The table of every route, the scope it needs and what it does, as
+/// Markdown: docs/api.md carries it between `<!-- routes -->` markers, and
+/// a test keeps the two equal.
+pub fn route_table_markdown(routes: &[Route]) -> String {
+    let mut out = String::from("| method | path | scope | what |\n| --- | --- | --- | --- |\n");
+    for r in routes {
+        let scope = r.scope.map_or("none", Scope::as_str);
+        out.push_str(&format!(
+            "| {} | `{}` | {scope} | {} |\n",
+            r.method,
+            r.path,
+            r.summary.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 /// The router: the API, `/healthz`, `/readyz`.
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
