@@ -115,6 +115,7 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
         vault,
         limiter: Arc::new(RateLimiter::new(o.rate_limit, o.rate_burst)),
         engine,
+        request_timeout: api::REQUEST_TIMEOUT,
     })
 }
 

@@ -128,6 +128,7 @@ impl App {
             vault,
             limiter: Arc::new(limiter),
             engine,
+            request_timeout: wharf::api::REQUEST_TIMEOUT,
         };
         let admin = wharf::server::create_api_key(&store, "test admin", Scope::Admin)
             .await

@@ -298,3 +298,95 @@ async fn response_cap_and_request_budget_hold() {
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     assert_eq!(s.http_counters().requests, 2);
 }
+
+/// Echoes the credentials a request carried.
+async fn credentials_echo() -> Upstream {
+    let app = Router::new().route(
+        "/creds",
+        get(|h: HeaderMap| async move {
+            let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_string());
+            axum::Json(json!({"authorization": get("authorization"), "cookie": get("cookie")}))
+        }),
+    );
+    Upstream::start(app).await
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_origin_or_a_blocked_address() {
+    let target = credentials_echo().await;
+    let to_target = target.url("/creds");
+    let app = Router::new()
+        .route("/creds", get(|h: HeaderMap| async move {
+            axum::Json(json!({"authorization": h.get("authorization").map(|v| v.to_str().unwrap().to_string())}))
+        }))
+        .route("/same", get(|| async { Redirect::temporary("/creds") }))
+        .route("/cross", get(move || async move { Redirect::temporary(&to_target) }))
+        .route("/private", get(|| async { Redirect::temporary("http://10.255.0.1/") }))
+        .route("/by-name", get(|| async { Redirect::temporary("http://localhost:9/") }));
+    let origin = Upstream::start(app).await;
+    let rt = runtime();
+    let hostile = load(&rt, "hostile").await;
+    let grants = [origin.origin(), target.origin()];
+    let grants: Vec<&str> = grants.iter().map(String::as_str).collect();
+    let fetch = |path: &str| {
+        let s = session(
+            &rt,
+            &hostile,
+            json!({"attack": "send-credentials", "url": origin.url(path)}),
+            &grants,
+            LOOPBACK,
+            &[],
+        );
+        async move { s.fetch("out", None).await }
+    };
+    let body = |page: wharf::record::Page| -> serde_json::Value {
+        serde_json::from_str(page.records[0].fields()["body"].as_str().unwrap()).unwrap()
+    };
+    // The same origin keeps what the guest wrote...
+    let same = body(fetch("/same").await.unwrap());
+    assert_eq!(same["authorization"], "Basic dXNlcjpwYXNzd29yZA==");
+    // ...another origin gets neither Authorization nor Cookie.
+    let cross = body(fetch("/cross").await.unwrap());
+    assert_eq!(cross, json!({"authorization": null, "cookie": null}));
+    // Each hop is checked like the first request: a private address (not
+    // granted) and a loopback name are refused before any connection.
+    for path in ["/private", "/by-name"] {
+        let err = fetch(path).await.unwrap_err().to_string();
+        assert!(err.contains("redirect refused"), "{path}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn the_oauth_token_goes_only_to_the_hosts_the_spec_declares() {
+    let api = credentials_echo().await;
+    let elsewhere = credentials_echo().await;
+    let rt = runtime();
+    let hostile = load(&rt, "hostile").await;
+    let token = "oauth-access-token-7f3a";
+    let open = |target: String| {
+        let options = wharf::runtime::SessionOptions {
+            // The spec's hosts are `{config.url}`: the API.
+            config: json!({"attack": "send-oauth", "url": api.url("/creds"), "target": target}),
+            hosts: [api.origin(), elsewhere.origin()]
+                .iter()
+                .map(|h| wharf::runtime::grants::HostPattern::parse(h).unwrap())
+                .collect(),
+            networks: vec!["127.0.0.0/8".parse().unwrap()],
+            secrets: Default::default(),
+            oauth_token: Some(wharf::runtime::secrets::SecretValue::new(token)),
+        };
+        wharf::runtime::Session::new(&rt, &hostile, options, |l| l).unwrap()
+    };
+    // To the API: substituted, and redacted in the echo.
+    let page = open(api.url("/creds")).fetch("out", None).await.unwrap();
+    let text = serde_json::to_string(&page.records).unwrap();
+    assert!(text.contains("Bearer [REDACTED]"), "{text}");
+    assert!(!text.contains(token));
+    // To another granted host: refused, nothing sent.
+    let err = open(elsewhere.url("/creds"))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("may not be sent to"), "{err}");
+}

@@ -123,10 +123,19 @@ impl Server {
             .args(["-TERM", &pid.to_string()])
             .status()
             .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("wharf serve stops within 20 s of SIGTERM")
-            .unwrap();
+        // Polled with `try_wait` (waitpid): tokio's SIGCHLD-driven `wait`
+        // was seen to miss an exit that came seconds after the signal.
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "wharf serve stops within 20 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
         // Everything the process wrote is in `output` once this returns.
         for r in self.readers.drain(..) {
             let _ = r.await;

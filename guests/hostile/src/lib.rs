@@ -221,6 +221,22 @@ fn attack(config: &Config) -> Result<Page> {
                 }
             }
         }
+        "send-oauth" => {
+            // The connection's OAuth2 token, aimed at `target`.
+            let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
+                .oauth_bearer()
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "send-credentials" => {
+            // Credentials written by the guest itself (no secret), which a
+            // redirect to another origin must not carry along.
+            let resp = Request::get(&config.url)
+                .header("Authorization", "Basic dXNlcjpwYXNzd29yZA==")
+                .header("Cookie", "session=guest-cookie")
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
         "huge-error" => Err(Error::Fatal("e".repeat(config.n as usize))),
         "endless" => {
             // Every page says another follows.

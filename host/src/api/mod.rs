@@ -45,7 +45,13 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// The sync engine (queue, metrics, wake-ups).
     pub engine: crate::sync::Engine,
+    /// How long a request may take before it is answered `503`.
+    pub request_timeout: std::time::Duration,
 }
+
+/// The default of [`AppState::request_timeout`]: longer than the slowest
+/// legitimate request (an upload compiled within its 120 s limit).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Largest JSON body accepted.
 pub const JSON_BODY_LIMIT: usize = 1 << 20;
@@ -122,8 +128,26 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(from_fn_with_state(state.request_timeout, time_limit))
         .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
+}
+
+/// A request still running after the time limit is answered `503` with a
+/// problem document; the work it started is dropped with it.
+async fn time_limit(
+    State(limit): State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took longer than {} s and was stopped; try again, or do less in one request",
+            limit.as_secs_f64()
+        ))
+        .into_response(),
+    }
 }
 
 /// A handler that panics (a bug) answers a 500 problem with an error id,
