@@ -549,3 +549,53 @@ async fn readiness_internal_errors_and_the_request_time_limit() {
         "internals stay in the log: {detail}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_are_checked_again_when_sent() {
+    let app = App::new(Db::Sqlite).await;
+    let _sender = app.start_sender();
+    let (receiver, got) = events_receiver().await;
+    let a = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": receiver.url("/events"),
+            "events": ["run.failed"], "networks": ["127.0.0.0/8"]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let hook = a.json["id"].as_str().unwrap().to_string();
+    // The grant that let the URL through at registration is gone by the
+    // time a message is sent (changed behind the API's back, as a name that
+    // now resolves elsewhere would be): the send is refused, nothing leaves.
+    sqlx::query("UPDATE webhooks SET networks = '[]' WHERE id = $1")
+        .bind(&hook)
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    app.post(&format!("/api/v1/webhooks/{hook}/test"), Value::Null)
+        .await;
+    let mut message = Value::Null;
+    for _ in 0..200 {
+        message = app
+            .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
+            .await
+            .json["items"][0]
+            .clone();
+        if message["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(message["attempts"], 1, "{message}");
+    assert!(
+        message["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("blocked network"),
+        "{message}"
+    );
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "nothing reached the endpoint"
+    );
+}
