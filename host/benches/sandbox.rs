@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use serde_json::{Value, json};
-use wharf::runtime::grants::HostPattern;
+use wharf::model::grants::HostPattern;
 use wharf::runtime::{Runtime, RuntimeOptions, Session, SessionOptions};
 use wharf_sdk::Connector as _;
 use wharf_sdk::bindings::wharf::connector::types as wit;
@@ -405,15 +405,20 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
             if items.is_empty() {
                 break;
             }
-            let fetched: Vec<wharf::record::Record> = items
+            let fetched: Vec<wharf::model::record::Record> = items
                 .into_iter()
                 .map(|i| {
                     let r = wharf_sdk::Record::from_value("items", i)
                         .unwrap()
                         .key_from("id");
                     let text = Value::Object(r.data).to_string();
-                    wharf::record::Record::new(r.stream, r.key, wharf::record::Op::Upsert, text)
-                        .unwrap()
+                    wharf::model::record::Record::new(
+                        r.stream,
+                        r.key,
+                        wharf::model::record::Op::Upsert,
+                        text,
+                    )
+                    .unwrap()
                 })
                 .collect();
             let input: Vec<wit::Record> = fetched
@@ -428,8 +433,13 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
             let out = wharf_sdk::__private::map::<field_map::FieldMap>(config_text.clone(), input)
                 .unwrap();
             for r in out {
-                wharf::record::Record::new(r.stream, r.key, wharf::record::Op::Upsert, r.data)
-                    .unwrap();
+                wharf::model::record::Record::new(
+                    r.stream,
+                    r.key,
+                    wharf::model::record::Op::Upsert,
+                    r.data,
+                )
+                .unwrap();
                 mapped += 1;
             }
         }

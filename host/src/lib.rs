@@ -11,8 +11,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod egress;
+pub mod model;
 pub mod oauth;
-pub mod record;
 pub mod registry;
 pub mod runtime;
 pub mod server;

@@ -14,11 +14,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::egress::client::{Timeouts, guarded_client};
+use crate::egress::networks::NetworkPolicy;
+use crate::egress::policy::EgressPolicy;
+use crate::model::secret::SecretValue;
+use crate::model::spec::OAuth2Spec;
 use crate::registry::OpenError;
-use crate::runtime::grants::{HostPattern, NetworkPolicy};
-use crate::runtime::http::{GuardedResolver, HttpPolicy};
-use crate::runtime::secrets::SecretValue;
-use crate::runtime::spec::OAuth2Spec;
 use crate::runtime::{Connector, Session};
 use crate::store::connections::{ConnectionRow, Status};
 use crate::store::now_ms;
@@ -100,31 +101,12 @@ pub fn redirect_uri(engine: &Engine) -> String {
     )
 }
 
-/// An OAuth2 endpoint URL of a spec, expanded for a connection's config.
+/// An OAuth2 endpoint URL of a spec, expanded for a connection's config
+/// with the template guard of `model::spec`.
 pub fn expand_endpoint(text: &str, config: &serde_json::Value) -> Result<String, OAuthError> {
-    expand(text, config)
-}
-
-/// `{config.a.b}` in an endpoint URL, replaced by that config value.
-fn expand(text: &str, config: &serde_json::Value) -> Result<String, OAuthError> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{config.") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find('}')
-            .ok_or_else(|| OAuthError::Provider(format!("bad template `{text}`")))?
-            + start;
-        let path = &rest[start + "{config.".len()..end];
-        let value = config
-            .pointer(&format!("/{}", path.replace('.', "/")))
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| OAuthError::Provider(format!("`{text}` needs config field `{path}`")))?;
-        out.push_str(value.trim_end_matches('/'));
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::model::spec::expand_url_template(text, config)
+        .map(|u| u.to_string())
+        .map_err(|e| OAuthError::Provider(format!("bad endpoint: {e}")))
 }
 
 async fn spec_and_client(
@@ -137,8 +119,8 @@ async fn spec_and_client(
         .await?
         .and_then(|k| k.spec.oauth2)
         .ok_or(OAuthError::NotOAuth)?;
-    spec.authorize_url = expand(&spec.authorize_url, &c.config)?;
-    spec.token_url = expand(&spec.token_url, &c.config)?;
+    spec.authorize_url = expand_endpoint(&spec.authorize_url, &c.config)?;
+    spec.token_url = expand_endpoint(&spec.token_url, &c.config)?;
     let mut id = None;
     let mut secret = None;
     for t in engine.store.secret_tokens(&c.id).await? {
@@ -214,20 +196,20 @@ async fn token_request(
 ) -> Result<TokenResponse, OAuthError> {
     let url = Url::parse(token_url).map_err(|e| OAuthError::Provider(format!("token URL: {e}")))?;
     let networks = NetworkPolicy::new(c.grants.networks.clone());
-    let policy = HttpPolicy {
-        hosts: vec![HostPattern::origin_of(&url).map_err(|e| OAuthError::Provider(e.to_string()))?],
-        networks: networks.clone(),
-    };
-    policy
-        .check_url(&url)
+    // The allow-list is the origin of the token endpoint the spec declares
+    // (expanded for this config with the template guard), with the
+    // connection's network grants.
+    EgressPolicy::origin_of(&url, networks.clone())
+        .and_then(|policy| policy.check_url(&url))
         .map_err(|why| OAuthError::Provider(format!("token endpoint refused: {why}")))?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(GuardedResolver::new(networks)))
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let client = guarded_client(
+        &networks,
+        Timeouts {
+            connect: Duration::from_secs(10),
+            total: Some(Duration::from_secs(20)),
+        },
+    )
+    .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();

@@ -185,7 +185,7 @@ impl Registry {
         &self,
         vault: &Vault,
         c: &ConnectionRow,
-        oauth_token: Option<crate::runtime::secrets::SecretValue>,
+        oauth_token: Option<crate::model::secret::SecretValue>,
     ) -> Result<(Arc<Connector>, Session), OpenError> {
         let (_, connector) = self
             .get(&c.connector, &c.version)

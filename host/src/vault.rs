@@ -15,7 +15,7 @@ use std::path::Path;
 use fernet::Fernet;
 use sha2::{Digest, Sha256};
 
-use crate::runtime::secrets::SecretValue;
+use crate::model::secret::SecretValue;
 
 /// Where the keys came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -339,7 +339,7 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin_or_a_blocked_add
         );
         async move { s.fetch("out", None).await }
     };
-    let body = |page: wharf::record::Page| -> serde_json::Value {
+    let body = |page: wharf::model::record::Page| -> serde_json::Value {
         serde_json::from_str(page.records[0].fields()["body"].as_str().unwrap()).unwrap()
     };
     // The same origin keeps what the guest wrote...
@@ -369,11 +369,11 @@ async fn the_oauth_token_goes_only_to_the_hosts_the_spec_declares() {
             config: json!({"attack": "send-oauth", "url": api.url("/creds"), "target": target}),
             hosts: [api.origin(), elsewhere.origin()]
                 .iter()
-                .map(|h| wharf::runtime::grants::HostPattern::parse(h).unwrap())
+                .map(|h| wharf::model::grants::HostPattern::parse(h).unwrap())
                 .collect(),
             networks: vec!["127.0.0.0/8".parse().unwrap()],
             secrets: Default::default(),
-            oauth_token: Some(wharf::runtime::secrets::SecretValue::new(token)),
+            oauth_token: Some(wharf::model::secret::SecretValue::new(token)),
         };
         wharf::runtime::Session::new(&rt, &hostile, options, |l| l).unwrap()
     };

@@ -5,7 +5,7 @@
 //! changed.
 
 use serde_json::{Value, json};
-use wharf::record::{Op, Record};
+use wharf::model::record::{Op, Record};
 use wharf::runtime::Session;
 
 use crate::fakes::{self, Item};

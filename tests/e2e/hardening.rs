@@ -218,7 +218,7 @@ async fn echo_len(body: Bytes) -> String {
         .to_string()
 }
 
-fn records_text(page: &wharf::record::Page) -> String {
+fn records_text(page: &wharf::model::record::Page) -> String {
     serde_json::to_string(&page.records).unwrap()
 }
 
@@ -505,7 +505,7 @@ async fn guest_input_cannot_make_host_work_unbounded() {
     assert!(err.contains("bytes cut"), "{}", &err[err.len() - 60..]);
     // A destination cannot multiply its rejections.
     let record =
-        wharf::record::Record::new("out", Some("1".into()), Default::default(), "{}".into())
+        wharf::model::record::Record::new("out", Some("1".into()), Default::default(), "{}".into())
             .unwrap();
     let err = open(json!({"attack": "duplicate-rejections", "url": up.url("/"), "n": 1_000}))
         .push(&[record])
@@ -989,8 +989,13 @@ async fn fencing(db: crate::api_support::Db) {
         logs: vec![(0, "info".into(), "t".into(), "a line".into())],
         logs_dropped: 0,
         records: vec![
-            wharf::record::Record::new("out", Some("1".into()), Default::default(), "{}".into())
-                .unwrap(),
+            wharf::model::record::Record::new(
+                "out",
+                Some("1".into()),
+                Default::default(),
+                "{}".into(),
+            )
+            .unwrap(),
         ],
         quota: 1_000,
     };

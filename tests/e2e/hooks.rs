@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::post;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use wharf::runtime::spec::WebhookScheme;
+use wharf::model::spec::WebhookScheme;
 
 use crate::api_support::{App, Db};
 use crate::support::{Upstream, guest};

@@ -161,7 +161,7 @@ async fn inside_namespace() {
         // the address rules, not from a missing host grant.
         let grant = Url::parse(line)
             .ok()
-            .and_then(|u| wharf::runtime::grants::HostPattern::origin_of(&u).ok())
+            .and_then(|u| wharf::model::grants::HostPattern::origin_of(&u).ok())
             .map(|p| p.to_string());
         let grants: Vec<&str> = grant.iter().map(String::as_str).collect();
         let s = session(
@@ -197,7 +197,7 @@ async fn inside_namespace() {
         "http://rebind.test/",
     ] {
         let before = total();
-        let grant = wharf::runtime::grants::HostPattern::origin_of(&Url::parse(line).unwrap())
+        let grant = wharf::model::grants::HostPattern::origin_of(&Url::parse(line).unwrap())
             .unwrap()
             .to_string();
         let s = session(

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use wharf::runtime::grants::HostPattern;
-use wharf::runtime::secrets::SecretValue;
+use wharf::model::grants::HostPattern;
+use wharf::model::secret::SecretValue;
 use wharf::runtime::{Connector, Limits, Runtime, RuntimeOptions, Session, SessionOptions};
 
 /// Path of a guest component by crate name.

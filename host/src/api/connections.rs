@@ -19,11 +19,11 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::model::grants::HostPattern;
+use crate::model::secret::SecretValue;
+use crate::model::spec::{Spec, expand_host_template};
 use crate::registry::OpenError;
 use crate::runtime::Session;
-use crate::runtime::grants::HostPattern;
-use crate::runtime::secrets::SecretValue;
-use crate::runtime::spec::{Spec, expand_host_template};
 use crate::store::connections::{
     ConnectionRow, ConnectionUpdate, Grants, NewConnection, SecretChange, SecretInfo, Status,
 };
@@ -146,7 +146,7 @@ struct CreateRequest {
 #[serde(deny_unknown_fields)]
 struct GrantsInput {
     #[serde(default)]
-    hosts: Option<Vec<crate::runtime::grants::HostPattern>>,
+    hosts: Option<Vec<crate::model::grants::HostPattern>>,
     #[serde(default)]
     networks: Vec<ipnet::IpNet>,
 }
@@ -194,7 +194,7 @@ fn validate(
     existing: &[SecretInfo],
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    match crate::record::schema_validator(&spec.config_schema) {
+    match crate::model::record::schema_validator(&spec.config_schema) {
         Ok(validator) => {
             for e in validator.iter_errors(config) {
                 errors.push(FieldError {
@@ -605,7 +605,7 @@ fn widening(spec: &Spec, old: (&Value, &Grants), new: (&Value, &Grants)) -> Vec<
     if !networks.is_empty() {
         out.push(Widening::Networks(networks));
     }
-    let bound = |s: &crate::runtime::spec::SecretSpec, config: &Value| -> Vec<HostPattern> {
+    let bound = |s: &crate::model::spec::SecretSpec, config: &Value| -> Vec<HostPattern> {
         s.hosts
             .iter()
             .filter_map(|t| expand_host_template(t, config).ok())
@@ -775,7 +775,7 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::spec::{OAuth2Spec, Role, SecretSpec};
+    use crate::model::spec::{OAuth2Spec, Role, SecretSpec};
 
     fn spec() -> Spec {
         Spec {

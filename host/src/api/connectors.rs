@@ -12,9 +12,9 @@ use serde_json::json;
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::model::spec::Spec;
 use crate::registry::UploadError;
 use crate::runtime::LoadError;
-use crate::runtime::spec::Spec;
 use crate::store::connectors::ConnectorRow;
 
 pub fn routes() -> Vec<Route> {

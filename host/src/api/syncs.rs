@@ -16,8 +16,8 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Paging, Route, audit};
-use crate::record::{Op, Record};
-use crate::runtime::spec::Role;
+use crate::model::record::{Op, Record};
+use crate::model::spec::Role;
 use crate::store::now_ms;
 use crate::store::runs::{RejectionRow, RunRow, Trigger};
 use crate::store::syncs::{Mode, RetryPolicy, RunLimits, Schedule, SyncRow};
@@ -310,7 +310,7 @@ async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
         ));
     }
     for (stream, schema) in &s.schemas {
-        if crate::record::schema_validator(schema).is_err() {
+        if crate::model::record::schema_validator(schema).is_err() {
             errors.push(field_error(
                 &format!("/schemas/{stream}"),
                 "not a valid JSON Schema",

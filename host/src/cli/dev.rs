@@ -18,10 +18,10 @@ use clap::{Args, Subcommand};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::record::Record;
-use crate::runtime::grants::HostPattern;
-use crate::runtime::log::LogLine;
-use crate::runtime::secrets::SecretValue;
+use crate::model::grants::HostPattern;
+use crate::model::record::Record;
+use crate::model::secret::SecretValue;
+use crate::runtime::LogLine;
 use crate::runtime::{CallError, Connector, Runtime, RuntimeOptions, Session, SessionOptions};
 
 #[derive(Subcommand, Debug)]

@@ -1,14 +1,13 @@
 //! The HTTP capability: `wharf:connector/http.send`, performed by the host.
 //!
-//! Every request, and every redirect hop, is checked before anything is
-//! sent: scheme, user info, a granted host pattern, and the destination
-//! address. Names are resolved by the host through [`GuardedResolver`],
-//! which drops every address in a blocked network that the connection was
-//! not granted, so reqwest connects to exactly the addresses that passed.
-//! Secrets are substituted only after the origin is known to be granted and
-//! bound to the secret; redirects to another origin lose the credentials.
+//! Every request, and every redirect hop, is checked by the egress policy
+//! of the connection (`crate::egress`) before anything is sent, and names
+//! resolve through its guarded resolver. Here is what belongs to the
+//! capability itself: the request's shape (methods, headers the host owns,
+//! sizes), substituting secrets only after the origin is known to be granted
+//! and bound to them, redirects that lose credentials across origins,
+//! decoding and redacting what comes back, and the session's budget.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,132 +15,19 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
-use url::{Host as UrlHost, Url};
+use url::Url;
 
 use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
-use super::coding;
-use super::grants::{BlockedAddress, HostPattern, NetworkPolicy, blocked_name};
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
-use super::redact::Redactor;
 use super::secrets::{Placement, SecretBook};
+use crate::egress::client::{Timeouts, guarded_client};
+use crate::egress::coding;
+use crate::egress::policy::EgressPolicy;
+use crate::egress::resolver::blocked_in;
+use crate::model::redact::Redactor;
 
 const MAX_REDIRECTS: usize = 5;
-
-/// What one session may reach.
-#[derive(Clone, Debug, Default)]
-pub struct HttpPolicy {
-    /// Granted origins.
-    pub hosts: Vec<HostPattern>,
-    /// Blocked networks this session may nevertheless reach.
-    pub networks: NetworkPolicy,
-}
-
-impl HttpPolicy {
-    /// Check a URL before connecting: scheme, user info, grant, and the
-    /// address when the host is an IP literal (names are checked when
-    /// resolved). The error is the reason, for `denied`.
-    pub fn check_url(&self, url: &Url) -> Result<(), String> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "scheme `{}` is not allowed; only http and https",
-                url.scheme()
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("URLs with user info (user:password@host) are refused".into());
-        }
-        let host = url.host().ok_or("the URL has no host")?;
-        if !self.hosts.iter().any(|p| p.matches(url)) {
-            let origin = HostPattern::origin_of(url)
-                .map(|p| p.to_string())
-                .unwrap_or_else(|_| url.to_string());
-            let granted = if self.hosts.is_empty() {
-                "none".to_string()
-            } else {
-                self.hosts
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(format!(
-                "host {origin} is not granted to this connection (granted: {granted})"
-            ));
-        }
-        match host {
-            UrlHost::Ipv4(ip) => self
-                .networks
-                .check(IpAddr::V4(ip))
-                .map_err(|e| e.to_string()),
-            UrlHost::Ipv6(ip) => self
-                .networks
-                .check(IpAddr::V6(ip))
-                .map_err(|e| e.to_string()),
-            UrlHost::Domain(name) => match blocked_name(name) {
-                Some(why) => Err(format!("host `{name}` is refused ({why})")),
-                None => Ok(()),
-            },
-        }
-    }
-}
-
-/// A name whose every address was refused.
-#[derive(Debug, thiserror::Error)]
-#[error("`{name}` resolves only to refused addresses: {first}")]
-struct ResolvedToBlocked {
-    name: String,
-    first: BlockedAddress,
-}
-
-/// Resolves names for reqwest and keeps only allowed addresses.
-#[derive(Clone)]
-pub struct GuardedResolver {
-    networks: NetworkPolicy,
-}
-
-impl GuardedResolver {
-    /// A resolver for one session's network policy.
-    pub fn new(networks: NetworkPolicy) -> Self {
-        Self { networks }
-    }
-
-    /// Look `name` up and drop every address the policy refuses.
-    pub async fn resolve_checked(
-        networks: &NetworkPolicy,
-        name: &str,
-    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
-        let addrs = tokio::net::lookup_host((name, 0)).await?;
-        let mut allowed = Vec::new();
-        let mut first = None;
-        for addr in addrs {
-            match networks.check(addr.ip()) {
-                Ok(()) => allowed.push(addr),
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        match (allowed.is_empty(), first) {
-            (true, Some(first)) => Err(Box::new(ResolvedToBlocked {
-                name: name.to_string(),
-                first,
-            })),
-            _ => Ok(allowed),
-        }
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let networks = self.networks.clone();
-        Box::pin(async move {
-            let addrs = Self::resolve_checked(&networks, name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
 
 /// Headers the host owns: it derives `Host` from the checked URL, frames
 /// the body itself, chooses the content codings it can decode (so it can
@@ -175,7 +61,7 @@ const OFFLOAD_BYTES: usize = 256 << 10;
 /// The HTTP side of one session: client, grants, budget and counters.
 pub struct HttpSession {
     client: reqwest::Client,
-    policy: HttpPolicy,
+    policy: EgressPolicy,
     secrets: Arc<SecretBook>,
     remaining: AtomicU32,
     budget: u32,
@@ -209,20 +95,17 @@ pub struct HttpCounters {
 impl HttpSession {
     /// A session with its own client, whose resolver enforces `policy`.
     pub fn new(
-        policy: HttpPolicy,
+        policy: EgressPolicy,
         secrets: Arc<SecretBook>,
         limits: &Limits,
     ) -> Result<Self, reqwest::Error> {
-        // No automatic decompression: the host asks for the codings it
-        // decodes itself (`coding`), before redaction; guests cannot set
-        // Accept-Encoding.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver::new(policy.networks.clone())))
-            .connect_timeout(limits.http_connect_timeout)
-            .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = guarded_client(
+            &policy.networks,
+            Timeouts {
+                connect: limits.http_connect_timeout,
+                total: None,
+            },
+        )?;
         Ok(Self {
             client,
             policy,
@@ -337,7 +220,7 @@ impl HttpSession {
         }
         self.policy
             .check_url(&template)
-            .map_err(HttpError::Denied)?;
+            .map_err(|e| HttpError::Denied(e.to_string()))?;
         let url_has_secret = SecretBook::has_placeholder(&req.url);
         let url = self
             .secrets
@@ -557,12 +440,8 @@ fn transport_error(e: reqwest::Error, redactor: &Redactor) -> HttpError {
     if e.is_timeout() {
         return HttpError::Timeout;
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(err) = source {
-        if let Some(blocked) = err.downcast_ref::<ResolvedToBlocked>() {
-            return HttpError::Denied(blocked.to_string());
-        }
-        source = err.source();
+    if let Some(blocked) = blocked_in(&e) {
+        return HttpError::Denied(blocked.to_string());
     }
     let e = e.without_url();
     let mut message = e.to_string();
@@ -702,69 +581,5 @@ impl Host for HttpState {
             }
         }
         Ok(result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy(hosts: &[&str], networks: &[&str]) -> HttpPolicy {
-        HttpPolicy {
-            hosts: hosts
-                .iter()
-                .map(|h| HostPattern::parse(h).unwrap())
-                .collect(),
-            networks: NetworkPolicy::new(networks.iter().map(|n| n.parse().unwrap()).collect()),
-        }
-    }
-
-    #[test]
-    fn url_checks() {
-        let p = policy(&["https://api.example.com", "http://127.0.0.1:8080"], &[]);
-        let check = |u: &str| p.check_url(&Url::parse(u).unwrap());
-        assert!(check("https://api.example.com/x").is_ok());
-        assert!(
-            check("https://other.example.com/")
-                .unwrap_err()
-                .contains("not granted")
-        );
-        assert!(
-            check("https://u:p@api.example.com/")
-                .unwrap_err()
-                .contains("user info")
-        );
-        assert!(
-            check("ftp://api.example.com/")
-                .unwrap_err()
-                .contains("scheme")
-        );
-        assert!(
-            check("http://127.0.0.1:8080/")
-                .unwrap_err()
-                .contains("blocked network")
-        );
-        let p = policy(&["http://127.0.0.1:8080"], &["127.0.0.0/8"]);
-        assert!(
-            p.check_url(&Url::parse("http://127.0.0.1:8080/").unwrap())
-                .is_ok()
-        );
-    }
-
-    #[tokio::test]
-    async fn resolver_drops_blocked_addresses() {
-        let none = NetworkPolicy::default();
-        let err = GuardedResolver::resolve_checked(&none, "localhost")
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("refused"), "{err}");
-        let loopback = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
-        let addrs = GuardedResolver::resolve_checked(&loopback, "localhost")
-            .await
-            .unwrap();
-        assert!(
-            addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()),
-            "{addrs:?}"
-        );
     }
 }

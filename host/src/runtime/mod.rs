@@ -11,15 +11,11 @@
 //!   leak into the next call, and connectors hold no state between calls.
 
 pub mod bindings;
-pub mod coding;
-pub mod grants;
 pub mod http;
 pub mod limits;
 pub mod loader;
 pub mod log;
-pub mod redact;
 pub mod secrets;
-pub mod spec;
 pub mod wasi;
 
 use std::collections::BTreeMap;
@@ -37,17 +33,21 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasData, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-use crate::record::{Op, Page, PushResult, Record, Rejection};
+use crate::egress::networks::NetworkPolicy;
+use crate::egress::policy::EgressPolicy;
+use crate::model::grants::HostPattern;
+use crate::model::record::{Op, Page, PushResult, Record, Rejection};
+use crate::model::spec::Spec;
 use bindings::exports::wharf::connector::connector::Guest;
 use bindings::wharf::connector::types as wit;
-use grants::{HostPattern, NetworkPolicy};
-use http::{HttpCounters, HttpPolicy, HttpSession, HttpState};
+pub use http::{HttpCounters, STATUS_CLASSES};
+use http::{HttpSession, HttpState};
 use limits::MemoryGuard;
 pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
 use log::{CallLog, LogBudget, LogState, SessionLog};
+pub use log::{Level, LogLine, LogSource};
 use secrets::{SecretBook, SecretSetupError, SecretValue, SecretsState};
-use spec::Spec;
 use wasi::WasiState;
 
 /// How often the epoch advances: the granularity of call deadlines and of
@@ -521,7 +521,7 @@ impl Session {
             limits.log_lines_kept,
             book.redactor().clone(),
         )));
-        let policy = HttpPolicy {
+        let policy = EgressPolicy {
             hosts: options.hosts,
             networks: NetworkPolicy::new(options.networks),
         };
@@ -545,7 +545,7 @@ impl Session {
             runtime.limits().log_lines_kept,
             book.redactor().clone(),
         ));
-        let http = HttpSession::new(HttpPolicy::default(), book.clone(), runtime.limits())
+        let http = HttpSession::new(EgressPolicy::default(), book.clone(), runtime.limits())
             .expect("an HTTP client with default settings always builds");
         Self {
             runtime: runtime.clone(),
@@ -979,7 +979,7 @@ fn records_from_wit(records: Vec<wit::Record>, limits: &Limits) -> Result<Vec<Re
     }
     if let Some(index) = records
         .iter()
-        .position(|r| crate::record::nests_deeper_than(&r.data, limits.max_json_depth))
+        .position(|r| crate::model::record::nests_deeper_than(&r.data, limits.max_json_depth))
     {
         return Err(CallError::Limit(LimitExceeded::Depth {
             index,
@@ -1005,7 +1005,7 @@ fn records_from_wit(records: Vec<wit::Record>, limits: &Limits) -> Result<Vec<Re
 }
 
 fn spec_from_wit(s: wit::ConnectorSpec) -> Spec {
-    use spec::{OAuth2Spec, Role, SecretSpec, StreamSpec, WebhookScheme};
+    use crate::model::spec::{OAuth2Spec, Role, SecretSpec, StreamSpec, WebhookScheme};
     let json = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
     Spec {
         name: s.name,

@@ -17,32 +17,11 @@ use serde_json::Value;
 use url::Url;
 
 use super::bindings::wharf::connector::secrets::{Host, RevealError};
-use super::grants::HostPattern;
 use super::log::CallLog;
-pub use super::redact::{REDACTED, Redactor};
-use super::spec::{Spec, TemplateError, expand_host_template};
-
-/// A secret value. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Arc<str>);
-
-impl SecretValue {
-    /// Wrap a value.
-    pub fn new(value: impl Into<Arc<str>>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself; call only where it leaves for its destination.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretValue([REDACTED])")
-    }
-}
+use crate::model::grants::HostPattern;
+pub use crate::model::redact::{REDACTED, Redactor};
+pub use crate::model::secret::SecretValue;
+use crate::model::spec::{Spec, TemplateError, expand_host_template};
 
 /// Where in a request a placeholder stands; URL values are percent-encoded
 /// so a value cannot change the URL's structure.
@@ -370,7 +349,7 @@ impl Host for SecretsState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::spec::{Role, SecretSpec};
+    use crate::model::spec::{Role, SecretSpec};
     use serde_json::json;
 
     fn spec() -> Spec {

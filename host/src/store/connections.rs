@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store, corrupt, now_ms};
-use crate::runtime::grants::HostPattern;
+use crate::model::grants::HostPattern;
 
 /// What an administrator allows a connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

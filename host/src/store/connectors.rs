@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store, corrupt, now_ms};
-use crate::runtime::spec::Spec;
+use crate::model::spec::Spec;
 
 /// A registered connector (without its bytes).
 #[derive(Debug, Clone, Serialize)]

@@ -26,7 +26,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Backend, Result, Store, corrupt, new_id, now_ms};
-use crate::record::{Op, Record};
+use crate::model::record::{Op, Record};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

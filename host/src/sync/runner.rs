@@ -15,9 +15,9 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{Engine, jitter};
-use crate::record::Record;
+use crate::model::record::Record;
 use crate::registry::OpenError;
-use crate::runtime::log::LogLine;
+use crate::runtime::LogLine;
 use crate::runtime::{CallError, ConnectorError, Session};
 use crate::store::StoreError;
 use crate::store::connections::{ConnectionRow, Status};
@@ -130,7 +130,7 @@ impl Side {
 struct Opened {
     row: ConnectionRow,
     session: Session,
-    counted: crate::runtime::http::HttpCounters,
+    counted: crate::runtime::HttpCounters,
     counted_dropped: u64,
 }
 
@@ -526,7 +526,7 @@ impl Run<'_> {
                     !(schema.as_object().is_some_and(|o| o.is_empty())
                         || **schema == Value::Bool(true))
                 })
-                .and_then(|schema| crate::record::schema_validator(schema).ok())
+                .and_then(|schema| crate::model::record::schema_validator(schema).ok())
                 .map(Arc::new);
             self.validators.insert(record.stream.clone(), validator);
         }
@@ -634,7 +634,7 @@ impl Run<'_> {
         self.source
             .session
             .log()
-            .host_line(crate::runtime::log::LogSource::Host, message);
+            .host_line(crate::runtime::LogSource::Host, message);
     }
 
     fn sessions(&mut self) -> impl Iterator<Item = &mut Opened> {
@@ -652,7 +652,7 @@ impl Run<'_> {
             let now = o.session.http_counters();
             total.0 += (now.requests - o.counted.requests) as i64;
             total.1 += (now.bytes_in - o.counted.bytes_in) as i64;
-            for (i, class) in crate::runtime::http::STATUS_CLASSES.iter().enumerate() {
+            for (i, class) in crate::runtime::STATUS_CLASSES.iter().enumerate() {
                 metrics.http(
                     &o.row.connector,
                     class,

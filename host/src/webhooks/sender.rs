@@ -6,15 +6,16 @@
 //! endpoint's `Retry-After`. Redirects are not followed. A `410 Gone`
 //! disables the endpoint; so does failing for more than five days.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use url::Url;
 
 use super::verify::sign_standard;
-use crate::runtime::grants::{HostPattern, NetworkPolicy};
-use crate::runtime::http::{GuardedResolver, HttpPolicy};
+use crate::egress::client::{Timeouts, guarded_client};
+use crate::egress::networks::NetworkPolicy;
+use crate::egress::policy::EgressPolicy;
+use crate::egress::resolver::GuardedResolver;
 use crate::store::now_ms;
 use crate::store::webhooks::{MessageRow, WebhookRow};
 use crate::sync::{Engine, jitter};
@@ -53,11 +54,10 @@ pub async fn check_url(url: &str, networks: &[String]) -> Result<(Url, NetworkPo
         })
         .collect::<Result<Vec<_>, _>>()?;
     let networks = NetworkPolicy::new(nets);
-    let policy = HttpPolicy {
-        hosts: vec![HostPattern::origin_of(&url).map_err(|e| e.to_string())?],
-        networks: networks.clone(),
-    };
-    policy.check_url(&url)?;
+    // The endpoint's own origin is its whole allow-list.
+    EgressPolicy::origin_of(&url, networks.clone())
+        .and_then(|policy| policy.check_url(&url))
+        .map_err(|e| e.to_string())?;
     if let Some(url::Host::Domain(name)) = url.host() {
         GuardedResolver::resolve_checked(&networks, name)
             .await
@@ -169,14 +169,14 @@ async fn attempt(engine: &Engine, w: &WebhookRow, m: &MessageRow) -> Result<(), 
     let ts = now_ms() / 1000;
     let signature = sign_standard(secret.expose(), &m.id, ts, body.as_bytes())
         .map_err(|e| retry(e.to_string()))?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(GuardedResolver::new(networks)))
-        .timeout(Duration::from_secs(15))
-        .user_agent(concat!("wharf-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| retry(e.to_string()))?;
+    let client = guarded_client(
+        &networks,
+        Timeouts {
+            connect: Duration::from_secs(10),
+            total: Some(Duration::from_secs(15)),
+        },
+    )
+    .map_err(|e| retry(e.to_string()))?;
     let resp = client
         .post(url)
         .header("content-type", "application/json")

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::runtime::spec::WebhookScheme;
+use crate::model::spec::WebhookScheme;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -306,10 +306,109 @@ pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPatter
     Ok(HostPattern::parse(&expanded)?)
 }
 
+/// Expand a URL template of a spec, such as the OAuth2 endpoints
+/// `{config.auth_url}/token` or `https://{config.tenant}.example.com/oauth`.
+///
+/// The same guard as host templates: a placeholder at the very start may
+/// hold a URL, of which only the scheme, host, port and path are taken (no
+/// user info, query or fragment: `https://a@evil.net` and
+/// `https://evil.net?` cannot move the host or swallow the rest); a
+/// placeholder anywhere else must expand to letters, digits, `-` and `.`.
+pub fn expand_url_template(template: &str, config: &Value) -> Result<url::Url, TemplateError> {
+    let fields = placeholders(template)?;
+    let lookup = |field: &str| -> Result<String, TemplateError> {
+        config
+            .pointer(&format!("/{}", field.replace('.', "/")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| TemplateError::MissingField {
+                template: template.into(),
+                field: field.into(),
+            })
+    };
+    let injection = |field: &str| TemplateError::Injection {
+        template: template.into(),
+        field: field.into(),
+    };
+    let mut expanded = String::new();
+    let mut last = 0;
+    for (start, end, field) in &fields {
+        let value = lookup(field)?;
+        expanded.push_str(&template[last..*start]);
+        if *start == 0 {
+            let url = url::Url::parse(&value).map_err(|e| PatternError {
+                pattern: value.clone(),
+                reason: format!("config field `{field}` is not a URL: {e}"),
+            })?;
+            let plain = matches!(url.scheme(), "http" | "https")
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && !value.contains(['?', '#', '@']);
+            if !plain {
+                return Err(injection(field));
+            }
+            expanded.push_str(value.trim_end_matches('/'));
+        } else {
+            let clean = !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !clean {
+                return Err(injection(field));
+            }
+            expanded.push_str(&value);
+        }
+        last = *end;
+    }
+    expanded.push_str(&template[last..]);
+    url::Url::parse(&expanded).map_err(|e| {
+        TemplateError::Pattern(PatternError {
+            pattern: expanded.clone(),
+            reason: e.to_string(),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn url_templates_expand_with_the_injection_guard() {
+        let config = json!({"auth_url": "https://auth.example.com/", "tenant": "acme",
+            "at": "https://auth.example.com@evil.example.net", "query": "https://evil.example.net?x=",
+            "frag": "https://evil.example.net#", "dotted": "evil.example.net/x", "js": "javascript:alert(1)"});
+        let e = |t| expand_url_template(t, &config).map(|u| u.to_string());
+        assert_eq!(
+            e("{config.auth_url}/token").unwrap(),
+            "https://auth.example.com/token"
+        );
+        assert_eq!(
+            e("https://{config.tenant}.example.com/oauth").unwrap(),
+            "https://acme.example.com/oauth"
+        );
+        for bad in [
+            "{config.at}/token",
+            "{config.query}/token",
+            "{config.frag}/token",
+            "{config.js}",
+            "https://{config.dotted}/token",
+            "https://{config.auth_url}/token",
+        ] {
+            assert!(
+                matches!(e(bad), Err(TemplateError::Injection { .. })),
+                "{bad}: {:?}",
+                e(bad)
+            );
+        }
+        assert!(matches!(
+            e("{config.missing}/token"),
+            Err(TemplateError::MissingField { .. })
+        ));
+    }
 
     #[test]
     fn templates_expand_from_config() {

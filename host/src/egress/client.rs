@@ -1,0 +1,39 @@
+//! The one guarded HTTP client builder of the host.
+//!
+//! No automatic redirects (each hop is checked by its caller against the
+//! policy again), no proxy (a proxy would connect to addresses the resolver
+//! never saw), names resolved by [`GuardedResolver`], and no automatic
+//! decompression (the host decodes content codings itself, before
+//! redaction: [`super::coding`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::networks::NetworkPolicy;
+use super::resolver::GuardedResolver;
+
+/// Timeouts of a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// To connect.
+    pub connect: Duration,
+    /// For a whole request (none: the caller bounds it).
+    pub total: Option<Duration>,
+}
+
+/// A client that connects only to addresses `networks` allows.
+pub fn guarded_client(
+    networks: &NetworkPolicy,
+    timeouts: Timeouts,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver::new(networks.clone())))
+        .connect_timeout(timeouts.connect)
+        .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")));
+    if let Some(total) = timeouts.total {
+        builder = builder.timeout(total);
+    }
+    builder.build()
+}

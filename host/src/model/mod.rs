@@ -1,0 +1,12 @@
+//! Plain data and the pure rules about it, shared by every layer above:
+//! records and their checks, connector specs and `{config.x}` host
+//! templates, host patterns, secret values and their redaction.
+//!
+//! Nothing here imports another module of the crate, does I/O or knows
+//! about the sandbox, the database or HTTP.
+
+pub mod grants;
+pub mod record;
+pub mod redact;
+pub mod secret;
+pub mod spec;
