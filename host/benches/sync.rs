@@ -17,6 +17,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use wharf::app::{App, AppOptions};
 use wharf::registry::Registry;
 use wharf::runtime::{Runtime, RuntimeOptions};
 use wharf::store::Store;
@@ -24,7 +25,6 @@ use wharf::store::connections::{Grants, NewConnection};
 use wharf::store::runs::Trigger;
 use wharf::store::syncs::{Mode, RetryPolicy, Schedule, SyncRow};
 use wharf::sync::runner::{self, Outcome, StopSignal};
-use wharf::sync::{Engine, EngineOptions};
 use wharf::vault::Vault;
 
 const PAGES: usize = 200;
@@ -95,7 +95,7 @@ async fn fakes() -> String {
 }
 
 struct Setup {
-    engine: Engine,
+    engine: App,
     _dir: tempfile::TempDir,
 }
 
@@ -112,11 +112,11 @@ async fn setup(database_url: Option<String>) -> Setup {
     .unwrap();
     let registry = Arc::new(Registry::new(store.clone(), runtime));
     let vault = Arc::new(Vault::from_keys(&fernet::Fernet::generate_key()).unwrap());
-    let engine = Engine::new(store, registry, vault, EngineOptions::default());
+    let engine = App::new(store, registry, vault, AppOptions::default());
     Setup { engine, _dir: dir }
 }
 
-async fn connection(e: &Engine, name: &str, connector: &str, config: Value) -> String {
+async fn connection(e: &App, name: &str, connector: &str, config: Value) -> String {
     let id = wharf::store::new_id();
     let loopback = Grants {
         hosts: Vec::new(),
@@ -293,7 +293,7 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
     // late each run was enqueued after its due time.
     // The tick starts as the minute comes (here: now, for syncs due at the
     // minute that just began); a run's lag is when its row was committed.
-    // The scheduler ticks every `EngineOptions::tick` (250 ms), which adds
+    // The scheduler ticks every `AppOptions::tick` (250 ms), which adds
     // up to that much on top in the worst case.
     let t0 = wharf::store::now_ms();
     let started = Instant::now();
@@ -304,7 +304,7 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
             .unwrap();
     }
     let tick_time = started.elapsed();
-    let tick_period = EngineOptions::default().tick.as_millis() as i64;
+    let tick_period = AppOptions::default().tick.as_millis() as i64;
     let mut lags: Vec<i64> = all_scheduled_runs(e)
         .await
         .into_iter()
@@ -354,7 +354,7 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
     ]
 }
 
-async fn all_scheduled_runs(e: &Engine) -> Vec<i64> {
+async fn all_scheduled_runs(e: &App) -> Vec<i64> {
     use sqlx::Row;
     sqlx::query("SELECT created_at FROM runs WHERE trigger_kind = 'schedule'")
         .fetch_all(e.store.pool())

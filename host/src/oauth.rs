@@ -5,7 +5,6 @@
 //! after it is taken, so twenty runs that find an expired token cause one
 //! refresh. Connectors write `{{oauth:access_token}}` and never see a token.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,16 +13,14 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::app::App;
 use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::secret::SecretValue;
 use crate::model::spec::OAuth2Spec;
-use crate::registry::OpenError;
-use crate::runtime::{Connector, Session};
 use crate::store::connections::{ConnectionRow, Status};
 use crate::store::now_ms;
-use crate::sync::Engine;
 
 /// Refresh when less than this is left.
 const REFRESH_MARGIN_MS: i64 = 60_000;
@@ -94,10 +91,10 @@ fn hash(text: &str) -> String {
 }
 
 /// The redirect URI of this deployment.
-pub fn redirect_uri(engine: &Engine) -> String {
+pub fn redirect_uri(app: &App) -> String {
     format!(
         "{}/oauth/callback",
-        engine.options.public_url.trim_end_matches('/')
+        app.options.public_url.trim_end_matches('/')
     )
 }
 
@@ -110,10 +107,10 @@ pub fn expand_endpoint(text: &str, config: &serde_json::Value) -> Result<String,
 }
 
 async fn spec_and_client(
-    engine: &Engine,
+    app: &App,
     c: &ConnectionRow,
 ) -> Result<(OAuth2Spec, String, Option<String>), OAuthError> {
-    let mut spec = engine
+    let mut spec = app
         .store
         .connector(&c.connector, &c.version)
         .await?
@@ -123,11 +120,11 @@ async fn spec_and_client(
     spec.token_url = expand_endpoint(&spec.token_url, &c.config)?;
     let mut id = None;
     let mut secret = None;
-    for t in engine.store.secret_tokens(&c.id).await? {
+    for t in app.store.secret_tokens(&c.id).await? {
         match t.name.as_str() {
-            "oauth_client_id" => id = Some(engine.vault.decrypt(&t.token)?.expose().to_string()),
+            "oauth_client_id" => id = Some(app.vault.decrypt(&t.token)?.expose().to_string()),
             "oauth_client_secret" => {
-                secret = Some(engine.vault.decrypt(&t.token)?.expose().to_string())
+                secret = Some(app.vault.decrypt(&t.token)?.expose().to_string())
             }
             _ => {}
         }
@@ -136,14 +133,13 @@ async fn spec_and_client(
 }
 
 /// Begin the flow: the URL to send the administrator to.
-pub async fn start(engine: &Engine, c: &ConnectionRow) -> Result<String, OAuthError> {
-    let (spec, client_id, _) = spec_and_client(engine, c).await?;
+pub async fn start(app: &App, c: &ConnectionRow) -> Result<String, OAuthError> {
+    let (spec, client_id, _) = spec_and_client(app, c).await?;
     let state = random_token(32);
     let verifier = random_token(32);
-    let redirect = redirect_uri(engine);
-    let sealed = engine.vault.encrypt(&SecretValue::new(verifier.as_str()));
-    engine
-        .store
+    let redirect = redirect_uri(app);
+    let sealed = app.vault.encrypt(&SecretValue::new(verifier.as_str()));
+    app.store
         .insert_oauth_state(
             &hash(&state),
             &c.id,
@@ -244,20 +240,19 @@ async fn token_request(
 }
 
 async fn save(
-    engine: &Engine,
+    app: &App,
     connection_id: &str,
     t: &TokenResponse,
     refreshed: bool,
 ) -> Result<SecretValue, OAuthError> {
     let access = SecretValue::new(t.access_token.as_str());
-    let sealed_access = engine.vault.encrypt(&access);
+    let sealed_access = app.vault.encrypt(&access);
     let sealed_refresh = t
         .refresh_token
         .as_deref()
-        .map(|r| engine.vault.encrypt(&SecretValue::new(r)));
+        .map(|r| app.vault.encrypt(&SecretValue::new(r)));
     let expires = t.expires_in.map(|s| now_ms() + s * 1000);
-    engine
-        .store
+    app.store
         .save_oauth_tokens(
             connection_id,
             &sealed_access,
@@ -270,26 +265,22 @@ async fn save(
 }
 
 /// The callback: check the state, exchange the code, store the tokens.
-pub async fn callback(
-    engine: &Engine,
-    code: &str,
-    state: &str,
-) -> Result<ConnectionRow, OAuthError> {
-    let (connection_id, sealed_verifier, redirect, expires_at) = engine
+pub async fn callback(app: &App, code: &str, state: &str) -> Result<ConnectionRow, OAuthError> {
+    let (connection_id, sealed_verifier, redirect, expires_at) = app
         .store
         .take_oauth_state(&hash(state))
         .await?
         .ok_or(OAuthError::BadState)?;
-    if expires_at < now_ms() || redirect != redirect_uri(engine) {
+    if expires_at < now_ms() || redirect != redirect_uri(app) {
         return Err(OAuthError::BadState);
     }
-    let c = engine
+    let c = app
         .store
         .connection(&connection_id)
         .await?
         .ok_or(OAuthError::BadState)?;
-    let (spec, client_id, client_secret) = spec_and_client(engine, &c).await?;
-    let verifier = engine.vault.decrypt(&sealed_verifier)?;
+    let (spec, client_id, client_secret) = spec_and_client(app, &c).await?;
+    let verifier = app.vault.decrypt(&sealed_verifier)?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -303,12 +294,11 @@ pub async fn callback(
         form.push(("code_verifier", verifier.expose()));
     }
     let tokens = token_request(&c, &spec.token_url, &form).await?;
-    save(engine, &c.id, &tokens, false).await?;
-    engine
-        .store
+    save(app, &c.id, &tokens, false).await?;
+    app.store
         .set_connection_status(&c.id, Status::Active, None)
         .await?;
-    let _ = engine
+    let _ = app
         .store
         .audit(
             None,
@@ -322,11 +312,8 @@ pub async fn callback(
 
 /// A fresh access token for the connection, refreshing it (once, across
 /// nodes) when it is about to expire. `None` for connectors without OAuth2.
-pub async fn access_token(
-    engine: &Engine,
-    c: &ConnectionRow,
-) -> Result<Option<SecretValue>, OAuthError> {
-    let uses_oauth = engine
+pub async fn access_token(app: &App, c: &ConnectionRow) -> Result<Option<SecretValue>, OAuthError> {
+    let uses_oauth = app
         .store
         .connector(&c.connector, &c.version)
         .await?
@@ -340,24 +327,21 @@ pub async fn access_token(
     };
     // Wait at most ~30 s for another node's refresh.
     for _ in 0..300 {
-        let tokens = engine
+        let tokens = app
             .store
             .oauth_tokens(&c.id)
             .await?
             .ok_or(OAuthError::NotConnected)?;
         if !expiring(&tokens) {
-            return Ok(Some(engine.vault.decrypt(&tokens.access_token)?));
+            return Ok(Some(app.vault.decrypt(&tokens.access_token)?));
         }
-        if engine
+        if app
             .store
-            .lease_oauth_refresh(&c.id, &engine.node, 30_000)
+            .lease_oauth_refresh(&c.id, &app.node, 30_000)
             .await?
         {
-            let result = refresh(engine, c).await;
-            let _ = engine
-                .store
-                .release_oauth_refresh(&c.id, &engine.node)
-                .await;
+            let result = refresh(app, c).await;
+            let _ = app.store.release_oauth_refresh(&c.id, &app.node).await;
             return result.map(Some);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -367,8 +351,8 @@ pub async fn access_token(
 
 /// Refresh while holding the lease; re-check first, since another node may
 /// have refreshed between our read and our lease.
-async fn refresh(engine: &Engine, c: &ConnectionRow) -> Result<SecretValue, OAuthError> {
-    let tokens = engine
+async fn refresh(app: &App, c: &ConnectionRow) -> Result<SecretValue, OAuthError> {
+    let tokens = app
         .store
         .oauth_tokens(&c.id)
         .await?
@@ -377,14 +361,14 @@ async fn refresh(engine: &Engine, c: &ConnectionRow) -> Result<SecretValue, OAut
         .expires_at
         .is_none_or(|e| e - now_ms() >= REFRESH_MARGIN_MS)
     {
-        return Ok(engine.vault.decrypt(&tokens.access_token)?);
+        return Ok(app.vault.decrypt(&tokens.access_token)?);
     }
     let sealed = tokens.refresh_token.ok_or(OAuthError::NeedsReauth);
     let refresh_token = match sealed {
-        Ok(s) => engine.vault.decrypt(&s)?,
-        Err(e) => return Err(needs_reauth(engine, c, e).await),
+        Ok(s) => app.vault.decrypt(&s)?,
+        Err(e) => return Err(needs_reauth(app, c, e).await),
     };
-    let (spec, client_id, client_secret) = spec_and_client(engine, c).await?;
+    let (spec, client_id, client_secret) = spec_and_client(app, c).await?;
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
@@ -394,38 +378,23 @@ async fn refresh(engine: &Engine, c: &ConnectionRow) -> Result<SecretValue, OAut
         form.push(("client_secret", s.as_str()));
     }
     match token_request(c, &spec.token_url, &form).await {
-        Ok(t) => save(engine, &c.id, &t, true).await,
-        Err(OAuthError::NeedsReauth) => Err(needs_reauth(engine, c, OAuthError::NeedsReauth).await),
+        Ok(t) => save(app, &c.id, &t, true).await,
+        Err(OAuthError::NeedsReauth) => Err(needs_reauth(app, c, OAuthError::NeedsReauth).await),
         Err(e) => Err(e),
     }
 }
 
-async fn needs_reauth(engine: &Engine, c: &ConnectionRow, e: OAuthError) -> OAuthError {
+async fn needs_reauth(app: &App, c: &ConnectionRow, e: OAuthError) -> OAuthError {
     let reason = e.to_string();
-    let _ = engine
+    let _ = app
         .store
         .set_connection_status(&c.id, Status::NeedsReauth, Some(&reason))
         .await;
-    crate::webhooks::emit(
-        &engine.store,
+    crate::events::emit(
+        &app.store,
         "connection.needs_reauth",
         serde_json::json!({"connection": c.id, "name": c.name, "reason": reason}),
     )
     .await;
     e
-}
-
-/// A sandbox session for a stored connection, with its OAuth2 token when
-/// the connector uses OAuth2.
-pub async fn open_session(
-    engine: &Engine,
-    c: &ConnectionRow,
-) -> Result<(Arc<Connector>, Session), OpenError> {
-    let token = access_token(engine, c)
-        .await
-        .map_err(|e| OpenError::OAuth {
-            connection: c.name.clone(),
-            reason: e.to_string(),
-        })?;
-    engine.registry.open_session(&engine.vault, c, token).await
 }

@@ -6,11 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::runtime::{Connector, LoadError, Runtime, Session, SessionError, SessionOptions};
-use crate::store::connections::ConnectionRow;
+use crate::runtime::{Connector, LoadError, Runtime};
 use crate::store::connectors::{ConnectorRow, Inserted};
 use crate::store::{Store, StoreError};
-use crate::vault::{Vault, VaultError};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -129,96 +127,5 @@ impl Registry {
     /// Forget a deleted connector's loaded code.
     pub fn forget(&self, digest: &str) {
         self.loaded.lock().expect("registry lock").remove(digest);
-    }
-}
-
-/// Why a stored connection could not be opened as a session.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The connector it uses is not registered (any more).
-    #[error("connector {0} is not registered")]
-    ConnectorGone(String),
-    /// Loading the connector failed.
-    #[error(transparent)]
-    Load(#[from] UploadError),
-    /// A secret cannot be decrypted.
-    #[error("secret `{name}` of connection `{connection}`: {source}")]
-    Secret {
-        /// Connection name.
-        connection: String,
-        /// Secret name.
-        name: String,
-        /// Why.
-        source: VaultError,
-    },
-    /// The session could not be set up (e.g. host templates vs config).
-    #[error("connection `{connection}` cannot be used: {source}")]
-    Session {
-        /// Connection name.
-        connection: String,
-        /// Why.
-        source: SessionError,
-    },
-    /// The OAuth2 token could not be obtained.
-    #[error("connection `{connection}`: {reason}")]
-    OAuth {
-        /// Connection name.
-        connection: String,
-        /// Why.
-        reason: String,
-    },
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Secrets a connection may hold for the host itself, never handed to the
-/// connector: the signing secret of incoming webhooks and the OAuth2
-/// client credentials.
-pub const HOST_ONLY_SECRETS: [&str; 3] =
-    ["webhook_secret", "oauth_client_id", "oauth_client_secret"];
-
-impl Registry {
-    /// A sandbox session for a stored connection: its connector, config,
-    /// grants, decrypted secrets and (if it uses OAuth2) access token.
-    pub async fn open_session(
-        &self,
-        vault: &Vault,
-        c: &ConnectionRow,
-        oauth_token: Option<crate::model::secret::SecretValue>,
-    ) -> Result<(Arc<Connector>, Session), OpenError> {
-        let (_, connector) = self
-            .get(&c.connector, &c.version)
-            .await?
-            .ok_or_else(|| OpenError::ConnectorGone(format!("{}@{}", c.connector, c.version)))?;
-        let mut secrets = std::collections::BTreeMap::new();
-        for t in self.store.secret_tokens(&c.id).await? {
-            if HOST_ONLY_SECRETS.contains(&t.name.as_str()) {
-                continue;
-            }
-            let value = vault
-                .decrypt(&t.token)
-                .map_err(|source| OpenError::Secret {
-                    connection: c.name.clone(),
-                    name: t.name.clone(),
-                    source,
-                })?;
-            secrets.insert(t.name, value);
-        }
-        let options = SessionOptions {
-            config: c.config.clone(),
-            hosts: c.grants.hosts.clone(),
-            networks: c.grants.networks.clone(),
-            secrets,
-            oauth_token,
-        };
-        let session =
-            Session::new(&self.runtime, &connector, options, |log| log).map_err(|source| {
-                OpenError::Session {
-                    connection: c.name.clone(),
-                    source,
-                }
-            })?;
-        Ok((connector, session))
     }
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState, RateLimiter, Scope};
+use crate::app::{App, AppOptions};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::Store;
-use crate::sync::{Engine, EngineOptions};
 use crate::vault::{KeySource, Vault};
 
 /// How the server is set up.
@@ -31,8 +31,8 @@ pub struct ServeOptions {
     pub rate_burst: f64,
     /// What this node does.
     pub role: Role,
-    /// Sync engine settings.
-    pub engine: EngineOptions,
+    /// Sync app settings.
+    pub app: AppOptions,
     /// Sandbox instances that may exist at once on this node.
     pub max_instances: u32,
 }
@@ -98,23 +98,20 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
     })?;
     let registry = Arc::new(Registry::new(store.clone(), runtime));
     let vault = Arc::new(vault);
-    let mut engine_options = o.engine.clone();
+    let mut engine_options = o.app.clone();
     if o.role == Role::Api {
         engine_options.workers = 0;
         engine_options.scheduler = false;
     }
-    let engine = Engine::new(
+    let app = App::new(
         store.clone(),
         registry.clone(),
         vault.clone(),
         engine_options,
     );
     Ok(AppState {
-        registry,
-        store,
-        vault,
+        app,
         limiter: Arc::new(RateLimiter::new(o.rate_limit, o.rate_burst)),
-        engine,
         request_timeout: api::REQUEST_TIMEOUT,
     })
 }
@@ -143,12 +140,12 @@ pub async fn serve(mut o: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", o.listen))?;
     let addr = listener.local_addr()?;
     // `--listen …:0` picks a port; the public URL follows it.
-    if o.engine.public_url == format!("http://{}", o.listen) {
-        o.engine.public_url = format!("http://{addr}");
+    if o.app.public_url == format!("http://{}", o.listen) {
+        o.app.public_url = format!("http://{addr}");
     }
     let state = app_state(&o).await?;
-    if !state.store.has_active_api_key().await? {
-        let key = create_api_key(&state.store, "initial admin", Scope::Admin).await?;
+    if !state.app.store.has_active_api_key().await? {
+        let key = create_api_key(&state.app.store, "initial admin", Scope::Admin).await?;
         println!(
             "Created the first admin API key. It is shown only this once; keep it safe:\n\n    {key}\n"
         );
@@ -159,24 +156,21 @@ pub async fn serve(mut o: ServeOptions) -> anyhow::Result<()> {
     );
     tracing::info!(
         %addr,
-        backend = ?state.store.backend(),
+        backend = ?state.app.store.backend(),
         role = ?o.role,
-        workers = state.engine.options.workers,
-        node = %state.engine.node,
-        pooling = state.registry.runtime().uses_pooling(),
+        workers = state.app.options.workers,
+        node = %state.app.node,
+        pooling = state.app.registry.runtime().uses_pooling(),
         "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = tokio::spawn(crate::sync::worker::run(
-        state.engine.clone(),
-        stop_rx.clone(),
-    ));
+    let workers = tokio::spawn(crate::sync::worker::run(state.app.clone(), stop_rx.clone()));
     let scheduler = tokio::spawn(crate::sync::scheduler::run(
-        state.engine.clone(),
+        state.app.clone(),
         crate::sync::scheduler::Clock::system(),
         stop_rx.clone(),
     ));
-    let sender = tokio::spawn(crate::webhooks::sender::run(state.engine.clone(), stop_rx));
+    let sender = tokio::spawn(crate::webhooks::sender::run(state.app.clone(), stop_rx));
     let router = if o.role == Role::Worker {
         api::health_router(state)
     } else {

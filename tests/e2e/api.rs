@@ -261,7 +261,7 @@ async fn scenario(db: Db) {
 /// Every text column of every table, plus (for SQLite) the raw file bytes.
 async fn assert_database_has_no_clear_secrets(app: &App, secrets: &[&str]) {
     use sqlx::Row;
-    let pool = app.state.store.pool();
+    let pool = app.state.app.store.pool();
     let mut dump = String::new();
     for table in [
         "connectors",
@@ -744,12 +744,13 @@ async fn rotate_secrets_reencrypts_everything_and_can_run_again() {
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     }
-    let tokens = app.state.store.sealed_values().await.unwrap();
+    let tokens = app.state.app.store.sealed_values().await.unwrap();
     assert_eq!(tokens.len(), 6);
     let values: Vec<String> = tokens
         .iter()
         .map(|t| {
             app.state
+                .app
                 .vault
                 .decrypt(&t.token)
                 .unwrap()
@@ -759,11 +760,11 @@ async fn rotate_secrets_reencrypts_everything_and_can_run_again() {
         .collect();
     let new_key = fernet::Fernet::generate_key();
     let both = wharf::vault::Vault::from_keys(&format!("{new_key},{}", app.secret_key)).unwrap();
-    let (rotated, current) = wharf::server::rotate_secrets(&app.state.store, &both)
+    let (rotated, current) = wharf::server::rotate_secrets(&app.state.app.store, &both)
         .await
         .unwrap();
     assert_eq!((rotated, current), (6, 0));
-    let (rotated, current) = wharf::server::rotate_secrets(&app.state.store, &both)
+    let (rotated, current) = wharf::server::rotate_secrets(&app.state.app.store, &both)
         .await
         .unwrap();
     assert_eq!((rotated, current), (0, 6), "a second run has nothing to do");
@@ -771,6 +772,7 @@ async fn rotate_secrets_reencrypts_everything_and_can_run_again() {
     let only_new = wharf::vault::Vault::from_keys(&new_key).unwrap();
     let after: Vec<String> = app
         .state
+        .app
         .store
         .sealed_values()
         .await
@@ -809,6 +811,7 @@ async fn a_tampered_secret_fails_closed() {
     };
     let t = app
         .state
+        .app
         .store
         .sealed_values()
         .await
@@ -821,6 +824,7 @@ async fn a_tampered_secret_fails_closed() {
     bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
     assert!(
         app.state
+            .app
             .store
             .replace_sealed(&t, &String::from_utf8(bad).unwrap())
             .await

@@ -13,9 +13,9 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 use wharf::api::{AppState, RateLimiter, Scope};
+use wharf::app::{App as WharfApp, AppOptions};
 use wharf::registry::Registry;
 use wharf::store::Store;
-use wharf::sync::{Engine, EngineOptions};
 use wharf::vault::Vault;
 
 use crate::support::runtime;
@@ -74,16 +74,16 @@ pub async fn fresh_postgres() -> String {
     format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
 
-/// Engine settings for tests: short leases and polls.
-pub fn engine_options() -> EngineOptions {
-    EngineOptions {
+/// Node settings for tests: short leases and polls.
+pub fn engine_options() -> AppOptions {
+    AppOptions {
         workers: 2,
         lease: Duration::from_secs(5),
         heartbeat: Duration::from_secs(1),
         poll: Duration::from_millis(50),
         tick: Duration::from_millis(100),
         grace: Duration::from_secs(5),
-        ..EngineOptions::default()
+        ..AppOptions::default()
     }
 }
 
@@ -116,18 +116,10 @@ impl App {
         let vault = Vault::from_keys(&secret_key).unwrap();
         let registry = Arc::new(Registry::new(store.clone(), runtime()));
         let vault = Arc::new(vault);
-        let engine = Engine::new(
-            store.clone(),
-            registry.clone(),
-            vault.clone(),
-            engine_options(),
-        );
+        let app = WharfApp::new(store.clone(), registry, vault, engine_options());
         let state = AppState {
-            registry,
-            store: store.clone(),
-            vault,
+            app,
             limiter: Arc::new(limiter),
-            engine,
             request_timeout: wharf::api::REQUEST_TIMEOUT,
         };
         let admin = wharf::server::create_api_key(&store, "test admin", Scope::Admin)
@@ -238,14 +230,14 @@ impl App {
     /// or sends `true`.
     pub fn start_workers(&self) -> tokio::sync::watch::Sender<bool> {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(wharf::sync::worker::run(self.state.engine.clone(), rx));
+        tokio::spawn(wharf::sync::worker::run(self.state.app.clone(), rx));
         tx
     }
 
     /// Start this app's outgoing-webhook sender.
     pub fn start_sender(&self) -> tokio::sync::watch::Sender<bool> {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(wharf::webhooks::sender::run(self.state.engine.clone(), rx));
+        tokio::spawn(wharf::webhooks::sender::run(self.state.app.clone(), rx));
         tx
     }
 

@@ -136,7 +136,7 @@ async fn source_errors_do_what_they_say() {
     assert_eq!(first["status"], "failed", "{first}");
     assert_eq!(first["error_kind"], "transient");
     assert_eq!(requests("down"), 2);
-    let store = &app.state.store;
+    let store = &app.state.app.store;
     let runs = store.runs_of_sync(&sync, 10).await.unwrap();
     let retry = runs
         .iter()
@@ -150,7 +150,7 @@ async fn source_errors_do_what_they_say() {
         .execute(store.pool())
         .await
         .unwrap();
-    app.state.engine.wake.notify_waiters();
+    app.state.app.wake.notify_waiters();
     let second = app.wait_run(&retry.id).await;
     assert_eq!(second["status"], "failed", "{second}");
     assert_eq!(requests("down"), 4);
@@ -381,18 +381,18 @@ async fn queued_runs_cancel_schedules_follow_cron_and_enabled_and_syncs_delete_c
         json!({"schedule": {"cron": "*/5 * * * *"}}),
     )
     .await;
-    let row = app.state.store.sync(&cron).await.unwrap().unwrap();
+    let row = app.state.app.store.sync(&cron).await.unwrap().unwrap();
     let due = row.next_due_at.unwrap();
     let now = wharf::store::now_ms();
     assert_eq!(due % 300_000, 0, "on a five-minute boundary");
     assert!(due > now && due <= now + 300_000);
-    let engine = &app.state.engine;
+    let engine = &app.state.app;
     assert_eq!(
         wharf::sync::scheduler::tick(engine, due - 1).await.unwrap(),
         0
     );
     assert_eq!(wharf::sync::scheduler::tick(engine, due).await.unwrap(), 1);
-    let next = app.state.store.sync(&cron).await.unwrap().unwrap();
+    let next = app.state.app.store.sync(&cron).await.unwrap().unwrap();
     assert_eq!(next.next_due_at, Some(due + 300_000));
 
     // Disabled: a schedule that never fires, until enabled.
@@ -405,6 +405,7 @@ async fn queued_runs_cancel_schedules_follow_cron_and_enabled_and_syncs_delete_c
     .await;
     assert_eq!(
         app.state
+            .app
             .store
             .sync(&off)
             .await
@@ -417,6 +418,7 @@ async fn queued_runs_cancel_schedules_follow_cron_and_enabled_and_syncs_delete_c
     wharf::sync::scheduler::tick(engine, far).await.unwrap();
     assert!(
         app.state
+            .app
             .store
             .runs_of_sync(&off, 10)
             .await
@@ -445,6 +447,7 @@ async fn queued_runs_cancel_schedules_follow_cron_and_enabled_and_syncs_delete_c
     assert_eq!(records.json["items"].as_array().unwrap().len(), 3);
     let source = app
         .state
+        .app
         .store
         .sync(&kept)
         .await
@@ -472,7 +475,7 @@ async fn queued_runs_cancel_schedules_follow_cron_and_enabled_and_syncs_delete_c
     );
     let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE sync_id = $1")
         .bind(&kept)
-        .fetch_one(app.state.store.pool())
+        .fetch_one(app.state.app.store.pool())
         .await
         .unwrap();
     assert_eq!(left, 0);
@@ -533,7 +536,7 @@ async fn readiness_internal_errors_and_the_request_time_limit() {
 
     // The database goes away: not ready, and requests that need it get a
     // 500 that names an error id, not the cause.
-    app.state.store.pool().close().await;
+    app.state.app.store.pool().close().await;
     let a = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(a.is_problem());
@@ -569,7 +572,7 @@ async fn webhook_urls_are_checked_again_when_sent() {
     // now resolves elsewhere would be): the send is refused, nothing leaves.
     sqlx::query("UPDATE webhooks SET networks = '[]' WHERE id = $1")
         .bind(&hook)
-        .execute(app.state.store.pool())
+        .execute(app.state.app.store.pool())
         .await
         .unwrap();
     app.post(&format!("/api/v1/webhooks/{hook}/test"), Value::Null)

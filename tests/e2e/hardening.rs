@@ -952,7 +952,7 @@ async fn fencing(db: crate::api_support::Db) {
         json!({}),
     )
     .await;
-    let store = &app.state.store;
+    let store = &app.state.app.store;
     let node = "node-a";
     store
         .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
@@ -1090,7 +1090,7 @@ async fn a_run_taken_over_mid_execution_ends_once_with_one_execution_counted() {
         .post(&format!("/api/v1/syncs/{sync}/runs"), Value::Null)
         .await;
     let run = a.json["id"].as_str().unwrap().to_string();
-    let store = &app.state.store;
+    let store = &app.state.app.store;
     let mut waited = 0;
     while store.run(&run).await.unwrap().unwrap().status != "running" {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1150,8 +1150,8 @@ async fn leases_are_renewed_while_every_async_worker_is_blocked() {
         json!({}),
     )
     .await;
-    let store = &app.state.store;
-    let engine = &app.state.engine;
+    let store = &app.state.app.store;
+    let engine = &app.state.app;
     store
         .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
         .await
@@ -1257,8 +1257,8 @@ async fn an_execution_that_panics_fails_its_run_and_lets_go_of_the_lease() {
         json!({}),
     )
     .await;
-    let store = &app.state.store;
-    let engine = app.state.engine.clone();
+    let store = &app.state.app.store;
+    let engine = app.state.app.clone();
     store
         .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
         .await

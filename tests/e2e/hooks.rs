@@ -434,7 +434,7 @@ async fn redirects_from_a_webhook_endpoint_are_not_followed() {
     sqlx::query("UPDATE webhooks SET failing_since = $1 WHERE id = $2")
         .bind(wharf::store::now_ms() - 6 * 24 * 3600 * 1000)
         .bind(&hook)
-        .execute(app.state.store.pool())
+        .execute(app.state.app.store.pool())
         .await
         .unwrap();
     app.post(&format!("/api/v1/webhooks/{hook}/test"), json!(null))

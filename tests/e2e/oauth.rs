@@ -176,8 +176,15 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
 
     // No token in the database in clear, nor in any answer.
-    let tokens = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
-    let access = app.state.vault.decrypt(&tokens.access_token).unwrap();
+    let tokens = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let access = app.state.app.vault.decrypt(&tokens.access_token).unwrap();
     assert!(access.expose().len() > 20);
     let shown = app.get(&format!("/api/v1/connections/{id}")).await;
     assert!(!shown.text.contains(access.expose()));
@@ -195,7 +202,7 @@ async fn expire(app: &App, connection: &str) {
     sqlx::query("UPDATE oauth_tokens SET expires_at = $1 WHERE connection_id = $2")
         .bind(wharf::store::now_ms() - 1000)
         .bind(connection)
-        .execute(app.state.store.pool())
+        .execute(app.state.app.store.pool())
         .await
         .unwrap();
 }
@@ -218,17 +225,17 @@ async fn twenty_runs_with_an_expired_token_cause_one_refresh_across_nodes() {
     expire(&app, &id).await;
 
     // A second node: its own engine (and node id) on the same database.
-    let other = wharf::sync::Engine::new(
-        app.state.store.clone(),
-        app.state.registry.clone(),
-        app.state.vault.clone(),
+    let other = wharf::app::App::new(
+        app.state.app.store.clone(),
+        app.state.app.registry.clone(),
+        app.state.app.vault.clone(),
         crate::api_support::engine_options(),
     );
-    let row = app.state.store.connection(&id).await.unwrap().unwrap();
+    let row = app.state.app.store.connection(&id).await.unwrap().unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let engine = if i % 2 == 0 {
-            app.state.engine.clone()
+            app.state.app.clone()
         } else {
             other.clone()
         };
@@ -287,7 +294,14 @@ async fn a_refresh_keeps_the_old_refresh_token_and_invalid_grant_needs_reauth() 
     )
     .await;
     assert_eq!(authorize(&app, &id).await.status, StatusCode::OK);
-    let before = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
+    let before = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
 
     // The provider answers a refresh without a refresh token: keep ours.
     expire(&app, &id).await;
@@ -295,10 +309,18 @@ async fn a_refresh_keeps_the_old_refresh_token_and_invalid_grant_needs_reauth() 
         .post(&format!("/api/v1/connections/{id}/check"), json!(null))
         .await;
     assert_eq!(a.json["ok"], true, "{}", a.text);
-    let after = app.state.store.oauth_tokens(&id).await.unwrap().unwrap();
+    let after = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.refreshes, 1);
     let refresh = |t: &wharf::store::webhooks::TokenRow| {
         app.state
+            .app
             .vault
             .decrypt(t.refresh_token.as_ref().unwrap())
             .unwrap()

@@ -516,9 +516,10 @@ async fn each_due_time_is_enqueued_once_and_downtime_gives_one_catch_up_run() {
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let sync = a.json["id"].as_str().unwrap().to_string();
     let due = a.json["next_due_at"].as_i64().unwrap();
-    let engine = &app.state.engine;
+    let engine = &app.state.app;
     let scheduled = || async {
         app.state
+            .app
             .store
             .runs_of_sync(&sync, 100)
             .await
@@ -555,6 +556,7 @@ async fn each_due_time_is_enqueued_once_and_downtime_gives_one_catch_up_run() {
     assert_eq!(scheduled().await, 3);
     let next = app
         .state
+        .app
         .store
         .sync(&sync)
         .await
@@ -579,9 +581,9 @@ async fn the_scheduler_loop_enqueues_each_due_time_once() {
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let sync = a.json["id"].as_str().unwrap().to_string();
     let first_due = a.json["next_due_at"].as_i64().unwrap();
-    let mut engine = app.state.engine.clone();
+    let mut engine = app.state.app.clone();
     engine.options.tick = Duration::from_millis(100);
-    let store = app.state.store.clone();
+    let store = app.state.app.store.clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let clock = wharf::sync::scheduler::Clock::system();
     let scheduler = tokio::spawn(wharf::sync::scheduler::run(engine, clock, rx));

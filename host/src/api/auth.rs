@@ -131,6 +131,7 @@ pub async fn require(
             ApiError::unauthorized("send an API key: `Authorization: Bearer wharf_…`")
         })?;
     let row = state
+        .app
         .store
         .api_key_by_hash(&hash_key(key))
         .await?
@@ -148,7 +149,7 @@ pub async fn require(
         .limiter
         .check(&row.id)
         .map_err(ApiError::rate_limited)?;
-    let _ = state.store.touch_api_key(&row.id).await;
+    let _ = state.app.store.touch_api_key(&row.id).await;
     req.extensions_mut().insert(Caller {
         key_id: row.id,
         scope,

@@ -19,10 +19,10 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::connections::OpenError;
 use crate::model::grants::HostPattern;
 use crate::model::secret::SecretValue;
 use crate::model::spec::{Spec, expand_host_template};
-use crate::registry::OpenError;
 use crate::runtime::Session;
 use crate::store::connections::{
     ConnectionRow, ConnectionUpdate, Grants, NewConnection, SecretChange, SecretInfo, Status,
@@ -308,6 +308,7 @@ fn parse_ref(connector: &str) -> Result<(&str, &str), ApiError> {
 
 async fn spec_of(state: &AppState, name: &str, version: &str) -> Result<Spec, ApiError> {
     state
+        .app
         .store
         .connector(name, version)
         .await?
@@ -355,7 +356,12 @@ async fn create(
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
     validate(&spec, &req.config, &given, &grants, &[])?;
     networks_need_admin(&caller, &grants.networks, &[])?;
-    if state.store.connection_name_taken(&req.name, None).await? {
+    if state
+        .app
+        .store
+        .connection_name_taken(&req.name, None)
+        .await?
+    {
         return Err(ApiError::conflict(format!(
             "a connection named `{}` exists",
             req.name
@@ -367,11 +373,12 @@ async fn create(
         .map(|(k, v)| {
             (
                 k.clone(),
-                state.vault.encrypt(&SecretValue::new(v.as_str())),
+                state.app.vault.encrypt(&SecretValue::new(v.as_str())),
             )
         })
         .collect();
     let row = state
+        .app
         .store
         .insert_connection(&NewConnection {
             id: crate::store::new_id(),
@@ -399,6 +406,7 @@ async fn list(
 ) -> Result<Json<ListPage<ConnectionView>>, ApiError> {
     let limit = paging.limit()?;
     let rows = state
+        .app
         .store
         .connections(paging.after.as_deref(), limit)
         .await?;
@@ -410,6 +418,7 @@ async fn list(
 
 async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, ApiError> {
     state
+        .app
         .store
         .connection(id)
         .await?
@@ -432,7 +441,12 @@ async fn update(
     let current = find(&state, &id).await?;
     if let Some(name) = &req.name {
         check_name(name)?;
-        if state.store.connection_name_taken(name, Some(&id)).await? {
+        if state
+            .app
+            .store
+            .connection_name_taken(name, Some(&id))
+            .await?
+        {
             return Err(ApiError::conflict(format!(
                 "a connection named `{name}` exists"
             )));
@@ -468,7 +482,7 @@ async fn update(
         .filter(|(_, v)| v.is_some())
         .map(|(k, _)| k.as_str())
         .collect();
-    let has_token = state.store.oauth_tokens(&id).await?.is_some();
+    let has_token = state.app.store.oauth_tokens(&id).await?.is_some();
     let widened = widening(
         &spec,
         (&current.config, &current.grants),
@@ -493,12 +507,13 @@ async fn update(
         .map(|(k, v)| match v {
             Some(v) => SecretChange::Set(
                 k.clone(),
-                state.vault.encrypt(&SecretValue::new(v.as_str())),
+                state.app.vault.encrypt(&SecretValue::new(v.as_str())),
             ),
             None => SecretChange::Remove(k.clone()),
         })
         .collect();
     let row = state
+        .app
         .store
         .update_connection(
             &id,
@@ -688,7 +703,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let current = find(&state, &id).await?;
-    state.store.delete_connection(&id).await?;
+    state.app.store.delete_connection(&id).await?;
     audit(
         &state,
         &caller.key_id,
@@ -714,7 +729,7 @@ struct CheckResult {
 
 /// Open a session for a stored connection, with errors as API errors.
 async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
-    match crate::oauth::open_session(&state.engine, c).await {
+    match crate::connections::open(&state.app, c).await {
         Ok((_, session)) => Ok(session),
         Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),
         Err(e @ (OpenError::Session { .. } | OpenError::OAuth { .. })) => {
@@ -743,7 +758,7 @@ async fn check(
     };
     if status == Status::Error {
         crate::sync::runner::connection_error(
-            &state.engine,
+            &state.app,
             None,
             &c,
             message.as_deref().unwrap_or(""),
@@ -751,6 +766,7 @@ async fn check(
         .await;
     } else {
         state
+            .app
             .store
             .set_connection_status(&id, status, message.as_deref())
             .await?;

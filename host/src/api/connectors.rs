@@ -161,7 +161,7 @@ async fn upload(
             "upload the component as the request body with `Content-Type: application/wasm`",
         ));
     }
-    match state.registry.upload(&body, Some(&caller.key_id)).await {
+    match state.app.registry.upload(&body, Some(&caller.key_id)).await {
         Ok((row, created)) => {
             if created {
                 let target = format!("{}@{}", row.name, row.version);
@@ -173,8 +173,8 @@ async fn upload(
                     json!({ "digest": row.digest }),
                 )
                 .await;
-                crate::webhooks::emit(
-                    &state.store,
+                crate::events::emit(
+                    &state.app.store,
                     "connector.uploaded",
                     json!({"connector": target, "digest": row.digest}),
                 )
@@ -202,7 +202,7 @@ async fn list(
         .after
         .as_deref()
         .map(|a| a.split_once('@').unwrap_or((a, "")));
-    let rows = state.store.connectors(after, limit).await?;
+    let rows = state.app.store.connectors(after, limit).await?;
     let items = rows.into_iter().map(ConnectorView::from).collect();
     Ok(Json(ListPage::new(items, limit, |c: &ConnectorView| {
         format!("{}@{}", c.name, c.version)
@@ -214,6 +214,7 @@ async fn show(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<ConnectorView>, ApiError> {
     let row = state
+        .app
         .store
         .connector(&name, &version)
         .await?
@@ -226,6 +227,7 @@ async fn download(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let bytes = state
+        .app
         .store
         .connector_bytes(&name, &version)
         .await?
@@ -247,11 +249,12 @@ async fn delete(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let row = state
+        .app
         .store
         .connector(&name, &version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
-    let users = state.store.connections_using(&name, &version).await?;
+    let users = state.app.store.connections_using(&name, &version).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(format!(
             "{name}@{version} is used by connections {}; delete them or move them to another version first",
@@ -259,8 +262,8 @@ async fn delete(
         ))
         .with(json!({ "connections": users })));
     }
-    state.store.delete_connector(&name, &version).await?;
-    state.registry.forget(&row.digest);
+    state.app.store.delete_connector(&name, &version).await?;
+    state.app.registry.forget(&row.digest);
     audit(
         &state,
         &caller.key_id,

@@ -99,6 +99,7 @@ async fn create(
     }
     let (id, key) = generate_key();
     let row = state
+        .app
         .store
         .insert_api_key(&id, &req.name, &hash_key(&key), scope.as_str())
         .await?;
@@ -115,7 +116,7 @@ async fn create(
 
 async fn list(State(state): State<AppState>) -> Result<Json<ListPage<ApiKeyRow>>, ApiError> {
     Ok(Json(ListPage {
-        items: state.store.api_keys().await?,
+        items: state.app.store.api_keys().await?,
         next: None,
     }))
 }
@@ -125,7 +126,7 @@ async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_api_key(&id).await? {
+    if !state.app.store.revoke_api_key(&id).await? {
         return Err(ApiError::not_found(format!("no active API key {id}")));
     }
     audit(&state, &caller.key_id, "api_key.revoke", &id, json!({})).await;
@@ -143,7 +144,7 @@ async fn audit_log(
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<ListPage<AuditEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let entries = state.store.audit_entries(q.before, limit).await?;
+    let entries = state.app.store.audit_entries(q.before, limit).await?;
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id.to_string()))
         .flatten();

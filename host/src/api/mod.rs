@@ -28,23 +28,15 @@ use serde_json::Value;
 pub use auth::{RateLimiter, Scope, generate_key, hash_key};
 use error::ApiError;
 
-use crate::registry::Registry;
-use crate::store::Store;
-use crate::vault::Vault;
+use crate::app::App;
 
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Uploaded and loaded connectors.
-    pub registry: Arc<Registry>,
-    /// Secrets at rest.
-    pub vault: Arc<Vault>,
+    /// The application context (database, registry, vault, node, metrics).
+    pub app: App,
     /// Per-key rate limits.
     pub limiter: Arc<RateLimiter>,
-    /// The sync engine (queue, metrics, wake-ups).
-    pub engine: crate::sync::Engine,
     /// How long a request may take before it is answered `503`.
     pub request_timeout: std::time::Duration,
 }
@@ -176,7 +168,7 @@ pub fn health_router(state: AppState) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    if state.store.ping().await {
+    if state.app.store.ping().await {
         Ok("ready")
     } else {
         Err(ApiError::unavailable("the database does not answer"))
@@ -230,6 +222,7 @@ impl<T> ListPage<T> {
 /// Record an administrative change.
 async fn audit(state: &AppState, key_id: &str, action: &str, target: &str, detail: Value) {
     if let Err(e) = state
+        .app
         .store
         .audit(Some(key_id), action, target, &detail)
         .await

@@ -202,7 +202,7 @@ fn schemas() -> Map<String, Value> {
     m.insert("Webhook".into(), webhook);
     m.insert("WebhookList".into(), list("Webhook"));
     m.insert("CreatedWebhook".into(), json!({"allOf": [{"$ref": "#/components/schemas/Webhook"}, {"type": "object", "properties": {"secret": {"type": "string", "description": "whsec_…, shown once"}}}]}));
-    let webhook_input = json!({"type": "object", "properties": {"url": string, "events": {"type": "array", "items": {"enum": crate::webhooks::EVENTS}},
+    let webhook_input = json!({"type": "object", "properties": {"url": string, "events": {"type": "array", "items": {"enum": crate::events::EVENTS}},
         "networks": {"type": "array", "items": string, "description": "otherwise blocked networks the URL may resolve to"}, "enabled": {"type": "boolean"}}});
     m.insert("NewWebhook".into(), {
         let mut w = webhook_input.clone();

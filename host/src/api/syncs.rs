@@ -221,7 +221,7 @@ struct SyncView {
 }
 
 async fn view(state: &AppState, sync: SyncRow) -> Result<SyncView, ApiError> {
-    let cursors = state.store.sync_cursors(&sync.id).await?;
+    let cursors = state.app.store.sync_cursors(&sync.id).await?;
     Ok(SyncView {
         destination: sync
             .destination_id
@@ -246,10 +246,10 @@ async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
         errors.push(field_error("/name", "1-100 characters"));
     }
     let role_of = |id: String, field: &'static str, role: Role| async move {
-        let Some(c) = state.store.connection(&id).await? else {
+        let Some(c) = state.app.store.connection(&id).await? else {
             return Ok::<_, ApiError>(Err(field_error(field, format!("no connection {id}"))));
         };
-        let Some(k) = state.store.connector(&c.connector, &c.version).await? else {
+        let Some(k) = state.app.store.connector(&c.connector, &c.version).await? else {
             return Ok(Err(field_error(field, "its connector is gone")));
         };
         if k.spec.has_role(role) {
@@ -406,13 +406,13 @@ async fn create(
     };
     apply(&mut sync, input);
     check(&state, &sync).await?;
-    if state.store.sync_name_taken(&sync.name, None).await? {
+    if state.app.store.sync_name_taken(&sync.name, None).await? {
         return Err(ApiError::conflict(format!(
             "a sync named `{}` exists",
             sync.name
         )));
     }
-    let row = state.store.insert_sync(&sync).await?;
+    let row = state.app.store.insert_sync(&sync).await?;
     audit(
         &state,
         &caller.key_id,
@@ -426,6 +426,7 @@ async fn create(
 
 async fn find(state: &AppState, id: &str) -> Result<SyncRow, ApiError> {
     state
+        .app
         .store
         .sync(id)
         .await?
@@ -438,7 +439,12 @@ async fn list(
 ) -> Result<Json<ListPage<SyncView>>, ApiError> {
     let limit = paging.limit()?;
     let mut items = Vec::new();
-    for s in state.store.syncs(paging.after.as_deref(), limit).await? {
+    for s in state
+        .app
+        .store
+        .syncs(paging.after.as_deref(), limit)
+        .await?
+    {
         items.push(view(&state, s).await?);
     }
     Ok(Json(ListPage::new(items, limit, |s: &SyncView| {
@@ -463,13 +469,19 @@ async fn update(
     let mut sync = find(&state, &id).await?;
     apply(&mut sync, input);
     check(&state, &sync).await?;
-    if state.store.sync_name_taken(&sync.name, Some(&id)).await? {
+    if state
+        .app
+        .store
+        .sync_name_taken(&sync.name, Some(&id))
+        .await?
+    {
         return Err(ApiError::conflict(format!(
             "a sync named `{}` exists",
             sync.name
         )));
     }
     let row = state
+        .app
         .store
         .update_sync(&sync)
         .await?
@@ -492,6 +504,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let sync = find(&state, &id).await?;
     if state
+        .app
         .store
         .runs_of_sync(&id, 50)
         .await?
@@ -502,7 +515,7 @@ async fn remove(
             "a run of this sync is running; cancel it first",
         ));
     }
-    state.store.delete_sync(&id).await?;
+    state.app.store.delete_sync(&id).await?;
     audit(
         &state,
         &caller.key_id,
@@ -539,11 +552,12 @@ async fn trigger(
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     find(&state, &id).await?;
     let run = state
+        .app
         .store
         .enqueue_run(&id, Trigger::Manual, None, now_ms(), 1)
         .await?
         .ok_or_else(|| ApiError::internal("a manual run was not enqueued"))?;
-    state.engine.wake.notify_waiters();
+    state.app.wake.notify_waiters();
     audit(
         &state,
         &caller.key_id,
@@ -567,6 +581,7 @@ async fn runs_of_sync(
 ) -> Result<Json<ListPage<RunView>>, ApiError> {
     find(&state, &id).await?;
     let runs = state
+        .app
         .store
         .runs_of_sync(&id, q.limit.unwrap_or(50).clamp(1, 500))
         .await?;
@@ -578,6 +593,7 @@ async fn runs_of_sync(
 
 async fn find_run(state: &AppState, id: &str) -> Result<RunRow, ApiError> {
     state
+        .app
         .store
         .run(id)
         .await?
@@ -605,6 +621,7 @@ async fn run_logs(
     find_run(&state, &id).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 2000);
     let lines = state
+        .app
         .store
         .run_logs(&id, q.after.unwrap_or(0), limit)
         .await?;
@@ -620,7 +637,7 @@ async fn run_errors(
 ) -> Result<Json<ListPage<RejectionRow>>, ApiError> {
     find_run(&state, &id).await?;
     Ok(Json(ListPage {
-        items: state.store.run_rejections(&id, 10_000).await?,
+        items: state.app.store.run_rejections(&id, 10_000).await?,
         next: None,
     }))
 }
@@ -638,6 +655,7 @@ async fn cancel_run(
         )));
     }
     let run = state
+        .app
         .store
         .request_cancel(&id)
         .await?
@@ -664,7 +682,7 @@ async fn stream_of(
     if let Some(s) = asked {
         return Ok(s);
     }
-    let streams = state.store.record_streams(&sync.id).await?;
+    let streams = state.app.store.record_streams(&sync.id).await?;
     match streams.as_slice() {
         [(only, _)] => Ok(only.clone()),
         [] if sync.streams.len() == 1 => Ok(sync.streams[0].clone()),
@@ -688,6 +706,7 @@ async fn records(
     let stream = stream_of(&state, &sync, q.stream).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items = state
+        .app
         .store
         .records(&id, &stream, q.after.as_deref(), limit)
         .await?;
@@ -709,6 +728,7 @@ async fn export(
     let mut after: Option<String> = None;
     loop {
         let page = state
+            .app
             .store
             .records(&id, &stream, after.as_deref(), 1000)
             .await?;
@@ -867,9 +887,10 @@ async fn import(
     let key_field = match q.key {
         Some(k) => Some(k),
         None => {
-            let source = state.store.connection(&sync.source_id).await?;
+            let source = state.app.store.connection(&sync.source_id).await?;
             let spec = match source {
                 Some(c) => state
+                    .app
                     .store
                     .connector(&c.connector, &c.version)
                     .await?
@@ -918,23 +939,25 @@ async fn import(
         }
     }
     let run = state
+        .app
         .store
         .start_run_now(
             &id,
             Trigger::Manual,
-            &state.engine.node,
-            state.engine.options.lease.as_millis() as i64,
+            &state.app.node,
+            state.app.options.lease.as_millis() as i64,
         )
         .await?
         .ok_or_else(|| ApiError::conflict("a run of this sync is running; import after it ends"))?;
     let result =
-        crate::sync::runner::push_records(&state.engine, &run, &stream, records, Vec::new()).await;
+        crate::sync::runner::push_records(&state.app, &run, &stream, records, Vec::new()).await;
     let (counters, rejections) = match result {
         Ok(x) => x,
         Err(outcome) => {
             let message = format!("{outcome:?}");
             if let Some(lease) = run.lease() {
                 let _ = state
+                    .app
                     .store
                     .finish_run(&lease, "failed", Some("import"), Some(&message))
                     .await;
@@ -947,6 +970,7 @@ async fn import(
     };
     if let Some(lease) = run.lease() {
         let _ = state
+            .app
             .store
             .finish_run(&lease, "succeeded", None, None)
             .await;
@@ -990,7 +1014,7 @@ async fn import(
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let by_status = state.store.runs_by_status().await?;
+    let by_status = state.app.store.runs_by_status().await?;
     let count = |s: &str| {
         by_status
             .iter()
@@ -998,7 +1022,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             .map_or(0, |(_, n)| *n)
     };
     let text = state
-        .engine
+        .app
         .metrics
         .render(&by_status, count("queued"), count("running"));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -19,13 +19,14 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Route, audit};
+use crate::events::{EVENTS, new_message_id};
 use crate::model::record::Op;
 use crate::model::secret::SecretValue;
 use crate::runtime::{CallError, ConnectorError};
 use crate::store::runs::Trigger;
 use crate::store::webhooks::WebhookRow;
+use crate::webhooks::new_secret;
 use crate::webhooks::sender::check_url;
-use crate::webhooks::{EVENTS, new_message_id, new_secret};
 
 /// Largest incoming delivery; refused before any signature is computed.
 pub const HOOK_BODY_LIMIT: usize = 1 << 20;
@@ -251,10 +252,10 @@ async fn create(
         failing_since: None,
         created_at: 0,
         updated_at: 0,
-        secret_token: state.vault.encrypt(&SecretValue::new(secret.as_str())),
+        secret_token: state.app.vault.encrypt(&SecretValue::new(secret.as_str())),
     };
     validate(&input, &mut w).await?;
-    let row = state.store.insert_webhook(&w).await?;
+    let row = state.app.store.insert_webhook(&w).await?;
     audit(
         &state,
         &caller.key_id,
@@ -274,6 +275,7 @@ async fn create(
 
 async fn find(state: &AppState, id: &str) -> Result<WebhookRow, ApiError> {
     state
+        .app
         .store
         .webhook(id)
         .await?
@@ -282,7 +284,7 @@ async fn find(state: &AppState, id: &str) -> Result<WebhookRow, ApiError> {
 
 async fn list(State(state): State<AppState>) -> Result<Json<ListPage<WebhookRow>>, ApiError> {
     Ok(Json(ListPage {
-        items: state.store.webhooks().await?,
+        items: state.app.store.webhooks().await?,
         next: None,
     }))
 }
@@ -303,6 +305,7 @@ async fn update(
     let mut w = find(&state, &id).await?;
     validate(&input, &mut w).await?;
     let row = state
+        .app
         .store
         .update_webhook(&w)
         .await?
@@ -324,7 +327,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     find(&state, &id).await?;
-    state.store.delete_webhook(&id).await?;
+    state.app.store.delete_webhook(&id).await?;
     audit(&state, &caller.key_id, "webhook.delete", &id, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -335,8 +338,9 @@ async fn test(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = find(&state, &id).await?;
     let message = new_message_id();
-    let payload = crate::webhooks::envelope("webhook.test", json!({"webhook": w.id}));
+    let payload = crate::events::envelope("webhook.test", json!({"webhook": w.id}));
     state
+        .app
         .store
         .enqueue_message(&message, &w.id, "webhook.test", &payload)
         .await?;
@@ -349,7 +353,7 @@ async fn messages(
 ) -> Result<Json<ListPage<crate::store::webhooks::MessageRow>>, ApiError> {
     find(&state, &id).await?;
     Ok(Json(ListPage {
-        items: state.store.messages(&id, 200).await?,
+        items: state.app.store.messages(&id, 200).await?,
         next: None,
     }))
 }
@@ -369,11 +373,13 @@ async fn hook_endpoint(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let c = state
+        .app
         .store
         .connection(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
     let spec = state
+        .app
         .store
         .connector(&c.connector, &c.version)
         .await?
@@ -387,7 +393,11 @@ async fn hook_endpoint(
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random source works");
     let token = hex::encode(bytes);
-    state.store.set_hook_token(&id, &token_hash(&token)).await?;
+    state
+        .app
+        .store
+        .set_hook_token(&id, &token_hash(&token))
+        .await?;
     audit(
         &state,
         &caller.key_id,
@@ -400,7 +410,7 @@ async fn hook_endpoint(
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "url": format!("{}{path}", state.engine.options.public_url.trim_end_matches('/')),
+            "url": format!("{}{path}", state.app.options.public_url.trim_end_matches('/')),
             "path": path,
             "scheme": scheme,
             "secret_set": c.secrets.iter().any(|s| s.name == "webhook_secret"),
@@ -413,12 +423,13 @@ async fn deliveries(
     Path(id): Path<String>,
 ) -> Result<Json<ListPage<crate::store::webhooks::DeliveryRow>>, ApiError> {
     state
+        .app
         .store
         .connection(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
     Ok(Json(ListPage {
-        items: state.store.deliveries(&id, 200).await?,
+        items: state.app.store.deliveries(&id, 200).await?,
         next: None,
     }))
 }
@@ -442,6 +453,7 @@ async fn receive(
     })?;
     let unknown = || ApiError::not_found("no such webhook endpoint");
     let expected = state
+        .app
         .store
         .hook_token(&connection_id)
         .await?
@@ -450,17 +462,20 @@ async fn receive(
         return Err(unknown());
     }
     let c = state
+        .app
         .store
         .connection(&connection_id)
         .await?
         .ok_or_else(unknown)?;
     let scheme = state
+        .app
         .store
         .connector(&c.connector, &c.version)
         .await?
         .and_then(|k| k.spec.webhook)
         .ok_or_else(unknown)?;
     let secret = match state
+        .app
         .store
         .secret_tokens(&c.id)
         .await?
@@ -468,6 +483,7 @@ async fn receive(
         .find(|t| t.name == "webhook_secret")
     {
         Some(t) => state
+            .app
             .vault
             .decrypt(&t.token)
             .map_err(|e| ApiError::server(format!("webhook_secret: {e}")))?,
@@ -494,6 +510,7 @@ async fn receive(
                 .with(json!({"reason": "signature"}))
         })?;
     if !state
+        .app
         .store
         .begin_delivery(&c.id, &verified.delivery_id)
         .await?
@@ -507,6 +524,7 @@ async fn receive(
     match process(&state, &c, pairs, body.to_vec()).await {
         Ok(detail) => {
             state
+                .app
                 .store
                 .finish_delivery(&c.id, &verified.delivery_id, "processed", &detail)
                 .await?;
@@ -519,6 +537,7 @@ async fn receive(
         Err(e) => {
             // Forget it, so the sender's retry is processed.
             let _ = state
+                .app
                 .store
                 .forget_delivery(&c.id, &verified.delivery_id)
                 .await;
@@ -534,13 +553,14 @@ async fn process(
     body: Vec<u8>,
 ) -> Result<Value, ApiError> {
     let syncs: Vec<_> = state
+        .app
         .store
         .syncs(None, 500)
         .await?
         .into_iter()
         .filter(|s| s.source_id == c.id)
         .collect();
-    let (_, session) = crate::oauth::open_session(&state.engine, c)
+    let (_, session) = crate::connections::open(&state.app, c)
         .await
         .map_err(|e| ApiError::server(e.to_string()))?;
     match session.receive(headers, body).await {
@@ -548,6 +568,7 @@ async fn process(
             let mut runs = Vec::new();
             for s in syncs.iter().filter(|s| s.enabled) {
                 if let Some(run) = state
+                    .app
                     .store
                     .enqueue_run(&s.id, Trigger::Webhook, None, crate::store::now_ms(), 1)
                     .await?
@@ -555,7 +576,7 @@ async fn process(
                     runs.push(run.id);
                 }
             }
-            state.engine.wake.notify_waiters();
+            state.app.wake.notify_waiters();
             Ok(json!({"triggered": runs}))
         }
         Err(e) => Err(ApiError::invalid(
@@ -575,12 +596,13 @@ async fn process(
                         continue;
                     }
                     let run = state
+                        .app
                         .store
                         .start_run_now(
                             &s.id,
                             Trigger::Webhook,
-                            &state.engine.node,
-                            state.engine.options.lease.as_millis() as i64,
+                            &state.app.node,
+                            state.app.options.lease.as_millis() as i64,
                         )
                         .await?
                         .ok_or_else(|| {
@@ -590,7 +612,7 @@ async fn process(
                             ))
                         })?;
                     let outcome = crate::sync::runner::push_records(
-                        &state.engine,
+                        &state.app,
                         &run,
                         stream,
                         mine,
@@ -604,6 +626,7 @@ async fn process(
                     let error = outcome.as_ref().err().map(|o| format!("{o:?}"));
                     if let Some(lease) = run.lease() {
                         let _ = state
+                            .app
                             .store
                             .finish_run(
                                 &lease,
@@ -628,11 +651,12 @@ async fn oauth_start(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let c = state
+        .app
         .store
         .connection(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
-    let url = crate::oauth::start(&state.engine, &c)
+    let url = crate::oauth::start(&state.app, &c)
         .await
         .map_err(|e| ApiError::invalid(e.to_string(), Vec::new()))?;
     audit(
@@ -644,7 +668,7 @@ async fn oauth_start(
     )
     .await;
     Ok(Json(
-        json!({"authorization_url": url, "redirect_uri": crate::oauth::redirect_uri(&state.engine)}),
+        json!({"authorization_url": url, "redirect_uri": crate::oauth::redirect_uri(&state.app)}),
     ))
 }
 
@@ -669,7 +693,7 @@ async fn oauth_callback(
             "the callback needs `code` and `state`",
         ));
     };
-    match crate::oauth::callback(&state.engine, &code, &st).await {
+    match crate::oauth::callback(&state.app, &code, &st).await {
         Ok(c) => Ok(Html(format!(
             "<!doctype html><title>Wharf</title><p>Connection <b>{}</b> is authorized. You can close this window.</p>",
             html_escape(&c.name)

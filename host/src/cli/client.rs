@@ -206,7 +206,7 @@ fn when(ms: &Value) -> String {
         |ms| {
             let secs = ms / 1000;
             let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-            let (y, m, d) = crate::sync::schedule::civil_from_days(days);
+            let (y, m, d) = crate::clock::civil_from_days(days);
             format!(
                 "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
                 rem / 3600,

@@ -184,7 +184,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         rate_burst: args.rate_burst,
         role: args.role,
         max_instances: args.max_instances,
-        engine: crate::sync::EngineOptions {
+        app: crate::app::AppOptions {
             workers: args.workers,
             per_connection: args.per_connection,
             lease: std::time::Duration::from_secs(args.lease_secs.max(2)),
@@ -194,7 +194,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
-            ..crate::sync::EngineOptions::default()
+            ..crate::app::AppOptions::default()
         },
     };
     server::serve(options).await.map_err(Into::into)

@@ -14,9 +14,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::{Engine, jitter};
+use super::jitter;
+use crate::app::App;
+use crate::connections::OpenError;
 use crate::model::record::Record;
-use crate::registry::OpenError;
 use crate::runtime::LogLine;
 use crate::runtime::{CallError, ConnectorError, Session};
 use crate::store::StoreError;
@@ -69,6 +70,15 @@ impl StopSignal {
             }
             notified.await;
         }
+    }
+}
+
+impl crate::app::leases::LeaseHolder for StopSignal {
+    fn lease_lost(&self) {
+        StopSignal::lease_lost(self);
+    }
+    fn cancel(&self) {
+        StopSignal::cancel(self);
     }
 }
 
@@ -143,14 +153,14 @@ struct Sides {
 }
 
 async fn open_connection(
-    engine: &Engine,
+    app: &App,
     id: &str,
     side: Side,
 ) -> Result<(Opened, Arc<crate::runtime::Connector>), OpenError> {
-    let row = engine.store.connection(id).await?.ok_or_else(|| {
+    let row = app.store.connection(id).await?.ok_or_else(|| {
         OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
     })?;
-    let (connector, session) = crate::oauth::open_session(engine, &row).await?;
+    let (connector, session) = crate::connections::open(app, &row).await?;
     let opened = Opened {
         row,
         session,
@@ -162,8 +172,8 @@ async fn open_connection(
 
 /// Open the source, mapper and destination of a sync; on failure, which
 /// connection failed and why.
-async fn open_sides(engine: &Engine, sync: &SyncRow) -> Result<Sides, (String, OpenError)> {
-    let (source, connector) = open_connection(engine, &sync.source_id, Side::Source)
+async fn open_sides(app: &App, sync: &SyncRow) -> Result<Sides, (String, OpenError)> {
+    let (source, connector) = open_connection(app, &sync.source_id, Side::Source)
         .await
         .map_err(|e| (sync.source_id.clone(), e))?;
     let mut others = [
@@ -173,7 +183,7 @@ async fn open_sides(engine: &Engine, sync: &SyncRow) -> Result<Sides, (String, O
     .into_iter()
     .map(|(id, side)| async move {
         match id {
-            Some(id) => open_connection(engine, id, side)
+            Some(id) => open_connection(app, id, side)
                 .await
                 .map(|(o, _)| Some(o))
                 .map_err(|e| (id.clone(), e)),
@@ -197,7 +207,7 @@ async fn open_sides(engine: &Engine, sync: &SyncRow) -> Result<Sides, (String, O
 }
 
 struct Run<'a> {
-    engine: &'a Engine,
+    app: &'a App,
     run: &'a RunRow,
     lease: Lease,
     /// Pages, records and bytes of the run so far, for its limits.
@@ -213,14 +223,14 @@ struct Run<'a> {
 }
 
 /// Execute a claimed run.
-pub async fn execute(engine: &Engine, run: &RunRow, stop: &StopSignal) -> Outcome {
-    execute_timed(engine, run, stop).await.0
+pub async fn execute(app: &App, run: &RunRow, stop: &StopSignal) -> Outcome {
+    execute_timed(app, run, stop).await.0
 }
 
 /// Execute a claimed run; also the time spent in connector calls, and the
 /// part of it spent performing the connectors' HTTP requests.
 pub async fn execute_timed(
-    engine: &Engine,
+    app: &App,
     run: &RunRow,
     stop: &StopSignal,
 ) -> (Outcome, Duration, Duration) {
@@ -231,7 +241,7 @@ pub async fn execute_timed(
             Duration::ZERO,
         );
     };
-    let sync = match engine.store.sync(&run.sync_id).await {
+    let sync = match app.store.sync(&run.sync_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return (
@@ -247,11 +257,11 @@ pub async fn execute_timed(
         source_schemas,
         mapper,
         destination,
-    } = match open_sides(engine, &sync).await {
+    } = match open_sides(app, &sync).await {
         Ok(sides) => sides,
         Err((id, e)) => {
             return (
-                open_failed(engine, &lease, &id, e).await,
+                open_failed(app, &lease, &id, e).await,
                 Duration::ZERO,
                 Duration::ZERO,
             );
@@ -265,7 +275,7 @@ pub async fn execute_timed(
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
-        let slot = engine.connection_slot(id);
+        let slot = app.connection_slot(id);
         tokio::select! {
             permit = slot.acquire_owned() => slots.push(permit.expect("semaphores are never closed")),
             reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
@@ -273,7 +283,7 @@ pub async fn execute_timed(
     }
     let limit = Duration::from_secs(sync.limits.max_duration_secs);
     let mut r = Run {
-        engine,
+        app,
         run,
         lease,
         totals: run.counters,
@@ -320,13 +330,13 @@ fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Ou
     }
 }
 
-async fn open_failed(engine: &Engine, lease: &Lease, connection_id: &str, e: OpenError) -> Outcome {
+async fn open_failed(app: &App, lease: &Lease, connection_id: &str, e: OpenError) -> Outcome {
     let message = e.to_string();
     match e {
         OpenError::Store(e) => e.into(),
         OpenError::Secret { .. } | OpenError::Session { .. } => {
-            if let Ok(Some(c)) = engine.store.connection(connection_id).await {
-                connection_error(engine, Some(lease), &c, &message).await;
+            if let Ok(Some(c)) = app.store.connection(connection_id).await {
+                connection_error(app, Some(lease), &c, &message).await;
             }
             failed("config", message, None)
         }
@@ -337,12 +347,12 @@ async fn open_failed(engine: &Engine, lease: &Lease, connection_id: &str, e: Ope
 
 impl Run<'_> {
     async fn streams(&mut self) -> Outcome {
-        let progress = match self.engine.store.run_progress(&self.run.id).await {
+        let progress = match self.app.store.run_progress(&self.run.id).await {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
         let committed = match self.sync.mode {
-            Mode::Incremental => match self.engine.store.sync_cursors(&self.sync.id).await {
+            Mode::Incremental => match self.app.store.sync_cursors(&self.sync.id).await {
                 Ok(c) => c,
                 Err(e) => return e.into(),
             },
@@ -434,12 +444,12 @@ impl Run<'_> {
                 records: store_records,
                 quota: quota(&self.sync),
             };
-            let outcome = match self.engine.store.commit_page(commit).await {
+            let outcome = match self.app.store.commit_page(commit).await {
                 Ok(Ok(o)) => o,
                 Ok(Err(refused)) => return Err(refused_outcome(refused)),
                 Err(e) => return Err(e.into()),
             };
-            self.engine.metrics.page(&counters, &outcome);
+            self.app.metrics.page(&counters, &outcome);
             self.count(&counters)?;
             self.rejected += counters.rejected;
             if self.sync.error_threshold >= 0 && self.rejected > self.sync.error_threshold {
@@ -510,7 +520,7 @@ impl Run<'_> {
     /// rejections naming the field.
     ///
     /// Schemas come from the connectors' specs, so validation is guest
-    /// input: patterns use a linear-time regex engine, and a page is
+    /// input: patterns use a linear-time regex app, and a page is
     /// checked on the blocking pool, never on an async worker.
     async fn validate(&mut self, records: Vec<Record>) -> (Vec<Record>, Vec<RejectionRow>) {
         for record in &records {
@@ -604,7 +614,7 @@ impl Run<'_> {
         match &error {
             CallError::Connector(ConnectorError::Config(_) | ConnectorError::Auth(_)) => {
                 if let Some(c) = connection {
-                    connection_error(self.engine, Some(&self.lease), c, &error.to_string()).await;
+                    connection_error(self.app, Some(&self.lease), c, &error.to_string()).await;
                 }
                 failed(error.kind(), message, None)
             }
@@ -629,7 +639,7 @@ impl Run<'_> {
         }
     }
 
-    /// A line from the engine into the run's log (stored with the page).
+    /// A line from the app into the run's log (stored with the page).
     fn note(&self, message: String) {
         self.source
             .session
@@ -646,7 +656,7 @@ impl Run<'_> {
     /// Requests and bytes since the last page; metrics by connector and
     /// status class on the way.
     fn http_delta(&mut self) -> (i64, i64) {
-        let metrics = self.engine.metrics.clone();
+        let metrics = self.app.metrics.clone();
         let mut total = (0, 0);
         for o in self.sessions() {
             let now = o.session.http_counters();
@@ -691,13 +701,8 @@ impl Run<'_> {
 
 /// Mark a connection broken and tell subscribers; on behalf of a run, only
 /// while the run's lease is held.
-pub async fn connection_error(
-    engine: &Engine,
-    lease: Option<&Lease>,
-    c: &ConnectionRow,
-    reason: &str,
-) {
-    let store = &engine.store;
+pub async fn connection_error(app: &App, lease: Option<&Lease>, c: &ConnectionRow, reason: &str) {
+    let store = &app.store;
     let set = match lease {
         Some(lease) => store
             .set_connection_status_fenced(lease, &c.id, Status::Error, Some(reason))
@@ -711,8 +716,8 @@ pub async fn connection_error(
     if !set {
         return;
     }
-    crate::webhooks::emit(
-        &engine.store,
+    crate::events::emit(
+        &app.store,
         "connection.error",
         serde_json::json!({"connection": c.id, "name": c.name, "reason": reason}),
     )
@@ -786,7 +791,7 @@ fn missing_field(message: &str) -> Option<String> {
 /// (an import, a webhook delivery): map → validate → push, committed as one
 /// page of `run`. Returns the rejections with their index in `records`.
 pub async fn push_records(
-    engine: &Engine,
+    app: &App,
     run: &RunRow,
     stream: &str,
     records: Vec<Record>,
@@ -796,8 +801,8 @@ pub async fn push_records(
     let lease = run
         .lease()
         .ok_or_else(|| Outcome::Internal("the run has no lease".into()))?;
-    let _held = engine.leases.hold(lease.clone(), stop.clone());
-    let sync = engine
+    let _held = app.leases.hold(lease.clone(), stop.clone());
+    let sync = app
         .store
         .sync(&run.sync_id)
         .await?
@@ -807,11 +812,11 @@ pub async fn push_records(
         source_schemas,
         mapper,
         destination,
-    } = open_sides(engine, &sync)
+    } = open_sides(app, &sync)
         .await
         .map_err(|(_, e)| failed("config", e.to_string(), None))?;
     let mut r = Run {
-        engine,
+        app,
         run,
         lease: lease.clone(),
         totals: Counters::default(),
@@ -910,7 +915,7 @@ pub async fn push_records(
         records: store_records,
         quota,
     };
-    let outcome = engine
+    let outcome = app
         .store
         .commit_page(commit)
         .await?
@@ -919,6 +924,6 @@ pub async fn push_records(
     counters.updated += outcome.updated;
     counters.unchanged += outcome.unchanged;
     counters.deleted += outcome.deleted;
-    engine.metrics.page(&counters, &outcome);
+    app.metrics.page(&counters, &outcome);
     Ok((counters, rejections))
 }

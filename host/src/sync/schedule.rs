@@ -129,7 +129,7 @@ impl Cron {
     }
 
     fn day_matches(&self, days: i64) -> bool {
-        let (_, month, day) = civil_from_days(days);
+        let (_, month, day) = crate::clock::civil_from_days(days);
         if self.months & (1 << month) == 0 {
             return false;
         }
@@ -142,19 +142,6 @@ impl Cron {
             dom && dow
         }
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Check a schedule; the error says what is wrong.

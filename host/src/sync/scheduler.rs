@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use super::Engine;
 use super::schedule::next_due;
+use crate::app::App;
 use crate::store::StoreError;
 
 /// Wall-clock milliseconds that follow tokio's clock, so tests can pause
@@ -48,10 +48,10 @@ impl Clock {
 /// inserted (a unique index keeps it to one, whichever node gets there
 /// first) and the sync's next due time moved on, skipping times missed
 /// during downtime.
-pub async fn tick(engine: &Engine, now: i64) -> Result<usize, StoreError> {
+pub async fn tick(app: &App, now: i64) -> Result<usize, StoreError> {
     let mut enqueued = 0;
     loop {
-        let due = engine.store.due_syncs(now, 1000).await?;
+        let due = app.store.due_syncs(now, 1000).await?;
         let batch: Vec<(String, i64, Option<i64>)> = due
             .iter()
             .filter_map(|s| {
@@ -65,11 +65,11 @@ pub async fn tick(engine: &Engine, now: i64) -> Result<usize, StoreError> {
         if batch.is_empty() {
             break;
         }
-        let done = engine.store.enqueue_scheduled(&batch, now).await?;
+        let done = app.store.enqueue_scheduled(&batch, now).await?;
         for ((_, due, _), new) in batch.iter().zip(&done) {
             if *new {
                 enqueued += 1;
-                engine.metrics.schedule_lag((now - due).max(0));
+                app.metrics.schedule_lag((now - due).max(0));
             }
         }
         if due.len() < 1000 {
@@ -77,21 +77,21 @@ pub async fn tick(engine: &Engine, now: i64) -> Result<usize, StoreError> {
         }
     }
     if enqueued > 0 {
-        engine.wake.notify_waiters();
+        app.wake.notify_waiters();
     }
     Ok(enqueued)
 }
 
 /// Tick every `options.tick` until shutdown.
-pub async fn run(engine: Engine, clock: Clock, shutdown: watch::Receiver<bool>) {
-    if !engine.options.scheduler {
+pub async fn run(app: App, clock: Clock, shutdown: watch::Receiver<bool>) {
+    if !app.options.scheduler {
         return;
     }
-    let period = engine.options.tick;
+    let period = app.options.tick;
     drive(clock, period, shutdown, |now| {
-        let engine = engine.clone();
+        let app = app.clone();
         async move {
-            if let Err(e) = tick(&engine, now).await {
+            if let Err(e) = tick(&app, now).await {
                 tracing::warn!(error = %e, "scheduler tick failed");
             }
         }

@@ -9,8 +9,8 @@ use futures::FutureExt as _;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::Engine;
 use super::runner::{self, Outcome, Stop, StopSignal};
+use crate::app::App;
 use crate::store::now_ms;
 use crate::store::runs::{RunRow, Trigger};
 
@@ -21,25 +21,25 @@ type Signals = Arc<Mutex<HashMap<(String, i64), Arc<StopSignal>>>>;
 
 /// Run workers until `shutdown` turns true; then wait up to the grace
 /// period for in-flight runs, and release the rest to the queue.
-pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
-    if engine.options.workers == 0 {
+pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
+    if app.options.workers == 0 {
         return;
     }
-    let slots = Arc::new(Semaphore::new(engine.options.workers));
+    let slots = Arc::new(Semaphore::new(app.options.workers));
     let signals: Signals = Arc::default();
     let mut tasks = JoinSet::new();
-    let lease_ms = engine.options.lease.as_millis() as i64;
+    let lease_ms = app.options.lease.as_millis() as i64;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        match engine.store.rescue_expired().await {
+        match app.store.rescue_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(runs = n, "rescued runs whose worker stopped heartbeating"),
             Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
         }
         while let Ok(permit) = slots.clone().try_acquire_owned() {
-            match engine.store.claim_run(&engine.node, lease_ms).await {
+            match app.store.claim_run(&app.node, lease_ms).await {
                 Ok(Some(run)) => {
                     let stop = Arc::new(StopSignal::default());
                     let id = (run.id.clone(), run.lease_gen);
@@ -47,13 +47,13 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
                         .lock()
                         .expect("signals lock")
                         .insert(id.clone(), stop.clone());
-                    let (engine, signals) = (engine.clone(), signals.clone());
+                    let (app, signals) = (app.clone(), signals.clone());
                     tasks.spawn(async move {
                         let work = {
-                            let (engine, run, stop) = (engine.clone(), run.clone(), stop.clone());
-                            async move { runner::execute(&engine, &run, &stop).await }
+                            let (app, run, stop) = (app.clone(), run.clone(), stop.clone());
+                            async move { runner::execute(&app, &run, &stop).await }
                         };
-                        execute(engine, run, stop, work).await;
+                        execute(app, run, stop, work).await;
                         drop(permit);
                         signals.lock().expect("signals lock").remove(&id);
                     });
@@ -67,16 +67,16 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
         }
         while tasks.try_join_next().is_some() {}
         tokio::select! {
-            () = tokio::time::sleep(engine.options.poll) => {}
-            () = engine.wake.notified() => {}
+            () = tokio::time::sleep(app.options.poll) => {}
+            () = app.wake.notified() => {}
             _ = shutdown.changed() => {}
         }
     }
     if !tasks.is_empty() {
-        tracing::info!(runs = tasks.len(), grace = ?engine.options.grace, "waiting for in-flight runs");
+        tracing::info!(runs = tasks.len(), grace = ?app.options.grace, "waiting for in-flight runs");
     }
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(engine.options.grace, drain)
+    if tokio::time::timeout(app.options.grace, drain)
         .await
         .is_err()
     {
@@ -94,7 +94,7 @@ pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
 /// the run with the reason, and the lease is let go with the guard. Every
 /// write names the lease, so an execution that lost it writes nothing.
 pub async fn execute(
-    engine: Engine,
+    app: App,
     run: RunRow,
     stop: Arc<StopSignal>,
     work: impl std::future::Future<Output = Outcome>,
@@ -103,18 +103,18 @@ pub async fn execute(
         tracing::error!(run = %run.id, "claimed run without a lease owner");
         return;
     };
-    let _held = engine.leases.hold(lease.clone(), stop.clone());
+    let _held = app.leases.hold(lease.clone(), stop.clone());
     let started = tokio::time::Instant::now();
     tracing::info!(run = %run.id, sync = %run.sync_id, attempt = run.attempt, "run started");
     let start_line = format!(
         "run started on {} (trigger {}, attempt {})",
-        engine.node, run.trigger, run.attempt
+        app.node, run.trigger, run.attempt
     );
-    let _ = engine
+    let _ = app
         .store
         .append_run_logs(
             &lease,
-            &[(now_ms(), "info".into(), "engine".into(), start_line)],
+            &[(now_ms(), "info".into(), "app".into(), start_line)],
         )
         .await;
     let outcome = std::panic::AssertUnwindSafe(work)
@@ -141,13 +141,10 @@ pub async fn execute(
         Outcome::Failed { message, .. } => format!("run {status} after {seconds:.2} s: {message}"),
         _ => format!("run {status} after {seconds:.2} s"),
     };
-    let store = &engine.store;
+    let store = &app.store;
     if status != "lease_lost" {
         let _ = store
-            .append_run_logs(
-                &lease,
-                &[(now_ms(), "info".into(), "engine".into(), summary)],
-            )
+            .append_run_logs(&lease, &[(now_ms(), "info".into(), "app".into(), summary)])
             .await;
     }
     let ended = match &outcome {
@@ -211,9 +208,9 @@ pub async fn execute(
             "error_kind": ended.as_ref().and_then(|r| r.error_kind.clone()),
             "error": ended.as_ref().and_then(|r| r.error.clone()),
         });
-        crate::webhooks::emit(store, &format!("run.{status}"), data).await;
+        crate::events::emit(store, &format!("run.{status}"), data).await;
     }
     if ended || status == "released" {
-        engine.metrics.run_finished(status, seconds);
+        app.metrics.run_finished(status, seconds);
     }
 }

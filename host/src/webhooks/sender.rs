@@ -12,13 +12,14 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::verify::sign_standard;
+use crate::app::App;
 use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::GuardedResolver;
 use crate::store::now_ms;
 use crate::store::webhooks::{MessageRow, WebhookRow};
-use crate::sync::{Engine, jitter};
+use crate::sync::jitter;
 
 /// Delay before each retry (after attempt 1, 2, …).
 pub const SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
@@ -26,11 +27,11 @@ pub const SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000]
 pub const DISABLE_AFTER_MS: i64 = 5 * 24 * 3600 * 1000;
 
 /// Deliver due messages until shutdown.
-pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match engine.store.claim_messages(&engine.node, 60_000, 20).await {
+        match app.store.claim_messages(&app.node, 60_000, 20).await {
             Ok(messages) => {
-                let tasks = messages.into_iter().map(|m| deliver(&engine, m));
+                let tasks = messages.into_iter().map(|m| deliver(&app, m));
                 futures::future::join_all(tasks).await;
             }
             Err(e) => tracing::warn!(error = %e, "claiming webhook messages failed"),
@@ -66,13 +67,13 @@ pub async fn check_url(url: &str, networks: &[String]) -> Result<(Url, NetworkPo
     Ok((url, networks))
 }
 
-async fn deliver(engine: &Engine, m: MessageRow) {
-    let store = &engine.store;
+async fn deliver(app: &App, m: MessageRow) {
+    let store = &app.store;
     let w = match store.webhook(&m.webhook_id).await {
         Ok(Some(w)) => w,
         _ => return,
     };
-    let result = attempt(engine, &w, &m).await;
+    let result = attempt(app, &w, &m).await;
     let attempts = m.attempts + 1;
     match result {
         Ok(()) => {
@@ -157,11 +158,11 @@ fn retry(error: impl Into<String>) -> Failure {
     }
 }
 
-async fn attempt(engine: &Engine, w: &WebhookRow, m: &MessageRow) -> Result<(), Failure> {
+async fn attempt(app: &App, w: &WebhookRow, m: &MessageRow) -> Result<(), Failure> {
     let (url, networks) = check_url(&w.url, &w.networks)
         .await
         .map_err(|e| retry(format!("refused: {e}")))?;
-    let secret = engine
+    let secret = app
         .vault
         .decrypt(&w.secret_token)
         .map_err(|e| retry(e.to_string()))?;

@@ -15,9 +15,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::runner::StopSignal;
 use crate::store::Store;
 use crate::store::runs::Lease;
+
+/// What the keeper tells the execution that holds a lease.
+pub trait LeaseHolder: Send + Sync {
+    /// The lease is gone: another execution owns the run now.
+    fn lease_lost(&self);
+    /// Someone asked for the run to be cancelled.
+    fn cancel(&self);
+}
+
+/// A holder's handle.
+type StopSignal = dyn LeaseHolder;
 
 /// How often cancellation requests are looked for.
 const CANCEL_CHECK: Duration = Duration::from_secs(1);
@@ -179,6 +189,18 @@ async fn keep(
 mod tests {
     use super::*;
 
+    #[derive(Default)]
+    struct Signal {
+        lost: AtomicBool,
+    }
+
+    impl LeaseHolder for Signal {
+        fn lease_lost(&self) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        fn cancel(&self) {}
+    }
+
     #[tokio::test]
     async fn a_newer_generation_replaces_an_older_one_and_each_guard_drops_its_own() {
         let dir = tempfile::tempdir().unwrap();
@@ -189,18 +211,12 @@ mod tests {
             owner: "n".into(),
             generation,
         };
-        let (old_stop, new_stop) = (
-            Arc::new(StopSignal::default()),
-            Arc::new(StopSignal::default()),
-        );
+        let (old_stop, new_stop) = (Arc::new(Signal::default()), Arc::new(Signal::default()));
         let old = keeper.hold(lease(1), old_stop.clone());
         let new = keeper.hold(lease(2), new_stop.clone());
         // The old execution hears that it lost the run...
-        assert_eq!(
-            old_stop.reason(),
-            Some(super::super::runner::Stop::LeaseLost)
-        );
-        assert_eq!(new_stop.reason(), None);
+        assert!(old_stop.lost.load(Ordering::SeqCst));
+        assert!(!new_stop.lost.load(Ordering::SeqCst));
         // ...and letting go of it leaves the new one held.
         drop(old);
         let held: Vec<(String, i64)> = keeper.held.lock().unwrap().keys().cloned().collect();

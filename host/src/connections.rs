@@ -1,0 +1,115 @@
+//! Opening a stored connection: the one place that turns a connection row
+//! into a sandbox session (the connector from the registry, the config and
+//! grants, the secrets decrypted from the vault, the OAuth2 access token
+//! refreshed if due), and that says why it could not.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::model::secret::SecretValue;
+use crate::registry::UploadError;
+use crate::runtime::{Connector, Session, SessionError, SessionOptions};
+use crate::store::StoreError;
+use crate::store::connections::ConnectionRow;
+use crate::vault::VaultError;
+
+/// Why a stored connection could not be opened as a session.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The connector it uses is not registered (any more).
+    #[error("connector {0} is not registered")]
+    ConnectorGone(String),
+    /// Loading the connector failed.
+    #[error(transparent)]
+    Load(#[from] UploadError),
+    /// A secret cannot be decrypted.
+    #[error("secret `{name}` of connection `{connection}`: {source}")]
+    Secret {
+        /// Connection name.
+        connection: String,
+        /// Secret name.
+        name: String,
+        /// Why.
+        source: VaultError,
+    },
+    /// The session could not be set up (e.g. host templates vs config).
+    #[error("connection `{connection}` cannot be used: {source}")]
+    Session {
+        /// Connection name.
+        connection: String,
+        /// Why.
+        source: SessionError,
+    },
+    /// The OAuth2 token could not be obtained.
+    #[error("connection `{connection}`: {reason}")]
+    OAuth {
+        /// Connection name.
+        connection: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Secrets a connection may hold for the host itself, never handed to the
+/// connector: the signing secret of incoming webhooks and the OAuth2
+/// client credentials.
+pub const HOST_ONLY_SECRETS: [&str; 3] =
+    ["webhook_secret", "oauth_client_id", "oauth_client_secret"];
+
+/// Open a stored connection as a sandbox session: its connector, config,
+/// grants, decrypted secrets and (if it uses OAuth2) a current access token.
+pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Session), OpenError> {
+    let token = crate::oauth::access_token(app, c)
+        .await
+        .map_err(|e| OpenError::OAuth {
+            connection: c.name.clone(),
+            reason: e.to_string(),
+        })?;
+    open_with_token(app, c, token).await
+}
+
+async fn open_with_token(
+    app: &App,
+    c: &ConnectionRow,
+    oauth_token: Option<SecretValue>,
+) -> Result<(Arc<Connector>, Session), OpenError> {
+    {
+        let (_, connector) = app
+            .registry
+            .get(&c.connector, &c.version)
+            .await?
+            .ok_or_else(|| OpenError::ConnectorGone(format!("{}@{}", c.connector, c.version)))?;
+        let mut secrets = BTreeMap::new();
+        for t in app.store.secret_tokens(&c.id).await? {
+            if HOST_ONLY_SECRETS.contains(&t.name.as_str()) {
+                continue;
+            }
+            let value = app
+                .vault
+                .decrypt(&t.token)
+                .map_err(|source| OpenError::Secret {
+                    connection: c.name.clone(),
+                    name: t.name.clone(),
+                    source,
+                })?;
+            secrets.insert(t.name, value);
+        }
+        let options = SessionOptions {
+            config: c.config.clone(),
+            hosts: c.grants.hosts.clone(),
+            networks: c.grants.networks.clone(),
+            secrets,
+            oauth_token,
+        };
+        let session = Session::new(app.registry.runtime(), &connector, options, |log| log)
+            .map_err(|source| OpenError::Session {
+                connection: c.name.clone(),
+                source,
+            })?;
+        Ok((connector, session))
+    }
+}
