@@ -41,6 +41,13 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Random factor in [0.5, 1.5) for backoff jitter.
+pub fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    0.5 + f64::from(u16::from_le_bytes(b)) / 65_536.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,3 @@ pub mod runner;
 pub mod schedule;
 pub mod scheduler;
 pub mod worker;
-
-/// Random factor in [0.5, 1.5) for backoff jitter.
-pub(crate) fn jitter() -> f64 {
-    let mut b = [0u8; 2];
-    getrandom::fill(&mut b).expect("the OS random source works");
-    0.5 + f64::from(u16::from_le_bytes(b)) / 65_536.0
-}

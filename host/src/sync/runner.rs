@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::jitter;
 use crate::app::App;
+use crate::clock::jitter;
 use crate::connections::OpenError;
 use crate::model::record::Record;
 use crate::runtime::LogLine;

@@ -13,13 +13,13 @@ use url::Url;
 
 use super::verify::sign_standard;
 use crate::app::App;
+use crate::clock::jitter;
 use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::GuardedResolver;
 use crate::store::now_ms;
 use crate::store::webhooks::{MessageRow, WebhookRow};
-use crate::sync::jitter;
 
 /// Delay before each retry (after attempt 1, 2, …).
 pub const SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];

@@ -1,0 +1,461 @@
+//! One use of a connector (a run, a check, a `wharf dev` command): config,
+//! grants, secrets, HTTP budget and log. Each call instantiates a fresh
+//! instance in a fresh store, so a crash or a broken limit cannot leak into
+//! the next call, and connectors hold no state between calls.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use ipnet::IpNet;
+use serde_json::Value;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::exports::wharf::connector::connector::Guest;
+use super::bindings::wharf::connector::types as wit;
+use super::connector::Connector;
+use super::convert::{
+    RECORD_OVERHEAD, records_from_wit, records_to_wit, spec_from_wit, wit_error_size,
+    wit_records_size, wit_spec_size,
+};
+use super::engine::{Ctx, Runtime};
+use super::error::{CallError, ConnectorError, SessionError, clip_message, panic_message};
+use super::http::{HttpCounters, HttpSession, HttpState};
+use super::limits::{LimitExceeded, MemoryGuard};
+use super::log::{CallLog, LogBudget, LogState, SessionLog};
+use super::secrets::{SecretBook, SecretValue, SecretsState};
+use super::wasi::WasiState;
+use crate::egress::networks::NetworkPolicy;
+use crate::egress::policy::EgressPolicy;
+use crate::model::grants::HostPattern;
+use crate::model::record::{Page, PushResult, Record, Rejection};
+use crate::model::spec::Spec;
+
+/// What a session may use.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// The connection's config (a JSON object).
+    pub config: Value,
+    /// Granted host patterns.
+    pub hosts: Vec<HostPattern>,
+    /// Granted networks (otherwise blocked).
+    pub networks: Vec<IpNet>,
+    /// Secret values by name.
+    pub secrets: BTreeMap<String, SecretValue>,
+    /// The connection's OAuth2 access token, for `{{oauth:access_token}}`.
+    pub oauth_token: Option<SecretValue>,
+}
+
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// One use of a connector: a run, a check, a `wharf dev` command.
+pub struct Session {
+    runtime: Runtime,
+    connector: Option<Arc<Connector>>,
+    config: String,
+    http: Arc<HttpSession>,
+    secrets: Arc<SecretBook>,
+    log: Arc<SessionLog>,
+    call_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl Session {
+    /// A session of `connector` with these grants and secrets.
+    pub fn new(
+        runtime: &Runtime,
+        connector: &Arc<Connector>,
+        options: SessionOptions,
+        log: impl FnOnce(SessionLog) -> SessionLog,
+    ) -> Result<Self, SessionError> {
+        if !options.config.is_object() {
+            return Err(SessionError::ConfigNotObject);
+        }
+        let mut book = SecretBook::new(&connector.spec, &options.config, &options.secrets)?;
+        if let Some(token) = options.oauth_token {
+            // The token may go where the connector says its API is.
+            let hosts = connector
+                .spec
+                .host_patterns(&options.config)
+                .unwrap_or_default();
+            book = book.with_oauth(token, hosts);
+        }
+        let book = Arc::new(book);
+        let name: Arc<str> = connector.spec.name.as_str().into();
+        let limits = runtime.limits();
+        let session_log = Arc::new(log(SessionLog::new(
+            name,
+            limits.log_lines_kept,
+            book.redactor().clone(),
+        )));
+        let policy = EgressPolicy {
+            hosts: options.hosts,
+            networks: NetworkPolicy::new(options.networks),
+        };
+        let http = Arc::new(HttpSession::new(policy, book.clone(), limits)?);
+        Ok(Self {
+            runtime: runtime.clone(),
+            connector: Some(connector.clone()),
+            config: options.config.to_string(),
+            http,
+            secrets: book,
+            log: session_log,
+            call_nanos: Default::default(),
+        })
+    }
+
+    /// The session used to call `spec` while loading: no grants, no secrets.
+    pub(super) fn for_spec(runtime: &Runtime) -> Self {
+        let book = Arc::new(SecretBook::empty());
+        let log = Arc::new(SessionLog::new(
+            "loading".into(),
+            runtime.limits().log_lines_kept,
+            book.redactor().clone(),
+        ));
+        let http = HttpSession::new(EgressPolicy::default(), book.clone(), runtime.limits())
+            .expect("an HTTP client with default settings always builds");
+        Self {
+            runtime: runtime.clone(),
+            connector: None,
+            config: "{}".into(),
+            http: Arc::new(http),
+            secrets: book,
+            log,
+            call_nanos: Default::default(),
+        }
+    }
+
+    /// The session's log.
+    pub fn log(&self) -> &SessionLog {
+        &self.log
+    }
+
+    /// HTTP requests and bytes so far.
+    pub fn http_counters(&self) -> HttpCounters {
+        self.http.counters()
+    }
+
+    /// Time spent in calls so far (instantiation, the guest, and host calls
+    /// such as HTTP, which [`Session::http_counters`] times separately).
+    pub fn call_time(&self) -> Duration {
+        Duration::from_nanos(self.call_nanos.load(Ordering::Relaxed))
+    }
+
+    fn connector(&self) -> &Arc<Connector> {
+        self.connector
+            .as_ref()
+            .expect("sessions of loaded connectors")
+    }
+
+    pub(super) async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
+        let spec = self
+            .invoke(connector, |g, s| Box::pin(g.call_spec(s)), wit_spec_size)
+            .await?;
+        Ok(spec_from_wit(spec))
+    }
+
+    /// Run the connector's `check`.
+    pub async fn check(&self) -> Result<(), CallError> {
+        let config = self.config.clone();
+        let r = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_check(s, &config).await }),
+                |r| r.as_ref().err().map_or(0, wit_error_size),
+            )
+            .await?;
+        r.map_err(|e| self.guest_error(e))
+    }
+
+    /// Fetch one page of `stream` after `cursor`.
+    pub async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<Page, CallError> {
+        let config = self.config.clone();
+        let stream = stream.to_string();
+        let cursor = cursor.map(str::to_string);
+        let page = self
+            .invoke(
+                self.connector(),
+                move |g, s| {
+                    Box::pin(
+                        async move { g.call_fetch(s, &config, &stream, cursor.as_deref()).await },
+                    )
+                },
+                |r| match r {
+                    Ok(p) => {
+                        wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len)
+                    }
+                    Err(e) => wit_error_size(e),
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        Ok(Page {
+            records: records_from_wit(page.records, self.runtime.limits())?,
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
+
+    /// Map records.
+    pub async fn map(&self, records: &[Record]) -> Result<Vec<Record>, CallError> {
+        let config = self.config.clone();
+        let input = records_to_wit(records);
+        let out = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_map(s, &config, &input).await }),
+                |r| {
+                    r.as_ref()
+                        .map_or_else(wit_error_size, |v| wit_records_size(v))
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        records_from_wit(out, self.runtime.limits())
+    }
+
+    /// Push records to the destination.
+    pub async fn push(&self, records: &[Record]) -> Result<PushResult, CallError> {
+        let config = self.config.clone();
+        let input = records_to_wit(records);
+        let count = records.len();
+        let r = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_push(s, &config, &input).await }),
+                |r| {
+                    r.as_ref().map_or_else(wit_error_size, |p| {
+                        p.rejected
+                            .iter()
+                            .map(|x| {
+                                RECORD_OVERHEAD
+                                    + x.message.len()
+                                    + x.field.as_ref().map_or(0, String::len)
+                            })
+                            .sum()
+                    })
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        // Each record is rejected at most once, and only records of the
+        // batch: rejections are stored per record, so a destination must
+        // not be able to multiply them.
+        if r.rejected.len() > count {
+            return Err(CallError::Protocol(format!(
+                "push rejected {} records of a batch of {count}",
+                r.rejected.len()
+            )));
+        }
+        let mut seen = vec![false; count];
+        for x in &r.rejected {
+            match seen.get_mut(x.index as usize) {
+                Some(s) if !*s => *s = true,
+                Some(_) => {
+                    return Err(CallError::Protocol(format!(
+                        "push rejected record index {} twice",
+                        x.index
+                    )));
+                }
+                None => {
+                    return Err(CallError::Protocol(format!(
+                        "push rejected record index {} of a batch of {count}",
+                        x.index
+                    )));
+                }
+            }
+        }
+        let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
+        let rejected = r
+            .rejected
+            .into_iter()
+            .map(|x| Rejection {
+                index: x.index,
+                field: x.field.map(|f| redact(&f)),
+                message: redact(&x.message),
+            })
+            .collect::<Vec<_>>();
+        Ok(PushResult {
+            created: r.created,
+            updated: r.updated,
+            deleted: r.deleted,
+            rejected,
+        })
+    }
+
+    /// Turn a verified webhook delivery into records.
+    pub async fn receive(
+        &self,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Vec<Record>, CallError> {
+        let config = self.config.clone();
+        let delivery = wit::Incoming { headers, body };
+        let out = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.call_receive(s, &config, &delivery).await }),
+                |r| {
+                    r.as_ref()
+                        .map_or_else(wit_error_size, |v| wit_records_size(v))
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        records_from_wit(out, self.runtime.limits())
+    }
+
+    fn guest_error(&self, e: wit::Error) -> CallError {
+        let r = |s: String| clip_message(&self.secrets.redactor().redact_str(&s));
+        CallError::Connector(match e {
+            wit::Error::Config(m) => ConnectorError::Config(r(m)),
+            wit::Error::Auth(m) => ConnectorError::Auth(r(m)),
+            wit::Error::RateLimited(n) => ConnectorError::RateLimited(n),
+            wit::Error::Transient(m) => ConnectorError::Transient(r(m)),
+            wit::Error::Fatal(m) => ConnectorError::Fatal(r(m)),
+            wit::Error::Unsupported => ConnectorError::Unsupported,
+        })
+    }
+
+    pub(super) fn new_store(&self) -> Store<Ctx> {
+        let limits = self.runtime.limits();
+        let budget = LogBudget {
+            lines: limits.log_lines_per_call,
+            bytes: limits.log_bytes_per_call,
+        };
+        let call = CallLog::new(self.log.clone(), budget);
+        let ctx = Ctx {
+            wasi: WasiState::new(&call),
+            http: HttpState {
+                session: self.http.clone(),
+                log: call.clone(),
+                denied: 0,
+                denial_limit: limits.http_denials_per_call,
+            },
+            secrets: SecretsState {
+                book: self.secrets.clone(),
+                log: call.clone(),
+            },
+            log: LogState { call },
+            guard: MemoryGuard::new(limits.memory_bytes),
+            deadline: Instant::now() + limits.call_timeout,
+            timeout: limits.call_timeout,
+        };
+        let mut store = Store::new(&self.runtime.inner.engine, ctx);
+        store.limiter(|c| &mut c.guard);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let ctx = ctx.data();
+            if Instant::now() >= ctx.deadline {
+                return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Instantiate `connector` in a fresh store, make one call, and turn
+    /// every way it can fail into a [`CallError`] that names the cause.
+    async fn invoke<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let result = self.invoke_timed(connector, call, output_size).await;
+        self.call_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    async fn invoke_timed<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let limits = self.runtime.limits();
+        let mut store = self.new_store();
+        let instance = match connector.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(e, &store)),
+        };
+        // Backstop: epoch interruption does not fire inside host calls.
+        let backstop = limits.call_timeout + Duration::from_secs(1);
+        let outcome = {
+            let fut = call(instance.wharf_connector_connector(), &mut store);
+            // A panic in the host while serving this call (a bug in Wharf,
+            // reached through guest input) ends the call, not the process
+            // or the task that runs it.
+            std::panic::AssertUnwindSafe(tokio::time::timeout(backstop, fut))
+                .catch_unwind()
+                .await
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic_message(&*panic);
+                tracing::error!(connector = %connector.spec.name, panic = %what, "the host panicked while serving a call");
+                return Err(CallError::Sandbox(format!(
+                    "the host failed while serving this call and stopped it (a bug in Wharf: {what})"
+                )));
+            }
+        };
+        store.data().http.finish();
+        store.data().wasi.flush();
+        if let Some(limit) = store.data().log.call.exceeded() {
+            return Err(CallError::Limit(limit));
+        }
+        let value = match outcome {
+            Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),
+            Ok(Err(e)) => return Err(self.classify(e, &store)),
+            Ok(Ok(value)) => value,
+        };
+        let size = output_size(&value);
+        if size > limits.max_output_bytes {
+            return Err(CallError::Limit(LimitExceeded::Output {
+                size,
+                limit: limits.max_output_bytes,
+            }));
+        }
+        Ok(value)
+    }
+
+    fn classify(&self, e: wasmtime::Error, store: &Store<Ctx>) -> CallError {
+        let ctx = store.data();
+        if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+            return CallError::Limit(limit.clone());
+        }
+        if ctx.guard.hit {
+            return CallError::Limit(LimitExceeded::Memory {
+                limit: ctx.guard.memory_bytes,
+            });
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => CallError::Limit(LimitExceeded::Stack {
+                limit: self.runtime.limits().max_wasm_stack,
+            }),
+            Some(wasmtime::Trap::Interrupt) => {
+                CallError::Limit(LimitExceeded::Time(self.runtime.limits().call_timeout))
+            }
+            Some(wasmtime::Trap::MemoryOutOfBounds) => CallError::Trap(format!(
+                "{} (in Rust guests this is often a stack overflow: the shadow stack lives in linear memory)",
+                wasmtime::Trap::MemoryOutOfBounds
+            )),
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => {
+                let text = format!("{e:#}");
+                let text = clip_message(&self.secrets.redactor().redact_str(&text));
+                if text.contains("instance") && text.contains("limit") {
+                    CallError::Sandbox(text)
+                } else {
+                    CallError::Trap(text)
+                }
+            }
+        }
+    }
+}
