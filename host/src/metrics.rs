@@ -7,7 +7,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use crate::store::runs::{Counters, StoreOutcome};
+use crate::store::pages::StoreOutcome;
+use crate::store::runs::Counters;
 
 const BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
 

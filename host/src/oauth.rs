@@ -321,7 +321,7 @@ pub async fn access_token(app: &App, c: &ConnectionRow) -> Result<Option<SecretV
     if !uses_oauth {
         return Ok(None);
     }
-    let expiring = |t: &crate::store::webhooks::TokenRow| {
+    let expiring = |t: &crate::store::oauth::TokenRow| {
         t.expires_at
             .is_some_and(|e| e - now_ms() < REFRESH_MARGIN_MS)
     };

@@ -943,7 +943,8 @@ async fn hostile_sync(
 }
 
 async fn fencing(db: crate::api_support::Db) {
-    use wharf::store::runs::{Counters, PageCommit, PageRefused, Trigger};
+    use wharf::store::pages::{PageCommit, PageRefused};
+    use wharf::store::runs::{Counters, Trigger};
     let app = crate::api_support::App::new(db).await;
     let sync = hostile_sync(
         &app,

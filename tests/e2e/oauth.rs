@@ -318,7 +318,7 @@ async fn a_refresh_keeps_the_old_refresh_token_and_invalid_grant_needs_reauth() 
         .unwrap()
         .unwrap();
     assert_eq!(after.refreshes, 1);
-    let refresh = |t: &wharf::store::webhooks::TokenRow| {
+    let refresh = |t: &wharf::store::oauth::TokenRow| {
         app.state
             .app
             .vault

@@ -701,7 +701,7 @@ async fn records(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<RecordsQuery>,
-) -> Result<Json<ListPage<crate::store::runs::StoredRecord>>, ApiError> {
+) -> Result<Json<ListPage<crate::store::records::StoredRecord>>, ApiError> {
     let sync = find(&state, &id).await?;
     let stream = stream_of(&state, &sync, q.stream).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -713,7 +713,7 @@ async fn records(
     Ok(Json(ListPage::new(
         items,
         limit,
-        |r: &crate::store::runs::StoredRecord| r.key.clone(),
+        |r: &crate::store::records::StoredRecord| r.key.clone(),
     )))
 }
 

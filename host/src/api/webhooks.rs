@@ -23,8 +23,8 @@ use crate::events::{EVENTS, new_message_id};
 use crate::model::record::Op;
 use crate::model::secret::SecretValue;
 use crate::runtime::{CallError, ConnectorError};
+use crate::store::outbox::WebhookRow;
 use crate::store::runs::Trigger;
-use crate::store::webhooks::WebhookRow;
 use crate::webhooks::new_secret;
 use crate::webhooks::sender::check_url;
 
@@ -350,7 +350,7 @@ async fn test(
 async fn messages(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ListPage<crate::store::webhooks::MessageRow>>, ApiError> {
+) -> Result<Json<ListPage<crate::store::outbox::MessageRow>>, ApiError> {
     find(&state, &id).await?;
     Ok(Json(ListPage {
         items: state.app.store.messages(&id, 200).await?,
@@ -421,7 +421,7 @@ async fn hook_endpoint(
 async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ListPage<crate::store::webhooks::DeliveryRow>>, ApiError> {
+) -> Result<Json<ListPage<crate::store::hooks::DeliveryRow>>, ApiError> {
     state
         .app
         .store

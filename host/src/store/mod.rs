@@ -5,15 +5,27 @@
 //! the schema (`migrations/<backend>/`) and the few statements that must
 //! differ (job claiming) are per backend. Times are Unix milliseconds and
 //! ids are text, so rows mean the same on both.
+//!
+//! One file per table group: [`connectors`], [`connections`] (and their
+//! secrets), [`syncs`] (and cursors), [`runs`] (rows, logs, rejections),
+//! [`queue`] (runs as jobs), [`pages`] (the page commit), [`records`] (the
+//! records store), [`hooks`] (incoming webhooks), [`outbox`] (outgoing
+//! webhooks), [`oauth`] (states and tokens), [`api_keys`], [`audit`], and
+//! [`sealed`] (every column that holds a Fernet token).
 
 pub mod api_keys;
 pub mod audit;
 pub mod connections;
 pub mod connectors;
+pub mod hooks;
+pub mod oauth;
+pub mod outbox;
+pub mod pages;
+pub mod queue;
+pub mod records;
 pub mod runs;
 pub mod sealed;
 pub mod syncs;
-pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

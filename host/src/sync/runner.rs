@@ -22,7 +22,8 @@ use crate::runtime::LogLine;
 use crate::runtime::{CallError, ConnectorError, Session};
 use crate::store::StoreError;
 use crate::store::connections::{ConnectionRow, Status};
-use crate::store::runs::{Counters, Lease, PageCommit, PageRefused, RejectionRow, RunRow};
+use crate::store::pages::{PageCommit, PageRefused};
+use crate::store::runs::{Counters, Lease, RejectionRow, RunRow};
 use crate::store::syncs::{Mode, SyncRow};
 
 /// Why a run should stop between steps.

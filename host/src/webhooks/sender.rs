@@ -19,7 +19,7 @@ use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::GuardedResolver;
 use crate::store::now_ms;
-use crate::store::webhooks::{MessageRow, WebhookRow};
+use crate::store::outbox::{MessageRow, WebhookRow};
 
 /// Delay before each retry (after attempt 1, 2, …).
 pub const SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];

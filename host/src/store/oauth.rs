@@ -1,0 +1,151 @@
+//! OAuth2 in the database: single-use authorization states (with their
+//! sealed PKCE verifiers) and each connection's sealed tokens, with the
+//! refresh lease that lets one node refresh at a time.
+
+use sqlx::Row;
+
+use super::{Result, Store, now_ms};
+
+/// OAuth2 tokens of a connection (Fernet tokens, never in clear).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Encrypted access token.
+    pub access_token: String,
+    /// Encrypted refresh token.
+    pub refresh_token: Option<String>,
+    /// Expiry (Unix ms).
+    pub expires_at: Option<i64>,
+    /// Refreshes so far.
+    pub refreshes: i64,
+}
+
+impl Store {
+    /// Store a single-use OAuth2 state.
+    pub async fn insert_oauth_state(
+        &self,
+        state_hash: &str,
+        connection_id: &str,
+        verifier: &str,
+        redirect_uri: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, connection_id, verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_hash)
+        .bind(connection_id)
+        .bind(verifier)
+        .bind(redirect_uri)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Take a state (it can be used once): (connection id, encrypted
+    /// verifier, redirect URI, expiry).
+    pub async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(String, String, String, i64)>> {
+        let row = sqlx::query(
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING connection_id, verifier, redirect_uri, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("connection_id")?,
+                r.try_get("verifier")?,
+                r.try_get("redirect_uri")?,
+                r.try_get("expires_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// A connection's OAuth2 tokens.
+    pub async fn oauth_tokens(&self, connection_id: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query("SELECT access_token, refresh_token, expires_at, refreshes FROM oauth_tokens WHERE connection_id = $1")
+            .bind(connection_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(TokenRow {
+                access_token: r.try_get("access_token")?,
+                refresh_token: r.try_get("refresh_token")?,
+                expires_at: r.try_get("expires_at")?,
+                refreshes: r.try_get("refreshes")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Store tokens (from a code exchange or a refresh). A refresh that
+    /// returned no refresh token keeps the old one.
+    pub async fn save_oauth_tokens(
+        &self,
+        connection_id: &str,
+        access: &str,
+        refresh: Option<&str>,
+        expires_at: Option<i64>,
+        refreshed: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_tokens (connection_id, access_token, refresh_token, expires_at, refreshed_at, refreshes) \
+             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (connection_id) DO UPDATE SET access_token = excluded.access_token, \
+             refresh_token = COALESCE(excluded.refresh_token, oauth_tokens.refresh_token), expires_at = excluded.expires_at, \
+             refreshed_at = excluded.refreshed_at, refreshes = oauth_tokens.refreshes + $6, lease_owner = NULL, lease_until = NULL",
+        )
+        .bind(connection_id)
+        .bind(access)
+        .bind(refresh)
+        .bind(expires_at)
+        .bind(now_ms())
+        .bind(i64::from(refreshed))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Take the refresh lease of a connection's tokens (one refresher across
+    /// all nodes); false if another holds it.
+    pub async fn lease_oauth_refresh(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE oauth_tokens SET lease_owner = $1, lease_until = $2 WHERE connection_id = $3 AND (lease_until IS NULL OR lease_until < $4)",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(connection_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give the refresh lease back.
+    pub async fn release_oauth_refresh(&self, connection_id: &str, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE oauth_tokens SET lease_owner = NULL, lease_until = NULL WHERE connection_id = $1 AND lease_owner = $2")
+            .bind(connection_id)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Drop a connection's tokens (revoked grant).
+    pub async fn delete_oauth_tokens(&self, connection_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth_tokens WHERE connection_id = $1")
+            .bind(connection_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

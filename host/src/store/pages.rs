@@ -1,0 +1,194 @@
+//! A page commit: the run loop's checkpoint. Records-store writes, the
+//! cursor, counters, rejections and log lines in one transaction, fenced by
+//! the run's lease and held to the sync's records quota.
+
+use sqlx::Row;
+
+use super::records::store_records;
+use super::runs::{COUNTERS, Counters, Lease, RUN_LOG_CAP, RejectionRow, next_seq};
+use super::{Result, Store, now_ms};
+use crate::model::record::Record;
+
+/// What one page commits.
+#[derive(Debug)]
+pub struct PageCommit<'a> {
+    /// The lease; nothing is written if it is no longer held.
+    pub lease: &'a Lease,
+    /// Its sync.
+    pub sync_id: &'a str,
+    /// Stream of the page.
+    pub stream: &'a str,
+    /// Cursor after the page (None: keep the previous one).
+    pub cursor: Option<String>,
+    /// The stream is finished.
+    pub done: bool,
+    /// Also store the cursor as the sync's checkpoint (incremental mode).
+    pub checkpoint: bool,
+    /// Counter increments.
+    pub counters: Counters,
+    /// Rejections.
+    pub rejections: Vec<RejectionRow>,
+    /// Log lines: (at, level, source, message).
+    pub logs: Vec<(i64, String, String, String)>,
+    /// Log lines dropped.
+    pub logs_dropped: i64,
+    /// Records for the built-in records store.
+    pub records: Vec<Record>,
+    /// Records the sync may keep in the store in all.
+    pub quota: i64,
+}
+
+/// Why a page was not committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRefused {
+    /// The lease is no longer held: another execution owns the run.
+    LeaseLost,
+    /// The records store would hold more than the sync's quota.
+    Quota {
+        /// The quota.
+        limit: i64,
+    },
+}
+
+/// What the records store did with a page.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// New.
+    pub created: i64,
+    /// Changed.
+    pub updated: i64,
+    /// Same content hash: not rewritten.
+    pub unchanged: i64,
+    /// Removed.
+    pub deleted: i64,
+}
+
+impl Store {
+    /// Commit one page: records-store writes, cursor, counters, rejections
+    /// and logs in one transaction. Refused, with nothing written, if the
+    /// lease is no longer held or the records store would pass the quota.
+    pub async fn commit_page(
+        &self,
+        c: PageCommit<'_>,
+    ) -> Result<std::result::Result<StoreOutcome, PageRefused>> {
+        let mut tx = self.pool().begin().await?;
+        // Take the run's row first (a write, so PostgreSQL locks it and
+        // SQLite holds the write lock): a claim by another execution waits
+        // for this transaction or makes it find nothing.
+        let held = sqlx::query(
+            "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
+        )
+        .bind(&c.lease.run_id)
+        .bind(&c.lease.owner)
+        .bind(c.lease.generation)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !held {
+            return Ok(Err(PageRefused::LeaseLost));
+        }
+        let run_id = c.lease.run_id.as_str();
+        let outcome = store_records(&mut tx, c.sync_id, &c.records).await?;
+        let growth = outcome.created - outcome.deleted;
+        if growth != 0 {
+            let row = sqlx::query(
+                "UPDATE syncs SET record_count = record_count + $1 WHERE id = $2 RETURNING record_count",
+            )
+            .bind(growth)
+            .bind(c.sync_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let count: i64 = row.try_get("record_count")?;
+            if growth > 0 && count > c.quota {
+                return Ok(Err(PageRefused::Quota { limit: c.quota }));
+            }
+        }
+        let mut counters = c.counters;
+        counters.created += outcome.created;
+        counters.updated += outcome.updated;
+        counters.deleted += outcome.deleted;
+        counters.unchanged += outcome.unchanged;
+        let set: Vec<String> = COUNTERS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{name} = {name} + ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE runs SET {}, logs_dropped = logs_dropped + $12 WHERE id = $13",
+            set.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for v in counters.values() {
+            q = q.bind(v);
+        }
+        q.bind(c.logs_dropped)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+
+        let cursor_sql = "INSERT INTO run_streams (run_id, stream, cursor, done) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done";
+        sqlx::query(cursor_sql)
+            .bind(run_id)
+            .bind(c.stream)
+            .bind(c.cursor.as_deref())
+            .bind(i64::from(c.done))
+            .execute(&mut *tx)
+            .await?;
+        if c.checkpoint && c.cursor.is_some() {
+            sqlx::query(
+                "INSERT INTO sync_cursors (sync_id, stream, cursor, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (sync_id, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            )
+            .bind(c.sync_id)
+            .bind(c.stream)
+            .bind(c.cursor.as_deref())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !c.rejections.is_empty() {
+            let base = next_seq(&mut tx, "run_rejections", run_id).await?;
+            for (i, r) in c.rejections.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO run_rejections (run_id, seq, stream, record_index, record_key, field, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(run_id)
+                .bind(base + i as i64)
+                .bind(&r.stream)
+                .bind(r.index)
+                .bind(r.key.as_deref())
+                .bind(r.field.as_deref())
+                .bind(&r.message)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if !c.logs.is_empty() {
+            let base = next_seq(&mut tx, "run_logs", run_id).await?;
+            let room = (RUN_LOG_CAP - base).max(0) as usize;
+            let dropped = c.logs.len().saturating_sub(room) as i64;
+            for (i, (at, level, source, message)) in c.logs.iter().take(room).enumerate() {
+                sqlx::query("INSERT INTO run_logs (run_id, seq, at, level, source, message) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(run_id)
+                    .bind(base + i as i64)
+                    .bind(at)
+                    .bind(level)
+                    .bind(source)
+                    .bind(message)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if dropped > 0 {
+                sqlx::query("UPDATE runs SET logs_dropped = logs_dropped + $1 WHERE id = $2")
+                    .bind(dropped)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(outcome))
+    }
+}
