@@ -24,7 +24,7 @@ use wharf::store::Store;
 use wharf::store::connections::{Grants, NewConnection};
 use wharf::store::runs::Trigger;
 use wharf::store::syncs::{Mode, RetryPolicy, Schedule, SyncRow};
-use wharf::sync::runner::{self, Outcome, StopSignal};
+use wharf::sync::run::{self, Outcome, StopSignal};
 use wharf::vault::Vault;
 
 const PAGES: usize = 200;
@@ -220,7 +220,7 @@ async fn one_sync(origin: &str, into_push: bool) -> Row {
         let run = e.store.claim_run(&e.node, 60_000).await.unwrap().unwrap();
         let started = Instant::now();
         let (outcome, in_calls, in_http) =
-            runner::execute_timed(e, &run, &StopSignal::default()).await;
+            run::execute_timed(e, &run, &StopSignal::default()).await;
         let took = started.elapsed();
         assert!(matches!(outcome, Outcome::Succeeded), "{outcome:?}");
         e.store

@@ -31,7 +31,7 @@ pub struct ServeOptions {
     pub rate_burst: f64,
     /// What this node does.
     pub role: Role,
-    /// Sync app settings.
+    /// This node's settings (workers, leases, scheduler, public URL).
     pub app: AppOptions,
     /// Sandbox instances that may exist at once on this node.
     pub max_instances: u32,

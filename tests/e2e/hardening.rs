@@ -1158,7 +1158,7 @@ async fn leases_are_renewed_while_every_async_worker_is_blocked() {
         .await
         .unwrap();
     let run = store.claim_run(&engine.node, 2_000).await.unwrap().unwrap();
-    let stop = Arc::new(wharf::sync::runner::StopSignal::default());
+    let stop = Arc::new(wharf::sync::run::StopSignal::default());
     let _held = engine.leases.hold(run.lease().unwrap(), stop.clone());
     // Both worker threads of this runtime are stuck in blocking work for
     // longer than the lease (5 s in the test engine): nothing async runs.
@@ -1249,7 +1249,7 @@ async fn a_run_past_a_limit_of_its_sync_fails_with_the_limit_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_that_panics_fails_its_run_and_lets_go_of_the_lease() {
     use wharf::store::runs::Trigger;
-    use wharf::sync::runner::Outcome;
+    use wharf::sync::run::Outcome;
     let app = crate::api_support::App::new(crate::api_support::Db::Sqlite).await;
     let sync = hostile_sync(
         &app,
@@ -1270,7 +1270,7 @@ async fn an_execution_that_panics_fails_its_run_and_lets_go_of_the_lease() {
         .unwrap()
         .unwrap();
     let id = run.id.clone();
-    let stop = Arc::new(wharf::sync::runner::StopSignal::default());
+    let stop = Arc::new(wharf::sync::run::StopSignal::default());
     let work = async {
         if std::hint::black_box(true) {
             panic!("a bug reached through guest input");

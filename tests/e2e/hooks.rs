@@ -594,3 +594,50 @@ async fn a_delivery_to_a_down_endpoint_survives_a_restart() {
     assert_eq!(delivered["items"][0]["status"], "delivered", "{delivered}");
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_reaches_every_sync_of_its_connection_even_past_five_hundred() {
+    // Trigger mode: each sync of the connection gets a run. There used to be
+    // a cap of 500 syncs read, beyond which the rest were skipped silently.
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(app.upload(guest("hooks")).await.status, StatusCode::CREATED);
+    let (conn, path) = hook_connection(&app, "many", "trigger").await;
+    let template = app
+        .state
+        .app
+        .store
+        .sync(
+            app.post(
+                "/api/v1/syncs",
+                json!({"name": "s000", "source": conn, "streams": ["items"]}),
+            )
+            .await
+            .json["id"]
+                .as_str()
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 1..600 {
+        let mut s = template.clone();
+        s.id = wharf::store::new_id();
+        s.name = format!("s{i:03}");
+        app.state.app.store.insert_sync(&s).await.unwrap();
+    }
+    let now = wharf::store::now_ms() / 1000;
+    let body = json!({"type": "item.updated", "data": {"id": "1"}}).to_string();
+    let a = deliver(
+        &app,
+        &path,
+        &signed("msg_600", now, &body),
+        body.into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    assert_eq!(
+        a.json["result"]["triggered"].as_array().unwrap().len(),
+        600,
+        "every sync was triggered"
+    );
+}

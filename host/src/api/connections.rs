@@ -757,13 +757,8 @@ async fn check(
         Err(e) => (Status::Error, Some(e.kind()), Some(e.to_string())),
     };
     if status == Status::Error {
-        crate::sync::runner::connection_error(
-            &state.app,
-            None,
-            &c,
-            message.as_deref().unwrap_or(""),
-        )
-        .await;
+        crate::sync::run::connection_error(&state.app, None, &c, message.as_deref().unwrap_or(""))
+            .await;
     } else {
         state
             .app

@@ -938,43 +938,22 @@ async fn import(
             }),
         }
     }
-    let run = state
-        .app
-        .store
-        .start_run_now(
-            &id,
-            Trigger::Manual,
-            &state.app.node,
-            state.app.options.lease.as_millis() as i64,
-        )
-        .await?
-        .ok_or_else(|| ApiError::conflict("a run of this sync is running; import after it ends"))?;
-    let result =
-        crate::sync::runner::push_records(&state.app, &run, &stream, records, Vec::new()).await;
-    let (counters, rejections) = match result {
-        Ok(x) => x,
-        Err(outcome) => {
-            let message = format!("{outcome:?}");
-            if let Some(lease) = run.lease() {
-                let _ = state
-                    .app
-                    .store
-                    .finish_run(&lease, "failed", Some("import"), Some(&message))
-                    .await;
-            }
-            return Err(ApiError::invalid(
-                format!("the import failed: {message}"),
-                Vec::new(),
-            ));
-        }
-    };
-    if let Some(lease) = run.lease() {
-        let _ = state
-            .app
-            .store
-            .finish_run(&lease, "succeeded", None, None)
-            .await;
-    }
+    let sync = find(&state, &id).await?;
+    let landed = crate::sync::ingest::land(
+        &state.app,
+        &sync,
+        Trigger::Manual,
+        &stream,
+        records,
+        Vec::new(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::sync::ingest::IngestError::Busy(_) => ApiError::conflict(e.to_string()),
+        crate::sync::ingest::IngestError::Store(e) => e.into(),
+        other => ApiError::invalid(format!("the import failed: {other}"), Vec::new()),
+    })?;
+    let (run, counters, rejections) = (landed.run, landed.counters, landed.rejections);
     let mut rejected: Vec<RowError> = rejections
         .into_iter()
         .map(|x| RowError {
@@ -999,11 +978,11 @@ async fn import(
         &caller.key_id,
         "sync.import",
         &id,
-        json!({ "run": run.id, "rows": rows.len(), "rejected": rejected.len() }),
+        json!({ "run": run, "rows": rows.len(), "rejected": rejected.len() }),
     )
     .await;
     Ok(Json(ImportResult {
-        run: run.id,
+        run,
         rows: rows.len(),
         imported: counters.pushed,
         created: counters.created,

@@ -20,11 +20,8 @@ use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::{AppState, ListPage, Route, audit};
 use crate::events::{EVENTS, new_message_id};
-use crate::model::record::Op;
 use crate::model::secret::SecretValue;
-use crate::runtime::{CallError, ConnectorError};
 use crate::store::outbox::WebhookRow;
-use crate::store::runs::Trigger;
 use crate::webhooks::new_secret;
 use crate::webhooks::sender::check_url;
 
@@ -552,97 +549,14 @@ async fn process(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> Result<Value, ApiError> {
-    let syncs: Vec<_> = state
-        .app
-        .store
-        .syncs(None, 500)
-        .await?
-        .into_iter()
-        .filter(|s| s.source_id == c.id)
-        .collect();
-    let (_, session) = crate::connections::open(&state.app, c)
+    use crate::sync::ingest::{IngestError, delivery};
+    delivery(&state.app, c, headers, body)
         .await
-        .map_err(|e| ApiError::server(e.to_string()))?;
-    match session.receive(headers, body).await {
-        Err(CallError::Connector(ConnectorError::Unsupported)) => {
-            let mut runs = Vec::new();
-            for s in syncs.iter().filter(|s| s.enabled) {
-                if let Some(run) = state
-                    .app
-                    .store
-                    .enqueue_run(&s.id, Trigger::Webhook, None, crate::store::now_ms(), 1)
-                    .await?
-                {
-                    runs.push(run.id);
-                }
-            }
-            state.app.wake.notify_waiters();
-            Ok(json!({"triggered": runs}))
-        }
-        Err(e) => Err(ApiError::invalid(
-            format!("the connector could not read the delivery: {e}"),
-            Vec::new(),
-        )),
-        Ok(records) => {
-            let mut results = Vec::new();
-            for s in &syncs {
-                for stream in &s.streams {
-                    let mine: Vec<_> = records
-                        .iter()
-                        .filter(|r| &r.stream == stream)
-                        .cloned()
-                        .collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    let run = state
-                        .app
-                        .store
-                        .start_run_now(
-                            &s.id,
-                            Trigger::Webhook,
-                            &state.app.node,
-                            state.app.options.lease.as_millis() as i64,
-                        )
-                        .await?
-                        .ok_or_else(|| {
-                            ApiError::server(format!(
-                                "sync `{}` is running; send the delivery again later",
-                                s.name
-                            ))
-                        })?;
-                    let outcome = crate::sync::runner::push_records(
-                        &state.app,
-                        &run,
-                        stream,
-                        mine,
-                        Vec::new(),
-                    )
-                    .await;
-                    let (status, counters) = match &outcome {
-                        Ok((counters, _)) => ("succeeded", Some(*counters)),
-                        Err(_) => ("failed", None),
-                    };
-                    let error = outcome.as_ref().err().map(|o| format!("{o:?}"));
-                    if let Some(lease) = run.lease() {
-                        let _ = state
-                            .app
-                            .store
-                            .finish_run(
-                                &lease,
-                                status,
-                                error.as_ref().map(|_| "webhook"),
-                                error.as_deref(),
-                            )
-                            .await;
-                    }
-                    results.push(json!({"sync": s.id, "run": run.id, "status": status, "counters": counters}));
-                }
-            }
-            let deletes = records.iter().filter(|r| r.op == Op::Delete).count();
-            Ok(json!({"records": records.len(), "deletes": deletes, "runs": results}))
-        }
-    }
+        .map_err(|e| match e {
+            IngestError::Busy(_) => ApiError::unavailable(format!("{e}; send the delivery again")),
+            IngestError::Connector(m) | IngestError::Failed(m) => ApiError::invalid(m, Vec::new()),
+            IngestError::Store(e) => e.into(),
+        })
 }
 
 async fn oauth_start(

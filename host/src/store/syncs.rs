@@ -255,6 +255,17 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Every sync that reads from a connection, by name.
+    pub async fn syncs_by_source(&self, connection_id: &str) -> Result<Vec<SyncRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM syncs WHERE source_id = $1 ORDER BY name"
+        ))
+        .bind(connection_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Whether a sync name is taken by another sync.
     pub async fn sync_name_taken(&self, name: &str, except: Option<&str>) -> Result<bool> {
         let row = sqlx::query("SELECT id FROM syncs WHERE name = $1")

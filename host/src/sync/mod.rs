@@ -2,12 +2,15 @@
 //! execute them page by page, and a scheduler that enqueues due runs
 //! exactly once across nodes.
 //!
-//! - [`runner`]: one run: fetch → map → validate → push → commit.
+//! - [`run`]: one run: fetch → map → validate → push → commit.
+//! - [`ingest`]: records that do not come from `fetch` (imports, webhook
+//!   deliveries), each landing as a run of its own.
 //! - [`worker`]: claiming, rescue of expired leases, graceful shutdown.
 //! - [`scheduler`]: due times to queued runs.
 //! - [`schedule`]: interval and cron arithmetic.
 
-pub mod runner;
+pub mod ingest;
+pub mod run;
 pub mod schedule;
 pub mod scheduler;
 pub mod worker;

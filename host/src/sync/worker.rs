@@ -9,7 +9,7 @@ use futures::FutureExt as _;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::runner::{self, Outcome, Stop, StopSignal};
+use super::run::{self, Outcome, Stop, StopSignal};
 use crate::app::App;
 use crate::store::now_ms;
 use crate::store::runs::{RunRow, Trigger};
@@ -51,7 +51,7 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
                     tasks.spawn(async move {
                         let work = {
                             let (app, run, stop) = (app.clone(), run.clone(), stop.clone());
-                            async move { runner::execute(&app, &run, &stop).await }
+                            async move { run::execute(&app, &run, &stop).await }
                         };
                         execute(app, run, stop, work).await;
                         drop(permit);
@@ -87,7 +87,7 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Execute one claimed run (`work`, normally [`runner::execute`]) with its
+/// Execute one claimed run (`work`, normally [`run::execute`]) with its
 /// lease kept and cancellation watched, and end it.
 ///
 /// However the execution ends, the run ends: a panic anywhere in it fails

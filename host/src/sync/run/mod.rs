@@ -1,0 +1,492 @@
+//! One run, exactly as DESIGN.md describes: for each stream, `fetch` →
+//! `map` → validate each record against its stream's JSON Schema → `push`
+//! → in one transaction store the cursor, the counters, the rejections and
+//! the log. A cursor is committed only after the destination accepted the
+//! page, so a run that dies resumes from its last committed page and the
+//! destination (which upserts by key) sees nothing lost and nothing twice.
+//!
+//! - [`open`]: the sync's connections opened as sessions.
+//! - [`page`]: the one push-and-commit of a page (also used by ingestion).
+//! - [`validate`]: records against their stream's schema.
+//! - [`retry`]: connector calls with retries, and what a failure means.
+
+mod open;
+mod page;
+mod retry;
+mod validate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::app::App;
+use crate::model::record::Record;
+use crate::store::StoreError;
+use crate::store::pages::PageRefused;
+use crate::store::runs::{Counters, Lease, RejectionRow, RunRow};
+use crate::store::syncs::{Mode, SyncRow};
+
+use open::{Opened, Side, Sides, open_failed, open_sides};
+pub use page::{Batch, Position};
+pub use retry::connection_error;
+
+/// Why a run should stop between steps.
+#[derive(Default)]
+pub struct StopSignal {
+    cancel: AtomicBool,
+    lease_lost: AtomicBool,
+    shutdown: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    /// Ask the run to stop: cancelled by a person.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// Another worker owns the run now.
+    pub fn lease_lost(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// The node is shutting down and the grace period is over.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// Why the run should stop, if it should.
+    pub fn reason(&self) -> Option<Stop> {
+        if self.lease_lost.load(Ordering::SeqCst) {
+            Some(Stop::LeaseLost)
+        } else if self.shutdown.load(Ordering::SeqCst) {
+            Some(Stop::Shutdown)
+        } else if self.cancel.load(Ordering::SeqCst) {
+            Some(Stop::Cancelled)
+        } else {
+            None
+        }
+    }
+    async fn stopped(&self) -> Stop {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl crate::app::leases::LeaseHolder for StopSignal {
+    fn lease_lost(&self) {
+        StopSignal::lease_lost(self);
+    }
+    fn cancel(&self) {
+        StopSignal::cancel(self);
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Cancelled by a person.
+    Cancelled,
+    /// The lease moved to another worker.
+    LeaseLost,
+    /// The node is shutting down.
+    Shutdown,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every stream was read to its end.
+    Succeeded,
+    /// The run failed; `retry` says whether (and when) to try again.
+    Failed {
+        /// Machine-readable kind.
+        kind: String,
+        /// For a person.
+        message: String,
+        /// Retry as a new run after this long.
+        retry: Option<Duration>,
+    },
+    /// Stopped early.
+    Stopped(Stop),
+    /// The store failed; the lease will expire and the run be rescued.
+    Internal(String),
+}
+
+impl From<StoreError> for Outcome {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Succeeded => f.write_str("succeeded"),
+            Self::Failed { kind, message, .. } => write!(f, "failed ({kind}): {message}"),
+            Self::Stopped(Stop::Cancelled) => f.write_str("cancelled"),
+            Self::Stopped(Stop::LeaseLost) => {
+                f.write_str("stopped: another execution took the run over")
+            }
+            Self::Stopped(Stop::Shutdown) => f.write_str("stopped: the node is shutting down"),
+            Self::Internal(e) => write!(f, "interrupted by an internal error: {e}"),
+        }
+    }
+}
+
+struct Run<'a> {
+    app: &'a App,
+    run: &'a RunRow,
+    lease: Lease,
+    /// Pages, records and bytes of the run so far, for its limits.
+    totals: Counters,
+    sync: SyncRow,
+    stop: &'a StopSignal,
+    source: Opened,
+    source_schemas: HashMap<String, Value>,
+    mapper: Option<Opened>,
+    destination: Option<Opened>,
+    validators: HashMap<String, Option<Arc<jsonschema::Validator>>>,
+    rejected: i64,
+}
+
+/// Execute a claimed run.
+pub async fn execute(app: &App, run: &RunRow, stop: &StopSignal) -> Outcome {
+    execute_timed(app, run, stop).await.0
+}
+
+/// Execute a claimed run; also the time spent in connector calls, and the
+/// part of it spent performing the connectors' HTTP requests.
+pub async fn execute_timed(
+    app: &App,
+    run: &RunRow,
+    stop: &StopSignal,
+) -> (Outcome, Duration, Duration) {
+    let Some(lease) = run.lease() else {
+        return (
+            Outcome::Internal("the run has no lease".into()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+    };
+    let sync = match app.store.sync(&run.sync_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return (
+                failed("config", "the sync was deleted", None),
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
+        Err(e) => return (e.into(), Duration::ZERO, Duration::ZERO),
+    };
+    let Sides {
+        source,
+        source_schemas,
+        mapper,
+        destination,
+    } = match open_sides(app, &sync).await {
+        Ok(sides) => sides,
+        Err((id, e)) => {
+            return (
+                open_failed(app, &lease, &id, e).await,
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
+    };
+    // Per-connection concurrency on this node.
+    let mut slots = Vec::new();
+    let mut ids: Vec<&str> = vec![&source.row.id];
+    ids.extend(mapper.as_ref().map(|m| m.row.id.as_str()));
+    ids.extend(destination.as_ref().map(|d| d.row.id.as_str()));
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        let slot = app.connection_slot(id);
+        tokio::select! {
+            permit = slot.acquire_owned() => slots.push(permit.expect("semaphores are never closed")),
+            reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
+        }
+    }
+    let limit = Duration::from_secs(sync.limits.max_duration_secs);
+    let mut r = Run {
+        app,
+        run,
+        lease,
+        totals: run.counters,
+        sync,
+        stop,
+        source,
+        source_schemas,
+        mapper,
+        destination,
+        validators: HashMap::new(),
+        rejected: run.counters.rejected,
+    };
+    // The run's own time counts from its first start, across retries of
+    // the same run after a crash.
+    let spent = run
+        .started_at
+        .map_or(0, |t| (crate::store::now_ms() - t).max(0) as u64);
+    let left = limit.saturating_sub(Duration::from_millis(spent));
+    let outcome = match tokio::time::timeout(left, r.streams()).await {
+        Ok(outcome) => outcome,
+        Err(_) => failed(
+            "limit",
+            format!(
+                "the run took longer than the sync's limit of {} s (limits.max_duration_secs)",
+                limit.as_secs()
+            ),
+            None,
+        ),
+    };
+    drop(slots);
+    let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
+    for o in r.sessions() {
+        calls += o.session.call_time();
+        http += Duration::from_nanos(o.session.http_counters().busy_nanos);
+    }
+    (outcome, calls, http)
+}
+
+pub(crate) fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Outcome {
+    Outcome::Failed {
+        kind: kind.into(),
+        message: message.into(),
+        retry,
+    }
+}
+
+/// Records an import or delivery may map one call each, when the mapper
+/// does not map one record to one.
+const MAX_SINGLE_MAPS: usize = 1_000;
+
+/// Run the connectors of a sync on records that did not come from `fetch`
+/// (an import, a webhook delivery): map → validate → push, committed as one
+/// page of `run` (already claimed). Returns the counters and the
+/// rejections, each with its index in `records`.
+pub async fn land(
+    app: &App,
+    run: &RunRow,
+    stream: &str,
+    records: Vec<Record>,
+    earlier_rejections: Vec<RejectionRow>,
+) -> Result<(Counters, Vec<RejectionRow>), Outcome> {
+    let stop = Arc::new(StopSignal::default());
+    let lease = run
+        .lease()
+        .ok_or_else(|| Outcome::Internal("the run has no lease".into()))?;
+    let _held = app.leases.hold(lease.clone(), stop.clone());
+    let sync = app
+        .store
+        .sync(&run.sync_id)
+        .await?
+        .ok_or_else(|| failed("config", "the sync was deleted", None))?;
+    let Sides {
+        source,
+        source_schemas,
+        mapper,
+        destination,
+    } = open_sides(app, &sync)
+        .await
+        .map_err(|(_, e)| failed("config", e.to_string(), None))?;
+    let mut r = Run {
+        app,
+        run,
+        lease,
+        totals: Counters::default(),
+        sync,
+        stop: &stop,
+        source,
+        source_schemas,
+        mapper,
+        destination,
+        validators: HashMap::new(),
+        rejected: 0,
+    };
+    let fetched = records.len() as i64;
+    // Map one record at a time if the mapper does not keep the count, so
+    // each output keeps its input's index.
+    let mut mapped: Vec<(usize, Record)> = Vec::with_capacity(records.len());
+    match &r.mapper {
+        Some(m) => {
+            let out = r.call(Side::Mapper, || m.session.map(&records)).await?;
+            if out.len() == records.len() {
+                mapped.extend(out.into_iter().enumerate());
+            } else if records.len() > MAX_SINGLE_MAPS {
+                return Err(failed(
+                    "config",
+                    format!(
+                        "the mapper does not map one record to one, so each of the {} records would need a call of its own; send at most {MAX_SINGLE_MAPS} at a time",
+                        records.len()
+                    ),
+                    None,
+                ));
+            } else {
+                for (i, rec) in records.iter().enumerate() {
+                    let one = std::slice::from_ref(rec);
+                    for o in r.call(Side::Mapper, || m.session.map(one)).await? {
+                        mapped.push((i, o));
+                    }
+                }
+            }
+        }
+        None => mapped.extend(records.into_iter().enumerate()),
+    }
+    let (origin, outputs): (Vec<usize>, Vec<Record>) = mapped.into_iter().unzip();
+    let batch = Batch::ingested(outputs, origin, earlier_rejections, fetched);
+    let position = Position {
+        stream: stream.to_string(),
+        cursor: None,
+        done: true,
+        checkpoint: false,
+    };
+    r.push_and_commit(batch, position).await
+}
+
+impl Run<'_> {
+    async fn streams(&mut self) -> Outcome {
+        let progress = match self.app.store.run_progress(&self.run.id).await {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let committed = match self.sync.mode {
+            Mode::Incremental => match self.app.store.sync_cursors(&self.sync.id).await {
+                Ok(c) => c,
+                Err(e) => return e.into(),
+            },
+            Mode::Full => Default::default(),
+        };
+        for stream in self.sync.streams.clone() {
+            let (cursor, done) = match progress.get(&stream) {
+                Some((cursor, done)) => (cursor.clone(), *done),
+                None => (committed.get(&stream).cloned().flatten(), false),
+            };
+            if done {
+                continue;
+            }
+            if let Err(outcome) = self.stream(&stream, cursor).await {
+                return outcome;
+            }
+        }
+        Outcome::Succeeded
+    }
+
+    async fn stream(&mut self, stream: &str, mut cursor: Option<String>) -> Result<(), Outcome> {
+        let checkpoint = self.sync.mode == Mode::Incremental;
+        let position = |cursor, done| Position {
+            stream: stream.to_string(),
+            cursor,
+            done,
+            checkpoint,
+        };
+        loop {
+            if let Some(reason) = self.stop.reason() {
+                return Err(Outcome::Stopped(reason));
+            }
+            let page = {
+                let source = &self.source.session;
+                let c = cursor.clone();
+                self.call(Side::Source, || source.fetch(stream, c.as_deref()))
+                    .await?
+            };
+            let fetched = page.records.len() as i64;
+            let records = match &self.mapper {
+                Some(m) => {
+                    let input = &page.records;
+                    let session = &m.session;
+                    self.call(Side::Mapper, || session.map(input)).await?
+                }
+                None => page.records,
+            };
+            let done = !page.more;
+            let next = page.cursor.clone().or(cursor.clone());
+            let batch = Batch::page(records, fetched);
+            let counters = self
+                .push_and_commit(batch, position(page.cursor.clone(), done))
+                .await?
+                .0;
+            self.count(&counters)?;
+            self.rejected += counters.rejected;
+            if self.sync.error_threshold >= 0 && self.rejected > self.sync.error_threshold {
+                return Err(failed(
+                    "threshold",
+                    format!(
+                        "{} records were rejected, more than the sync's error threshold of {}; see the run's errors",
+                        self.rejected, self.sync.error_threshold
+                    ),
+                    None,
+                ));
+            }
+            cursor = next;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Add a committed page to the run's totals; fail the run if it passed
+    /// one of the sync's limits (the page stays committed).
+    fn count(&mut self, page: &Counters) -> Result<(), Outcome> {
+        self.totals.pages += page.pages;
+        self.totals.fetched += page.fetched;
+        self.totals.bytes += page.bytes;
+        let limits = &self.sync.limits;
+        let checks = [
+            (self.totals.pages, limits.max_pages, "pages", "max_pages"),
+            (
+                self.totals.fetched,
+                limits.max_records,
+                "records",
+                "max_records",
+            ),
+            (
+                self.totals.bytes,
+                limits.max_bytes,
+                "bytes of responses",
+                "max_bytes",
+            ),
+        ];
+        for (used, limit, what, field) in checks {
+            if used as u64 > limit {
+                return Err(failed(
+                    "limit",
+                    format!(
+                        "the run fetched {used} {what}, more than the sync's limit of {limit} per run (limits.{field}); what was fetched so far is committed"
+                    ),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records the sync may keep in the records store.
+fn quota(sync: &SyncRow) -> i64 {
+    i64::try_from(sync.limits.max_stored_records).unwrap_or(i64::MAX)
+}
+
+/// Why a page could not be committed, as the run's outcome.
+fn refused_outcome(refused: PageRefused) -> Outcome {
+    match refused {
+        PageRefused::LeaseLost => Outcome::Stopped(Stop::LeaseLost),
+        PageRefused::Quota { limit } => failed(
+            "limit",
+            format!(
+                "the records store would hold more than the sync's quota of {limit} records (limits.max_stored_records); the page was not stored"
+            ),
+            None,
+        ),
+    }
+}

@@ -1,0 +1,164 @@
+//! A page on its way out: pushed to the destination (or kept for the
+//! records store) and committed with its position, counters, rejections
+//! and log lines in one transaction. The one place that does this, for
+//! fetched pages and for ingested records alike.
+
+use super::open::Side;
+use super::{Outcome, Run, quota, refused_outcome};
+use crate::model::record::Record;
+use crate::store::pages::{PageCommit, StoreOutcome};
+use crate::store::runs::{Counters, RejectionRow};
+
+/// Records to push, and where each came from.
+#[derive(Debug)]
+pub struct Batch {
+    records: Vec<Record>,
+    /// Per record, its position in what came in (the fetched page, the
+    /// imported rows), so rejections name the row a person knows.
+    origin: Vec<usize>,
+    /// Rejections found before (rows of an import that did not parse).
+    rejections: Vec<RejectionRow>,
+    /// Records that came in.
+    fetched: i64,
+    /// Whether this is a fetched page (counted in the run's pages).
+    page: bool,
+}
+
+impl Batch {
+    /// A fetched page: `records` out of the mapper (or as they came), each
+    /// at its own position, of `fetched` that came in.
+    pub fn page(records: Vec<Record>, fetched: i64) -> Self {
+        Self {
+            origin: (0..records.len()).collect(),
+            records,
+            rejections: Vec::new(),
+            fetched,
+            page: true,
+        }
+    }
+
+    /// Records that did not come from `fetch` (an import, a delivery): each
+    /// with its `origin` position among the `fetched` that came in, and the
+    /// rejections found before.
+    pub fn ingested(
+        records: Vec<Record>,
+        origin: Vec<usize>,
+        rejections: Vec<RejectionRow>,
+        fetched: i64,
+    ) -> Self {
+        debug_assert_eq!(records.len(), origin.len());
+        Self {
+            records,
+            origin,
+            rejections,
+            fetched,
+            page: false,
+        }
+    }
+}
+
+/// Where a page stands in its stream.
+#[derive(Debug, Clone)]
+pub struct Position {
+    /// The stream.
+    pub stream: String,
+    /// The cursor after the page (none: keep the previous one).
+    pub cursor: Option<String>,
+    /// The stream is finished.
+    pub done: bool,
+    /// Also store the cursor as the sync's checkpoint.
+    pub checkpoint: bool,
+}
+
+impl Run<'_> {
+    /// Validate, push and commit `batch` at `position`: the page's
+    /// counters (with what the records store did) and its rejections.
+    pub(super) async fn push_and_commit(
+        &mut self,
+        batch: Batch,
+        position: Position,
+    ) -> Result<(Counters, Vec<RejectionRow>), Outcome> {
+        let Batch {
+            records,
+            origin,
+            mut rejections,
+            fetched,
+            page,
+        } = batch;
+        let mut counters = Counters {
+            pages: i64::from(page),
+            fetched,
+            mapped: records.len() as i64,
+            ..Counters::default()
+        };
+        let (valid, invalid) = self.validate(records).await;
+        // `valid` keeps the order of the records that passed: the origin of
+        // each is the origin of the record at that position.
+        let refused: std::collections::HashSet<i64> = invalid.iter().map(|x| x.index).collect();
+        let valid_origin: Vec<usize> = (0..origin.len())
+            .filter(|p| !refused.contains(&(*p as i64)))
+            .map(|p| origin[p])
+            .collect();
+        rejections.extend(invalid.into_iter().map(|mut x| {
+            x.index = origin[x.index as usize] as i64;
+            x
+        }));
+        counters.pushed = valid.len() as i64;
+        let mut store_records = Vec::new();
+        match &self.destination {
+            Some(d) => {
+                let session = &d.session;
+                let input = &valid;
+                let result = self.call(Side::Destination, || session.push(input)).await?;
+                counters.created = i64::from(result.created);
+                counters.updated = i64::from(result.updated);
+                counters.deleted = i64::from(result.deleted);
+                for x in result.rejected {
+                    // The runtime checked that each index is in the batch.
+                    let at = x.index as usize;
+                    rejections.push(RejectionRow {
+                        stream: valid[at].stream.clone(),
+                        index: valid_origin[at] as i64,
+                        key: valid[at].key.clone(),
+                        field: x.field,
+                        message: x.message,
+                    });
+                }
+            }
+            None => store_records = valid,
+        }
+        rejections.sort_by_key(|x| x.index);
+        counters.rejected = rejections.len() as i64;
+        let (requests, bytes) = self.http_delta();
+        counters.http_requests = requests;
+        counters.bytes = bytes;
+        let logs = self.drain_logs();
+        let logs_dropped = self.dropped_logs();
+        let commit = PageCommit {
+            lease: &self.lease,
+            sync_id: &self.sync.id,
+            stream: &position.stream,
+            cursor: position.cursor,
+            done: position.done,
+            checkpoint: position.checkpoint,
+            counters,
+            rejections: rejections.clone(),
+            logs,
+            logs_dropped,
+            records: store_records,
+            quota: quota(&self.sync),
+        };
+        let stored: StoreOutcome = self
+            .app
+            .store
+            .commit_page(commit)
+            .await?
+            .map_err(refused_outcome)?;
+        self.app.metrics.page(&counters, &stored);
+        counters.created += stored.created;
+        counters.updated += stored.updated;
+        counters.unchanged += stored.unchanged;
+        counters.deleted += stored.deleted;
+        Ok((counters, rejections))
+    }
+}
