@@ -7,9 +7,14 @@ mod auth;
 mod connections;
 mod connectors;
 pub mod error;
+mod hooks;
 mod json;
 mod keys;
+mod metrics;
+mod oauth;
 mod openapi;
+mod records;
+mod runs;
 mod syncs;
 mod webhooks;
 
@@ -83,7 +88,12 @@ pub fn routes() -> Vec<Route> {
     all.extend(connections::routes());
     all.extend(keys::routes());
     all.extend(syncs::routes());
+    all.extend(runs::routes());
+    all.extend(records::routes());
+    all.extend(metrics::routes());
     all.extend(webhooks::routes());
+    all.extend(hooks::routes());
+    all.extend(oauth::routes());
     all
 }
 
@@ -163,7 +173,7 @@ pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(syncs::metrics))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state)
 }
 

@@ -1,0 +1,260 @@
+//! Incoming webhooks: a connection's endpoint URL (created or rotated, the
+//! token shown once), the deliveries it received, and the endpoint itself,
+//! which authenticates the URL, verifies the signature, refuses replays and
+//! hands the delivery to ingestion.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::{Caller, Scope};
+use super::error::ApiError;
+use super::{AppState, ListPage, Route, audit};
+
+/// Largest incoming delivery; refused before any signature is computed.
+pub const HOOK_BODY_LIMIT: usize = 1 << 20;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: Method::POST,
+            path: "/api/v1/connections/{id}/webhook",
+            scope: Some(Scope::Write),
+            summary: "Create (or rotate) the connection's incoming webhook URL; shown once",
+            body: None,
+            ok: &[(201, "HookEndpoint")],
+            errors: &[404, 422],
+            handler: post(hook_endpoint),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/connections/{id}/deliveries",
+            scope: Some(Scope::Read),
+            summary: "Incoming webhook deliveries of the connection, newest first",
+            body: None,
+            ok: &[(200, "DeliveryList")],
+            errors: &[404],
+            handler: get(deliveries),
+        },
+        Route {
+            method: Method::POST,
+            path: "/hooks/{connection}/{token}",
+            scope: None,
+            summary: "An incoming webhook delivery, verified by the connector's scheme with the connection's `webhook_secret`",
+            body: Some("raw"),
+            ok: &[(202, ""), (200, "")],
+            errors: &[401, 404, 413, 422, 500],
+            handler: post(receive).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)),
+        },
+    ]
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Equal without leaking where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn hook_endpoint(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let c = state
+        .app
+        .store
+        .connection(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
+    let spec = state
+        .app
+        .store
+        .connector(&c.connector, &c.version)
+        .await?
+        .map(|k| k.spec);
+    let Some(scheme) = spec.and_then(|s| s.webhook) else {
+        return Err(ApiError::invalid(
+            "the connector does not declare a webhook scheme",
+            Vec::new(),
+        ));
+    };
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    let token = hex::encode(bytes);
+    state
+        .app
+        .store
+        .set_hook_token(&id, &token_hash(&token))
+        .await?;
+    audit(
+        &state,
+        &caller.key_id,
+        "connection.webhook_url",
+        &id,
+        json!({}),
+    )
+    .await;
+    let path = format!("/hooks/{id}/{token}");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "url": format!("{}{path}", state.app.options.public_url.trim_end_matches('/')),
+            "path": path,
+            "scheme": scheme,
+            "secret_set": c.secrets.iter().any(|s| s.name == "webhook_secret"),
+        })),
+    ))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ListPage<crate::store::hooks::DeliveryRow>>, ApiError> {
+    state
+        .app
+        .store
+        .connection(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
+    Ok(Json(ListPage {
+        items: state.app.store.deliveries(&id, 200).await?,
+        next: None,
+    }))
+}
+
+/// An incoming delivery: authenticate the URL, verify the signature (the
+/// body limit applied before), refuse replays, then hand it to the
+/// connector's `receive` (records go through each sync's map → validate →
+/// push) or, if it has none, trigger the connection's syncs.
+async fn receive(
+    State(state): State<AppState>,
+    Path((connection_id, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("deliveries are limited to {HOOK_BODY_LIMIT} bytes"))
+        } else {
+            ApiError::bad_request(format!("could not read the delivery: {e}"))
+        }
+    })?;
+    let unknown = || ApiError::not_found("no such webhook endpoint");
+    let expected = state
+        .app
+        .store
+        .hook_token(&connection_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if !constant_time_eq(token_hash(&token).as_bytes(), expected.as_bytes()) {
+        return Err(unknown());
+    }
+    let c = state
+        .app
+        .store
+        .connection(&connection_id)
+        .await?
+        .ok_or_else(unknown)?;
+    let scheme = state
+        .app
+        .store
+        .connector(&c.connector, &c.version)
+        .await?
+        .and_then(|k| k.spec.webhook)
+        .ok_or_else(unknown)?;
+    let secret = match state
+        .app
+        .store
+        .secret_tokens(&c.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == "webhook_secret")
+    {
+        Some(t) => state
+            .app
+            .vault
+            .decrypt(&t.token)
+            .map_err(|e| ApiError::server(format!("webhook_secret: {e}")))?,
+        None => {
+            return Err(ApiError::invalid(
+                "the connection has no `webhook_secret`; set it before sending deliveries",
+                Vec::new(),
+            ));
+        }
+    };
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let now = crate::store::now_ms() / 1000;
+    let verified = crate::webhooks::verify::verify(scheme, secret.expose(), &pairs, &body, now)
+        .map_err(|e| {
+            ApiError::unauthorized(format!("delivery refused: {e}"))
+                .with(json!({"reason": "signature"}))
+        })?;
+    if !state
+        .app
+        .store
+        .begin_delivery(&c.id, &verified.delivery_id)
+        .await?
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"delivery": verified.delivery_id, "duplicate": true})),
+        )
+            .into_response());
+    }
+    match process(&state, &c, pairs, body.to_vec()).await {
+        Ok(detail) => {
+            state
+                .app
+                .store
+                .finish_delivery(&c.id, &verified.delivery_id, "processed", &detail)
+                .await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"delivery": verified.delivery_id, "result": detail})),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            // Forget it, so the sender's retry is processed.
+            let _ = state
+                .app
+                .store
+                .forget_delivery(&c.id, &verified.delivery_id)
+                .await;
+            Err(e)
+        }
+    }
+}
+
+async fn process(
+    state: &AppState,
+    c: &crate::store::connections::ConnectionRow,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Result<Value, ApiError> {
+    use crate::sync::ingest::{IngestError, delivery};
+    delivery(&state.app, c, headers, body)
+        .await
+        .map_err(|e| match e {
+            IngestError::Busy(_) => ApiError::unavailable(format!("{e}; send the delivery again")),
+            IngestError::Connector(m) | IngestError::Failed(m) => ApiError::invalid(m, Vec::new()),
+            IngestError::Store(e) => e.into(),
+        })
+}
