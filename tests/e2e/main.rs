@@ -5,6 +5,7 @@
 mod api;
 mod api_support;
 mod capabilities;
+mod cli;
 mod cluster;
 mod connectors;
 mod dev_cli;

@@ -5,19 +5,20 @@
 //! config); blocked networks stay blocked unless `--allow-network` names
 //! them. Records go out (fetch, map) and come in (map, push) as JSON lines.
 //!
-//! Exit codes: 0 success, 1 the connector's call failed, 2 bad usage or
-//! input, 3 the component could not be loaded.
+//! Exit codes (see [`Failure`]): 0 success, 1 the connector's call failed
+//! (shown as `error[kind]`, the call error's kind), 2 bad usage or input,
+//! 3 the component could not be loaded (`error[load]`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
+use super::failure::Failure;
 use crate::model::grants::HostPattern;
 use crate::model::record::Record;
 use crate::model::secret::SecretValue;
@@ -81,46 +82,19 @@ pub struct CallArgs {
     no_cache: bool,
 }
 
-/// Usage or input problems: exit code 2.
-struct UsageError(String);
-
-pub async fn run(cmd: DevCommand) -> ExitCode {
-    match dispatch(cmd).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(m)) => {
-            eprintln!("error: {m}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Load(m)) => {
-            eprintln!("error[load]: {m}");
-            ExitCode::from(3)
-        }
-        Err(Failure::Call(e)) => {
-            eprintln!("error[{}]: {e}", e.kind());
-            ExitCode::from(1)
-        }
-    }
-}
-
-enum Failure {
-    Usage(String),
-    Load(String),
-    Call(CallError),
-}
-
-impl From<UsageError> for Failure {
-    fn from(e: UsageError) -> Self {
-        Self::Usage(e.0)
-    }
+/// Exit code 3: a component that does not load is neither a usage error
+/// nor a failed call, and scripts that build components tell it apart.
+fn load_failure(message: String) -> Failure {
+    Failure::new(3, message).labelled("load")
 }
 
 impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
-        Self::Call(e)
+        Failure::failed(e.to_string()).labelled(e.kind())
     }
 }
 
-async fn dispatch(cmd: DevCommand) -> Result<(), Failure> {
+pub async fn run(cmd: DevCommand) -> Result<(), Failure> {
     match cmd {
         DevCommand::Spec { wasm } => {
             let (_, connector) = load(&wasm, false).await?;
@@ -160,7 +134,7 @@ async fn dispatch(cmd: DevCommand) -> Result<(), Failure> {
                     write_line(&mut out, r)?;
                 }
                 out.flush()
-                    .map_err(|e| UsageError(format!("stdout: {e}")))?;
+                    .map_err(|e| Failure::usage(format!("stdout: {e}")))?;
                 cursor = page.cursor.or(cursor);
                 if !page.more || max_pages.is_some_and(|m| pages >= m) {
                     break;
@@ -207,22 +181,22 @@ async fn dispatch(cmd: DevCommand) -> Result<(), Failure> {
     }
 }
 
-fn write_line(out: &mut impl Write, record: &Record) -> Result<(), UsageError> {
-    serde_json::to_writer(&mut *out, record).map_err(|e| UsageError(format!("stdout: {e}")))?;
+fn write_line(out: &mut impl Write, record: &Record) -> Result<(), Failure> {
+    serde_json::to_writer(&mut *out, record).map_err(|e| Failure::usage(format!("stdout: {e}")))?;
     out.write_all(b"\n")
-        .map_err(|e| UsageError(format!("stdout: {e}")))
+        .map_err(|e| Failure::usage(format!("stdout: {e}")))
 }
 
-fn read_records() -> Result<Vec<Record>, UsageError> {
+fn read_records() -> Result<Vec<Record>, Failure> {
     let stdin = std::io::stdin();
     let mut records = Vec::new();
     for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.map_err(|e| UsageError(format!("stdin: {e}")))?;
+        let line = line.map_err(|e| Failure::usage(format!("stdin: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
         let record: Record = serde_json::from_str(&line).map_err(|e| {
-            UsageError(format!(
+            Failure::usage(format!(
                 "stdin line {}: not a record ({e}); expected {{\"stream\": ..., \"key\": ..., \"op\": \"upsert\"|\"delete\", \"data\": {{...}}}}",
                 n + 1
             ))
@@ -234,17 +208,17 @@ fn read_records() -> Result<Vec<Record>, UsageError> {
 
 async fn load(wasm: &PathBuf, no_cache: bool) -> Result<(Runtime, Arc<Connector>), Failure> {
     let bytes = std::fs::read(wasm)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", wasm.display())))?;
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", wasm.display())))?;
     let cache_dir = if no_cache { None } else { cache_dir() };
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir,
         ..RuntimeOptions::default()
     })
-    .map_err(|e| Failure::Load(format!("cannot start the sandbox: {e:#}")))?;
+    .map_err(|e| load_failure(format!("cannot start the sandbox: {e:#}")))?;
     let connector = runtime
         .load(&bytes)
         .await
-        .map_err(|e| Failure::Load(e.to_string()))?;
+        .map_err(|e| load_failure(e.to_string()))?;
     Ok((runtime, connector))
 }
 
@@ -261,12 +235,12 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
     let secrets = parse_secrets(&args.secrets)?;
     let (runtime, connector) = load(&args.wasm, args.no_cache).await?;
     let mut hosts = connector.spec().host_patterns(&config).map_err(|e| {
-        UsageError(format!(
+        Failure::usage(format!(
             "cannot expand the spec's hosts with this config: {e}"
         ))
     })?;
     for h in &args.hosts {
-        hosts.push(HostPattern::parse(h).map_err(|e| UsageError(e.to_string()))?);
+        hosts.push(HostPattern::parse(h).map_err(|e| Failure::usage(e.to_string()))?);
     }
     let options = SessionOptions {
         config,
@@ -278,7 +252,7 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)
     })
-    .map_err(|e| Failure::Usage(e.to_string()))
+    .map_err(|e| Failure::usage(e.to_string()))
 }
 
 fn print_log(line: &LogLine) {
@@ -287,34 +261,34 @@ fn print_log(line: &LogLine) {
     eprintln!("[{level} {source}] {}", line.message);
 }
 
-fn parse_config(text: &str) -> Result<Value, UsageError> {
+fn parse_config(text: &str) -> Result<Value, Failure> {
     let text = match text.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read config file {path}: {e}")))?,
+            .map_err(|e| Failure::usage(format!("cannot read config file {path}: {e}")))?,
         None => text.to_string(),
     };
     let value: Value = serde_json::from_str(&text)
-        .map_err(|e| UsageError(format!("--config is not valid JSON: {e}")))?;
+        .map_err(|e| Failure::usage(format!("--config is not valid JSON: {e}")))?;
     if !value.is_object() {
-        return Err(UsageError("--config must be a JSON object".into()));
+        return Err(Failure::usage("--config must be a JSON object"));
     }
     Ok(value)
 }
 
-fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, SecretValue>, UsageError> {
+fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, SecretValue>, Failure> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         let (name, value) = pair
             .split_once('=')
-            .ok_or_else(|| UsageError(format!("--secret `{pair}` must be NAME=VALUE")))?;
+            .ok_or_else(|| Failure::usage(format!("--secret `{pair}` must be NAME=VALUE")))?;
         let value = if let Some(path) = value.strip_prefix('@') {
             std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("secret {name}: cannot read {path}: {e}")))?
+                .map_err(|e| Failure::usage(format!("secret {name}: cannot read {path}: {e}")))?
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         } else if let Some(var) = value.strip_prefix("env:") {
             std::env::var(var).map_err(|_| {
-                UsageError(format!(
+                Failure::usage(format!(
                     "secret {name}: environment variable {var} is not set"
                 ))
             })?

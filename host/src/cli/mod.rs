@@ -1,9 +1,13 @@
-//! The `wharf` command line: `serve`, administration of a running server
-//! (`connector`, `connection`, `api-key`), local maintenance (`admin`), and
-//! `dev` for connector authors.
+//! The `wharf` command line: `serve`, the commands that manage a running
+//! server over its REST API (`connector`, `connection`, `api-key`, `sync`,
+//! `run`, `records`, `webhook`; in [`client`]), local maintenance
+//! (`admin`), and `dev` for connector authors. Every command fails with the
+//! one [`failure::Failure`] type, so exit codes mean the same everywhere.
 
 mod client;
 mod dev;
+mod failure;
+mod output;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use self::client::{Client, Group, LegacyServerArgs};
+use self::failure::Failure;
 use crate::server::{self, ServeOptions};
 
 /// Wharf: a WebAssembly-sandboxed connector runtime.
@@ -18,7 +24,7 @@ use crate::server::{self, ServeOptions};
 #[command(name = "wharf", version, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
-    server: client::ServerArgs,
+    legacy: LegacyServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,20 +34,20 @@ enum Command {
     /// Run the server: REST admin API, on SQLite in ./wharf-data by default.
     Serve(ServeArgs),
     /// Manage connectors on a server.
-    #[command(subcommand)]
-    Connector(client::ConnectorCommand),
+    Connector(Group<client::connectors::Command>),
     /// Manage connections on a server.
-    #[command(subcommand)]
-    Connection(client::ConnectionCommand),
+    Connection(Group<client::connections::Command>),
     /// Manage API keys on a server.
-    #[command(subcommand, name = "api-key")]
-    ApiKey(client::ApiKeyCommand),
+    #[command(name = "api-key")]
+    ApiKey(Group<client::api_keys::Command>),
     /// Manage and run syncs on a server.
-    #[command(subcommand)]
-    Sync(client::SyncCommand),
-    /// Inspect and cancel runs on a server.
-    #[command(subcommand)]
-    Run(client::RunCommand),
+    Sync(Group<client::syncs::Command>),
+    /// List, inspect and cancel runs on a server.
+    Run(Group<client::runs::Command>),
+    /// Read, export and import the records a sync stores on a server.
+    Records(Group<client::records::Command>),
+    /// Manage the endpoints a server sends events to.
+    Webhook(Group<client::webhooks::Command>),
     /// Maintenance on the server's data (run where the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -130,47 +136,48 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return Failure::failed(format!("cannot start the async runtime: {e}")).report();
         }
     };
-    runtime.block_on(async move {
-        let result = match cli.command {
-            Command::Dev(cmd) => return dev::run(cmd).await,
-            Command::Serve(args) => serve(args).await,
-            Command::Admin(cmd) => admin(cmd).await,
-            Command::Connector(cmd) => client::connector(cli.server, cmd).await.map_err(Into::into),
-            Command::Connection(cmd) => client::connection(cli.server, cmd)
-                .await
-                .map_err(Into::into),
-            Command::ApiKey(cmd) => client::api_key(cli.server, cmd).await.map_err(Into::into),
-            Command::Sync(cmd) => client::sync(cli.server, cmd).await.map_err(Into::into),
-            Command::Run(cmd) => client::run(cli.server, cmd).await.map_err(Into::into),
-        };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(Failure(message, code)) => {
-                if !message.is_empty() {
-                    eprintln!("error: {message}");
-                }
-                ExitCode::from(code)
-            }
-        }
-    })
-}
-
-/// A failed command: message and exit code.
-struct Failure(String, u8);
-
-impl From<client::Failure> for Failure {
-    fn from(f: client::Failure) -> Self {
-        Self(f.0, f.1)
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Self(format!("{e:#}"), 1)
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    use client::{api_keys, connections, connectors, records, runs, syncs, webhooks};
+    // Given before a command that does not talk to a server, a server flag
+    // would be silently ignored.
+    let local = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Admin(_) | Command::Dev(_)
+    );
+    if local && let Some(flag) = cli.legacy.given() {
+        return Err(Failure::usage(format!(
+            "{flag} is for the commands that talk to a server (connector, connection, api-key, sync, run, records, webhook)"
+        )));
+    }
+    // A macro rather than a function: each module's `run` takes its own
+    // command type.
+    macro_rules! on_server {
+        ($group:expr, $module:ident) => {{
+            let group = $group;
+            let c = Client::new(group.server, cli.legacy)?;
+            $module::run(&c, group.command).await
+        }};
+    }
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(cmd) => admin(cmd).await,
+        Command::Dev(cmd) => dev::run(cmd).await,
+        Command::Connector(g) => on_server!(g, connectors),
+        Command::Connection(g) => on_server!(g, connections),
+        Command::ApiKey(g) => on_server!(g, api_keys),
+        Command::Sync(g) => on_server!(g, syncs),
+        Command::Run(g) => on_server!(g, runs),
+        Command::Records(g) => on_server!(g, records),
+        Command::Webhook(g) => on_server!(g, webhooks),
     }
 }
 
@@ -214,10 +221,9 @@ async fn admin(cmd: AdminCommand) -> Result<(), Failure> {
         }
         AdminCommand::CreateApiKey { data, name, scope } => {
             let scope = crate::api::Scope::parse(&scope).ok_or_else(|| {
-                Failure(
-                    format!("unknown scope `{scope}`: admin, write, run or read"),
-                    2,
-                )
+                Failure::usage(format!(
+                    "unknown scope `{scope}`: admin, write, run or read"
+                ))
             })?;
             let store = server::open_store(data.database_url.as_deref(), &data.data_dir).await?;
             let key = server::create_api_key(&store, &name, scope).await?;
@@ -231,6 +237,7 @@ async fn admin(cmd: AdminCommand) -> Result<(), Failure> {
 }
 
 fn init_tracing(serving: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = if serving {
         "info"
@@ -238,12 +245,59 @@ fn init_tracing(serving: bool) {
         "warn,wharf::runtime::log=off"
     };
     let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes are noise in a log file or a journal; NO_COLOR
+    // (no-color.org) turns them off on a terminal too.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color);
     let _ = if serving && std::env::var("WHARF_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_flags_only_on_server_commands() {
+        // Built first: global flags reach subcommands only when the whole
+        // tree is built.
+        let mut cli = Cli::command();
+        cli.build();
+        let long = |path: &[&str]| {
+            let mut cmd = cli.clone();
+            for p in path {
+                cmd = cmd.find_subcommand(p).unwrap().clone();
+            }
+            let mut help = Vec::new();
+            cmd.write_long_help(&mut help).unwrap();
+            String::from_utf8(help).unwrap()
+        };
+        for local in [
+            &["serve"][..],
+            &["admin", "rotate-secrets"],
+            &["dev", "fetch"],
+        ] {
+            let help = long(local);
+            assert!(!help.contains("--api-key"), "{local:?}: {help}");
+            assert!(!help.contains("--json"), "{local:?}: {help}");
+        }
+        let help = long(&["connection", "list"]);
+        assert!(
+            help.contains("--api-key") && help.contains("WHARF_API_KEY"),
+            "{help}"
+        );
+    }
 }
