@@ -29,6 +29,9 @@ pub struct ServeOptions {
     pub rate_limit: f64,
     /// Burst per API key.
     pub rate_burst: f64,
+    /// Failed sign-ins (unknown or revoked keys) one client address may
+    /// make per minute.
+    pub failed_sign_ins: u32,
     /// What this node does.
     pub role: Role,
     /// This node's settings (workers, leases, scheduler, public URL).
@@ -111,7 +114,11 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
     );
     Ok(AppState {
         app,
-        limiter: Arc::new(RateLimiter::new(o.rate_limit, o.rate_burst)),
+        limiter: Arc::new(RateLimiter::with_failed_sign_ins(
+            o.rate_limit,
+            o.rate_burst,
+            o.failed_sign_ins,
+        )),
         request_timeout: api::REQUEST_TIMEOUT,
     })
 }
@@ -176,7 +183,9 @@ pub async fn serve(mut o: ServeOptions) -> anyhow::Result<()> {
     } else {
         api::router(state)
     };
-    axum::serve(listener, router)
+    // The peer address keys the limit on failed sign-ins.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // The API has stopped; in-flight runs finish or go back to the queue.

@@ -400,12 +400,10 @@ async fn requests_are_validated_with_errors_that_name_the_field() {
         json!({"name": "x", "connector": "http-json@0.1.0", "grants": {"hosts": ["ftp://nope"]}}),
     )
     .await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    assert!(
-        a.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("at `grants.hosts[0]`"),
+    // Against the published schema: each violation names its field.
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert_eq!(
+        a.json["errors"][0]["field"], "/grants/hosts/0",
         "{}",
         a.text
     );
@@ -452,9 +450,10 @@ async fn requests_are_validated_with_errors_that_name_the_field() {
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(a.json["errors"][0]["field"], "/grants/hosts/0");
 
+    // A connector that is not registered is not found, as any missing thing.
     let a = create(json!({"name": "x", "connector": "nope@1.0.0"})).await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(a.json["errors"][0]["field"], "/connector");
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.json["detail"].as_str().unwrap().contains("nope@1.0.0"));
 
     let a = create(json!({"name": "x", "connector": "http-json@0.1.0", "config": good})).await;
     assert_eq!(a.status, StatusCode::CREATED);

@@ -186,6 +186,31 @@ impl App {
         }
     }
 
+    /// A request with exactly these headers and no body.
+    pub async fn raw_with(&self, method: Method, path: &str, headers: &[(&str, String)]) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, Some(&self.admin.clone()), None)
             .await

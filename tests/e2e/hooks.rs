@@ -17,7 +17,7 @@ use crate::support::{Upstream, guest};
 
 const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn signed(id: &str, ts: i64, body: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn signed(id: &str, ts: i64, body: &str) -> Vec<(&'static str, String)> {
     let sig = wharf::webhooks::verify::sign_standard(HOOK_SECRET, id, ts, body.as_bytes()).unwrap();
     vec![
         ("webhook-id", id.to_string()),
@@ -27,7 +27,7 @@ fn signed(id: &str, ts: i64, body: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     app: &App,
     path: &str,
     headers: &[(&str, String)],
@@ -58,7 +58,7 @@ async fn deliver(
     }
 }
 
-async fn hook_connection(app: &App, name: &str, mode: &str) -> (String, String) {
+pub(crate) async fn hook_connection(app: &App, name: &str, mode: &str) -> (String, String) {
     let a = app
         .post(
             "/api/v1/connections",

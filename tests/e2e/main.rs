@@ -3,6 +3,7 @@
 //! namespace of our own.
 
 mod api;
+mod api_edges;
 mod api_support;
 mod capabilities;
 mod cli;
@@ -17,8 +18,10 @@ mod hardening;
 mod hooks;
 mod nodes;
 mod oauth;
+mod openapi;
 mod rotation;
 mod sandbox;
+mod schemathesis;
 mod serve;
 mod ssrf;
 mod support;

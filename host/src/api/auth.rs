@@ -1,12 +1,16 @@
-//! API keys: `Authorization: Bearer wharf_…`, looked up by hash on every
-//! request (so a revoked key fails at once), checked against the route's
-//! scope, and rate-limited per key.
+//! API keys: `Authorization: Bearer wharf_…` (the scheme in any case),
+//! looked up by hash on every request (so a revoked key fails at once),
+//! checked against the route's scope, and rate-limited per key. Failed
+//! sign-ins are limited per client address, so keys cannot be guessed at
+//! the speed of the network.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,7 +21,9 @@ use super::AppState;
 use super::error::ApiError;
 
 /// What a key may do; each scope includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Read everything but secret values (which nobody can read).
@@ -76,20 +82,74 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// A token bucket per key, in this process.
-pub struct RateLimiter {
+/// Token buckets by name, in this process.
+struct Buckets {
     per_second: f64,
     burst: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
-impl RateLimiter {
-    /// `per_second` sustained, `burst` at once.
-    pub fn new(per_second: f64, burst: f64) -> Self {
+/// Buckets kept before full ones are dropped (a full bucket is the same as
+/// none, so dropping it forgets nothing).
+const MAX_BUCKETS: usize = 10_000;
+
+impl Buckets {
+    fn new(per_second: f64, burst: f64) -> Self {
         Self {
             per_second,
             burst,
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take a token, or say how many seconds until one is free; with
+    /// `take` false, only look.
+    fn take(&self, key: &str, now: Instant, take: bool) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        if buckets.len() >= MAX_BUCKETS {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * per_second < burst
+            });
+        }
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            if take {
+                *tokens -= 1.0;
+            }
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Rate limits: requests per key, and failed sign-ins per client address.
+pub struct RateLimiter {
+    keys: Buckets,
+    failures: Buckets,
+}
+
+/// The default of failed sign-ins a client may make per minute (and at
+/// once): enough for a person mistyping, far too few to guess a key.
+pub const FAILED_SIGN_INS_PER_MINUTE: u32 = 20;
+
+impl RateLimiter {
+    /// `per_second` sustained, `burst` at once, per key; failed sign-ins at
+    /// the default rate.
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        Self::with_failed_sign_ins(per_second, burst, FAILED_SIGN_INS_PER_MINUTE)
+    }
+
+    /// As [`RateLimiter::new`], with `per_minute` failed sign-ins per client.
+    pub fn with_failed_sign_ins(per_second: f64, burst: f64, per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        Self {
+            keys: Buckets::new(per_second, burst),
+            failures: Buckets::new(per_minute / 60.0, per_minute),
         }
     }
 
@@ -100,17 +160,17 @@ impl RateLimiter {
 
     /// [`RateLimiter::check`] at a given time.
     pub fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().expect("rate limiter lock");
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
-        }
+        self.keys.take(key, now, true)
+    }
+
+    /// Whether `client` may try to sign in now (it has failed too often).
+    fn may_sign_in(&self, client: &str, now: Instant) -> Result<(), u64> {
+        self.failures.take(client, now, false)
+    }
+
+    /// Count a failed sign-in of `client`.
+    fn failed_sign_in(&self, client: &str, now: Instant) {
+        let _ = self.failures.take(client, now, true);
     }
 }
 
@@ -121,21 +181,25 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let key = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthorized("send an API key: `Authorization: Bearer wharf_…`")
-        })?;
-    let row = state
-        .app
-        .store
-        .api_key_by_hash(&hash_key(key))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("this API key is unknown or revoked"))?;
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let now = Instant::now();
+    let limiter = &state.limiter;
+    limiter.may_sign_in(&client, now).map_err(|secs| {
+        ApiError::rate_limited(secs).with(serde_json::json!({"reason": "failed_sign_ins"}))
+    })?;
+    // No key at all guesses nothing: only a wrong key counts as a failure.
+    let Some(key) = bearer(&req) else {
+        return Err(ApiError::unauthorized(
+            "send an API key: `Authorization: Bearer wharf_…`",
+        ));
+    };
+    let Some(row) = state.app.store.api_key_by_hash(&hash_key(key)).await? else {
+        limiter.failed_sign_in(&client, now);
+        return Err(ApiError::unauthorized("this API key is unknown or revoked"));
+    };
     let scope =
         Scope::parse(&row.scope).ok_or_else(|| ApiError::internal("key with an unknown scope"))?;
     if scope < required {
@@ -155,6 +219,15 @@ pub async fn require(
         scope,
     });
     Ok(next.run(req).await)
+}
+
+/// The credentials of `Authorization: Bearer …`; the scheme's name is
+/// case-insensitive (RFC 9110).
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    let credentials = credentials.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json};
@@ -18,14 +18,19 @@ use serde_json::{Value, json};
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::connections::OpenError;
-use crate::model::grants::HostPattern;
+use crate::connections::fit::fit;
+use crate::connections::widening::{Widening, exposed_secrets, widening};
+use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::model::secret::SecretValue;
-use crate::model::spec::{Spec, expand_host_template};
+use crate::model::spec::Spec;
 use crate::runtime::Session;
 use crate::store::connections::{
-    ConnectionRow, ConnectionUpdate, Grants, NewConnection, SecretChange, SecretInfo, Status,
+    ConnectionRow, ConnectionUpdate, Deletion, Grants, NewConnection, SecretChange, SecretInfo,
+    Status,
 };
 
 pub fn routes() -> Vec<Route> {
@@ -35,9 +40,10 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections",
             scope: Some(Scope::Write),
             summary: "Create a connection: connector, config, secrets, grants",
-            body: Some("NewConnection"),
-            ok: &[(201, "Connection")],
-            errors: &[409, 413, 415, 422],
+            query: None,
+            body: Some(Content::Json(schema::<CreateRequest>)),
+            ok: vec![(201, Content::Json(schema::<ConnectionView>))],
+            errors: &[404, 409, 413, 415, 422],
             handler: post(create),
         },
         Route {
@@ -45,8 +51,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections",
             scope: Some(Scope::Read),
             summary: "List connections",
+            query: Some(inline::<Paging>),
             body: None,
-            ok: &[(200, "ConnectionList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<ConnectionView>>))],
             errors: &[],
             handler: get(list),
         },
@@ -55,8 +62,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}",
             scope: Some(Scope::Read),
             summary: "Show a connection (secret names only, never values)",
+            query: None,
             body: None,
-            ok: &[(200, "Connection")],
+            ok: vec![(200, Content::Json(schema::<ConnectionView>))],
             errors: &[404],
             handler: get(show),
         },
@@ -65,8 +73,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}",
             scope: Some(Scope::Write),
             summary: "Change a connection; an omitted secret is kept, `null` removes it",
-            body: Some("ConnectionPatch"),
-            ok: &[(200, "Connection")],
+            query: None,
+            body: Some(Content::Json(schema::<PatchRequest>)),
+            ok: vec![(200, Content::Json(schema::<ConnectionView>))],
             errors: &[404, 409, 413, 415, 422],
             handler: patch(update),
         },
@@ -75,9 +84,10 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}",
             scope: Some(Scope::Write),
             summary: "Delete a connection and its secrets",
+            query: None,
             body: None,
-            ok: &[(204, "")],
-            errors: &[404],
+            ok: vec![(204, Content::Empty)],
+            errors: &[404, 409],
             handler: axum::routing::delete(remove),
         },
         Route {
@@ -85,8 +95,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}/check",
             scope: Some(Scope::Run),
             summary: "Run the connector's check with the connection's grants and secrets",
+            query: None,
             body: None,
-            ok: &[(200, "CheckResult")],
+            ok: vec![(200, Content::Json(schema::<CheckResult>))],
             errors: &[404, 422],
             handler: post(check),
         },
@@ -94,7 +105,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// A connection as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Connection")]
 pub struct ConnectionView {
     id: String,
     name: String,
@@ -127,27 +139,40 @@ impl From<ConnectionRow> for ConnectionView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewConnection")]
 struct CreateRequest {
+    /// Unique name.
+    #[schemars(length(min = 1, max = NAME_MAX), pattern(NAME_PATTERN))]
     name: String,
+    /// The connector, `name@version`.
+    #[schemars(pattern(r"^[^@\s]+@[^@\s]+$"))]
     connector: String,
+    /// Settings, checked against the connector's config schema.
     #[serde(default = "empty_object")]
+    #[schemars(with = "serde_json::Map<String, Value>")]
     config: Value,
+    /// Secret values by name (write-only), among those the connector declares.
     #[serde(default)]
     secrets: BTreeMap<String, String>,
+    /// Hosts and networks the connection may reach; by default the hosts
+    /// the connector declares for this config.
     #[serde(default)]
     grants: Option<GrantsInput>,
 }
 
 /// Grants as sent: omitted `hosts` means the hosts the connector declares
 /// (on create) or the current ones (on change).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantsInput {
+    /// Origins, each inside the hosts the connector declares.
     #[serde(default)]
     hosts: Option<Vec<crate::model::grants::HostPattern>>,
+    /// Otherwise blocked networks (private, loopback); an admin key is needed.
     #[serde(default)]
+    #[schemars(with = "Vec<crate::model::grants::NetworkText>")]
     networks: Vec<ipnet::IpNet>,
 }
 
@@ -155,142 +180,59 @@ fn empty_object() -> Value {
     json!({})
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ConnectionPatch")]
 struct PatchRequest {
+    /// A new unique name.
     #[serde(default)]
+    #[schemars(length(min = 1, max = NAME_MAX), pattern(NAME_PATTERN))]
     name: Option<String>,
+    /// New settings (replace the old ones whole).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     config: Option<Value>,
+    /// Secrets to set; an omitted secret is kept, `null` removes it.
     #[serde(default)]
     secrets: BTreeMap<String, Option<String>>,
+    /// New grants; omitted `hosts` keeps the current ones.
     #[serde(default)]
     grants: Option<GrantsInput>,
+    /// Switch the connection on or off (`error` is set by checks and runs).
     #[serde(default)]
-    status: Option<Status>,
+    status: Option<SettableStatus>,
+}
+
+/// The statuses a person may set.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum SettableStatus {
+    /// In use.
+    Active,
+    /// Kept but not run.
+    Inactive,
+}
+
+impl From<SettableStatus> for Status {
+    fn from(s: SettableStatus) -> Self {
+        match s {
+            SettableStatus::Active => Status::Active,
+            SettableStatus::Inactive => Status::Inactive,
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.trim().is_empty() && name.len() <= 100 && !name.chars().any(char::is_control);
-    if ok {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "the connection name must be 1-100 printable characters",
+            format!("the connection name must be {NAME_RULE}"),
             vec![FieldError {
                 field: "/name".into(),
-                message: "1-100 printable characters".into(),
+                message: NAME_RULE.into(),
             }],
         ))
-    }
-}
-
-/// Validate config, secrets and grants against the connector's spec.
-fn validate(
-    spec: &Spec,
-    config: &Value,
-    secrets: &[(&str, bool)],
-    grants: &Grants,
-    existing: &[SecretInfo],
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    match crate::model::record::schema_validator(&spec.config_schema) {
-        Ok(validator) => {
-            for e in validator.iter_errors(config) {
-                errors.push(FieldError {
-                    field: format!("/config{}", e.instance_path),
-                    message: e.to_string(),
-                });
-            }
-        }
-        Err(e) => {
-            return Err(ApiError::invalid(
-                format!(
-                    "the connector's config schema is not a valid JSON Schema ({e}); fix the connector"
-                ),
-                Vec::new(),
-            ));
-        }
-    }
-    for (name, set) in secrets {
-        let host_only = match *name {
-            "webhook_secret" => spec.webhook.is_some(),
-            "oauth_client_id" | "oauth_client_secret" => spec.oauth2.is_some(),
-            _ => false,
-        };
-        if host_only {
-            let _ = set;
-            continue;
-        }
-        match spec.secret(name) {
-            None => errors.push(FieldError {
-                field: format!("/secrets/{name}"),
-                message: format!(
-                    "the connector does not declare a secret `{name}` (it declares: {})",
-                    names(spec)
-                ),
-            }),
-            Some(s) if !set && s.required => errors.push(FieldError {
-                field: format!("/secrets/{name}"),
-                message: format!("`{name}` is required by the connector and cannot be removed"),
-            }),
-            Some(_) => {}
-        }
-    }
-    for s in spec.secrets.iter().filter(|s| s.required) {
-        let given = secrets.iter().any(|(n, set)| *n == s.name && *set);
-        let kept =
-            existing.iter().any(|e| e.name == s.name) && !secrets.iter().any(|(n, _)| *n == s.name);
-        if !given && !kept {
-            errors.push(FieldError {
-                field: format!("/secrets/{}", s.name),
-                message: format!("`{}` is required: {}", s.name, s.description),
-            });
-        }
-    }
-    if errors.is_empty() {
-        match spec.host_patterns(config) {
-            Ok(declared) => {
-                for (i, h) in grants.hosts.iter().enumerate() {
-                    if !declared.iter().any(|d| h.is_within(d)) {
-                        errors.push(FieldError {
-                            field: format!("/grants/hosts/{i}"),
-                            message: format!(
-                                "{h} is not among the hosts the connector declares for this config ({})",
-                                declared.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                            ),
-                        });
-                    }
-                }
-            }
-            Err(e) => errors.push(FieldError {
-                field: "/config".into(),
-                message: e.to_string(),
-            }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            format!(
-                "the connection does not fit connector {}@{}",
-                spec.name, spec.version
-            ),
-            errors,
-        ))
-    }
-}
-
-fn names(spec: &Spec) -> String {
-    if spec.secrets.is_empty() {
-        "none".into()
-    } else {
-        spec.secrets
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 
@@ -314,13 +256,9 @@ async fn spec_of(state: &AppState, name: &str, version: &str) -> Result<Spec, Ap
         .await?
         .map(|r| r.spec)
         .ok_or_else(|| {
-            ApiError::invalid(
-                format!("no connector {name}@{version} is registered"),
-                vec![FieldError {
-                    field: "/connector".into(),
-                    message: "unknown connector; upload it first".into(),
-                }],
-            )
+            ApiError::not_found(format!(
+                "no connector {name}@{version} is registered; upload it first"
+            ))
         })
 }
 
@@ -354,7 +292,7 @@ async fn create(
         networks: input.networks,
     };
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
-    validate(&spec, &req.config, &given, &grants, &[])?;
+    fit(&spec, &req.config, &given, &grants, &[])?;
     networks_need_admin(&caller, &grants.networks, &[])?;
     if state
         .app
@@ -405,11 +343,7 @@ async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Json<ListPage<ConnectionView>>, ApiError> {
     let limit = paging.limit()?;
-    let rows = state
-        .app
-        .store
-        .connections(paging.after.as_deref(), limit)
-        .await?;
+    let rows = state.app.store.connections(paging.after(), limit).await?;
     let items = rows.into_iter().map(ConnectionView::from).collect();
     Ok(Json(ListPage::new(items, limit, |c: &ConnectionView| {
         c.name.clone()
@@ -452,15 +386,6 @@ async fn update(
             )));
         }
     }
-    if req.status == Some(Status::Error) {
-        return Err(ApiError::invalid(
-            "status can be set to `active` or `inactive`; `error` is set by checks and runs",
-            vec![FieldError {
-                field: "/status".into(),
-                message: "active or inactive".into(),
-            }],
-        ));
-    }
     let spec = spec_of(&state, &current.connector, &current.version).await?;
     let config = req.config.clone().unwrap_or_else(|| current.config.clone());
     let grants = match req.grants.clone() {
@@ -475,7 +400,7 @@ async fn update(
         .iter()
         .map(|(k, v)| (k.as_str(), v.is_some()))
         .collect();
-    validate(&spec, &config, &changes, &grants, &current.secrets)?;
+    fit(&spec, &config, &changes, &grants, &current.secrets)?;
     let resupplied: Vec<&str> = req
         .secrets
         .iter()
@@ -521,7 +446,7 @@ async fn update(
                 name: req.name.clone(),
                 config: req.config.clone(),
                 grants: req.grants.is_some().then(|| grants.clone()),
-                status: req.status,
+                status: req.status.map(Status::from),
                 secrets,
             },
         )
@@ -532,7 +457,7 @@ async fn update(
             "name": req.name.is_some(),
             "config": req.config.is_some(),
             "grants": req.grants.is_some(),
-            "status": req.status,
+            "status": req.status.map(Status::from),
         },
         "secrets_set": req.secrets.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k).collect::<Vec<_>>(),
         "secrets_removed": req.secrets.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect::<Vec<_>>(),
@@ -565,145 +490,24 @@ fn networks_need_admin(
     )))
 }
 
-/// A way a change lets credentials go somewhere they could not go before.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Widening {
-    /// Granted hosts not covered by the old grants.
-    Hosts(Vec<String>),
-    /// Granted blocked networks not covered by the old ones.
-    Networks(Vec<String>),
-    /// A secret bound to hosts it was not bound to.
-    Binding { secret: String, hosts: Vec<String> },
-    /// The hosts the OAuth2 token goes to (the spec's, from the config).
-    TokenHosts(Vec<String>),
-    /// The OAuth2 token endpoint, where the client secret goes.
-    TokenEndpoint(String),
-}
-
-impl Widening {
-    fn describe(&self) -> String {
-        match self {
-            Self::Hosts(h) => format!("new host grants {}", h.join(", ")),
-            Self::Networks(n) => format!("new network grants {}", n.join(", ")),
-            Self::Binding { secret, hosts } => {
-                format!("secret `{secret}` would be sent to {}", hosts.join(", "))
-            }
-            Self::TokenHosts(h) => format!("the OAuth2 token would be sent to {}", h.join(", ")),
-            Self::TokenEndpoint(u) => format!("the OAuth2 client secret would be sent to {u}"),
-        }
-    }
-}
-
-/// How `new` widens where credentials may go compared with `old`: host and
-/// network grants, each secret's bound hosts (which follow the config
-/// through `{config.x}` templates), the OAuth2 token's hosts and the token
-/// endpoint.
-fn widening(spec: &Spec, old: (&Value, &Grants), new: (&Value, &Grants)) -> Vec<Widening> {
-    let not_within = |new: &[HostPattern], old: &[HostPattern]| -> Vec<String> {
-        new.iter()
-            .filter(|n| !old.iter().any(|o| n.is_within(o)))
-            .map(ToString::to_string)
-            .collect()
-    };
-    let mut out = Vec::new();
-    let hosts = not_within(&new.1.hosts, &old.1.hosts);
-    if !hosts.is_empty() {
-        out.push(Widening::Hosts(hosts));
-    }
-    let networks: Vec<String> = new
-        .1
-        .networks
-        .iter()
-        .filter(|n| !old.1.networks.iter().any(|o| o.contains(*n)))
-        .map(ToString::to_string)
-        .collect();
-    if !networks.is_empty() {
-        out.push(Widening::Networks(networks));
-    }
-    let bound = |s: &crate::model::spec::SecretSpec, config: &Value| -> Vec<HostPattern> {
-        s.hosts
-            .iter()
-            .filter_map(|t| expand_host_template(t, config).ok())
-            .collect()
-    };
-    for s in &spec.secrets {
-        let hosts = not_within(&bound(s, new.0), &bound(s, old.0));
-        if !hosts.is_empty() {
-            out.push(Widening::Binding {
-                secret: s.name.clone(),
-                hosts,
-            });
-        }
-    }
-    if spec.oauth2.is_some() {
-        let token_hosts = not_within(
-            &spec.host_patterns(new.0).unwrap_or_default(),
-            &spec.host_patterns(old.0).unwrap_or_default(),
-        );
-        if !token_hosts.is_empty() {
-            out.push(Widening::TokenHosts(token_hosts));
-        }
-    }
-    if let Some(o) = &spec.oauth2 {
-        let endpoint = |config: &Value| crate::oauth::expand_endpoint(&o.token_url, config).ok();
-        if endpoint(new.0) != endpoint(old.0) {
-            out.push(Widening::TokenEndpoint(
-                endpoint(new.0).unwrap_or_else(|| "an unknown endpoint".into()),
-            ));
-        }
-    }
-    out
-}
-
-/// The stored credentials a widening exposes that the request does not
-/// supply again: secrets by name, and the OAuth2 token.
-fn exposed_secrets(
-    widened: &[Widening],
-    stored: &[SecretInfo],
-    resupplied: &[&str],
-    has_token: bool,
-) -> Vec<String> {
-    if widened.is_empty() {
-        return Vec::new();
-    }
-    let grants_widened = widened
-        .iter()
-        .any(|w| matches!(w, Widening::Hosts(_) | Widening::Networks(_)));
-    let held = |name: &str| stored.iter().any(|s| s.name == name) && !resupplied.contains(&name);
-    let mut out: Vec<String> = Vec::new();
-    for s in stored {
-        let name = s.name.as_str();
-        if !held(name) || name == "webhook_secret" {
-            continue;
-        }
-        let affected = grants_widened
-            || widened.iter().any(|w| match w {
-                Widening::Binding { secret, .. } => secret == name,
-                Widening::TokenEndpoint(_) => name == "oauth_client_secret",
-                _ => false,
-            });
-        if affected {
-            out.push(name.to_string());
-        }
-    }
-    // Refreshing sends the refresh token to the token endpoint.
-    let token_widened = grants_widened
-        || widened
-            .iter()
-            .any(|w| matches!(w, Widening::TokenHosts(_) | Widening::TokenEndpoint(_)));
-    if has_token && token_widened {
-        out.push("the OAuth2 token (an admin key is needed)".into());
-    }
-    out
-}
-
 async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let current = find(&state, &id).await?;
-    state.app.store.delete_connection(&id).await?;
+    match state.app.store.delete_connection(&id).await? {
+        Deletion::Deleted => {}
+        Deletion::Missing => return Err(ApiError::not_found(format!("no connection {id}"))),
+        Deletion::InUse(syncs) => {
+            return Err(ApiError::conflict(format!(
+                "connection `{}` is used by syncs {}; delete them or point them at another connection first",
+                current.name,
+                syncs.join(", ")
+            ))
+            .with(json!({ "syncs": syncs })));
+        }
+    }
     audit(
         &state,
         &caller.key_id,
@@ -716,7 +520,7 @@ async fn remove(
 }
 
 /// Outcome of a check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct CheckResult {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -781,103 +585,4 @@ async fn check(
         duration_ms,
         status,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::spec::{OAuth2Spec, Role, SecretSpec};
-
-    fn spec() -> Spec {
-        Spec {
-            name: "t".into(),
-            version: "1.0.0".into(),
-            description: String::new(),
-            roles: vec![Role::Source],
-            streams: vec![],
-            config_schema: json!({}),
-            secrets: vec![SecretSpec {
-                name: "signing".into(),
-                description: String::new(),
-                hosts: vec!["{config.auth_url}".into()],
-                reveal: false,
-                required: false,
-            }],
-            hosts: vec!["{config.base_url}".into()],
-            oauth2: Some(OAuth2Spec {
-                authorize_url: "{config.auth_url}/authorize".into(),
-                token_url: "{config.auth_url}/token".into(),
-                scopes: vec![],
-                pkce: true,
-            }),
-            webhook: None,
-        }
-    }
-
-    fn grants(hosts: &[&str], networks: &[&str]) -> Grants {
-        Grants {
-            hosts: hosts
-                .iter()
-                .map(|h| HostPattern::parse(h).unwrap())
-                .collect(),
-            networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
-        }
-    }
-
-    #[test]
-    fn a_config_change_that_rebinds_a_secret_is_a_widening() {
-        let spec = spec();
-        let old =
-            json!({"base_url": "https://api.example.com", "auth_url": "https://auth.example.com"});
-        let g = grants(&["https://api.example.com"], &[]);
-        // Only the secret's host moves; grants and the API host stay.
-        let new =
-            json!({"base_url": "https://api.example.com", "auth_url": "https://evil.example.net"});
-        let w = widening(&spec, (&old, &g), (&new, &g));
-        assert!(w.contains(&Widening::Binding {
-            secret: "signing".into(),
-            hosts: vec!["https://evil.example.net".into()],
-        }));
-        assert!(w.iter().any(|x| matches!(x, Widening::TokenEndpoint(_))));
-        let stored = |n: &str| SecretInfo {
-            name: n.into(),
-            updated_at: 0,
-        };
-        let exposed = exposed_secrets(
-            &w,
-            &[
-                stored("signing"),
-                stored("oauth_client_secret"),
-                stored("webhook_secret"),
-            ],
-            &[],
-            false,
-        );
-        assert_eq!(exposed, ["signing", "oauth_client_secret"]);
-        // Refreshing sends the refresh token to the token endpoint.
-        assert_eq!(exposed_secrets(&w, &[], &[], true).len(), 1);
-        // Sent again, nothing is exposed.
-        assert!(
-            exposed_secrets(
-                &w,
-                &[stored("signing"), stored("oauth_client_secret")],
-                &["signing", "oauth_client_secret"],
-                false
-            )
-            .is_empty()
-        );
-        // The API host moving takes the OAuth2 token with it.
-        let api_moved =
-            json!({"base_url": "https://evil.example.net", "auth_url": "https://auth.example.com"});
-        let w = widening(&spec, (&old, &g), (&api_moved, &g));
-        assert!(w.iter().any(|x| matches!(x, Widening::TokenHosts(_))));
-        assert_eq!(exposed_secrets(&w, &[], &[], true).len(), 1);
-        // Narrowing is not widening.
-        let none = grants(&[], &[]);
-        assert!(widening(&spec, (&old, &g), (&old, &none)).is_empty());
-        let wide = grants(&["https://api.example.com"], &["10.0.0.0/8"]);
-        let narrow = grants(&["https://api.example.com"], &["10.1.0.0/16"]);
-        assert!(widening(&spec, (&old, &wide), (&old, &narrow)).is_empty());
-        assert!(!widening(&spec, (&old, &narrow), (&old, &wide)).is_empty());
-    }
 }

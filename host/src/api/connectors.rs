@@ -1,7 +1,7 @@
 //! `/api/v1/connectors`: upload, list, show, download, delete.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,6 +11,8 @@ use serde_json::json;
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::model::spec::Spec;
 use crate::registry::UploadError;
@@ -25,8 +27,12 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connectors",
             scope: Some(Scope::Write),
             summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`)",
-            body: Some("wasm"),
-            ok: &[(201, "Connector"), (200, "Connector")],
+            query: None,
+            body: Some(Content::Wasm),
+            ok: vec![
+                (201, Content::Json(schema::<ConnectorView>)),
+                (200, Content::Json(schema::<ConnectorView>)),
+            ],
             errors: &[409, 413, 415, 422],
             handler: post(upload).layer(DefaultBodyLimit::max(upload_limit)),
         },
@@ -35,8 +41,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connectors",
             scope: Some(Scope::Read),
             summary: "List connectors",
+            query: Some(inline::<Paging>),
             body: None,
-            ok: &[(200, "ConnectorList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<ConnectorView>>))],
             errors: &[],
             handler: get(list),
         },
@@ -45,8 +52,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connectors/{name}/{version}",
             scope: Some(Scope::Read),
             summary: "Show a connector and its spec",
+            query: None,
             body: None,
-            ok: &[(200, "Connector")],
+            ok: vec![(200, Content::Json(schema::<ConnectorView>))],
             errors: &[404],
             handler: get(show),
         },
@@ -55,8 +63,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connectors/{name}/{version}",
             scope: Some(Scope::Write),
             summary: "Delete a connector no connection uses",
+            query: None,
             body: None,
-            ok: &[(204, "")],
+            ok: vec![(204, Content::Empty)],
             errors: &[404, 409],
             handler: axum::routing::delete(delete),
         },
@@ -65,8 +74,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connectors/{name}/{version}/component",
             scope: Some(Scope::Read),
             summary: "Download the original component bytes",
+            query: None,
             body: None,
-            ok: &[(200, "wasm")],
+            ok: vec![(200, Content::Wasm)],
             errors: &[404],
             handler: get(download),
         },
@@ -74,7 +84,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// A connector as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Connector")]
 pub struct ConnectorView {
     name: String,
     version: String,

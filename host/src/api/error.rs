@@ -5,15 +5,36 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// One problem with a field of the request.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FieldError {
     /// Where: a JSON pointer into the request body, or a parameter name.
     pub field: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// The body of every error answer (RFC 9457 problem details); some errors
+/// add members of their own (a 409 on delete lists what is in the way).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status and title say what kind of error.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status in words.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong and what to do about it.
+    pub detail: String,
+    /// Each invalid field, on 422.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Members particular to the error.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// An error answer.
@@ -135,25 +156,48 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        // Checks for a taken name run before the insert; a request that
+        // raced another past that check meets the unique index here.
+        if let crate::store::StoreError::Db(sqlx::Error::Database(db)) = &e
+            && db.is_unique_violation()
+        {
+            return Self::conflict(
+                "another request created or renamed one with the same name at the same time",
+            );
+        }
         Self::internal(e)
+    }
+}
+
+impl From<crate::connections::fit::Misfit> for ApiError {
+    fn from(m: crate::connections::fit::Misfit) -> Self {
+        let fields = m
+            .fields
+            .into_iter()
+            .map(|f| FieldError {
+                field: f.field,
+                message: f.message,
+            })
+            .collect();
+        Self::invalid(m.summary, fields)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
-            obj.extend(extra);
-        }
-        let mut response = (self.status, body.to_string()).into_response();
+        let body = Problem {
+            kind: "about:blank".into(),
+            title: self.title.into(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
+            extra: match self.extra {
+                Some(Value::Object(extra)) => extra,
+                _ => Default::default(),
+            },
+        };
+        let text = serde_json::to_string(&body).expect("a problem serializes");
+        let mut response = (self.status, text).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -167,4 +211,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// An error answer that is not a problem document yet (axum's own: a 405
+/// for a method a path does not have, a rejection of an extractor not ours)
+/// becomes one, so every error of the API has the same shape.
+pub async fn every_error_a_problem(response: Response) -> Response {
+    let status = response.status();
+    // Ours are problem documents, or pages for a browser; axum's own are
+    // plain text or empty.
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"text/plain"));
+    if status.as_u16() < 400 || ours {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this path does not take this method; see `Allow` and /api/v1/openapi.json".to_string()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_string(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the request body has the wrong content type".to_string()
+        }
+        other => other
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_string(),
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut problem = ApiError::new(status, title, detail).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
 }

@@ -5,17 +5,21 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
-use super::{AppState, ListPage, Route, audit};
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
+use super::{AppState, ListPage, Paging, Route, TimePaging, audit, position};
+use crate::store::hooks::DeliveryRow;
 
 /// Largest incoming delivery; refused before any signature is computed.
 pub const HOOK_BODY_LIMIT: usize = 1 << 20;
@@ -27,8 +31,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}/webhook",
             scope: Some(Scope::Write),
             summary: "Create (or rotate) the connection's incoming webhook URL; shown once",
+            query: None,
             body: None,
-            ok: &[(201, "HookEndpoint")],
+            ok: vec![(201, Content::Json(schema::<HookEndpoint>))],
             errors: &[404, 422],
             handler: post(hook_endpoint),
         },
@@ -37,8 +42,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}/deliveries",
             scope: Some(Scope::Read),
             summary: "Incoming webhook deliveries of the connection, newest first",
+            query: Some(inline::<TimePaging>),
             body: None,
-            ok: &[(200, "DeliveryList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<DeliveryRow>>))],
             errors: &[404],
             handler: get(deliveries),
         },
@@ -47,8 +53,12 @@ pub fn routes() -> Vec<Route> {
             path: "/hooks/{connection}/{token}",
             scope: None,
             summary: "An incoming webhook delivery, verified by the connector's scheme with the connection's `webhook_secret`",
-            body: Some("raw"),
-            ok: &[(202, ""), (200, "")],
+            query: None,
+            body: Some(Content::Bytes),
+            ok: vec![
+                (202, Content::Json(schema::<Receipt>)),
+                (200, Content::Json(schema::<Receipt>)),
+            ],
             errors: &[401, 404, 413, 422, 500],
             handler: post(receive).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)),
         },
@@ -61,14 +71,28 @@ fn token_hash(token: &str) -> String {
 
 /// Equal without leaking where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
+/// A connection's incoming-webhook endpoint, as created.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct HookEndpoint {
+    /// The full URL to give the sending system (contains a secret token;
+    /// shown once).
+    url: String,
+    /// The same without the server's public address.
+    path: String,
+    /// How deliveries are signed.
+    scheme: crate::model::spec::WebhookScheme,
+    /// Whether the connection holds the signing secret (`webhook_secret`).
+    secret_set: bool,
 }
 
 async fn hook_endpoint(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<HookEndpoint>), ApiError> {
     let c = state
         .app
         .store
@@ -87,9 +111,7 @@ async fn hook_endpoint(
             Vec::new(),
         ));
     };
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).expect("the OS random source works");
-    let token = hex::encode(bytes);
+    let token = crate::ids::random_token(24);
     state
         .app
         .store
@@ -106,29 +128,39 @@ async fn hook_endpoint(
     let path = format!("/hooks/{id}/{token}");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "url": format!("{}{path}", state.app.options.public_url.trim_end_matches('/')),
-            "path": path,
-            "scheme": scheme,
-            "secret_set": c.secrets.iter().any(|s| s.name == "webhook_secret"),
-        })),
+        Json(HookEndpoint {
+            url: format!(
+                "{}{path}",
+                state.app.options.public_url.trim_end_matches('/')
+            ),
+            path,
+            scheme,
+            secret_set: c.secrets.iter().any(|s| s.name == "webhook_secret"),
+        }),
     ))
 }
 
 async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ListPage<crate::store::hooks::DeliveryRow>>, ApiError> {
+    Query(paging): Query<TimePaging>,
+) -> Result<Json<ListPage<DeliveryRow>>, ApiError> {
+    let paging = Paging::from(paging);
     state
         .app
         .store
         .connection(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
-    Ok(Json(ListPage {
-        items: state.app.store.deliveries(&id, 200).await?,
-        next: None,
-    }))
+    let limit = paging.limit()?;
+    let items = state
+        .app
+        .store
+        .deliveries(&id, position(paging.after())?, limit)
+        .await?;
+    Ok(Json(ListPage::new(items, limit, |d: &DeliveryRow| {
+        format!("{}:{}", d.received_at, d.delivery_id)
+    })))
 }
 
 /// An incoming delivery: authenticate the URL, verify the signature (the
@@ -214,7 +246,11 @@ async fn receive(
     {
         return Ok((
             StatusCode::OK,
-            Json(json!({"delivery": verified.delivery_id, "duplicate": true})),
+            Json(Receipt {
+                delivery: verified.delivery_id,
+                duplicate: true,
+                result: None,
+            }),
         )
             .into_response());
     }
@@ -227,7 +263,11 @@ async fn receive(
                 .await?;
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"delivery": verified.delivery_id, "result": detail})),
+                Json(Receipt {
+                    delivery: verified.delivery_id,
+                    duplicate: false,
+                    result: Some(detail),
+                }),
             )
                 .into_response())
         }
@@ -241,6 +281,18 @@ async fn receive(
             Err(e)
         }
     }
+}
+
+/// The answer to a delivery.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct Receipt {
+    /// The delivery's id (from its headers).
+    delivery: String,
+    /// Already received: nothing was done again (200).
+    duplicate: bool,
+    /// What processing did: the syncs and runs the records landed in (202).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
 }
 
 async fn process(

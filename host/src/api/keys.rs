@@ -1,6 +1,6 @@
 //! `/api/v1/api-keys` and `/api/v1/audit`: administration.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
@@ -10,7 +10,10 @@ use serde_json::json;
 use super::auth::{Caller, Scope, generate_key, hash_key};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
-use super::{AppState, ListPage, Route, audit};
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
+use super::{AppState, ListPage, Paging, Route, SeqPaging, TimePaging, audit, sequence};
+use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::store::api_keys::ApiKeyRow;
 use crate::store::audit::AuditEntry;
 
@@ -21,8 +24,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/api-keys",
             scope: Some(Scope::Admin),
             summary: "Create an API key; the key is in this answer only",
-            body: Some("NewApiKey"),
-            ok: &[(201, "CreatedApiKey")],
+            query: None,
+            body: Some(Content::Json(schema::<CreateRequest>)),
+            ok: vec![(201, Content::Json(schema::<Created>))],
             errors: &[413, 415, 422],
             handler: post(create),
         },
@@ -31,8 +35,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/api-keys",
             scope: Some(Scope::Admin),
             summary: "List API keys (never the keys themselves)",
+            query: Some(inline::<TimePaging>),
             body: None,
-            ok: &[(200, "ApiKeyList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<ApiKeyRow>>))],
             errors: &[],
             handler: get(list),
         },
@@ -40,33 +45,40 @@ pub fn routes() -> Vec<Route> {
             method: Method::DELETE,
             path: "/api/v1/api-keys/{id}",
             scope: Some(Scope::Admin),
-            summary: "Revoke an API key; it fails at once",
+            summary: "Revoke an API key (not the one signing the request); it fails at once",
+            query: None,
             body: None,
-            ok: &[(204, "")],
-            errors: &[404],
+            ok: vec![(204, Content::Empty)],
+            errors: &[404, 409],
             handler: axum::routing::delete(revoke),
         },
         Route {
             method: Method::GET,
             path: "/api/v1/audit",
             scope: Some(Scope::Admin),
-            summary: "The audit log, newest first (`?before=<id>&limit=`)",
+            summary: "The audit log, newest first",
+            query: Some(inline::<SeqPaging>),
             body: None,
-            ok: &[(200, "AuditList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<AuditEntry>>))],
             errors: &[],
             handler: get(audit_log),
         },
     ]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewApiKey")]
 struct CreateRequest {
+    /// Who or what uses the key.
+    #[schemars(length(min = 1, max = NAME_MAX), pattern(NAME_PATTERN))]
     name: String,
-    scope: String,
+    /// What it may do.
+    scope: Scope,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "CreatedApiKey")]
 struct Created {
     #[serde(flatten)]
     row: ApiKeyRow,
@@ -79,21 +91,13 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Body(req): Body<CreateRequest>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let scope = Scope::parse(&req.scope).ok_or_else(|| {
-        ApiError::invalid(
-            format!("unknown scope `{}`", req.scope),
-            vec![FieldError {
-                field: "/scope".into(),
-                message: "one of admin, write, run, read".into(),
-            }],
-        )
-    })?;
-    if req.name.trim().is_empty() || req.name.len() > 100 {
+    let scope = req.scope;
+    if !is_valid_name(&req.name) {
         return Err(ApiError::invalid(
-            "name the key (1-100 characters), e.g. after who or what uses it",
+            format!("name the key ({NAME_RULE}), e.g. after who or what uses it"),
             vec![FieldError {
                 field: "/name".into(),
-                message: "1-100 characters".into(),
+                message: NAME_RULE.into(),
             }],
         ));
     }
@@ -114,11 +118,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Created { row, key })))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<ListPage<ApiKeyRow>>, ApiError> {
-    Ok(Json(ListPage {
-        items: state.app.store.api_keys().await?,
-        next: None,
-    }))
+async fn list(
+    State(state): State<AppState>,
+    Query(paging): Query<TimePaging>,
+) -> Result<Json<ListPage<ApiKeyRow>>, ApiError> {
+    let paging = Paging::from(paging);
+    let all = state.app.store.api_keys().await?;
+    Ok(Json(ListPage::of_all(all, &paging, true, |k| {
+        (k.created_at, &k.id)
+    })?))
 }
 
 async fn revoke(
@@ -126,6 +134,13 @@ async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // Revoking the key that signs this request would lock the caller out
+    // mid-operation; another admin key can do it.
+    if id == caller.key_id {
+        return Err(ApiError::conflict(
+            "this is the key this request is signed with; revoke it with another admin key",
+        ));
+    }
     if !state.app.store.revoke_api_key(&id).await? {
         return Err(ApiError::not_found(format!("no active API key {id}")));
     }
@@ -133,23 +148,18 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-struct AuditQuery {
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
 async fn audit_log(
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Query(paging): Query<SeqPaging>,
 ) -> Result<Json<ListPage<AuditEntry>>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let entries = state.app.store.audit_entries(q.before, limit).await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id.to_string()))
-        .flatten();
-    Ok(Json(ListPage {
-        items: entries,
-        next,
-    }))
+    let paging = Paging::from(paging);
+    let limit = paging.limit()?;
+    let before = match paging.after() {
+        None => None,
+        Some(_) => Some(sequence(paging.after())?),
+    };
+    let entries = state.app.store.audit_entries(before, limit).await?;
+    Ok(Json(ListPage::new(entries, limit, |e: &AuditEntry| {
+        e.id.to_string()
+    })))
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::error::ApiError;
+use super::openapi::Content;
 use super::{AppState, Route};
 
 pub fn routes() -> Vec<Route> {
@@ -14,8 +15,9 @@ pub fn routes() -> Vec<Route> {
         path: "/metrics",
         scope: None,
         summary: "Prometheus metrics of this node",
+        query: None,
         body: None,
-        ok: &[(200, "")],
+        ok: vec![(200, Content::Prometheus)],
         errors: &[],
         handler: get(metrics),
     }]

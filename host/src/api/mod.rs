@@ -13,6 +13,7 @@ mod keys;
 mod metrics;
 mod oauth;
 mod openapi;
+mod query;
 mod records;
 mod runs;
 mod syncs;
@@ -27,11 +28,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use futures::FutureExt as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use auth::{RateLimiter, Scope, generate_key, hash_key};
+pub use auth::{FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, generate_key, hash_key};
 use error::ApiError;
+use openapi::Content;
 
 use crate::app::App;
 
@@ -63,10 +66,12 @@ pub struct Route {
     pub scope: Option<Scope>,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
-    /// Request body: a schema name in [`openapi`], or `wasm`.
-    pub body: Option<&'static str>,
-    /// Success statuses and the schema name of their body (`""`: none).
-    pub ok: &'static [(u16, &'static str)],
+    /// Query parameters: the inline schema of the query struct.
+    pub query: Option<openapi::SchemaFn>,
+    /// Request body.
+    pub body: Option<Content>,
+    /// Success statuses and their bodies.
+    pub ok: Vec<(u16, Content)>,
     /// Error statuses this route can answer besides the common ones.
     pub errors: &'static [u16],
     handler: MethodRouter<AppState>,
@@ -79,8 +84,9 @@ pub fn routes() -> Vec<Route> {
         path: "/api/v1/openapi.json",
         scope: None,
         summary: "This document",
+        query: None,
         body: None,
-        ok: &[(200, "")],
+        ok: vec![(200, Content::Json(openapi::schema::<Value>))],
         errors: &[],
         handler: get(openapi_json),
     }];
@@ -130,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::map_response(error::every_error_a_problem))
         .layer(from_fn_with_state(state.request_timeout, time_limit))
         .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
@@ -189,29 +196,119 @@ async fn openapi_json() -> impl IntoResponse {
     (StatusCode::OK, Json(openapi::document(&routes())))
 }
 
-/// `?limit=&after=` on list endpoints.
-#[derive(Debug, Deserialize)]
-pub struct Paging {
-    /// Items per page (1-500, default 100).
+/// `?limit=&after=` on lists ordered by time, newest first: `after` is
+/// `<unix ms>:<id>`, as the previous page's `next` gives it.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TimePaging {
+    /// Items per page (default 100).
+    #[schemars(range(min = 1, max = MAX_PAGE))]
     pub limit: Option<i64>,
-    /// Continue after this item (the `next` of the previous page).
+    /// Continue after this position: the `next` of the previous page.
+    #[schemars(pattern(r"^[0-9]{1,18}:"))]
+    pub after: Option<String>,
+}
+
+/// `?limit=&after=` on lists in order of a sequence number: `after` is the
+/// previous page's `next`, a number.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SeqPaging {
+    /// Items per page (default 100).
+    #[schemars(range(min = 1, max = MAX_PAGE))]
+    pub limit: Option<i64>,
+    /// Continue after this number: the `next` of the previous page.
+    #[schemars(pattern(r"^[0-9]{1,18}$"))]
+    pub after: Option<String>,
+}
+
+impl From<TimePaging> for Paging {
+    fn from(p: TimePaging) -> Self {
+        Self {
+            limit: p.limit,
+            after: p.after,
+        }
+    }
+}
+
+impl From<SeqPaging> for Paging {
+    fn from(p: SeqPaging) -> Self {
+        Self {
+            limit: p.limit,
+            after: p.after,
+        }
+    }
+}
+
+/// The most items one page of a list holds.
+pub const MAX_PAGE: i64 = 500;
+
+/// `?limit=&after=` on list endpoints.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Paging {
+    /// Items per page (default 100).
+    #[schemars(range(min = 1, max = MAX_PAGE))]
+    pub limit: Option<i64>,
+    /// Continue after this item: the `next` of the previous page.
     pub after: Option<String>,
 }
 
 impl Paging {
     fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(100),
-            Some(n) if (1..=500).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(format!(
-                "limit must be 1 to 500, not {n}"
-            ))),
-        }
+        page_limit(self.limit)
+    }
+
+    /// `after`, where an empty value is the same as none (the first page).
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref().filter(|a| !a.is_empty())
     }
 }
 
+/// A list's `limit`, the same rule on every list: 1 to [`MAX_PAGE`],
+/// default 100; anything else is refused, never clamped.
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid(
+            format!("limit must be 1 to {MAX_PAGE}, not {n}"),
+            vec![error::FieldError {
+                field: "limit".into(),
+                message: format!("1 to {MAX_PAGE}"),
+            }],
+        )),
+    }
+}
+
+/// A position in a newest-first list, as its `next` gives it:
+/// `<unix ms>:<id>`.
+fn position(after: Option<&str>) -> Result<Option<(i64, &str)>, ApiError> {
+    let Some(after) = after else {
+        return Ok(None);
+    };
+    after
+        .split_once(':')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id)))
+        .map(Some)
+        .ok_or_else(|| bad_after(after))
+}
+
+/// A sequence number in a list, as its `next` gives it.
+fn sequence(after: Option<&str>) -> Result<i64, ApiError> {
+    after.map_or(Ok(0), |a| a.parse().map_err(|_| bad_after(a)))
+}
+
+fn bad_after(after: &str) -> ApiError {
+    ApiError::invalid(
+        format!("`after` must be the `next` of the previous page, not `{after}`"),
+        vec![error::FieldError {
+            field: "after".into(),
+            message: "the `next` of the previous page".into(),
+        }],
+    )
+}
+
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
 pub struct ListPage<T> {
     /// The items.
     pub items: Vec<T>,
@@ -226,6 +323,39 @@ impl<T> ListPage<T> {
             .then(|| items.last().map(&cursor))
             .flatten();
         Self { items, next }
+    }
+
+    /// A page of a short list held in memory (API keys, webhook
+    /// endpoints), in its order (`newest_first` by creation time, or
+    /// oldest first), after the position `after`.
+    fn of_all(
+        all: Vec<T>,
+        paging: &Paging,
+        newest_first: bool,
+        at: impl Fn(&T) -> (i64, &str),
+    ) -> Result<Self, ApiError> {
+        let limit = paging.limit()?;
+        let after = position(paging.after())?;
+        let items: Vec<T> = all
+            .into_iter()
+            .filter(|t| {
+                let Some((p_at, p_id)) = after else {
+                    return true;
+                };
+                let (t_at, t_id) = at(t);
+                let before = if newest_first {
+                    t_at < p_at
+                } else {
+                    t_at > p_at
+                };
+                before || (t_at == p_at && t_id > p_id)
+            })
+            .take(limit as usize)
+            .collect();
+        Ok(Self::new(items, limit, |t| {
+            let (at, id) = at(t);
+            format!("{at}:{id}")
+        }))
     }
 }
 

@@ -1,16 +1,19 @@
 //! OAuth2 through the API: starting a connection's authorization, and the
 //! redirect URI the provider sends the administrator back to.
 
-use axum::extract::{Path, Query, State};
-use axum::http::Method;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
 use super::{AppState, Route, audit};
 
 pub fn routes() -> Vec<Route> {
@@ -20,8 +23,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/connections/{id}/oauth/start",
             scope: Some(Scope::Write),
             summary: "Begin the OAuth2 authorization-code flow: the URL to send the administrator to",
+            query: None,
             body: None,
-            ok: &[(200, "OAuthStart")],
+            ok: vec![(200, Content::Json(schema::<OAuthStart>))],
             errors: &[404, 422],
             handler: post(oauth_start),
         },
@@ -30,19 +34,30 @@ pub fn routes() -> Vec<Route> {
             path: "/oauth/callback",
             scope: None,
             summary: "OAuth2 redirect URI: checks the state, exchanges the code, stores the tokens",
+            query: Some(inline::<CallbackQuery>),
             body: None,
-            ok: &[(200, "")],
+            ok: vec![(200, Content::Html)],
             errors: &[400, 502],
             handler: get(oauth_callback),
         },
     ]
 }
 
+/// Where to send the administrator to authorize a connection.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct OAuthStart {
+    /// The provider's authorization page, with state and PKCE challenge.
+    authorization_url: String,
+    /// Where the provider sends the administrator back (register it with
+    /// the provider).
+    redirect_uri: String,
+}
+
 async fn oauth_start(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OAuthStart>, ApiError> {
     let c = state
         .app
         .store
@@ -60,41 +75,79 @@ async fn oauth_start(
         json!({}),
     )
     .await;
-    Ok(Json(
-        json!({"authorization_url": url, "redirect_uri": crate::oauth::redirect_uri(&state.app)}),
-    ))
+    Ok(Json(OAuthStart {
+        authorization_url: url,
+        redirect_uri: crate::oauth::redirect_uri(&state.app),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// What the provider sends back.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The state Wharf sent (ties the answer to its start).
     state: Option<String>,
+    /// The provider's refusal, instead of a code.
     error: Option<String>,
 }
 
-async fn oauth_callback(
-    State(state): State<AppState>,
-    Query(q): Query<CallbackQuery>,
-) -> Result<Response, ApiError> {
+/// The provider sends the administrator's browser here: the answer is a
+/// page for a person, on failure too (with the reason; the operator finds
+/// the same in the server log).
+async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
+    let failed = |status: StatusCode, reason: String| {
+        tracing::warn!(%reason, "OAuth2 authorization failed");
+        page(
+            status,
+            "Authorization failed",
+            &format!(
+                "{}. Start the authorization again from Wharf; if it fails again, the server log says more.",
+                html_escape(&reason)
+            ),
+        )
+    };
     if let Some(e) = q.error {
-        return Err(ApiError::bad_request(format!(
-            "the provider refused the authorization: {e}"
-        )));
+        return failed(
+            StatusCode::BAD_REQUEST,
+            format!("the provider refused the authorization: {e}"),
+        );
     }
     let (Some(code), Some(st)) = (q.code, q.state) else {
-        return Err(ApiError::bad_request(
-            "the callback needs `code` and `state`",
-        ));
+        return failed(
+            StatusCode::BAD_REQUEST,
+            "the provider's answer has no `code` and `state`".into(),
+        );
     };
     match crate::oauth::callback(&state.app, &code, &st).await {
-        Ok(c) => Ok(Html(format!(
-            "<!doctype html><title>Wharf</title><p>Connection <b>{}</b> is authorized. You can close this window.</p>",
-            html_escape(&c.name)
-        ))
-        .into_response()),
-        Err(e @ crate::oauth::OAuthError::BadState) => Err(ApiError::bad_request(e.to_string())),
-        Err(e) => Err(ApiError::new_bad_gateway(e.to_string())),
+        Ok(c) => {
+            tracing::info!(connection = %c.name, "OAuth2 authorization completed");
+            page(
+                StatusCode::OK,
+                "Authorized",
+                &format!(
+                    "Connection <b>{}</b> is authorized. You can close this window.",
+                    html_escape(&c.name)
+                ),
+            )
+        }
+        Err(e @ crate::oauth::OAuthError::BadState) => {
+            failed(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => failed(StatusCode::BAD_GATEWAY, e.to_string()),
     }
+}
+
+/// A small HTML page.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Wharf: {title}</title>\
+             <body style=\"font-family: sans-serif; max-width: 40em; margin: 3em auto\"><h1>{title}</h1><p>{body}</p></body></html>"
+        )),
+    )
+        .into_response()
 }
 
 fn html_escape(s: &str) -> String {

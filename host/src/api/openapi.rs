@@ -1,20 +1,67 @@
-//! The OpenAPI 3.1 document, generated from the route table: every route,
-//! its scope, its body, its answers, and the problem document of every
-//! error.
+//! The OpenAPI 3.1 document, generated from the route table and from the
+//! request and response types themselves (`schemars`): every route, its
+//! scope, its path and query parameters with their constraints, its body,
+//! its answers, and the problem document of every error. Request bodies are
+//! also checked against the same schemas ([`super::json`]), so what the
+//! document allows is what the server accepts.
 
 use std::collections::BTreeMap;
 
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use super::Route;
+use super::error::Problem;
+
+/// Builds the schema of one type with a generator (which collects the
+/// named types it refers to).
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`, by reference where `T` is a named type.
+pub fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// The schema of `T` inline: for query parameter structs, whose
+/// properties become parameters.
+pub fn inline<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    T::json_schema(g)
+}
+
+/// What a body holds.
+#[derive(Clone, Copy)]
+pub enum Content {
+    /// Nothing (204).
+    Empty,
+    /// JSON of this schema.
+    Json(SchemaFn),
+    /// A Wasm component.
+    Wasm,
+    /// Any bytes (an incoming webhook delivery).
+    Bytes,
+    /// A CSV file (header row, one row per record) or a JSON array of objects.
+    Table,
+    /// Prometheus text.
+    Prometheus,
+    /// An HTML page for a person in a browser.
+    Html,
+}
+
+/// Where the generated schemas are referenced from.
+const COMPONENTS: &str = "/components/schemas";
 
 /// Common errors of every authenticated route.
-const AUTH_ERRORS: &[u16] = &[400, 401, 403, 429, 500];
+const AUTH_ERRORS: &[u16] = &[400, 401, 403, 429, 500, 503];
+
+/// Common errors of every public route.
+const PUBLIC_ERRORS: &[u16] = &[400, 500, 503];
 
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No content",
         400 => "The request cannot be read (malformed JSON names where)",
         401 => "No API key, or an unknown or revoked one",
@@ -26,255 +73,194 @@ fn reason(status: u16) -> &'static str {
         422 => "Well-formed but invalid; `errors` names each field",
         429 => "Rate limited; see `Retry-After`",
         500 => "The server failed; `detail` gives an error id for the operator",
-        503 => "Not ready",
+        502 => "An upstream (the OAuth2 provider) failed",
+        503 => "Not ready, or the request took too long",
         _ => "",
     }
 }
 
-/// Schemas of the bodies, by name.
-fn schemas() -> Map<String, Value> {
-    let string = json!({"type": "string"});
-    let int = json!({"type": "integer"});
-    let list = |item: &str| {
-        json!({"type": "object", "required": ["items"], "properties": {
-            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
-            "next": {"type": "string", "description": "pass as `after` for the next page"}
-        }})
-    };
-    let grants = json!({"type": "object", "properties": {
-        "hosts": {"type": "array", "items": {"type": "string"}, "description": "patterns scheme://host[:port], `*.` as subdomain prefix; must fall inside the connector's declared hosts"},
-        "networks": {"type": "array", "items": {"type": "string"}, "description": "CIDRs of otherwise blocked networks, e.g. 10.0.0.0/8"}
-    }});
-    let mut m = Map::new();
-    m.insert("Problem".into(), json!({
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": string, "title": string, "status": int, "detail": string,
-            "errors": {"type": "array", "items": {"type": "object", "properties": {"field": string, "message": string}}},
-            "reason": {"type": "string", "description": "machine-readable cause, where there is one"}
-        }
-    }));
-    m.insert("Connector".into(), json!({
-        "type": "object",
-        "properties": {
-            "name": string, "version": string, "digest": string, "size": int, "created_at": int,
-            "spec": {"type": "object", "description": "the connector's spec (see docs/contract.md)"},
-            "imports": {"type": "array", "items": string},
-            "wasi_imports": {"type": "array", "items": string},
-            "component_url": string
-        }
-    }));
-    m.insert("ConnectorList".into(), list("Connector"));
-    m.insert("NewConnection".into(), json!({
-        "type": "object",
-        "required": ["name", "connector"],
-        "additionalProperties": false,
-        "properties": {
-            "name": string,
-            "connector": {"type": "string", "description": "name@version"},
-            "config": {"type": "object", "description": "validated against the connector's config schema"},
-            "secrets": {"type": "object", "additionalProperties": string, "description": "write-only values"},
-            "grants": grants
-        }
-    }));
-    m.insert("ConnectionPatch".into(), json!({
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "name": string,
-            "config": {"type": "object"},
-            "secrets": {"type": "object", "additionalProperties": {"type": ["string", "null"]}, "description": "omitted: kept; null: removed"},
-            "grants": grants,
-            "status": {"enum": ["active", "inactive"]}
-        }
-    }));
-    m.insert("Connection".into(), json!({
-        "type": "object",
-        "properties": {
-            "id": string, "name": string, "connector": string, "config": {"type": "object"}, "grants": grants,
-            "status": {"enum": ["active", "inactive", "error"]}, "status_reason": {"type": ["string", "null"]},
-            "checked_at": {"type": ["integer", "null"]},
-            "secrets": {"type": "array", "items": {"type": "object", "properties": {"name": string, "updated_at": int}}},
-            "created_at": int, "updated_at": int
-        }
-    }));
-    m.insert("ConnectionList".into(), list("Connection"));
-    m.insert("CheckResult".into(), json!({
-        "type": "object",
-        "required": ["ok", "duration_ms", "status"],
-        "properties": {"ok": {"type": "boolean"}, "kind": string, "message": string, "duration_ms": int,
-            "status": {"enum": ["active", "inactive", "error"]}}
-    }));
-    m.insert(
-        "NewApiKey".into(),
-        json!({
-            "type": "object", "required": ["name", "scope"], "additionalProperties": false,
-            "properties": {"name": string, "scope": {"enum": ["admin", "write", "run", "read"]}}
-        }),
-    );
-    let key = json!({
-        "type": "object",
-        "properties": {"id": string, "name": string, "scope": string, "created_at": int,
-            "last_used_at": {"type": ["integer", "null"]}, "revoked_at": {"type": ["integer", "null"]}}
-    });
-    m.insert("ApiKey".into(), key);
-    m.insert("CreatedApiKey".into(), json!({
-        "allOf": [{"$ref": "#/components/schemas/ApiKey"}, {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "shown once"}}}]
-    }));
-    m.insert("ApiKeyList".into(), list("ApiKey"));
-    m.insert("AuditEntry".into(), json!({
-        "type": "object",
-        "properties": {"id": int, "at": int, "key_id": {"type": ["string", "null"]}, "action": string, "target": string, "detail": {"type": "object"}}
-    }));
-    m.insert("AuditList".into(), list("AuditEntry"));
-    let schedule = json!({"oneOf": [
-        {"type": "object", "required": ["every"], "properties": {"every": {"type": "integer", "minimum": 1, "description": "seconds"}}},
-        {"type": "object", "required": ["cron"], "properties": {"cron": {"type": "string", "description": "five fields, UTC"}}},
-        {"type": "null"}
-    ]});
-    let sync_props = json!({
-        "name": string,
-        "source": {"type": "string", "description": "source connection id"},
-        "streams": {"type": "array", "items": string},
-        "mode": {"enum": ["full", "incremental"]},
-        "mapper": {"type": ["string", "null"], "description": "mapper connection id"},
-        "destination": {"type": "string", "description": "destination connection id, or `records` for the built-in records store (default)"},
-        "schedule": schedule,
-        "enabled": {"type": "boolean"},
-        "error_threshold": {"type": "integer", "description": "rejected records tolerated per run; -1: no limit"},
-        "retry": {"type": "object", "properties": {"attempts": int, "backoff_ms": int, "max_backoff_ms": int, "run_retries": int, "max_rate_limit_wait_secs": int}},
-        "limits": {"type": "object", "description": "per-run limits and the records-store quota; a run that passes one fails with its name", "properties": {"max_records": int, "max_pages": int, "max_bytes": int, "max_duration_secs": int, "max_stored_records": int}},
-        "schemas": {"type": "object", "additionalProperties": {"type": "object"}, "description": "JSON Schema per stream"}
-    });
-    m.insert("NewSync".into(), json!({"type": "object", "required": ["name", "source", "streams"], "properties": sync_props.clone()}));
-    m.insert(
-        "SyncPatch".into(),
-        json!({"type": "object", "properties": sync_props.clone()}),
-    );
-    let mut sync = sync_props;
-    for (k, v) in [
-        ("id", string.clone()),
-        ("source_id", string.clone()),
-        ("mapper_id", json!({"type": ["string", "null"]})),
-        ("destination_id", json!({"type": ["string", "null"]})),
-        ("next_due_at", json!({"type": ["integer", "null"]})),
-        ("cursors", json!({"type": "object"})),
-    ] {
-        sync[k] = v;
+/// A generator for one direction: requests are described as they are
+/// deserialized, responses as they are serialized (a field with a default
+/// may be left out of a request but is always in a response).
+fn generator(requests: bool) -> SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = COMPONENTS.into();
+    settings.meta_schema = None;
+    if requests {
+        settings.for_deserialize().into_generator()
+    } else {
+        settings.for_serialize().into_generator()
     }
-    m.insert("Sync".into(), json!({"type": "object", "properties": sync}));
-    m.insert("SyncList".into(), list("Sync"));
-    let counters: Map<String, Value> = [
-        "pages",
-        "fetched",
-        "mapped",
-        "pushed",
-        "created",
-        "updated",
-        "deleted",
-        "unchanged",
-        "rejected",
-        "http_requests",
-        "bytes",
-    ]
-    .iter()
-    .map(|c| (c.to_string(), int.clone()))
-    .collect();
-    m.insert("Run".into(), json!({"type": "object", "properties": {
-        "id": string, "sync_id": string, "trigger": {"enum": ["manual", "schedule", "webhook", "retry"]},
-        "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
-        "attempt": int, "created_at": int, "started_at": {"type": ["integer", "null"]}, "finished_at": {"type": ["integer", "null"]},
-        "error_kind": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]},
-        "counters": {"type": "object", "properties": counters}, "duration_ms": {"type": ["integer", "null"]}
-    }}));
-    m.insert("RunList".into(), list("Run"));
-    m.insert("LogLine".into(), json!({"type": "object", "properties": {"seq": int, "at": int, "level": string, "source": string, "message": string}}));
-    m.insert("LogList".into(), list("LogLine"));
-    m.insert("Rejection".into(), json!({"type": "object", "properties": {"stream": string, "index": int, "key": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]}, "message": string}}));
-    m.insert("RejectionList".into(), list("Rejection"));
-    m.insert("StoredRecord".into(), json!({"type": "object", "properties": {"stream": string, "key": string, "data": {"type": "object"}, "updated_at": int}}));
-    m.insert("RecordList".into(), list("StoredRecord"));
-    let webhook = json!({"type": "object", "properties": {"id": string, "url": string, "events": {"type": "array", "items": string},
-        "networks": {"type": "array", "items": string}, "enabled": {"type": "boolean"}, "disabled_reason": {"type": ["string", "null"]},
-        "failing_since": {"type": ["integer", "null"]}, "created_at": int, "updated_at": int}});
-    m.insert("Webhook".into(), webhook);
-    m.insert("WebhookList".into(), list("Webhook"));
-    m.insert("CreatedWebhook".into(), json!({"allOf": [{"$ref": "#/components/schemas/Webhook"}, {"type": "object", "properties": {"secret": {"type": "string", "description": "whsec_…, shown once"}}}]}));
-    let webhook_input = json!({"type": "object", "properties": {"url": string, "events": {"type": "array", "items": {"enum": crate::events::EVENTS}},
-        "networks": {"type": "array", "items": string, "description": "otherwise blocked networks the URL may resolve to"}, "enabled": {"type": "boolean"}}});
-    m.insert("NewWebhook".into(), {
-        let mut w = webhook_input.clone();
-        w["required"] = json!(["url", "events"]);
-        w
-    });
-    m.insert("WebhookPatch".into(), webhook_input);
-    m.insert("Message".into(), json!({"type": "object", "properties": {"id": string, "event": string, "payload": {"type": "object"}, "status": {"enum": ["pending", "delivered", "failed"]},
-        "attempts": int, "next_attempt_at": int, "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]}, "created_at": int, "delivered_at": {"type": ["integer", "null"]}}}));
-    m.insert("MessageList".into(), list("Message"));
-    m.insert("HookEndpoint".into(), json!({"type": "object", "properties": {"url": string, "path": string, "scheme": string, "secret_set": {"type": "boolean"}}}));
-    m.insert("Delivery".into(), json!({"type": "object", "properties": {"delivery_id": string, "received_at": int, "status": string, "detail": {}}}));
-    m.insert("DeliveryList".into(), list("Delivery"));
-    m.insert("OAuthStart".into(), json!({"type": "object", "properties": {"authorization_url": string, "redirect_uri": string}}));
-    m.insert("ImportResult".into(), json!({"type": "object", "properties": {
-        "run": string, "rows": int, "imported": int, "created": int, "updated": int, "unchanged": int,
-        "rejected": {"type": "array", "items": {"type": "object", "properties": {"row": int, "key": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]}, "message": string}}}
-    }}));
-    m
 }
 
-fn body_content(schema: &str) -> Value {
-    match schema {
-        "" => Value::Null,
-        "wasm" => json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}}),
-        "raw" => json!({"*/*": {"schema": {"type": "string", "format": "binary"}}}),
-        "import" => json!({
+fn content(c: Content, g: &mut SchemaGenerator, problem: bool) -> Option<Value> {
+    let binary = json!({"type": "string", "contentMediaType": "application/octet-stream"});
+    Some(match c {
+        Content::Empty => return None,
+        Content::Json(f) => {
+            let media = if problem {
+                "application/problem+json"
+            } else {
+                "application/json"
+            };
+            json!({ media: {"schema": f(g)} })
+        }
+        Content::Wasm => json!({"application/wasm": {"schema": binary}}),
+        Content::Bytes => json!({"*/*": {"schema": binary}}),
+        Content::Table => json!({
             "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per record"}},
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
         }),
-        name => {
-            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+        Content::Prometheus => json!({"text/plain": {"schema": {"type": "string"}}}),
+        Content::Html => json!({"text/html": {"schema": {"type": "string"}}}),
+    })
+}
+
+/// Query parameters from the inline schema of a query struct.
+fn query_parameters(schema: &Schema) -> Vec<Value> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, s)| {
+            let mut s = s.clone();
+            let description = s
+                .as_object_mut()
+                .and_then(|o| o.remove("description"))
+                .unwrap_or(Value::Null);
+            let mut p = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": s,
+            });
+            if !description.is_null() {
+                p["description"] = description;
+            }
+            p
+        })
+        .collect()
+}
+
+/// Merge the request-side definitions into the response-side ones. A type
+/// described differently in the two directions keeps its name for
+/// responses and is renamed `…Input` for requests (with every reference
+/// from the request side rewritten).
+fn merge_definitions(
+    responses: Map<String, Value>,
+    requests: Map<String, Value>,
+    request_refs: &mut [&mut Value],
+) -> Map<String, Value> {
+    let renames: BTreeMap<String, String> = requests
+        .iter()
+        .filter(|(name, schema)| responses.get(*name).is_some_and(|s| s != *schema))
+        .map(|(name, _)| (name.clone(), format!("{name}Input")))
+        .collect();
+    let mut requests = Value::Object(requests);
+    let rename = |v: &mut Value| rewrite_refs(v, &renames);
+    rename(&mut requests);
+    for r in request_refs.iter_mut() {
+        rename(r);
+    }
+    let mut all = responses;
+    if let Value::Object(requests) = requests {
+        for (name, schema) in requests {
+            let name = renames.get(&name).cloned().unwrap_or(name);
+            all.insert(name, schema);
         }
+    }
+    all
+}
+
+fn rewrite_refs(v: &mut Value, renames: &BTreeMap<String, String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("$ref")
+                && let Some(name) = r.strip_prefix(&format!("#{COMPONENTS}/"))
+                && let Some(new) = renames.get(name)
+            {
+                *r = format!("#{COMPONENTS}/{new}");
+            }
+            for child in o.values_mut() {
+                rewrite_refs(child, renames);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| rewrite_refs(c, renames)),
+        _ => {}
     }
 }
 
 /// The document for `routes`.
 pub fn document(routes: &[Route]) -> Value {
+    let mut requests = generator(true);
+    let mut responses = generator(false);
+    let problem = content(Content::Json(schema::<Problem>), &mut responses, true);
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    // Request-side schemas are collected first, then renamed where needed.
+    let mut request_parts: Vec<(&str, String, Value)> = Vec::new();
     for r in routes {
-        let mut responses = Map::new();
-        for (status, schema) in r.ok {
+        let mut answers = Map::new();
+        for (status, body) in &r.ok {
             let mut resp = json!({"description": reason(*status)});
-            let content = body_content(schema);
-            if !content.is_null() {
-                resp["content"] = content;
+            if let Some(c) = content(*body, &mut responses, false) {
+                resp["content"] = c;
             }
-            responses.insert(status.to_string(), resp);
+            answers.insert(status.to_string(), resp);
         }
-        let common: &[u16] = if r.scope.is_some() { AUTH_ERRORS } else { &[] };
-        for status in common.iter().chain(r.errors) {
-            responses.insert(
+        let common = if r.scope.is_some() {
+            AUTH_ERRORS
+        } else {
+            PUBLIC_ERRORS
+        };
+        // A query's values are checked: a bad `limit` or `after` is a 422.
+        let query_errors: &[u16] = if r.query.is_some() { &[422] } else { &[] };
+        // A page for a browser fails with a page, or (from the server's
+        // own checks) with a problem document.
+        let error_content = if r.ok.iter().any(|(_, c)| matches!(c, Content::Html)) {
+            let mut both = problem.clone().unwrap_or_default();
+            both["text/html"] = json!({"schema": {"type": "string"}});
+            Some(both)
+        } else {
+            problem.clone()
+        };
+        for status in common.iter().chain(r.errors).chain(query_errors) {
+            answers.insert(
                 status.to_string(),
-                json!({"description": reason(*status), "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+                json!({"description": reason(*status), "content": error_content}),
             );
         }
-        let params: Vec<Value> = r
+        let mut params: Vec<Value> = r
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
             .collect();
+        if let Some(q) = r.query {
+            params.extend(query_parameters(&q(&mut requests)));
+        }
+        let method = r.method.as_str().to_lowercase();
         let mut op = json!({
             "summary": r.summary,
-            "operationId": format!("{}_{}", r.method.as_str().to_lowercase(), r.path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '.', '-'], "_")),
-            "responses": responses,
+            "operationId": format!("{method}_{}", r.path.trim_start_matches("/api/v1/").trim_start_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
+            "responses": answers,
         });
         if !params.is_empty() {
             op["parameters"] = json!(params);
         }
-        if let Some(body) = r.body {
-            op["requestBody"] = json!({"required": true, "content": body_content(body)});
+        if let Some(body) = r.body
+            && let Some(mut c) = content(body, &mut requests, false)
+        {
+            if matches!(body, Content::Wasm) {
+                // Clients that know no Wasm media type send octet-stream.
+                c["application/octet-stream"] = c["application/wasm"].clone();
+            }
+            op["requestBody"] = json!({"required": true, "content": c});
         }
         match r.scope {
             Some(scope) => {
@@ -283,23 +269,77 @@ pub fn document(routes: &[Route]) -> Value {
             }
             None => op["security"] = json!([]),
         }
-        paths
-            .entry(r.path)
-            .or_default()
-            .insert(r.method.as_str().to_lowercase(), op);
+        request_parts.push((r.path, method, op));
+    }
+    let mut ops: Vec<&mut Value> = request_parts.iter_mut().map(|(_, _, op)| op).collect();
+    let schemas = merge_definitions(
+        responses.take_definitions(true),
+        requests.take_definitions(true),
+        &mut ops,
+    );
+    for (path, method, op) in request_parts {
+        paths.entry(path).or_default().insert(method, op);
     }
     json!({
         "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "Wharf admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Upload connectors, configure connections with secrets and grants, check them. Errors are application/problem+json."
+            "description": "Upload connectors, configure connections with secrets and grants, run syncs, read their records. Errors are application/problem+json."
         },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer wharf_…`"}}
         }
     })
+}
+
+/// A validator of JSON against `T`'s request-side schema, with the named
+/// types it refers to; built once per type.
+pub fn request_validator<T: JsonSchema + 'static>() -> std::sync::Arc<jsonschema::Validator> {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().expect("not poisoned").get(&TypeId::of::<T>()) {
+        return v.clone();
+    }
+    let mut g = generator(true);
+    let mut root = g.subschema_for::<T>().to_value();
+    if let Value::Object(o) = &mut root {
+        o.insert(
+            "components".into(),
+            json!({"schemas": g.take_definitions(true)}),
+        );
+    }
+    let validator = Arc::new(
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&root)
+            .expect("generated schemas are valid"),
+    );
+    cache
+        .lock()
+        .expect("not poisoned")
+        .insert(TypeId::of::<T>(), validator.clone());
+    validator
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn print_document() {
+        if std::env::var("WHARF_PRINT_OPENAPI").is_ok() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document(&super::super::routes())).unwrap()
+            );
+        }
+    }
 }

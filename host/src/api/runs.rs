@@ -1,18 +1,21 @@
 //! `/api/v1/syncs/{id}/runs` and `/api/v1/runs`: start a run, list a
 //! sync's runs, show one with its log and rejected records, cancel it.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
 use super::syncs::find;
-use super::{AppState, ListPage, Route, audit};
+use super::{AppState, ListPage, Paging, Route, SeqPaging, TimePaging, audit, position, sequence};
 use crate::store::now_ms;
+use crate::store::runs::LogRow;
 use crate::store::runs::{RejectionRow, RunRow, Trigger};
 
 pub fn routes() -> Vec<Route> {
@@ -21,9 +24,13 @@ pub fn routes() -> Vec<Route> {
             method: Method::POST,
             path: "/api/v1/syncs/{id}/runs",
             scope: Some(Scope::Run),
-            summary: "Start a run now (queued; workers pick it up)",
+            summary: "Start a run now: 202 with a new queued run, or 200 with the manual run already waiting",
+            query: None,
             body: None,
-            ok: &[(202, "Run")],
+            ok: vec![
+                (202, Content::Json(schema::<RunView>)),
+                (200, Content::Json(schema::<RunView>)),
+            ],
             errors: &[404],
             handler: post(trigger),
         },
@@ -32,8 +39,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs/{id}/runs",
             scope: Some(Scope::Read),
             summary: "Runs of a sync, newest first",
+            query: Some(inline::<TimePaging>),
             body: None,
-            ok: &[(200, "RunList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<RunView>>))],
             errors: &[404],
             handler: get(runs_of_sync),
         },
@@ -42,8 +50,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/runs/{id}",
             scope: Some(Scope::Read),
             summary: "A run: status, counters, error",
+            query: None,
             body: None,
-            ok: &[(200, "Run")],
+            ok: vec![(200, Content::Json(schema::<RunView>))],
             errors: &[404],
             handler: get(show_run),
         },
@@ -52,8 +61,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/runs/{id}/logs",
             scope: Some(Scope::Read),
             summary: "Log lines of a run (`?after=<seq>` to follow)",
+            query: Some(inline::<SeqPaging>),
             body: None,
-            ok: &[(200, "LogList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<LogRow>>))],
             errors: &[404],
             handler: get(run_logs),
         },
@@ -62,8 +72,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/runs/{id}/errors",
             scope: Some(Scope::Read),
             summary: "Records a run rejected: stream, index, key, field, message",
+            query: Some(inline::<SeqPaging>),
             body: None,
-            ok: &[(200, "RejectionList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<RejectionRow>>))],
             errors: &[404],
             handler: get(run_errors),
         },
@@ -72,8 +83,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/runs/{id}/cancel",
             scope: Some(Scope::Run),
             summary: "Cancel a run (a running one stops within one call deadline)",
+            query: None,
             body: None,
-            ok: &[(200, "Run")],
+            ok: vec![(200, Content::Json(schema::<RunView>))],
             errors: &[404, 409],
             handler: post(cancel_run),
         },
@@ -81,7 +93,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// A run as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Run")]
 struct RunView {
     #[serde(flatten)]
     run: RunRow,
@@ -104,12 +117,19 @@ async fn trigger(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     find(&state, &id).await?;
-    let run = state
-        .app
-        .store
+    let store = &state.app.store;
+    // "Run now" while a manual run is still queued answers that run: a
+    // burst of clicks is one run, not a backlog.
+    let Some(run) = store
         .enqueue_run(&id, Trigger::Manual, None, now_ms(), 1)
         .await?
-        .ok_or_else(|| ApiError::internal("a manual run was not enqueued"))?;
+    else {
+        return match store.queued_manual_run(&id).await? {
+            Some(run) => Ok((StatusCode::OK, Json(run.into()))),
+            // It started between the two statements: queue another.
+            None => Box::pin(trigger(State(state), Extension(caller), Path(id))).await,
+        };
+    };
     state.app.wake.notify_waiters();
     audit(
         &state,
@@ -122,26 +142,23 @@ async fn trigger(
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
-#[derive(Debug, Deserialize)]
-struct RunsQuery {
-    limit: Option<i64>,
-}
-
 async fn runs_of_sync(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<RunsQuery>,
+    Query(paging): Query<TimePaging>,
 ) -> Result<Json<ListPage<RunView>>, ApiError> {
+    let paging = Paging::from(paging);
     find(&state, &id).await?;
+    let limit = paging.limit()?;
     let runs = state
         .app
         .store
-        .runs_of_sync(&id, q.limit.unwrap_or(50).clamp(1, 500))
+        .runs_page(&id, position(paging.after())?, limit)
         .await?;
-    Ok(Json(ListPage {
-        items: runs.into_iter().map(RunView::from).collect(),
-        next: None,
-    }))
+    let items = runs.into_iter().map(RunView::from).collect();
+    Ok(Json(ListPage::new(items, limit, |r: &RunView| {
+        format!("{}:{}", r.run.created_at, r.run.id)
+    })))
 }
 
 async fn find_run(state: &AppState, id: &str) -> Result<RunRow, ApiError> {
@@ -160,38 +177,43 @@ async fn show_run(
     Ok(Json(find_run(&state, &id).await?.into()))
 }
 
-#[derive(Debug, Deserialize)]
-struct LogsQuery {
-    after: Option<i64>,
-    limit: Option<i64>,
-}
-
 async fn run_logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<LogsQuery>,
-) -> Result<Json<ListPage<crate::store::runs::LogRow>>, ApiError> {
+    Query(paging): Query<SeqPaging>,
+) -> Result<Json<ListPage<LogRow>>, ApiError> {
+    let paging = Paging::from(paging);
     find_run(&state, &id).await?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 2000);
+    let limit = paging.limit()?;
     let lines = state
         .app
         .store
-        .run_logs(&id, q.after.unwrap_or(0), limit)
+        .run_logs(&id, sequence(paging.after())?, limit)
         .await?;
-    let next = (lines.len() as i64 == limit)
-        .then(|| lines.last().map(|l| l.seq.to_string()))
-        .flatten();
-    Ok(Json(ListPage { items: lines, next }))
+    Ok(Json(ListPage::new(lines, limit, |l: &LogRow| {
+        l.seq.to_string()
+    })))
 }
 
 async fn run_errors(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(paging): Query<SeqPaging>,
 ) -> Result<Json<ListPage<RejectionRow>>, ApiError> {
+    let paging = Paging::from(paging);
     find_run(&state, &id).await?;
+    let limit = paging.limit()?;
+    let page = state
+        .app
+        .store
+        .rejections_page(&id, sequence(paging.after())?, limit)
+        .await?;
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|(seq, _)| seq.to_string()))
+        .flatten();
     Ok(Json(ListPage {
-        items: state.app.store.run_rejections(&id, 10_000).await?,
-        next: None,
+        items: page.into_iter().map(|(_, r)| r).collect(),
+        next,
     }))
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json};
@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::model::spec::Role;
 use crate::store::now_ms;
 use crate::store::syncs::{Mode, RetryPolicy, RunLimits, Schedule, SyncRow};
@@ -26,9 +29,10 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs",
             scope: Some(Scope::Write),
             summary: "Create a sync: source streams → optional mapper → destination (a connection or the records store)",
-            body: Some("NewSync"),
-            ok: &[(201, "Sync")],
-            errors: &[409, 413, 415, 422],
+            query: None,
+            body: Some(Content::Json(new_sync)),
+            ok: vec![(201, Content::Json(schema::<SyncView>))],
+            errors: &[404, 409, 413, 415, 422],
             handler: post(create),
         },
         Route {
@@ -36,8 +40,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs",
             scope: Some(Scope::Read),
             summary: "List syncs",
+            query: Some(inline::<Paging>),
             body: None,
-            ok: &[(200, "SyncList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<SyncView>>))],
             errors: &[],
             handler: get(list),
         },
@@ -46,8 +51,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs/{id}",
             scope: Some(Scope::Read),
             summary: "Show a sync and its committed cursors",
+            query: None,
             body: None,
-            ok: &[(200, "Sync")],
+            ok: vec![(200, Content::Json(schema::<SyncView>))],
             errors: &[404],
             handler: get(show),
         },
@@ -56,8 +62,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs/{id}",
             scope: Some(Scope::Write),
             summary: "Change a sync (omitted fields are kept)",
-            body: Some("SyncPatch"),
-            ok: &[(200, "Sync")],
+            query: None,
+            body: Some(Content::Json(schema::<SyncInput>)),
+            ok: vec![(200, Content::Json(schema::<SyncView>))],
             errors: &[404, 409, 413, 415, 422],
             handler: patch(update),
         },
@@ -66,8 +73,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/syncs/{id}",
             scope: Some(Scope::Write),
             summary: "Delete a sync with its runs and stored records",
+            query: None,
             body: None,
-            ok: &[(204, "")],
+            ok: vec![(204, Content::Empty)],
             errors: &[404, 409],
             handler: axum::routing::delete(remove),
         },
@@ -77,23 +85,59 @@ pub fn routes() -> Vec<Route> {
 /// Where records go.
 const RECORDS_STORE: &str = "records";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SyncInput {
+    /// Unique name.
+    #[schemars(length(min = 1, max = NAME_MAX), pattern(NAME_PATTERN))]
     name: Option<String>,
+    /// Source connection id.
+    #[schemars(length(min = 1))]
     source: Option<String>,
+    /// Streams to read, in order; each one the source offers.
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     streams: Option<Vec<String>>,
+    /// `full` (every run reads everything) or `incremental`.
     mode: Option<Mode>,
-    #[serde(default, with = "double_option")]
+    /// Mapper connection id; `null` removes the mapper.
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<String>")]
     mapper: Option<Option<String>>,
+    /// Destination connection id, or `records` (the default) for the
+    /// built-in records store.
+    #[schemars(length(min = 1))]
     destination: Option<String>,
-    #[serde(default, with = "double_option")]
+    /// When it runs by itself; `null`: manual only.
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<Schedule>")]
     schedule: Option<Option<Schedule>>,
+    /// Whether the schedule fires.
     enabled: Option<bool>,
+    /// Rejected records a run tolerates before failing; -1: any number.
+    #[schemars(range(min = -1, max = 1_000_000_000_000_000i64))]
     error_threshold: Option<i64>,
+    /// What a run does about failures.
     retry: Option<RetryPolicy>,
+    /// JSON Schemas by stream (override the source's).
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Map<String, Value>>>")]
     schemas: Option<BTreeMap<String, Value>>,
+    /// Limits of each run, and the records-store quota.
     limits: Option<RunLimits>,
+}
+
+/// The body of a new sync: a [`SyncInput`] with a name, a source and
+/// streams.
+fn new_sync(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let input = g.subschema_for::<SyncInput>();
+    schemars::json_schema!({
+        "allOf": [input],
+        "required": ["name", "source", "streams"],
+        "properties": {
+            "name": {"type": "string"},
+            "source": {"type": "string"},
+            "streams": {"type": "array"}
+        }
+    })
 }
 
 /// `null` and absent are different in a PATCH: absent keeps, null clears.
@@ -108,7 +152,8 @@ mod double_option {
 }
 
 /// A sync as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Sync")]
 struct SyncView {
     #[serde(flatten)]
     sync: SyncRow,
@@ -137,9 +182,25 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
 
 /// Check a sync's references and settings against the connectors' specs.
 async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
+    // A connection that does not exist is not found (404), like any other
+    // missing resource; what is wrong with ones that exist is a 422.
+    let references = [
+        ("source", Some(&s.source_id)),
+        ("mapper", s.mapper_id.as_ref()),
+        ("destination", s.destination_id.as_ref()),
+    ];
+    for (side, id) in references {
+        if let Some(id) = id
+            && state.app.store.connection(id).await?.is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "no connection {id} (the {side})"
+            )));
+        }
+    }
     let mut errors = Vec::new();
-    if s.name.trim().is_empty() || s.name.len() > 100 {
-        errors.push(field_error("/name", "1-100 characters"));
+    if !is_valid_name(&s.name) {
+        errors.push(field_error("/name", NAME_RULE));
     }
     let role_of = |id: String, field: &'static str, role: Role| async move {
         let Some(c) = state.app.store.connection(&id).await? else {
@@ -149,7 +210,7 @@ async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
             return Ok(Err(field_error(field, "its connector is gone")));
         };
         if k.spec.has_role(role) {
-            Ok(Ok(k.spec))
+            Ok(Ok((k.spec, c)))
         } else {
             Ok(Err(field_error(
                 field,
@@ -162,20 +223,19 @@ async fn check(state: &AppState, s: &SyncRow) -> Result<(), ApiError> {
         }
     };
     match role_of(s.source_id.clone(), "/source", Role::Source).await? {
-        Ok(spec) => {
+        Ok((spec, source)) => {
             if s.streams.is_empty() {
                 errors.push(field_error("/streams", "name at least one stream"));
             }
-            if !spec.streams.is_empty() {
+            if let Some(offered) = spec.offered_streams(&source.config) {
                 for (i, st) in s.streams.iter().enumerate() {
-                    if !spec.streams.iter().any(|x| &x.name == st) {
-                        let known: Vec<&str> =
-                            spec.streams.iter().map(|x| x.name.as_str()).collect();
+                    if !offered.contains(st) {
                         errors.push(field_error(
                             &format!("/streams/{i}"),
                             format!(
-                                "`{st}` is not a stream of the source (it offers: {})",
-                                known.join(", ")
+                                "`{st}` is not a stream of source `{}` (it offers: {})",
+                                source.name,
+                                offered.join(", ")
                             ),
                         ));
                     }
@@ -335,12 +395,7 @@ async fn list(
 ) -> Result<Json<ListPage<SyncView>>, ApiError> {
     let limit = paging.limit()?;
     let mut items = Vec::new();
-    for s in state
-        .app
-        .store
-        .syncs(paging.after.as_deref(), limit)
-        .await?
-    {
+    for s in state.app.store.syncs(paging.after(), limit).await? {
         items.push(view(&state, s).await?);
     }
     Ok(Json(ListPage::new(items, limit, |s: &SyncView| {

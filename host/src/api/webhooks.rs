@@ -3,19 +3,22 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
-use super::{AppState, ListPage, Route, audit};
+use super::openapi::{Content, inline, schema};
+use super::query::{Path, Query};
+use super::{AppState, ListPage, Paging, Route, TimePaging, audit, position};
 use crate::events::{EVENTS, new_message_id};
 use crate::model::secret::SecretValue;
+use crate::store::outbox::MessageRow;
 use crate::store::outbox::WebhookRow;
 use crate::webhooks::new_secret;
 use crate::webhooks::sender::check_url;
@@ -27,8 +30,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks",
             scope: Some(Scope::Admin),
             summary: "Subscribe an endpoint to events; the signing secret is in this answer only",
-            body: Some("NewWebhook"),
-            ok: &[(201, "CreatedWebhook")],
+            query: None,
+            body: Some(Content::Json(new_webhook)),
+            ok: vec![(201, Content::Json(schema::<Created>))],
             errors: &[413, 415, 422],
             handler: post(create),
         },
@@ -37,8 +41,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks",
             scope: Some(Scope::Admin),
             summary: "List endpoints",
+            query: Some(inline::<TimePaging>),
             body: None,
-            ok: &[(200, "WebhookList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<WebhookRow>>))],
             errors: &[],
             handler: get(list),
         },
@@ -47,8 +52,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks/{id}",
             scope: Some(Scope::Admin),
             summary: "Show an endpoint",
+            query: None,
             body: None,
-            ok: &[(200, "Webhook")],
+            ok: vec![(200, Content::Json(schema::<WebhookRow>))],
             errors: &[404],
             handler: get(show),
         },
@@ -57,8 +63,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks/{id}",
             scope: Some(Scope::Admin),
             summary: "Change an endpoint (URL, events, networks, enabled)",
-            body: Some("WebhookPatch"),
-            ok: &[(200, "Webhook")],
+            query: None,
+            body: Some(Content::Json(schema::<WebhookInput>)),
+            ok: vec![(200, Content::Json(schema::<WebhookRow>))],
             errors: &[404, 413, 415, 422],
             handler: patch(update),
         },
@@ -67,8 +74,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks/{id}",
             scope: Some(Scope::Admin),
             summary: "Delete an endpoint and its queued messages",
+            query: None,
             body: None,
-            ok: &[(204, "")],
+            ok: vec![(204, Content::Empty)],
             errors: &[404],
             handler: axum::routing::delete(remove),
         },
@@ -77,8 +85,9 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks/{id}/test",
             scope: Some(Scope::Admin),
             summary: "Send a `webhook.test` event to the endpoint",
+            query: None,
             body: None,
-            ok: &[(202, "")],
+            ok: vec![(202, Content::Json(schema::<TestSent>))],
             errors: &[404],
             handler: post(test),
         },
@@ -87,24 +96,56 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/webhooks/{id}/deliveries",
             scope: Some(Scope::Admin),
             summary: "Messages sent (or to send) to the endpoint, newest first",
+            query: Some(inline::<TimePaging>),
             body: None,
-            ok: &[(200, "MessageList")],
+            ok: vec![(200, Content::Json(schema::<ListPage<MessageRow>>))],
             errors: &[404],
             handler: get(messages),
         },
     ]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookInput {
+    /// Where events are POSTed: an http(s) URL that does not resolve to a
+    /// blocked network unless `networks` grants it.
+    #[schemars(
+        length(max = 2048),
+        pattern(r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(/[^\s]*)?$")
+    )]
     url: Option<String>,
+    /// The events to send.
+    #[schemars(schema_with = "event_names")]
     events: Option<Vec<String>>,
+    /// Otherwise blocked networks the URL may resolve to.
+    #[schemars(with = "Option<Vec<crate::model::grants::NetworkText>>")]
     networks: Option<Vec<String>>,
+    /// Whether events are sent (re-enabling clears the failure state).
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+/// The schema of `events`: names from [`EVENTS`].
+fn event_names(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["array", "null"],
+        "minItems": 1,
+        "items": {"enum": EVENTS}
+    })
+}
+
+/// The body of a new endpoint: a [`WebhookInput`] with a URL and events.
+fn new_webhook(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let input = g.subschema_for::<WebhookInput>();
+    schemars::json_schema!({
+        "allOf": [input],
+        "required": ["url", "events"],
+        "properties": {"url": {"type": "string"}, "events": {"type": "array"}}
+    })
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "CreatedWebhook")]
 struct Created {
     #[serde(flatten)]
     webhook: WebhookRow,
@@ -221,11 +262,15 @@ async fn find(state: &AppState, id: &str) -> Result<WebhookRow, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no webhook endpoint {id}")))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<ListPage<WebhookRow>>, ApiError> {
-    Ok(Json(ListPage {
-        items: state.app.store.webhooks().await?,
-        next: None,
-    }))
+async fn list(
+    State(state): State<AppState>,
+    Query(paging): Query<TimePaging>,
+) -> Result<Json<ListPage<WebhookRow>>, ApiError> {
+    let paging = Paging::from(paging);
+    let all = state.app.store.webhooks().await?;
+    Ok(Json(ListPage::of_all(all, &paging, false, |w| {
+        (w.created_at, &w.id)
+    })?))
 }
 
 async fn show(
@@ -271,10 +316,17 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A test event queued for an endpoint.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct TestSent {
+    /// The queued message (see the endpoint's deliveries).
+    message: String,
+}
+
 async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TestSent>), ApiError> {
     let w = find(&state, &id).await?;
     let message = new_message_id();
     let payload = crate::events::envelope("webhook.test", json!({"webhook": w.id}));
@@ -283,16 +335,23 @@ async fn test(
         .store
         .enqueue_message(&message, &w.id, "webhook.test", &payload)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"message": message}))))
+    Ok((StatusCode::ACCEPTED, Json(TestSent { message })))
 }
 
 async fn messages(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ListPage<crate::store::outbox::MessageRow>>, ApiError> {
+    Query(paging): Query<TimePaging>,
+) -> Result<Json<ListPage<MessageRow>>, ApiError> {
+    let paging = Paging::from(paging);
     find(&state, &id).await?;
-    Ok(Json(ListPage {
-        items: state.app.store.messages(&id, 200).await?,
-        next: None,
-    }))
+    let limit = paging.limit()?;
+    let items = state
+        .app
+        .store
+        .messages(&id, position(paging.after())?, limit)
+        .await?;
+    Ok(Json(ListPage::new(items, limit, |m: &MessageRow| {
+        format!("{}:{}", m.created_at, m.id)
+    })))
 }

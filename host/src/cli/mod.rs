@@ -80,6 +80,10 @@ struct ServeArgs {
     /// Requests an API key may send at once before the rate applies.
     #[arg(long, env = "WHARF_RATE_BURST", default_value_t = 200.0)]
     rate_burst: f64,
+    /// Failed sign-ins (unknown or revoked API keys) one client address may
+    /// make per minute; beyond that it is answered 429 for a while.
+    #[arg(long, env = "WHARF_FAILED_SIGN_INS", default_value_t = crate::api::FAILED_SIGN_INS_PER_MINUTE)]
+    failed_sign_ins: u32,
     /// What this node does: all (API, scheduler, workers), api, or worker.
     #[arg(long, env = "WHARF_ROLE", value_enum, default_value = "all")]
     role: server::Role,
@@ -189,6 +193,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         secret_keys: std::env::var("WHARF_SECRET_KEYS").ok(),
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
+        failed_sign_ins: args.failed_sign_ins,
         role: args.role,
         max_instances: args.max_instances,
         app: crate::app::AppOptions {

@@ -220,6 +220,74 @@ impl<'de> serde::Deserialize<'de> for HostPattern {
     }
 }
 
+/// An IPv4 address in dotted decimal, as a regular expression.
+macro_rules! ipv4 {
+    () => {
+        r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    };
+}
+
+/// An IPv6 address in any of its standard text forms (no zone, no
+/// embedded IPv4), as a regular expression.
+macro_rules! ipv6 {
+    () => {
+        r"([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|:((:[0-9a-fA-F]{1,4}){1,7}|:)"
+    };
+}
+
+/// The shape of a pattern for the API's schema: exactly the domain names,
+/// IPv4 and IPv6 literals and ports [`HostPattern::parse`] accepts (a last
+/// label that starts with a letter, so the URL parser never reads a name
+/// as a malformed IPv4 address).
+const PATTERN_SHAPE: &str = concat!(
+    r"^[hH][tT][tT][pP][sS]?://(",
+    r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"|[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"|",
+    ipv4!(),
+    r"|\[(",
+    ipv6!(),
+    r")\]",
+    r")(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$"
+);
+
+impl schemars::JsonSchema for HostPattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HostPattern".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": PATTERN_SHAPE,
+            "description": "An origin `scheme://host[:port]` (http or https); `*.` before a domain of two or more labels matches its subdomains.",
+            "examples": ["https://api.example.com", "https://*.example.com", "http://127.0.0.1:8080"]
+        })
+    }
+}
+
+/// A network grant as the API's schema shows it: a CIDR block
+/// (`10.0.0.0/8`, `fd00::/8`).
+pub struct NetworkText;
+
+impl schemars::JsonSchema for NetworkText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Network".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": concat!(
+                "^(", ipv4!(), r"/(3[0-2]|[12]?[0-9])",
+                "|(", ipv6!(), r")/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
+            ),
+            "description": "A CIDR block of an otherwise blocked network.",
+            "examples": ["10.0.0.0/8", "127.0.0.0/8", "fd00::/8"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::grants::{HostPattern, PatternError};
 
 /// What a connector can be used as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads records (`fetch`).
@@ -20,7 +20,7 @@ pub enum Role {
 }
 
 /// A stream a source offers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StreamSpec {
     /// Stream name.
     pub name: String,
@@ -35,7 +35,7 @@ pub struct StreamSpec {
 }
 
 /// A secret the connector uses.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretSpec {
     /// Placeholder name.
     pub name: String,
@@ -50,7 +50,7 @@ pub struct SecretSpec {
 }
 
 /// OAuth2 endpoints.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OAuth2Spec {
     /// Authorization endpoint.
     pub authorize_url: String,
@@ -63,7 +63,7 @@ pub struct OAuth2Spec {
 }
 
 /// Signature scheme of incoming webhooks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WebhookScheme {
     /// Standard Webhooks.
@@ -77,7 +77,7 @@ pub enum WebhookScheme {
 }
 
 /// What a connector declares about itself (see `wit/0.1.0/connector.wit`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Spec {
     /// Connector name.
     pub name: String,
@@ -212,6 +212,20 @@ impl Spec {
             .iter()
             .map(|t| expand_host_template(t, config))
             .collect()
+    }
+
+    /// The streams a connection with `config` offers: the spec's, or, for a
+    /// connector whose streams come from its config (as `http-json`'s do),
+    /// the keys of the config's `streams` object. `None` when neither says,
+    /// so the stream names cannot be checked before a run.
+    pub fn offered_streams(&self, config: &Value) -> Option<Vec<String>> {
+        if !self.streams.is_empty() {
+            return Some(self.streams.iter().map(|s| s.name.clone()).collect());
+        }
+        config
+            .get("streams")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
     }
 
     /// Whether the spec declares `role`.

@@ -7,7 +7,8 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, now_ms};
 
 /// A stored key (never the key itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ApiKey")]
 pub struct ApiKeyRow {
     /// Public id (also the key's visible prefix).
     pub id: String,

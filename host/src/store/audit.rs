@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Result, Store, corrupt, now_ms};
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// Sequence number.
     pub id: i64,

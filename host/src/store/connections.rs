@@ -12,7 +12,7 @@ use super::{Result, Store, corrupt, now_ms};
 use crate::model::grants::HostPattern;
 
 /// What an administrator allows a connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Host patterns the connector may reach.
@@ -20,11 +20,12 @@ pub struct Grants {
     pub hosts: Vec<HostPattern>,
     /// Blocked networks (CIDR) it may reach nevertheless.
     #[serde(default)]
+    #[schemars(with = "Vec<crate::model::grants::NetworkText>")]
     pub networks: Vec<IpNet>,
 }
 
 /// Health of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Never checked, or checked fine.
@@ -58,7 +59,7 @@ impl Status {
 }
 
 /// Which secret is set, and since when; never the value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SecretInfo {
     /// Secret name.
     pub name: String,
@@ -188,7 +189,7 @@ impl Store {
     /// Insert a connection and its secret tokens in one transaction.
     pub async fn insert_connection(&self, c: &NewConnection) -> Result<ConnectionRow> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 'active', NULL, NULL, $7, $7)"
         ))
@@ -270,7 +271,7 @@ impl Store {
         u: &ConnectionUpdate,
     ) -> Result<Option<ConnectionRow>> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE connections SET name = COALESCE($1, name), config = COALESCE($2, config), \
              grants = COALESCE($3, grants), updated_at = $4 WHERE id = $5",
@@ -370,19 +371,36 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Delete a connection (its secrets go with it); false if it did not exist.
-    pub async fn delete_connection(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+    /// Delete a connection and its secrets, unless a sync uses it.
+    pub async fn delete_connection(&self, id: &str) -> Result<Deletion> {
+        let users = self.syncs_using_connection(id).await?;
+        if !users.is_empty() {
+            return Ok(Deletion::InUse(users));
+        }
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM connection_secrets WHERE connection_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM connections WHERE id = $1")
+        let done = match sqlx::query("DELETE FROM connections WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?;
+            .await
+        {
+            Ok(done) => done,
+            // A sync created since the check above: the foreign key holds.
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                drop(tx);
+                return Ok(Deletion::InUse(self.syncs_using_connection(id).await?));
+            }
+            Err(e) => return Err(e.into()),
+        };
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(if done.rows_affected() == 1 {
+            Deletion::Deleted
+        } else {
+            Deletion::Missing
+        })
     }
 
     /// The secret tokens of one connection.
@@ -403,4 +421,15 @@ fn token_from_row(r: &AnyRow) -> Result<SecretToken> {
         name: r.try_get("name")?,
         token: r.try_get("token")?,
     })
+}
+
+/// What deleting a connection did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted with its secrets.
+    Deleted,
+    /// There was no such connection.
+    Missing,
+    /// Kept: these syncs (by name) use it.
+    InUse(Vec<String>),
 }

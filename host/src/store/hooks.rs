@@ -9,7 +9,8 @@ use sqlx::Row;
 use super::{Result, Store, now_ms};
 
 /// An incoming delivery.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Delivery")]
 pub struct DeliveryRow {
     /// The sender's delivery id.
     pub delivery_id: String,
@@ -87,12 +88,22 @@ impl Store {
         Ok(())
     }
 
-    /// Deliveries of a connection, newest first.
-    pub async fn deliveries(&self, connection_id: &str, limit: i64) -> Result<Vec<DeliveryRow>> {
+    /// Deliveries of a connection, newest first, after a position
+    /// `(received_at, delivery_id)`.
+    pub async fn deliveries(
+        &self,
+        connection_id: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>> {
+        let (at, id) = after.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(
-            "SELECT delivery_id, received_at, status, detail FROM hook_deliveries WHERE connection_id = $1 ORDER BY received_at DESC LIMIT $2",
+            "SELECT delivery_id, received_at, status, detail FROM hook_deliveries WHERE connection_id = $1 \
+             AND (received_at < $2 OR (received_at = $2 AND delivery_id > $3)) ORDER BY received_at DESC, delivery_id LIMIT $4",
         )
         .bind(connection_id)
+        .bind(at)
+        .bind(id)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

@@ -12,6 +12,13 @@
 //! records store), [`hooks`] (incoming webhooks), [`outbox`] (outgoing
 //! webhooks), [`oauth`] (states and tokens), [`api_keys`], [`audit`], and
 //! [`sealed`] (every column that holds a Fernet token).
+//!
+//! Rows with only plain columns derive `sqlx::FromRow`; rows with JSON in
+//! text columns or booleans kept as integers (so one schema reads the same
+//! through `Any` on both backends) are mapped by one `from_row` per table.
+//!
+//! Write transactions go through [`Store::begin_write`]: on SQLite they take
+//! turns and start `IMMEDIATE`, so none fails with "database is locked".
 
 pub mod api_keys;
 pub mod audit;
@@ -31,7 +38,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +81,42 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    /// Whose turn it is to write (SQLite only).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; it rolls back unless committed.
+///
+/// SQLite allows one writer. A deferred transaction that reads and then
+/// writes fails at once with "database is locked" when another connection
+/// wrote in between (SQLite cannot wait there without risking deadlock), so
+/// on SQLite write transactions take turns in this process and begin
+/// `IMMEDIATE`, which waits for the write lock (`busy_timeout`) before
+/// reading anything. PostgreSQL needs neither.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commit, and give the turn to the next writer.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -140,6 +183,7 @@ impl Store {
             pool,
             backend,
             url: url.into(),
+            write_turn: Default::default(),
         })
     }
 
@@ -159,6 +203,24 @@ impl Store {
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Begin a write transaction (see [`WriteTx`]).
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        match self.backend {
+            Backend::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _turn: Some(turn),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
+        }
     }
 
     /// Whether the database answers.

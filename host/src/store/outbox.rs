@@ -9,7 +9,8 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, corrupt, now_ms};
 
 /// An outgoing webhook endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Webhook")]
 pub struct WebhookRow {
     /// Id.
     pub id: String,
@@ -54,7 +55,8 @@ fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow> {
 }
 
 /// A message to deliver (or delivered).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Message")]
 pub struct MessageRow {
     /// `msg_…`: the `webhook-id`, the same across retries.
     pub id: String,
@@ -299,12 +301,22 @@ impl Store {
         Ok(())
     }
 
-    /// Messages of an endpoint, newest first.
-    pub async fn messages(&self, webhook_id: &str, limit: i64) -> Result<Vec<MessageRow>> {
+    /// Messages of an endpoint, newest first, after a position
+    /// `(created_at, id)`.
+    pub async fn messages(
+        &self,
+        webhook_id: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let (at, id) = after.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE webhook_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE webhook_id = $1 \
+             AND (created_at < $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at DESC, id LIMIT $4"
         ))
         .bind(webhook_id)
+        .bind(at)
+        .bind(id)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

@@ -71,7 +71,7 @@ impl Store {
         &self,
         c: PageCommit<'_>,
     ) -> Result<std::result::Result<StoreOutcome, PageRefused>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Take the run's row first (a write, so PostgreSQL locks it and
         // SQLite holds the write lock): a claim by another execution waits
         // for this transaction or makes it find nothing.

@@ -52,6 +52,21 @@ impl Store {
         self.run(&id).await
     }
 
+    /// The manual run of a sync waiting in the queue, if there is one (at
+    /// most one can be: a unique index holds it).
+    pub async fn queued_manual_run(&self, sync_id: &str) -> Result<Option<RunRow>> {
+        let row = sqlx::query(
+            "SELECT id FROM runs WHERE sync_id = $1 AND status = 'queued' AND trigger_kind = 'manual'",
+        )
+        .bind(sync_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(r) => self.run(&r.try_get::<String, _>("id")?).await,
+            None => Ok(None),
+        }
+    }
+
     /// Enqueue the due time of each sync and move its next due time, in one
     /// transaction: `(sync id, due at, next due at)`. Returns, per item,
     /// whether a run was enqueued (false: another scheduler did it first).
@@ -61,7 +76,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<bool>> {
         const CHUNK: usize = 400;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut enqueued = std::collections::HashSet::new();
         let created = now_ms();
         for chunk in items.chunks(CHUNK) {

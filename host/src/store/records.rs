@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::pages::StoreOutcome;
 use super::{Result, Store, corrupt, now_ms};
@@ -31,7 +31,7 @@ pub fn content_hash(r: &Record) -> String {
 const BATCH: usize = 200;
 
 pub(super) async fn store_records(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut sqlx::AnyConnection,
     sync_id: &str,
     records: &[Record],
 ) -> Result<StoreOutcome> {
@@ -74,7 +74,7 @@ pub(super) async fn store_records(
                 q = q.bind(key.as_str());
             }
             let mut stored: HashMap<String, String> = HashMap::new();
-            for row in q.fetch_all(&mut **tx).await? {
+            for row in q.fetch_all(&mut *tx).await? {
                 stored.insert(row.try_get("record_key")?, row.try_get("hash")?);
             }
             let mut writes: Vec<&(String, String, &Record)> = Vec::new();
@@ -118,7 +118,7 @@ pub(super) async fn store_records(
                 for (key, hash, r) in writes {
                     q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
                 }
-                q.execute(&mut **tx).await?;
+                q.execute(&mut *tx).await?;
             }
             if !deletes.is_empty() {
                 let list: Vec<String> = (0..deletes.len()).map(|i| format!("${}", 3 + i)).collect();
@@ -130,7 +130,7 @@ pub(super) async fn store_records(
                 for key in deletes {
                     q = q.bind(key);
                 }
-                q.execute(&mut **tx).await?;
+                q.execute(&mut *tx).await?;
             }
         }
     }
@@ -138,7 +138,7 @@ pub(super) async fn store_records(
 }
 
 /// A stored record, for reading and export.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StoredRecord {
     /// Stream.
     pub stream: String,

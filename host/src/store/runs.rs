@@ -7,12 +7,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{FromRow, Row};
 
 use super::{Result, Store};
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// `POST /syncs/{id}/runs`.
@@ -37,7 +37,7 @@ impl Trigger {
 }
 
 /// Counters of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counters {
     /// Pages fetched.
     pub pages: i64,
@@ -96,7 +96,7 @@ impl Counters {
 }
 
 /// A run as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunRow {
     /// Id.
     pub id: String,
@@ -199,13 +199,16 @@ pub(super) fn from_row(r: &AnyRow) -> Result<RunRow> {
 }
 
 /// A rejected record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+#[schemars(rename = "Rejection")]
 pub struct RejectionRow {
     /// Stream.
     pub stream: String,
     /// Index in its page (or row number of an import).
+    #[sqlx(rename = "record_index")]
     pub index: i64,
     /// Key, if known.
+    #[sqlx(rename = "record_key")]
     pub key: Option<String>,
     /// Field at fault.
     pub field: Option<String>,
@@ -214,7 +217,8 @@ pub struct RejectionRow {
 }
 
 /// A stored log line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+#[schemars(rename = "LogLine")]
 pub struct LogRow {
     /// Sequence in the run.
     pub seq: i64,
@@ -243,10 +247,24 @@ impl Store {
 
     /// Runs of a sync, newest first.
     pub async fn runs_of_sync(&self, sync_id: &str, limit: i64) -> Result<Vec<RunRow>> {
+        self.runs_page(sync_id, None, limit).await
+    }
+
+    /// Runs of a sync, newest first, after a position `(created_at, id)`.
+    pub async fn runs_page(
+        &self,
+        sync_id: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
+        let (at, id) = after.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE sync_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+            "SELECT {COLUMNS} FROM runs WHERE sync_id = $1 AND (created_at < $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at DESC, id LIMIT $4"
         ))
         .bind(sync_id)
+        .bind(at)
+        .bind(id)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -302,38 +320,37 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogRow {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    level: r.try_get("level")?,
-                    source: r.try_get("source")?,
-                    message: r.try_get("message")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(LogRow::from_row(r)?)).collect()
     }
 
     /// Rejections of a run.
     pub async fn run_rejections(&self, run_id: &str, limit: i64) -> Result<Vec<RejectionRow>> {
+        Ok(self
+            .rejections_page(run_id, 0, limit)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// Rejections of a run after sequence number `after`, each with its
+    /// sequence number.
+    pub async fn rejections_page(
+        &self,
+        run_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, RejectionRow)>> {
         let rows = sqlx::query(
-            "SELECT stream, record_index, record_key, field, message FROM run_rejections WHERE run_id = $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, stream, record_index, record_key, field, message FROM run_rejections WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(run_id)
+        .bind(after)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RejectionRow {
-                    stream: r.try_get("stream")?,
-                    index: r.try_get("record_index")?,
-                    key: r.try_get("record_key")?,
-                    field: r.try_get("field")?,
-                    message: r.try_get("message")?,
-                })
-            })
+            .map(|r| Ok((r.try_get("seq")?, RejectionRow::from_row(r)?)))
             .collect()
     }
 
@@ -344,7 +361,7 @@ impl Store {
         lease: &Lease,
         logs: &[(i64, String, String, String)],
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let held = sqlx::query(
             "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
         )
@@ -381,7 +398,7 @@ impl Store {
 }
 
 pub(super) async fn next_seq(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut sqlx::AnyConnection,
     table: &str,
     run_id: &str,
 ) -> Result<i64> {
@@ -389,7 +406,7 @@ pub(super) async fn next_seq(
         "SELECT COALESCE(MAX(seq), 0) AS m FROM {table} WHERE run_id = $1"
     ))
     .bind(run_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(row.try_get::<i64, _>("m")? + 1)
 }

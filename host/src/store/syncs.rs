@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, corrupt, now_ms};
 
 /// Whether a run starts from the beginning or after the last committed cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Every run reads everything.
@@ -21,35 +21,43 @@ pub enum Mode {
 }
 
 /// When a sync runs by itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Schedule {
     /// Every N seconds.
     Every {
-        /// Seconds between runs (at least 1).
+        /// Seconds between runs: 1 second to 366 days.
+        #[schemars(range(min = 1, max = MAX_EVERY_SECS))]
         every: u64,
     },
     /// A five-field cron expression, UTC.
     Cron {
-        /// e.g. `*/15 * * * *`.
+        /// Minute, hour, day of month, month, day of week; `*`, lists,
+        /// ranges and steps (e.g. `*/15 * * * *`).
+        #[schemars(length(min = 9, max = 200))]
         cron: String,
     },
 }
 
 /// What a run does about failures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts of one connector call on transient errors (1 = no retry).
+    #[schemars(range(min = 1, max = 20))]
     pub attempts: u32,
     /// First backoff, doubled each attempt, with jitter.
+    #[schemars(range(max = 3_600_000))]
     pub backoff_ms: u64,
     /// Largest backoff.
+    #[schemars(range(max = 86_400_000))]
     pub max_backoff_ms: u64,
     /// Runs that failed on a transient error are retried as new runs this
     /// many times.
+    #[schemars(range(max = 20))]
     pub run_retries: u32,
     /// Longest `rate-limited` wait a run accepts before failing.
+    #[schemars(range(max = 86_400))]
     pub max_rate_limit_wait_secs: u64,
 }
 
@@ -68,20 +76,32 @@ impl Default for RetryPolicy {
 /// What one run of a sync may do, and what the sync may keep in the
 /// records store. A run that reaches a limit fails with the limit named;
 /// the defaults stop a runaway source long before it fills a disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunLimits {
     /// Records fetched in one run.
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub max_records: u64,
     /// Pages fetched in one run.
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub max_pages: u64,
     /// Response bytes the connectors receive in one run.
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub max_bytes: u64,
-    /// Wall-clock time of one run, in seconds.
+    /// Wall-clock time of one run, in seconds (at most 30 days).
+    #[schemars(range(min = 1, max = 2_592_000))]
     pub max_duration_secs: u64,
     /// Records the sync keeps in the records store.
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub max_stored_records: u64,
 }
+
+/// Longest interval of an `every` schedule: 366 days.
+pub const MAX_EVERY_SECS: u64 = 366 * 24 * 3600;
+
+/// Largest value of a count or size limit: 10^15, far above any real run
+/// and exact in every JSON client (below 2^53).
+pub const MAX_LIMIT: u64 = 1_000_000_000_000_000;
 
 impl Default for RunLimits {
     fn default() -> Self {
@@ -96,7 +116,7 @@ impl Default for RunLimits {
 }
 
 /// A sync as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SyncRow {
     /// Id.
     pub id: String,
@@ -280,7 +300,7 @@ impl Store {
 
     /// Delete a sync with its runs, cursors and stored records.
     pub async fn delete_sync(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["run_logs", "run_rejections", "run_streams"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE sync_id = $1)"

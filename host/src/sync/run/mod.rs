@@ -192,6 +192,7 @@ pub async fn execute_timed(
     let Sides {
         source,
         source_schemas,
+        offered,
         mapper,
         destination,
     } = match open_sides(app, &sync).await {
@@ -217,6 +218,22 @@ pub async fn execute_timed(
             permit = slot.acquire_owned() => slots.push(permit.expect("semaphores are never closed")),
             reason = stop.stopped() => return (Outcome::Stopped(reason), Duration::ZERO, Duration::ZERO),
         }
+    }
+    // A stream the source does not offer is the sync's mistake (the
+    // connection serves its other syncs), so the connection keeps its status.
+    if let Some(offered) = &offered
+        && let Some(missing) = sync.streams.iter().find(|s| !offered.contains(s))
+    {
+        let message = format!(
+            "stream `{missing}` is not offered by source `{}` (it offers: {}); change the sync's streams",
+            source.row.name,
+            offered.join(", ")
+        );
+        return (
+            failed("config", message, None),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
     }
     let limit = Duration::from_secs(sync.limits.max_duration_secs);
     let mut r = Run {
@@ -295,6 +312,7 @@ pub async fn land(
     let Sides {
         source,
         source_schemas,
+        offered: _,
         mapper,
         destination,
     } = open_sides(app, &sync)

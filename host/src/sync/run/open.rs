@@ -44,6 +44,8 @@ pub(super) struct Opened {
 pub(super) struct Sides {
     pub(super) source: Opened,
     pub(super) source_schemas: HashMap<String, Value>,
+    /// The streams the source offers, when its spec or config lists them.
+    pub(super) offered: Option<Vec<String>>,
     pub(super) mapper: Option<Opened>,
     pub(super) destination: Option<Opened>,
 }
@@ -94,9 +96,11 @@ pub(super) async fn open_sides(app: &App, sync: &SyncRow) -> Result<Sides, (Stri
         .iter()
         .map(|s| (s.name.clone(), s.schema.clone()))
         .collect();
+    let offered = connector.spec().offered_streams(&source.row.config);
     Ok(Sides {
         source,
         source_schemas,
+        offered,
         mapper,
         destination,
     })

@@ -3,6 +3,9 @@
 //! grants, the secrets decrypted from the vault, the OAuth2 access token
 //! refreshed if due), and that says why it could not.
 
+pub mod fit;
+pub mod widening;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
