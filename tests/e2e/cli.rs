@@ -376,3 +376,107 @@ async fn webhook_endpoints_from_the_command_line() {
     assert_eq!(listed["items"], json!([]));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_webhooks_and_oauth_by_connection_name() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path().to_path_buf(), None).await;
+    let key = server.key.clone().expect("an admin key");
+    let k = key.as_str();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for c in ["hooks", "oauth-api"] {
+        ok(
+            &server,
+            k,
+            &[
+                "connector",
+                "upload",
+                &format!("target/connectors/{c}.wasm"),
+            ],
+        )
+        .await;
+    }
+    ok(
+        &server,
+        k,
+        &[
+            "connection",
+            "create",
+            "shop-events",
+            "--connector",
+            "hooks@0.1.0",
+            "--config",
+            r#"{"mode": "records"}"#,
+            "--secret",
+            &format!("webhook_secret={secret}"),
+        ],
+    )
+    .await;
+    ok(
+        &server,
+        k,
+        &[
+            "sync",
+            "create",
+            "on-event",
+            "--source",
+            "shop-events",
+            "--stream",
+            "items",
+        ],
+    )
+    .await;
+    let url = ok(&server, k, &["connection", "webhook-url", "shop-events"]).await;
+    let path = &url.trim()[url.find("/hooks/").expect("a hooks URL")..];
+    let body = json!({"type": "item.updated", "data": {"id": "A1"}}).to_string();
+    let ts = wharf::store::now_ms() / 1000;
+    let signature =
+        wharf::webhooks::verify::sign_standard(secret, "msg_cli_1", ts, body.as_bytes()).unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", server.url))
+        .header("webhook-id", "msg_cli_1")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    let out = ok(&server, k, &["connection", "deliveries", "shop-events"]).await;
+    assert!(
+        out.contains("msg_cli_1") && out.contains("processed"),
+        "{out}"
+    );
+
+    ok(
+        &server,
+        k,
+        &[
+            "connection",
+            "create",
+            "crm",
+            "--connector",
+            "oauth-api@0.1.0",
+            "--config",
+            r#"{"base_url": "https://api.example.com", "auth_url": "https://auth.example.com"}"#,
+            "--secret",
+            "oauth_client_id=my-client",
+            "--secret",
+            "oauth_client_secret=s3cret",
+        ],
+    )
+    .await;
+    let out = ok(&server, k, &["connection", "authorize", "crm"]).await;
+    let url = out.trim();
+    assert!(
+        url.starts_with("https://auth.example.com/authorize?"),
+        "{out}"
+    );
+    assert!(
+        url.contains("client_id=my-client") && url.contains("code_challenge="),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"), "{out}");
+    server.stop().await;
+}

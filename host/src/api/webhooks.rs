@@ -116,6 +116,7 @@ struct WebhookInput {
     )]
     url: Option<String>,
     /// The events to send.
+    #[serde(default)]
     #[schemars(schema_with = "event_names")]
     events: Option<Vec<String>>,
     /// Otherwise blocked networks the URL may resolve to.

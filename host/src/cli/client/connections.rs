@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Client, enc, find_named, id_of, read_json, read_value};
 use crate::cli::failure::Failure;
-use crate::cli::output::{self, list, text, when};
+use crate::cli::output::{self, list, table, text, when};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -45,6 +45,22 @@ pub enum Command {
     },
     /// Delete a connection and its secrets.
     Delete {
+        /// Name or id.
+        connection: String,
+    },
+    /// Create (or rotate) the connection's incoming webhook URL; the URL
+    /// holds a secret token and is shown this once.
+    WebhookUrl {
+        /// Name or id.
+        connection: String,
+    },
+    /// Incoming webhook deliveries the connection received, newest first.
+    Deliveries {
+        /// Name or id.
+        connection: String,
+    },
+    /// Start OAuth2 authorization: prints the URL to open in a browser.
+    Authorize {
         /// Name or id.
         connection: String,
     },
@@ -140,6 +156,56 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
             )
             .await?;
             println!("deleted connection {} ({id})", text(&found["name"]));
+        }
+        Command::WebhookUrl { connection } => {
+            let id = id_of(&resolve(c, &connection).await?);
+            let a = c
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/connections/{}/webhook", enc(&id)),
+                    None,
+                )
+                .await?;
+            // The bare URL, so `$(wharf connection webhook-url …)` works.
+            c.print(&a.body, |v| println!("{}", text(&v["url"])));
+        }
+        Command::Deliveries { connection } => {
+            let id = id_of(&resolve(c, &connection).await?);
+            let items = c
+                .list_all(&format!("/api/v1/connections/{}/deliveries", enc(&id)))
+                .await?;
+            let v = serde_json::json!({ "items": items });
+            c.print(&v, |v| {
+                let rows = v["items"].as_array().into_iter().flatten().map(|d| {
+                    vec![
+                        text(&d["delivery_id"]),
+                        when(&d["received_at"]),
+                        text(&d["status"]),
+                        d["detail"].to_string(),
+                    ]
+                });
+                table(
+                    &["DELIVERY", "RECEIVED", "STATUS", "DETAIL"],
+                    rows.collect(),
+                );
+            });
+        }
+        Command::Authorize { connection } => {
+            let id = id_of(&resolve(c, &connection).await?);
+            let a = c
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/connections/{}/oauth/start", enc(&id)),
+                    None,
+                )
+                .await?;
+            c.print(&a.body, |v| {
+                eprintln!(
+                    "open this URL in a browser; the provider sends you back to {}",
+                    text(&v["redirect_uri"])
+                );
+                println!("{}", text(&v["authorization_url"]));
+            });
         }
     }
     Ok(())

@@ -23,7 +23,7 @@ pub enum Command {
         /// Stream (needed when the sync stores more than one).
         #[arg(long)]
         stream: Option<String>,
-        /// Records to show (1-1000).
+        /// Records to show (1-500).
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Start after this key (the `next` a previous page gave).
@@ -106,7 +106,7 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
                 "/api/v1/syncs/{}/records?{}limit={}",
                 enc(&id),
                 stream_query(&stream),
-                limit.clamp(1, 1000)
+                limit.clamp(1, 500)
             );
             if let Some(a) = after {
                 path.push_str(&format!("&after={}", enc(&a)));

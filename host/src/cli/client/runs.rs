@@ -91,7 +91,7 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
             loop {
                 let v = c
                     .get(&format!(
-                        "/api/v1/runs/{}/logs?after={after}&limit=1000",
+                        "/api/v1/runs/{}/logs?after={after}&limit=500",
                         enc(&id)
                     ))
                     .await?;
@@ -117,7 +117,10 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
             }
         }
         Command::Errors { id } => {
-            let v = c.get(&format!("/api/v1/runs/{}/errors", enc(&id))).await?;
+            let items = c
+                .list_all(&format!("/api/v1/runs/{}/errors", enc(&id)))
+                .await?;
+            let v = serde_json::json!({ "items": items });
             c.print(&v, |v| {
                 let rows = v["items"].as_array().into_iter().flatten().map(|e| {
                     vec![
