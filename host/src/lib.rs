@@ -1,22 +1,28 @@
 //! Wharf: a WebAssembly-sandboxed connector runtime.
 //!
-//! The module map is the layout; each layer imports only from the layers
-//! above it in this list (docs/architecture.md draws it):
+//! The module map is the layout. Each layer imports only from the layers
+//! before it in this list, never from its own or a later one (no import
+//! circles; docs/architecture.md draws it):
 //!
 //! 1. [`model`], [`clock`], [`ids`]: plain data and pure rules (records,
-//!    specs and `{config.x}` templates, host patterns, secret values and
-//!    redaction), time, identifiers.
-//! 2. [`egress`]: every outbound rule and the one guarded HTTP client.
-//! 3. [`runtime`]: the sandbox (engine, connectors, sessions, capabilities).
-//! 4. [`store`], [`vault`]: the database; secrets at rest.
-//! 5. [`registry`]: uploaded connectors, loaded once per process.
-//! 6. [`app`], [`events`], [`metrics`]: the application context every layer
-//!    above receives, events for subscribers, Prometheus metrics.
-//! 7. [`oauth`]: OAuth2 flows and tokens.
-//! 8. [`connections`]: a stored connection opened as a session.
-//! 9. [`webhooks`], [`sync`]: webhooks as transport; the sync engine.
-//! 10. [`api`], [`cli`], [`server`]: the REST API, the command line, `wharf
-//!     serve`.
+//!    specs and `{config.x}` templates, host patterns, names, secret values
+//!    and redaction), time, identifiers.
+//! 2. [`egress`], [`store`], [`vault`]: every outbound rule and the one
+//!    guarded HTTP client; the database; secrets at rest.
+//! 3. [`runtime`], [`events`], [`metrics`]: the sandbox (engine,
+//!    connectors, sessions, capabilities); events for subscribers;
+//!    Prometheus metrics.
+//! 4. [`registry`]: uploaded connectors, loaded once per process.
+//! 5. [`app`]: the application context every layer above receives.
+//! 6. [`oauth`], [`webhooks`]: OAuth2 flows and tokens; webhooks as
+//!    transport.
+//! 7. [`connections`]: a stored connection opened as a session; whether a
+//!    connection fits its connector, and whether a change widens where its
+//!    credentials may go.
+//! 8. [`sync`]: the sync engine (runs, ingestion, worker, scheduler).
+//! 9. [`api`]: the REST API.
+//! 10. [`server`]: `wharf serve`.
+//! 11. [`cli`]: the command line.
 
 pub mod api;
 pub mod app;

@@ -1,5 +1,10 @@
 //! The REST admin API through the router (`oneshot`), on SQLite and on
 //! PostgreSQL: registry, connections, secrets, keys, errors, OpenAPI.
+//!
+//! It is kept as one file because its tests share one setup and one source
+//! of truth: the control-plane scenario runs on both databases, and the
+//! docs, scope and OpenAPI tests all read the route table of docs/api.md
+//! through `documented_routes`.
 
 use std::sync::{Arc, Mutex};
 

@@ -5,6 +5,10 @@
 //! the wrong shape, paging, errors in one shape, the `Authorization`
 //! scheme, failed sign-ins, SQLite under concurrent writes, "run now"
 //! clicked many times, and OAuth2 callbacks that fail.
+//!
+//! It is kept as one file because it is the record of one review (the
+//! defects of issue 12), a test per defect, and nearly every test starts
+//! from the same `app_with_http_json` and `source` helpers.
 
 use std::sync::{Arc, Mutex};
 
@@ -761,4 +765,97 @@ async fn a_failed_oauth_callback_shows_a_page_and_tells_the_operator() {
         "{log}"
     );
     assert!(log.contains("access_denied"), "{log}");
+}
+
+#[tokio::test]
+async fn a_config_cannot_smuggle_a_host_into_any_template() {
+    let app = app_with_http_json(Db::Sqlite).await;
+    let evil = "https://api.example.com@evil.example.net";
+    let streams = json!({"items": {"path": "/items"}});
+    let a = app
+        .post(
+            "/api/v1/connections",
+            json!({"name": "smuggler", "connector": "http-json@0.1.0",
+                "config": {"base_url": evil, "streams": streams}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(a.text.contains("URL syntax"), "{}", a.text);
+    // The same through a change of config.
+    let (conn, _up) = source(&app, "shop", &["items"]).await;
+    let a = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/connections/{conn}"),
+            Some(&app.admin.clone()),
+            Some(json!({"config": {"base_url": evil, "streams": streams}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(a.text.contains("URL syntax"), "{}", a.text);
+}
+
+/// Migration 0005 on a database that already queued a manual run twice:
+/// the oldest stays queued, the others are cancelled with the reason.
+async fn migration_keeps_the_oldest_queued_manual_run(db: Db) {
+    let app = app_with_http_json(db).await;
+    let (conn, _up) = source(&app, "shop", &["items"]).await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "twice", "source": conn, "streams": ["items"]}),
+        )
+        .await;
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let pool = app.state.app.store.pool();
+    sqlx::query("DROP INDEX runs_one_queued_manual")
+        .execute(pool)
+        .await
+        .unwrap();
+    // Ids in the opposite order of creation: the oldest has the largest id.
+    for (id, created) in [("run-c", 1000), ("run-b", 2000), ("run-a", 3000)] {
+        sqlx::query(
+            "INSERT INTO runs (id, sync_id, trigger_kind, status, attempt, run_after, created_at) \
+             VALUES ($1, $2, 'manual', 'queued', 1, $3, $3)",
+        )
+        .bind(id)
+        .bind(&sync)
+        .bind(created as i64)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let backend = match db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    let migration = std::fs::read_to_string(format!(
+        "{}/migrations/{backend}/0005_one_queued_manual_run.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    sqlx::raw_sql(&migration).execute(pool).await.unwrap();
+    let runs = app.get(&format!("/api/v1/syncs/{sync}/runs")).await;
+    let status = |id: &str| {
+        runs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(status("run-c"), "queued", "{}", runs.text);
+    assert_eq!(status("run-b"), "cancelled");
+    assert_eq!(status("run-a"), "cancelled");
+}
+
+#[tokio::test]
+async fn migration_0005_keeps_the_oldest_queued_manual_run_on_sqlite() {
+    migration_keeps_the_oldest_queued_manual_run(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migration_0005_keeps_the_oldest_queued_manual_run_on_postgres() {
+    migration_keeps_the_oldest_queued_manual_run(Db::Postgres).await;
 }

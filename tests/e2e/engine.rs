@@ -6,6 +6,11 @@
 //! the outgoing retry schedule following `Retry-After`, cancelling a queued
 //! run, cron and disabled schedules, deleting a sync, readiness, internal
 //! errors with an id, and the request time limit.
+//!
+//! It is kept as one file (just over 600 lines) because every test drives
+//! the real workers through the same scripted upstream and helpers
+//! (`scripted_source`, `app_with_http_json`, `sync_of`, `run`,
+//! `events_receiver`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,11 @@
 //! twice after its lease was lost. Each runs through the runtime, `wharf
 //! dev`, or a real `wharf serve`, and asserts the bounds (time to stop,
 //! lines written, memory), not only that an error came back.
+//!
+//! It is kept as one file because it is the record of one review, a test per
+//! finding, and the tests share its fixtures: the echoing upstream, every
+//! form of the secret that must never come back (`assert_no_secret`), and
+//! `hostile_sync` of the lease, limit and panic tests.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,11 @@
 //! Webhooks in and out: forged, replayed, stale and oversized deliveries are
 //! refused; verified ones land records or trigger syncs; outgoing events are
 //! signed per Standard Webhooks, retried, and obey the SSRF rules.
+//!
+//! It is kept as one file because webhooks in and out are one feature whose
+//! tests share the signing and delivery helpers (`signed`, `deliver`,
+//! `hook_connection`, which openapi.rs uses too) and the receiving endpoint
+//! (`receiver`, `wait_for`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

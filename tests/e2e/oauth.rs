@@ -357,3 +357,76 @@ async fn a_refresh_keeps_the_old_refresh_token_and_invalid_grant_needs_reauth() 
         );
     }
 }
+
+/// The token request goes to the endpoint the connector declares, expanded
+/// from the connection's config with the template guard, under the
+/// connection's network grants like any request a connector makes: a
+/// provider on loopback without a network grant gets nothing (neither the
+/// code nor the client secret), and a config that smuggles another host
+/// into the endpoint is refused before any request is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_is_the_declared_one_under_the_connections_grants() {
+    let (provider, state) = fake_provider(false).await;
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("oauth-api")).await.status,
+        StatusCode::CREATED
+    );
+    let secrets = json!({"oauth_client_id": crate::fake_oauth::CLIENT_ID,
+        "oauth_client_secret": crate::fake_oauth::CLIENT_SECRET});
+    let a = app
+        .post(
+            "/api/v1/connections",
+            json!({"name": "ungranted", "connector": "oauth-api@0.1.0",
+                "config": {"base_url": provider.origin(), "auth_url": provider.origin()},
+                "secrets": secrets}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let id = a.json["id"].as_str().unwrap();
+    let page = authorize(&app, id).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text);
+    assert!(
+        page.text.contains("token endpoint refused"),
+        "{}",
+        page.text
+    );
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.exchanges, 0);
+        assert!(
+            s.refused.is_empty(),
+            "a request reached /token: {:?}",
+            s.refused
+        );
+    }
+    assert!(
+        app.state
+            .app
+            .store
+            .oauth_tokens(id)
+            .await
+            .unwrap()
+            .is_none(),
+        "no token stored"
+    );
+
+    // Another host smuggled into the endpoint through the config.
+    let smuggled = format!(
+        "https://auth.example.com@{}",
+        provider.origin().trim_start_matches("http://")
+    );
+    let a = app
+        .post(
+            "/api/v1/connections",
+            json!({"name": "smuggled", "connector": "oauth-api@0.1.0",
+                "config": {"base_url": provider.origin(), "auth_url": smuggled},
+                "secrets": secrets, "grants": {"hosts": [provider.origin()], "networks": ["127.0.0.0/8"]}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(a.text.contains("OAuth2 token endpoint"), "{}", a.text);
+    assert!(a.text.contains("auth_url"), "{}", a.text);
+    let s = state.lock().unwrap();
+    assert_eq!((s.exchanges, s.issued), (0, 0));
+}

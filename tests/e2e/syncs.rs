@@ -1,6 +1,10 @@
 //! The sync engine end to end: `http-json` from a paginated loopback fake
 //! into the records store and into `http-push`; incremental runs; errors
 //! doing what they say; import; the scheduler.
+//!
+//! It is kept as one file because its tests are one walk through the sync
+//! engine on shared fixtures: the paginated fake source,
+//! `source_connection`, `setup` and `run_now` serve nearly every test.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -188,7 +188,8 @@ pub async fn require(
     let now = Instant::now();
     let limiter = &state.limiter;
     limiter.may_sign_in(&client, now).map_err(|secs| {
-        ApiError::rate_limited(secs).with(serde_json::json!({"reason": "failed_sign_ins"}))
+        ApiError::rate_limited("this client failed to sign in too often", secs)
+            .with(serde_json::json!({"reason": "failed_sign_ins"}))
     })?;
     // No key at all guesses nothing: only a wrong key counts as a failure.
     let Some(key) = bearer(&req) else {
@@ -212,7 +213,7 @@ pub async fn require(
     state
         .limiter
         .check(&row.id)
-        .map_err(ApiError::rate_limited)?;
+        .map_err(|secs| ApiError::rate_limited("this API key sent too many requests", secs))?;
     let _ = state.app.store.touch_api_key(&row.id).await;
     req.extensions_mut().insert(Caller {
         key_id: row.id,

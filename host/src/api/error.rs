@@ -98,12 +98,12 @@ impl ApiError {
         e.errors = errors;
         e
     }
-    /// 429.
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// 429: `who` sent too many requests (or failed sign-ins).
+    pub fn rate_limited(who: &str, retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
-            format!("this API key sent too many requests; retry in {retry_after} s"),
+            format!("{who}; retry in {retry_after} s"),
         );
         e.retry_after = Some(retry_after);
         e

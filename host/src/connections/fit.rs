@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::model::spec::Spec;
+use crate::model::spec::{Spec, expand_url_template};
 use crate::store::connections::{Grants, SecretInfo};
 
 /// Why a connection does not fit its connector.
@@ -109,6 +109,30 @@ pub fn fit(
                 field: "/config".into(),
                 message: e.to_string(),
             }),
+        }
+        // So do the hosts each secret is bound to.
+        for secret in &spec.secrets {
+            for template in &secret.hosts {
+                if let Err(e) = crate::model::spec::expand_host_template(template, config) {
+                    errors.push(FieldProblem {
+                        field: "/config".into(),
+                        message: format!("the hosts of secret `{}`: {e}", secret.name),
+                    });
+                }
+            }
+        }
+        // The OAuth2 endpoints come from the config too: one that cannot
+        // expand (or would smuggle in another host) is refused now, not at
+        // the first authorization.
+        if let Some(o) = &spec.oauth2 {
+            for (what, template) in [("authorization", &o.authorize_url), ("token", &o.token_url)] {
+                if let Err(e) = expand_url_template(template, config) {
+                    errors.push(FieldProblem {
+                        field: "/config".into(),
+                        message: format!("the OAuth2 {what} endpoint: {e}"),
+                    });
+                }
+            }
         }
     }
     if errors.is_empty() {

@@ -1,4 +1,6 @@
-//! Opening a stored connection: the one place that turns a connection row
+//! The connections service. [`fit`]: whether a connection fits its
+//! connector; [`widening`]: whether a change widens where its credentials
+//! may go; and here, opening a stored connection: the one place that turns a connection row
 //! into a sandbox session (the connector from the registry, the config and
 //! grants, the secrets decrypted from the vault, the OAuth2 access token
 //! refreshed if due), and that says why it could not.

@@ -296,6 +296,15 @@ pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPatter
             pattern: value.clone(),
             reason: format!("config field `{field}` is not a URL: {e}"),
         })?;
+        // `https://api.example.com@evil.net` reads as one host and is
+        // another: user info has no place in a base URL (credentials are
+        // secrets), as in URL templates.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(TemplateError::Injection {
+                template: template.into(),
+                field: field.clone(),
+            });
+        }
         return Ok(HostPattern::origin_of(&url)?);
     }
     let mut expanded = String::new();
@@ -463,6 +472,17 @@ mod tests {
             assert!(
                 matches!(r, Err(TemplateError::Injection { .. })),
                 "{shop}: {r:?}"
+            );
+        }
+        // A whole base URL with user info names another host than it shows.
+        for base in [
+            "https://api.example.com@evil.net",
+            "https://u:p@api.example.com",
+        ] {
+            let r = expand_host_template("{config.base_url}", &json!({ "base_url": base }));
+            assert!(
+                matches!(r, Err(TemplateError::Injection { .. })),
+                "{base}: {r:?}"
             );
         }
     }

@@ -1,6 +1,12 @@
 //! When a schedule is next due: fixed intervals, and five-field cron
 //! expressions (minute, hour, day of month, month, day of week) in UTC,
 //! with lists, ranges and steps.
+//!
+//! Cron is parsed here rather than with `croner` or `cron`: the five
+//! classic fields in UTC are all Wharf offers (no seconds, years or time
+//! zones, which those crates add and the API would then have to refuse),
+//! the parser and the search for the next minute are small, and the tests
+//! below pin their behaviour, including day-of-month OR day-of-week.
 
 use crate::store::syncs::Schedule;
 

@@ -1,4 +1,4 @@
-//! One run, exactly as DESIGN.md describes: for each stream, `fetch` →
+//! One run, as docs/architecture.md describes it: for each stream, `fetch` →
 //! `map` → validate each record against its stream's JSON Schema → `push`
 //! → in one transaction store the cursor, the counters, the rejections and
 //! the log. A cursor is committed only after the destination accepted the
