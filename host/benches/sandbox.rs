@@ -61,7 +61,7 @@ fn session(
             .collect(),
         networks: vec!["127.0.0.0/8".parse().unwrap()],
         secrets: Default::default(),
-        oauth_token: None,
+        oauth: None,
     };
     Session::new(rt, c, options, |l| l).unwrap()
 }

@@ -18,7 +18,8 @@ use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::secret::SecretValue;
-use crate::model::spec::OAuth2Spec;
+use crate::model::spec::{ClientAuth, OAuth2Spec};
+use crate::runtime::Token;
 use crate::store::connections::{ConnectionRow, Status};
 use crate::store::now_ms;
 
@@ -183,13 +184,51 @@ struct TokenError {
     error_description: Option<String>,
 }
 
+/// The client's credentials, sent as the spec says: in the form body
+/// (`client_secret_post`) or as HTTP Basic (`client_secret_basic`, RFC 6749
+/// §2.3.1: each part form-encoded first).
+struct Client<'a> {
+    id: &'a str,
+    secret: Option<&'a str>,
+    auth: ClientAuth,
+}
+
+impl Client<'_> {
+    fn add_to(&self, form: &mut Vec<(&'static str, String)>) -> Option<String> {
+        match (self.auth, self.secret) {
+            (ClientAuth::Basic, Some(secret)) => {
+                let enc = |v: &str| {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                };
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!(
+                        "{}:{}",
+                        enc(self.id),
+                        enc(secret)
+                    ))
+                ))
+            }
+            (_, secret) => {
+                form.push(("client_id", self.id.to_string()));
+                if let Some(s) = secret {
+                    form.push(("client_secret", s.to_string()));
+                }
+                None
+            }
+        }
+    }
+}
+
 /// POST a form to the token endpoint, checked by the connection's network
 /// grants like any connector request.
 async fn token_request(
     c: &ConnectionRow,
     token_url: &str,
-    form: &[(&str, &str)],
+    client: &Client<'_>,
+    mut form: Vec<(&'static str, String)>,
 ) -> Result<TokenResponse, OAuthError> {
+    let authorization = client.add_to(&mut form);
     let url = Url::parse(token_url).map_err(|e| OAuthError::Provider(format!("token URL: {e}")))?;
     let networks = NetworkPolicy::new(c.grants.networks.clone());
     // The allow-list is the origin of the token endpoint the spec declares
@@ -198,7 +237,7 @@ async fn token_request(
     EgressPolicy::origin_of(&url, networks.clone())
         .and_then(|policy| policy.check_url(&url))
         .map_err(|why| OAuthError::Provider(format!("token endpoint refused: {why}")))?;
-    let client = guarded_client(
+    let http = guarded_client(
         &networks,
         Timeouts {
             connect: Duration::from_secs(10),
@@ -207,13 +246,17 @@ async fn token_request(
     )
     .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
+        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
-    let resp = client
+    let mut request = http
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
-        .body(body)
+        .body(body);
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    let resp = request
         .send()
         .await
         .map_err(|e| OAuthError::Provider(e.without_url().to_string()))?;
@@ -239,19 +282,33 @@ async fn token_request(
     }
 }
 
+/// How long a token lives when the provider does not say (`expires_in`)
+/// and the spec gives no lifetime: it is refreshed after this, and at once
+/// if the provider refuses it sooner.
+const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3600;
+
 async fn save(
     app: &App,
     connection_id: &str,
+    spec: &OAuth2Spec,
     t: &TokenResponse,
     refreshed: bool,
-) -> Result<SecretValue, OAuthError> {
+) -> Result<Token, OAuthError> {
     let access = SecretValue::new(t.access_token.as_str());
     let sealed_access = app.vault.encrypt(&access);
     let sealed_refresh = t
         .refresh_token
         .as_deref()
         .map(|r| app.vault.encrypt(&SecretValue::new(r)));
-    let expires = t.expires_in.map(|s| now_ms() + s * 1000);
+    // Without `expires_in` (Salesforce), a token that can be refreshed is
+    // given the spec's lifetime; one that cannot keeps no expiry.
+    let lifetime = t.expires_in.or_else(|| {
+        t.refresh_token.as_ref().map(|_| {
+            spec.token_lifetime_secs
+                .map_or(DEFAULT_TOKEN_LIFETIME_SECS, i64::from)
+        })
+    });
+    let expires = lifetime.map(|s| now_ms() + s * 1000);
     app.store
         .save_oauth_tokens(
             connection_id,
@@ -261,7 +318,10 @@ async fn save(
             refreshed,
         )
         .await?;
-    Ok(access)
+    Ok(Token {
+        value: access,
+        expires_at: expires,
+    })
 }
 
 /// The callback: check the state, exchange the code, store the tokens.
@@ -282,19 +342,20 @@ pub async fn callback(app: &App, code: &str, state: &str) -> Result<ConnectionRo
     let (spec, client_id, client_secret) = spec_and_client(app, &c).await?;
     let verifier = app.vault.decrypt(&sealed_verifier)?;
     let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect.as_str()),
-        ("client_id", client_id.as_str()),
+        ("grant_type", "authorization_code".to_string()),
+        ("code", code.to_string()),
+        ("redirect_uri", redirect.clone()),
     ];
-    if let Some(s) = &client_secret {
-        form.push(("client_secret", s.as_str()));
-    }
     if spec.pkce {
-        form.push(("code_verifier", verifier.expose()));
+        form.push(("code_verifier", verifier.expose().to_string()));
     }
-    let tokens = token_request(&c, &spec.token_url, &form).await?;
-    save(app, &c.id, &tokens, false).await?;
+    let client = Client {
+        id: &client_id,
+        secret: client_secret.as_deref(),
+        auth: spec.client_auth,
+    };
+    let tokens = token_request(&c, &spec.token_url, &client, form).await?;
+    save(app, &c.id, &spec, &tokens, false).await?;
     app.store
         .set_connection_status(&c.id, Status::Active, None)
         .await?;
@@ -321,64 +382,102 @@ pub async fn access_token(app: &App, c: &ConnectionRow) -> Result<Option<SecretV
     if !uses_oauth {
         return Ok(None);
     }
+    Ok(Some(current_token(app, c).await?.value))
+}
+
+/// The connection's current token and its expiry, refreshed first (once
+/// across nodes) if it is about to expire.
+pub async fn current_token(app: &App, c: &ConnectionRow) -> Result<Token, OAuthError> {
     let expiring = |t: &crate::store::oauth::TokenRow| {
         t.expires_at
             .is_some_and(|e| e - now_ms() < REFRESH_MARGIN_MS)
     };
-    // Wait at most ~30 s for another node's refresh.
+    refresh_when(app, c, expiring).await
+}
+
+/// The provider refused `rejected` (a 401): refresh now, unless another
+/// request (on any node) already replaced that token.
+pub async fn renew_rejected(
+    app: &App,
+    c: &ConnectionRow,
+    rejected: &SecretValue,
+) -> Result<Token, OAuthError> {
+    let vault = app.vault.clone();
+    let still_current = move |t: &crate::store::oauth::TokenRow| {
+        vault
+            .decrypt(&t.access_token)
+            .is_ok_and(|v| v.expose() == rejected.expose())
+    };
+    refresh_when(app, c, still_current).await
+}
+
+/// Wait for another node's refresh (at most ~30 s), or take the refresh
+/// lease and refresh if `stale` still holds for the stored tokens once the
+/// lease is ours.
+async fn refresh_when(
+    app: &App,
+    c: &ConnectionRow,
+    stale: impl Fn(&crate::store::oauth::TokenRow) -> bool,
+) -> Result<Token, OAuthError> {
+    let current = |t: &crate::store::oauth::TokenRow| -> Result<Token, OAuthError> {
+        Ok(Token {
+            value: app.vault.decrypt(&t.access_token)?,
+            expires_at: t.expires_at,
+        })
+    };
     for _ in 0..300 {
         let tokens = app
             .store
             .oauth_tokens(&c.id)
             .await?
             .ok_or(OAuthError::NotConnected)?;
-        if !expiring(&tokens) {
-            return Ok(Some(app.vault.decrypt(&tokens.access_token)?));
+        if !stale(&tokens) {
+            return current(&tokens);
         }
         if app
             .store
             .lease_oauth_refresh(&c.id, &app.node, 30_000)
             .await?
         {
-            let result = refresh(app, c).await;
+            // Re-check under the lease: another node may have refreshed
+            // between our read and our lease.
+            let result = match app.store.oauth_tokens(&c.id).await {
+                Ok(Some(t)) if !stale(&t) => current(&t),
+                Ok(Some(t)) => refresh(app, c, t).await,
+                Ok(None) => Err(OAuthError::NotConnected),
+                Err(e) => Err(e.into()),
+            };
             let _ = app.store.release_oauth_refresh(&c.id, &app.node).await;
-            return result.map(Some);
+            return result;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(OAuthError::Busy)
 }
 
-/// Refresh while holding the lease; re-check first, since another node may
-/// have refreshed between our read and our lease.
-async fn refresh(app: &App, c: &ConnectionRow) -> Result<SecretValue, OAuthError> {
-    let tokens = app
-        .store
-        .oauth_tokens(&c.id)
-        .await?
-        .ok_or(OAuthError::NotConnected)?;
-    if tokens
-        .expires_at
-        .is_none_or(|e| e - now_ms() >= REFRESH_MARGIN_MS)
-    {
-        return Ok(app.vault.decrypt(&tokens.access_token)?);
-    }
+/// Refresh `tokens` while holding the lease.
+async fn refresh(
+    app: &App,
+    c: &ConnectionRow,
+    tokens: crate::store::oauth::TokenRow,
+) -> Result<Token, OAuthError> {
     let sealed = tokens.refresh_token.ok_or(OAuthError::NeedsReauth);
     let refresh_token = match sealed {
         Ok(s) => app.vault.decrypt(&s)?,
         Err(e) => return Err(needs_reauth(app, c, e).await),
     };
     let (spec, client_id, client_secret) = spec_and_client(app, c).await?;
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token.expose()),
-        ("client_id", client_id.as_str()),
+    let form = vec![
+        ("grant_type", "refresh_token".to_string()),
+        ("refresh_token", refresh_token.expose().to_string()),
     ];
-    if let Some(s) = &client_secret {
-        form.push(("client_secret", s.as_str()));
-    }
-    match token_request(c, &spec.token_url, &form).await {
-        Ok(t) => save(app, &c.id, &t, true).await,
+    let client = Client {
+        id: &client_id,
+        secret: client_secret.as_deref(),
+        auth: spec.client_auth,
+    };
+    match token_request(c, &spec.token_url, &client, form).await {
+        Ok(t) => save(app, &c.id, &spec, &t, true).await,
         Err(OAuthError::NeedsReauth) => Err(needs_reauth(app, c, OAuthError::NeedsReauth).await),
         Err(e) => Err(e),
     }

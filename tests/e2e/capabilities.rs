@@ -373,7 +373,9 @@ async fn the_oauth_token_goes_only_to_the_hosts_the_spec_declares() {
                 .collect(),
             networks: vec!["127.0.0.0/8".parse().unwrap()],
             secrets: Default::default(),
-            oauth_token: Some(wharf::model::secret::SecretValue::new(token)),
+            oauth: Some(std::sync::Arc::new(wharf::runtime::FixedToken(
+                wharf::model::secret::SecretValue::new(token),
+            ))),
         };
         wharf::runtime::Session::new(&rt, &hostile, options, |l| l).unwrap()
     };

@@ -61,6 +61,13 @@ pub struct ProviderState {
     pub expires_in: i64,
     /// Why requests to `/token` were refused, in order.
     pub refused: Vec<String>,
+    /// `/items` pages served so far.
+    pub pages_served: usize,
+    /// After this many pages, the current access token stops working (it
+    /// "expired" early, as tokens do), until the next one is issued.
+    pub expire_after_pages: Option<usize>,
+    /// Token responses leave out `expires_in` (as Salesforce's do).
+    pub no_expires_in: bool,
     codes: HashMap<String, Issued>,
 }
 
@@ -215,6 +222,9 @@ async fn token(State(p): State<Shared>, headers: HeaderMap, body: String) -> Res
     let expires_in = if p.expires_in > 0 { p.expires_in } else { 3600 };
     let mut answer =
         json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in});
+    if p.no_expires_in {
+        answer.as_object_mut().unwrap().remove("expires_in");
+    }
     if grant != "refresh_token" || p.rotate {
         p.current_refresh = format!("refresh-{}", p.issued);
         answer["refresh_token"] = json!(p.current_refresh);
@@ -245,6 +255,37 @@ async fn me(State(p): State<Shared>, h: HeaderMap) -> Response {
     }
 }
 
+/// `GET /items?page=N`: five pages of two items for a current access token;
+/// with `expire_after_pages`, the token stops working part-way.
+async fn items(
+    State(p): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    let auth = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut p = p.lock().unwrap();
+    if !p.valid_access.iter().any(|t| auth == format!("Bearer {t}")) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_token"})),
+        )
+            .into_response();
+    }
+    let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+    p.pages_served += 1;
+    if p.expire_after_pages == Some(p.pages_served) {
+        p.valid_access.clear();
+    }
+    let items: Vec<_> = (0..2)
+        .map(|i| json!({"id": format!("{page}-{i}"), "page": page}))
+        .collect();
+    axum::Json(json!({"items": items, "more": page < 5})).into_response()
+}
+
 /// Start a provider; `rotate` makes every refresh issue a new refresh token.
 pub async fn provider(rotate: bool) -> (Upstream, Shared) {
     let state: Shared = Arc::new(Mutex::new(ProviderState {
@@ -255,6 +296,7 @@ pub async fn provider(rotate: bool) -> (Upstream, Shared) {
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/me", get(me))
+        .route("/items", get(items))
         .with_state(state.clone());
     (Upstream::start(app).await, state)
 }

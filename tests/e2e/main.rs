@@ -9,6 +9,7 @@ mod capabilities;
 mod cli;
 mod cluster;
 mod connectors;
+mod credentials;
 mod dev_cli;
 mod engine;
 mod fake_oauth;

@@ -430,3 +430,71 @@ async fn the_token_endpoint_is_the_declared_one_under_the_connections_grants() {
     let s = state.lock().unwrap();
     assert_eq!((s.exchanges, s.issued), (0, 0));
 }
+
+/// A token the provider stops accepting in the middle of a run (tokens of
+/// Sage last 5 minutes, Xero's 30): the host fetches the token per request,
+/// and on a 401 from the API renews it once (under the refresh lease) and
+/// sends the request again. The run succeeds with every page, and the
+/// connection is not put in `error`. A provider that leaves out
+/// `expires_in` (Salesforce) gets the default lifetime, not "never".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_mid_run_is_renewed_and_the_run_succeeds() {
+    let (provider, state) = fake_provider(true).await;
+    state.lock().unwrap().no_expires_in = true;
+    let app = App::new(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    assert_eq!(
+        app.upload(guest("oauth-api")).await.status,
+        StatusCode::CREATED
+    );
+    let id = oauth_connection(
+        &app,
+        "short-lived",
+        json!({"base_url": provider.origin(), "auth_url": provider.origin()}),
+    )
+    .await;
+    assert_eq!(authorize(&app, &id).await.status, StatusCode::OK);
+    let stored = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let lifetime = stored.expires_at.expect("a default lifetime") - wharf::store::now_ms();
+    assert!(
+        (3_500_000..=3_600_000).contains(&lifetime),
+        "about an hour: {lifetime}"
+    );
+
+    state.lock().unwrap().expire_after_pages = Some(2);
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "items", "source": id, "streams": ["items"]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let run = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+        .await;
+    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["counters"]["fetched"], 10, "{done}");
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.refreshes, 1, "one renewal for the refused token");
+        assert_eq!(s.pages_served, 5);
+    }
+    let c = app.get(&format!("/api/v1/connections/{id}")).await;
+    assert_eq!(c.json["status"], "active", "{}", c.text);
+    let logs = app
+        .get(&format!(
+            "/api/v1/runs/{}/logs",
+            run.json["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(!logs.text.contains("access-"), "a token reached the log");
+}

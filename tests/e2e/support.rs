@@ -80,7 +80,7 @@ pub fn session(
             .iter()
             .map(|(k, v)| (k.to_string(), SecretValue::new(*v)))
             .collect::<BTreeMap<_, _>>(),
-        oauth_token: None,
+        oauth: None,
     };
     Session::new(rt, connector, options, |log| log).expect("session")
 }

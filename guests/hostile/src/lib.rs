@@ -35,6 +35,14 @@ pub struct Config {
     /// A header name for `set-header`.
     #[serde(default)]
     header: String,
+    /// `raw`: the method, headers and body sent as written (placeholders
+    /// and all), to `url`.
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
 }
 
 const TOKEN: Secret = Secret::new("token");
@@ -131,6 +139,20 @@ fn attack(config: &Config) -> Result<Page> {
         "request" => {
             let resp = Request::get(&config.url).send()?;
             wharf_sdk::info!("upstream said: {}", resp.text());
+            one(json!({ "status": resp.status, "body": resp.text(), "headers": resp.headers }))
+        }
+        "raw" => {
+            // Exactly the request the config describes: how the host treats
+            // placeholders, encoders and methods is what is tested.
+            let url = config.target.as_deref().unwrap_or(&config.url);
+            let mut req = Request::new(config.method.as_str(), url);
+            for (k, v) in &config.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            if let Some(b) = &config.body {
+                req = req.body(b.as_bytes().to_vec());
+            }
+            let resp = req.send()?;
             one(json!({ "status": resp.status, "body": resp.text(), "headers": resp.headers }))
         }
         "requests" => {

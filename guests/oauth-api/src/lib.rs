@@ -28,6 +28,7 @@ impl Connector for OAuthApi {
             .description("Reads /me of an OAuth2-protected API")
             .role(Role::Source)
             .stream(StreamSpec::new("me").key_field("sub"))
+            .stream(StreamSpec::new("items").key_field("id"))
             .host("{config.base_url}")
             .oauth2(OAuth2 {
                 authorize_url: "{config.auth_url}/authorize".into(),
@@ -41,7 +42,26 @@ impl Connector for OAuthApi {
         me(config).map(|_| ())
     }
 
-    fn fetch(config: &Config, stream: &str, _cursor: Option<&str>) -> Result<Page> {
+    fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
+        if stream == "items" {
+            // Paged: one request per page, each with the current token.
+            let page: u32 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
+            let body: Value = Request::get(format!("{}/items?page={page}", config.base_url))
+                .oauth_bearer()
+                .send()?
+                .error_for_status()?
+                .json()?;
+            let mut records = Vec::new();
+            for item in body["items"].as_array().cloned().unwrap_or_default() {
+                records.push(Record::from_value(stream, item)?.key_from("id"));
+            }
+            let more = body["more"].as_bool().unwrap_or(false);
+            return Ok(Page {
+                records,
+                cursor: Some((page + 1).to_string()),
+                more,
+            });
+        }
         let body = me(config)?;
         Ok(Page::last(
             vec![Record::from_value(stream, body)?.key_from("sub")],

@@ -247,7 +247,10 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         hosts,
         networks: args.networks.clone(),
         secrets,
-        oauth_token: args.oauth_token.clone().map(SecretValue::new),
+        oauth: args.oauth_token.clone().map(|t| {
+            std::sync::Arc::new(crate::runtime::FixedToken(SecretValue::new(t)))
+                as std::sync::Arc<dyn crate::runtime::TokenSource>
+        }),
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::model::secret::SecretValue;
 use crate::registry::UploadError;
+use crate::runtime::secrets::{TokenFuture, TokenSource};
 use crate::runtime::{Connector, Session, SessionError, SessionOptions};
 use crate::store::StoreError;
 use crate::store::connections::ConnectionRow;
@@ -66,21 +67,55 @@ pub const HOST_ONLY_SECRETS: [&str; 3] =
     ["webhook_secret", "oauth_client_id", "oauth_client_secret"];
 
 /// Open a stored connection as a sandbox session: its connector, config,
-/// grants, decrypted secrets and (if it uses OAuth2) a current access token.
+/// grants, decrypted secrets and (if it uses OAuth2) its tokens, fetched
+/// when a request needs one. A connection that is not authorized yet, or
+/// whose grant was revoked, fails here rather than on its first request.
 pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Session), OpenError> {
-    let token = crate::oauth::access_token(app, c)
-        .await
-        .map_err(|e| OpenError::OAuth {
-            connection: c.name.clone(),
-            reason: e.to_string(),
-        })?;
-    open_with_token(app, c, token).await
+    let oauth = match crate::oauth::access_token(app, c).await {
+        Ok(Some(_)) => Some(Arc::new(ConnectionTokens {
+            app: app.clone(),
+            connection: c.clone(),
+        }) as Arc<dyn TokenSource>),
+        Ok(None) => None,
+        Err(e) => {
+            return Err(OpenError::OAuth {
+                connection: c.name.clone(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    open_with_token(app, c, oauth).await
+}
+
+/// A connection's OAuth2 tokens, from the database, refreshed (once across
+/// nodes) when they are about to expire or the provider refused one.
+struct ConnectionTokens {
+    app: App,
+    connection: ConnectionRow,
+}
+
+impl TokenSource for ConnectionTokens {
+    fn current(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            crate::oauth::current_token(&self.app, &self.connection)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn renew(&self, rejected: SecretValue) -> TokenFuture<'_> {
+        Box::pin(async move {
+            crate::oauth::renew_rejected(&self.app, &self.connection, &rejected)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 async fn open_with_token(
     app: &App,
     c: &ConnectionRow,
-    oauth_token: Option<SecretValue>,
+    oauth: Option<Arc<dyn TokenSource>>,
 ) -> Result<(Arc<Connector>, Session), OpenError> {
     {
         let (_, connector) = app
@@ -108,7 +143,7 @@ async fn open_with_token(
             hosts: c.grants.hosts.clone(),
             networks: c.grants.networks.clone(),
             secrets,
-            oauth_token,
+            oauth,
         };
         let session = Session::new(app.registry.runtime(), &connector, options, |log| log)
             .map_err(|source| OpenError::Session {

@@ -171,6 +171,8 @@ mod tests {
                 token_url: "{config.auth_url}/token".into(),
                 scopes: vec![],
                 pkce: true,
+                client_auth: Default::default(),
+                token_lifetime_secs: None,
             }),
             webhook: None,
         }

@@ -48,6 +48,29 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// A path segment encoder that keeps `/` (contract 0.2's `|path`).
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 
+/// A redactor that learns values while it is shared, such as an OAuth2
+/// token refreshed in the middle of a run: every reader takes the current
+/// snapshot.
+#[derive(Clone, Default, Debug)]
+pub struct SharedRedactor(Arc<std::sync::RwLock<Redactor>>);
+
+impl SharedRedactor {
+    /// Share `redactor`.
+    pub fn new(redactor: Redactor) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(redactor)))
+    }
+
+    /// What it redacts now.
+    pub fn snapshot(&self) -> Redactor {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Also redact `value` from now on.
+    pub fn add(&self, value: &str) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).add(value);
+    }
+}
+
 /// Replaces known secret values, in all their derived forms, with
 /// [`REDACTED`]. Cheap to clone.
 #[derive(Clone, Default)]

@@ -60,6 +60,27 @@ pub struct OAuth2Spec {
     pub scopes: Vec<String>,
     /// PKCE S256.
     pub pkce: bool,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Token lifetime in seconds when the token response gives no
+    /// `expires_in` (default one hour); refreshed after it.
+    #[serde(default)]
+    pub token_lifetime_secs: Option<u32>,
+}
+
+/// How an OAuth2 client authenticates at the token endpoint (RFC 6749
+/// §2.3.1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    Post,
+    /// HTTP Basic with the client id and secret.
+    Basic,
 }
 
 /// Signature scheme of incoming webhooks.

@@ -147,6 +147,8 @@ pub(super) fn spec_from_wit(s: wit::ConnectorSpec) -> Spec {
             token_url: o.token_url,
             scopes: o.scopes,
             pkce: o.pkce,
+            client_auth: Default::default(),
+            token_lifetime_secs: None,
         }),
         webhook: s.webhook.map(|w| match w {
             wit::WebhookScheme::StandardWebhooks => WebhookScheme::StandardWebhooks,

@@ -20,7 +20,8 @@ use url::Url;
 use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
-use super::secrets::{Placement, SecretBook};
+use super::placeholders::{self, Encoding};
+use super::secrets::{Placement, SecretBook, Tokens};
 use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::coding;
 use crate::egress::policy::EgressPolicy;
@@ -148,9 +149,58 @@ impl HttpSession {
             .acquire()
             .await
             .map_err(|_| HttpError::Denied("session closed".into()))?;
-        let (mut prepared, body) = self.prepare(req)?;
+        // Tokens are fetched when a request asks for them, so one that
+        // expires in the middle of a run is refreshed, not sent stale.
+        let mentions = |needle: fn(&str) -> bool| {
+            needle(&req.url)
+                || req.headers.iter().any(|(_, v)| needle(v))
+                || req
+                    .body
+                    .as_deref()
+                    .is_some_and(|b| needle(&String::from_utf8_lossy(b)))
+        };
+        let wants_oauth = mentions(placeholders::wants_oauth);
+        let wants_session = mentions(placeholders::wants_session);
+        let mut tokens = Tokens::default();
+        if wants_oauth {
+            tokens.oauth = Some(self.secrets.token(true).await.map_err(deny)?);
+        }
+        if wants_session {
+            tokens.session = Some(self.secrets.token(false).await.map_err(deny)?);
+        }
+        // A request that carried a token and was refused with 401 by the
+        // token's own host is sent once more with a renewed token.
+        let retry = (wants_oauth || wants_session).then(|| req.clone());
+        let response = self.send_with(req, &tokens).await?;
+        let Some(req) = retry else {
+            return Ok(response);
+        };
+        if response.status != 401 {
+            return Ok(response);
+        }
+        let url = Url::parse(&req.url).ok();
+        let mut renewed = false;
+        for (oauth, held) in [(true, &mut tokens.oauth), (false, &mut tokens.session)] {
+            if let (Some(token), Some(url)) = (held.as_mut(), &url)
+                && self.secrets.token_goes_to(oauth, url)
+            {
+                *token = self.secrets.renew_token(oauth, token).await.map_err(deny)?;
+                renewed = true;
+            }
+        }
+        if !renewed {
+            return Ok(response);
+        }
+        self.send_with(req, &tokens).await
+    }
+
+    async fn send_with(&self, req: Request, tokens: &Tokens) -> Result<Response, HttpError> {
+        let body_encoding = body_encoding(&req.headers);
+        let (mut prepared, body) = self.prepare(req, tokens)?;
         if let Some(body) = body {
-            let (body, had_secret) = self.substitute_body(body, &prepared.url).await?;
+            let (body, had_secret) = self
+                .substitute_body(body, &prepared.url, body_encoding, tokens)
+                .await?;
             prepared.body = Some(body);
             prepared.body_has_secret = had_secret;
         }
@@ -163,24 +213,12 @@ impl HttpSession {
     /// Check the request's shape and grants and substitute secrets in its
     /// URL and headers; the body is returned for [`Self::substitute_body`].
     /// Nothing is sent yet.
-    fn prepare(&self, req: Request) -> Result<(Prepared, Option<Vec<u8>>), HttpError> {
-        let method = Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
-            .ok()
-            .filter(|m| {
-                [
-                    Method::GET,
-                    Method::HEAD,
-                    Method::POST,
-                    Method::PUT,
-                    Method::PATCH,
-                    Method::DELETE,
-                    Method::OPTIONS,
-                ]
-                .contains(m)
-            })
-            .ok_or_else(|| {
-                HttpError::Invalid(format!("method `{}` is not allowed", clip(&req.method)))
-            })?;
+    fn prepare(
+        &self,
+        req: Request,
+        tokens: &Tokens,
+    ) -> Result<(Prepared, Option<Vec<u8>>), HttpError> {
+        let method = allowed_method(&req.method)?;
         if req.url.len() > MAX_URL_BYTES {
             return Err(HttpError::Invalid(format!(
                 "the URL is {} bytes long; at most {MAX_URL_BYTES} are allowed",
@@ -208,6 +246,18 @@ impl HttpSession {
                 self.request_cap
             )));
         }
+        // A URL that is one secret (a Slack incoming webhook URL) is the
+        // value itself, checked like any URL and against the secret's hosts.
+        if let Some((name, value)) = self.secrets.whole_url(&req.url).map_err(deny)? {
+            let url = Url::parse(&value).map_err(|_| {
+                HttpError::Invalid(format!("secret `{name}` does not hold a valid URL"))
+            })?;
+            self.policy
+                .check_url(&url)
+                .map_err(|e| HttpError::Denied(e.to_string()))?;
+            self.secrets.check_whole_url(&name, &url).map_err(deny)?;
+            return self.finish_prepare(method, url, true, req, tokens);
+        }
         let template =
             Url::parse(&req.url).map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
         if template
@@ -224,7 +274,7 @@ impl HttpSession {
         let url_has_secret = SecretBook::has_placeholder(&req.url);
         let url = self
             .secrets
-            .substitute(&req.url, &template, Placement::Url)
+            .substitute(&req.url, &template, Placement::Url, tokens)
             .map_err(deny)?;
         let url = Url::parse(&url).map_err(|e| HttpError::Invalid(format!("bad URL: {e}")))?;
         if url.origin() != template.origin() {
@@ -232,6 +282,18 @@ impl HttpSession {
                 "secret placeholders are not allowed in a URL's scheme, host or port".into(),
             ));
         }
+        self.finish_prepare(method, url, url_has_secret, req, tokens)
+    }
+
+    /// The headers of a request whose URL is settled.
+    fn finish_prepare(
+        &self,
+        method: Method,
+        url: Url,
+        url_has_secret: bool,
+        req: Request,
+        tokens: &Tokens,
+    ) -> Result<(Prepared, Option<Vec<u8>>), HttpError> {
         let mut headers = HeaderMap::with_capacity(req.headers.len());
         let mut secret_headers = Vec::new();
         for (name, value) in &req.headers {
@@ -247,7 +309,7 @@ impl HttpSession {
             }
             let value = self
                 .secrets
-                .substitute(value, &url, Placement::Header)
+                .substitute(value, &url, Placement::Header, tokens)
                 .map_err(deny)?;
             // The message must not include the value: it may hold a secret.
             let value = HeaderValue::from_str(&value)
@@ -274,8 +336,10 @@ impl HttpSession {
         &self,
         body: Vec<u8>,
         url: &Url,
+        encoding: Encoding,
+        tokens: &Tokens,
     ) -> Result<(Vec<u8>, bool), HttpError> {
-        let substitute = |book: &SecretBook, body: Vec<u8>, url: &Url| {
+        let substitute = move |book: &SecretBook, body: Vec<u8>, url: &Url, tokens: &Tokens| {
             let text = match String::from_utf8(body) {
                 Ok(text) => text,
                 Err(e) => return Ok((e.into_bytes(), false)),
@@ -283,17 +347,23 @@ impl HttpSession {
             if !SecretBook::has_placeholder(&text) {
                 return Ok((text.into_bytes(), false));
             }
-            let out = book.substitute(&text, url, Placement::Body).map_err(deny)?;
+            let out = book
+                .substitute(&text, url, Placement::Body(encoding), tokens)
+                .map_err(deny)?;
             Ok((out.into_owned().into_bytes(), true))
         };
         if body.len() > OFFLOAD_BYTES {
             let book = self.secrets.clone();
             let url = url.clone();
-            tokio::task::spawn_blocking(move || substitute(&book, body, &url))
+            let tokens = Tokens {
+                oauth: tokens.oauth.clone(),
+                session: tokens.session.clone(),
+            };
+            tokio::task::spawn_blocking(move || substitute(&book, body, &url, &tokens))
                 .await
                 .map_err(|_| HttpError::Invalid("the request body could not be prepared".into()))?
         } else {
-            substitute(&self.secrets, body, url)
+            substitute(&self.secrets, body, url, tokens)
         }
     }
 
@@ -435,6 +505,37 @@ impl HttpSession {
         unreachable!("the loop returns on its last hop")
     }
 }
+/// The methods a request may use: any RFC 9110 method token (WebDAV's
+/// `PROPFIND`, `MKCOL`, `MOVE`… among them) except `CONNECT`, which would
+/// open a tunnel the host cannot see into, and `TRACE`/`TRACK`, which echo
+/// the request (credentials included) back.
+fn allowed_method(method: &str) -> Result<Method, HttpError> {
+    let upper = method.to_ascii_uppercase();
+    let refused = || HttpError::Invalid(format!("method `{}` is not allowed", clip(method)));
+    if matches!(upper.as_str(), "CONNECT" | "TRACE" | "TRACK") || upper.len() > 32 {
+        return Err(refused());
+    }
+    Method::from_bytes(upper.as_bytes()).map_err(|_| refused())
+}
+
+/// How a placeholder in the body is encoded by default: by the request's
+/// `Content-Type`.
+fn body_encoding(headers: &[(String, String)]) -> Encoding {
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media == "application/json" || media.ends_with("+json") {
+        Encoding::Json
+    } else if media == "application/x-www-form-urlencoded" {
+        Encoding::Form
+    } else {
+        Encoding::Raw
+    }
+}
+
 /// A request failed in transport: the message, with secret values redacted.
 fn transport_error(e: reqwest::Error, redactor: &Redactor) -> HttpError {
     if e.is_timeout() {

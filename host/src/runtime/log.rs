@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::bindings::wharf::connector::log::{Host, Level as WitLevel};
 use super::limits::LimitExceeded;
-use super::secrets::Redactor;
+use super::secrets::SharedRedactor;
 
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -88,14 +88,14 @@ pub struct SessionLog {
     keep: u64,
     accepted: AtomicU64,
     dropped: AtomicU64,
-    redactor: Redactor,
+    redactor: SharedRedactor,
     connector: Arc<str>,
     echo: Option<Echo>,
 }
 
 impl SessionLog {
     /// A log that keeps at most `keep` lines over the whole session.
-    pub fn new(connector: Arc<str>, keep: usize, redactor: Redactor) -> Self {
+    pub fn new(connector: Arc<str>, keep: usize, redactor: SharedRedactor) -> Self {
         Self {
             lines: Mutex::new(VecDeque::new()),
             keep: keep as u64,
@@ -126,7 +126,7 @@ impl SessionLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        let message = self.redactor.redact_str(message).into_owned();
+        let message = self.redactor.snapshot().redact_str(message).into_owned();
         match level {
             Level::Trace => tracing::trace!(connector = %self.connector, ?source, "{message}"),
             Level::Debug => tracing::debug!(connector = %self.connector, ?source, "{message}"),
@@ -357,7 +357,11 @@ mod tests {
 
     #[test]
     fn session_log_keeps_a_bounded_number_of_redacted_lines() {
-        let log = SessionLog::new("t".into(), 2, Redactor::new(["topsecret"]));
+        let log = SessionLog::new(
+            "t".into(),
+            2,
+            SharedRedactor::new(crate::model::redact::Redactor::new(["topsecret"])),
+        );
         log.push(Level::Info, LogSource::Guest, "token=topsecret");
         log.push(Level::Info, LogSource::Guest, "two");
         log.push(Level::Info, LogSource::Guest, "three");

@@ -1,38 +1,45 @@
-//! The secrets capability: `{{secret:NAME}}` substitution, `secrets.reveal`,
-//! and redaction of secret values from everything a guest can see or say.
+//! The secrets capability: placeholders substituted by the host (see
+//! [`super::placeholders`]), `secrets.reveal`, and redaction of secret
+//! values from everything a guest can see or say.
 //!
 //! A connector never holds a secret it does not need. It writes a
 //! placeholder; the host substitutes the value only when the connection was
 //! granted that secret and the request goes to a host the spec binds the
-//! secret to. `reveal` exists for request signing and works only for secrets
-//! the spec marks `reveal`; every call is written to the audit log.
+//! secret to. The OAuth2 token and a login session's token are fetched when
+//! a request needs them (so a token that expires mid-run is refreshed), and
+//! every value the session learns is redacted from then on. `reveal` exists
+//! for request signing by 0.1 components and works only for secrets the
+//! spec marks `reveal`; every call is written to the audit log.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use url::Url;
 
 use super::bindings::wharf::connector::secrets::{Host, RevealError};
 use super::log::CallLog;
+use super::placeholders::{self, Encoding, PlaceholderError, Source};
 use crate::model::grants::HostPattern;
-pub use crate::model::redact::{REDACTED, Redactor};
+pub use crate::model::redact::{REDACTED, Redactor, SharedRedactor};
 pub use crate::model::secret::SecretValue;
 use crate::model::spec::{Spec, TemplateError, expand_host_template};
 
-/// Where in a request a placeholder stands; URL values are percent-encoded
-/// so a value cannot change the URL's structure.
+/// Where in a request a placeholder stands, which decides how its value is
+/// encoded when the placeholder names no encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
-    /// In the URL (path or query).
+    /// In the URL's path or query: percent-encoded.
     Url,
-    /// In a header value.
+    /// In a header value: as is (a value with CR or LF is refused when the
+    /// header is built).
     Header,
-    /// In the body.
-    Body,
+    /// In a body with this default encoding (JSON, form, or as is).
+    Body(Encoding),
 }
 
 /// A refused substitution; nothing is sent.
@@ -57,17 +64,88 @@ pub enum SecretDenied {
     /// A placeholder in the scheme, host or port.
     #[error("secret placeholders are not allowed in a URL's scheme, host or port")]
     InAuthority,
-    /// `{{secret:` without a closing `}}`.
-    #[error("unterminated `{{{{secret:...}}}}` placeholder")]
-    Unterminated,
+    /// A placeholder the host cannot use.
+    #[error(transparent)]
+    Placeholder(#[from] PlaceholderError),
+    /// The connection has no OAuth2 token (or login session) to send.
+    #[error("{0}")]
+    NoToken(String),
 }
 
-const OPEN: &str = "{{secret:";
-const CLOSE: &str = "}}";
-/// The OAuth2 access token of the connection; the host owns and refreshes it.
-pub const OAUTH_PLACEHOLDER: &str = "{{oauth:access_token}}";
-/// The entry name of the OAuth2 token (secret names cannot contain `:`).
-const OAUTH_ENTRY: &str = "oauth:access_token";
+/// A token the host holds for a connection and hands out per request.
+#[derive(Clone)]
+pub struct Token {
+    /// The value.
+    pub value: SecretValue,
+    /// When it expires (Unix ms), if known.
+    pub expires_at: Option<i64>,
+}
+
+/// A future of a token source.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, String>> + Send + 'a>>;
+
+/// Where the host gets a connection's OAuth2 token (or login session
+/// token): the layers above the runtime implement it with the database and
+/// the provider, `wharf dev` with a fixed value.
+pub trait TokenSource: Send + Sync {
+    /// The current token, refreshed first if it is about to expire.
+    fn current(&self) -> TokenFuture<'_>;
+    /// The remote system refused `rejected` (401): a new one, unless
+    /// another request already replaced it.
+    fn renew(&self, rejected: SecretValue) -> TokenFuture<'_>;
+}
+
+/// A token source that always gives the same value (`wharf dev`).
+pub struct FixedToken(pub SecretValue);
+
+impl TokenSource for FixedToken {
+    fn current(&self) -> TokenFuture<'_> {
+        let token = Token {
+            value: self.0.clone(),
+            expires_at: None,
+        };
+        Box::pin(async move { Ok(token) })
+    }
+
+    fn renew(&self, _: SecretValue) -> TokenFuture<'_> {
+        self.current()
+    }
+}
+
+/// How long before it expires a held token is fetched again.
+const RENEW_MARGIN_MS: i64 = 30_000;
+
+/// A token the session fetches when a request needs it: the hosts it may
+/// go to, its source, and the value held.
+pub struct TokenSlot {
+    hosts: Vec<HostPattern>,
+    source: Arc<dyn TokenSource>,
+    held: tokio::sync::Mutex<Option<Token>>,
+    /// Every value the session has held, for redaction.
+    seen: Mutex<Vec<SecretValue>>,
+}
+
+impl TokenSlot {
+    /// A slot for tokens from `source` that may go to `hosts`.
+    pub fn new(hosts: Vec<HostPattern>, source: Arc<dyn TokenSource>) -> Self {
+        Self {
+            hosts,
+            source,
+            held: tokio::sync::Mutex::new(None),
+            seen: Mutex::default(),
+        }
+    }
+}
+
+/// The tokens a request's placeholders asked for, fetched before
+/// substitution.
+#[derive(Default)]
+pub struct Tokens {
+    /// `{{oauth:access_token}}`.
+    pub oauth: Option<SecretValue>,
+    /// `{{session:token}}`.
+    pub session: Option<SecretValue>,
+}
 
 struct Entry {
     value: Option<SecretValue>,
@@ -75,38 +153,14 @@ struct Entry {
     reveal: bool,
 }
 
-/// The secrets of one session: values, the hosts each is bound to, and
-/// whether it may be revealed.
+/// The secrets of one session: values, the hosts each is bound to, whether
+/// it may be revealed, and the tokens fetched per request.
 pub struct SecretBook {
     entries: BTreeMap<String, Entry>,
-    redactor: Redactor,
+    oauth: Option<TokenSlot>,
+    session: Option<TokenSlot>,
+    redactor: SharedRedactor,
     by_origin: Mutex<HashMap<String, Redactor>>,
-}
-
-#[derive(Clone, Copy)]
-enum PlaceholderKind {
-    Secret,
-    OAuth,
-}
-
-/// The next `{{secret:` or `{{oauth:access_token}}` at or after `from`.
-fn next_placeholder(text: &str, from: usize) -> Option<(usize, PlaceholderKind)> {
-    let bytes = text.as_bytes();
-    let finder = memchr::memmem::Finder::new(b"{{");
-    let mut at = from;
-    while let Some(i) = finder.find(&bytes[at..]) {
-        let start = at + i;
-        let rest = &bytes[start..];
-        if rest.starts_with(OPEN.as_bytes()) {
-            return Some((start, PlaceholderKind::Secret));
-        }
-        if rest.starts_with(OAUTH_PLACEHOLDER.as_bytes()) {
-            return Some((start, PlaceholderKind::OAuth));
-        }
-        // `{{{secret:` starts one byte later.
-        at = start + 1;
-    }
-    None
 }
 
 impl fmt::Debug for SecretBook {
@@ -138,7 +192,9 @@ impl SecretBook {
     pub fn empty() -> Self {
         Self {
             entries: BTreeMap::new(),
-            redactor: Redactor::default(),
+            oauth: None,
+            session: None,
+            redactor: SharedRedactor::default(),
             by_origin: Mutex::default(),
         }
     }
@@ -181,40 +237,120 @@ impl SecretBook {
         let redactor = Redactor::new(values.values().map(SecretValue::expose));
         Ok(Self {
             entries,
-            redactor,
+            oauth: None,
+            session: None,
+            redactor: SharedRedactor::new(redactor),
             by_origin: Mutex::default(),
         })
     }
 
-    /// Add the connection's OAuth2 access token, bound to `hosts` (the
-    /// hosts the spec declares), for `{{oauth:access_token}}`.
-    pub fn with_oauth(mut self, token: SecretValue, hosts: Vec<HostPattern>) -> Self {
-        self.redactor.add(token.expose());
-        self.by_origin.lock().expect("redactor cache lock").clear();
-        self.entries.insert(
-            OAUTH_ENTRY.to_string(),
-            Entry {
-                value: Some(token),
-                hosts,
-                reveal: false,
-            },
-        );
+    /// Hand out the connection's OAuth2 token for `{{oauth:access_token}}`.
+    pub fn with_oauth(mut self, slot: TokenSlot) -> Self {
+        self.oauth = Some(slot);
         self
     }
 
-    /// Replaces every secret value: for logs, errors and anything else a
-    /// person reads (never for what goes back to the guest: see
+    /// Hand out the login session's token for `{{session:token}}`.
+    pub fn with_session(mut self, slot: TokenSlot) -> Self {
+        self.session = Some(slot);
+        self
+    }
+
+    /// Replaces every secret value the session knows (tokens included, as
+    /// they are learned): for logs, errors and anything else a person reads
+    /// (never for what goes back to the guest: see
     /// [`SecretBook::redactor_for`]).
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.snapshot()
     }
 
-    /// Whether `text` contains a secret placeholder.
+    /// The shared redactor, for the session's log.
+    pub fn shared_redactor(&self) -> SharedRedactor {
+        self.redactor.clone()
+    }
+
+    /// Whether `text` contains a placeholder.
     pub fn has_placeholder(text: &str) -> bool {
-        next_placeholder(text, 0).is_some()
+        placeholders::any(text)
     }
 
-    /// Substitute the placeholders in `text` for a request to `target`.
+    fn slot(&self, oauth: bool) -> Option<&TokenSlot> {
+        if oauth {
+            self.oauth.as_ref()
+        } else {
+            self.session.as_ref()
+        }
+    }
+
+    /// The current OAuth2 token (`oauth`) or login session token, fetched
+    /// (and refreshed) if the one held is missing or about to expire.
+    pub async fn token(&self, oauth: bool) -> Result<SecretValue, SecretDenied> {
+        let what = if oauth {
+            "an OAuth2 token"
+        } else {
+            "a login session"
+        };
+        let slot = self
+            .slot(oauth)
+            .ok_or_else(|| SecretDenied::NoToken(format!("this connection has no {what}")))?;
+        let mut held = slot.held.lock().await;
+        let fresh = held.as_ref().is_some_and(|t| {
+            t.expires_at
+                .is_none_or(|e| e - crate::clock::now_ms() > RENEW_MARGIN_MS)
+        });
+        if !fresh {
+            let token = slot.source.current().await.map_err(SecretDenied::NoToken)?;
+            self.learn(slot, &token.value);
+            *held = Some(token);
+        }
+        Ok(held.as_ref().expect("just set").value.clone())
+    }
+
+    /// The remote system refused `rejected`: renew it (once for all the
+    /// session's requests that were refused with it).
+    pub async fn renew_token(
+        &self,
+        oauth: bool,
+        rejected: &SecretValue,
+    ) -> Result<SecretValue, SecretDenied> {
+        let slot = self
+            .slot(oauth)
+            .ok_or_else(|| SecretDenied::NoToken("no token to renew".into()))?;
+        let mut held = slot.held.lock().await;
+        if let Some(t) = held.as_ref()
+            && t.value.expose() != rejected.expose()
+        {
+            return Ok(t.value.clone());
+        }
+        let token = slot
+            .source
+            .renew(rejected.clone())
+            .await
+            .map_err(SecretDenied::NoToken)?;
+        self.learn(slot, &token.value);
+        let value = token.value.clone();
+        *held = Some(token);
+        Ok(value)
+    }
+
+    fn learn(&self, slot: &TokenSlot, value: &SecretValue) {
+        let mut seen = slot.seen.lock().expect("token lock");
+        if !seen.iter().any(|v| v.expose() == value.expose()) {
+            seen.push(value.clone());
+            self.redactor.add(value.expose());
+            self.by_origin.lock().expect("redactor cache lock").clear();
+        }
+    }
+
+    /// Whether a response from `url` may be answered by renewing a token
+    /// the request carried: only the token's own hosts.
+    pub fn token_goes_to(&self, oauth: bool, url: &Url) -> bool {
+        self.slot(oauth)
+            .is_some_and(|s| s.hosts.iter().any(|h| h.matches(url)))
+    }
+
+    /// Substitute the placeholders in `text` for a request to `target`,
+    /// with the tokens fetched for this request.
     ///
     /// One pass over `text`: each `{{` is looked at once, so a body made of
     /// placeholders costs time linear in its length.
@@ -223,33 +359,101 @@ impl SecretBook {
         text: &'a str,
         target: &Url,
         placement: Placement,
+        tokens: &Tokens,
     ) -> Result<Cow<'a, str>, SecretDenied> {
-        let Some(first) = next_placeholder(text, 0) else {
+        let Some(first) = placeholders::next(text, 0)? else {
             return Ok(Cow::Borrowed(text));
+        };
+        let default = match placement {
+            Placement::Url => Encoding::Url,
+            Placement::Header => Encoding::Raw,
+            Placement::Body(e) => e,
         };
         let mut out = String::with_capacity(text.len());
         let mut copied = 0;
         let mut found = Some(first);
-        while let Some((start, kind)) = found {
-            let (name, len) = match kind {
-                PlaceholderKind::OAuth => (OAUTH_ENTRY, OAUTH_PLACEHOLDER.len()),
-                PlaceholderKind::Secret => {
-                    let after = &text[start + OPEN.len()..];
-                    let end = after.find(CLOSE).ok_or(SecretDenied::Unterminated)?;
-                    (&after[..end], OPEN.len() + end + CLOSE.len())
-                }
-            };
-            out.push_str(&text[copied..start]);
-            let value = self.value_for(name, target)?;
-            match placement {
-                Placement::Url => out.extend(utf8_percent_encode(value.expose(), NON_ALPHANUMERIC)),
-                Placement::Header | Placement::Body => out.push_str(value.expose()),
-            }
-            copied = start + len;
-            found = next_placeholder(text, copied);
+        while let Some(p) = found {
+            out.push_str(&text[copied..p.start]);
+            let raw = self.resolve(p.source, target, tokens)?;
+            let name = &text[p.start..p.start + p.len];
+            out.push_str(&p.encoding.unwrap_or(default).apply(raw.expose(), name)?);
+            copied = p.start + p.len;
+            found = placeholders::next(text, copied)?;
         }
         out.push_str(&text[copied..]);
         Ok(Cow::Owned(out))
+    }
+
+    /// A URL that is one placeholder (a Slack webhook URL kept as a
+    /// secret): the value, to be parsed and checked as the request's URL.
+    /// The binding is checked by [`SecretBook::check_whole_url`] once the
+    /// URL is known.
+    pub fn whole_url(&self, text: &str) -> Result<Option<(String, String)>, SecretDenied> {
+        let Some(p) = placeholders::next(text, 0)? else {
+            return Ok(None);
+        };
+        if p.start != 0 || p.len != text.len() {
+            return Ok(None);
+        }
+        let Source::Secret(name) = p.source else {
+            return Ok(None);
+        };
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| SecretDenied::Undeclared(name.into()))?;
+        let value = entry
+            .value
+            .as_ref()
+            .ok_or_else(|| SecretDenied::NotGranted(name.into()))?;
+        Ok(Some((name.to_string(), value.expose().to_string())))
+    }
+
+    /// The secret `name` (a whole URL) may go to `url`.
+    pub fn check_whole_url(&self, name: &str, url: &Url) -> Result<(), SecretDenied> {
+        self.value_for(name, url).map(|_| ())
+    }
+
+    fn resolve(
+        &self,
+        source: Source<'_>,
+        target: &Url,
+        tokens: &Tokens,
+    ) -> Result<SecretValue, SecretDenied> {
+        match source {
+            Source::Secret(name) => self.value_for(name, target).cloned(),
+            Source::Basic(user, password) => {
+                let user = self.value_for(user, target)?;
+                let password = self.value_for(password, target)?;
+                let value = SecretValue::new(placeholders::basic(user.expose(), password.expose()));
+                Ok(value)
+            }
+            Source::OAuth | Source::Session => {
+                let oauth = source == Source::OAuth;
+                let (slot, token) = if oauth {
+                    (self.oauth.as_ref(), tokens.oauth.as_ref())
+                } else {
+                    (self.session.as_ref(), tokens.session.as_ref())
+                };
+                let (Some(slot), Some(token)) = (slot, token) else {
+                    return Err(SecretDenied::NoToken(
+                        "this connection has no token for this placeholder".into(),
+                    ));
+                };
+                if !slot.hosts.iter().any(|h| h.matches(target)) {
+                    return Err(wrong_host(
+                        if oauth {
+                            "oauth:access_token"
+                        } else {
+                            "session:token"
+                        },
+                        target,
+                        &slot.hosts,
+                    ));
+                }
+                Ok(token.clone())
+            }
+        }
     }
 
     /// Redacts, in a response from `url`, the secrets that may have been sent
@@ -262,12 +466,18 @@ impl SecretBook {
         if let Some(r) = cache.get(&origin) {
             return r.clone();
         }
-        let bound = self
+        let mut bound: Vec<SecretValue> = self
             .entries
             .values()
             .filter(|e| e.hosts.iter().any(|h| h.matches(url)))
-            .filter_map(|e| e.value.as_ref().map(SecretValue::expose));
-        let r = Redactor::new(bound);
+            .filter_map(|e| e.value.clone())
+            .collect();
+        for slot in [&self.oauth, &self.session].into_iter().flatten() {
+            if slot.hosts.iter().any(|h| h.matches(url)) {
+                bound.extend(slot.seen.lock().expect("token lock").iter().cloned());
+            }
+        }
+        let r = Redactor::new(bound.iter().map(SecretValue::expose));
         // Origins a session talks to are few; the cap only guards memory
         // against a guest that walks many origins.
         if cache.len() < 64 {
@@ -286,20 +496,7 @@ impl SecretBook {
             .as_ref()
             .ok_or_else(|| SecretDenied::NotGranted(name.into()))?;
         if !entry.hosts.iter().any(|h| h.matches(target)) {
-            let origin = HostPattern::origin_of(target)
-                .map(|p| p.to_string())
-                .unwrap_or_else(|_| target.to_string());
-            let allowed = entry
-                .hosts
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(SecretDenied::WrongHost {
-                name: name.into(),
-                origin,
-                allowed,
-            });
+            return Err(wrong_host(name, target, &entry.hosts));
         }
         Ok(value)
     }
@@ -315,6 +512,22 @@ impl SecretBook {
             Some(Entry { value: None, .. }) => Err(RevealError::Missing),
             Some(Entry { value: Some(v), .. }) => Ok(v),
         }
+    }
+}
+
+fn wrong_host(name: &str, target: &Url, hosts: &[HostPattern]) -> SecretDenied {
+    let origin = HostPattern::origin_of(target)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|_| target.to_string());
+    let allowed = hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    SecretDenied::WrongHost {
+        name: name.into(),
+        origin,
+        allowed,
     }
 }
 
@@ -397,15 +610,30 @@ mod tests {
         let book = book();
         let good = Url::parse("https://api.example.com/x").unwrap();
         let out = book
-            .substitute("Bearer {{secret:token}}", &good, Placement::Header)
+            .substitute(
+                "Bearer {{secret:token}}",
+                &good,
+                Placement::Header,
+                &Tokens::default(),
+            )
             .unwrap();
         assert_eq!(out, "Bearer s3cr3t/value?");
         let out = book
-            .substitute("/q?k={{secret:token}}", &good, Placement::Url)
+            .substitute(
+                "/q?k={{secret:token}}",
+                &good,
+                Placement::Url,
+                &Tokens::default(),
+            )
             .unwrap();
         assert_eq!(out, "/q?k=s3cr3t%2Fvalue%3F");
         let out = book
-            .substitute("/{{secret:token}}", &good, Placement::Url)
+            .substitute(
+                "/{{secret:token}}",
+                &good,
+                Placement::Url,
+                &Tokens::default(),
+            )
             .unwrap();
         assert_eq!(out, "/s3cr3t%2Fvalue%3F");
         for evil in [
@@ -417,7 +645,8 @@ mod tests {
             let r = book.substitute(
                 "{{secret:token}}",
                 &Url::parse(evil).unwrap(),
-                Placement::Body,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default(),
             );
             assert!(
                 matches!(r, Err(SecretDenied::WrongHost { .. })),
@@ -431,16 +660,33 @@ mod tests {
         let book = book();
         let url = Url::parse("https://api.example.com/").unwrap();
         assert_eq!(
-            book.substitute("{{secret:signing_key}}", &url, Placement::Body),
+            book.substitute(
+                "{{secret:signing_key}}",
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default()
+            ),
             Err(SecretDenied::NotGranted("signing_key".into()))
         );
         assert_eq!(
-            book.substitute("{{secret:nope}}", &url, Placement::Body),
+            book.substitute(
+                "{{secret:nope}}",
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default()
+            ),
             Err(SecretDenied::Undeclared("nope".into()))
         );
         assert_eq!(
-            book.substitute("{{secret:token", &url, Placement::Body),
-            Err(SecretDenied::Unterminated)
+            book.substitute(
+                "{{secret:token",
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default()
+            ),
+            Err(SecretDenied::Placeholder(PlaceholderError::Unterminated(
+                "secret"
+            )))
         );
     }
 
@@ -476,20 +722,39 @@ mod tests {
         let book = book();
         let url = Url::parse("https://api.example.com/").unwrap();
         let out = book
-            .substitute("{{{secret:token}} {{x}} {{", &url, Placement::Body)
+            .substitute(
+                "{{{secret:token}} {{x}} {{",
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default(),
+            )
             .unwrap();
         assert_eq!(out, "{s3cr3t/value? {{x}} {{");
         let body = "{{secret:token}}".repeat(200_000);
         let started = std::time::Instant::now();
-        let out = book.substitute(&body, &url, Placement::Body).unwrap();
+        let out = book
+            .substitute(
+                &body,
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default(),
+            )
+            .unwrap();
         assert_eq!(out.len(), "s3cr3t/value?".len() * 200_000);
         // Quadratic work on 3 MiB took minutes; linear takes milliseconds.
         // The bound is loose on purpose: it fails only on super-linear work.
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let unterminated = "{{secret:token".repeat(100_000);
         assert_eq!(
-            book.substitute(&unterminated, &url, Placement::Body),
-            Err(SecretDenied::Unterminated)
+            book.substitute(
+                &unterminated,
+                &url,
+                Placement::Body(Encoding::Raw),
+                &Tokens::default()
+            ),
+            Err(SecretDenied::Placeholder(PlaceholderError::Unterminated(
+                "secret"
+            )))
         );
     }
 

@@ -27,7 +27,7 @@ use super::error::{CallError, ConnectorError, SessionError, clip_message, panic_
 use super::http::{HttpCounters, HttpSession, HttpState};
 use super::limits::{LimitExceeded, MemoryGuard};
 use super::log::{CallLog, LogBudget, LogState, SessionLog};
-use super::secrets::{SecretBook, SecretValue, SecretsState};
+use super::secrets::{SecretBook, SecretValue, SecretsState, TokenSlot, TokenSource};
 use super::wasi::WasiState;
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
@@ -46,8 +46,15 @@ pub struct SessionOptions {
     pub networks: Vec<IpNet>,
     /// Secret values by name.
     pub secrets: BTreeMap<String, SecretValue>,
-    /// The connection's OAuth2 access token, for `{{oauth:access_token}}`.
-    pub oauth_token: Option<SecretValue>,
+    /// Where the connection's OAuth2 access token comes from, for
+    /// `{{oauth:access_token}}`; fetched when a request needs it.
+    pub oauth: Option<Arc<dyn TokenSource>>,
+}
+
+impl std::fmt::Debug for dyn TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSource")
+    }
 }
 
 type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
@@ -75,13 +82,13 @@ impl Session {
             return Err(SessionError::ConfigNotObject);
         }
         let mut book = SecretBook::new(&connector.spec, &options.config, &options.secrets)?;
-        if let Some(token) = options.oauth_token {
+        if let Some(source) = options.oauth {
             // The token may go where the connector says its API is.
             let hosts = connector
                 .spec
                 .host_patterns(&options.config)
                 .unwrap_or_default();
-            book = book.with_oauth(token, hosts);
+            book = book.with_oauth(TokenSlot::new(hosts, source));
         }
         let book = Arc::new(book);
         let name: Arc<str> = connector.spec.name.as_str().into();
@@ -89,7 +96,7 @@ impl Session {
         let session_log = Arc::new(log(SessionLog::new(
             name,
             limits.log_lines_kept,
-            book.redactor().clone(),
+            book.shared_redactor(),
         )));
         let policy = EgressPolicy {
             hosts: options.hosts,
@@ -113,7 +120,7 @@ impl Session {
         let log = Arc::new(SessionLog::new(
             "loading".into(),
             runtime.limits().log_lines_kept,
-            book.redactor().clone(),
+            book.shared_redactor(),
         ));
         let http = HttpSession::new(EgressPolicy::default(), book.clone(), runtime.limits())
             .expect("an HTTP client with default settings always builds");
