@@ -60,8 +60,7 @@ fn session(
             .map(|h| HostPattern::parse(h).unwrap())
             .collect(),
         networks: vec!["127.0.0.0/8".parse().unwrap()],
-        secrets: Default::default(),
-        oauth: None,
+        ..SessionOptions::default()
     };
     Session::new(rt, c, options, |l| l).unwrap()
 }
@@ -428,6 +427,7 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
                     key: r.key.clone(),
                     op: wit::Op::Upsert,
                     data: r.data.get().to_string(),
+                    blob: None,
                 })
                 .collect();
             let out = wharf_sdk::__private::map::<field_map::FieldMap>(config_text.clone(), input)

@@ -121,6 +121,7 @@ async fn connection(e: &App, name: &str, connector: &str, config: Value) -> Stri
     let loopback = Grants {
         hosts: Vec::new(),
         networks: vec!["127.0.0.0/8".parse().unwrap()],
+        reveal: Vec::new(),
     };
     let (cname, version) = connector.split_once('@').unwrap();
     let spec = e

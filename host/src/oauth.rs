@@ -160,6 +160,9 @@ pub async fn start(app: &App, c: &ConnectionRow) -> Result<String, OAuthError> {
         if !spec.scopes.is_empty() {
             q.append_pair("scope", &spec.scopes.join(" "));
         }
+        for (k, v) in &spec.authorize_params {
+            q.append_pair(k, v);
+        }
         if spec.pkce {
             q.append_pair("code_challenge", &pkce_challenge(&verifier))
                 .append_pair("code_challenge_method", "S256");
@@ -175,6 +178,38 @@ struct TokenResponse {
     refresh_token: Option<String>,
     #[serde(default)]
     expires_in: Option<i64>,
+    /// Everything else the provider sent (`instance_url`, `scope`…), from
+    /// which the spec's `info_fields` are kept.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fields that are never facts to hand out, whatever a spec lists.
+const NEVER_INFO: [&str; 4] = ["access_token", "refresh_token", "id_token", "client_secret"];
+
+/// The spec's `info_fields` found in `sources` (token response, callback
+/// query), as a JSON object; `None` when the spec lists none.
+fn info_of(
+    spec: &OAuth2Spec,
+    sources: &[&serde_json::Map<String, serde_json::Value>],
+) -> Option<String> {
+    if spec.info_fields.is_empty() {
+        return None;
+    }
+    let mut info = serde_json::Map::new();
+    for field in &spec.info_fields {
+        if NEVER_INFO.contains(&field.as_str()) {
+            continue;
+        }
+        if let Some(v) = sources.iter().find_map(|s| s.get(field)) {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            info.insert(field.clone(), serde_json::Value::String(text));
+        }
+    }
+    Some(serde_json::Value::Object(info).to_string())
 }
 
 #[derive(Deserialize)]
@@ -293,6 +328,7 @@ async fn save(
     spec: &OAuth2Spec,
     t: &TokenResponse,
     refreshed: bool,
+    callback: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Token, OAuthError> {
     let access = SecretValue::new(t.access_token.as_str());
     let sealed_access = app.vault.encrypt(&access);
@@ -316,6 +352,7 @@ async fn save(
             sealed_refresh.as_deref(),
             expires,
             refreshed,
+            info_of(spec, &[&t.rest, callback]).as_deref(),
         )
         .await?;
     Ok(Token {
@@ -325,7 +362,15 @@ async fn save(
 }
 
 /// The callback: check the state, exchange the code, store the tokens.
-pub async fn callback(app: &App, code: &str, state: &str) -> Result<ConnectionRow, OAuthError> {
+/// `extra` holds the callback's other query parameters (QuickBooks sends
+/// the company's `realmId` there), of which the spec's `info_fields` are
+/// kept.
+pub async fn callback(
+    app: &App,
+    code: &str,
+    state: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<ConnectionRow, OAuthError> {
     let (connection_id, sealed_verifier, redirect, expires_at) = app
         .store
         .take_oauth_state(&hash(state))
@@ -355,7 +400,11 @@ pub async fn callback(app: &App, code: &str, state: &str) -> Result<ConnectionRo
         auth: spec.client_auth,
     };
     let tokens = token_request(&c, &spec.token_url, &client, form).await?;
-    save(app, &c.id, &spec, &tokens, false).await?;
+    let extra: serde_json::Map<String, serde_json::Value> = extra
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    save(app, &c.id, &spec, &tokens, false, &extra).await?;
     app.store
         .set_connection_status(&c.id, Status::Active, None)
         .await?;
@@ -477,7 +526,7 @@ async fn refresh(
         auth: spec.client_auth,
     };
     match token_request(c, &spec.token_url, &client, form).await {
-        Ok(t) => save(app, &c.id, &spec, &t, true).await,
+        Ok(t) => save(app, &c.id, &spec, &t, true, &serde_json::Map::new()).await,
         Err(OAuthError::NeedsReauth) => Err(needs_reauth(app, c, OAuthError::NeedsReauth).await),
         Err(e) => Err(e),
     }
@@ -496,4 +545,24 @@ async fn needs_reauth(app: &App, c: &ConnectionRow, e: OAuthError) -> OAuthError
     )
     .await;
     e
+}
+
+/// The non-secret facts of a connection's grant for `oauth.info`: the
+/// spec's `info_fields` that were sent, and `expires_at`.
+pub async fn info(app: &App, c: &ConnectionRow) -> Vec<(String, String)> {
+    let Ok(Some(t)) = app.store.oauth_tokens(&c.id).await else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = t
+        .info
+        .as_deref()
+        .and_then(|i| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(i).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+        .collect();
+    if let Some(e) = t.expires_at {
+        out.push(("expires_at".into(), e.to_string()));
+    }
+    out
 }

@@ -31,7 +31,23 @@ pub fn fetch<C: Connector>(
         records: page.records.into_iter().map(to_wit).collect(),
         cursor: page.cursor,
         more: page.more,
+        pending: page.pending,
+        row_errors: page
+            .row_errors
+            .into_iter()
+            .map(|e| wit::RowError {
+                stream: e.stream,
+                row: e.row,
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
     })
+}
+
+pub fn discover<C: Connector>(cfg: String) -> WitResult<Vec<wit::StreamSpec>> {
+    let streams = C::discover(&config::<C>(&cfg)?)?;
+    Ok(streams.into_iter().map(|s| s.into_wit()).collect())
 }
 
 pub fn map<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<Vec<wit::Record>> {
@@ -63,13 +79,16 @@ pub fn push<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<w
                 message: x.message,
             })
             .collect(),
+        accepted_job: r.accepted_job,
     })
 }
 
 pub fn receive<C: Connector>(cfg: String, delivery: wit::Incoming) -> WitResult<Vec<wit::Record>> {
     let config = config::<C>(&cfg)?;
     let delivery = Delivery {
+        method: delivery.method,
         headers: delivery.headers,
+        query: delivery.query,
         body: delivery.body,
     };
     Ok(C::receive(&config, delivery)?
@@ -87,6 +106,7 @@ fn to_wit(r: Record) -> wit::Record {
             Op::Delete => wit::Op::Delete,
         },
         data: Value::Object(r.data).to_string(),
+        blob: r.blob,
     }
 }
 
@@ -101,5 +121,6 @@ fn from_wit(r: wit::Record) -> Result<Record, Error> {
             wit::Op::Delete => Op::Delete,
         },
         data,
+        blob: r.blob,
     })
 }

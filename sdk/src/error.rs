@@ -12,6 +12,8 @@ pub enum Error {
     Config(String),
     /// Credentials were rejected: not retried; the connection is marked `error`.
     Auth(String),
+    /// The token or session expired: the host renews it and calls once more.
+    AuthExpired(String),
     /// The remote system asked to wait this many seconds.
     RateLimited(u32),
     /// A temporary failure: retried with backoff.
@@ -45,6 +47,7 @@ impl fmt::Display for Error {
         match self {
             Self::Config(m) => write!(f, "config error: {m}"),
             Self::Auth(m) => write!(f, "authentication failed: {m}"),
+            Self::AuthExpired(m) => write!(f, "authentication expired: {m}"),
             Self::RateLimited(s) => write!(f, "rate limited: retry after {s} s"),
             Self::Transient(m) => write!(f, "transient error: {m}"),
             Self::Fatal(m) => write!(f, "fatal error: {m}"),
@@ -75,6 +78,7 @@ impl From<Error> for WitError {
         match e {
             Error::Config(m) => WitError::Config(m),
             Error::Auth(m) => WitError::Auth(m),
+            Error::AuthExpired(m) => WitError::AuthExpired(m),
             Error::RateLimited(s) => WitError::RateLimited(s),
             Error::Transient(m) => WitError::Transient(m),
             Error::Fatal(m) => WitError::Fatal(m),

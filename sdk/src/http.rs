@@ -36,6 +36,9 @@ pub struct Request {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    body_blob: Option<String>,
+    sign: Option<String>,
+    keep_body: bool,
     rate_limit_retries: u32,
 }
 
@@ -47,6 +50,9 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            body_blob: None,
+            sign: None,
+            keep_body: false,
             rate_limit_retries: 2,
         }
     }
@@ -124,6 +130,96 @@ impl Request {
         Ok(self.header("Content-Type", "application/json").body(bytes))
     }
 
+    /// `Authorization: Basic` from two secrets (user and password), which
+    /// the host encodes; neither reaches your code.
+    pub fn basic_auth(self, user: &Secret, password: &Secret) -> Self {
+        self.header(
+            "Authorization",
+            format!("Basic {{{{basic:{}:{}}}}}", user.name(), password.name()),
+        )
+    }
+
+    /// `Authorization: Bearer <the login session's token>`: the host logs
+    /// in (the spec's `login`) and keeps the session.
+    pub fn session_bearer(self) -> Self {
+        self.header("Authorization", "Bearer {{session:token}}")
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`). Values may hold
+    /// placeholders (`Secret::placeholder`): the host form-encodes what it
+    /// substitutes.
+    pub fn form(self, fields: &[(&str, &str)]) -> Self {
+        let body = fields
+            .iter()
+            .map(|(k, v)| {
+                let v = if v.contains("{{") {
+                    v.to_string()
+                } else {
+                    form_encode(v)
+                };
+                format!("{}={v}", form_encode(k))
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.into_bytes())
+    }
+
+    /// A `multipart/form-data` body of text fields and files.
+    pub fn multipart(self, parts: &[Part]) -> Self {
+        let boundary = "wharf-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for p in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match &p.filename {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                        p.name.replace('"', "%22"),
+                        f.replace('"', "%22"),
+                        p.content_type.as_deref().unwrap_or("application/octet-stream")
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                        p.name.replace('"', "%22")
+                    )
+                    .as_bytes(),
+                ),
+            }
+            body.extend_from_slice(&p.data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+    }
+
+    /// Have the host sign the request with the spec's signing key `name`
+    /// (AWS SigV4, HMAC, JWT), after substitution, for the key's hosts only.
+    pub fn sign(mut self, key: &str) -> Self {
+        self.sign = Some(key.into());
+        self
+    }
+
+    /// Keep the response body in the host as a blob (large downloads):
+    /// read it with [`crate::blob::Blob`].
+    pub fn keep_body(mut self) -> Self {
+        self.keep_body = true;
+        self
+    }
+
+    /// Send a blob as the body (large uploads).
+    pub fn body_blob(mut self, blob: &crate::blob::Blob) -> Self {
+        self.body_blob = Some(blob.0.clone());
+        self
+    }
+
     /// A raw body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
@@ -147,6 +243,9 @@ impl Request {
                 url: self.url.clone(),
                 headers: self.headers.clone(),
                 body: self.body.clone(),
+                body_blob: self.body_blob.clone(),
+                sign: self.sign.clone(),
+                keep_body: self.keep_body,
             };
             let response = Response::from(wit::send(&request)?);
             if response.status != 429 {
@@ -160,6 +259,51 @@ impl Request {
             std::thread::sleep(std::time::Duration::from_secs(u64::from(wait)));
         }
     }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Field name.
+    pub name: String,
+    /// File name, for a file part.
+    pub filename: Option<String>,
+    /// Media type of a file part.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+impl Part {
+    /// A text field.
+    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            filename: None,
+            content_type: None,
+            data: value.into().into_bytes(),
+        }
+    }
+
+    /// A file.
+    pub fn file(
+        name: impl Into<String>,
+        filename: impl Into<String>,
+        content_type: impl Into<String>,
+        data: Vec<u8>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            filename: Some(filename.into()),
+            content_type: Some(content_type.into()),
+            data,
+        }
+    }
+}
+
+/// Form-encode a value (`application/x-www-form-urlencoded`).
+pub fn form_encode(text: &str) -> String {
+    encode(text).replace("%20", "+")
 }
 
 /// Percent-encode everything but unreserved characters (RFC 3986).
@@ -184,6 +328,7 @@ pub fn encode(text: &str) -> String {
 ///     status: 200,
 ///     headers: vec![("link".into(), r#"<https://api.example.com/x?page=2>; rel="next""#.into())],
 ///     body: br#"{"items": [1, 2]}"#.to_vec(),
+///     blob: None,
 /// };
 /// assert_eq!(r.next_link().as_deref(), Some("https://api.example.com/x?page=2"));
 /// let v: wharf_sdk::Value = r.json().unwrap();
@@ -197,6 +342,21 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// The body kept in the host, when [`Request::keep_body`] was asked.
+    pub blob: Option<String>,
+}
+
+impl Response {
+    /// A response held in memory; for a connector's unit tests, which can
+    /// then call their own parsing on it without a host.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers,
+            body: body.into(),
+            blob: None,
+        }
+    }
 }
 
 impl From<wit::Response> for Response {
@@ -205,6 +365,7 @@ impl From<wit::Response> for Response {
             status: r.status,
             headers: r.headers,
             body: r.body,
+            blob: r.blob,
         }
     }
 }
@@ -250,7 +411,7 @@ impl Response {
     ///
     /// ```
     /// use wharf_sdk::{Error, http::Response};
-    /// let r = |status| Response { status, headers: vec![], body: b"nope".to_vec() };
+    /// let r = |status| Response { status, headers: vec![], body: b"nope".to_vec(), blob: None };
     /// assert!(r(200).error_for_status().is_ok());
     /// assert!(matches!(r(401).error_for_status(), Err(Error::Auth(_))));
     /// assert!(matches!(r(503).error_for_status(), Err(Error::Transient(_))));
@@ -274,6 +435,15 @@ impl Response {
     /// The `rel="next"` target of the `Link` header, if any.
     pub fn next_link(&self) -> Option<String> {
         self.header("link").and_then(|v| link_with_rel(v, "next"))
+    }
+
+    /// The next page of an OData answer (Microsoft Graph, Dynamics,
+    /// SAP Business One): `@odata.nextLink` (or `odata.nextLink`).
+    pub fn odata_next_link(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        ["@odata.nextLink", "odata.nextLink"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|l| l.as_str()).map(str::to_string))
     }
 }
 

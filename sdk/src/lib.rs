@@ -59,22 +59,44 @@
 //! host replaces when the request leaves the sandbox, and only for the hosts
 //! your spec binds the secret to.
 
+pub mod auth;
 pub mod bindings;
+pub mod blob;
+pub mod catalog;
 mod error;
 pub mod http;
 pub mod log;
 mod record;
 mod secret;
 mod spec;
+pub mod state;
+pub mod webhook;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use auth::OAuth2;
 pub use error::{Error, Result};
-pub use record::{Delivery, Op, Page, PushResult, Record, Rejection};
+pub use record::{Delivery, Op, Page, PushResult, Record, Rejection, RowError};
 pub use secret::Secret;
 pub use serde_json::{Map, Value, json};
-pub use spec::{OAuth2, Role, SecretSpec, Spec, StreamSpec, WebhookScheme};
+pub use spec::{Role, SecretSpec, Spec, StreamSpec};
+pub use webhook::WebhookScheme;
+
+/// The non-secret facts of the connection's OAuth2 grant that the spec's
+/// `info_fields` name (`instance_url`, `realmId`, `scope`), and
+/// `expires_at`; never a token.
+pub fn oauth_info() -> Vec<(String, String)> {
+    bindings::wharf::connector::oauth::info()
+}
+
+/// One fact of [`oauth_info`].
+pub fn oauth_fact(name: &str) -> Option<String> {
+    oauth_info()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
 
 /// Everything a connector usually needs.
 pub mod prelude {
@@ -101,6 +123,14 @@ pub trait Connector {
 
     /// Verify config and credentials, e.g. with one cheap request.
     fn check(config: &Self::Config) -> Result<()> {
+        let _ = config;
+        Err(Error::Unsupported)
+    }
+
+    /// The streams a connection offers, with their schemas, when they
+    /// depend on the system (Salesforce objects, ERPNext doctypes, a
+    /// spreadsheet's sheets).
+    fn discover(config: &Self::Config) -> Result<Vec<StreamSpec>> {
         let _ = config;
         Err(Error::Unsupported)
     }
@@ -146,6 +176,14 @@ macro_rules! export_connector {
                 config: ::std::string::String,
             ) -> ::std::result::Result<(), $crate::bindings::wharf::connector::types::Error> {
                 $crate::__private::check::<$ty>(config)
+            }
+            fn discover(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::bindings::wharf::connector::types::StreamSpec>,
+                $crate::bindings::wharf::connector::types::Error,
+            > {
+                $crate::__private::discover::<$ty>(config)
             }
             fn fetch(
                 config: ::std::string::String,

@@ -44,6 +44,9 @@ pub struct Record {
     pub op: Op,
     /// The fields.
     pub data: Map<String, Value>,
+    /// A blob of the run that belongs to the record (a file's content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 impl Record {
@@ -54,6 +57,7 @@ impl Record {
             key: None,
             op: Op::Upsert,
             data,
+            blob: None,
         }
     }
 
@@ -64,6 +68,7 @@ impl Record {
             key: Some(key.into()),
             op: Op::Delete,
             data: Map::new(),
+            blob: None,
         }
     }
 
@@ -155,6 +160,24 @@ pub struct Page {
     pub cursor: Option<String>,
     /// Whether another page follows.
     pub more: bool,
+    /// Nothing yet: fetch again with `cursor` after this many seconds.
+    pub pending: Option<u32>,
+    /// Rows the source could not read.
+    pub row_errors: Vec<RowError>,
+}
+
+/// A row a source could not read (a bad line of a file); stored with the
+/// run's errors while the rest goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    /// The stream it was meant for.
+    pub stream: String,
+    /// Where it was: a row number, a line, an item id.
+    pub row: String,
+    /// The field at fault.
+    pub field: Option<String>,
+    /// Why.
+    pub message: String,
 }
 
 impl Page {
@@ -164,7 +187,39 @@ impl Page {
             records,
             cursor,
             more,
+            pending: None,
+            row_errors: Vec::new(),
         }
+    }
+
+    /// Nothing yet (an export job is still running): the host calls
+    /// `fetch` again with `cursor` after `secs` seconds, without counting
+    /// a failure, up to the sync's `max_pending_secs`.
+    pub fn pending(cursor: impl Into<String>, secs: u32) -> Self {
+        Self {
+            records: Vec::new(),
+            cursor: Some(cursor.into()),
+            more: true,
+            pending: Some(secs.max(1)),
+            row_errors: Vec::new(),
+        }
+    }
+
+    /// Report a row that could not be read, with its place and reason.
+    pub fn row_error(
+        mut self,
+        stream: impl Into<String>,
+        row: impl ToString,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        self.row_errors.push(RowError {
+            stream: stream.into(),
+            row: row.to_string(),
+            field: field.map(str::to_string),
+            message: message.into(),
+        });
+        self
     }
 
     /// The last page of a stream.
@@ -195,6 +250,8 @@ pub struct PushResult {
     pub deleted: u32,
     /// Refused records.
     pub rejected: Vec<Rejection>,
+    /// Accepted for processing later (an import job): the external job id.
+    pub accepted_job: Option<String>,
 }
 
 impl PushResult {
@@ -211,8 +268,12 @@ impl PushResult {
 /// A verified incoming webhook delivery.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
+    /// `POST`, or `GET` for senders that deliver that way.
+    pub method: String,
     /// Headers, names in lowercase.
     pub headers: Vec<(String, String)>,
+    /// The query string, decoded.
+    pub query: Vec<(String, String)>,
     /// Raw body.
     pub body: Vec<u8>,
 }

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
+use crate::auth::{Login, OAuth2, SigningKey};
 use crate::bindings::wharf::connector::types as wit;
+use crate::catalog::{Catalog, RateBudget};
+use crate::webhook::Webhook;
 
 /// What a connector can be used as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,19 +16,6 @@ pub enum Role {
     Destination,
     /// Implements `map`.
     Mapper,
-}
-
-/// How incoming webhooks are signed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookScheme {
-    /// Standard Webhooks.
-    StandardWebhooks,
-    /// GitHub `X-Hub-Signature-256`.
-    Github,
-    /// Shopify `X-Shopify-Hmac-Sha256`.
-    Shopify,
-    /// Stripe `Stripe-Signature`.
-    Stripe,
 }
 
 /// A stream a source offers.
@@ -69,6 +59,16 @@ impl StreamSpec {
         self.schema = s;
         self
     }
+
+    pub(crate) fn into_wit(self) -> wit::StreamSpec {
+        wit::StreamSpec {
+            name: self.name,
+            description: self.description,
+            key_field: self.key_field,
+            cursor_field: self.cursor_field,
+            schema: self.schema.to_string(),
+        }
+    }
 }
 
 /// A secret the connector uses.
@@ -77,18 +77,16 @@ pub struct SecretSpec {
     name: String,
     description: String,
     hosts: Vec<String>,
-    reveal: bool,
     required: bool,
 }
 
 impl SecretSpec {
-    /// A required secret named `name`, not revealable, bound to no host yet.
+    /// A required secret named `name`, bound to no host yet.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             description: String::new(),
             hosts: Vec::new(),
-            reveal: false,
             required: true,
         }
     }
@@ -103,29 +101,11 @@ impl SecretSpec {
         self.hosts.push(pattern.into());
         self
     }
-    /// Allow `Secret::reveal` (for request signing only).
-    pub fn revealable(mut self) -> Self {
-        self.reveal = true;
-        self
-    }
     /// A connection may leave it unset.
     pub fn optional(mut self) -> Self {
         self.required = false;
         self
     }
-}
-
-/// OAuth2 authorization-code endpoints; the host runs the flow.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OAuth2 {
-    /// Authorization endpoint.
-    pub authorize_url: String,
-    /// Token endpoint.
-    pub token_url: String,
-    /// Scopes.
-    pub scopes: Vec<String>,
-    /// Use PKCE (S256).
-    pub pkce: bool,
 }
 
 /// What a connector declares about itself.
@@ -153,7 +133,11 @@ pub struct Spec {
     secrets: Vec<SecretSpec>,
     hosts: Vec<String>,
     oauth2: Option<OAuth2>,
-    webhook: Option<WebhookScheme>,
+    webhook: Option<Webhook>,
+    login: Option<Login>,
+    signing: Vec<SigningKey>,
+    rate_budgets: Vec<RateBudget>,
+    catalog: Catalog,
 }
 
 impl Spec {
@@ -170,6 +154,10 @@ impl Spec {
             hosts: Vec::new(),
             oauth2: None,
             webhook: None,
+            login: None,
+            signing: Vec::new(),
+            rate_budgets: Vec::new(),
+            catalog: Catalog::default(),
         }
     }
     /// The connector's name.
@@ -206,14 +194,35 @@ impl Spec {
         self.hosts.push(pattern.into());
         self
     }
-    /// Declare OAuth2 endpoints.
+    /// Declare OAuth2 (the host runs the grant and refreshes tokens).
     pub fn oauth2(mut self, oauth2: OAuth2) -> Self {
         self.oauth2 = Some(oauth2);
         self
     }
-    /// Declare the signature scheme of incoming webhooks.
-    pub fn webhook(mut self, scheme: WebhookScheme) -> Self {
-        self.webhook = Some(scheme);
+    /// Declare incoming webhooks: a scheme, or a [`Webhook`] with a
+    /// handshake and reply rules.
+    pub fn webhook(mut self, webhook: impl Into<Webhook>) -> Self {
+        self.webhook = Some(webhook.into());
+        self
+    }
+    /// Declare a login session the host keeps (`{{session:token}}`).
+    pub fn login(mut self, login: Login) -> Self {
+        self.login = Some(login);
+        self
+    }
+    /// Declare a key the host signs requests with ([`crate::http::Request::sign`]).
+    pub fn signing(mut self, key: SigningKey) -> Self {
+        self.signing.push(key);
+        self
+    }
+    /// Declare a rate budget for a host.
+    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
+        self.rate_budgets.push(budget);
+        self
+    }
+    /// How the connector presents itself in a catalog.
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = catalog;
         self
     }
 
@@ -231,17 +240,7 @@ impl Spec {
                     Role::Mapper => wit::Role::Mapper,
                 })
                 .collect(),
-            streams: self
-                .streams
-                .into_iter()
-                .map(|s| wit::StreamSpec {
-                    name: s.name,
-                    description: s.description,
-                    key_field: s.key_field,
-                    cursor_field: s.cursor_field,
-                    schema: s.schema.to_string(),
-                })
-                .collect(),
+            streams: self.streams.into_iter().map(StreamSpec::into_wit).collect(),
             config_schema: self.config_schema.to_string(),
             secrets: self
                 .secrets
@@ -250,23 +249,20 @@ impl Spec {
                     name: s.name,
                     description: s.description,
                     hosts: s.hosts,
-                    reveal: s.reveal,
                     required: s.required,
                 })
                 .collect(),
             hosts: self.hosts,
-            oauth2: self.oauth2.map(|o| wit::Oauth2Spec {
-                authorize_url: o.authorize_url,
-                token_url: o.token_url,
-                scopes: o.scopes,
-                pkce: o.pkce,
-            }),
-            webhook: self.webhook.map(|w| match w {
-                WebhookScheme::StandardWebhooks => wit::WebhookScheme::StandardWebhooks,
-                WebhookScheme::Github => wit::WebhookScheme::Github,
-                WebhookScheme::Shopify => wit::WebhookScheme::Shopify,
-                WebhookScheme::Stripe => wit::WebhookScheme::Stripe,
-            }),
+            oauth2: self.oauth2.map(OAuth2::into_wit),
+            webhook: self.webhook.map(Webhook::into_wit),
+            login: self.login.map(Login::into_wit),
+            signing: self.signing.into_iter().map(SigningKey::into_wit).collect(),
+            rate_budgets: self
+                .rate_budgets
+                .into_iter()
+                .map(RateBudget::into_wit)
+                .collect(),
+            catalog: self.catalog.into_wit(),
         }
     }
 }

@@ -171,10 +171,20 @@ async fn reveal_works_only_for_revealable_secrets_and_is_audited() {
         "{logs:?}"
     );
 
+    // A secret the administrator has not let it read stays in the host.
     let config = json!({"attack": "reveal-token", "url": "http://x.example"});
-    let s = session(&rt, &hostile, config, &[], &[], &[("token", "tok-123456")]);
+    let options = wharf::runtime::SessionOptions {
+        config,
+        secrets: [("token", "tok-123456"), ("signing_key", SECRET)]
+            .into_iter()
+            .map(|(k, v)| (k.into(), wharf::model::secret::SecretValue::new(v)))
+            .collect(),
+        reveal: vec!["signing_key".into()],
+        ..Default::default()
+    };
+    let s = wharf::runtime::Session::new(&rt, &hostile, options, |l| l).unwrap();
     let err = s.fetch("out", None).await.unwrap_err();
-    assert!(err.to_string().contains("not marked `reveal`"), "{err}");
+    assert!(err.to_string().contains("may not be revealed"), "{err}");
     assert!(
         s.log()
             .drain()
@@ -376,6 +386,7 @@ async fn the_oauth_token_goes_only_to_the_hosts_the_spec_declares() {
             oauth: Some(std::sync::Arc::new(wharf::runtime::FixedToken(
                 wharf::model::secret::SecretValue::new(token),
             ))),
+            ..Default::default()
         };
         wharf::runtime::Session::new(&rt, &hostile, options, |l| l).unwrap()
     };

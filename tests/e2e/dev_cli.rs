@@ -64,7 +64,7 @@ async fn spec_prints_the_description() {
     assert_eq!(out.code, 3);
     assert!(
         out.stderr
-            .contains("does not export `wharf:connector/connector@0.1.0`"),
+            .contains("does not export `wharf:connector/connector@0.2.0` (or the 0.1.0 one)"),
         "{}",
         out.stderr
     );

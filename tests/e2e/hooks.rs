@@ -234,7 +234,7 @@ async fn receiver(secret: Arc<Mutex<String>>, status: Arc<Mutex<u16>>) -> Receiv
                 let now = wharf::store::now_ms() / 1000;
                 let key = secret.lock().unwrap().clone();
                 if wharf::webhooks::verify::verify(
-                    WebhookScheme::StandardWebhooks,
+                    &WebhookScheme::StandardWebhooks,
                     &key,
                     &pairs,
                     &body,

@@ -51,7 +51,7 @@ async fn hostile_calls_fail_alone_while_a_good_call_finishes() {
             "fatal",
             "tcp connect",
         ),
-        (attack("reveal-token"), "config", "not marked `reveal`"),
+        (attack("reveal-token"), "config", "may not be revealed"),
     ];
 
     let mut tasks = Vec::new();

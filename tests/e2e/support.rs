@@ -80,7 +80,10 @@ pub fn session(
             .iter()
             .map(|(k, v)| (k.to_string(), SecretValue::new(*v)))
             .collect::<BTreeMap<_, _>>(),
-        oauth: None,
+        // The administrator lets the connector read every secret it is
+        // given; whether it may is then up to the spec (0.1 `reveal`).
+        reveal: secrets.iter().map(|(k, _)| k.to_string()).collect(),
+        ..SessionOptions::default()
     };
     Session::new(rt, connector, options, |log| log).expect("session")
 }

@@ -238,6 +238,7 @@ fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
         key,
         op: record.op,
         data,
+        blob: record.blob,
     }))
 }
 

@@ -66,9 +66,8 @@ impl Connector for Hostile {
             )
             .secret(
                 SecretSpec::new("signing_key")
-                    .description("revealable")
+                    .description("revealable where an administrator allows it")
                     .host("https://signing.example.com")
-                    .revealable()
                     .optional(),
             )
             .host("{config.url}")
@@ -346,6 +345,7 @@ mod raw {
             key: None,
             op: wit::Op::Upsert,
             data,
+            blob: None,
         }
     }
 
@@ -355,6 +355,9 @@ mod raw {
         }
         fn check(config: String) -> Result<(), wit::Error> {
             sdk::check::<Hostile>(config)
+        }
+        fn discover(config: String) -> Result<Vec<wit::StreamSpec>, wit::Error> {
+            sdk::discover::<Hostile>(config)
         }
         fn fetch(
             config: String,
@@ -368,6 +371,8 @@ mod raw {
                     records: (0..n).map(|_| record("{}".into())).collect(),
                     cursor: None,
                     more: false,
+                    pending: None,
+                    row_errors: Vec::new(),
                 }),
                 Some("deep-record") => Ok(wit::Page {
                     records: vec![record(format!(
@@ -377,6 +382,8 @@ mod raw {
                     ))],
                     cursor: None,
                     more: false,
+                    pending: None,
+                    row_errors: Vec::new(),
                 }),
                 _ => sdk::fetch::<Hostile>(config, stream, cursor),
             }
@@ -400,6 +407,7 @@ mod raw {
                             message: String::new(),
                         })
                         .collect(),
+                    accepted_job: None,
                 }),
                 _ => sdk::push::<Hostile>(config, records),
             }

@@ -287,20 +287,16 @@ mod tests {
 
     #[test]
     fn refusals_are_explained() {
-        let r = Response {
-            status: 422,
-            headers: vec![],
-            body: br#"{"field":"email","message":"invalid email"}"#.to_vec(),
-        };
+        let r = Response::new(
+            422,
+            vec![],
+            br#"{"field":"email","message":"invalid email"}"#.to_vec(),
+        );
         assert_eq!(
             explain(&r),
             (Some("email".into()), "HTTP 422: invalid email".into())
         );
-        let r = Response {
-            status: 400,
-            headers: vec![],
-            body: b"bad".to_vec(),
-        };
+        let r = Response::new(400, vec![], b"bad".to_vec());
         assert_eq!(explain(&r), (None, "HTTP 400: bad".into()));
     }
 }

@@ -30,12 +30,13 @@ impl Connector for OAuthApi {
             .stream(StreamSpec::new("me").key_field("sub"))
             .stream(StreamSpec::new("items").key_field("id"))
             .host("{config.base_url}")
-            .oauth2(OAuth2 {
-                authorize_url: "{config.auth_url}/authorize".into(),
-                token_url: "{config.auth_url}/token".into(),
-                scopes: vec!["read".into()],
-                pkce: true,
-            })
+            .oauth2(
+                OAuth2::authorization_code(
+                    "{config.auth_url}/authorize",
+                    "{config.auth_url}/token",
+                )
+                .scope("read"),
+            )
     }
 
     fn check(config: &Config) -> Result<()> {
@@ -56,11 +57,7 @@ impl Connector for OAuthApi {
                 records.push(Record::from_value(stream, item)?.key_from("id"));
             }
             let more = body["more"].as_bool().unwrap_or(false);
-            return Ok(Page {
-                records,
-                cursor: Some((page + 1).to_string()),
-                more,
-            });
+            return Ok(Page::new(records, Some((page + 1).to_string()), more));
         }
         let body = me(config)?;
         Ok(Page::last(

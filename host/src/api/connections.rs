@@ -174,6 +174,10 @@ struct GrantsInput {
     #[serde(default)]
     #[schemars(with = "Vec<crate::model::grants::NetworkText>")]
     networks: Vec<ipnet::IpNet>,
+    /// Secrets the connector may read with `secrets.reveal` (deprecated);
+    /// an admin key is needed.
+    #[serde(default)]
+    reveal: Vec<String>,
 }
 
 fn empty_object() -> Value {
@@ -283,6 +287,7 @@ async fn create(
     let input = req.grants.unwrap_or(GrantsInput {
         hosts: None,
         networks: Vec::new(),
+        reveal: Vec::new(),
     });
     let grants = Grants {
         hosts: match input.hosts {
@@ -290,10 +295,12 @@ async fn create(
             None => spec.host_patterns(&req.config).unwrap_or_default(),
         },
         networks: input.networks,
+        reveal: input.reveal,
     };
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
     fit(&spec, &req.config, &given, &grants, &[])?;
     networks_need_admin(&caller, &grants.networks, &[])?;
+    reveal_needs_admin(&caller, &grants.reveal, &[])?;
     if state
         .app
         .store
@@ -392,6 +399,7 @@ async fn update(
         Some(g) => Grants {
             hosts: g.hosts.unwrap_or_else(|| current.grants.hosts.clone()),
             networks: g.networks,
+            reveal: g.reveal,
         },
         None => current.grants.clone(),
     };
@@ -414,6 +422,7 @@ async fn update(
         (&config, &grants),
     );
     networks_need_admin(&caller, &grants.networks, &current.grants.networks)?;
+    reveal_needs_admin(&caller, &grants.reveal, &current.grants.reveal)?;
     let exposed = exposed_secrets(&widened, &current.secrets, &resupplied, has_token);
     if !exposed.is_empty() && caller.scope < Scope::Admin {
         return Err(ApiError::forbidden(format!(
@@ -486,6 +495,27 @@ fn networks_need_admin(
     }
     Err(ApiError::forbidden(format!(
         "granting blocked networks ({}) needs an admin key",
+        new.join(", ")
+    )))
+}
+
+/// Letting a connector read a secret puts the secret in guest memory, past
+/// every binding: an administrator's decision, for each secret.
+fn reveal_needs_admin(
+    caller: &Caller,
+    reveal: &[String],
+    before: &[String],
+) -> Result<(), ApiError> {
+    let new: Vec<&str> = reveal
+        .iter()
+        .filter(|r| !before.contains(r))
+        .map(String::as_str)
+        .collect();
+    if new.is_empty() || caller.scope >= Scope::Admin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "letting the connector reveal secrets ({}) needs an admin key",
         new.join(", ")
     )))
 }

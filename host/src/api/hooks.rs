@@ -105,7 +105,7 @@ async fn hook_endpoint(
         .connector(&c.connector, &c.version)
         .await?
         .map(|k| k.spec);
-    let Some(scheme) = spec.and_then(|s| s.webhook) else {
+    let Some(scheme) = spec.and_then(|s| s.webhook).map(|w| w.scheme) else {
         return Err(ApiError::invalid(
             "the connector does not declare a webhook scheme",
             Vec::new(),
@@ -202,7 +202,8 @@ async fn receive(
         .connector(&c.connector, &c.version)
         .await?
         .and_then(|k| k.spec.webhook)
-        .ok_or_else(unknown)?;
+        .ok_or_else(unknown)?
+        .scheme;
     let secret = match state
         .app
         .store
@@ -233,7 +234,7 @@ async fn receive(
         })
         .collect();
     let now = crate::store::now_ms() / 1000;
-    let verified = crate::webhooks::verify::verify(scheme, secret.expose(), &pairs, &body, now)
+    let verified = crate::webhooks::verify::verify(&scheme, secret.expose(), &pairs, &body, now)
         .map_err(|e| {
             ApiError::unauthorized(format!("delivery refused: {e}"))
                 .with(json!({"reason": "signature"}))

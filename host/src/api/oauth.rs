@@ -90,6 +90,10 @@ struct CallbackQuery {
     state: Option<String>,
     /// The provider's refusal, instead of a code.
     error: Option<String>,
+    /// What else the provider sends (`realmId`, `scope`…).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    other: std::collections::BTreeMap<String, String>,
 }
 
 /// The provider sends the administrator's browser here: the answer is a
@@ -119,7 +123,7 @@ async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQ
             "the provider's answer has no `code` and `state`".into(),
         );
     };
-    match crate::oauth::callback(&state.app, &code, &st).await {
+    match crate::oauth::callback(&state.app, &code, &st, &q.other).await {
         Ok(c) => {
             tracing::info!(connection = %c.name, "OAuth2 authorization completed");
             page(

@@ -77,6 +77,10 @@ pub struct CallArgs {
     /// the host obtains and refreshes it).
     #[arg(long, value_name = "TOKEN")]
     oauth_token: Option<String>,
+    /// Let the connector read this secret with `secrets.reveal` (deprecated;
+    /// repeatable).
+    #[arg(long, value_name = "SECRET")]
+    reveal: Vec<String>,
     /// Do not use or fill the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
@@ -251,6 +255,10 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
             std::sync::Arc::new(crate::runtime::FixedToken(SecretValue::new(t)))
                 as std::sync::Arc<dyn crate::runtime::TokenSource>
         }),
+        oauth_info: Vec::new(),
+        state: None,
+        inputs: Vec::new(),
+        reveal: args.reveal.clone(),
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::model::secret::SecretValue;
 use crate::registry::UploadError;
 use crate::runtime::secrets::{TokenFuture, TokenSource};
+use crate::runtime::state::{StateFuture, StateStore};
 use crate::runtime::{Connector, Session, SessionError, SessionOptions};
 use crate::store::StoreError;
 use crate::store::connections::ConnectionRow;
@@ -87,6 +88,60 @@ pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Sessi
     open_with_token(app, c, oauth).await
 }
 
+/// A connection's `state`, in the database, sealed by the vault.
+struct ConnectionState {
+    app: App,
+    connection: String,
+}
+
+impl StateStore for ConnectionState {
+    fn get(&self, key: String) -> StateFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let sealed = self
+                .app
+                .store
+                .state_get(&self.connection, &key)
+                .await
+                .map_err(|e| e.to_string())?;
+            sealed
+                .map(|s| self.app.vault.decrypt(&s).map(|v| v.expose().to_string()))
+                .transpose()
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn set(&self, key: String, value: String, ttl_secs: Option<u32>) -> StateFuture<'_, ()> {
+        Box::pin(async move {
+            let sealed = self.app.vault.encrypt(&SecretValue::new(value));
+            let expires = ttl_secs.map(|s| crate::clock::now_ms() + i64::from(s) * 1000);
+            let stored = self
+                .app
+                .store
+                .state_set(&self.connection, &key, &sealed, expires)
+                .await
+                .map_err(|e| e.to_string())?;
+            if stored {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a connection holds at most {} state keys",
+                    crate::store::state::MAX_STATE_KEYS
+                ))
+            }
+        })
+    }
+
+    fn remove(&self, key: String) -> StateFuture<'_, ()> {
+        Box::pin(async move {
+            self.app
+                .store
+                .state_remove(&self.connection, &key)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// A connection's OAuth2 tokens, from the database, refreshed (once across
 /// nodes) when they are about to expire or the provider refused one.
 struct ConnectionTokens {
@@ -138,12 +193,24 @@ async fn open_with_token(
                 })?;
             secrets.insert(t.name, value);
         }
+        let oauth_info = if oauth.is_some() {
+            crate::oauth::info(app, c).await
+        } else {
+            Vec::new()
+        };
         let options = SessionOptions {
             config: c.config.clone(),
             hosts: c.grants.hosts.clone(),
             networks: c.grants.networks.clone(),
             secrets,
             oauth,
+            oauth_info,
+            state: Some(Arc::new(ConnectionState {
+                app: app.clone(),
+                connection: c.id.clone(),
+            })),
+            inputs: Vec::new(),
+            reveal: c.grants.reveal.clone(),
         };
         let session = Session::new(app.registry.runtime(), &connector, options, |log| log)
             .map_err(|source| OpenError::Session {

@@ -173,8 +173,17 @@ mod tests {
                 pkce: true,
                 client_auth: Default::default(),
                 token_lifetime_secs: None,
+                grant: Default::default(),
+                authorize_params: vec![],
+                info_fields: vec![],
+                assertion_key: None,
             }),
             webhook: None,
+            login: None,
+            signing: vec![],
+            rate_budgets: vec![],
+            catalog: Default::default(),
+            contract: "0.1.0".into(),
         }
     }
 
@@ -185,6 +194,7 @@ mod tests {
                 .map(|h| HostPattern::parse(h).unwrap())
                 .collect(),
             networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+            reveal: Vec::new(),
         }
     }
 

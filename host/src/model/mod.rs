@@ -6,6 +6,7 @@
 //! about the sandbox, the database or HTTP.
 
 pub mod grants;
+pub mod mac;
 pub mod name;
 pub mod record;
 pub mod redact;

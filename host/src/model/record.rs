@@ -29,6 +29,11 @@ pub struct Record {
     pub op: Op,
     /// The record's fields, as JSON text of an object.
     pub data: Box<RawValue>,
+    /// A blob of the run that belongs to the record (a file's content), for
+    /// a destination to read or send on. Blobs live as long as their run, so
+    /// the records store keeps only the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 impl PartialEq for Record {
@@ -69,6 +74,7 @@ impl Record {
             key,
             op,
             data,
+            blob: None,
         })
     }
 
@@ -136,6 +142,26 @@ pub struct Page {
     pub cursor: Option<String>,
     /// Whether another page follows.
     pub more: bool,
+    /// Nothing yet: fetch again with `cursor` after this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u32>,
+    /// Rows the source could not read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_errors: Vec<RowError>,
+}
+
+/// A row a source could not read (a bad line of a file).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RowError {
+    /// The stream it was meant for.
+    pub stream: String,
+    /// Where it was (row number, line, item id).
+    pub row: String,
+    /// Field at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why.
+    pub message: String,
 }
 
 /// A record a destination refused.
@@ -161,6 +187,9 @@ pub struct PushResult {
     pub deleted: u32,
     /// Refused records.
     pub rejected: Vec<Rejection>,
+    /// Accepted for processing later: the external job id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_job: Option<String>,
 }
 
 #[cfg(test)]

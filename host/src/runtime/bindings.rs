@@ -1,11 +1,26 @@
-//! The one place `bindgen!` runs: host bindings for `wharf:connector@0.1.0`.
-//!
-//! A later contract version gets its own module beside this one, and the
-//! host adapts it onto the newest types (as Zed's extension host does).
+//! The one place `bindgen!` runs: host bindings for each contract version.
+//! The host's own types are the newest version's (re-exported at this
+//! module's root); `super::v01` adapts 0.1 components onto them, as Zed's
+//! extension host adapts older extension APIs.
 
-wasmtime::component::bindgen!({
-    path: "../wit/0.1.0",
-    world: "wharf:connector/sandboxed-connector",
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
+/// `wharf:connector@0.1.0`.
+pub mod v01 {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "wharf:connector/sandboxed-connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// `wharf:connector@0.2.0`.
+pub mod v02 {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.2.0",
+        world: "wharf:connector/sandboxed-connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+pub use v02::*;

@@ -3,15 +3,14 @@
 
 use serde_json::Value;
 
-use super::bindings;
-use super::engine::Ctx;
+use super::guest::Pre;
 use crate::model::spec::Spec;
 
 /// A loaded connector: checked, compiled, described by its spec.
 pub struct Connector {
     pub(super) digest: String,
     pub(super) spec: Spec,
-    pub(super) pre: bindings::SandboxedConnectorPre<Ctx>,
+    pub(super) pre: Pre,
     pub(super) imports: Vec<String>,
     pub(super) wasi_imports: Vec<String>,
     pub(super) size: usize,
@@ -67,5 +66,10 @@ pub(super) fn placeholder_spec() -> Spec {
         hosts: Vec::new(),
         oauth2: None,
         webhook: None,
+        login: None,
+        signing: Vec::new(),
+        rate_budgets: Vec::new(),
+        catalog: Default::default(),
+        contract: String::new(),
     }
 }

@@ -12,13 +12,16 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, HasData, Linker};
 
 use super::bindings;
+use super::blobs::BlobsState;
 use super::connector::{Connector, placeholder_spec};
+use super::guest::Pre;
 use super::http::HttpState;
 use super::limits::{self, Limits, MemoryGuard};
 use super::loader::{self, LoadError};
 use super::log::LogState;
 use super::secrets::SecretsState;
 use super::session::Session;
+use super::state::{OAuthInfoState, StateState};
 use super::wasi::{self, WasiState};
 
 /// How often the epoch advances: the granularity of call deadlines and of
@@ -101,8 +104,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::SandboxedConnectorPre::new(pre)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre =
+            Pre::new(inspection.contract, pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let mut connector = Connector {
             digest,
             spec: placeholder_spec(),
@@ -259,6 +262,9 @@ pub(crate) struct Ctx {
     pub(super) http: HttpState,
     pub(super) secrets: SecretsState,
     pub(super) log: LogState,
+    pub(super) blobs: BlobsState,
+    pub(super) state: StateState,
+    pub(super) oauth: OAuthInfoState,
     pub(super) guard: MemoryGuard,
     pub(super) deadline: Instant,
     pub(super) timeout: Duration,
@@ -282,14 +288,34 @@ struct LogData;
 impl HasData for LogData {
     type Data<'a> = &'a mut LogState;
 }
+struct BlobsData;
+impl HasData for BlobsData {
+    type Data<'a> = &'a mut BlobsState;
+}
+struct StateData;
+impl HasData for StateData {
+    type Data<'a> = &'a mut StateState;
+}
+struct OAuthData;
+impl HasData for OAuthData {
+    type Data<'a> = &'a mut OAuthInfoState;
+}
 
-/// Link every interface a connector may import, each to the state of the
-/// module that owns it.
+/// Link every interface a connector may import, of every contract version,
+/// each to the state of the module that owns it (0.1's through the adapter
+/// in `super::v01`).
 fn add_capabilities(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    use bindings::v01::wharf::connector as old;
     use bindings::wharf::connector as iface;
     iface::http::add_to_linker::<Ctx, HttpData>(linker, |c| &mut c.http)?;
+    iface::blobs::add_to_linker::<Ctx, BlobsData>(linker, |c| &mut c.blobs)?;
+    iface::oauth::add_to_linker::<Ctx, OAuthData>(linker, |c| &mut c.oauth)?;
+    iface::state::add_to_linker::<Ctx, StateData>(linker, |c| &mut c.state)?;
     iface::secrets::add_to_linker::<Ctx, SecretsData>(linker, |c| &mut c.secrets)?;
     iface::log::add_to_linker::<Ctx, LogData>(linker, |c| &mut c.log)?;
+    old::http::add_to_linker::<Ctx, HttpData>(linker, |c| &mut c.http)?;
+    old::secrets::add_to_linker::<Ctx, SecretsData>(linker, |c| &mut c.secrets)?;
+    old::log::add_to_linker::<Ctx, LogData>(linker, |c| &mut c.log)?;
     wasi::add_to_linker(linker)
 }
 

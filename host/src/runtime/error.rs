@@ -30,6 +30,9 @@ pub enum ConnectorError {
     /// Credentials rejected; not retried.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The token or session expired: renewed and the call made once more.
+    #[error("authentication expired: {0}")]
+    AuthExpired(String),
     /// Retry after this many seconds.
     #[error("rate limited: retry after {0} s")]
     RateLimited(u32),
@@ -73,6 +76,7 @@ impl CallError {
         match self {
             Self::Connector(ConnectorError::Config(_)) => "config",
             Self::Connector(ConnectorError::Auth(_)) => "auth",
+            Self::Connector(ConnectorError::AuthExpired(_)) => "auth_expired",
             Self::Connector(ConnectorError::RateLimited(_)) => "rate_limited",
             Self::Connector(ConnectorError::Transient(_)) => "transient",
             Self::Connector(ConnectorError::Fatal(_)) => "fatal",

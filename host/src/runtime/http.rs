@@ -17,7 +17,9 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 use url::Url;
 
+use super::bindings::wharf::connector::blobs::BlobError;
 use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
+use super::blobs::BlobStore;
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
 use super::placeholders::{self, Encoding};
@@ -64,6 +66,8 @@ pub struct HttpSession {
     client: reqwest::Client,
     policy: EgressPolicy,
     secrets: Arc<SecretBook>,
+    blobs: Arc<BlobStore>,
+    kept_body_cap: usize,
     remaining: AtomicU32,
     budget: u32,
     concurrency: Semaphore,
@@ -98,6 +102,7 @@ impl HttpSession {
     pub fn new(
         policy: EgressPolicy,
         secrets: Arc<SecretBook>,
+        blobs: Arc<BlobStore>,
         limits: &Limits,
     ) -> Result<Self, reqwest::Error> {
         let client = guarded_client(
@@ -111,6 +116,8 @@ impl HttpSession {
             client,
             policy,
             secrets,
+            blobs,
+            kept_body_cap: limits.kept_body_bytes,
             remaining: AtomicU32::new(limits.http_requests_per_session),
             budget: limits.http_requests_per_session,
             concurrency: Semaphore::new(limits.http_concurrency.max(1)),
@@ -194,9 +201,45 @@ impl HttpSession {
         self.send_with(req, &tokens).await
     }
 
-    async fn send_with(&self, req: Request, tokens: &Tokens) -> Result<Response, HttpError> {
+    async fn send_with(&self, mut req: Request, tokens: &Tokens) -> Result<Response, HttpError> {
         let body_encoding = body_encoding(&req.headers);
+        if let Some(name) = &req.sign {
+            // No key of the spec carries this name (signing keys are
+            // declared in the spec, and bound to hosts like secrets).
+            return Err(HttpError::Denied(format!(
+                "signing key `{}` is not declared in the connector's spec",
+                clip(name)
+            )));
+        }
+        // A blob as the body: sent as is (no placeholders are looked for in
+        // it: it is data, not a template), within the request cap.
+        let blob_body = match req.body_blob.take() {
+            Some(id) => {
+                if req.body.is_some() {
+                    return Err(HttpError::Invalid(
+                        "a request has a body or a body blob, not both".into(),
+                    ));
+                }
+                let bytes = self.blobs.bytes(&id).map_err(|_| {
+                    HttpError::Invalid(format!("no blob `{}` in this run", clip(&id)))
+                })?;
+                if bytes.len() > self.request_cap {
+                    return Err(HttpError::Invalid(format!(
+                        "the request body is {} bytes; at most {} are allowed",
+                        bytes.len(),
+                        self.request_cap
+                    )));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let keep_body = req.keep_body;
         let (mut prepared, body) = self.prepare(req, tokens)?;
+        prepared.keep_body = keep_body;
+        if let Some(bytes) = blob_body {
+            prepared.body = Some(bytes.as_ref().clone());
+        }
         if let Some(body) = body {
             let (body, had_secret) = self
                 .substitute_body(body, &prepared.url, body_encoding, tokens)
@@ -326,6 +369,7 @@ impl HttpSession {
             body: None,
             body_has_secret: false,
             url_has_secret,
+            keep_body: false,
         };
         Ok((prepared, req.body))
     }
@@ -435,12 +479,18 @@ impl HttpSession {
                 continue;
             }
             let mut body = Vec::new();
+            // A body kept as a blob may be larger than one the guest holds.
+            let cap = if p.keep_body {
+                self.kept_body_cap
+            } else {
+                self.response_cap
+            };
             while let Some(chunk) = resp
                 .chunk()
                 .await
                 .map_err(|e| transport_error(e, &redactor))?
             {
-                if body.len() + chunk.len() > self.response_cap {
+                if body.len() + chunk.len() > cap {
                     return Err(HttpError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
@@ -457,7 +507,6 @@ impl HttpSession {
                 if coding::decodable(&codings) {
                     // Decoding is CPU work bounded by the response cap; it
                     // runs on the blocking pool, before redaction.
-                    let cap = self.response_cap;
                     body = tokio::task::spawn_blocking(move || coding::decode(&codings, body, cap))
                         .await
                         .map_err(|_| {
@@ -496,10 +545,25 @@ impl HttpSession {
             } else {
                 redact_owned(&redactor, body)
             };
+            if p.keep_body {
+                // What the guest reads from the blob was redacted like any
+                // body it is handed.
+                let blob = self.blobs.keep(body).map_err(|e| match e {
+                    BlobError::Quota(why) => HttpError::Denied(why),
+                    other => HttpError::Invalid(format!("{other:?}")),
+                })?;
+                return Ok(Response {
+                    status: status.as_u16(),
+                    headers,
+                    body: Vec::new(),
+                    blob: Some(blob),
+                });
+            }
             return Ok(Response {
                 status: status.as_u16(),
                 headers,
                 body,
+                blob: None,
             });
         }
         unreachable!("the loop returns on its last hop")
@@ -594,6 +658,7 @@ struct Prepared {
     body: Option<Vec<u8>>,
     body_has_secret: bool,
     url_has_secret: bool,
+    keep_body: bool,
 }
 
 impl Prepared {

@@ -44,6 +44,11 @@ pub struct Limits {
     pub http_connect_timeout: Duration,
     /// Time for a whole request, redirects included.
     pub http_request_timeout: Duration,
+    /// Bytes a session's blobs may hold (kept bodies, created blobs; a
+    /// run's input files do not count). Blobs live in the host's memory.
+    pub blob_bytes: u64,
+    /// Size of a body kept as a blob (`keep-body`), above the response cap.
+    pub kept_body_bytes: usize,
     /// Size of an uploaded component.
     pub component_bytes: usize,
     /// Time to compile a component.
@@ -70,6 +75,8 @@ impl Default for Limits {
             http_denials_per_call: 25,
             http_connect_timeout: Duration::from_secs(10),
             http_request_timeout: Duration::from_secs(30),
+            blob_bytes: 256 << 20,
+            kept_body_bytes: 128 << 20,
             component_bytes: 64 << 20,
             compile_timeout: Duration::from_secs(120),
         }

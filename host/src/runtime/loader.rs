@@ -13,16 +13,37 @@ use wasmparser::{Encoding, Parser, Payload};
 
 use super::wasi::is_wasi_import;
 
-/// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
-/// The export every connector must have.
-pub const CONNECTOR_EXPORT: &str = "wharf:connector/connector@0.1.0";
+/// The newest contract version this host implements; it loads every
+/// version in [`CONTRACTS`].
+pub const CONTRACT_VERSION: &str = "0.2.0";
+/// The contract versions this host loads, newest first.
+pub const CONTRACTS: [&str; 2] = ["0.2.0", "0.1.0"];
+/// The export every connector must have (in one of [`CONTRACTS`]).
+pub const CONNECTOR_EXPORT: &str = "wharf:connector/connector@0.2.0";
 const CONTRACT_PACKAGE: &str = "wharf:connector/";
-const HOST_INTERFACES: &[&str] = &[
-    "wharf:connector/types@0.1.0",
-    "wharf:connector/http@0.1.0",
-    "wharf:connector/secrets@0.1.0",
-    "wharf:connector/log@0.1.0",
+/// What each contract version may import from the host.
+const HOST_INTERFACES: &[(&str, &[&str])] = &[
+    (
+        "0.2.0",
+        &[
+            "wharf:connector/types@0.2.0",
+            "wharf:connector/http@0.2.0",
+            "wharf:connector/blobs@0.2.0",
+            "wharf:connector/oauth@0.2.0",
+            "wharf:connector/state@0.2.0",
+            "wharf:connector/secrets@0.2.0",
+            "wharf:connector/log@0.2.0",
+        ],
+    ),
+    (
+        "0.1.0",
+        &[
+            "wharf:connector/types@0.1.0",
+            "wharf:connector/http@0.1.0",
+            "wharf:connector/secrets@0.1.0",
+            "wharf:connector/log@0.1.0",
+        ],
+    ),
 ];
 
 /// Why a component cannot be loaded. Each says what to fix.
@@ -49,14 +70,16 @@ pub enum LoadError {
     #[error("malformed component: {0}")]
     Malformed(String),
     /// No connector export.
-    #[error("the component does not export `{CONNECTOR_EXPORT}` (it exports: {exports})")]
+    #[error(
+        "the component does not export `{CONNECTOR_EXPORT}` (or the 0.1.0 one) (it exports: {exports})"
+    )]
     MissingExport {
         /// What it exports instead, comma-separated.
         exports: String,
     },
     /// A connector export of another contract version.
     #[error(
-        "the component implements contract `{found}`, but this host supports `{CONNECTOR_EXPORT}`"
+        "the component implements contract `{found}`, but this host supports `{CONNECTOR_EXPORT}` and `wharf:connector/connector@0.1.0`"
     )]
     UnsupportedContract {
         /// The export found.
@@ -64,7 +87,7 @@ pub enum LoadError {
     },
     /// An import the host does not provide.
     #[error(
-        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,secrets,log}}@0.1.0 and WASI 0.2)"
+        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,blobs,oauth,state,secrets,log}}@0.2.0, the 0.1.0 interfaces in a 0.1 component, and WASI 0.2)"
     )]
     UnknownImport {
         /// The import's name.
@@ -91,6 +114,8 @@ pub struct Inspection {
     pub imports: Vec<String>,
     /// Top-level export names.
     pub exports: Vec<String>,
+    /// The contract version it implements.
+    pub contract: &'static str,
 }
 
 impl Inspection {
@@ -142,7 +167,13 @@ pub fn inspect(bytes: &[u8], limit: usize) -> Result<Inspection, LoadError> {
             _ => {}
         }
     }
-    if !found.exports.iter().any(|e| e == CONNECTOR_EXPORT) {
+    let implemented = CONTRACTS.into_iter().find(|v| {
+        found
+            .exports
+            .iter()
+            .any(|e| *e == format!("{CONTRACT_PACKAGE}connector@{v}"))
+    });
+    let Some(version) = implemented else {
         let contract = found
             .exports
             .iter()
@@ -159,11 +190,16 @@ pub fn inspect(bytes: &[u8], limit: usize) -> Result<Inspection, LoadError> {
                 },
             },
         });
-    }
+    };
+    found.contract = version;
+    let allowed = HOST_INTERFACES
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map_or(&[][..], |(_, i)| *i);
     if let Some(name) = found
         .imports
         .iter()
-        .find(|i| !HOST_INTERFACES.contains(&i.as_str()) && !is_wasi_import(i))
+        .find(|i| !allowed.contains(&i.as_str()) && !is_wasi_import(i))
     {
         return Err(LoadError::UnknownImport { name: name.clone() });
     }

@@ -13,10 +13,12 @@
 //! Outside this module, only what is re-exported here is used.
 
 pub mod bindings;
+pub mod blobs;
 pub mod connector;
 pub mod convert;
 pub mod engine;
 pub mod error;
+mod guest;
 pub mod http;
 pub mod limits;
 pub mod loader;
@@ -24,6 +26,8 @@ pub mod log;
 pub mod placeholders;
 pub mod secrets;
 pub mod session;
+pub mod state;
+mod v01;
 pub mod wasi;
 
 pub use connector::Connector;

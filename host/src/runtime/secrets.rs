@@ -199,11 +199,14 @@ impl SecretBook {
         }
     }
 
-    /// Bind granted values to the hosts the spec allows for each secret.
+    /// Bind granted values to the hosts the spec allows for each secret;
+    /// `reveal` names the secrets an administrator lets the connector read
+    /// (a 0.1 spec must also mark them `reveal`).
     pub fn new(
         spec: &Spec,
         config: &Value,
         values: &BTreeMap<String, SecretValue>,
+        reveal: &[String],
     ) -> Result<Self, SecretSetupError> {
         if let Some(name) = values.keys().find(|n| spec.secret(n).is_none()) {
             return Err(SecretSetupError::Undeclared(name.clone()));
@@ -230,7 +233,7 @@ impl SecretBook {
                 Entry {
                     value,
                     hosts,
-                    reveal: s.reveal,
+                    reveal: reveal.contains(&s.name) && (spec.contract != "0.1.0" || s.reveal),
                 },
             );
         }
@@ -507,7 +510,7 @@ impl SecretBook {
                 "secret `{name}` is not declared in the connector's spec"
             ))),
             Some(e) if !e.reveal => Err(RevealError::Denied(format!(
-                "secret `{name}` is not marked `reveal` in the spec; use a {{{{secret:{name}}}}} placeholder instead"
+                "secret `{name}` may not be revealed on this connection (an administrator allows it per connection); use a {{{{secret:{name}}}}} placeholder, or have the host sign the request"
             ))),
             Some(Entry { value: None, .. }) => Err(RevealError::Missing),
             Some(Entry { value: Some(v), .. }) => Ok(v),
@@ -592,6 +595,11 @@ mod tests {
             hosts: vec!["{config.base_url}".into()],
             oauth2: None,
             webhook: None,
+            login: None,
+            signing: vec![],
+            rate_budgets: vec![],
+            catalog: Default::default(),
+            contract: "0.1.0".into(),
         }
     }
 
@@ -601,6 +609,7 @@ mod tests {
             &spec(),
             &json!({"base_url": "https://api.example.com/v1"}),
             &values,
+            &["token".into(), "signing_key".into()],
         )
         .unwrap()
     }
@@ -697,6 +706,7 @@ mod tests {
             &spec(),
             &json!({"base_url": "https://a.example.com"}),
             &values,
+            &[],
         );
         assert!(matches!(r, Err(SecretSetupError::Undeclared(n)) if n == "other"));
     }
@@ -710,6 +720,19 @@ mod tests {
             Err(RevealError::Missing)
         ));
         assert!(matches!(book.reveal("nope"), Err(RevealError::Denied(_))));
+        // The spec's flag alone is not enough: the administrator allows it.
+        let values = BTreeMap::from([("signing_key".to_string(), SecretValue::new("k"))]);
+        let unallowed = SecretBook::new(
+            &spec(),
+            &json!({"base_url": "https://api.example.com/v1"}),
+            &values,
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(
+            unallowed.reveal("signing_key"),
+            Err(RevealError::Denied(_))
+        ));
     }
 
     #[test]

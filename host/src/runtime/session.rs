@@ -15,19 +15,21 @@ use ipnet::IpNet;
 use serde_json::Value;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::exports::wharf::connector::connector::Guest;
 use super::bindings::wharf::connector::types as wit;
+use super::blobs::{BlobStore, BlobsState, Input};
 use super::connector::Connector;
 use super::convert::{
-    RECORD_OVERHEAD, records_from_wit, records_to_wit, spec_from_wit, wit_error_size,
-    wit_records_size, wit_spec_size,
+    RECORD_OVERHEAD, page_from_wit, records_from_wit, records_to_wit, stream_from_wit,
+    wit_error_size, wit_records_size,
 };
 use super::engine::{Ctx, Runtime};
 use super::error::{CallError, ConnectorError, SessionError, clip_message, panic_message};
+use super::guest::Guest;
 use super::http::{HttpCounters, HttpSession, HttpState};
 use super::limits::{LimitExceeded, MemoryGuard};
 use super::log::{CallLog, LogBudget, LogState, SessionLog};
 use super::secrets::{SecretBook, SecretValue, SecretsState, TokenSlot, TokenSource};
+use super::state::{MemoryState, OAuthInfoState, StateState, StateStore};
 use super::wasi::WasiState;
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
@@ -49,6 +51,21 @@ pub struct SessionOptions {
     /// Where the connection's OAuth2 access token comes from, for
     /// `{{oauth:access_token}}`; fetched when a request needs it.
     pub oauth: Option<Arc<dyn TokenSource>>,
+    /// The non-secret facts of the OAuth2 grant (`oauth.info`).
+    pub oauth_info: Vec<(String, String)>,
+    /// Where the connection keeps its `state` (none: in memory, for this
+    /// session only).
+    pub state: Option<Arc<dyn StateStore>>,
+    /// Files handed to the session (a run's input files).
+    pub inputs: Vec<Input>,
+    /// Secrets the connector may read with `secrets.reveal`.
+    pub reveal: Vec<String>,
+}
+
+impl std::fmt::Debug for dyn StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateStore")
+    }
 }
 
 impl std::fmt::Debug for dyn TokenSource {
@@ -67,6 +84,9 @@ pub struct Session {
     http: Arc<HttpSession>,
     secrets: Arc<SecretBook>,
     log: Arc<SessionLog>,
+    blobs: Arc<BlobStore>,
+    state: Arc<dyn StateStore>,
+    oauth_info: Arc<Vec<(String, String)>>,
     call_nanos: std::sync::atomic::AtomicU64,
 }
 
@@ -81,7 +101,12 @@ impl Session {
         if !options.config.is_object() {
             return Err(SessionError::ConfigNotObject);
         }
-        let mut book = SecretBook::new(&connector.spec, &options.config, &options.secrets)?;
+        let mut book = SecretBook::new(
+            &connector.spec,
+            &options.config,
+            &options.secrets,
+            &options.reveal,
+        )?;
         if let Some(source) = options.oauth {
             // The token may go where the connector says its API is.
             let hosts = connector
@@ -102,7 +127,13 @@ impl Session {
             hosts: options.hosts,
             networks: NetworkPolicy::new(options.networks),
         };
-        let http = Arc::new(HttpSession::new(policy, book.clone(), limits)?);
+        let blobs = Arc::new(BlobStore::new(limits.blob_bytes, options.inputs));
+        let http = Arc::new(HttpSession::new(
+            policy,
+            book.clone(),
+            blobs.clone(),
+            limits,
+        )?);
         Ok(Self {
             runtime: runtime.clone(),
             connector: Some(connector.clone()),
@@ -110,6 +141,11 @@ impl Session {
             http,
             secrets: book,
             log: session_log,
+            blobs,
+            state: options
+                .state
+                .unwrap_or_else(|| Arc::new(MemoryState::default())),
+            oauth_info: Arc::new(options.oauth_info),
             call_nanos: Default::default(),
         })
     }
@@ -122,8 +158,14 @@ impl Session {
             runtime.limits().log_lines_kept,
             book.shared_redactor(),
         ));
-        let http = HttpSession::new(EgressPolicy::default(), book.clone(), runtime.limits())
-            .expect("an HTTP client with default settings always builds");
+        let blobs = Arc::new(BlobStore::new(0, Vec::new()));
+        let http = HttpSession::new(
+            EgressPolicy::default(),
+            book.clone(),
+            blobs.clone(),
+            runtime.limits(),
+        )
+        .expect("an HTTP client with default settings always builds");
         Self {
             runtime: runtime.clone(),
             connector: None,
@@ -131,6 +173,9 @@ impl Session {
             http: Arc::new(http),
             secrets: book,
             log,
+            blobs,
+            state: Arc::new(MemoryState::default()),
+            oauth_info: Arc::default(),
             call_nanos: Default::default(),
         }
     }
@@ -158,10 +203,17 @@ impl Session {
     }
 
     pub(super) async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
-        let spec = self
-            .invoke(connector, |g, s| Box::pin(g.call_spec(s)), wit_spec_size)
-            .await?;
-        Ok(spec_from_wit(spec))
+        self.invoke(
+            connector,
+            |g, s| Box::pin(async move { g.spec(s).await }),
+            |spec| serde_json::to_string(spec).map_or(0, |t| t.len()),
+        )
+        .await
+    }
+
+    /// The blobs of this session.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
     }
 
     /// Run the connector's `check`.
@@ -170,11 +222,34 @@ impl Session {
         let r = self
             .invoke(
                 self.connector(),
-                move |g, s| Box::pin(async move { g.call_check(s, &config).await }),
+                move |g, s| Box::pin(async move { g.check(s, &config).await }),
                 |r| r.as_ref().err().map_or(0, wit_error_size),
             )
             .await?;
         r.map_err(|e| self.guest_error(e))
+    }
+
+    /// The streams this connection offers (`discover`); `unsupported` for
+    /// connectors whose streams are in their spec or config.
+    pub async fn discover(&self) -> Result<Vec<crate::model::spec::StreamSpec>, CallError> {
+        let config = self.config.clone();
+        let streams = self
+            .invoke(
+                self.connector(),
+                move |g, s| Box::pin(async move { g.discover(s, &config).await }),
+                |r| match r {
+                    Ok(list) => list
+                        .iter()
+                        .map(|x| {
+                            RECORD_OVERHEAD + x.name.len() + x.description.len() + x.schema.len()
+                        })
+                        .sum(),
+                    Err(e) => wit_error_size(e),
+                },
+            )
+            .await?
+            .map_err(|e| self.guest_error(e))?;
+        Ok(streams.into_iter().map(stream_from_wit).collect())
     }
 
     /// Fetch one page of `stream` after `cursor`.
@@ -186,24 +261,35 @@ impl Session {
             .invoke(
                 self.connector(),
                 move |g, s| {
-                    Box::pin(
-                        async move { g.call_fetch(s, &config, &stream, cursor.as_deref()).await },
-                    )
+                    Box::pin(async move { g.fetch(s, &config, &stream, cursor.as_deref()).await })
                 },
                 |r| match r {
                     Ok(p) => {
-                        wit_records_size(&p.records) + p.cursor.as_ref().map_or(0, String::len)
+                        wit_records_size(&p.records)
+                            + p.cursor.as_ref().map_or(0, String::len)
+                            + p.row_errors
+                                .iter()
+                                .map(|e| {
+                                    RECORD_OVERHEAD
+                                        + e.stream.len()
+                                        + e.row.len()
+                                        + e.message.len()
+                                        + e.field.as_ref().map_or(0, String::len)
+                                })
+                                .sum::<usize>()
                     }
                     Err(e) => wit_error_size(e),
                 },
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        Ok(Page {
-            records: records_from_wit(page.records, self.runtime.limits())?,
-            cursor: page.cursor,
-            more: page.more,
-        })
+        let mut page = page_from_wit(page, self.runtime.limits())?;
+        let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
+        for e in &mut page.row_errors {
+            e.message = redact(&e.message);
+            e.row = redact(&e.row);
+        }
+        Ok(page)
     }
 
     /// Map records.
@@ -213,7 +299,7 @@ impl Session {
         let out = self
             .invoke(
                 self.connector(),
-                move |g, s| Box::pin(async move { g.call_map(s, &config, &input).await }),
+                move |g, s| Box::pin(async move { g.map(s, &config, &input).await }),
                 |r| {
                     r.as_ref()
                         .map_or_else(wit_error_size, |v| wit_records_size(v))
@@ -232,7 +318,7 @@ impl Session {
         let r = self
             .invoke(
                 self.connector(),
-                move |g, s| Box::pin(async move { g.call_push(s, &config, &input).await }),
+                move |g, s| Box::pin(async move { g.push(s, &config, &input).await }),
                 |r| {
                     r.as_ref().map_or_else(wit_error_size, |p| {
                         p.rejected
@@ -242,7 +328,8 @@ impl Session {
                                     + x.message.len()
                                     + x.field.as_ref().map_or(0, String::len)
                             })
-                            .sum()
+                            .sum::<usize>()
+                            + p.accepted_job.as_ref().map_or(0, String::len)
                     })
                 },
             )
@@ -290,21 +377,29 @@ impl Session {
             updated: r.updated,
             deleted: r.deleted,
             rejected,
+            accepted_job: r.accepted_job.map(|j| redact(&j)),
         })
     }
 
     /// Turn a verified webhook delivery into records.
     pub async fn receive(
         &self,
+        method: &str,
         headers: Vec<(String, String)>,
+        query: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Vec<Record>, CallError> {
         let config = self.config.clone();
-        let delivery = wit::Incoming { headers, body };
+        let delivery = wit::Incoming {
+            method: method.to_string(),
+            headers,
+            query,
+            body,
+        };
         let out = self
             .invoke(
                 self.connector(),
-                move |g, s| Box::pin(async move { g.call_receive(s, &config, &delivery).await }),
+                move |g, s| Box::pin(async move { g.receive(s, &config, &delivery).await }),
                 |r| {
                     r.as_ref()
                         .map_or_else(wit_error_size, |v| wit_records_size(v))
@@ -320,6 +415,7 @@ impl Session {
         CallError::Connector(match e {
             wit::Error::Config(m) => ConnectorError::Config(r(m)),
             wit::Error::Auth(m) => ConnectorError::Auth(r(m)),
+            wit::Error::AuthExpired(m) => ConnectorError::AuthExpired(r(m)),
             wit::Error::RateLimited(n) => ConnectorError::RateLimited(n),
             wit::Error::Transient(m) => ConnectorError::Transient(r(m)),
             wit::Error::Fatal(m) => ConnectorError::Fatal(r(m)),
@@ -346,7 +442,18 @@ impl Session {
                 book: self.secrets.clone(),
                 log: call.clone(),
             },
-            log: LogState { call },
+            log: LogState { call: call.clone() },
+            blobs: BlobsState {
+                store: self.blobs.clone(),
+                log: call,
+            },
+            state: StateState {
+                store: self.state.clone(),
+                redactor: self.secrets.shared_redactor(),
+            },
+            oauth: OAuthInfoState {
+                info: self.oauth_info.clone(),
+            },
             guard: MemoryGuard::new(limits.memory_bytes),
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
@@ -369,7 +476,7 @@ impl Session {
     async fn invoke<R: Send>(
         &self,
         connector: &Connector,
-        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
         output_size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
         let started = Instant::now();
@@ -382,19 +489,19 @@ impl Session {
     async fn invoke_timed<R: Send>(
         &self,
         connector: &Connector,
-        call: impl for<'a> FnOnce(&'a Guest, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
         output_size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
         let limits = self.runtime.limits();
         let mut store = self.new_store();
-        let instance = match connector.pre.instantiate_async(&mut store).await {
+        let instance = match connector.pre.instantiate(&mut store).await {
             Ok(i) => i,
             Err(e) => return Err(self.classify(e, &store)),
         };
         // Backstop: epoch interruption does not fire inside host calls.
         let backstop = limits.call_timeout + Duration::from_secs(1);
         let outcome = {
-            let fut = call(instance.wharf_connector_connector(), &mut store);
+            let fut = call(instance.guest(), &mut store);
             // A panic in the host while serving this call (a bug in Wharf,
             // reached through guest input) ends the call, not the process
             // or the task that runs it.

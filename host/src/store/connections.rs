@@ -22,6 +22,10 @@ pub struct Grants {
     #[serde(default)]
     #[schemars(with = "Vec<crate::model::grants::NetworkText>")]
     pub networks: Vec<IpNet>,
+    /// Secrets the connector may read with `secrets.reveal` (deprecated;
+    /// request signing is done by the host). Only an administrator grants it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reveal: Vec<String>,
 }
 
 /// Health of a connection.

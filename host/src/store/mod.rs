@@ -11,7 +11,8 @@
 //! [`queue`] (runs as jobs), [`pages`] (the page commit), [`records`] (the
 //! records store), [`hooks`] (incoming webhooks), [`outbox`] (outgoing
 //! webhooks), [`oauth`] (states and tokens), [`api_keys`], [`audit`], and
-//! [`sealed`] (every column that holds a Fernet token).
+//! [`sealed`] (every column that holds a Fernet token), [`state`] (what
+//! contract 0.2 connectors keep per connection: state, login sessions).
 //!
 //! Rows with only plain columns derive `sqlx::FromRow`; rows with JSON in
 //! text columns or booleans kept as integers (so one schema reads the same
@@ -32,6 +33,7 @@ pub mod queue;
 pub mod records;
 pub mod runs;
 pub mod sealed;
+pub mod state;
 pub mod syncs;
 
 use std::path::Path;

@@ -17,6 +17,8 @@ pub struct TokenRow {
     pub expires_at: Option<i64>,
     /// Refreshes so far.
     pub refreshes: i64,
+    /// Non-secret facts of the grant (a JSON object), for `oauth.info`.
+    pub info: Option<String>,
 }
 
 impl Store {
@@ -67,7 +69,7 @@ impl Store {
 
     /// A connection's OAuth2 tokens.
     pub async fn oauth_tokens(&self, connection_id: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query("SELECT access_token, refresh_token, expires_at, refreshes FROM oauth_tokens WHERE connection_id = $1")
+        let row = sqlx::query("SELECT access_token, refresh_token, expires_at, refreshes, info FROM oauth_tokens WHERE connection_id = $1")
             .bind(connection_id)
             .fetch_optional(self.pool())
             .await?;
@@ -77,13 +79,15 @@ impl Store {
                 refresh_token: r.try_get("refresh_token")?,
                 expires_at: r.try_get("expires_at")?,
                 refreshes: r.try_get("refreshes")?,
+                info: r.try_get("info")?,
             })
         })
         .transpose()
     }
 
     /// Store tokens (from a code exchange or a refresh). A refresh that
-    /// returned no refresh token keeps the old one.
+    /// returned no refresh token keeps the old one; `info` replaces the old
+    /// facts when given.
     pub async fn save_oauth_tokens(
         &self,
         connection_id: &str,
@@ -91,12 +95,14 @@ impl Store {
         refresh: Option<&str>,
         expires_at: Option<i64>,
         refreshed: bool,
+        info: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO oauth_tokens (connection_id, access_token, refresh_token, expires_at, refreshed_at, refreshes) \
-             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (connection_id) DO UPDATE SET access_token = excluded.access_token, \
+            "INSERT INTO oauth_tokens (connection_id, access_token, refresh_token, expires_at, refreshed_at, refreshes, info) \
+             VALUES ($1, $2, $3, $4, $5, 0, $7) ON CONFLICT (connection_id) DO UPDATE SET access_token = excluded.access_token, \
              refresh_token = COALESCE(excluded.refresh_token, oauth_tokens.refresh_token), expires_at = excluded.expires_at, \
-             refreshed_at = excluded.refreshed_at, refreshes = oauth_tokens.refreshes + $6, lease_owner = NULL, lease_until = NULL",
+             refreshed_at = excluded.refreshed_at, refreshes = oauth_tokens.refreshes + $6, lease_owner = NULL, lease_until = NULL, \
+             info = COALESCE(excluded.info, oauth_tokens.info)",
         )
         .bind(connection_id)
         .bind(access)
@@ -104,6 +110,7 @@ impl Store {
         .bind(expires_at)
         .bind(now_ms())
         .bind(i64::from(refreshed))
+        .bind(info)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -1,8 +1,8 @@
 //! Every column that holds a Fernet token, in one list, so that key
 //! rotation (and anything else that must see every sealed value) cannot
 //! miss one: connection secrets, outgoing webhook signing secrets, OAuth2
-//! access and refresh tokens, and the PKCE verifiers of pending
-//! authorizations. A new sealed column belongs here in the change that adds
+//! access and refresh tokens, the PKCE verifiers of pending
+//! authorizations, connector state values and login session tokens. A new sealed column belongs here in the change that adds
 //! it; `tests/e2e/rotation.rs` uses every kind after a rotation.
 
 use sqlx::Row;
@@ -53,6 +53,18 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key: &["state_hash"],
         column: "verifier",
         what: "PKCE verifier of a pending authorization",
+    },
+    SealedColumn {
+        table: "connection_state",
+        key: &["connection_id", "key"],
+        column: "value",
+        what: "connector state value",
+    },
+    SealedColumn {
+        table: "login_sessions",
+        key: &["connection_id"],
+        column: "token",
+        what: "login session token",
     },
 ];
 

@@ -106,7 +106,7 @@ pub async fn delivery(
     let (_, session) = crate::connections::open(app, c)
         .await
         .map_err(|e| IngestError::Connector(e.to_string()))?;
-    let records = match session.receive(headers, body).await {
+    let records = match session.receive("POST", headers, Vec::new(), body).await {
         Err(CallError::Connector(ConnectorError::Unsupported)) => {
             let mut runs = Vec::new();
             for s in syncs.iter().filter(|s| s.enabled) {

@@ -1,14 +1,15 @@
 //! Verifying incoming webhook signatures: Standard Webhooks, GitHub,
-//! Shopify and Stripe. Every comparison is constant-time (`hmac`'s
-//! `verify_slice`), and timestamped schemes refuse deliveries outside the
-//! tolerance.
+//! Shopify and Stripe, a generic HMAC described by the spec (Slack's
+//! `v0:{timestamp}:{body}`, Xero's base64 body HMAC, Trendyol's…), and a
+//! static token. Every comparison is constant-time, and timestamped schemes
+//! refuse deliveries outside their tolerance.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::model::spec::WebhookScheme;
+use crate::model::spec::{HmacScheme, SignatureEncoding, WebhookScheme};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -21,6 +22,9 @@ pub enum VerifyError {
     /// A header the scheme needs is absent or malformed.
     #[error("missing or malformed header `{0}`")]
     Header(&'static str),
+    /// A header the spec names is absent or malformed.
+    #[error("missing or malformed header `{0}`")]
+    NamedHeader(String),
     /// The signature does not match.
     #[error("the signature does not match")]
     Signature,
@@ -61,7 +65,7 @@ fn fresh(ts: i64, now: i64) -> Result<(), VerifyError> {
 
 /// Verify a delivery under `scheme` with `secret`, at Unix time `now`.
 pub fn verify(
-    scheme: WebhookScheme,
+    scheme: &WebhookScheme,
     secret: &str,
     headers: &[(String, String)],
     body: &[u8],
@@ -176,7 +180,88 @@ pub fn verify(
                 delivery_id: format!("t{ts_text}:{}", v1.first().copied().unwrap_or("")),
             })
         }
+        WebhookScheme::Hmac(h) => verify_hmac(h, secret, headers, body, now),
+        WebhookScheme::StaticToken { header: name } => {
+            let got =
+                header(headers, name).ok_or_else(|| VerifyError::NamedHeader(name.clone()))?;
+            let equal: bool =
+                subtle::ConstantTimeEq::ct_eq(got.as_bytes(), secret.as_bytes()).into();
+            if !equal {
+                return Err(VerifyError::Signature);
+            }
+            // A static token identifies no delivery: each one is new.
+            Ok(Verified {
+                delivery_id: crate::ids::new_id(),
+            })
+        }
     }
+}
+
+/// A generic HMAC: the signed text is built from the spec's template, the
+/// signature read from its header (after its prefix) as hex or base64.
+fn verify_hmac(
+    h: &HmacScheme,
+    secret: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    now: i64,
+) -> Result<Verified, VerifyError> {
+    let named = |name: &str| {
+        header(headers, name).ok_or_else(|| VerifyError::NamedHeader(name.to_string()))
+    };
+    let sig_text = named(&h.signature_header)?;
+    let sig_text = sig_text.trim();
+    let sig_text = sig_text
+        .strip_prefix(h.prefix.as_str())
+        .ok_or_else(|| VerifyError::NamedHeader(h.signature_header.clone()))?;
+    let sig = match h.encoding {
+        SignatureEncoding::Hex => hex::decode(sig_text).ok(),
+        SignatureEncoding::Base64 => B64.decode(sig_text).ok(),
+    }
+    .ok_or_else(|| VerifyError::NamedHeader(h.signature_header.clone()))?;
+    let timestamp = h.timestamp_header.as_deref().map(named).transpose()?;
+    let mut signed = Vec::with_capacity(body.len() + h.signed.len());
+    let mut rest = h.signed.as_str();
+    while let Some(open) = rest.find('{') {
+        signed.extend_from_slice(&rest.as_bytes()[..open]);
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or(VerifyError::Secret)?;
+        match &rest[open + 1..close] {
+            "body" => signed.extend_from_slice(body),
+            "timestamp" => signed.extend_from_slice(timestamp.unwrap_or("").as_bytes()),
+            other => match other.strip_prefix("header:") {
+                Some(name) => signed.extend_from_slice(named(name)?.as_bytes()),
+                None => signed.extend_from_slice(&rest.as_bytes()[open..=close]),
+            },
+        }
+        rest = &rest[close + 1..];
+    }
+    signed.extend_from_slice(rest.as_bytes());
+    if !crate::model::mac::verify(h.hash, secret.as_bytes(), &signed, &sig) {
+        return Err(VerifyError::Signature);
+    }
+    if let Some(ts) = timestamp {
+        let ts: i64 = ts.trim().parse().map_err(|_| {
+            VerifyError::NamedHeader(h.timestamp_header.clone().unwrap_or_default())
+        })?;
+        // Milliseconds from senders that use them.
+        let ts = if ts > 100_000_000_000 { ts / 1000 } else { ts };
+        let tolerance = if h.tolerance_secs == 0 {
+            TOLERANCE_SECS
+        } else {
+            i64::from(h.tolerance_secs)
+        };
+        if (now - ts).abs() > tolerance {
+            return Err(VerifyError::Stale);
+        }
+    }
+    let id = match h.id_header.as_deref() {
+        Some(name) => named(name)?.to_string(),
+        None => format!("sig:{}", hex::encode(&sig)),
+    };
+    Ok(Verified { delivery_id: id })
 }
 
 /// Sign like Standard Webhooks: `v1,<base64 HMAC-SHA256(id.ts.body)>`.
@@ -225,7 +310,7 @@ mod tests {
                 ("webhook-timestamp", &ts.to_string()),
                 ("webhook-signature", sig),
             ]);
-            let ok = verify(WebhookScheme::StandardWebhooks, secret, &headers, body, ts).unwrap();
+            let ok = verify(&WebhookScheme::StandardWebhooks, secret, &headers, body, ts).unwrap();
             assert_eq!(ok.delivery_id, id);
             assert_eq!(sign_standard(secret, id, ts, body).unwrap(), sig);
             // Several signatures, one valid.
@@ -235,11 +320,11 @@ mod tests {
                 ("webhook-timestamp", &ts.to_string()),
                 ("webhook-signature", &several),
             ]);
-            assert!(verify(WebhookScheme::StandardWebhooks, secret, &headers, body, ts).is_ok());
+            assert!(verify(&WebhookScheme::StandardWebhooks, secret, &headers, body, ts).is_ok());
             // Stale, tampered, wrong secret.
             assert_eq!(
                 verify(
-                    WebhookScheme::StandardWebhooks,
+                    &WebhookScheme::StandardWebhooks,
                     secret,
                     &headers,
                     body,
@@ -251,7 +336,7 @@ mod tests {
             tampered.push(b' ');
             assert_eq!(
                 verify(
-                    WebhookScheme::StandardWebhooks,
+                    &WebhookScheme::StandardWebhooks,
                     secret,
                     &headers,
                     &tampered,
@@ -261,7 +346,7 @@ mod tests {
             );
             assert_eq!(
                 verify(
-                    WebhookScheme::StandardWebhooks,
+                    &WebhookScheme::StandardWebhooks,
                     "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                     &headers,
                     body,
@@ -281,17 +366,17 @@ mod tests {
         let sig = case["x_hub_signature_256"].as_str().unwrap();
         let headers = h(&[("X-Hub-Signature-256", sig), ("X-GitHub-Delivery", "d-1")]);
         assert_eq!(
-            verify(WebhookScheme::Github, secret, &headers, body, 0)
+            verify(&WebhookScheme::Github, secret, &headers, body, 0)
                 .unwrap()
                 .delivery_id,
             "d-1"
         );
         assert_eq!(
-            verify(WebhookScheme::Github, "nope", &headers, body, 0),
+            verify(&WebhookScheme::Github, "nope", &headers, body, 0),
             Err(VerifyError::Signature)
         );
         assert_eq!(
-            verify(WebhookScheme::Github, secret, &[], body, 0),
+            verify(&WebhookScheme::Github, secret, &[], body, 0),
             Err(VerifyError::Header("x-hub-signature-256"))
         );
     }
@@ -310,18 +395,24 @@ mod tests {
             ("X-Shopify-Webhook-Id", "w-9"),
         ]);
         assert_eq!(
-            verify(WebhookScheme::Shopify, "test_secret_key", &headers, body, 0)
-                .unwrap()
-                .delivery_id,
+            verify(
+                &WebhookScheme::Shopify,
+                "test_secret_key",
+                &headers,
+                body,
+                0
+            )
+            .unwrap()
+            .delivery_id,
             "w-9"
         );
         assert_eq!(
-            verify(WebhookScheme::Shopify, "other_secret", &headers, body, 0),
+            verify(&WebhookScheme::Shopify, "other_secret", &headers, body, 0),
             Err(VerifyError::Signature)
         );
         assert_eq!(
             verify(
-                WebhookScheme::Shopify,
+                &WebhookScheme::Shopify,
                 "test_secret_key",
                 &headers,
                 br#"{"foo": "baz"}"#,
@@ -350,7 +441,7 @@ mod tests {
         )]);
         assert!(
             verify(
-                WebhookScheme::Stripe,
+                &WebhookScheme::Stripe,
                 "webhook_secret",
                 &headers,
                 body,
@@ -360,7 +451,7 @@ mod tests {
         );
         assert_eq!(
             verify(
-                WebhookScheme::Stripe,
+                &WebhookScheme::Stripe,
                 "webhook_secret",
                 &headers,
                 body,
@@ -369,14 +460,14 @@ mod tests {
             Err(VerifyError::Stale)
         );
         assert_eq!(
-            verify(WebhookScheme::Stripe, "other_secret", &headers, body, ts),
+            verify(&WebhookScheme::Stripe, "other_secret", &headers, body, ts),
             Err(VerifyError::Signature)
         );
         let mut tampered = body.to_vec();
         tampered[10] ^= 1;
         assert_eq!(
             verify(
-                WebhookScheme::Stripe,
+                &WebhookScheme::Stripe,
                 "webhook_secret",
                 &headers,
                 &tampered,
