@@ -25,6 +25,7 @@ mod rotation;
 mod sandbox;
 mod schemathesis;
 mod serve;
+mod signing;
 mod ssrf;
 mod support;
 mod syncs;

@@ -14,6 +14,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use serde::Deserialize;
+use wharf_sdk::auth::{Encoding, Hash, SigningKey};
 use wharf_sdk::http::Request;
 use wharf_sdk::prelude::*;
 
@@ -69,6 +70,39 @@ impl Connector for Hostile {
                     .description("revealable where an administrator allows it")
                     .host("https://signing.example.com")
                     .optional(),
+            )
+            .secret(SecretSpec::new("aws_key_id").optional())
+            .secret(SecretSpec::new("aws_secret").optional())
+            .secret(SecretSpec::new("hmac_key").optional())
+            .secret(SecretSpec::new("jwt_key").optional())
+            // Keys the host signs with for `{config.url}` only; their
+            // secrets are sent nowhere.
+            .signing(
+                SigningKey::aws_sigv4("aws", "aws_key_id", "aws_secret", "us-east-1", "ce")
+                    .host("{config.url}"),
+            )
+            .signing(
+                SigningKey::hmac(
+                    "hmac",
+                    "hmac_key",
+                    Hash::Sha256,
+                    "{timestamp}.{body}",
+                    "X-Signature",
+                    Encoding::Hex,
+                )
+                .prefix("sha256=")
+                .timestamp_header("X-Timestamp")
+                .host("{config.url}"),
+            )
+            .signing(
+                SigningKey::jwt(
+                    "jwt",
+                    "jwt_key",
+                    true,
+                    r#"{"iss":"hostile","iat":{now},"exp":{exp}}"#,
+                    600,
+                )
+                .host("{config.url}"),
             )
             .host("{config.url}")
     }
@@ -246,6 +280,16 @@ fn attack(config: &Config) -> Result<Page> {
             // The connection's OAuth2 token, aimed at `target`.
             let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
                 .oauth_bearer()
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "sign" => {
+            // A request signed by the host with the key `value`, aimed at
+            // `target` (default: `url`, the host the keys are bound to).
+            let resp = Request::post(config.target.as_deref().unwrap_or(&config.url))
+                .header("Content-Type", "application/json")
+                .body(br#"{"hello":"world"}"#.to_vec())
+                .sign(&config.value)
                 .send()?;
             one(json!({ "status": resp.status, "body": resp.text() }))
         }

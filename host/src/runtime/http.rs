@@ -24,6 +24,7 @@ use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
 use super::placeholders::{self, Encoding};
 use super::secrets::{Placement, SecretBook, Tokens};
+use super::signing::Unsigned;
 use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::coding;
 use crate::egress::policy::EgressPolicy;
@@ -203,14 +204,7 @@ impl HttpSession {
 
     async fn send_with(&self, mut req: Request, tokens: &Tokens) -> Result<Response, HttpError> {
         let body_encoding = body_encoding(&req.headers);
-        if let Some(name) = &req.sign {
-            // No key of the spec carries this name (signing keys are
-            // declared in the spec, and bound to hosts like secrets).
-            return Err(HttpError::Denied(format!(
-                "signing key `{}` is not declared in the connector's spec",
-                clip(name)
-            )));
-        }
+        let sign = req.sign.take();
         // A blob as the body: sent as is (no placeholders are looked for in
         // it: it is data, not a template), within the request cap.
         let blob_body = match req.body_blob.take() {
@@ -246,6 +240,33 @@ impl HttpSession {
                 .await?;
             prepared.body = Some(body);
             prepared.body_has_secret = had_secret;
+        }
+        if let Some(name) = sign {
+            // After substitution, so what is signed is what is sent.
+            if name.len() > 64 {
+                return Err(HttpError::Invalid(
+                    "a signing key name is at most 64 bytes".into(),
+                ));
+            }
+            let now = crate::clock::now_ms() / 1000;
+            let body = prepared.body.take();
+            let signed = self
+                .secrets
+                .signers()
+                .sign(
+                    &name,
+                    Unsigned {
+                        method: &prepared.method,
+                        url: &mut prepared.url,
+                        headers: &mut prepared.headers,
+                        body: body.as_deref().unwrap_or_default(),
+                    },
+                    now,
+                )
+                .map_err(|e| HttpError::Denied(e.to_string()))?;
+            prepared.body = body;
+            prepared.secret_headers.extend(signed.headers);
+            prepared.url_has_secret |= signed.in_query;
         }
         match tokio::time::timeout(self.request_timeout, self.perform(prepared)).await {
             Ok(result) => result,

@@ -26,6 +26,8 @@ pub mod log;
 pub mod placeholders;
 pub mod secrets;
 pub mod session;
+pub mod signing;
+mod sigv4;
 pub mod state;
 mod v01;
 pub mod wasi;

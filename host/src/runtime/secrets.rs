@@ -24,6 +24,7 @@ use url::Url;
 use super::bindings::wharf::connector::secrets::{Host, RevealError};
 use super::log::CallLog;
 use super::placeholders::{self, Encoding, PlaceholderError, Source};
+use super::signing::Signers;
 use crate::model::grants::HostPattern;
 pub use crate::model::redact::{REDACTED, Redactor, SharedRedactor};
 pub use crate::model::secret::SecretValue;
@@ -161,6 +162,7 @@ pub struct SecretBook {
     session: Option<TokenSlot>,
     redactor: SharedRedactor,
     by_origin: Mutex<HashMap<String, Redactor>>,
+    signers: Signers,
 }
 
 impl fmt::Debug for SecretBook {
@@ -196,6 +198,7 @@ impl SecretBook {
             session: None,
             redactor: SharedRedactor::default(),
             by_origin: Mutex::default(),
+            signers: Signers::default(),
         }
     }
 
@@ -238,13 +241,21 @@ impl SecretBook {
             );
         }
         let redactor = Redactor::new(values.values().map(SecretValue::expose));
+        let signers = Signers::new(spec, config, values)
+            .map_err(|(name, source)| SecretSetupError::Template { name, source })?;
         Ok(Self {
             entries,
             oauth: None,
             session: None,
             redactor: SharedRedactor::new(redactor),
             by_origin: Mutex::default(),
+            signers,
         })
+    }
+
+    /// The spec's signing keys with this connection's secrets.
+    pub fn signers(&self) -> &Signers {
+        &self.signers
     }
 
     /// Hand out the connection's OAuth2 token for `{{oauth:access_token}}`.
@@ -464,6 +475,16 @@ impl SecretBook {
     /// host is not looked for in that host's answers, so sending a guess to
     /// an unbound echo server tells the guest nothing about the guess.
     pub fn redactor_for(&self, url: &Url) -> Redactor {
+        let r = self.redactor_for_secrets(url);
+        // Signing keys mint tokens (a JWT) as they go: never cached.
+        let signed = self.signers.values_for(url);
+        if signed.is_empty() {
+            return r;
+        }
+        r.union(&Redactor::new(signed.iter().map(SecretValue::expose)))
+    }
+
+    fn redactor_for_secrets(&self, url: &Url) -> Redactor {
         let origin = url.origin().ascii_serialization();
         let mut cache = self.by_origin.lock().expect("redactor cache lock");
         if let Some(r) = cache.get(&origin) {

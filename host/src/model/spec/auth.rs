@@ -170,6 +170,73 @@ pub enum SigningMethod {
     },
 }
 
+impl SigningMethod {
+    /// The secrets it signs with.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Self::AwsSigv4 {
+                key_id_secret,
+                secret_key_secret,
+                session_token_secret,
+                ..
+            } => {
+                let mut v = vec![key_id_secret.as_str(), secret_key_secret.as_str()];
+                v.extend(session_token_secret.as_deref());
+                v
+            }
+            Self::Hmac { key_secret, .. } | Self::Jwt { key_secret, .. } => {
+                vec![key_secret.as_str()]
+            }
+        }
+    }
+}
+
+/// Check a spec's signing keys: unique names, declared secrets, hosts.
+pub(super) fn check_signing(
+    keys: &[SigningSpec],
+    declared: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for k in keys {
+        let ok = !k.name.is_empty()
+            && k.name.len() <= 64
+            && k.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok || !seen.insert(&k.name) {
+            return Err(format!(
+                "signing key name `{}` must be 1-64 letters, digits, `_` and `-`, and unique",
+                k.name
+            ));
+        }
+        if let Some(s) = k.method.secrets().into_iter().find(|s| !declared(s)) {
+            return Err(format!(
+                "signing key `{}` uses secret `{s}`, which the spec does not declare",
+                k.name
+            ));
+        }
+        if k.hosts.is_empty() {
+            return Err(format!(
+                "signing key `{}` must name the hosts it may sign for",
+                k.name
+            ));
+        }
+        for h in &k.hosts {
+            super::templates::check_template_syntax(h).map_err(|e| e.to_string())?;
+        }
+        if let SigningMethod::Jwt { claims, .. } = &k.method {
+            let filled = claims.replace("{now}", "0").replace("{exp}", "0");
+            if !serde_json::from_str::<serde_json::Value>(&filled).is_ok_and(|v| v.is_object()) {
+                return Err(format!(
+                    "signing key `{}`: claims must be a JSON object (`{{now}}` and `{{exp}}` may stand for numbers)",
+                    k.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The hash of an HMAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -168,7 +168,12 @@ impl Spec {
                     s.name
                 ));
             }
-            if s.hosts.is_empty() {
+            // A secret only a signing key reads is never sent anywhere.
+            let signs = self
+                .signing
+                .iter()
+                .any(|k| k.method.secrets().contains(&&*s.name));
+            if s.hosts.is_empty() && !signs {
                 return bad(format!(
                     "secret `{}` must name the hosts it may be sent to",
                     s.name
@@ -181,6 +186,7 @@ impl Spec {
         for h in &self.hosts {
             check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
         }
+        auth::check_signing(&self.signing, |n| self.secret(n).is_some()).map_err(SpecError)?;
         Ok(())
     }
 
