@@ -17,6 +17,7 @@ mod fake_oauth;
 mod fakes;
 mod guide;
 mod hardening;
+mod hook_handshakes;
 mod hooks;
 mod nodes;
 mod oauth;

@@ -413,6 +413,32 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         None,
     )
     .await;
+    // A handshake by GET (Meta's `hub.challenge`).
+    assert_eq!(
+        app.upload(guest("hook-handshakes")).await.status,
+        StatusCode::CREATED
+    );
+    let a = app
+        .post(
+            "/api/v1/connections",
+            json!({"name": "meta", "connector": "hook-handshakes@0.1.0", "config": {},
+                   "secrets": {"webhook_secret": "k", "webhook_verify_token": "vt"}}),
+        )
+        .await;
+    let meta = a.json["id"].as_str().unwrap().to_string();
+    let a = app
+        .post(&format!("/api/v1/connections/{meta}/webhook"), json!(null))
+        .await;
+    let meta_path = a.json["path"].as_str().unwrap().to_string();
+    let a = app
+        .raw_with(
+            Method::GET,
+            &format!("{meta_path}?hub.mode=subscribe&hub.verify_token=vt&hub.challenge=42"),
+            &[],
+        )
+        .await;
+    assert_eq!(a.text, "42");
+    c.check(&Method::GET, &meta_path, &a);
 
     // OAuth2.
     let a = call(

@@ -213,11 +213,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks an error answered as it is, without a problem document: a
+/// sender's protocol wants the bare status (Xero's 401 with no body).
+#[derive(Clone, Copy, Debug)]
+pub struct Bare;
+
 /// An error answer that is not a problem document yet (axum's own: a 405
 /// for a method a path does not have, a rejection of an extractor not ours)
 /// becomes one, so every error of the API has the same shape.
 pub async fn every_error_a_problem(response: Response) -> Response {
     let status = response.status();
+    if response.extensions().get::<Bare>().is_some() {
+        return response;
+    }
     // Ours are problem documents, or pages for a browser; axum's own are
     // plain text or empty.
     let ours = response

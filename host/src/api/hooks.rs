@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,8 @@ use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, TimePaging, audit, position};
 use crate::store::hooks::DeliveryRow;
+use crate::sync::ingest::Delivery;
+use crate::webhooks::handshake::{self, Step};
 
 /// Largest incoming delivery; refused before any signature is computed.
 pub const HOOK_BODY_LIMIT: usize = 1 << 20;
@@ -52,15 +54,26 @@ pub fn routes() -> Vec<Route> {
             method: Method::POST,
             path: "/hooks/{connection}/{token}",
             scope: None,
-            summary: "An incoming webhook delivery, verified by the connector's scheme with the connection's `webhook_secret`",
+            summary: "An incoming webhook delivery, verified by the connector's scheme with the connection's `webhook_secret`; or a handshake the connector declares (Graph's `validationToken`, Slack's `url_verification`), answered in text/plain",
             query: None,
             body: Some(Content::Bytes),
             ok: vec![
                 (202, Content::Json(schema::<Receipt>)),
                 (200, Content::Json(schema::<Receipt>)),
             ],
-            errors: &[401, 404, 413, 422, 500],
-            handler: post(receive).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)),
+            errors: &[400, 401, 403, 404, 413, 422, 500],
+            handler: post(receive_post).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)),
+        },
+        Route {
+            method: Method::GET,
+            path: "/hooks/{connection}/{token}",
+            scope: None,
+            summary: "A webhook handshake made with GET (Meta's `hub.challenge`, checked against the connection's `webhook_verify_token`), answered in text/plain",
+            query: None,
+            body: None,
+            ok: vec![(200, Content::Text)],
+            errors: &[400, 403, 404],
+            handler: get(receive_get),
         },
     ]
 }
@@ -163,13 +176,32 @@ async fn deliveries(
     })))
 }
 
-/// An incoming delivery: authenticate the URL, verify the signature (the
-/// body limit applied before), refuse replays, then hand it to the
-/// connector's `receive` (records go through each sync's map → validate →
-/// push) or, if it has none, trigger the connection's syncs.
-async fn receive(
+/// Most query parameters a delivery may carry.
+const MAX_QUERY_PAIRS: usize = 64;
+
+/// A handshake made with GET (Meta's `hub.challenge`); nothing else is
+/// delivered by GET.
+async fn receive_get(
     State(state): State<AppState>,
     Path((connection_id, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let req = Incoming {
+        method: "GET",
+        connection_id,
+        token,
+        query,
+        headers,
+        body: Bytes::new(),
+    };
+    receive(&state, req).await
+}
+
+async fn receive_post(
+    State(state): State<AppState>,
+    Path((connection_id, token)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -180,51 +212,118 @@ async fn receive(
             ApiError::bad_request(format!("could not read the delivery: {e}"))
         }
     })?;
+    let req = Incoming {
+        method: "POST",
+        connection_id,
+        token,
+        query,
+        headers,
+        body,
+    };
+    receive(&state, req).await
+}
+
+/// A request to a webhook URL, as received.
+struct Incoming {
+    method: &'static str,
+    connection_id: String,
+    token: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A short `text/plain` answer (a handshake's echo).
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// An incoming request: authenticate the URL, answer a handshake the spec
+/// declares, verify the signature (the body limit applied before), refuse
+/// replays, then hand the delivery to the connector's `receive` (records
+/// go through each sync's map → validate → push) or, if it has none,
+/// trigger the connection's syncs. With the spec's plain replies (Xero),
+/// a valid delivery gets 200 with no body and an invalid one 401.
+async fn receive(state: &AppState, req: Incoming) -> Result<Response, ApiError> {
     let unknown = || ApiError::not_found("no such webhook endpoint");
     let expected = state
         .app
         .store
-        .hook_token(&connection_id)
+        .hook_token(&req.connection_id)
         .await?
         .ok_or_else(unknown)?;
-    if !constant_time_eq(token_hash(&token).as_bytes(), expected.as_bytes()) {
+    if !constant_time_eq(token_hash(&req.token).as_bytes(), expected.as_bytes()) {
         return Err(unknown());
     }
     let c = state
         .app
         .store
-        .connection(&connection_id)
+        .connection(&req.connection_id)
         .await?
         .ok_or_else(unknown)?;
-    let scheme = state
+    let hook = state
         .app
         .store
         .connector(&c.connector, &c.version)
         .await?
         .and_then(|k| k.spec.webhook)
-        .ok_or_else(unknown)?
-        .scheme;
-    let secret = match state
-        .app
-        .store
-        .secret_tokens(&c.id)
-        .await?
-        .into_iter()
-        .find(|t| t.name == "webhook_secret")
-    {
-        Some(t) => state
-            .app
-            .vault
-            .decrypt(&t.token)
-            .map_err(|e| ApiError::server(format!("webhook_secret: {e}")))?,
-        None => {
-            return Err(ApiError::invalid(
-                "the connection has no `webhook_secret`; set it before sending deliveries",
-                Vec::new(),
+        .ok_or_else(unknown)?;
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(req.query.unwrap_or_default().as_bytes())
+            .take(MAX_QUERY_PAIRS + 1)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    if query.len() > MAX_QUERY_PAIRS {
+        return Err(ApiError::bad_request(format!(
+            "a delivery has at most {MAX_QUERY_PAIRS} query parameters"
+        )));
+    }
+    let tokens = state.app.store.secret_tokens(&c.id).await?;
+    let secret = |name: &str| -> Result<Option<crate::model::secret::SecretValue>, ApiError> {
+        tokens
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| {
+                state
+                    .app
+                    .vault
+                    .decrypt(&t.token)
+                    .map_err(|e| ApiError::server(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    let verify_token = secret("webhook_verify_token")?;
+    match handshake::unsigned(
+        hook.handshake.as_ref(),
+        req.method,
+        &query,
+        verify_token.as_ref().map(|t| t.expose()),
+    ) {
+        Step::Answer(echo) => return Ok(text(StatusCode::OK, echo)),
+        Step::Refuse(status, why) => return Err(refused(status, why)),
+        Step::Deliver if req.method != "POST" => {
+            return Err(ApiError::bad_request(
+                "webhook deliveries are sent with POST; GET is only for a handshake the connector declares",
             ));
         }
+        Step::Deliver => {}
+    }
+    let Some(secret) = secret("webhook_secret")? else {
+        return Err(ApiError::invalid(
+            "the connection has no `webhook_secret`; set it before sending deliveries",
+            Vec::new(),
+        ));
     };
-    let pairs: Vec<(String, String)> = headers
+    let pairs: Vec<(String, String)> = req
+        .headers
         .iter()
         .filter_map(|(k, v)| {
             Some((
@@ -234,17 +333,38 @@ async fn receive(
         })
         .collect();
     let now = crate::store::now_ms() / 1000;
-    let verified = crate::webhooks::verify::verify(&scheme, secret.expose(), &pairs, &body, now)
-        .map_err(|e| {
-            ApiError::unauthorized(format!("delivery refused: {e}"))
-                .with(json!({"reason": "signature"}))
-        })?;
+    let verified = match crate::webhooks::verify::verify(
+        &hook.scheme,
+        secret.expose(),
+        &pairs,
+        &req.body,
+        now,
+    ) {
+        Ok(v) => v,
+        Err(_) if hook.plain_replies => {
+            let mut r = StatusCode::UNAUTHORIZED.into_response();
+            r.extensions_mut().insert(super::error::Bare);
+            return Ok(r);
+        }
+        Err(e) => {
+            return Err(ApiError::unauthorized(format!("delivery refused: {e}"))
+                .with(json!({"reason": "signature"})));
+        }
+    };
+    match handshake::signed(hook.handshake.as_ref(), &req.body) {
+        Step::Answer(echo) => return Ok(text(StatusCode::OK, echo)),
+        Step::Refuse(status, why) => return Err(refused(status, why)),
+        Step::Deliver => {}
+    }
     if !state
         .app
         .store
         .begin_delivery(&c.id, &verified.delivery_id)
         .await?
     {
+        if hook.plain_replies {
+            return Ok(StatusCode::OK.into_response());
+        }
         return Ok((
             StatusCode::OK,
             Json(Receipt {
@@ -255,13 +375,22 @@ async fn receive(
         )
             .into_response());
     }
-    match process(&state, &c, pairs, body.to_vec()).await {
+    let delivery = Delivery {
+        method: req.method,
+        headers: pairs,
+        query,
+        body: req.body.to_vec(),
+    };
+    match process(state, &c, delivery).await {
         Ok(detail) => {
             state
                 .app
                 .store
                 .finish_delivery(&c.id, &verified.delivery_id, "processed", &detail)
                 .await?;
+            if hook.plain_replies {
+                return Ok(StatusCode::OK.into_response());
+            }
             Ok((
                 StatusCode::ACCEPTED,
                 Json(Receipt {
@@ -284,6 +413,14 @@ async fn receive(
     }
 }
 
+fn refused(status: u16, why: String) -> ApiError {
+    if status == 403 {
+        ApiError::forbidden(why)
+    } else {
+        ApiError::bad_request(why)
+    }
+}
+
 /// The answer to a delivery.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 struct Receipt {
@@ -299,15 +436,12 @@ struct Receipt {
 async fn process(
     state: &AppState,
     c: &crate::store::connections::ConnectionRow,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    d: Delivery,
 ) -> Result<Value, ApiError> {
     use crate::sync::ingest::{IngestError, delivery};
-    delivery(&state.app, c, headers, body)
-        .await
-        .map_err(|e| match e {
-            IngestError::Busy(_) => ApiError::unavailable(format!("{e}; send the delivery again")),
-            IngestError::Connector(m) | IngestError::Failed(m) => ApiError::invalid(m, Vec::new()),
-            IngestError::Store(e) => e.into(),
-        })
+    delivery(&state.app, c, d).await.map_err(|e| match e {
+        IngestError::Busy(_) => ApiError::unavailable(format!("{e}; send the delivery again")),
+        IngestError::Connector(m) | IngestError::Failed(m) => ApiError::invalid(m, Vec::new()),
+        IngestError::Store(e) => e.into(),
+    })
 }

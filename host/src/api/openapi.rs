@@ -44,6 +44,8 @@ pub enum Content {
     Table,
     /// Prometheus text.
     Prometheus,
+    /// Short plain text (a webhook handshake's echo).
+    Text,
     /// An HTML page for a person in a browser.
     Html,
 }
@@ -111,7 +113,9 @@ fn content(c: Content, g: &mut SchemaGenerator, problem: bool) -> Option<Value> 
             "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per record"}},
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
         }),
-        Content::Prometheus => json!({"text/plain": {"schema": {"type": "string"}}}),
+        Content::Prometheus | Content::Text => {
+            json!({"text/plain": {"schema": {"type": "string"}}})
+        }
         Content::Html => json!({"text/html": {"schema": {"type": "string"}}}),
     })
 }

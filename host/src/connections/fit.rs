@@ -57,6 +57,10 @@ pub fn fit(
     for (name, set) in secrets {
         let host_only = match *name {
             "webhook_secret" => spec.webhook.is_some(),
+            "webhook_verify_token" => spec
+                .webhook
+                .as_ref()
+                .is_some_and(|w| w.handshake == Some(crate::model::spec::Handshake::HubChallenge)),
             "oauth_client_id" | "oauth_client_secret" => spec.oauth2.is_some(),
             _ => false,
         };

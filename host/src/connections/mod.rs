@@ -62,10 +62,14 @@ pub enum OpenError {
 }
 
 /// Secrets a connection may hold for the host itself, never handed to the
-/// connector: the signing secret of incoming webhooks and the OAuth2
-/// client credentials.
-pub const HOST_ONLY_SECRETS: [&str; 3] =
-    ["webhook_secret", "oauth_client_id", "oauth_client_secret"];
+/// connector: the signing secret of incoming webhooks, the verify token of
+/// Meta's webhook handshake, and the OAuth2 client credentials.
+pub const HOST_ONLY_SECRETS: [&str; 4] = [
+    "webhook_secret",
+    "webhook_verify_token",
+    "oauth_client_id",
+    "oauth_client_secret",
+];
 
 /// Open a stored connection as a sandbox session: its connector, config,
 /// grants, decrypted secrets and (if it uses OAuth2) its tokens, fetched

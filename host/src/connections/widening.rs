@@ -119,7 +119,7 @@ pub fn exposed_secrets(
     let mut out: Vec<String> = Vec::new();
     for s in stored {
         let name = s.name.as_str();
-        if !held(name) || name == "webhook_secret" {
+        if !held(name) || name == "webhook_secret" || name == "webhook_verify_token" {
             continue;
         }
         let affected = grants_widened

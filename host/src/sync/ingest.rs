@@ -92,21 +92,29 @@ pub async fn land(
     }
 }
 
+/// A verified webhook delivery, as the connector's `receive` gets it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// `POST` (or the method a sender uses).
+    pub method: &'static str,
+    /// Headers, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Query parameters of the URL.
+    pub query: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
 /// A verified delivery to connection `c`: the connector's `receive` turns
 /// it into records, which land in every stream of every sync of `c` that
 /// reads them; a connector without `receive` has `c`'s enabled syncs
 /// triggered instead. What happened, for the delivery's record.
-pub async fn delivery(
-    app: &App,
-    c: &ConnectionRow,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-) -> Result<Value, IngestError> {
+pub async fn delivery(app: &App, c: &ConnectionRow, d: Delivery) -> Result<Value, IngestError> {
     let syncs = app.store.syncs_by_source(&c.id).await?;
     let (_, session) = crate::connections::open(app, c)
         .await
         .map_err(|e| IngestError::Connector(e.to_string()))?;
-    let records = match session.receive("POST", headers, Vec::new(), body).await {
+    let records = match session.receive(d.method, d.headers, d.query, d.body).await {
         Err(CallError::Connector(ConnectorError::Unsupported)) => {
             let mut runs = Vec::new();
             for s in syncs.iter().filter(|s| s.enabled) {

@@ -1,11 +1,15 @@
 //! Webhooks as transport, in and out (what is emitted is `crate::events`).
 //!
 //! - [`verify`]: signatures of incoming deliveries (Standard Webhooks,
-//!   GitHub, Shopify, Stripe) and Standard Webhooks signing for ours.
+//!   GitHub, Shopify, Stripe, a generic HMAC, a static token) and
+//!   Standard Webhooks signing for ours.
+//! - [`handshake`]: the handshakes senders make when a URL is registered
+//!   (Graph, Slack, Meta).
 //! - [`sender`]: the durable delivery queue of outgoing events: retries with
 //!   backoff and jitter, `Retry-After`, SSRF rules at send, endpoints
 //!   disabled on 410 or after days of failure.
 
+pub mod handshake;
 pub mod sender;
 pub mod verify;
 
