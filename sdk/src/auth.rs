@@ -208,15 +208,19 @@ impl HostRequest {
 pub enum TokenAt {
     /// A JSON pointer into the body (`/token`).
     JsonPointer(String),
-    /// These cookies (`B1SESSION`, `ROUTEID`), sent back by the host.
+    /// These cookies (`B1SESSION`, `ROUTEID`), kept as one
+    /// `name=value; name=value` token: send them with
+    /// `Cookie: {{session:token}}`.
     Cookies(Vec<String>),
     /// A response header.
     Header(String),
 }
 
 /// A login session the host keeps for the connection: it logs in, keeps
-/// the token across runs, substitutes `{{session:token}}` (or sends the
-/// cookies), and logs in again when a request is refused.
+/// the token across runs (sealed, per connection), substitutes
+/// `{{session:token}}` (cookies included: `Cookie: {{session:token}}`),
+/// and logs in again when it expires or a request is refused with a
+/// `relogin_on` status.
 ///
 /// ```
 /// use wharf_sdk::auth::{HostRequest, Login, TokenAt};

@@ -19,6 +19,7 @@ mod guide;
 mod hardening;
 mod hook_handshakes;
 mod hooks;
+mod login;
 mod nodes;
 mod oauth;
 mod openapi;

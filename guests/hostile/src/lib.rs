@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use serde::Deserialize;
-use wharf_sdk::auth::{Encoding, Hash, SigningKey};
+use wharf_sdk::auth::{Encoding, Hash, HostRequest, Login, SigningKey, TokenAt};
 use wharf_sdk::http::Request;
 use wharf_sdk::prelude::*;
 
@@ -103,6 +103,18 @@ impl Connector for Hostile {
                     600,
                 )
                 .host("{config.url}"),
+            )
+            // A login session (SAP Business One's shape): the host logs in
+            // with the `token` secret as the password and keeps the cookies.
+            .login(
+                Login::new(
+                    HostRequest::new("POST", "{config.login_url}").json_body(
+                        r#"{"CompanyDB":"SBODEMOUS","UserName":"manager","Password":"{{secret:token}}"}"#,
+                    ),
+                    TokenAt::Cookies(vec!["B1SESSION".into(), "ROUTEID".into()]),
+                )
+                .lifetime_secs(1800)
+                .relogin_on(401),
             )
             .host("{config.url}")
     }
@@ -290,6 +302,13 @@ fn attack(config: &Config) -> Result<Page> {
                 .header("Content-Type", "application/json")
                 .body(br#"{"hello":"world"}"#.to_vec())
                 .sign(&config.value)
+                .send()?;
+            one(json!({ "status": resp.status, "body": resp.text() }))
+        }
+        "send-session" => {
+            // The login session's cookies, aimed at `target` (default: `url`).
+            let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))
+                .header("Cookie", "{{session:token}}")
                 .send()?;
             one(json!({ "status": resp.status, "body": resp.text() }))
         }

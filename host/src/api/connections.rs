@@ -566,9 +566,9 @@ async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, Ap
     match crate::connections::open(&state.app, c).await {
         Ok((_, session)) => Ok(session),
         Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),
-        Err(e @ (OpenError::Session { .. } | OpenError::OAuth { .. })) => {
-            Err(ApiError::invalid(e.to_string(), Vec::new()))
-        }
+        Err(
+            e @ (OpenError::Session { .. } | OpenError::OAuth { .. } | OpenError::Login { .. }),
+        ) => Err(ApiError::invalid(e.to_string(), Vec::new())),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

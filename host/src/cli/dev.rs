@@ -259,6 +259,10 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         state: None,
         inputs: Vec::new(),
         reveal: args.reveal.clone(),
+        // `wharf dev` does not log in for the connector: a login needs a
+        // connection's stored session (see `wharf serve`).
+        login: None,
+        relogin_on: Vec::new(),
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

@@ -6,6 +6,7 @@
 //! refreshed if due), and that says why it could not.
 
 pub mod fit;
+pub mod login;
 pub mod widening;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,15 @@ pub enum OpenError {
     /// The OAuth2 token could not be obtained.
     #[error("connection `{connection}`: {reason}")]
     OAuth {
+        /// Connection name.
+        connection: String,
+        /// Why.
+        reason: String,
+    },
+    /// The login session cannot be set up (its request refers to secrets
+    /// or config it cannot use).
+    #[error("connection `{connection}`: login: {reason}")]
+    Login {
         /// Connection name.
         connection: String,
         /// Why.
@@ -202,7 +212,17 @@ async fn open_with_token(
         } else {
             Vec::new()
         };
+        let login =
+            login::LoginTokens::new(app, c, connector.spec(), &secrets).map_err(|reason| {
+                OpenError::Login {
+                    connection: c.name.clone(),
+                    reason,
+                }
+            })?;
+        let relogin_on = login.as_ref().map(|l| l.relogin_on()).unwrap_or_default();
         let options = SessionOptions {
+            login: login.map(|l| Arc::new(l) as Arc<dyn TokenSource>),
+            relogin_on,
             config: c.config.clone(),
             hosts: c.grants.hosts.clone(),
             networks: c.grants.networks.clone(),

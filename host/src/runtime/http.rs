@@ -183,14 +183,12 @@ impl HttpSession {
         let Some(req) = retry else {
             return Ok(response);
         };
-        if response.status != 401 {
-            return Ok(response);
-        }
         let url = Url::parse(&req.url).ok();
         let mut renewed = false;
         for (oauth, held) in [(true, &mut tokens.oauth), (false, &mut tokens.session)] {
             if let (Some(token), Some(url)) = (held.as_mut(), &url)
                 && self.secrets.token_goes_to(oauth, url)
+                && self.secrets.renews_on(oauth, response.status)
             {
                 *token = self.secrets.renew_token(oauth, token).await.map_err(deny)?;
                 renewed = true;
@@ -203,7 +201,7 @@ impl HttpSession {
     }
 
     async fn send_with(&self, mut req: Request, tokens: &Tokens) -> Result<Response, HttpError> {
-        let body_encoding = body_encoding(&req.headers);
+        let body_encoding = placeholders::body_encoding(&req.headers);
         let sign = req.sign.take();
         // A blob as the body: sent as is (no placeholders are looked for in
         // it: it is data, not a template), within the request cap.
@@ -601,24 +599,6 @@ fn allowed_method(method: &str) -> Result<Method, HttpError> {
         return Err(refused());
     }
     Method::from_bytes(upper.as_bytes()).map_err(|_| refused())
-}
-
-/// How a placeholder in the body is encoded by default: by the request's
-/// `Content-Type`.
-fn body_encoding(headers: &[(String, String)]) -> Encoding {
-    let content_type = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    if media == "application/json" || media.ends_with("+json") {
-        Encoding::Json
-    } else if media == "application/x-www-form-urlencoded" {
-        Encoding::Form
-    } else {
-        Encoding::Raw
-    }
 }
 
 /// A request failed in transport: the message, with secret values redacted.

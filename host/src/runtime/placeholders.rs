@@ -200,6 +200,24 @@ pub fn basic(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
+/// How a placeholder in the body is encoded by default: by the request's
+/// `Content-Type`.
+pub fn body_encoding(headers: &[(String, String)]) -> Encoding {
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media == "application/json" || media.ends_with("+json") {
+        Encoding::Json
+    } else if media == "application/x-www-form-urlencoded" {
+        Encoding::Form
+    } else {
+        Encoding::Raw
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

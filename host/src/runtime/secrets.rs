@@ -120,6 +120,8 @@ const RENEW_MARGIN_MS: i64 = 30_000;
 /// go to, its source, and the value held.
 pub struct TokenSlot {
     hosts: Vec<HostPattern>,
+    /// Statuses that mean "this token is no longer good" (401).
+    renew_on: Vec<u16>,
     source: Arc<dyn TokenSource>,
     held: tokio::sync::Mutex<Option<Token>>,
     /// Every value the session has held, for redaction.
@@ -131,10 +133,20 @@ impl TokenSlot {
     pub fn new(hosts: Vec<HostPattern>, source: Arc<dyn TokenSource>) -> Self {
         Self {
             hosts,
+            renew_on: vec![401],
             source,
             held: tokio::sync::Mutex::new(None),
             seen: Mutex::default(),
         }
+    }
+
+    /// Renew on these statuses instead of 401 (a login session's
+    /// `relogin_on`).
+    pub fn renewed_on(mut self, statuses: Vec<u16>) -> Self {
+        if !statuses.is_empty() {
+            self.renew_on = statuses;
+        }
+        self
     }
 }
 
@@ -354,6 +366,13 @@ impl SecretBook {
             self.redactor.add(value.expose());
             self.by_origin.lock().expect("redactor cache lock").clear();
         }
+    }
+
+    /// Whether `status` means the token (OAuth2, or the login session) is
+    /// no longer good and is renewed once.
+    pub fn renews_on(&self, oauth: bool, status: u16) -> bool {
+        self.slot(oauth)
+            .is_some_and(|s| s.renew_on.contains(&status))
     }
 
     /// Whether a response from `url` may be answered by renewing a token

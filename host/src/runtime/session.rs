@@ -51,6 +51,11 @@ pub struct SessionOptions {
     /// Where the connection's OAuth2 access token comes from, for
     /// `{{oauth:access_token}}`; fetched when a request needs it.
     pub oauth: Option<Arc<dyn TokenSource>>,
+    /// Where the connection's login session comes from, for
+    /// `{{session:token}}`; logged in when a request needs it.
+    pub login: Option<Arc<dyn TokenSource>>,
+    /// Statuses that mean "log in again" (401 when empty).
+    pub relogin_on: Vec<u16>,
     /// The non-secret facts of the OAuth2 grant (`oauth.info`).
     pub oauth_info: Vec<(String, String)>,
     /// Where the connection keeps its `state` (none: in memory, for this
@@ -114,6 +119,14 @@ impl Session {
                 .host_patterns(&options.config)
                 .unwrap_or_default();
             book = book.with_oauth(TokenSlot::new(hosts, source));
+        }
+        if let Some(source) = options.login {
+            // The session goes where the connector says its API is, too.
+            let hosts = connector
+                .spec
+                .host_patterns(&options.config)
+                .unwrap_or_default();
+            book = book.with_session(TokenSlot::new(hosts, source).renewed_on(options.relogin_on));
         }
         let book = Arc::new(book);
         let name: Arc<str> = connector.spec.name.as_str().into();
