@@ -615,3 +615,72 @@ async fn the_scheduler_loop_enqueues_each_due_time_once() {
     );
     assert!(runs.iter().all(|r| r.trigger == "schedule"));
 }
+
+/// A source whose data comes from a job it polls (Meta insights reports,
+/// Salesforce Bulk API): pending pages are waited on, not failed, up to
+/// the sync's `limits.max_pending_secs`; rows the source could not read
+/// are stored with the run's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_pages_are_waited_on_and_source_row_errors_are_kept() {
+    let app = App::new(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    assert_eq!(
+        app.upload(guest("hostile")).await.status,
+        StatusCode::CREATED
+    );
+    let conn = app
+        .connection(
+            "jobs",
+            "hostile@0.1.0",
+            json!({"attack": "pending", "n": 2, "url": "https://api.example.com"}),
+            json!({}),
+        )
+        .await;
+    let run = |name: &'static str, limits: Value| {
+        let app = &app;
+        let conn = conn.clone();
+        async move {
+            let a = app
+                .post(
+                    "/api/v1/syncs",
+                    json!({"name": name, "source": conn, "streams": ["out"], "limits": limits}),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+            let sync = a.json["id"].as_str().unwrap().to_string();
+            let run = app
+                .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+                .await;
+            let id = run.json["id"].as_str().unwrap().to_string();
+            (app.wait_run(&id).await, id)
+        }
+    };
+    let (done, id) = run("polled", json!({})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["counters"]["pushed"], 1, "{done}");
+    assert_eq!(done["counters"]["rejected"], 1, "{done}");
+    let logs = app.get(&format!("/api/v1/runs/{id}/logs")).await;
+    assert_eq!(
+        logs.text.matches("the source is not ready yet").count(),
+        2,
+        "{}",
+        logs.text
+    );
+    let errors = app.get(&format!("/api/v1/runs/{id}/errors")).await;
+    let e = &errors.json["items"][0];
+    assert_eq!(e["index"], 7, "{}", errors.text);
+    assert_eq!(e["field"], "amount");
+    assert!(e["message"].as_str().unwrap().contains("12,5O"));
+
+    // Past the sync's limit on waiting: failed, with the limit named.
+    let (done, _) = run("impatient", json!({"max_pending_secs": 1})).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error_kind"], "limit", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_pending_secs"),
+        "{done}"
+    );
+}

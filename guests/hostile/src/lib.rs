@@ -123,9 +123,33 @@ impl Connector for Hostile {
         attack(config).map(|_| ())
     }
 
-    fn fetch(config: &Config, _stream: &str, _cursor: Option<&str>) -> Result<Page> {
+    fn fetch(config: &Config, _stream: &str, cursor: Option<&str>) -> Result<Page> {
+        if config.attack == "pending" {
+            return pending(config, cursor);
+        }
         attack(config)
     }
+}
+
+/// A job the source polls: pending `n` times (1 s each), then one record
+/// and a row it could not read.
+fn pending(config: &Config, cursor: Option<&str>) -> Result<Page> {
+    let polled: u64 = cursor
+        .and_then(|c| c.strip_prefix("job-1:poll-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if polled < config.n {
+        return Ok(Page::pending(format!("job-1:poll-{}", polled + 1), 1));
+    }
+    let record = Record::from_value("out", json!({ "i": 1, "polled": polled }))?.key_from("i");
+    Ok(
+        Page::last(vec![record], Some("job-1:done".into())).row_error(
+            "out",
+            7,
+            Some("amount"),
+            "not a number: `12,5O`",
+        ),
+    )
 }
 
 fn one(value: Value) -> Result<Page> {

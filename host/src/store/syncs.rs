@@ -94,6 +94,10 @@ pub struct RunLimits {
     /// Records the sync keeps in the records store.
     #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub max_stored_records: u64,
+    /// Seconds one run may wait on pending pages (a report or bulk job
+    /// the source polls), at most 30 days.
+    #[schemars(range(min = 1, max = 2_592_000))]
+    pub max_pending_secs: u64,
 }
 
 /// Longest interval of an `every` schedule: 366 days.
@@ -111,6 +115,7 @@ impl Default for RunLimits {
             max_bytes: 20 << 30,
             max_duration_secs: 24 * 3600,
             max_stored_records: 10_000_000,
+            max_pending_secs: 6 * 3600,
         }
     }
 }

@@ -157,6 +157,8 @@ struct Run<'a> {
     destination: Option<Opened>,
     validators: HashMap<String, Option<Arc<jsonschema::Validator>>>,
     rejected: i64,
+    /// Seconds this run has waited on pending pages (async jobs upstream).
+    pending_secs: u64,
 }
 
 /// Execute a claimed run.
@@ -249,6 +251,7 @@ pub async fn execute_timed(
         destination,
         validators: HashMap::new(),
         rejected: run.counters.rejected,
+        pending_secs: 0,
     };
     // The run's own time counts from its first start, across retries of
     // the same run after a crash.
@@ -331,6 +334,7 @@ pub async fn land(
         destination,
         validators: HashMap::new(),
         rejected: 0,
+        pending_secs: 0,
     };
     let fetched = records.len() as i64;
     // Map one record at a time if the mapper does not keep the count, so
@@ -427,9 +431,12 @@ impl Run<'_> {
                 }
                 None => page.records,
             };
-            let done = !page.more;
+            // A pending page (a report or bulk job still running upstream)
+            // is not the end of the stream, whatever `more` says.
+            let pending = page.pending;
+            let done = !page.more && pending.is_none();
             let next = page.cursor.clone().or(cursor.clone());
-            let batch = Batch::page(records, fetched);
+            let batch = Batch::page(records, fetched).with_row_errors(page.row_errors);
             let counters = self
                 .push_and_commit(batch, position(page.cursor.clone(), done))
                 .await?
@@ -450,6 +457,35 @@ impl Run<'_> {
             if done {
                 return Ok(());
             }
+            if let Some(secs) = pending {
+                self.wait_pending(stream, secs).await?;
+            }
+        }
+    }
+
+    /// Wait before fetching a pending page again: the source's delay (at
+    /// least 1 s, at most 5 min at a time), counted against the sync's
+    /// `limits.max_pending_secs`, cut short by a cancel or a shutdown.
+    async fn wait_pending(&mut self, stream: &str, secs: u32) -> Result<(), Outcome> {
+        let secs = u64::from(secs).clamp(1, 300);
+        let limit = self.sync.limits.max_pending_secs;
+        if self.pending_secs + secs > limit {
+            return Err(failed(
+                "limit",
+                format!(
+                    "stream `{stream}` is still pending after {} s of waiting, more than the sync's limit of {limit} s per run (limits.max_pending_secs); what was fetched so far is committed",
+                    self.pending_secs
+                ),
+                None,
+            ));
+        }
+        self.pending_secs += secs;
+        self.note(format!(
+            "stream `{stream}`: the source is not ready yet; fetching again in {secs} s"
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(secs)) => Ok(()),
+            stop = self.stop.stopped() => Err(Outcome::Stopped(stop)),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::open::Side;
 use super::{Outcome, Run, quota, refused_outcome};
-use crate::model::record::Record;
+use crate::model::record::{Record, RowError};
 use crate::store::pages::{PageCommit, StoreOutcome};
 use crate::store::runs::{Counters, RejectionRow};
 
@@ -35,6 +35,21 @@ impl Batch {
             fetched,
             page: true,
         }
+    }
+
+    /// With the rows the source could not read, stored with the run's
+    /// errors (and counted as rejected) like refused records.
+    pub fn with_row_errors(mut self, errors: Vec<RowError>) -> Self {
+        self.rejections
+            .extend(errors.into_iter().map(|e| RejectionRow {
+                stream: e.stream,
+                // A row number when the source gives one.
+                index: e.row.trim().parse().unwrap_or(-1),
+                key: Some(e.row),
+                field: e.field,
+                message: e.message,
+            }));
+        self
     }
 
     /// Records that did not come from `fetch` (an import, a delivery): each
