@@ -287,6 +287,18 @@ async fn every_documented_body_matches_what_the_handler_returns() {
     )
     .await;
     assert_eq!(a.json["ok"], true, "{}", a.text);
+    // What it offers: asked of the connector.
+    let a = call(
+        &app,
+        c,
+        Method::POST,
+        &format!("/api/v1/connections/{shop}/discover"),
+        None,
+    )
+    .await;
+    assert_eq!(a.json["from"], "discover", "{}", a.text);
+    assert_eq!(a.json["streams"][0]["name"], "items");
+    assert_eq!(a.json["streams"][0]["key_field"], "id", "{}", a.text);
 
     // A sync into the records store, a run, its logs and rejections.
     let a = call(
@@ -413,6 +425,17 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         None,
     )
     .await;
+    // A connector without `discover`: its spec's streams.
+    let a = call(
+        &app,
+        c,
+        Method::POST,
+        &format!("/api/v1/connections/{hooked}/discover"),
+        None,
+    )
+    .await;
+    assert_eq!(a.json["from"], "spec", "{}", a.text);
+    assert_eq!(a.json["streams"][0]["name"], "items");
     // A handshake by GET (Meta's `hub.challenge`).
     assert_eq!(
         app.upload(guest("hook-handshakes")).await.status,

@@ -152,6 +152,25 @@ impl Connector for HttpJson {
         Ok(())
     }
 
+    /// The streams of this connection's config, with their keys and
+    /// cursor fields (their schemas are not known before a fetch).
+    fn discover(config: &Config) -> Result<Vec<StreamSpec>> {
+        Ok(config
+            .streams
+            .iter()
+            .map(|(name, sc)| {
+                let mut s = StreamSpec::new(name.clone());
+                if let Some(k) = &sc.key {
+                    s = s.key_field(k.clone());
+                }
+                if let Some(c) = &sc.cursor_field {
+                    s = s.cursor_field(c.clone());
+                }
+                s
+            })
+            .collect())
+    }
+
     fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
         let sc = config.streams.get(stream).ok_or_else(|| {
             let known: Vec<&str> = config.streams.keys().map(String::as_str).collect();

@@ -357,7 +357,7 @@ async fn list(
     })))
 }
 
-async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, ApiError> {
+pub(super) async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, ApiError> {
     state
         .app
         .store
@@ -562,7 +562,7 @@ struct CheckResult {
 }
 
 /// Open a session for a stored connection, with errors as API errors.
-async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
+pub(super) async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
     match crate::connections::open(&state.app, c).await {
         Ok((_, session)) => Ok(session),
         Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),

@@ -6,6 +6,7 @@
 mod auth;
 mod connections;
 mod connectors;
+mod discover;
 pub mod error;
 mod hooks;
 mod json;
@@ -92,6 +93,7 @@ pub fn routes() -> Vec<Route> {
     }];
     all.extend(connectors::routes());
     all.extend(connections::routes());
+    all.extend(discover::routes());
     all.extend(keys::routes());
     all.extend(syncs::routes());
     all.extend(runs::routes());
