@@ -403,3 +403,53 @@ async fn the_oauth_token_goes_only_to_the_hosts_the_spec_declares() {
         .to_string();
     assert!(err.contains("may not be sent to"), "{err}");
 }
+
+/// Blobs: a download larger than the response cap stays in the host and
+/// is read in chunks; what a run may keep is bounded by `blob_bytes`, and
+/// the call that would pass it fails naming the limit.
+#[tokio::test]
+async fn large_bodies_stay_in_the_host_as_blobs_within_the_run_quota() {
+    const BIG: usize = 3 << 20;
+    let body: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    let expected_sum = body
+        .iter()
+        .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
+    let served = body.clone();
+    let up = Upstream::start(Router::new().route(
+        "/download",
+        get(move || {
+            let b = served.clone();
+            async move { b }
+        }),
+    ))
+    .await;
+    let rt = runtime_with(Limits {
+        http_response_bytes: 1 << 20,
+        blob_bytes: 8 << 20,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    let open =
+        |config: serde_json::Value| session(&rt, &hostile, config, &[&up.origin()], LOOPBACK, &[]);
+
+    // Three times the response cap, kept and read back whole.
+    let s = open(json!({"attack": "keep-body", "url": up.url("/download")}));
+    let page = s.fetch("out", None).await.unwrap();
+    let r = page.records[0].fields();
+    assert_eq!(r["len"], json!(BIG), "{r:?}");
+    assert_eq!(r["size"], json!(BIG));
+    assert_eq!(r["inline"], json!(0), "the body is not also copied in");
+    assert_eq!(r["sum"], json!(expected_sum.to_string()));
+    // The same download without keeping it: the response cap holds.
+    let s = open(json!({"attack": "request", "url": up.url("/download")}));
+    assert!(s.fetch("out", None).await.is_err());
+
+    // Within the quota, then past it.
+    let s = open(json!({"attack": "blob-flood", "n": 6, "url": up.url("/download")}));
+    let page = s.fetch("out", None).await.unwrap();
+    assert_eq!(page.records[0].fields()["size"], json!(6 << 20));
+    let s = open(json!({"attack": "blob-flood", "n": 9, "url": up.url("/download")}));
+    let err = s.fetch("out", None).await.unwrap_err().to_string();
+    assert!(err.contains("blob_bytes"), "{err}");
+    assert!(err.contains(&(8u64 << 20).to_string()), "{err}");
+}

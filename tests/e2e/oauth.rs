@@ -192,6 +192,40 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
         tokens.access_token.starts_with("gAAAAA"),
         "stored as a Fernet token"
     );
+
+    // `oauth.info`: the grant's non-secret facts the spec names; the
+    // access token it also names is never handed out.
+    let _workers = app.start_workers();
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "grant", "source": id, "streams": ["grant"]}),
+        )
+        .await;
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let run = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+        .await;
+    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let a = app
+        .get(&format!(
+            "/api/v1/syncs/{sync}/records/export?stream=grant&format=json"
+        ))
+        .await;
+    assert!(a.text.contains("\"token_type\""), "{}", a.text);
+    assert!(a.text.contains("\"expires_at\""), "{}", a.text);
+    assert!(!a.text.contains("access_token"), "{}", a.text);
+    let latest = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let access = app.state.app.vault.decrypt(&latest.access_token).unwrap();
+    assert!(!a.text.contains(access.expose()), "{}", a.text);
 }
 
 async fn fake_provider(rotate: bool) -> (Upstream, crate::fake_oauth::Shared) {

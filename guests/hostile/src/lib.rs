@@ -329,6 +329,36 @@ fn attack(config: &Config) -> Result<Page> {
                 .send()?;
             one(json!({ "status": resp.status, "body": resp.text() }))
         }
+        "keep-body" => {
+            // A download kept in the host, read back in chunks: its length
+            // and a checksum, never all of it in guest memory at once.
+            let resp = Request::get(&config.url).keep_body().send()?;
+            let blob = wharf_sdk::blob::Blob(
+                resp.blob
+                    .clone()
+                    .ok_or_else(|| Error::fatal("no blob kept"))?,
+            );
+            let (mut len, mut sum) = (0u64, 0u64);
+            for chunk in blob.chunks() {
+                let chunk = chunk?;
+                len += chunk.len() as u64;
+                sum = chunk
+                    .iter()
+                    .fold(sum, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
+            }
+            one(
+                json!({ "len": len, "size": blob.size()?, "sum": sum.to_string(), "inline": resp.body.len() }),
+            )
+        }
+        "blob-flood" => {
+            // Write `n` MiB into blobs of this run, 1 MiB at a time.
+            let blob = wharf_sdk::blob::Blob::create()?;
+            let chunk = vec![7u8; 1 << 20];
+            for _ in 0..config.n {
+                blob.append(&chunk)?;
+            }
+            one(json!({ "size": blob.size()? }))
+        }
         "send-session" => {
             // The login session's cookies, aimed at `target` (default: `url`).
             let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))

@@ -29,13 +29,19 @@ impl Connector for OAuthApi {
             .role(Role::Source)
             .stream(StreamSpec::new("me").key_field("sub"))
             .stream(StreamSpec::new("items").key_field("id"))
+            .stream(StreamSpec::new("grant"))
             .host("{config.base_url}")
             .oauth2(
                 OAuth2::authorization_code(
                     "{config.auth_url}/authorize",
                     "{config.auth_url}/token",
                 )
-                .scope("read"),
+                .scope("read")
+                // Non-secret facts of the grant, for the `grant` stream;
+                // `access_token` is asked for too, and never given.
+                .info_field("scope")
+                .info_field("token_type")
+                .info_field("access_token"),
             )
     }
 
@@ -44,6 +50,14 @@ impl Connector for OAuthApi {
     }
 
     fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page> {
+        if stream == "grant" {
+            // What the host tells about the grant: never a token.
+            let facts: Map<String, Value> = wharf_sdk::oauth_info()
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            return Ok(Page::last(vec![Record::upsert(stream, facts)], None));
+        }
         if stream == "items" {
             // Paged: one request per page, each with the current token.
             let page: u32 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
