@@ -68,6 +68,11 @@ pub struct ProviderState {
     pub expire_after_pages: Option<usize>,
     /// Token responses leave out `expires_in` (as Salesforce's do).
     pub no_expires_in: bool,
+    /// The public key (P-256, uncompressed) of the service account whose
+    /// JWT assertions the JWT bearer grant accepts (RFC 7523).
+    pub jwt_public: Option<Vec<u8>>,
+    /// Claims of the last assertion accepted.
+    pub last_claims: Option<serde_json::Value>,
     codes: HashMap<String, Issued>,
 }
 
@@ -126,6 +131,43 @@ async fn authorize(State(p): State<Shared>, Query(q): Query<AuthorizeQuery>) -> 
     .into_response()
 }
 
+/// The grant type of RFC 7523.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// An ES256 assertion: signed by the registered key, for this token
+/// endpoint (`aud`), not expired; its claims.
+fn check_assertion(jwt: &str, public: Option<&[u8]>) -> Result<serde_json::Value, String> {
+    let public = public.ok_or("no service account is registered")?;
+    let (input, sig) = jwt.rsplit_once('.').ok_or("not a JWT")?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| "bad signature encoding")?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, public)
+        .verify(input.as_bytes(), &sig)
+        .map_err(|_| "the assertion's signature does not verify")?;
+    let (header, claims) = input.split_once('.').ok_or("not a JWT")?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| "bad header")?)
+            .map_err(|_| "bad header")?;
+    if header["alg"] != "ES256" {
+        return Err("alg must be ES256".into());
+    }
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).map_err(|_| "bad claims")?)
+            .map_err(|_| "bad claims")?;
+    if !claims["aud"]
+        .as_str()
+        .is_some_and(|a| a.ends_with("/token"))
+    {
+        return Err("aud is not this token endpoint".into());
+    }
+    let now = wharf::store::now_ms() / 1000;
+    if claims["exp"].as_i64().is_none_or(|e| e <= now) {
+        return Err("the assertion has expired".into());
+    }
+    Ok(claims)
+}
+
 /// Client credentials from the form (`client_secret_post`) or HTTP Basic.
 fn client(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<(String, String)> {
     if let Some(basic) = headers
@@ -153,8 +195,11 @@ async fn token(State(p): State<Shared>, headers: HeaderMap, body: String) -> Res
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut p = p.lock().unwrap();
+    // The JWT bearer grant authenticates by its assertion (RFC 7523 §3.1).
+    let by_assertion = grant == JWT_BEARER;
     match client(&form, &headers) {
         Some((id, secret)) if id == CLIENT_ID && secret == CLIENT_SECRET => {}
+        _ if by_assertion => {}
         _ => {
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
@@ -165,6 +210,16 @@ async fn token(State(p): State<Shared>, headers: HeaderMap, body: String) -> Res
         }
     }
     match grant.as_str() {
+        "client_credentials" => {}
+        JWT_BEARER => {
+            let assertion = form.get("assertion").cloned().unwrap_or_default();
+            match check_assertion(&assertion, p.jwt_public.as_deref()) {
+                Ok(claims) => p.last_claims = Some(claims),
+                Err(why) => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &why, &mut p);
+                }
+            }
+        }
         "authorization_code" => {
             let code = form.get("code").cloned().unwrap_or_default();
             let Some(issued) = p.codes.remove(&code) else {
@@ -225,7 +280,9 @@ async fn token(State(p): State<Shared>, headers: HeaderMap, body: String) -> Res
     if p.no_expires_in {
         answer.as_object_mut().unwrap().remove("expires_in");
     }
-    if grant != "refresh_token" || p.rotate {
+    // Machine grants get no refresh token (RFC 6749 §4.4.3, RFC 7523).
+    let machine = grant == "client_credentials" || by_assertion;
+    if !machine && (grant != "refresh_token" || p.rotate) {
         p.current_refresh = format!("refresh-{}", p.issued);
         answer["refresh_token"] = json!(p.current_refresh);
     }

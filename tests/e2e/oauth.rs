@@ -532,3 +532,86 @@ async fn a_token_that_expires_mid_run_is_renewed_and_the_run_succeeds() {
         .await;
     assert!(!logs.text.contains("access-"), "a token reached the log");
 }
+
+/// The JWT bearer grant (RFC 7523), as Google service accounts use it: no
+/// administrator authorizes; the host signs an ES256 assertion with the
+/// connection's `private_key` (claims from the config), exchanges it for a
+/// token at the declared endpoint, and does it again when the token
+/// expires. The key never leaves the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_gets_its_token_by_a_signed_assertion() {
+    use base64::Engine as _;
+    use ring::signature::KeyPair;
+    let (provider, state) = fake_provider(false).await;
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let key = |rng: &ring::rand::SystemRandom| {
+        let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, rng).unwrap();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, doc.as_ref(), rng).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(doc.as_ref())
+        );
+        (pem, pair.public_key().as_ref().to_vec())
+    };
+    let (pem, public) = key(&rng);
+    state.lock().unwrap().jwt_public = Some(public);
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("oauth-service")).await.status,
+        StatusCode::CREATED
+    );
+    let email = "etl@wharf-test.iam.gserviceaccount.com";
+    let config = json!({"base_url": provider.origin(), "auth_url": provider.origin(), "client_email": email});
+    let id = app
+        .connection(
+            "service",
+            "oauth-service@0.1.0",
+            config.clone(),
+            json!({"private_key": pem}),
+        )
+        .await;
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+    {
+        let p = state.lock().unwrap();
+        assert_eq!(p.issued, 1);
+        let claims = p.last_claims.clone().unwrap();
+        assert_eq!(claims["iss"], email);
+        assert_eq!(claims["scope"], "read");
+        assert_eq!(claims["aud"], format!("{}/token", provider.origin()));
+    }
+    // Expired: a new assertion, a new token; the check still passes.
+    expire(&app, &id).await;
+    let a = app
+        .post(&format!("/api/v1/connections/{id}/check"), json!(null))
+        .await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+    assert_eq!(state.lock().unwrap().issued, 2);
+    let shown = app.get(&format!("/api/v1/connections/{id}")).await;
+    assert!(!shown.text.contains("PRIVATE KEY"), "{}", shown.text);
+
+    // A key the provider does not know: refused, and said so.
+    let (other, _) = key(&rng);
+    let wrong = app
+        .connection(
+            "impostor",
+            "oauth-service@0.1.0",
+            config,
+            json!({"private_key": other}),
+        )
+        .await;
+    let a = app
+        .post(&format!("/api/v1/connections/{wrong}/check"), json!(null))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(
+        a.text.contains("refused the grant (invalid_grant)"),
+        "{}",
+        a.text
+    );
+    assert!(!a.text.contains("PRIVATE KEY"));
+    assert_eq!(state.lock().unwrap().issued, 2);
+}

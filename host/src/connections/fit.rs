@@ -130,6 +130,10 @@ pub fn fit(
         // the first authorization.
         if let Some(o) = &spec.oauth2 {
             for (what, template) in [("authorization", &o.authorize_url), ("token", &o.token_url)] {
+                // Machine grants have no authorization endpoint.
+                if template.is_empty() && what == "authorization" {
+                    continue;
+                }
                 if let Err(e) = expand_url_template(template, config) {
                     errors.push(FieldProblem {
                         field: "/config".into(),

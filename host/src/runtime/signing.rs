@@ -138,10 +138,18 @@ impl Signers {
                 }
                 _ => String::new(),
             };
+            let mut method = s.method.clone();
+            if let SigningMethod::Jwt { claims, .. } = &mut method {
+                // Config a connection lacks leaves `{config.x}` as written:
+                // minting then fails with the claims not JSON, when used.
+                if let Ok(filled) = fill_config(claims, config) {
+                    *claims = filled;
+                }
+            }
             keys.insert(
                 s.name.clone(),
                 Key {
-                    method: s.method.clone(),
+                    method,
                     region,
                     hosts,
                     secrets,
@@ -329,6 +337,30 @@ fn expand_region(template: &str, config: &Value) -> Result<String, TemplateError
         });
     }
     Ok(value)
+}
+
+/// `{config.x}` in a JSON template (JWT claims) replaced by the config's
+/// string, escaped as JSON string content (the template has the quotes).
+pub fn fill_config(template: &str, config: &Value) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{config.") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{config.` in `{template}`"))?;
+        let field = &after[8..close];
+        let value = config
+            .pointer(&format!("/{}", field.replace('.', "/")))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("config field `{field}` is missing or not a string"))?;
+        let quoted = serde_json::to_string(value).expect("a string serializes");
+        out.push_str(&quoted[1..quoted.len() - 1]);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
@@ -559,5 +591,11 @@ mod tests {
         assert!(mint_jwt("nope", JwtAlgorithm::Rs256, "{}", None, 0, 1).is_err());
         assert!(expand_region("us-east-1", &Value::Null).is_ok());
         assert!(expand_region("us/east", &Value::Null).is_err());
+        let config = serde_json::json!({"sa": {"email": "a\"b@x.iam"}});
+        assert_eq!(
+            fill_config(r#"{"iss":"{config.sa.email}","n":{now}}"#, &config).unwrap(),
+            r#"{"iss":"a\"b@x.iam","n":{now}}"#
+        );
+        assert!(fill_config("{config.nope}", &config).is_err());
     }
 }

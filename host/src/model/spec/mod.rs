@@ -187,6 +187,21 @@ impl Spec {
             check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
         }
         auth::check_signing(&self.signing, |n| self.secret(n).is_some()).map_err(SpecError)?;
+        if let Some(o) = &self.oauth2
+            && o.grant == Grant::JwtBearer
+        {
+            let key = o.assertion_key.as_deref().and_then(|name| {
+                self.signing
+                    .iter()
+                    .find(|k| k.name == name && matches!(k.method, SigningMethod::Jwt { .. }))
+            });
+            if key.is_none() {
+                return bad(
+                    "the JWT bearer grant's assertion_key must name a JWT signing key of the spec"
+                        .into(),
+                );
+            }
+        }
         Ok(())
     }
 

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+mod machine;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::Deserialize;
@@ -18,7 +20,7 @@ use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::secret::SecretValue;
-use crate::model::spec::{ClientAuth, OAuth2Spec};
+use crate::model::spec::{ClientAuth, Grant, OAuth2Spec};
 use crate::runtime::Token;
 use crate::store::connections::{ConnectionRow, Status};
 use crate::store::now_ms;
@@ -111,13 +113,25 @@ async fn spec_and_client(
     app: &App,
     c: &ConnectionRow,
 ) -> Result<(OAuth2Spec, String, Option<String>), OAuthError> {
+    let (spec, id, secret) = spec_and_client_if_any(app, c).await?;
+    Ok((spec, id.ok_or(OAuthError::NoClient)?, secret))
+}
+
+/// The spec's OAuth2 endpoints for `c`, and its client id and secret if set
+/// (a JWT bearer grant may have neither).
+async fn spec_and_client_if_any(
+    app: &App,
+    c: &ConnectionRow,
+) -> Result<(OAuth2Spec, Option<String>, Option<String>), OAuthError> {
     let mut spec = app
         .store
         .connector(&c.connector, &c.version)
         .await?
         .and_then(|k| k.spec.oauth2)
         .ok_or(OAuthError::NotOAuth)?;
-    spec.authorize_url = expand_endpoint(&spec.authorize_url, &c.config)?;
+    if !spec.authorize_url.is_empty() {
+        spec.authorize_url = expand_endpoint(&spec.authorize_url, &c.config)?;
+    }
     spec.token_url = expand_endpoint(&spec.token_url, &c.config)?;
     let mut id = None;
     let mut secret = None;
@@ -130,7 +144,7 @@ async fn spec_and_client(
             _ => {}
         }
     }
-    Ok((spec, id.ok_or(OAuthError::NoClient)?, secret))
+    Ok((spec, id, secret))
 }
 
 /// Begin the flow: the URL to send the administrator to.
@@ -230,6 +244,10 @@ struct Client<'a> {
 
 impl Client<'_> {
     fn add_to(&self, form: &mut Vec<(&'static str, String)>) -> Option<String> {
+        // No client (a JWT bearer grant whose assertion names the caller).
+        if self.id.is_empty() {
+            return None;
+        }
         match (self.auth, self.secret) {
             (ClientAuth::Basic, Some(secret)) => {
                 let enc = |v: &str| {
@@ -338,8 +356,10 @@ async fn save(
         .map(|r| app.vault.encrypt(&SecretValue::new(r)));
     // Without `expires_in` (Salesforce), a token that can be refreshed is
     // given the spec's lifetime; one that cannot keeps no expiry.
+    // Machine grants renew by making the grant again, so they too get it.
+    let renewable = t.refresh_token.is_some() || spec.grant != Grant::AuthorizationCode;
     let lifetime = t.expires_in.or_else(|| {
-        t.refresh_token.as_ref().map(|_| {
+        renewable.then(|| {
             spec.token_lifetime_secs
                 .map_or(DEFAULT_TOKEN_LIFETIME_SECS, i64::from)
         })
@@ -475,11 +495,12 @@ async fn refresh_when(
         })
     };
     for _ in 0..300 {
-        let tokens = app
-            .store
-            .oauth_tokens(&c.id)
-            .await?
-            .ok_or(OAuthError::NotConnected)?;
+        let Some(tokens) = app.store.oauth_tokens(&c.id).await? else {
+            // Machine grants need no administrator: the first token is
+            // fetched at once (racing nodes may each fetch one; the last
+            // saved is used, and every one of them is valid).
+            return machine::first_token(app, c).await;
+        };
         if !stale(&tokens) {
             return current(&tokens);
         }
@@ -510,6 +531,9 @@ async fn refresh(
     c: &ConnectionRow,
     tokens: crate::store::oauth::TokenRow,
 ) -> Result<Token, OAuthError> {
+    if let Some(token) = machine::renew(app, c).await? {
+        return Ok(token);
+    }
     let sealed = tokens.refresh_token.ok_or(OAuthError::NeedsReauth);
     let refresh_token = match sealed {
         Ok(s) => app.vault.decrypt(&s)?,
