@@ -23,6 +23,7 @@ mod login;
 mod nodes;
 mod oauth;
 mod openapi;
+mod rate_budgets;
 mod rotation;
 mod sandbox;
 mod schemathesis;

@@ -15,6 +15,7 @@ use std::io::Write;
 
 use serde::Deserialize;
 use wharf_sdk::auth::{Encoding, Hash, HostRequest, Login, SigningKey, TokenAt};
+use wharf_sdk::catalog::RateBudget;
 use wharf_sdk::http::Request;
 use wharf_sdk::prelude::*;
 
@@ -115,6 +116,12 @@ impl Connector for Hostile {
                 )
                 .lifetime_secs(1800)
                 .relogin_on(401),
+            )
+            // A budget for `{config.budget_url}` (none when it is not set).
+            .rate_budget(
+                RateBudget::new("{config.budget_url}")
+                    .per(5, 3600)
+                    .concurrency(2),
             )
             .host("{config.url}")
     }

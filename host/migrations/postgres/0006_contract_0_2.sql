@@ -9,8 +9,8 @@ CREATE TABLE connection_state (
     connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
     key           TEXT NOT NULL,
     value         TEXT NOT NULL,
-    expires_at    INTEGER,
-    updated_at    INTEGER NOT NULL,
+    expires_at    BIGINT,
+    updated_at    BIGINT NOT NULL,
     PRIMARY KEY (connection_id, key)
 );
 
@@ -19,10 +19,10 @@ CREATE TABLE connection_state (
 CREATE TABLE login_sessions (
     connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
     token         TEXT,
-    expires_at    INTEGER,
-    created_at    INTEGER NOT NULL,
+    expires_at    BIGINT,
+    created_at    BIGINT NOT NULL,
     lease_owner   TEXT,
-    lease_until   INTEGER
+    lease_until   BIGINT
 );
 
 -- Rate budgets: requests used per connection, host and window (`window`,
@@ -32,16 +32,16 @@ CREATE TABLE rate_usage (
     connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
     host          TEXT NOT NULL,
     kind          TEXT NOT NULL,
-    window_start  INTEGER NOT NULL,
-    used          INTEGER NOT NULL,
+    window_start  BIGINT NOT NULL,
+    used          BIGINT NOT NULL,
     PRIMARY KEY (connection_id, host, kind)
 );
 CREATE TABLE rate_slots (
     connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
     host          TEXT NOT NULL,
-    slot          INTEGER NOT NULL,
+    slot          BIGINT NOT NULL,
     holder        TEXT NOT NULL,
-    until         INTEGER NOT NULL,
+    until         BIGINT NOT NULL,
     PRIMARY KEY (connection_id, host, slot)
 );
 

@@ -263,6 +263,8 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         // connection's stored session (see `wharf serve`).
         login: None,
         relogin_on: Vec::new(),
+        // Budgets are kept per stored connection; `wharf dev` has none.
+        rate: None,
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

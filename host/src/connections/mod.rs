@@ -7,6 +7,7 @@
 
 pub mod fit;
 pub mod login;
+pub mod rate;
 pub mod widening;
 
 use std::collections::BTreeMap;
@@ -220,7 +221,10 @@ async fn open_with_token(
                 }
             })?;
         let relogin_on = login.as_ref().map(|l| l.relogin_on()).unwrap_or_default();
+        let rate = rate::ConnectionBudgets::new(app, &c.id, connector.spec(), &c.config)
+            .map(|g| Arc::new(g) as Arc<dyn crate::runtime::rate::RateGate>);
         let options = SessionOptions {
+            rate,
             login: login.map(|l| Arc::new(l) as Arc<dyn TokenSource>),
             relogin_on,
             config: c.config.clone(),

@@ -23,6 +23,7 @@ use super::blobs::BlobStore;
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
 use super::placeholders::{self, Encoding};
+use super::rate::{Held, RateGate};
 use super::secrets::{Placement, SecretBook, Tokens};
 use super::signing::Unsigned;
 use crate::egress::client::{Timeouts, guarded_client};
@@ -79,6 +80,8 @@ pub struct HttpSession {
     bytes_in: AtomicU64,
     by_class: [AtomicU64; 5],
     busy_nanos: AtomicU64,
+    /// The connection's rate budgets, if it has any.
+    rate: Option<Arc<dyn RateGate>>,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -99,6 +102,13 @@ pub struct HttpCounters {
 }
 
 impl HttpSession {
+    /// Requests wait for their turn at `gate` (the connection's rate
+    /// budgets).
+    pub fn with_rate(mut self, gate: Option<Arc<dyn RateGate>>) -> Self {
+        self.rate = gate;
+        self
+    }
+
     /// A session with its own client, whose resolver enforces `policy`.
     pub fn new(
         policy: EgressPolicy,
@@ -128,6 +138,7 @@ impl HttpSession {
             sent: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             by_class: Default::default(),
+            rate: None,
             busy_nanos: AtomicU64::new(0),
         })
     }
@@ -448,6 +459,12 @@ impl HttpSession {
         let mut redactor = self.secrets.redactor_for(&p.url);
         for hop in 0..=MAX_REDIRECTS {
             self.take_budget()?;
+            // Held until this hop's answer is read: concurrency budgets
+            // count requests in flight.
+            let _turn = match &self.rate {
+                Some(gate) => Some(Held::take(gate, &p.url).await.map_err(HttpError::Denied)?),
+                None => None,
+            };
             let mut builder = self
                 .client
                 .request(p.method.clone(), p.url.clone())

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod loader;
 pub mod log;
 pub mod placeholders;
+pub mod rate;
 pub mod secrets;
 pub mod session;
 pub mod signing;

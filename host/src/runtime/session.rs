@@ -65,6 +65,8 @@ pub struct SessionOptions {
     pub inputs: Vec<Input>,
     /// Secrets the connector may read with `secrets.reveal`.
     pub reveal: Vec<String>,
+    /// Where requests wait for the connection's rate budgets.
+    pub rate: Option<Arc<dyn super::rate::RateGate>>,
 }
 
 impl std::fmt::Debug for dyn StateStore {
@@ -141,12 +143,9 @@ impl Session {
             networks: NetworkPolicy::new(options.networks),
         };
         let blobs = Arc::new(BlobStore::new(limits.blob_bytes, options.inputs));
-        let http = Arc::new(HttpSession::new(
-            policy,
-            book.clone(),
-            blobs.clone(),
-            limits,
-        )?);
+        let http = Arc::new(
+            HttpSession::new(policy, book.clone(), blobs.clone(), limits)?.with_rate(options.rate),
+        );
         Ok(Self {
             runtime: runtime.clone(),
             connector: Some(connector.clone()),

@@ -30,6 +30,7 @@ pub mod oauth;
 pub mod outbox;
 pub mod pages;
 pub mod queue;
+pub mod rate;
 pub mod records;
 pub mod runs;
 pub mod sealed;
