@@ -342,6 +342,19 @@ async fn every_documented_body_matches_what_the_handler_returns() {
     let run = a.json["id"].as_str().unwrap().to_string();
     let done = app.wait_run(&run).await;
     assert_eq!(done["status"], "succeeded", "{done}");
+    // A run with a file (this source ignores it).
+    let file_run = app
+        .raw(
+            Method::POST,
+            &format!("{runs}/file?name=rows.csv"),
+            Some(&app.admin.clone()),
+            "text/csv",
+            b"a,b\n1,2\n".to_vec(),
+        )
+        .await;
+    assert_eq!(file_run.status, StatusCode::ACCEPTED, "{}", file_run.text);
+    c.check(&Method::POST, &format!("{runs}/file"), &file_run);
+    app.wait_run(file_run.json["id"].as_str().unwrap()).await;
     call(&app, c, Method::GET, &runs, None).await;
     call(&app, c, Method::GET, &format!("/api/v1/runs/{run}"), None).await;
     call(

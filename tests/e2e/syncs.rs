@@ -684,3 +684,67 @@ async fn pending_pages_are_waited_on_and_source_row_errors_are_kept() {
         "{done}"
     );
 }
+
+/// A run with a file: uploaded with the request that starts the run, read
+/// by the source as a blob, kept with the run; a file past the limit is a
+/// 413 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reads_the_file_it_was_started_with() {
+    let app = App::new(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    assert_eq!(
+        app.upload(guest("hostile")).await.status,
+        StatusCode::CREATED
+    );
+    let conn = app
+        .connection(
+            "files",
+            "hostile@0.1.0",
+            json!({"attack": "inputs", "url": "https://api.example.com"}),
+            json!({}),
+        )
+        .await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "import", "source": conn, "streams": ["out"]}),
+        )
+        .await;
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let file = "sku,qty\nA-1,3\nB-2,5\n";
+    let upload = |name: &str, body: Vec<u8>| {
+        let path = format!("/api/v1/syncs/{sync}/runs/file?name={name}");
+        let admin = app.admin.clone();
+        let app = &app;
+        async move {
+            app.raw(
+                axum::http::Method::POST,
+                &path,
+                Some(&admin),
+                "text/csv",
+                body,
+            )
+            .await
+        }
+    };
+    let a = upload("orders.csv", file.as_bytes().to_vec()).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    let done = app.wait_run(a.json["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["counters"]["pushed"], 3, "{done}");
+    let a = app
+        .get(&format!(
+            "/api/v1/syncs/{sync}/records/export?stream=out&format=json"
+        ))
+        .await;
+    assert!(a.text.contains("B-2,5"), "{}", a.text);
+    assert!(a.text.contains("orders.csv"), "{}", a.text);
+    assert!(a.text.contains("text/csv"), "{}", a.text);
+
+    // Names that are paths, and files past the limit, are refused.
+    let a = upload("..%2Fetc%2Fpasswd", b"x".to_vec()).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    let a = upload("big.csv", vec![b'x'; (64 << 20) + 1]).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text);
+    assert!(a.text.contains("64 MiB"), "{}", a.text);
+}

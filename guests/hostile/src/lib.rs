@@ -336,6 +336,26 @@ fn attack(config: &Config) -> Result<Page> {
                 .send()?;
             one(json!({ "status": resp.status, "body": resp.text() }))
         }
+        "inputs" => {
+            // Every line of every input file of the run, as a record.
+            let mut records = Vec::new();
+            for file in wharf_sdk::blob::inputs() {
+                for (i, line) in file.blob.lines().enumerate() {
+                    let data = json!({
+                        "file": file.name,
+                        "type": file.content_type,
+                        "line": i + 1,
+                        "text": line?,
+                    });
+                    records.push(Record::from_value("out", data)?.with_key(format!(
+                        "{}:{}",
+                        file.name,
+                        i + 1
+                    )));
+                }
+            }
+            Ok(Page::last(records, None))
+        }
         "keep-body" => {
             // A download kept in the host, read back in chunks: its length
             // and a checksum, never all of it in guest memory at once.

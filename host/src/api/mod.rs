@@ -16,6 +16,7 @@ mod oauth;
 mod openapi;
 mod query;
 mod records;
+mod run_files;
 mod runs;
 mod syncs;
 mod webhooks;
@@ -97,6 +98,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(keys::routes());
     all.extend(syncs::routes());
     all.extend(runs::routes());
+    all.extend(run_files::routes());
     all.extend(records::routes());
     all.extend(metrics::routes());
     all.extend(webhooks::routes());

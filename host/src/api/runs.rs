@@ -95,7 +95,7 @@ pub fn routes() -> Vec<Route> {
 /// A run as the API shows it.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(rename = "Run")]
-struct RunView {
+pub(super) struct RunView {
     #[serde(flatten)]
     run: RunRow,
     duration_ms: Option<i64>,

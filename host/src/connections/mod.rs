@@ -87,6 +87,15 @@ pub const HOST_ONLY_SECRETS: [&str; 4] = [
 /// when a request needs one. A connection that is not authorized yet, or
 /// whose grant was revoked, fails here rather than on its first request.
 pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Session), OpenError> {
+    open_with_inputs(app, c, Vec::new()).await
+}
+
+/// [`open`], with files the connector reads as blobs (a run's input files).
+pub async fn open_with_inputs(
+    app: &App,
+    c: &ConnectionRow,
+    inputs: Vec<crate::runtime::blobs::Input>,
+) -> Result<(Arc<Connector>, Session), OpenError> {
     let oauth = match crate::oauth::access_token(app, c).await {
         Ok(Some(_)) => Some(Arc::new(ConnectionTokens {
             app: app.clone(),
@@ -100,7 +109,7 @@ pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Sessi
             });
         }
     };
-    open_with_token(app, c, oauth).await
+    open_with_token(app, c, oauth, inputs).await
 }
 
 /// A connection's `state`, in the database, sealed by the vault.
@@ -186,6 +195,7 @@ async fn open_with_token(
     app: &App,
     c: &ConnectionRow,
     oauth: Option<Arc<dyn TokenSource>>,
+    inputs: Vec<crate::runtime::blobs::Input>,
 ) -> Result<(Arc<Connector>, Session), OpenError> {
     {
         let (_, connector) = app
@@ -237,7 +247,7 @@ async fn open_with_token(
                 app: app.clone(),
                 connection: c.id.clone(),
             })),
-            inputs: Vec::new(),
+            inputs,
             reveal: c.grants.reveal.clone(),
         };
         let session = Session::new(app.registry.runtime(), &connector, options, |log| log)

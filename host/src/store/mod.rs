@@ -26,6 +26,7 @@ pub mod audit;
 pub mod connections;
 pub mod connectors;
 pub mod hooks;
+pub mod inputs;
 pub mod oauth;
 pub mod outbox;
 pub mod pages;

@@ -197,7 +197,7 @@ pub async fn execute_timed(
         offered,
         mapper,
         destination,
-    } = match open_sides(app, &sync).await {
+    } = match open_with_inputs(app, &run.id, &sync).await {
         Ok(sides) => sides,
         Err((id, e)) => {
             return (
@@ -318,7 +318,7 @@ pub async fn land(
         offered: _,
         mapper,
         destination,
-    } = open_sides(app, &sync)
+    } = open_sides(app, &sync, Vec::new())
         .await
         .map_err(|(_, e)| failed("config", e.to_string(), None))?;
     let mut r = Run {
@@ -524,6 +524,39 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// Open the sides of `sync` with the input files of run `run_id`.
+async fn open_with_inputs(
+    app: &App,
+    run_id: &str,
+    sync: &SyncRow,
+) -> Result<Sides, (String, crate::connections::OpenError)> {
+    let inputs = open_inputs(app, run_id).await.map_err(|e| {
+        (
+            sync.source_id.clone(),
+            crate::connections::OpenError::Store(e),
+        )
+    })?;
+    open_sides(app, sync, inputs).await
+}
+
+/// The run's input files, as the source reads them.
+async fn open_inputs(
+    app: &App,
+    run_id: &str,
+) -> Result<Vec<crate::runtime::blobs::Input>, crate::store::StoreError> {
+    Ok(app
+        .store
+        .run_inputs(run_id)
+        .await?
+        .into_iter()
+        .map(|f| crate::runtime::blobs::Input {
+            name: f.name,
+            content_type: f.content_type,
+            bytes: Arc::new(f.bytes),
+        })
+        .collect())
 }
 
 /// Records the sync may keep in the records store.

@@ -10,6 +10,7 @@ use super::retry::connection_error;
 use super::{Outcome, Run, failed};
 use crate::app::App;
 use crate::connections::OpenError;
+use crate::runtime::blobs::Input;
 use crate::runtime::{LogLine, Session};
 use crate::store::connections::ConnectionRow;
 use crate::store::runs::Lease;
@@ -54,11 +55,12 @@ async fn open_connection(
     app: &App,
     id: &str,
     side: Side,
+    inputs: Vec<Input>,
 ) -> Result<(Opened, Arc<crate::runtime::Connector>), OpenError> {
     let row = app.store.connection(id).await?.ok_or_else(|| {
         OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
     })?;
-    let (connector, session) = crate::connections::open(app, &row).await?;
+    let (connector, session) = crate::connections::open_with_inputs(app, &row, inputs).await?;
     let opened = Opened {
         row,
         session,
@@ -68,10 +70,14 @@ async fn open_connection(
     Ok((opened, connector))
 }
 
-/// Open the source, mapper and destination of a sync; on failure, which
-/// connection failed and why.
-pub(super) async fn open_sides(app: &App, sync: &SyncRow) -> Result<Sides, (String, OpenError)> {
-    let (source, connector) = open_connection(app, &sync.source_id, Side::Source)
+/// Open the source (with the run's input files), mapper and destination
+/// of a sync; on failure, which connection failed and why.
+pub(super) async fn open_sides(
+    app: &App,
+    sync: &SyncRow,
+    inputs: Vec<Input>,
+) -> Result<Sides, (String, OpenError)> {
+    let (source, connector) = open_connection(app, &sync.source_id, Side::Source, inputs)
         .await
         .map_err(|e| (sync.source_id.clone(), e))?;
     let mut others = [
@@ -81,7 +87,7 @@ pub(super) async fn open_sides(app: &App, sync: &SyncRow) -> Result<Sides, (Stri
     .into_iter()
     .map(|(id, side)| async move {
         match id {
-            Some(id) => open_connection(app, id, side)
+            Some(id) => open_connection(app, id, side, Vec::new())
                 .await
                 .map(|(o, _)| Some(o))
                 .map_err(|e| (id.clone(), e)),
