@@ -187,6 +187,7 @@ impl Spec {
             check_template_syntax(h).map_err(|e| SpecError(e.to_string()))?;
         }
         auth::check_signing(&self.signing, |n| self.secret(n).is_some()).map_err(SpecError)?;
+        self.catalog.check_icon().map_err(SpecError)?;
         if let Some(o) = &self.oauth2
             && o.grant == Grant::JwtBearer
         {

@@ -128,6 +128,14 @@ impl Run<'_> {
                 counters.created = i64::from(result.created);
                 counters.updated = i64::from(result.updated);
                 counters.deleted = i64::from(result.deleted);
+                if let Some(job) = &result.accepted_job {
+                    // The destination took the page for later (an import
+                    // job): its outcome is the destination's to report.
+                    self.note(format!(
+                        "the destination accepted {} records for processing later: job `{job}`",
+                        valid.len()
+                    ));
+                }
                 for x in result.rejected {
                     // The runtime checked that each index is in the batch.
                     let at = x.index as usize;
