@@ -34,6 +34,7 @@ struct B1 {
 async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
     let login = b1.clone();
     let items = b1.clone();
+    let soft = b1.clone();
     Upstream::start(
         Router::new()
             .route(
@@ -64,6 +65,28 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
                             })),
                         )
                             .into_response()
+                    }
+                }),
+            )
+            .route(
+                // Answers an invalid session with 200 and the error.
+                "/b1s/v1/Soft",
+                get(move |h: HeaderMap| {
+                    let b1 = soft.clone();
+                    async move {
+                        let cookie = h
+                            .get(header::COOKIE)
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        let valid = b1.lock().unwrap().session.clone();
+                        match valid {
+                            Some(id) if cookie.contains(&format!("B1SESSION={id}")) => {
+                                axum::Json(json!({"value": [{"ItemCode": "S1"}]}))
+                            }
+                            _ => axum::Json(
+                                json!({"error": {"code": 301, "message": {"lang": "en-us", "value": "Invalid session."}}}),
+                            ),
+                        }
                     }
                 }),
             )
@@ -177,6 +200,40 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
             .await;
         assert!(!logs.text.contains("sess-"), "{}", logs.text);
     }
+
+    // A system that says so in a 200: the connector answers `auth-expired`,
+    // the host logs in again and calls once more.
+    b1.lock().unwrap().session = None;
+    let soft = app
+        .connection(
+            "b1-soft",
+            "hostile@0.1.0",
+            json!({"attack": "session-soft-expiry", "url": up.url("/b1s/v1/Soft"), "login_url": up.url("/b1s/v1/Login")}),
+            json!({"token": PASSWORD}),
+        )
+        .await;
+    // Its first session is stale: a login the service then forgets.
+    let sync_soft = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "soft", "source": soft, "streams": ["out"]}),
+        )
+        .await;
+    let sync_soft = sync_soft.json["id"].as_str().unwrap().to_string();
+    let done = run(&app, &sync_soft).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let logins = b1.lock().unwrap().logins;
+    b1.lock().unwrap().session = None;
+    let done = run(&app, &sync_soft).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(b1.lock().unwrap().logins, logins + 1);
+    let logs = app
+        .get(&format!(
+            "/api/v1/runs/{}/logs",
+            done["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(logs.text.contains("credentials expired"), "{}", logs.text);
 
     // A wrong password: the run fails with the login named, the password
     // nowhere in the reason.

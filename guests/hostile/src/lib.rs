@@ -386,6 +386,20 @@ fn attack(config: &Config) -> Result<Page> {
             }
             one(json!({ "size": blob.size()? }))
         }
+        "session-soft-expiry" => {
+            // A system that says "session expired" in a 200 answer: the
+            // connector tells the host with `auth-expired`.
+            let resp = Request::get(&config.url)
+                .header("Cookie", "{{session:token}}")
+                .send()?;
+            let body = resp.text();
+            if body.contains("Invalid session") {
+                return Err(Error::AuthExpired(
+                    "the service says the session is invalid".into(),
+                ));
+            }
+            one(json!({ "status": resp.status, "body": body }))
+        }
         "send-session" => {
             // The login session's cookies, aimed at `target` (default: `url`).
             let resp = Request::get(config.target.as_deref().unwrap_or(&config.url))

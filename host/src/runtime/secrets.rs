@@ -300,6 +300,24 @@ impl SecretBook {
         placeholders::any(text)
     }
 
+    /// The connector said its token or session expired (`auth-expired`):
+    /// renew every token this session holds (once across nodes, under the
+    /// same leases as a 401). False when it holds none.
+    pub async fn renew_held(&self) -> Result<bool, SecretDenied> {
+        let mut renewed = false;
+        for oauth in [true, false] {
+            let held = match self.slot(oauth) {
+                Some(slot) => slot.held.lock().await.as_ref().map(|t| t.value.clone()),
+                None => None,
+            };
+            if let Some(value) = held {
+                self.renew_token(oauth, &value).await?;
+                renewed = true;
+            }
+        }
+        Ok(renewed)
+    }
+
     fn slot(&self, oauth: bool) -> Option<&TokenSlot> {
         if oauth {
             self.oauth.as_ref()

@@ -241,6 +241,13 @@ impl Session {
         r.map_err(|e| self.guest_error(e))
     }
 
+    /// Renew the tokens this session holds (the connector answered
+    /// `auth-expired`); false when it holds none, so calling again would
+    /// not help.
+    pub async fn renew_credentials(&self) -> bool {
+        self.secrets.renew_held().await.unwrap_or(false)
+    }
+
     /// The streams this connection offers (`discover`); `unsupported` for
     /// connectors whose streams are in their spec or config.
     pub async fn discover(&self) -> Result<Vec<crate::model::spec::StreamSpec>, CallError> {

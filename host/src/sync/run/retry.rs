@@ -25,6 +25,7 @@ impl Run<'_> {
         let policy = &self.sync.retry;
         let mut attempt = 1u32;
         let mut waits = 0u32;
+        let mut renewed = false;
         loop {
             let result = tokio::select! {
                 r = f() => r,
@@ -34,6 +35,18 @@ impl Run<'_> {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            // `auth-expired`: renew the side's token or session and call
+            // once more, at once.
+            if matches!(error, CallError::Connector(ConnectorError::AuthExpired(_))) && !renewed {
+                renewed = true;
+                if self.side_session(side).renew_credentials().await {
+                    self.note(format!(
+                        "{} said its credentials expired; renewed them and calling again",
+                        side.name()
+                    ));
+                    continue;
+                }
+            }
             let delay = match &error {
                 CallError::Connector(ConnectorError::RateLimited(secs))
                     if u64::from(*secs) <= policy.max_rate_limit_wait_secs && waits < 10 =>
@@ -61,6 +74,14 @@ impl Run<'_> {
                 () = tokio::time::sleep(delay) => {}
                 reason = self.stop.stopped() => return Err(Outcome::Stopped(reason)),
             }
+        }
+    }
+
+    fn side_session(&self, side: Side) -> &crate::runtime::Session {
+        match side {
+            Side::Source => &self.source.session,
+            Side::Mapper => &self.mapper.as_ref().unwrap_or(&self.source).session,
+            Side::Destination => &self.destination.as_ref().unwrap_or(&self.source).session,
         }
     }
 
