@@ -1,4 +1,5 @@
-//! `/api/v1/connections`: create, list, show, change, delete, check.
+//! `/api/v1/connections`: create, list, show, change, delete (check and
+//! discover are in `probe`).
 //!
 //! Config is validated against the connector's JSON Schema (each error names
 //! its field); secrets are write-only (answers show which are set and when)
@@ -6,7 +7,6 @@
 //! inside what the spec declares.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
@@ -21,13 +21,11 @@ use super::json::Json as Body;
 use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
-use crate::connections::OpenError;
 use crate::connections::fit::fit;
 use crate::connections::widening::{Widening, exposed_secrets, widening};
 use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::model::secret::SecretValue;
 use crate::model::spec::Spec;
-use crate::runtime::Session;
 use crate::store::connections::{
     ConnectionRow, ConnectionUpdate, Deletion, Grants, NewConnection, SecretChange, SecretInfo,
     Status,
@@ -89,17 +87,6 @@ pub fn routes() -> Vec<Route> {
             ok: vec![(204, Content::Empty)],
             errors: &[404, 409],
             handler: axum::routing::delete(remove),
-        },
-        Route {
-            method: Method::POST,
-            path: "/api/v1/connections/{id}/check",
-            scope: Some(Scope::Run),
-            summary: "Run the connector's check with the connection's grants and secrets",
-            query: None,
-            body: None,
-            ok: vec![(200, Content::Json(schema::<CheckResult>))],
-            errors: &[404, 422],
-            handler: post(check),
         },
     ]
 }
@@ -547,72 +534,4 @@ async fn remove(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Outcome of a check.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-struct CheckResult {
-    ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    duration_ms: u64,
-    status: Status,
-}
-
-/// Open a session for a stored connection, with errors as API errors.
-pub(super) async fn open_session(state: &AppState, c: &ConnectionRow) -> Result<Session, ApiError> {
-    match crate::connections::open(&state.app, c).await {
-        Ok((_, session)) => Ok(session),
-        Err(e @ OpenError::Secret { .. }) => Err(ApiError::server(e.to_string())),
-        Err(
-            e @ (OpenError::Session { .. } | OpenError::OAuth { .. } | OpenError::Login { .. }),
-        ) => Err(ApiError::invalid(e.to_string(), Vec::new())),
-        Err(e) => Err(ApiError::internal(e)),
-    }
-}
-
-async fn check(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<CheckResult>, ApiError> {
-    let c = find(&state, &id).await?;
-    let session = open_session(&state, &c).await?;
-    let started = Instant::now();
-    let outcome = session.check().await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let (status, kind, message) = match &outcome {
-        Ok(()) if c.status == Status::Inactive => (Status::Inactive, None, None),
-        Ok(()) => (Status::Active, None, None),
-        // A connector without `check` says nothing about the connection.
-        Err(e) if e.kind() == "unsupported" => (c.status, Some(e.kind()), Some(e.to_string())),
-        Err(e) => (Status::Error, Some(e.kind()), Some(e.to_string())),
-    };
-    if status == Status::Error {
-        crate::sync::run::connection_error(&state.app, None, &c, message.as_deref().unwrap_or(""))
-            .await;
-    } else {
-        state
-            .app
-            .store
-            .set_connection_status(&id, status, message.as_deref())
-            .await?;
-    }
-    audit(
-        &state,
-        &caller.key_id,
-        "connection.check",
-        &id,
-        json!({ "ok": outcome.is_ok(), "kind": kind, "duration_ms": duration_ms }),
-    )
-    .await;
-    Ok(Json(CheckResult {
-        ok: outcome.is_ok(),
-        kind,
-        message,
-        duration_ms,
-        status,
-    }))
 }

@@ -6,7 +6,6 @@
 mod auth;
 mod connections;
 mod connectors;
-mod discover;
 pub mod error;
 mod hooks;
 mod json;
@@ -14,6 +13,7 @@ mod keys;
 mod metrics;
 mod oauth;
 mod openapi;
+mod probe;
 mod query;
 mod records;
 mod run_files;
@@ -94,7 +94,7 @@ pub fn routes() -> Vec<Route> {
     }];
     all.extend(connectors::routes());
     all.extend(connections::routes());
-    all.extend(discover::routes());
+    all.extend(probe::routes());
     all.extend(keys::routes());
     all.extend(syncs::routes());
     all.extend(runs::routes());

@@ -30,6 +30,7 @@ pub mod session;
 pub mod signing;
 mod sigv4;
 pub mod state;
+pub mod tokens;
 mod v01;
 pub mod wasi;
 
