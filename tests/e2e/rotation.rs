@@ -22,6 +22,7 @@ use sha2::Sha256;
 
 use crate::serve::Server;
 use crate::support::{Upstream, guest};
+use wharf::vault::Vault;
 
 const API_TOKEN: &str = "rotation-api-token-31337";
 /// Both servers answer the same redirect URI (they listen on other ports).
@@ -295,4 +296,83 @@ async fn every_sealed_value_works_after_rotation_with_only_the_new_key() {
     let refused = provider_state.lock().unwrap().refused.clone();
     assert!(refused.is_empty(), "the provider refused: {refused:?}");
     server.stop().await;
+}
+
+/// A connector's `state` is kept per connection across sessions, sealed,
+/// bounded in keys, and readable after the key rotation re-encrypts it
+/// (with the login session's sealed token beside it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connector_state_and_login_sessions_are_sealed_and_survive_rotation() {
+    use crate::api_support::{App, Db, engine_options};
+    let tenant = "tenant-7f3a9c";
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("hostile")).await.status,
+        StatusCode::CREATED
+    );
+    let id = app
+        .connection(
+            "stateful",
+            "hostile@0.1.0",
+            json!({"attack": "state", "value": tenant, "url": "https://api.example.com"}),
+            json!({}),
+        )
+        .await;
+    let fetch = |node: wharf::app::App, id: String| async move {
+        let row = node.store.connection(&id).await.unwrap().unwrap();
+        let (_, session) = wharf::connections::open(&node, &row).await.unwrap();
+        session.fetch("out", None).await
+    };
+    for visits in 1..=2 {
+        let page = fetch(app.state.app.clone(), id.clone()).await.unwrap();
+        assert_eq!(page.records[0].fields()["visits"], visits);
+        // The connector reads back what it kept.
+        assert_eq!(page.records[0].fields()["tenant"], tenant);
+    }
+    // Sealed in the database.
+    let store = &app.state.app.store;
+    let sealed = store.state_get(&id, "tenant").await.unwrap().unwrap();
+    assert!(!sealed.contains(tenant));
+    // A login session sealed beside it.
+    assert!(store.lease_login(&id, "node-a", 10_000).await.unwrap());
+    let session_token = app
+        .state
+        .app
+        .vault
+        .encrypt(&wharf::model::secret::SecretValue::new("B1SESSION=s-1"));
+    store
+        .save_login(&id, Some(&session_token), None)
+        .await
+        .unwrap();
+
+    // Past the keys a connection may hold: the call fails, saying so.
+    let greedy = app
+        .connection(
+            "greedy",
+            "hostile@0.1.0",
+            json!({"attack": "state", "value": "x", "n": 70, "url": "https://api.example.com"}),
+            json!({}),
+        )
+        .await;
+    let err = fetch(app.state.app.clone(), greedy).await.unwrap_err();
+    assert!(err.to_string().contains("at most 64 state keys"), "{err}");
+
+    // Rotate to a new key; then the new key alone reads both.
+    let key2 = fernet::Fernet::generate_key();
+    let both = Vault::from_keys(&format!("{key2},{}", app.secret_key)).unwrap();
+    let (rotated, _) = wharf::server::rotate_secrets(store, &both).await.unwrap();
+    assert!(rotated >= 2, "{rotated}");
+    let only_new = Arc::new(Vault::from_keys(&key2).unwrap());
+    let registry = Arc::new(wharf::registry::Registry::new(
+        store.clone(),
+        crate::support::runtime(),
+    ));
+    let node = wharf::app::App::new(store.clone(), registry, only_new.clone(), engine_options());
+    let page = fetch(node, id.clone()).await.unwrap();
+    assert_eq!(page.records[0].fields()["visits"], 3);
+    let login = store.login_session(&id).await.unwrap().unwrap();
+    assert_eq!(
+        only_new.decrypt(&login.token.unwrap()).unwrap().expose(),
+        "B1SESSION=s-1"
+    );
 }

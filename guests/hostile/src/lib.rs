@@ -356,6 +356,20 @@ fn attack(config: &Config) -> Result<Page> {
             }
             Ok(Page::last(records, None))
         }
+        "state" => {
+            // A counter and a tenant id kept per connection across runs;
+            // more keys than the host keeps, when `n` asks for them.
+            let visits: u64 = wharf_sdk::state::get("visits")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+                + 1;
+            wharf_sdk::state::set("visits", &visits.to_string(), None)?;
+            wharf_sdk::state::set("tenant", &config.value, Some(3600))?;
+            for i in 0..config.n {
+                wharf_sdk::state::set(&format!("k{i}"), "v", None)?;
+            }
+            one(json!({ "visits": visits, "tenant": wharf_sdk::state::get("tenant") }))
+        }
         "keep-body" => {
             // A download kept in the host, read back in chunks: its length
             // and a checksum, never all of it in guest memory at once.
