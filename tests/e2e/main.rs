@@ -32,3 +32,4 @@ mod signing;
 mod ssrf;
 mod support;
 mod syncs;
+mod tls_trust;

@@ -165,6 +165,12 @@ struct GrantsInput {
     /// an admin key is needed.
     #[serde(default)]
     reveal: Vec<String>,
+    /// PEM certificates to trust besides the public roots (an on-premises
+    /// system's own CA); an admin key is needed. Omitted: kept on change;
+    /// empty: none.
+    #[serde(default)]
+    #[schemars(length(max = 65536))]
+    tls_ca: Option<String>,
 }
 
 fn empty_object() -> Value {
@@ -275,6 +281,7 @@ async fn create(
         hosts: None,
         networks: Vec::new(),
         reveal: Vec::new(),
+        tls_ca: None,
     });
     let grants = Grants {
         hosts: match input.hosts {
@@ -283,11 +290,13 @@ async fn create(
         },
         networks: input.networks,
         reveal: input.reveal,
+        tls_ca: trusted_ca(input.tls_ca)?,
     };
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
     fit(&spec, &req.config, &given, &grants, &[])?;
     networks_need_admin(&caller, &grants.networks, &[])?;
     reveal_needs_admin(&caller, &grants.reveal, &[])?;
+    trust_needs_admin(&caller, &grants.tls_ca, &None)?;
     if state
         .app
         .store
@@ -387,6 +396,10 @@ async fn update(
             hosts: g.hosts.unwrap_or_else(|| current.grants.hosts.clone()),
             networks: g.networks,
             reveal: g.reveal,
+            tls_ca: match g.tls_ca {
+                None => current.grants.tls_ca.clone(),
+                given => trusted_ca(given)?,
+            },
         },
         None => current.grants.clone(),
     };
@@ -410,6 +423,7 @@ async fn update(
     );
     networks_need_admin(&caller, &grants.networks, &current.grants.networks)?;
     reveal_needs_admin(&caller, &grants.reveal, &current.grants.reveal)?;
+    trust_needs_admin(&caller, &grants.tls_ca, &current.grants.tls_ca)?;
     let exposed = exposed_secrets(&widened, &current.secrets, &resupplied, has_token);
     if !exposed.is_empty() && caller.scope < Scope::Admin {
         return Err(ApiError::forbidden(format!(
@@ -505,6 +519,42 @@ fn reveal_needs_admin(
         "letting the connector reveal secrets ({}) needs an admin key",
         new.join(", ")
     )))
+}
+
+/// The certificates a connection trusts, checked: PEM with at least one
+/// certificate; empty means none.
+fn trusted_ca(pem: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(pem) = pem.filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::invalid(
+            "grants.tls_ca must hold PEM certificates (`-----BEGIN CERTIFICATE-----`)",
+            vec![FieldError {
+                field: "/grants/tls_ca".into(),
+                message: "not PEM certificates".into(),
+            }],
+        )
+    };
+    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+        Ok(certs) if !certs.is_empty() => Ok(Some(pem)),
+        _ => Err(bad()),
+    }
+}
+
+/// Trusting another CA changes who the connection's credentials may be
+/// sent to: only an administrator does it.
+fn trust_needs_admin(
+    caller: &Caller,
+    now: &Option<String>,
+    before: &Option<String>,
+) -> Result<(), ApiError> {
+    if now == before || now.is_none() || caller.scope >= Scope::Admin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "trusting another certificate authority (grants.tls_ca) needs an admin key",
+    ))
 }
 
 async fn remove(

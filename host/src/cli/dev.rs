@@ -265,6 +265,7 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         relogin_on: Vec::new(),
         // Budgets are kept per stored connection; `wharf dev` has none.
         rate: None,
+        tls_ca: None,
     };
     Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

@@ -135,6 +135,7 @@ impl LoginTokens {
         EgressPolicy {
             hosts: c.grants.hosts.clone(),
             networks: networks.clone(),
+            tls_ca: None,
         }
         .check_url(&url)
         .map_err(|e| format!("login refused: {e}"))?;
@@ -166,6 +167,7 @@ impl LoginTokens {
                 connect: Duration::from_secs(10),
                 total: Some(Duration::from_secs(20)),
             },
+            c.grants.tls_ca.as_deref(),
         )
         .map_err(|e| e.to_string())?;
         let mut request = http.request(method, url.clone()).headers(headers);

@@ -235,6 +235,7 @@ async fn open_with_token(
             .map(|g| Arc::new(g) as Arc<dyn crate::runtime::rate::RateGate>);
         let options = SessionOptions {
             rate,
+            tls_ca: c.grants.tls_ca.clone(),
             login: login.map(|l| Arc::new(l) as Arc<dyn TokenSource>),
             relogin_on,
             config: c.config.clone(),

@@ -195,6 +195,7 @@ mod tests {
                 .collect(),
             networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
             reveal: Vec::new(),
+            tls_ca: None,
         }
     }
 

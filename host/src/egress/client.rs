@@ -21,10 +21,13 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
-/// A client that connects only to addresses `networks` allows.
+/// A client that connects only to addresses `networks` allows, trusting
+/// the public roots and, for a connection whose administrator set one,
+/// the certificates of `tls_ca` (PEM: an on-premises system's own CA).
 pub fn guarded_client(
     networks: &NetworkPolicy,
     timeouts: Timeouts,
+    tls_ca: Option<&str>,
 ) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -34,6 +37,11 @@ pub fn guarded_client(
         .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")));
     if let Some(total) = timeouts.total {
         builder = builder.timeout(total);
+    }
+    if let Some(pem) = tls_ca {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+            builder = builder.add_root_certificate(cert);
+        }
     }
     builder.build()
 }

@@ -27,6 +27,8 @@ pub struct EgressPolicy {
     pub hosts: Vec<HostPattern>,
     /// Blocked networks this caller may nevertheless reach.
     pub networks: NetworkPolicy,
+    /// Certificates (PEM) trusted besides the public roots.
+    pub tls_ca: Option<String>,
 }
 
 /// Why a destination was refused before anything was sent.
@@ -70,6 +72,7 @@ impl EgressPolicy {
         Ok(Self {
             hosts: vec![origin],
             networks,
+            tls_ca: None,
         })
     }
 
@@ -122,6 +125,7 @@ mod tests {
                 .map(|h| HostPattern::parse(h).unwrap())
                 .collect(),
             networks: NetworkPolicy::new(networks.iter().map(|n| n.parse().unwrap()).collect()),
+            tls_ca: None,
         }
     }
 

@@ -296,6 +296,7 @@ async fn token_request(
             connect: Duration::from_secs(10),
             total: Some(Duration::from_secs(20)),
         },
+        c.grants.tls_ca.as_deref(),
     )
     .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let body = url::form_urlencoded::Serializer::new(String::new())

@@ -67,6 +67,9 @@ pub struct SessionOptions {
     pub reveal: Vec<String>,
     /// Where requests wait for the connection's rate budgets.
     pub rate: Option<Arc<dyn super::rate::RateGate>>,
+    /// Certificates (PEM) the connection trusts besides the public roots,
+    /// set by an administrator.
+    pub tls_ca: Option<String>,
 }
 
 impl std::fmt::Debug for dyn StateStore {
@@ -141,6 +144,7 @@ impl Session {
         let policy = EgressPolicy {
             hosts: options.hosts,
             networks: NetworkPolicy::new(options.networks),
+            tls_ca: options.tls_ca,
         };
         let blobs = Arc::new(BlobStore::new(limits.blob_bytes, options.inputs));
         let http = Arc::new(

@@ -26,6 +26,10 @@ pub struct Grants {
     /// request signing is done by the host). Only an administrator grants it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reveal: Vec<String>,
+    /// Certificates (PEM) trusted besides the public roots, for an
+    /// on-premises system with its own CA. Only an administrator sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<String>,
 }
 
 /// Health of a connection.

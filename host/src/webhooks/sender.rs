@@ -176,6 +176,7 @@ async fn attempt(app: &App, w: &WebhookRow, m: &MessageRow) -> Result<(), Failur
             connect: Duration::from_secs(10),
             total: Some(Duration::from_secs(15)),
         },
+        None,
     )
     .map_err(|e| retry(e.to_string()))?;
     let resp = client

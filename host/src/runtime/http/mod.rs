@@ -124,6 +124,7 @@ impl HttpSession {
                 connect: limits.http_connect_timeout,
                 total: None,
             },
+            policy.tls_ca.as_deref(),
         )?;
         Ok(Self {
             client,
