@@ -104,6 +104,13 @@ impl Record {
         self
     }
 
+    /// Attach a blob of the run (a file's content, an attachment): a
+    /// destination of the same sync reads it with [`Record::blob`].
+    pub fn with_blob(mut self, blob: &crate::blob::Blob) -> Self {
+        self.blob = Some(blob.0.clone());
+        self
+    }
+
     /// Set the key from a field (string or number); unchanged if absent.
     pub fn key_from(mut self, field: &str) -> Self {
         self.key = self.data.get(field).and_then(scalar_text).or(self.key);

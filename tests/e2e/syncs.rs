@@ -748,3 +748,76 @@ async fn a_run_reads_the_file_it_was_started_with() {
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text);
     assert!(a.text.contains("64 MiB"), "{}", a.text);
 }
+
+/// A file a source keeps as a blob travels with its record: the
+/// destination (`http-push` with `body: blob`) sends it on as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_file_reaches_the_destination_whole() {
+    use std::sync::Mutex;
+    const SIZE: usize = 3 << 20;
+    let file: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    let served = file.clone();
+    let received = Arc::new(Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let sink = received.clone();
+    let up = Upstream::start(
+        Router::new()
+            .route(
+                "/download",
+                axum::routing::get(move || {
+                    let b = served.clone();
+                    async move { b }
+                }),
+            )
+            .route(
+                "/upload/{key}",
+                put(move |Path(key): Path<String>, body: axum::body::Bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        sink.lock().unwrap().push((key, body.to_vec()));
+                        StatusCode::CREATED
+                    }
+                }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(16 << 20)),
+    )
+    .await;
+    let app = App::new(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    for g in ["hostile", "http-push"] {
+        assert_eq!(app.upload(guest(g)).await.status, StatusCode::CREATED);
+    }
+    let source = app
+        .connection(
+            "files",
+            "hostile@0.1.0",
+            json!({"attack": "keep-body", "url": up.url("/download")}),
+            json!({}),
+        )
+        .await;
+    let dest = app
+        .connection(
+            "uploads",
+            "http-push@0.1.0",
+            json!({"url": up.url("/upload/{key}"), "body": "blob",
+                   "headers": {"Content-Type": "application/octet-stream"}}),
+            json!({}),
+        )
+        .await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "files", "source": source, "streams": ["out"], "destination": dest}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let run = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
+        .await;
+    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let got = received.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "download");
+    assert!(got[0].1 == file, "{} bytes arrived", got[0].1.len());
+}

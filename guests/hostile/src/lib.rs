@@ -387,9 +387,16 @@ fn attack(config: &Config) -> Result<Page> {
                     .iter()
                     .fold(sum, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
             }
-            one(
-                json!({ "len": len, "size": blob.size()?, "sum": sum.to_string(), "inline": resp.body.len() }),
-            )
+            let data = json!({ "len": len, "size": blob.size()?, "sum": sum.to_string(), "inline": resp.body.len() });
+            // The file goes with its record, for a destination to send on.
+            Ok(Page::last(
+                vec![
+                    Record::from_value("out", data)?
+                        .with_key("download")
+                        .with_blob(&blob),
+                ],
+                None,
+            ))
         }
         "blob-flood" => {
             // Write `n` MiB into blobs of this run, 1 MiB at a time.

@@ -31,8 +31,9 @@ pub struct Config {
     /// Send every record of a call in one request instead.
     #[serde(default)]
     batch: Option<Batch>,
-    /// What goes in the body: the record's `data` (default) or the whole
-    /// record (`stream`, `key`, `op`, `data`).
+    /// What goes in the body: the record's `data` (default), the whole
+    /// record (`stream`, `key`, `op`, `data`), or the record's file
+    /// (`blob`).
     #[serde(default)]
     body: Body,
 }
@@ -81,6 +82,8 @@ enum Body {
     #[default]
     Data,
     Record,
+    /// The record's blob (a file) as it is; its data when it has none.
+    Blob,
 }
 
 pub struct HttpPush;
@@ -128,7 +131,7 @@ impl Connector for HttpPush {
 
 fn body_of(config: &Config, record: &Record) -> Value {
     match config.body {
-        Body::Data => Value::Object(record.data.clone()),
+        Body::Data | Body::Blob => Value::Object(record.data.clone()),
         Body::Record => json!({
             "stream": record.stream,
             "key": record.key,
@@ -166,7 +169,11 @@ fn push_one(config: &Config, index: usize, record: &Record, result: &mut PushRes
     };
     let mut req = with_headers(config, Request::new(method.as_str(), url));
     if !delete {
-        req = req.json(&body_of(config, record))?;
+        req = match (config.body, &record.blob) {
+            // The record's file as the body, as it is.
+            (Body::Blob, Some(id)) => req.body_blob(&wharf_sdk::blob::Blob(id.clone())),
+            _ => req.json(&body_of(config, record))?,
+        };
     }
     let response = req.send()?;
     match response.status {
@@ -260,7 +267,7 @@ fn config_schema() -> Value {
                 "additionalProperties": false,
                 "properties": { "url": { "type": "string" }, "method": { "type": "string" } }
             },
-            "body": { "enum": ["data", "record"] }
+            "body": { "enum": ["data", "record", "blob"] }
         }
     })
 }

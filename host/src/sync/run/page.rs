@@ -123,7 +123,21 @@ impl Run<'_> {
         match &self.destination {
             Some(d) => {
                 let session = &d.session;
-                let input = &valid;
+                // A record's blob lives in the session that made it: the
+                // destination gets it under an id of its own.
+                let mut valid = valid;
+                for r in valid.iter_mut() {
+                    let Some(id) = r.blob.take() else { continue };
+                    let made_by = std::iter::once(&self.source).chain(self.mapper.as_ref());
+                    if let Some(bytes) = made_by
+                        .filter_map(|o| o.session.blobs().bytes(&id).ok())
+                        .next()
+                    {
+                        r.blob = Some(session.blobs().adopt(bytes));
+                    }
+                }
+                let valid = &valid;
+                let input = valid;
                 let result = self.call(Side::Destination, || session.push(input)).await?;
                 counters.created = i64::from(result.created);
                 counters.updated = i64::from(result.updated);
