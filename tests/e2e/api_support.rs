@@ -281,6 +281,25 @@ impl App {
         panic!("run {run_id} did not end in 30 s");
     }
 
+    /// Create a sync from `body`; its id.
+    pub async fn sync(&self, body: Value) -> String {
+        let a = self.post("/api/v1/syncs", body).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        a.json["id"].as_str().unwrap().to_string()
+    }
+
+    /// Start a run of `sync` now and wait until it ends; its final state.
+    pub async fn run(&self, sync: &str) -> Value {
+        let a = self
+            .post(
+                &format!("/api/v1/syncs/{sync}/runs"),
+                serde_json::json!(null),
+            )
+            .await;
+        assert!(a.status.is_success(), "{}", a.text);
+        self.wait_run(a.json["id"].as_str().unwrap()).await
+    }
+
     /// Create a connection; its id.
     pub async fn connection(
         &self,

@@ -57,18 +57,10 @@ async fn a_0_1_component_uploads_checks_and_syncs_unchanged() {
         .await;
     assert_eq!(a.json["ok"], true, "{}", a.text);
 
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "legacy", "source": conn, "streams": ["items"]}),
-        )
+    let sync = app
+        .sync(json!({"name": "legacy", "source": conn, "streams": ["items"]}))
         .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let sync = a.json["id"].as_str().unwrap().to_string();
-    let run = app
-        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
-        .await;
-    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let a = app
         .get(&format!(

@@ -43,13 +43,9 @@ async fn xero_replies_and_meta_handshake() {
         .post(&format!("/api/v1/connections/{conn}/webhook"), json!(null))
         .await;
     let path = a.json["path"].as_str().unwrap().to_string();
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "xero-events", "source": conn, "streams": ["events"]}),
-        )
+    let sync = app
+        .sync(json!({"name": "xero-events", "source": conn, "streams": ["events"]}))
         .await;
-    let sync = a.json["id"].as_str().unwrap().to_string();
 
     // Meta: the challenge comes back as text only with the verify token.
     let handshake = |token: &str| {

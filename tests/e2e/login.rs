@@ -31,6 +31,19 @@ struct B1 {
     session: Option<String>,
 }
 
+/// The request's cookies, when they hold the current session and its route.
+fn session_cookie(b1: &Mutex<B1>, h: &HeaderMap) -> Option<String> {
+    let cookie = h.get(header::COOKIE)?.to_str().ok()?.to_string();
+    let id = b1.lock().unwrap().session.clone()?;
+    (cookie.contains(&format!("B1SESSION={id}")) && cookie.contains("ROUTEID=.node1"))
+        .then_some(cookie)
+}
+
+/// Service Layer's answer to a request without a valid session.
+fn invalid_session() -> Value {
+    json!({"error": {"code": 301, "message": {"lang": "en-us", "value": "Invalid session."}}})
+}
+
 async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
     let login = b1.clone();
     let items = b1.clone();
@@ -74,18 +87,9 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
                 get(move |h: HeaderMap| {
                     let b1 = soft.clone();
                     async move {
-                        let cookie = h
-                            .get(header::COOKIE)
-                            .map(|v| v.to_str().unwrap().to_string())
-                            .unwrap_or_default();
-                        let valid = b1.lock().unwrap().session.clone();
-                        match valid {
-                            Some(id) if cookie.contains(&format!("B1SESSION={id}")) => {
-                                axum::Json(json!({"value": [{"ItemCode": "S1"}]}))
-                            }
-                            _ => axum::Json(
-                                json!({"error": {"code": 301, "message": {"lang": "en-us", "value": "Invalid session."}}}),
-                            ),
+                        match session_cookie(&b1, &h) {
+                            Some(_) => axum::Json(json!({"value": [{"ItemCode": "S1"}]})),
+                            None => axum::Json(invalid_session()),
                         }
                     }
                 }),
@@ -95,34 +99,19 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
                 get(move |h: HeaderMap| {
                     let b1 = items.clone();
                     async move {
-                        let cookie = h
-                            .get(header::COOKIE)
-                            .map(|v| v.to_str().unwrap().to_string())
-                            .unwrap_or_default();
-                        let valid = b1.lock().unwrap().session.clone();
-                        match valid {
-                            Some(id) if cookie.contains(&format!("B1SESSION={id}")) && cookie.contains("ROUTEID=.node1") => (
+                        match session_cookie(&b1, &h) {
+                            Some(cookie) => (
                                 StatusCode::OK,
                                 // A careless service that echoes the cookie.
                                 axum::Json(json!({"value": [{"ItemCode": "A00001", "ItemName": "J.B. Officeprint 1420"}], "cookie": cookie})),
                             ),
-                            _ => (
-                                StatusCode::UNAUTHORIZED,
-                                axum::Json(json!({"error": {"code": 301, "message": {"lang": "en-us", "value": "Invalid session."}}})),
-                            ),
+                            None => (StatusCode::UNAUTHORIZED, axum::Json(invalid_session())),
                         }
                     }
                 }),
             ),
     )
     .await
-}
-
-async fn run(app: &App, sync: &str) -> Value {
-    let run = app
-        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
-        .await;
-    app.wait_run(run.json["id"].as_str().unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,15 +134,11 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
         )
         .await;
     let sync = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "items", "source": conn, "streams": ["out"]}),
-        )
+        .sync(json!({"name": "items", "source": conn, "streams": ["out"]}))
         .await;
-    let sync = sync.json["id"].as_str().unwrap().to_string();
 
     // First run: one login; the echoed cookie reaches the guest redacted.
-    let done = run(&app, &sync).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(b1.lock().unwrap().logins, 1);
     let a = app
@@ -166,13 +151,13 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
     assert!(!a.text.contains("sess-1"), "{}", a.text);
 
     // Second run: the stored session, no new login.
-    let done = run(&app, &sync).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(b1.lock().unwrap().logins, 1);
 
     // The service forgets the session: 401, one new login, the run goes on.
     b1.lock().unwrap().session = None;
-    let done = run(&app, &sync).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(b1.lock().unwrap().logins, 2);
 
@@ -214,17 +199,13 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
         .await;
     // Its first session is stale: a login the service then forgets.
     let sync_soft = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "soft", "source": soft, "streams": ["out"]}),
-        )
+        .sync(json!({"name": "soft", "source": soft, "streams": ["out"]}))
         .await;
-    let sync_soft = sync_soft.json["id"].as_str().unwrap().to_string();
-    let done = run(&app, &sync_soft).await;
+    let done = app.run(&sync_soft).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let logins = b1.lock().unwrap().logins;
     b1.lock().unwrap().session = None;
-    let done = run(&app, &sync_soft).await;
+    let done = app.run(&sync_soft).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(b1.lock().unwrap().logins, logins + 1);
     let logs = app
@@ -246,12 +227,9 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
         )
         .await;
     let sync = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "items-wrong", "source": wrong, "streams": ["out"]}),
-        )
+        .sync(json!({"name": "items-wrong", "source": wrong, "streams": ["out"]}))
         .await;
-    let done = run(&app, sync.json["id"].as_str().unwrap()).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "failed", "{done}");
     let text = done.to_string();
     assert!(text.contains("login failed"), "{text}");

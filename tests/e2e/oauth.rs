@@ -196,17 +196,10 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
     // `oauth.info`: the grant's non-secret facts the spec names; the
     // access token it also names is never handed out.
     let _workers = app.start_workers();
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "grant", "source": id, "streams": ["grant"]}),
-        )
+    let sync = app
+        .sync(json!({"name": "grant", "source": id, "streams": ["grant"]}))
         .await;
-    let sync = a.json["id"].as_str().unwrap().to_string();
-    let run = app
-        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
-        .await;
-    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let a = app
         .get(&format!(
@@ -503,18 +496,10 @@ async fn a_token_that_expires_mid_run_is_renewed_and_the_run_succeeds() {
     );
 
     state.lock().unwrap().expire_after_pages = Some(2);
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "items", "source": id, "streams": ["items"]}),
-        )
+    let sync = app
+        .sync(json!({"name": "items", "source": id, "streams": ["items"]}))
         .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let sync = a.json["id"].as_str().unwrap().to_string();
-    let run = app
-        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
-        .await;
-    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["counters"]["fetched"], 10, "{done}");
     {
@@ -527,7 +512,7 @@ async fn a_token_that_expires_mid_run_is_renewed_and_the_run_succeeds() {
     let logs = app
         .get(&format!(
             "/api/v1/runs/{}/logs",
-            run.json["id"].as_str().unwrap()
+            done["id"].as_str().unwrap()
         ))
         .await;
     assert!(!logs.text.contains("access-"), "a token reached the log");

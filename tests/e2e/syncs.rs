@@ -704,13 +704,9 @@ async fn a_run_reads_the_file_it_was_started_with() {
             json!({}),
         )
         .await;
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "import", "source": conn, "streams": ["out"]}),
-        )
+    let sync = app
+        .sync(json!({"name": "import", "source": conn, "streams": ["out"]}))
         .await;
-    let sync = a.json["id"].as_str().unwrap().to_string();
     let file = "sku,qty\nA-1,3\nB-2,5\n";
     let upload = |name: &str, body: Vec<u8>| {
         let path = format!("/api/v1/syncs/{sync}/runs/file?name={name}");
@@ -803,18 +799,10 @@ async fn a_records_file_reaches_the_destination_whole() {
             json!({}),
         )
         .await;
-    let a = app
-        .post(
-            "/api/v1/syncs",
-            json!({"name": "files", "source": source, "streams": ["out"], "destination": dest}),
-        )
+    let sync = app
+        .sync(json!({"name": "files", "source": source, "streams": ["out"], "destination": dest}))
         .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let sync = a.json["id"].as_str().unwrap().to_string();
-    let run = app
-        .post(&format!("/api/v1/syncs/{sync}/runs"), json!(null))
-        .await;
-    let done = app.wait_run(run.json["id"].as_str().unwrap()).await;
+    let done = app.run(&sync).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let got = received.lock().unwrap();
     assert_eq!(got.len(), 1);

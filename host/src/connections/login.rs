@@ -161,15 +161,8 @@ impl LoginTokens {
             .transpose()?;
         let method = Method::from_bytes(req.method.as_bytes())
             .map_err(|_| format!("login method `{}` is not a method", req.method))?;
-        let http = guarded_client(
-            &networks,
-            Timeouts {
-                connect: Duration::from_secs(10),
-                total: Some(Duration::from_secs(20)),
-            },
-            c.grants.tls_ca.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let http = guarded_client(&networks, Timeouts::HOST_CALL, c.grants.tls_ca.as_deref())
+            .map_err(|e| e.to_string())?;
         let mut request = http.request(method, url.clone()).headers(headers);
         if let Some(body) = body {
             request = request.body(body);

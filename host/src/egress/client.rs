@@ -21,6 +21,15 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
+impl Timeouts {
+    /// A request the host makes for a connection (a login, a token
+    /// request): 10 s to connect, 20 s in all.
+    pub const HOST_CALL: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        total: Some(Duration::from_secs(20)),
+    };
+}
+
 /// A client that connects only to addresses `networks` allows, trusting
 /// the public roots and, for a connection whose administrator set one,
 /// the certificates of `tls_ca` (PEM: an on-premises system's own CA).

@@ -290,15 +290,8 @@ async fn token_request(
     EgressPolicy::origin_of(&url, networks.clone())
         .and_then(|policy| policy.check_url(&url))
         .map_err(|why| OAuthError::Provider(format!("token endpoint refused: {why}")))?;
-    let http = guarded_client(
-        &networks,
-        Timeouts {
-            connect: Duration::from_secs(10),
-            total: Some(Duration::from_secs(20)),
-        },
-        c.grants.tls_ca.as_deref(),
-    )
-    .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let http = guarded_client(&networks, Timeouts::HOST_CALL, c.grants.tls_ca.as_deref())
+        .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();
