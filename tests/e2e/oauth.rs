@@ -600,3 +600,62 @@ async fn a_service_account_gets_its_token_by_a_signed_assertion() {
     assert!(!a.text.contains("PRIVATE KEY"));
     assert_eq!(state.lock().unwrap().issued, 2);
 }
+
+/// The client credentials grant (RFC 6749 §4.4), as Microsoft Graph's
+/// app-only access uses it: the host gets the token with the connection's
+/// client id and secret (HTTP Basic, as the spec says), no browser, and
+/// asks again when it expires; a wrong secret is the provider's
+/// `invalid_client`, said plainly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_gets_its_token_by_client_credentials() {
+    let (provider, state) = fake_provider(false).await;
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("oauth-app")).await.status,
+        StatusCode::CREATED
+    );
+    let config = json!({"base_url": provider.origin(), "auth_url": provider.origin()});
+    let secrets = |secret: &str| json!({"oauth_client_id": crate::fake_oauth::CLIENT_ID, "oauth_client_secret": secret});
+    let id = app
+        .connection(
+            "app-only",
+            "oauth-app@0.1.0",
+            config.clone(),
+            secrets(crate::fake_oauth::CLIENT_SECRET),
+        )
+        .await;
+    let check = |id: String| {
+        let app = &app;
+        async move {
+            app.post(&format!("/api/v1/connections/{id}/check"), json!(null))
+                .await
+        }
+    };
+    let a = check(id.clone()).await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+    assert_eq!(state.lock().unwrap().issued, 1);
+    let tokens = app
+        .state
+        .app
+        .store
+        .oauth_tokens(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokens.refresh_token.is_none(),
+        "no refresh token for this grant"
+    );
+    expire(&app, &id).await;
+    let a = check(id.clone()).await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+    assert_eq!(state.lock().unwrap().issued, 2);
+
+    let wrong = app
+        .connection("impostor-app", "oauth-app@0.1.0", config, secrets("guess"))
+        .await;
+    let a = check(wrong).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(a.text.contains("invalid_client"), "{}", a.text);
+    assert!(!a.text.contains("guess"), "{}", a.text);
+}
