@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -29,6 +29,8 @@ const PASSWORD: &str = r#"pa"ss\word"#;
 struct B1 {
     logins: u32,
     session: Option<String>,
+    /// Cookies of the logouts received.
+    logouts: Vec<String>,
 }
 
 /// The request's cookies, when they hold the current session and its route.
@@ -48,6 +50,7 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
     let login = b1.clone();
     let items = b1.clone();
     let soft = b1.clone();
+    let logout = b1.clone();
     Upstream::start(
         Router::new()
             .route(
@@ -78,6 +81,19 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
                             })),
                         )
                             .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/b1s/v1/Logout",
+                post(move |h: HeaderMap| {
+                    let b1 = logout.clone();
+                    async move {
+                        let cookie = session_cookie(&b1, &h).unwrap_or_default();
+                        let mut b1 = b1.lock().unwrap();
+                        b1.logouts.push(cookie);
+                        b1.session = None;
+                        StatusCode::NO_CONTENT
                     }
                 }),
             )
@@ -124,7 +140,8 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
         app.upload(guest("hostile")).await.status,
         StatusCode::CREATED
     );
-    let config = json!({"attack": "send-session", "url": up.url("/b1s/v1/Items"), "login_url": up.url("/b1s/v1/Login")});
+    let config = json!({"attack": "send-session", "url": up.url("/b1s/v1/Items"),
+        "login_url": up.url("/b1s/v1/Login"), "logout_url": up.url("/b1s/v1/Logout")});
     let conn = app
         .connection(
             "b1",
@@ -185,6 +202,37 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
             .await;
         assert!(!logs.text.contains("sess-"), "{}", logs.text);
     }
+
+    // Deleting the connection ends its session at the service.
+    let admin = app.admin.clone();
+    let a = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/syncs/{sync}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text);
+    let a = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/connections/{conn}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text);
+    for _ in 0..100 {
+        if !b1.lock().unwrap().logouts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        b1.lock().unwrap().logouts,
+        vec!["B1SESSION=sess-2-0c6a6f5e-4bd1; ROUTEID=.node1".to_string()]
+    );
 
     // A system that says so in a 200: the connector answers `auth-expired`,
     // the host logs in again and calls once more.

@@ -115,7 +115,11 @@ impl Connector for Hostile {
                     TokenAt::Cookies(vec!["B1SESSION".into(), "ROUTEID".into()]),
                 )
                 .lifetime_secs(1800)
-                .relogin_on(401),
+                .relogin_on(401)
+                .logout(
+                    HostRequest::new("POST", "{config.logout_url}")
+                        .header("Cookie", "{{session:token}}"),
+                ),
             )
             // A budget for `{config.budget_url}` (none when it is not set).
             .rate_budget(

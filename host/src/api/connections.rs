@@ -563,8 +563,14 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let current = find(&state, &id).await?;
+    // Read before the session goes with the connection; sent once it is gone.
+    let logout = crate::connections::login::Logout::prepare(&state.app, &current).await;
     match state.app.store.delete_connection(&id).await? {
-        Deletion::Deleted => {}
+        Deletion::Deleted => {
+            if let Some(logout) = logout {
+                tokio::spawn(logout.send());
+            }
+        }
         Deletion::Missing => return Err(ApiError::not_found(format!("no connection {id}"))),
         Deletion::InUse(syncs) => {
             return Err(ApiError::conflict(format!(

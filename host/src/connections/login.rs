@@ -9,9 +9,11 @@
 //!
 //! Cookies (SAP Business One's `B1SESSION` and `ROUTEID`) are kept as one
 //! `name=value; name=value` string, which a connector sends with
-//! `Cookie: {{session:token}}`.
+//! `Cookie: {{session:token}}`. The spec's logout is sent when the
+//! connection is deleted, so the system does not keep its session open.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -22,9 +24,11 @@ use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::secret::SecretValue;
-use crate::model::spec::{LoginSpec, Spec, TokenLocation, expand_url_template};
+use crate::model::spec::{HostRequest, LoginSpec, Spec, TokenLocation, expand_url_template};
 use crate::runtime::placeholders::body_encoding;
-use crate::runtime::secrets::{Placement, SecretBook, Token, TokenFuture, TokenSource, Tokens};
+use crate::runtime::secrets::{
+    FixedToken, Placement, SecretBook, Token, TokenFuture, TokenSlot, TokenSource, Tokens,
+};
 use crate::store::connections::ConnectionRow;
 
 /// How long a session lives when the spec does not say.
@@ -126,52 +130,14 @@ impl LoginTokens {
 
     /// Make the login request and read the token out of its answer.
     async fn log_in(&self) -> Result<Token, String> {
-        let c = &self.connection;
-        let req = &self.login.request;
-        let url =
-            expand_url_template(&req.url, &c.config).map_err(|e| format!("login URL: {e}"))?;
-        // The login goes only where the connection may go.
-        let networks = NetworkPolicy::new(c.grants.networks.clone());
-        EgressPolicy {
-            hosts: c.grants.hosts.clone(),
-            networks: networks.clone(),
-            tls_ca: None,
-        }
-        .check_url(&url)
-        .map_err(|e| format!("login refused: {e}"))?;
-        let tokens = Tokens::default();
-        let fill = |text: &str, placement| {
-            self.book
-                .substitute(text, &url, placement, &tokens)
-                .map(|t| t.into_owned())
-                .map_err(|e| format!("login request: {e}"))
-        };
-        let mut headers = HeaderMap::new();
-        for (k, v) in &req.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("login header `{k}` is not a header name"))?;
-            let value = HeaderValue::from_str(&fill(v, Placement::Header)?)
-                .map_err(|_| format!("login header `{k}` has a value that cannot be sent"))?;
-            headers.insert(name, value);
-        }
-        let body = req
-            .body
-            .as_deref()
-            .map(|b| fill(b, Placement::Body(body_encoding(&req.headers))))
-            .transpose()?;
-        let method = Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| format!("login method `{}` is not a method", req.method))?;
-        let http = guarded_client(&networks, Timeouts::HOST_CALL, c.grants.tls_ca.as_deref())
-            .map_err(|e| e.to_string())?;
-        let mut request = http.request(method, url.clone()).headers(headers);
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| format!("login failed: {}", e.without_url()))?;
-        let status = resp.status();
+        let (url, status, headers, bytes) = send(
+            &self.connection,
+            &self.book,
+            &self.login.request,
+            &Tokens::default(),
+        )
+        .await
+        .map_err(|e| format!("login failed: {e}"))?;
         if !status.is_success() {
             // The answer is not quoted: a login error may echo the password.
             return Err(format!(
@@ -179,19 +145,126 @@ impl LoginTokens {
                 url.origin().ascii_serialization()
             ));
         }
-        let answer_headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-        if bytes.len() > MAX_LOGIN_RESPONSE {
-            return Err(format!(
-                "the login answer is larger than {MAX_LOGIN_RESPONSE} bytes"
-            ));
-        }
-        let value = token_of(&self.login.token, &answer_headers, &bytes)?;
+        let value = token_of(&self.login.token, &headers, &bytes)?;
         let lifetime = self.login.lifetime_secs.unwrap_or(DEFAULT_SESSION_SECS);
         Ok(Token {
             value: SecretValue::new(value),
             expires_at: Some(crate::clock::now_ms() + i64::from(lifetime) * 1000),
         })
+    }
+}
+
+/// A request the host makes for a connection (its login or logout):
+/// `{config.x}` in the URL, the connection's grants and trust, secrets
+/// (and the session, for a logout) substituted by context. The URL, the
+/// status, headers and body (at most [`MAX_LOGIN_RESPONSE`] bytes).
+async fn send(
+    c: &ConnectionRow,
+    book: &SecretBook,
+    req: &HostRequest,
+    tokens: &Tokens,
+) -> Result<(url::Url, reqwest::StatusCode, HeaderMap, bytes::Bytes), String> {
+    let url = expand_url_template(&req.url, &c.config).map_err(|e| format!("URL: {e}"))?;
+    // It goes only where the connection may go.
+    let networks = NetworkPolicy::new(c.grants.networks.clone());
+    EgressPolicy {
+        hosts: c.grants.hosts.clone(),
+        networks: networks.clone(),
+        tls_ca: None,
+    }
+    .check_url(&url)
+    .map_err(|e| format!("refused: {e}"))?;
+    let fill = |text: &str, placement| {
+        book.substitute(text, &url, placement, tokens)
+            .map(|t| t.into_owned())
+            .map_err(|e| format!("request: {e}"))
+    };
+    let mut headers = HeaderMap::new();
+    for (k, v) in &req.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header `{k}` is not a header name"))?;
+        let value = HeaderValue::from_str(&fill(v, Placement::Header)?)
+            .map_err(|_| format!("header `{k}` has a value that cannot be sent"))?;
+        headers.insert(name, value);
+    }
+    let body = req
+        .body
+        .as_deref()
+        .map(|b| fill(b, Placement::Body(body_encoding(&req.headers))))
+        .transpose()?;
+    let method = Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("method `{}` is not a method", req.method))?;
+    let http = guarded_client(&networks, Timeouts::HOST_CALL, c.grants.tls_ca.as_deref())
+        .map_err(|e| e.to_string())?;
+    let mut request = http.request(method, url.clone()).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    let status = resp.status();
+    let answer_headers = resp.headers().clone();
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    if bytes.len() > MAX_LOGIN_RESPONSE {
+        return Err(format!(
+            "the answer is larger than {MAX_LOGIN_RESPONSE} bytes"
+        ));
+    }
+    Ok((url, status, answer_headers, bytes))
+}
+
+/// A logout to send once the connection is gone: read before it is
+/// deleted (the session goes with it), sent after.
+pub struct Logout {
+    connection: ConnectionRow,
+    request: HostRequest,
+    book: SecretBook,
+    session: SecretValue,
+}
+
+impl Logout {
+    /// The logout of `c`'s session, if its spec declares one and it holds
+    /// a session.
+    pub async fn prepare(app: &App, c: &ConnectionRow) -> Option<Self> {
+        let spec = app
+            .store
+            .connector(&c.connector, &c.version)
+            .await
+            .ok()??
+            .spec;
+        let request = spec.login.as_ref()?.logout.clone()?;
+        let sealed = app.store.login_session(&c.id).await.ok()??.token?;
+        let session = app.vault.decrypt(&sealed).ok()?;
+        let secrets = super::connector_secrets(app, c).await.ok()?;
+        let hosts = spec.host_patterns(&c.config).unwrap_or_default();
+        let book = SecretBook::new(&spec, &c.config, &secrets, &[])
+            .ok()?
+            .with_session(TokenSlot::new(hosts, Arc::new(FixedToken(session.clone()))));
+        Some(Self {
+            connection: c.clone(),
+            request,
+            book,
+            session,
+        })
+    }
+
+    /// End the session at the system; a failure is logged, not returned
+    /// (the connection is already gone).
+    pub async fn send(self) {
+        let tokens = Tokens {
+            oauth: None,
+            session: Some(self.session.clone()),
+        };
+        match send(&self.connection, &self.book, &self.request, &tokens).await {
+            Ok((_, status, _, _)) if status.is_success() => {}
+            Ok((_, status, _, _)) => tracing::warn!(
+                connection = %self.connection.id,
+                "logout answered HTTP {status}"
+            ),
+            Err(e) => tracing::warn!(connection = %self.connection.id, "logout failed: {e}"),
+        }
     }
 }
 

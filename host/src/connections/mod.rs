@@ -191,6 +191,30 @@ impl TokenSource for ConnectionTokens {
     }
 }
 
+/// The connection's secrets the connector may use (not the host's own),
+/// decrypted.
+pub(crate) async fn connector_secrets(
+    app: &App,
+    c: &ConnectionRow,
+) -> Result<BTreeMap<String, SecretValue>, OpenError> {
+    let mut secrets = BTreeMap::new();
+    for t in app.store.secret_tokens(&c.id).await? {
+        if HOST_ONLY_SECRETS.contains(&t.name.as_str()) {
+            continue;
+        }
+        let value = app
+            .vault
+            .decrypt(&t.token)
+            .map_err(|source| OpenError::Secret {
+                connection: c.name.clone(),
+                name: t.name.clone(),
+                source,
+            })?;
+        secrets.insert(t.name, value);
+    }
+    Ok(secrets)
+}
+
 async fn open_with_token(
     app: &App,
     c: &ConnectionRow,
@@ -203,21 +227,7 @@ async fn open_with_token(
             .get(&c.connector, &c.version)
             .await?
             .ok_or_else(|| OpenError::ConnectorGone(format!("{}@{}", c.connector, c.version)))?;
-        let mut secrets = BTreeMap::new();
-        for t in app.store.secret_tokens(&c.id).await? {
-            if HOST_ONLY_SECRETS.contains(&t.name.as_str()) {
-                continue;
-            }
-            let value = app
-                .vault
-                .decrypt(&t.token)
-                .map_err(|source| OpenError::Secret {
-                    connection: c.name.clone(),
-                    name: t.name.clone(),
-                    source,
-                })?;
-            secrets.insert(t.name, value);
-        }
+        let secrets = connector_secrets(app, c).await?;
         let oauth_info = if oauth.is_some() {
             crate::oauth::info(app, c).await
         } else {
