@@ -7,13 +7,18 @@
 //! the key derived from the secret through date, region, service and
 //! `aws4_request`. The unit tests use vectors of AWS's SigV4 test suite.
 
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::clock::civil_from_days;
+use crate::model::mac::sign as mac;
+use crate::model::spec::HmacHash;
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    mac(HmacHash::Sha256, key, data)
+}
 
 /// What signs: the credentials and the scope.
 pub struct Credentials<'a> {
@@ -106,12 +111,6 @@ pub fn sign(
     headers.insert(reqwest::header::AUTHORIZATION, header(&authorization)?);
     added.push(reqwest::header::AUTHORIZATION);
     Ok(added)
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
 }
 
 /// Header values trimmed, inner runs of spaces made one.

@@ -14,7 +14,6 @@ use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -24,8 +23,7 @@ use super::sigv4;
 use crate::model::grants::HostPattern;
 use crate::model::secret::SecretValue;
 use crate::model::spec::{
-    HmacHash, JwtAlgorithm, SignatureEncoding, SigningMethod, Spec, TemplateError,
-    expand_host_template,
+    JwtAlgorithm, SignatureEncoding, SigningMethod, Spec, TemplateError, expand_host_template,
 };
 
 /// A JWT is minted again this long before it expires.
@@ -232,7 +230,7 @@ impl Signers {
                 timestamp_header,
             } => {
                 let message = hmac_message(template, &req, now);
-                let mac = hmac(*hash, secret(key_secret)?.as_bytes(), &message);
+                let mac = crate::model::mac::sign(*hash, secret(key_secret)?.as_bytes(), &message);
                 let value = format!(
                     "{prefix}{}",
                     match encoding {
@@ -400,19 +398,6 @@ fn hmac_message(template: &str, req: &Unsigned<'_>, now: i64) -> Vec<u8> {
     }
     out.extend_from_slice(rest.as_bytes());
     out
-}
-
-fn hmac(hash: HmacHash, key: &[u8], message: &[u8]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
-        mac.update(message);
-        mac.finalize().into_bytes().to_vec()
-    }
-    match hash {
-        HmacHash::Sha1 => run::<Hmac<sha1::Sha1>>(key, message),
-        HmacHash::Sha256 => run::<Hmac<sha2::Sha256>>(key, message),
-        HmacHash::Sha512 => run::<Hmac<sha2::Sha512>>(key, message),
-    }
 }
 
 /// The DER inside a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).

@@ -28,8 +28,8 @@ fn hmac_template_fills_request_parts() {
     );
     // RFC 4231 test case 2.
     assert_eq!(
-        hex::encode(hmac(
-            HmacHash::Sha256,
+        hex::encode(crate::model::mac::sign(
+            crate::model::spec::HmacHash::Sha256,
             b"Jefe",
             b"what do ya want for nothing?"
         )),
