@@ -29,6 +29,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod connections;
+pub mod console;
 pub mod egress;
 pub mod events;
 pub mod ids;

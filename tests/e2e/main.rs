@@ -9,6 +9,7 @@ mod capabilities;
 mod cli;
 mod cluster;
 mod connectors;
+mod console;
 mod contract_v01;
 mod credentials;
 mod dev_cli;

@@ -55,9 +55,9 @@ async fn oauth_connection(app: &App, name: &str, config: Value) -> String {
 
 /// `oauth2-mock-server`, installed once into `target/npm` and started on a
 /// free loopback port.
-struct MockServer {
+pub(crate) struct MockServer {
     child: tokio::process::Child,
-    origin: String,
+    pub(crate) origin: String,
 }
 
 impl Drop for MockServer {
@@ -66,7 +66,7 @@ impl Drop for MockServer {
     }
 }
 
-async fn mock_server() -> MockServer {
+pub(crate) async fn mock_server() -> MockServer {
     let prefix = PathBuf::from(env!("WHARF_GUESTS_DIR")).join("../../../npm");
     let entry = prefix.join("node_modules/oauth2-mock-server/dist/oauth2-mock-server.mjs");
     if !entry.exists() {

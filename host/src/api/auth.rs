@@ -68,6 +68,13 @@ pub struct Caller {
     pub scope: Scope,
 }
 
+/// Set by the console on the requests it makes for a signed-in browser:
+/// the id of the key its session stands for. Only the server can attach
+/// an extension, so no client can present one; the key is looked up (and
+/// must be unrevoked) exactly as a bearer key is.
+#[derive(Debug, Clone)]
+pub struct SessionKey(pub String);
+
 /// A new key: `wharf_<id>_<secret>`; the id is public, the whole key is not.
 pub fn generate_key() -> (String, String) {
     let mut bytes = [0u8; 24];
@@ -164,12 +171,12 @@ impl RateLimiter {
     }
 
     /// Whether `client` may try to sign in now (it has failed too often).
-    fn may_sign_in(&self, client: &str, now: Instant) -> Result<(), u64> {
+    pub(crate) fn may_sign_in(&self, client: &str, now: Instant) -> Result<(), u64> {
         self.failures.take(client, now, false)
     }
 
     /// Count a failed sign-in of `client`.
-    fn failed_sign_in(&self, client: &str, now: Instant) {
+    pub(crate) fn failed_sign_in(&self, client: &str, now: Instant) {
         let _ = self.failures.take(client, now, true);
     }
 }
@@ -178,7 +185,7 @@ impl RateLimiter {
 /// [`Caller`] to the handler.
 pub async fn require(
     State((state, required)): State<(AppState, Scope)>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let client = req
@@ -187,6 +194,14 @@ pub async fn require(
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
     let now = Instant::now();
     let limiter = &state.limiter;
+    if let Some(SessionKey(key_id)) = req.extensions().get::<SessionKey>().cloned() {
+        let Some(row) = state.app.store.active_api_key(&key_id).await? else {
+            return Err(ApiError::unauthorized(
+                "the key this console session signed in with is revoked; sign in again",
+            ));
+        };
+        return authorized(&state, row, required, req, next).await;
+    }
     limiter.may_sign_in(&client, now).map_err(|secs| {
         ApiError::rate_limited("this client failed to sign in too often", secs)
             .with(serde_json::json!({"reason": "failed_sign_ins"}))
@@ -201,6 +216,18 @@ pub async fn require(
         limiter.failed_sign_in(&client, now);
         return Err(ApiError::unauthorized("this API key is unknown or revoked"));
     };
+    authorized(&state, row, required, req, next).await
+}
+
+/// A known, unrevoked key: check its scope and rate, and hand the
+/// [`Caller`] on.
+async fn authorized(
+    state: &AppState,
+    row: crate::store::api_keys::ApiKeyRow,
+    required: Scope,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let scope =
         Scope::parse(&row.scope).ok_or_else(|| ApiError::internal("key with an unknown scope"))?;
     if scope < required {

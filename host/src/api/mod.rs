@@ -13,6 +13,7 @@ mod keys;
 mod metrics;
 mod oauth;
 mod openapi;
+mod overview;
 mod probe;
 mod query;
 mod records;
@@ -34,7 +35,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use auth::{FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, generate_key, hash_key};
+pub use auth::{
+    FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, SessionKey, generate_key, hash_key,
+};
 use error::ApiError;
 use openapi::Content;
 
@@ -101,6 +104,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(run_files::routes());
     all.extend(records::routes());
     all.extend(metrics::routes());
+    all.extend(overview::routes());
     all.extend(webhooks::routes());
     all.extend(hooks::routes());
     all.extend(oauth::routes());
@@ -124,8 +128,13 @@ pub fn route_table_markdown(routes: &[Route]) -> String {
     out
 }
 
-/// The router: the API, `/healthz`, `/readyz`.
+/// The router: the console at `/`, the API, `/healthz`, `/readyz`.
 pub fn router(state: AppState) -> Router {
+    crate::console::router(state.clone(), api_router(state))
+}
+
+/// The API, `/healthz`, `/readyz`, without the console.
+fn api_router(state: AppState) -> Router {
     let mut api = Router::new();
     for route in routes() {
         let handler = match route.scope {

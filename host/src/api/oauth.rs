@@ -99,7 +99,11 @@ struct CallbackQuery {
 /// The provider sends the administrator's browser here: the answer is a
 /// page for a person, on failure too (with the reason; the operator finds
 /// the same in the server log).
-async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
+async fn oauth_callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     let failed = |status: StatusCode, reason: String| {
         tracing::warn!(%reason, "OAuth2 authorization failed");
         page(
@@ -126,6 +130,9 @@ async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQ
     match crate::oauth::callback(&state.app, &code, &st, &q.other).await {
         Ok(c) => {
             tracing::info!(connection = %c.name, "OAuth2 authorization completed");
+            if console_started(&headers, &c.id) {
+                return back_to_console(&c.id, &c.name);
+            }
             page(
                 StatusCode::OK,
                 "Authorized",
@@ -140,6 +147,50 @@ async fn oauth_callback(State(state): State<AppState>, Query(q): Query<CallbackQ
         }
         Err(e) => failed(StatusCode::BAD_GATEWAY, e.to_string()),
     }
+}
+
+/// Whether the console started this authorization (its cookie names the
+/// connection): then the browser goes back to the connection's page.
+fn console_started(headers: &axum::http::HeaderMap, id: &str) -> bool {
+    let want = format!("{}={id}", crate::console::OAUTH_RETURN_COOKIE);
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim() == want)
+}
+
+/// A page that sends the browser on to the connection's console page. Not
+/// a redirect: a navigation started by this site's own page carries the
+/// console's `SameSite=Strict` session cookie, where a redirect that began
+/// at the provider would not.
+fn back_to_console(id: &str, name: &str) -> Response {
+    let to = format!(
+        "/connections/{}?authorized",
+        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+    )
+    // Generated ids (letters, digits, '-') read better as they are.
+    .replace("%2D", "-");
+    let mut response = (
+        StatusCode::OK,
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\">\
+             <title>Wharf: Authorized</title><body><h1>Authorized</h1><p>Connection <b>{}</b> is authorized. \
+             <a href=\"{to}\">Back to the console</a>.</p></body></html>",
+            html_escape(name)
+        )),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        axum::http::HeaderValue::from_str(&format!(
+            "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+            crate::console::OAUTH_RETURN_COOKIE
+        ))
+        .expect("a fixed cookie"),
+    );
+    response
 }
 
 /// A small HTML page.

@@ -74,6 +74,17 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// The unrevoked key with this id (a console session's key).
+    pub async fn active_api_key(&self, id: &str) -> Result<Option<ApiKeyRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND revoked_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// Note a use (best effort, at most about once a minute per key).
     pub async fn touch_api_key(&self, id: &str) -> Result<()> {
         let now = now_ms();

@@ -1,0 +1,698 @@
+//! Connections: the list with status badges; create and edit from a form
+//! generated from the connector's config schema (errors from the API's
+//! validator beside their inputs); secrets write-only ("set"/"not set");
+//! grants beside what the connector declares; Test connection; Connect
+//! with the OAuth2 provider; the incoming webhook URL (shown once) and its
+//! deliveries.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Fields, check, errors_by_field, field, items, text};
+use crate::api::Scope;
+use crate::console::backend::{Problem, seg};
+use crate::console::form::{fields_of, render, value_from_form};
+use crate::console::layout::{Nav, badge, csrf, page, time};
+use crate::console::session::{Flash, Signed, set_cookie};
+use crate::console::{Console, layout};
+
+/// The cookie naming the console page an OAuth2 authorization returns to.
+/// `SameSite=Lax`: the provider's redirect back is a cross-site navigation.
+pub const OAUTH_RETURN_COOKIE: &str = "wharf_oauth_return";
+
+pub fn routes() -> Router<Console> {
+    Router::new()
+        .route("/connections", get(list))
+        .route("/connections/new", get(new_form).post(create))
+        .route("/connections/{id}", get(show).post(update))
+        .route("/connections/{id}/check", post(test))
+        .route("/connections/{id}/oauth", post(connect))
+        .route("/connections/{id}/webhook", post(webhook))
+        .route("/connections/{id}/delete", post(delete))
+}
+
+async fn list(State(console): State<Console>, signed: Signed) -> Response {
+    let list = match console
+        .api(&signed)
+        .get("/api/v1/connections?limit=500")
+        .await
+    {
+        Ok(l) => l,
+        Err(p) => return p.into_response(),
+    };
+    let body = html! {
+        div.row.spread {
+            h1 { "Connections" }
+            @if signed.may(Scope::Write) { a.button href="/connections/new" { "New connection" } }
+        }
+        @if items(&list).is_empty() { p.muted { "No connection yet. Pick a connector in the " a href="/catalog" { "catalog" } "." } }
+        @else {
+            div.scroll { table {
+                tr { th { "Name" } th { "Connector" } th { "Status" } th { "Checked" } }
+                @for c in items(&list) {
+                    tr {
+                        td { a href=(format!("/connections/{}", text(c, "id"))) { (text(c, "name")) } }
+                        td.mono { (text(c, "connector")) }
+                        td { (badge(text(c, "status")))
+                             @if let Some(r) = c["status_reason"].as_str() { div.hint { (r) } } }
+                        td.mono { (time(c["checked_at"].as_i64())) }
+                    }
+                }
+            } }
+        }
+    };
+    page(&console, &signed, Nav::Connections, "Connections", body).await
+}
+
+/// `name@version` → the connector as the API shows it.
+async fn connector(console: &Console, signed: &Signed, reference: &str) -> Result<Value, Problem> {
+    let (name, version) = reference.split_once('@').unwrap_or((reference, ""));
+    console
+        .api(signed)
+        .get(&format!(
+            "/api/v1/connectors/{}/{}",
+            seg(name),
+            seg(version)
+        ))
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewQuery {
+    connector: Option<String>,
+}
+
+/// What the form shows: the values entered (never secrets) and the errors.
+struct FormState<'a> {
+    name: &'a str,
+    config: &'a Value,
+    hosts: &'a str,
+    networks: &'a str,
+    secrets_set: &'a [String],
+    errors: BTreeMap<String, String>,
+    problem: Option<&'a str>,
+}
+
+fn connection_form(
+    signed: &Signed,
+    spec: &Value,
+    action: &str,
+    editing: bool,
+    s: &FormState,
+) -> Markup {
+    let schema_fields = fields_of(&spec["config_schema"]);
+    let empty = Vec::new();
+    let secrets = secrets_of(spec);
+    let declared = spec["hosts"].as_array().unwrap_or(&empty);
+    let err = |k: &str| s.errors.get(k).cloned();
+    html! {
+        form.stack method="post" action=(action) novalidate {
+            (csrf(signed))
+            @if let Some(p) = s.problem { div.flash.bad role="alert" { (p)
+                @for (f, m) in &s.errors { @if !f.starts_with("/config/") && !f.starts_with("/secrets/") && f != "/name" {
+                    div { code { (f) } " " (m) } } } } }
+            div.invalid[err("/name").is_some()] {
+                label for="f-name" { span.required { "Name" } span.hint { "Letters, digits, '-', '_' and '.'; unique." } }
+                input #f-name type="text" name="name" value=(s.name) required autocomplete="off";
+                @if let Some(e) = err("/name") { span.field-error { (e) } }
+            }
+            @if !schema_fields.is_empty() {
+                fieldset {
+                    legend { "Settings" }
+                    (render(&schema_fields, "config", s.config, &s.errors))
+                }
+            }
+            @if !secrets.is_empty() {
+                fieldset {
+                    legend { "Secrets" }
+                    p.hint { "Write-only: a stored secret is never sent back to the browser."
+                        @if editing { " Leave a field empty to keep what is stored." } }
+                    @for sec in &secrets {
+                        @let name = text(sec, "name");
+                        @let is_set = s.secrets_set.iter().any(|n| n == name);
+                        @let id = format!("f-secret-{name}");
+                        div.invalid[err(&format!("/secrets/{name}")).is_some()] {
+                            label for=(id) {
+                                span.required[sec["required"] == Value::Bool(true) && !is_set] { (name) }
+                                " " (badge(if is_set { "set" } else { "not set" }))
+                                span.hint { (text(sec, "description")) }
+                            }
+                            input #(id) type="password" name=(format!("secret/{name}")) autocomplete="new-password";
+                            @if editing && is_set {
+                                label.check { input type="checkbox" name=(format!("clear/{name}")) value="true"; "Remove the stored value" }
+                            }
+                            @if let Some(e) = err(&format!("/secrets/{name}")) { span.field-error { (e) } }
+                        }
+                    }
+                }
+            }
+            fieldset {
+                legend { "Grants" }
+                p.hint { "The connector declares it needs: "
+                    @for h in declared { code { (h.as_str().unwrap_or_default()) } " " }
+                    @if declared.is_empty() { "no hosts" } }
+                div.invalid[s.errors.keys().any(|k| k.starts_with("/grants"))] {
+                    label for="f-hosts" { "Hosts it may reach"
+                        span.hint { "One per line, each inside what it declares. Empty: exactly what it declares for these settings." } }
+                    textarea #f-hosts name="hosts" rows="3" { (s.hosts) }
+                    @for (k, m) in &s.errors { @if k.starts_with("/grants") { span.field-error { (m) } } }
+                }
+                @if signed.may(Scope::Admin) {
+                    label for="f-networks" { "Private networks it may reach"
+                        span.hint { "CIDR, one per line (an on-premises system). Only administrators grant these." } }
+                    textarea #f-networks name="networks" rows="2" { (s.networks) }
+                }
+            }
+            div { button type="submit" { @if editing { "Save changes" } @else { "Create connection" } } }
+        }
+    }
+}
+
+/// The secrets a connection of `spec` holds: the declared ones, and the
+/// OAuth2 client's id and secret when the host runs an OAuth2 grant.
+fn secrets_of(spec: &Value) -> Vec<Value> {
+    let mut list = spec["secrets"].as_array().cloned().unwrap_or_default();
+    if spec["oauth2"].is_object() {
+        for (name, what) in [
+            (
+                "oauth_client_id",
+                "The OAuth2 client id registered with the provider",
+            ),
+            ("oauth_client_secret", "The OAuth2 client secret"),
+        ] {
+            if !list.iter().any(|s| text(s, "name") == name) {
+                list.push(json!({ "name": name, "description": what, "required": false }));
+            }
+        }
+    }
+    list
+}
+
+async fn new_form(
+    State(console): State<Console>,
+    signed: Signed,
+    Query(q): Query<NewQuery>,
+) -> Response {
+    let Some(reference) = q.connector.filter(|c| !c.is_empty()) else {
+        return pick_connector(&console, &signed).await;
+    };
+    let c = match connector(&console, &signed, &reference).await {
+        Ok(c) => c,
+        Err(p) => return p.into_response(),
+    };
+    let form = connection_form(
+        &signed,
+        &c["spec"],
+        &format!("/connections/new?connector={}", seg(&reference)),
+        false,
+        &FormState {
+            name: "",
+            config: &Value::Null,
+            hosts: "",
+            networks: "",
+            secrets_set: &[],
+            errors: BTreeMap::new(),
+            problem: None,
+        },
+    );
+    let body = html! { h1 { "New connection to " (reference) } (form) };
+    page(&console, &signed, Nav::Connections, "New connection", body).await
+}
+
+async fn pick_connector(console: &Console, signed: &Signed) -> Response {
+    let list = match console
+        .api(signed)
+        .get("/api/v1/connectors?limit=500")
+        .await
+    {
+        Ok(l) => l,
+        Err(p) => return p.into_response(),
+    };
+    let body = html! {
+        h1 { "New connection" }
+        form.stack method="get" action="/connections/new" {
+            label for="f-connector" { "Connector" }
+            select #f-connector name="connector" required {
+                @for c in items(&list) {
+                    @let r = format!("{}@{}", text(c, "name"), text(c, "version"));
+                    option value=(r) { (r) " · " (text(&c["spec"], "description")) }
+                }
+            }
+            div { button type="submit" { "Next" } }
+        }
+    };
+    page(console, signed, Nav::Connections, "New connection", body).await
+}
+
+fn lines(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The grants a form asks for; `None` hosts: the API's default.
+fn grants(fields: &Fields, admin: bool) -> Map<String, Value> {
+    let mut g = Map::new();
+    let hosts = lines(field(fields, "hosts"));
+    if !hosts.is_empty() {
+        g.insert("hosts".into(), json!(hosts));
+    }
+    if admin {
+        g.insert("networks".into(), json!(lines(field(fields, "networks"))));
+    }
+    g
+}
+
+async fn create(
+    State(console): State<Console>,
+    signed: Signed,
+    Query(q): Query<NewQuery>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let reference = q.connector.unwrap_or_default();
+    let c = match connector(&console, &signed, &reference).await {
+        Ok(c) => c,
+        Err(p) => return p.into_response(),
+    };
+    let spec = &c["spec"];
+    let config = value_from_form(&fields_of(&spec["config_schema"]), "config", &fields);
+    let secrets: Map<String, Value> = fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("secret/")?, v)))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
+    let name = field(&fields, "name").unwrap_or_default();
+    let body = json!({
+        "name": name,
+        "connector": reference,
+        "config": config,
+        "secrets": secrets,
+        "grants": grants(&fields, signed.may(Scope::Admin)),
+    });
+    match console
+        .api(&signed)
+        .json(Method::POST, "/api/v1/connections", Some(&body))
+        .await
+    {
+        Ok(created) => {
+            signed
+                .flash(&console, &Flash::ok(format!("Created connection {name}.")))
+                .await;
+            Redirect::to(&format!("/connections/{}", text(&created, "id"))).into_response()
+        }
+        Err(p) if matches!(p.status.as_u16(), 409 | 422) => {
+            let form = connection_form(
+                &signed,
+                spec,
+                &format!("/connections/new?connector={}", seg(&reference)),
+                false,
+                &FormState {
+                    name,
+                    config: &config,
+                    hosts: field(&fields, "hosts").unwrap_or_default(),
+                    networks: field(&fields, "networks").unwrap_or_default(),
+                    secrets_set: &[],
+                    errors: errors_by_field(&p),
+                    problem: Some(&p.detail),
+                },
+            );
+            let body = html! { h1 { "New connection to " (reference) } (form) };
+            let mut response =
+                page(&console, &signed, Nav::Connections, "New connection", body).await;
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn show(State(console): State<Console>, signed: Signed, Path(id): Path<String>) -> Response {
+    render_show(&console, &signed, &id, None).await
+}
+
+async fn render_show(
+    console: &Console,
+    signed: &Signed,
+    id: &str,
+    failed: Option<(&Fields, &Problem)>,
+) -> Response {
+    let api = console.api(signed);
+    let c = match api.get(&format!("/api/v1/connections/{}", seg(id))).await {
+        Ok(c) => c,
+        Err(p) => return p.into_response(),
+    };
+    let spec = match connector(console, signed, text(&c, "connector")).await {
+        Ok(k) => k["spec"].clone(),
+        Err(p) => return p.into_response(),
+    };
+    let deliveries = if spec["webhook"].is_object() {
+        api.get(&format!(
+            "/api/v1/connections/{}/deliveries?limit=20",
+            seg(id)
+        ))
+        .await
+        .ok()
+    } else {
+        None
+    };
+    let secrets_set: Vec<String> = c["secrets"]
+        .as_array()
+        .map(|s| s.iter().map(|x| text(x, "name").to_string()).collect())
+        .unwrap_or_default();
+    let host_lines = c
+        .pointer("/grants/hosts")
+        .and_then(Value::as_array)
+        .map(|h| {
+            h.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    let network_lines = c
+        .pointer("/grants/networks")
+        .and_then(Value::as_array)
+        .map(|h| {
+            h.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    let submitted_config;
+    let state = match failed {
+        Some((fields, p)) => {
+            submitted_config =
+                value_from_form(&fields_of(&spec["config_schema"]), "config", fields);
+            FormState {
+                name: field(fields, "name").unwrap_or_default(),
+                config: &submitted_config,
+                hosts: field(fields, "hosts").unwrap_or_default(),
+                networks: field(fields, "networks").unwrap_or_default(),
+                secrets_set: &secrets_set,
+                errors: errors_by_field(p),
+                problem: Some(&p.detail),
+            }
+        }
+        None => FormState {
+            name: text(&c, "name"),
+            config: &c["config"],
+            hosts: &host_lines,
+            networks: &network_lines,
+            secrets_set: &secrets_set,
+            errors: BTreeMap::new(),
+            problem: None,
+        },
+    };
+    let base = format!("/connections/{}", seg(id));
+    let provider = spec
+        .pointer("/oauth2/provider")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            spec.pointer("/catalog/display_name")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("the provider");
+    let interactive_oauth = spec["oauth2"].is_object()
+        && spec
+            .pointer("/oauth2/grant")
+            .and_then(Value::as_str)
+            .is_none_or(|g| g == "authorization-code");
+    let body = html! {
+        div.row.spread {
+            h1 { (text(&c, "name")) " " (badge(text(&c, "status"))) }
+            div.row {
+                @if signed.may(Scope::Run) {
+                    form.inline method="post" action=(format!("{base}/check")) {
+                        (csrf(signed)) button type="submit" { "Test connection" }
+                    }
+                }
+                @if signed.may(Scope::Write) && interactive_oauth {
+                    // A full navigation: the provider's page is another site.
+                    form.inline method="post" action=(format!("{base}/oauth")) hx-boost="false" {
+                        (csrf(signed)) button type="submit" { "Connect with " (provider) }
+                    }
+                }
+            }
+        }
+        @if let Some(r) = c["status_reason"].as_str() { p.flash.bad { (r) } }
+        table {
+            tr { th { "Connector" } td { a href=(format!("/catalog/{}", text(&c, "connector").replace('@', "/"))) { (text(&c, "connector")) } } }
+            tr { th { "Last check" } td.mono { (time(c["checked_at"].as_i64())) } }
+            tr { th { "Secrets" } td {
+                @for s in &secrets_of(&spec) {
+                    @let n = text(s, "name");
+                    code { (n) } " " (badge(if secrets_set.iter().any(|x| x == n) { "set" } else { "not set" })) " "
+                }
+            } }
+            tr { th { "Updated" } td.mono { (time(c["updated_at"].as_i64())) } }
+        }
+        @if spec["webhook"].is_object() {
+            section.panel {
+                h2 { "Incoming webhook" }
+                p.hint { "The URL holds a secret token: it is shown once when made. Making a new one stops the old one." }
+                @if signed.may(Scope::Write) {
+                    form method="post" action=(format!("{base}/webhook")) {
+                        (csrf(signed)) button.secondary type="submit" { "Create or rotate the webhook URL" }
+                    }
+                }
+                @if let Some(d) = &deliveries {
+                    @if items(d).is_empty() { p.muted { "No deliveries yet." } }
+                    @else {
+                        div.scroll { table {
+                            tr { th { "Received" } th { "Delivery" } th { "Status" } th { "Detail" } }
+                            @for x in items(d) {
+                                tr {
+                                    td.mono { (time(x["received_at"].as_i64())) }
+                                    td.mono { (text(x, "delivery_id")) }
+                                    td { (badge(text(x, "status"))) }
+                                    td { @if !x["detail"].is_null() { code { (x["detail"].to_string()) } } }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+        @if signed.may(Scope::Write) {
+            h2 { "Edit" }
+            (connection_form(signed, &spec, &base, true, &state))
+            h2 { "Delete" }
+            form method="post" action=(format!("{base}/delete")) hx-confirm="Delete this connection and its secrets?" {
+                (csrf(signed)) button.danger type="submit" { "Delete connection" }
+            }
+        } @else {
+            h2 { "Settings" }
+            (layout::json_block(&c["config"]))
+        }
+    };
+    let mut response = page(console, signed, Nav::Connections, text(&c, "name"), body).await;
+    if failed.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+async fn update(
+    State(console): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let api = console.api(&signed);
+    let c = match api.get(&format!("/api/v1/connections/{}", seg(&id))).await {
+        Ok(c) => c,
+        Err(p) => return p.into_response(),
+    };
+    let spec = match connector(&console, &signed, text(&c, "connector")).await {
+        Ok(k) => k["spec"].clone(),
+        Err(p) => return p.into_response(),
+    };
+    let config = value_from_form(&fields_of(&spec["config_schema"]), "config", &fields);
+    let mut secrets = Map::new();
+    for (k, v) in &fields {
+        if let Some(name) = k.strip_prefix("secret/").filter(|_| !v.is_empty()) {
+            secrets.insert(name.to_string(), Value::String(v.clone()));
+        }
+        if let Some(name) = k.strip_prefix("clear/") {
+            secrets.entry(name.to_string()).or_insert(Value::Null);
+        }
+    }
+    let mut body = json!({
+        "name": field(&fields, "name").unwrap_or_default(),
+        "config": config,
+        "secrets": secrets,
+    });
+    let g = grants(&fields, signed.may(Scope::Admin));
+    if !g.is_empty() {
+        body["grants"] = Value::Object(g);
+    }
+    match api
+        .json(
+            Method::PATCH,
+            &format!("/api/v1/connections/{}", seg(&id)),
+            Some(&body),
+        )
+        .await
+    {
+        Ok(_) => {
+            signed.flash(&console, &Flash::ok("Saved.")).await;
+            Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+        }
+        Err(p) if matches!(p.status.as_u16(), 409 | 422) => {
+            render_show(&console, &signed, &id, Some((&fields, &p))).await
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn test(
+    State(console): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let path = format!("/api/v1/connections/{}/check", seg(&id));
+    match console.api(&signed).json(Method::POST, &path, None).await {
+        Ok(r) if r["ok"] == Value::Bool(true) => {
+            let ms = r["duration_ms"].as_i64().unwrap_or(0);
+            signed
+                .flash(&console, &Flash::ok(format!("Check passed in {ms} ms.")))
+                .await;
+        }
+        Ok(r) => {
+            signed
+                .flash(
+                    &console,
+                    &Flash::bad(format!(
+                        "Check failed ({}): {}",
+                        text(&r, "kind"),
+                        text(&r, "message")
+                    )),
+                )
+                .await;
+        }
+        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
+        Err(p) => {
+            signed
+                .flash(&console, &Flash::bad(format!("Check failed: {}", p.detail)))
+                .await
+        }
+    }
+    Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+}
+
+/// Start the OAuth2 flow: the API gives the provider's page; the browser
+/// goes there, and comes back through `/oauth/callback` to this page.
+async fn connect(
+    State(console): State<Console>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let path = format!("/api/v1/connections/{}/oauth/start", seg(&id));
+    match console.api(&signed).json(Method::POST, &path, None).await {
+        Ok(start) => {
+            let mut response = Redirect::to(text(&start, "authorization_url")).into_response();
+            // Ids are generated (letters, digits, '-'): safe as a cookie value.
+            let cookie = set_cookie(&console, &headers, OAUTH_RETURN_COOKIE, &id, 900);
+            // Lax, not Strict: it must come back with the provider's redirect.
+            let lax = cookie
+                .to_str()
+                .unwrap_or_default()
+                .replace("SameSite=Strict", "SameSite=Lax");
+            if let Ok(v) = axum::http::HeaderValue::from_str(&lax) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
+        Err(p) => {
+            signed
+                .flash(
+                    &console,
+                    &Flash::bad(format!("Cannot start the authorization: {}", p.detail)),
+                )
+                .await;
+            Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+        }
+    }
+}
+
+async fn webhook(
+    State(console): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let path = format!("/api/v1/connections/{}/webhook", seg(&id));
+    match console.api(&signed).json(Method::POST, &path, None).await {
+        Ok(h) => {
+            signed
+                .flash(
+                    &console,
+                    &Flash::secret(
+                        "The incoming webhook URL; give it to the sending system.",
+                        text(&h, "url"),
+                    ),
+                )
+                .await;
+        }
+        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
+        Err(p) => signed.flash(&console, &Flash::bad(p.detail)).await,
+    }
+    Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+}
+
+async fn delete(
+    State(console): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let path = format!("/api/v1/connections/{}", seg(&id));
+    match console.api(&signed).json(Method::DELETE, &path, None).await {
+        Ok(_) => {
+            signed
+                .flash(&console, &Flash::ok("Deleted the connection."))
+                .await;
+            Redirect::to("/connections").into_response()
+        }
+        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
+        Err(p) => {
+            signed.flash(&console, &Flash::bad(p.detail)).await;
+            Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+        }
+    }
+}
