@@ -541,7 +541,7 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         None,
     )
     .await;
-    call(
+    let a = call(
         &app,
         c,
         Method::GET,
@@ -549,6 +549,26 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         None,
     )
     .await;
+    let message = a.json["items"][0]["id"].as_str().unwrap().to_string();
+    let a = call(
+        &app,
+        c,
+        Method::POST,
+        &format!("/api/v1/webhooks/{hook}/deliveries/{message}/retry"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["status"], "pending");
+    let a = call(
+        &app,
+        c,
+        Method::POST,
+        &format!("/api/v1/webhooks/{hook}/deliveries/nope/retry"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text);
 
     // Keys and the audit log.
     let a = call(
@@ -562,6 +582,26 @@ async fn every_documented_body_matches_what_the_handler_returns() {
     let key = a.json["id"].as_str().unwrap().to_string();
     call(&app, c, Method::GET, "/api/v1/api-keys", None).await;
     call(&app, c, Method::GET, "/api/v1/audit?limit=3", None).await;
+    let a = call(
+        &app,
+        c,
+        Method::GET,
+        "/api/v1/audit?action=webhook.&limit=50",
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = a.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        !actions.is_empty() && actions.iter().all(|x| x.starts_with("webhook.")),
+        "{actions:?}"
+    );
+    let a = call(&app, c, Method::GET, "/api/v1/overview", None).await;
+    assert_eq!(a.json["hours"].as_array().unwrap().len(), 24);
 
     // Errors: every one a problem document of the documented shape.
     call(&app, c, Method::GET, "/api/v1/syncs/nope", None).await;

@@ -56,10 +56,18 @@ impl Connector for Hostile {
     type Config = Config;
 
     fn spec() -> Spec {
+        // Markup in every string a catalog shows: the console must render
+        // it as text (tests/e2e/console).
         Spec::new("hostile", "0.1.0")
-            .description("Test fixture that attacks the sandbox")
+            .description("Test fixture that attacks the sandbox <script>alert('spec')</script>")
+            .catalog(wharf_sdk::catalog::Catalog::new(
+                "Hostile \"><img src=x onerror=alert(1) id=injected>",
+            ))
             .role(Role::Source)
-            .stream(StreamSpec::new("out"))
+            .stream(
+                StreamSpec::new("out")
+                    .description("<img src=x onerror=alert(2) id=injected>"),
+            )
             .secret(
                 SecretSpec::new("token")
                     .description("sent only to the bound host")

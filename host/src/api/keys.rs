@@ -15,7 +15,7 @@ use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, SeqPaging, TimePaging, audit, sequence};
 use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::store::api_keys::ApiKeyRow;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditFilter};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -56,8 +56,8 @@ pub fn routes() -> Vec<Route> {
             method: Method::GET,
             path: "/api/v1/audit",
             scope: Some(Scope::Admin),
-            summary: "The audit log, newest first",
-            query: Some(inline::<SeqPaging>),
+            summary: "The audit log, newest first; filter by actor, action (`connection.` for a prefix) and target",
+            query: Some(inline::<AuditQuery>),
             body: None,
             ok: vec![(200, Content::Json(schema::<ListPage<AuditEntry>>))],
             errors: &[],
@@ -148,17 +148,47 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `?limit=&after=&actor=&action=&target=` of the audit log.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct AuditQuery {
+    /// Items per page (default 100).
+    #[schemars(range(min = 1, max = super::MAX_PAGE))]
+    limit: Option<i64>,
+    /// Continue after this number: the `next` of the previous page.
+    #[schemars(pattern(r"^[0-9]{1,18}$"))]
+    after: Option<String>,
+    /// Only what this key (its id) did.
+    actor: Option<String>,
+    /// Only this action (`connection.create`), or, ending in `.`, every
+    /// action starting so (`connection.`).
+    action: Option<String>,
+    /// Only what was done to this object (an id, or `name@version`).
+    target: Option<String>,
+}
+
 async fn audit_log(
     State(state): State<AppState>,
-    Query(paging): Query<SeqPaging>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<Json<ListPage<AuditEntry>>, ApiError> {
-    let paging = Paging::from(paging);
+    let filter = AuditFilter {
+        actor: q.actor.as_deref().filter(|s| !s.is_empty()),
+        action: q.action.as_deref().filter(|s| !s.is_empty()),
+        target: q.target.as_deref().filter(|s| !s.is_empty()),
+    };
+    let paging = Paging::from(SeqPaging {
+        limit: q.limit,
+        after: q.after,
+    });
     let limit = paging.limit()?;
     let before = match paging.after() {
         None => None,
         Some(_) => Some(sequence(paging.after())?),
     };
-    let entries = state.app.store.audit_entries(before, limit).await?;
+    let entries = state
+        .app
+        .store
+        .audit_entries(before, limit, &filter)
+        .await?;
     Ok(Json(ListPage::new(entries, limit, |e: &AuditEntry| {
         e.id.to_string()
     })))

@@ -65,7 +65,7 @@ pub fn routes() -> Vec<Route> {
 /// Largest import file.
 pub const IMPORT_BODY_LIMIT: usize = 16 << 20;
 
-/// `?stream=&limit=&after=` of the records list.
+/// `?stream=&limit=&after=&prefix=` of the records list.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct RecordsQuery {
     /// The stream; may be left out when the sync has one.
@@ -75,6 +75,8 @@ struct RecordsQuery {
     limit: Option<i64>,
     /// Continue after this key: the `next` of the previous page.
     after: Option<String>,
+    /// Only records whose key starts with this.
+    prefix: Option<String>,
 }
 
 /// The file format of an export.
@@ -193,9 +195,10 @@ async fn records(
     let items = state
         .app
         .store
-        .records(
+        .records_with_prefix(
             &id,
             &stream,
+            q.prefix.as_deref(),
             q.after.as_deref().filter(|a| !a.is_empty()),
             limit,
         )

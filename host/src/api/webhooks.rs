@@ -102,6 +102,17 @@ pub fn routes() -> Vec<Route> {
             errors: &[404],
             handler: get(messages),
         },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/webhooks/{id}/deliveries/{message}/retry",
+            scope: Some(Scope::Admin),
+            summary: "Send a pending or given-up message again now (its attempts are kept)",
+            query: None,
+            body: None,
+            ok: vec![(200, Content::Json(schema::<MessageRow>))],
+            errors: &[404, 409],
+            handler: post(retry),
+        },
     ]
 }
 
@@ -355,4 +366,34 @@ async fn messages(
     Ok(Json(ListPage::new(items, limit, |m: &MessageRow| {
         format!("{}:{}", m.created_at, m.id)
     })))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<Json<MessageRow>, ApiError> {
+    find(&state, &id).await?;
+    if let Some(m) = state.app.store.retry_message(&id, &message).await? {
+        audit(
+            &state,
+            &caller.key_id,
+            "webhook.retry",
+            &id,
+            json!({ "message": message }),
+        )
+        .await;
+        return Ok(Json(m));
+    }
+    match state.app.store.message(&id, &message).await? {
+        None => Err(ApiError::not_found(format!(
+            "endpoint {id} has no message {message}"
+        ))),
+        Some(m) if m.status == "delivered" => Err(ApiError::conflict(
+            "this message was delivered; send a test event to try the endpoint again",
+        )),
+        Some(_) => Err(ApiError::conflict(
+            "this message is being sent right now; look again in a moment",
+        )),
+    }
 }

@@ -44,14 +44,43 @@ impl Store {
     }
 
     /// Entries newest first, before sequence number `before`.
-    pub async fn audit_entries(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, at, key_id, action, target, detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+    pub async fn audit_entries(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+        filter: &AuditFilter<'_>,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut sql = String::from(
+            "SELECT id, at, key_id, action, target, detail FROM audit_log WHERE id < $1",
+        );
+        let mut binds: Vec<String> = Vec::new();
+        let mut condition = |sql: &mut String, column: &str, value: &str, prefix: bool| {
+            binds.push(value.to_string());
+            let n = binds.len() + 1;
+            if prefix {
+                // substr, not LIKE: `_` in an action name is no wildcard.
+                let len = value.chars().count();
+                sql.push_str(&format!(" AND substr({column}, 1, {len}) = ${n}"));
+            } else {
+                sql.push_str(&format!(" AND {column} = ${n}"));
+            }
+        };
+        if let Some(actor) = filter.actor {
+            condition(&mut sql, "key_id", actor, false);
+        }
+        if let Some(action) = filter.action {
+            // `connection.` asks for every action on connections.
+            condition(&mut sql, "action", action, action.ends_with('.'));
+        }
+        if let Some(target) = filter.target {
+            condition(&mut sql, "target", target, false);
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", binds.len() + 2));
+        let mut query = sqlx::query(&sql).bind(before.unwrap_or(i64::MAX));
+        for b in &binds {
+            query = query.bind(b.as_str());
+        }
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
@@ -66,4 +95,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Which audit entries to list; `None` matches all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditFilter<'a> {
+    /// The key that acted.
+    pub actor: Option<&'a str>,
+    /// The action; ending in `.`, every action starting so.
+    pub action: Option<&'a str>,
+    /// The object acted on.
+    pub target: Option<&'a str>,
 }

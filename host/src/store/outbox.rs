@@ -322,4 +322,33 @@ impl Store {
         .await?;
         rows.iter().map(message_from_row).collect()
     }
+
+    /// One message of an endpoint.
+    pub async fn message(&self, webhook_id: &str, id: &str) -> Result<Option<MessageRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE webhook_id = $1 AND id = $2"
+        ))
+        .bind(webhook_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    /// Send a pending or given-up message again now (not one being sent
+    /// or already delivered): it is due at once, with its attempts kept.
+    pub async fn retry_message(&self, webhook_id: &str, id: &str) -> Result<Option<MessageRow>> {
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1 \
+             WHERE webhook_id = $2 AND id = $3 AND status IN ('pending', 'failed') \
+             AND (lease_until IS NULL OR lease_until < $1) RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(webhook_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
 }

@@ -159,16 +159,45 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredRecord>> {
-        let rows = sqlx::query(
-            "SELECT stream, record_key, data, updated_at FROM records WHERE sync_id = $1 AND stream = $2 AND record_key > $3 \
-             ORDER BY record_key LIMIT $4",
-        )
-        .bind(sync_id)
-        .bind(stream)
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        self.records_with_prefix(sync_id, stream, None, after, limit)
+            .await
+    }
+
+    /// [`Store::records`] whose keys start with `prefix`.
+    pub async fn records_with_prefix(
+        &self,
+        sync_id: &str,
+        stream: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredRecord>> {
+        let prefix = prefix.filter(|p| !p.is_empty());
+        // `>= prefix` lets the key index seek; substr decides (no LIKE, so
+        // `%` and `_` in a key are plain characters).
+        let (filter, after) = match prefix {
+            Some(p) => (
+                format!(
+                    " AND record_key >= $5 AND substr(record_key, 1, {}) = $5",
+                    p.chars().count()
+                ),
+                after.unwrap_or(""),
+            ),
+            None => (String::new(), after.unwrap_or("")),
+        };
+        let sql = format!(
+            "SELECT stream, record_key, data, updated_at FROM records WHERE sync_id = $1 AND stream = $2 AND record_key > $3{filter} \
+             ORDER BY record_key LIMIT $4"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(sync_id)
+            .bind(stream)
+            .bind(after)
+            .bind(limit);
+        if let Some(p) = prefix {
+            query = query.bind(p);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 let data: String = r.try_get("data")?;

@@ -217,6 +217,14 @@ async fn the_quick_start_in_the_console() {
         "markup in a record shows as text"
     );
     b.screenshot("records").await;
+    // Key search: the keys that start with what is typed.
+    b.fill("input#f-key", "item-011").await;
+    b.click(&b.find("form[method=get] button").await).await;
+    b.wait_for(
+        "the search",
+        "document.querySelectorAll('table#records tr').length === 11",
+    )
+    .await;
     let csv = b
         .script_async("const done = arguments[0]; fetch(document.querySelector('a[href*=\"format=csv\"]').href).then(r => r.text()).then(done);")
         .await;
@@ -231,7 +239,7 @@ async fn the_quick_start_in_the_console() {
     .unwrap();
     b.type_into(&b.find("input#f-import").await, import.to_str().unwrap())
         .await;
-    b.fill("input#f-key", "id").await;
+    b.fill("input#f-import-key", "id").await;
     b.click(&b.find("form[action*='/import'] button").await)
         .await;
     let summary = b.text_of("#import-summary").await;
@@ -275,9 +283,41 @@ async fn the_quick_start_in_the_console() {
         !b.source().await.contains(&read_key),
         "the key is gone on reload"
     );
-    b.goto(&format!("{url}/audit")).await;
+    b.goto(&format!("{url}/audit?action=api_key.")).await;
     b.find("table#audit").await;
+    let audit = b.text_of("table#audit").await;
+    assert!(
+        audit.contains("api_key.create") && !audit.contains("connection.create"),
+        "{audit}"
+    );
     b.screenshot("audit").await;
+
+    // A connector with markup in every string of its spec renders inert.
+    let uploaded = reqwest::Client::new()
+        .post(format!("{url}/api/v1/connectors"))
+        .bearer_auth(&admin_key)
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(guest_path("hostile")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    b.goto(&format!("{url}/catalog")).await;
+    b.find("[data-connector=hostile]").await;
+    no_injection(&b).await;
+    assert!(
+        b.text_of("[data-connector=hostile]")
+            .await
+            .contains("<script>alert('spec')</script>")
+    );
+    b.goto(&format!("{url}/catalog/hostile/0.1.0")).await;
+    b.find("h1").await;
+    no_injection(&b).await;
+    assert!(
+        b.text_of("h1").await.contains("onerror=alert(1)"),
+        "the display name shows as text"
+    );
+    b.screenshot("hostile-connector").await;
     b.goto(&format!("{url}/")).await;
     b.find("svg.chart").await;
     b.screenshot("dashboard").await;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{Fields, all, check, field, items, text};
 use crate::console::Console;
-use crate::console::backend::{Problem, seg};
+use crate::console::backend::{Problem, query, seg};
 use crate::console::layout::{Nav, badge, csrf, page, time};
 use crate::console::session::{Flash, Signed};
 use crate::events::EVENTS;
@@ -25,6 +25,7 @@ pub fn routes() -> Router<Console> {
         .route("/webhooks", get(webhooks).post(create_webhook))
         .route("/webhooks/{id}", get(webhook))
         .route("/webhooks/{id}/test", post(test_webhook))
+        .route("/webhooks/{id}/retry/{message}", post(retry_message))
         .route("/webhooks/{id}/delete", post(delete_webhook))
         .route("/keys", get(keys).post(create_key))
         .route("/keys/{id}/revoke", post(revoke_key))
@@ -150,7 +151,7 @@ async fn webhook(
         @if items(&deliveries).is_empty() { p.muted { "Nothing sent yet." } }
         @else {
             div.scroll { table {
-                tr { th { "Created" } th { "Event" } th { "Status" } th { "Attempts" } th { "Next attempt" } th { "Last error" } }
+                tr { th { "Created" } th { "Event" } th { "Status" } th { "Attempts" } th { "Next attempt" } th { "Last error" } th {} }
                 @for m in items(&deliveries) {
                     tr {
                         td.mono { (time(m["created_at"].as_i64())) }
@@ -159,6 +160,13 @@ async fn webhook(
                         td { (m["attempts"].as_i64().unwrap_or(0)) @if let Some(s) = m["last_status"].as_i64() { " (HTTP " (s) ")" } }
                         td.mono { @if text(m, "status") == "pending" { (time(m["next_attempt_at"].as_i64())) } }
                         td { (text(m, "last_error")) }
+                        td {
+                            @if matches!(text(m, "status"), "pending" | "failed") {
+                                form.inline method="post" action=(format!("{base}/retry/{}", seg(text(m, "id")))) {
+                                    (csrf(&signed)) button.secondary type="submit" { "Retry now" }
+                                }
+                            }
+                        }
                     }
                 }
             } }
@@ -185,6 +193,34 @@ async fn test_webhook(
         )
         .await
         .map(|_| Flash::ok("A webhook.test event is queued; it appears below once sent."));
+    after(
+        &console,
+        &signed,
+        result,
+        &format!("/webhooks/{}", seg(&id)),
+    )
+    .await
+}
+
+async fn retry_message(
+    State(console): State<Console>,
+    signed: Signed,
+    Path((id, message)): Path<(String, String)>,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    if let Err(refused) = check(&signed, &fields) {
+        return refused;
+    }
+    let path = format!(
+        "/api/v1/webhooks/{}/deliveries/{}/retry",
+        seg(&id),
+        seg(&message)
+    );
+    let result = console
+        .api(&signed)
+        .json(Method::POST, &path, None)
+        .await
+        .map(|_| Flash::ok("The message is due again now."));
     after(
         &console,
         &signed,
@@ -319,22 +355,22 @@ async fn audit(
     signed: Signed,
     Query(f): Query<AuditFilter>,
 ) -> Response {
-    let list = match console.api(&signed).get("/api/v1/audit?limit=500").await {
+    let given = |v: &Option<String>| v.clone().unwrap_or_default();
+    let (actor, action, object) = (given(&f.actor), given(&f.action), given(&f.object));
+    let path = format!(
+        "/api/v1/audit?{}",
+        query(&[
+            ("limit", "200"),
+            ("actor", actor.trim()),
+            ("action", action.trim()),
+            ("target", object.trim()),
+        ])
+    );
+    let list = match console.api(&signed).get(&path).await {
         Ok(l) => l,
         Err(p) => return p.into_response(),
     };
-    let want = |v: &Option<String>, have: &str| {
-        v.as_deref()
-            .is_none_or(|w| w.is_empty() || have.contains(w))
-    };
-    let shown: Vec<&Value> = items(&list)
-        .iter()
-        .filter(|e| {
-            want(&f.actor, text(e, "key_id"))
-                && want(&f.action, text(e, "action"))
-                && want(&f.object, text(e, "target"))
-        })
-        .collect();
+    let shown = items(&list);
     let body = html! {
         h1 { "Audit log" }
         form.row method="get" action="/audit" {
@@ -343,10 +379,10 @@ async fn audit(
             label for="f-object" { "Object" } input #f-object type="search" name="object" value=[f.object.as_deref()];
             button.secondary type="submit" { "Filter" }
         }
-        p.hint { "The newest 500 entries; the API pages further back (GET /api/v1/audit)." }
+        p.hint { "The newest 200 matching entries; an action ending in '.' matches every action starting so (connection.). The API pages further back (GET /api/v1/audit)." }
         div.scroll { table #audit {
             tr { th { "At" } th { "Actor" } th { "Action" } th { "Object" } th { "Detail" } }
-            @for e in &shown {
+            @for e in shown {
                 tr {
                     td.mono { (time(e["at"].as_i64())) }
                     td.mono { (text(e, "key_id")) }

@@ -12,14 +12,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use maud::{Markup, html};
+use maud::html;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::connection_form::{FormState, connection_form, grants, secrets_of};
 use super::{Fields, check, errors_by_field, field, items, text};
 use crate::api::Scope;
 use crate::console::backend::{Problem, seg};
-use crate::console::form::{fields_of, render, value_from_form};
+use crate::console::form::{fields_of, value_from_form};
 use crate::console::layout::{Nav, badge, csrf, page, time};
 use crate::console::session::{Flash, Signed, set_cookie};
 use crate::console::{Console, layout};
@@ -90,112 +91,6 @@ pub struct NewQuery {
     connector: Option<String>,
 }
 
-/// What the form shows: the values entered (never secrets) and the errors.
-struct FormState<'a> {
-    name: &'a str,
-    config: &'a Value,
-    hosts: &'a str,
-    networks: &'a str,
-    secrets_set: &'a [String],
-    errors: BTreeMap<String, String>,
-    problem: Option<&'a str>,
-}
-
-fn connection_form(
-    signed: &Signed,
-    spec: &Value,
-    action: &str,
-    editing: bool,
-    s: &FormState,
-) -> Markup {
-    let schema_fields = fields_of(&spec["config_schema"]);
-    let empty = Vec::new();
-    let secrets = secrets_of(spec);
-    let declared = spec["hosts"].as_array().unwrap_or(&empty);
-    let err = |k: &str| s.errors.get(k).cloned();
-    html! {
-        form.stack method="post" action=(action) novalidate {
-            (csrf(signed))
-            @if let Some(p) = s.problem { div.flash.bad role="alert" { (p)
-                @for (f, m) in &s.errors { @if !f.starts_with("/config/") && !f.starts_with("/secrets/") && f != "/name" {
-                    div { code { (f) } " " (m) } } } } }
-            div.invalid[err("/name").is_some()] {
-                label for="f-name" { span.required { "Name" } span.hint { "Letters, digits, '-', '_' and '.'; unique." } }
-                input #f-name type="text" name="name" value=(s.name) required autocomplete="off";
-                @if let Some(e) = err("/name") { span.field-error { (e) } }
-            }
-            @if !schema_fields.is_empty() {
-                fieldset {
-                    legend { "Settings" }
-                    (render(&schema_fields, "config", s.config, &s.errors))
-                }
-            }
-            @if !secrets.is_empty() {
-                fieldset {
-                    legend { "Secrets" }
-                    p.hint { "Write-only: a stored secret is never sent back to the browser."
-                        @if editing { " Leave a field empty to keep what is stored." } }
-                    @for sec in &secrets {
-                        @let name = text(sec, "name");
-                        @let is_set = s.secrets_set.iter().any(|n| n == name);
-                        @let id = format!("f-secret-{name}");
-                        div.invalid[err(&format!("/secrets/{name}")).is_some()] {
-                            label for=(id) {
-                                span.required[sec["required"] == Value::Bool(true) && !is_set] { (name) }
-                                " " (badge(if is_set { "set" } else { "not set" }))
-                                span.hint { (text(sec, "description")) }
-                            }
-                            input #(id) type="password" name=(format!("secret/{name}")) autocomplete="new-password";
-                            @if editing && is_set {
-                                label.check { input type="checkbox" name=(format!("clear/{name}")) value="true"; "Remove the stored value" }
-                            }
-                            @if let Some(e) = err(&format!("/secrets/{name}")) { span.field-error { (e) } }
-                        }
-                    }
-                }
-            }
-            fieldset {
-                legend { "Grants" }
-                p.hint { "The connector declares it needs: "
-                    @for h in declared { code { (h.as_str().unwrap_or_default()) } " " }
-                    @if declared.is_empty() { "no hosts" } }
-                div.invalid[s.errors.keys().any(|k| k.starts_with("/grants"))] {
-                    label for="f-hosts" { "Hosts it may reach"
-                        span.hint { "One per line, each inside what it declares. Empty: exactly what it declares for these settings." } }
-                    textarea #f-hosts name="hosts" rows="3" { (s.hosts) }
-                    @for (k, m) in &s.errors { @if k.starts_with("/grants") { span.field-error { (m) } } }
-                }
-                @if signed.may(Scope::Admin) {
-                    label for="f-networks" { "Private networks it may reach"
-                        span.hint { "CIDR, one per line (an on-premises system). Only administrators grant these." } }
-                    textarea #f-networks name="networks" rows="2" { (s.networks) }
-                }
-            }
-            div { button type="submit" { @if editing { "Save changes" } @else { "Create connection" } } }
-        }
-    }
-}
-
-/// The secrets a connection of `spec` holds: the declared ones, and the
-/// OAuth2 client's id and secret when the host runs an OAuth2 grant.
-fn secrets_of(spec: &Value) -> Vec<Value> {
-    let mut list = spec["secrets"].as_array().cloned().unwrap_or_default();
-    if spec["oauth2"].is_object() {
-        for (name, what) in [
-            (
-                "oauth_client_id",
-                "The OAuth2 client id registered with the provider",
-            ),
-            ("oauth_client_secret", "The OAuth2 client secret"),
-        ] {
-            if !list.iter().any(|s| text(s, "name") == name) {
-                list.push(json!({ "name": name, "description": what, "required": false }));
-            }
-        }
-    }
-    list
-}
-
 async fn new_form(
     State(console): State<Console>,
     signed: Signed,
@@ -250,28 +145,6 @@ async fn pick_connector(console: &Console, signed: &Signed) -> Response {
         }
     };
     page(console, signed, Nav::Connections, "New connection", body).await
-}
-
-fn lines(text: Option<&str>) -> Vec<String> {
-    text.unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The grants a form asks for; `None` hosts: the API's default.
-fn grants(fields: &Fields, admin: bool) -> Map<String, Value> {
-    let mut g = Map::new();
-    let hosts = lines(field(fields, "hosts"));
-    if !hosts.is_empty() {
-        g.insert("hosts".into(), json!(hosts));
-    }
-    if admin {
-        g.insert("networks".into(), json!(lines(field(fields, "networks"))));
-    }
-    g
 }
 
 async fn create(

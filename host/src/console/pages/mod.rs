@@ -4,10 +4,12 @@
 
 pub mod admin;
 pub mod catalog;
+mod connection_form;
 pub mod connections;
 pub mod dashboard;
 pub mod records;
 pub mod runs;
+mod sync_form;
 pub mod syncs;
 
 use std::collections::BTreeMap;

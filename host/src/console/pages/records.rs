@@ -36,6 +36,7 @@ pub fn routes() -> Router<Console> {
 pub struct BrowseQuery {
     stream: Option<String>,
     after: Option<String>,
+    key: Option<String>,
 }
 
 /// Columns of a page: the data fields in order of first appearance.
@@ -87,10 +88,16 @@ async fn browse(
         .or_else(|| streams.first().cloned())
         .unwrap_or_default();
     let after = q.after.clone().unwrap_or_default();
+    let key = q.key.clone().unwrap_or_default();
     let path = format!(
         "/api/v1/syncs/{}/records?{}",
         seg(&id),
-        query(&[("stream", &stream), ("after", &after), ("limit", "50")])
+        query(&[
+            ("stream", &stream),
+            ("after", &after),
+            ("prefix", key.trim()),
+            ("limit", "50"),
+        ])
     );
     let (records, problem) = match api.get(&path).await {
         Ok(r) => (r, None),
@@ -110,8 +117,8 @@ async fn browse(
         form.row method="get" action=(base) {
             label for="f-stream" { "Stream" }
             select #f-stream name="stream" { @for s in &streams { option value=(s) selected[*s == stream] { (s) } } }
-            label for="f-after" { "Keys after" }
-            input #f-after type="search" name="after" value=(after) placeholder="key";
+            label for="f-key" { "Key starts with" }
+            input #f-key type="search" name="key" value=(key) placeholder="key";
             button.secondary type="submit" { "Show" }
         }
         @if let Some(p) = problem { div.flash.bad role="alert" { (p) } }
@@ -124,7 +131,7 @@ async fn browse(
                 }
             } }
             @if let Some(next) = records["next"].as_str() {
-                p { a href=(format!("{base}?{}", query(&[("stream", &stream), ("after", next)]))) { "Next page →" } }
+                p { a href=(format!("{base}?{}", query(&[("stream", &stream), ("key", &key), ("after", next)]))) { "Next page →" } }
             }
         }
         @if signed.may(Scope::Write) {
@@ -135,8 +142,8 @@ async fn browse(
                     label for="f-import" { "A CSV (with a header row) or JSON file of rows for " code { (stream) } }
                     p.hint { "Each row goes through the sync's mapper and validation; rows that fail are listed, the rest are stored." }
                     input #f-import type="file" name="file" accept=".csv,.json,text/csv,application/json" required;
-                    label for="f-key" { "Key field" span.hint { "The column that holds each row's key; empty: the stream's key." } }
-                    input #f-key type="text" name="key" autocomplete="off";
+                    label for="f-import-key" { "Key field" span.hint { "The column that holds each row's key; empty: the stream's key." } }
+                    input #f-import-key type="text" name="key" autocomplete="off";
                     div { button type="submit" { "Import" } }
                 }
             }
