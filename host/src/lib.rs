@@ -21,8 +21,9 @@
 //!    credentials may go.
 //! 8. [`sync`]: the sync engine (runs, ingestion, worker, scheduler).
 //! 9. [`api`]: the REST API.
-//! 10. [`server`]: `wharf serve`.
-//! 11. [`cli`]: the command line.
+//! 10. [`console`]: the admin console, a client of the API in-process.
+//! 11. [`server`]: `wharf serve`.
+//! 12. [`cli`]: the command line.
 
 pub mod api;
 pub mod app;

@@ -181,7 +181,8 @@ pub async fn serve(mut o: ServeOptions) -> anyhow::Result<()> {
     let router = if o.role == Role::Worker {
         api::health_router(state)
     } else {
-        api::router(state)
+        // The console at `/`, in front of the API on the same port.
+        crate::console::router(state.clone(), api::router(state))
     };
     // The peer address keys the limit on failed sign-ins.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -39,6 +39,7 @@ pub use auth::{
     FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, SessionKey, generate_key, hash_key,
 };
 use error::ApiError;
+pub use oauth::OAUTH_RETURN_COOKIE;
 use openapi::Content;
 
 use crate::app::App;
@@ -128,13 +129,9 @@ pub fn route_table_markdown(routes: &[Route]) -> String {
     out
 }
 
-/// The router: the console at `/`, the API, `/healthz`, `/readyz`.
+/// The router: the API, `/healthz`, `/readyz` (`wharf serve` puts the
+/// console in front of it).
 pub fn router(state: AppState) -> Router {
-    crate::console::router(state.clone(), api_router(state))
-}
-
-/// The API, `/healthz`, `/readyz`, without the console.
-fn api_router(state: AppState) -> Router {
     let mut api = Router::new();
     for route in routes() {
         let handler = match route.scope {

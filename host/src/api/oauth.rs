@@ -43,6 +43,11 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// The cookie naming the console page an OAuth2 authorization returns to
+/// (set by the console's Connect button). `SameSite=Lax`: the provider's
+/// redirect back is a cross-site navigation.
+pub const OAUTH_RETURN_COOKIE: &str = "wharf_oauth_return";
+
 /// Where to send the administrator to authorize a connection.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 struct OAuthStart {
@@ -152,7 +157,7 @@ async fn oauth_callback(
 /// Whether the console started this authorization (its cookie names the
 /// connection): then the browser goes back to the connection's page.
 fn console_started(headers: &axum::http::HeaderMap, id: &str) -> bool {
-    let want = format!("{}={id}", crate::console::OAUTH_RETURN_COOKIE);
+    let want = format!("{}={id}", OAUTH_RETURN_COOKIE);
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -186,7 +191,7 @@ fn back_to_console(id: &str, name: &str) -> Response {
         axum::http::header::SET_COOKIE,
         axum::http::HeaderValue::from_str(&format!(
             "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
-            crate::console::OAUTH_RETURN_COOKIE
+            OAUTH_RETURN_COOKIE
         ))
         .expect("a fixed cookie"),
     );

@@ -27,7 +27,6 @@ use axum::routing::{get, post};
 use crate::api::AppState;
 
 pub use form::{FormField, fields_of, value_from_form};
-pub use pages::connections::OAUTH_RETURN_COOKIE;
 
 /// What a console handler has: the application, and the API to call.
 #[derive(Clone)]
@@ -145,24 +144,27 @@ async fn guard(req: Request, next: Next) -> Response {
 /// request with neither (a script, curl) still needs a session and a CSRF
 /// token.
 fn same_origin(req: &Request) -> bool {
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return false;
-    };
     let from = req
         .headers()
         .get(header::ORIGIN)
         .or_else(|| req.headers().get(header::REFERER))
         .and_then(|v| v.to_str().ok());
-    match from {
-        None => true,
-        Some("null") => false,
-        Some(from) => url::Url::parse(from).is_ok_and(|u| {
+    let Some(from) = from else {
+        return true;
+    };
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in the URI's authority.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let Some(host) = host else {
+        return false;
+    };
+    from != "null"
+        && url::Url::parse(from).is_ok_and(|u| {
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
             u.host_str().is_some_and(|h| format!("{h}{port}") == host)
-        }),
-    }
+        })
 }

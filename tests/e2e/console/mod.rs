@@ -3,6 +3,7 @@
 //! upstreams. Each page is saved as a screenshot under `target/console/`
 //! (and under `docs/console/` with `WHARF_UPDATE_DOCS=1`).
 
+mod backends;
 mod webdriver;
 
 use std::time::Duration;
@@ -268,6 +269,23 @@ async fn the_quick_start_in_the_console() {
         !b.source().await.contains(&secret),
         "the secret is gone on reload"
     );
+    // Send a test to it (the upstream has no such path: it fails), and
+    // send it again now.
+    b.click(&b.find("table a[href^='/webhooks/']").await).await;
+    b.click(&b.find("form[action$='/test'] button").await).await;
+    b.wait_for(
+        "the test to be queued",
+        "/queued/.test(document.querySelector('.flash')?.textContent)",
+    )
+    .await;
+    b.click(&b.find("form[action*='/retry/'] button").await)
+        .await;
+    b.wait_for(
+        "the retry",
+        "/due again|being sent/.test(document.querySelector('.flash')?.textContent)",
+    )
+    .await;
+    b.screenshot("webhook-deliveries").await;
     b.goto(&format!("{url}/keys")).await;
     b.fill("input[name=name]", "viewer").await;
     b.find("select[name=scope]").await;

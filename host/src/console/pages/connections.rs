@@ -18,16 +18,12 @@ use serde_json::{Map, Value, json};
 
 use super::connection_form::{FormState, connection_form, grants, secrets_of};
 use super::{Fields, check, errors_by_field, field, items, text};
-use crate::api::Scope;
+use crate::api::{OAUTH_RETURN_COOKIE, Scope};
 use crate::console::backend::{Problem, seg};
 use crate::console::form::{fields_of, value_from_form};
 use crate::console::layout::{Nav, badge, csrf, page, time};
 use crate::console::session::{Flash, Signed, set_cookie};
 use crate::console::{Console, layout};
-
-/// The cookie naming the console page an OAuth2 authorization returns to.
-/// `SameSite=Lax`: the provider's redirect back is a cross-site navigation.
-pub const OAUTH_RETURN_COOKIE: &str = "wharf_oauth_return";
 
 pub fn routes() -> Router<Console> {
     Router::new()
