@@ -6,16 +6,16 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Fields, all, check, field, items, text};
+use super::{Posted, after, all, field, items, text};
 use crate::console::Console;
-use crate::console::backend::{Problem, query, seg};
+use crate::console::backend::{query, seg};
 use crate::console::layout::{Nav, badge, csrf, page, time};
 use crate::console::session::{Flash, Signed};
 use crate::events::EVENTS;
@@ -30,28 +30,6 @@ pub fn routes() -> Router<Console> {
         .route("/keys", get(keys).post(create_key))
         .route("/keys/{id}/revoke", post(revoke_key))
         .route("/audit", get(audit))
-}
-
-/// After a write: the message, then back to `to`; a refusal by scope is
-/// a 403 page.
-async fn after(
-    console: &Console,
-    signed: &Signed,
-    result: Result<Flash, Problem>,
-    to: &str,
-) -> Response {
-    match result {
-        Ok(flash) => signed.flash(console, &flash).await,
-        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
-        Err(p) => {
-            let mut text = p.detail.clone();
-            for (f, m) in &p.errors {
-                text.push_str(&format!(" {f}: {m}."));
-            }
-            signed.flash(console, &Flash::bad(text)).await;
-        }
-    }
-    Redirect::to(to).into_response()
 }
 
 async fn webhooks(State(console): State<Console>, signed: Signed) -> Response {
@@ -94,12 +72,8 @@ async fn webhooks(State(console): State<Console>, signed: Signed) -> Response {
 
 async fn create_webhook(
     State(console): State<Console>,
-    signed: Signed,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, fields }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let networks: Vec<&str> = field(&fields, "networks")
         .unwrap_or_default()
         .lines()
@@ -177,13 +151,9 @@ async fn webhook(
 
 async fn test_webhook(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let result = console
         .api(&signed)
         .json(
@@ -204,13 +174,9 @@ async fn test_webhook(
 
 async fn retry_message(
     State(console): State<Console>,
-    signed: Signed,
     Path((id, message)): Path<(String, String)>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let path = format!(
         "/api/v1/webhooks/{}/deliveries/{}/retry",
         seg(&id),
@@ -232,13 +198,9 @@ async fn retry_message(
 
 async fn delete_webhook(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let result = console
         .api(&signed)
         .json(
@@ -296,14 +258,7 @@ async fn keys(State(console): State<Console>, signed: Signed) -> Response {
     page(&console, &signed, Nav::Keys, "API keys", body).await
 }
 
-async fn create_key(
-    State(console): State<Console>,
-    signed: Signed,
-    axum::Form(fields): axum::Form<Fields>,
-) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
+async fn create_key(State(console): State<Console>, Posted { signed, fields }: Posted) -> Response {
     let body = json!({ "name": field(&fields, "name").unwrap_or_default(), "scope": field(&fields, "scope").unwrap_or("read") });
     let result = console
         .api(&signed)
@@ -324,13 +279,9 @@ async fn create_key(
 
 async fn revoke_key(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let result = console
         .api(&signed)
         .json(

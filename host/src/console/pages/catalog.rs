@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::{Fields, check, items, text};
+use super::{Fields, Posted, check, finish, items, text};
 use crate::api::Scope;
 use crate::console::Console;
 use crate::console::backend::seg;
@@ -344,25 +344,20 @@ async fn bad_upload(console: &Console, signed: &Signed, why: &str) -> Response {
 
 async fn delete(
     State(console): State<Console>,
-    signed: Signed,
     Path((name, version)): Path<(String, String)>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
+    let here = format!("/catalog/{}/{}", seg(&name), seg(&version));
     let path = format!("/api/v1/connectors/{}/{}", seg(&name), seg(&version));
-    match console.api(&signed).json(Method::DELETE, &path, None).await {
-        Ok(_) => {
-            signed
-                .flash(&console, &Flash::ok(format!("Deleted {name}@{version}.")))
-                .await;
-            Redirect::to("/catalog").into_response()
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
-        Err(p) => {
-            signed.flash(&console, &Flash::bad(p.detail)).await;
-            Redirect::to(&format!("/catalog/{}/{}", seg(&name), seg(&version))).into_response()
-        }
-    }
+    let result = console
+        .api(&signed)
+        .json(Method::DELETE, &path, None)
+        .await
+        .map(|_| {
+            (
+                Flash::ok(format!("Deleted {name}@{version}.")),
+                "/catalog".to_string(),
+            )
+        });
+    finish(&console, &signed, result, &here).await
 }

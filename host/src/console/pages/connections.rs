@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::connection_form::{FormState, connection_form, grants, secrets_of};
-use super::{Fields, check, errors_by_field, field, items, text};
+use super::{Fields, Posted, after, errors_by_field, field, finish, items, text};
 use crate::api::{OAUTH_RETURN_COOKIE, Scope};
 use crate::console::backend::{Problem, seg};
 use crate::console::form::{fields_of, value_from_form};
@@ -145,13 +145,9 @@ async fn pick_connector(console: &Console, signed: &Signed) -> Response {
 
 async fn create(
     State(console): State<Console>,
-    signed: Signed,
     Query(q): Query<NewQuery>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, fields }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let reference = q.connector.unwrap_or_default();
     let c = match connector(&console, &signed, &reference).await {
         Ok(c) => c,
@@ -379,13 +375,9 @@ async fn render_show(
 
 async fn update(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, fields }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let api = console.api(&signed);
     let c = match api.get(&format!("/api/v1/connections/{}", seg(&id))).await {
         Ok(c) => c,
@@ -435,55 +427,38 @@ async fn update(
 
 async fn test(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
+    let here = format!("/connections/{}", seg(&id));
     let path = format!("/api/v1/connections/{}/check", seg(&id));
-    match console.api(&signed).json(Method::POST, &path, None).await {
-        Ok(r) if r["ok"] == Value::Bool(true) => {
-            let ms = r["duration_ms"].as_i64().unwrap_or(0);
-            signed
-                .flash(&console, &Flash::ok(format!("Check passed in {ms} ms.")))
-                .await;
-        }
-        Ok(r) => {
-            signed
-                .flash(
-                    &console,
-                    &Flash::bad(format!(
-                        "Check failed ({}): {}",
-                        text(&r, "kind"),
-                        text(&r, "message")
-                    )),
-                )
-                .await;
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
-        Err(p) => {
-            signed
-                .flash(&console, &Flash::bad(format!("Check failed: {}", p.detail)))
-                .await
-        }
-    }
-    Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+    let result = console
+        .api(&signed)
+        .json(Method::POST, &path, None)
+        .await
+        .map(|r| {
+            if r["ok"] == Value::Bool(true) {
+                let ms = r["duration_ms"].as_i64().unwrap_or(0);
+                Flash::ok(format!("Check passed in {ms} ms."))
+            } else {
+                Flash::bad(format!(
+                    "Check failed ({}): {}",
+                    text(&r, "kind"),
+                    text(&r, "message")
+                ))
+            }
+        });
+    after(&console, &signed, result, &here).await
 }
 
 /// Start the OAuth2 flow: the API gives the provider's page; the browser
 /// goes there, and comes back through `/oauth/callback` to this page.
 async fn connect(
     State(console): State<Console>,
-    signed: Signed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let path = format!("/api/v1/connections/{}/oauth/start", seg(&id));
     match console.api(&signed).json(Method::POST, &path, None).await {
         Ok(start) => {
@@ -500,68 +475,65 @@ async fn connect(
             }
             response
         }
-        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
-        Err(p) => {
-            signed
-                .flash(
-                    &console,
-                    &Flash::bad(format!("Cannot start the authorization: {}", p.detail)),
-                )
-                .await;
-            Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+        Err(mut p) => {
+            p.detail = format!("Cannot start the authorization: {}", p.detail);
+            after(
+                &console,
+                &signed,
+                Err(p),
+                &format!("/connections/{}", seg(&id)),
+            )
+            .await
         }
     }
 }
 
 async fn webhook(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let path = format!("/api/v1/connections/{}/webhook", seg(&id));
-    match console.api(&signed).json(Method::POST, &path, None).await {
-        Ok(h) => {
-            signed
-                .flash(
-                    &console,
-                    &Flash::secret(
-                        "The incoming webhook URL; give it to the sending system.",
-                        text(&h, "url"),
-                    ),
-                )
-                .await;
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
-        Err(p) => signed.flash(&console, &Flash::bad(p.detail)).await,
-    }
-    Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
+    let result = console
+        .api(&signed)
+        .json(Method::POST, &path, None)
+        .await
+        .map(|h| {
+            Flash::secret(
+                "The incoming webhook URL; give it to the sending system.",
+                text(&h, "url"),
+            )
+        });
+    after(
+        &console,
+        &signed,
+        result,
+        &format!("/connections/{}", seg(&id)),
+    )
+    .await
 }
 
 async fn delete(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let path = format!("/api/v1/connections/{}", seg(&id));
-    match console.api(&signed).json(Method::DELETE, &path, None).await {
-        Ok(_) => {
-            signed
-                .flash(&console, &Flash::ok("Deleted the connection."))
-                .await;
-            Redirect::to("/connections").into_response()
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
-        Err(p) => {
-            signed.flash(&console, &Flash::bad(p.detail)).await;
-            Redirect::to(&format!("/connections/{}", seg(&id))).into_response()
-        }
-    }
+    let result = console
+        .api(&signed)
+        .json(Method::DELETE, &path, None)
+        .await
+        .map(|_| {
+            (
+                Flash::ok("Deleted the connection."),
+                "/connections".to_string(),
+            )
+        });
+    finish(
+        &console,
+        &signed,
+        result,
+        &format!("/connections/{}", seg(&id)),
+    )
+    .await
 }

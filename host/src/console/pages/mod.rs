@@ -14,10 +14,13 @@ pub mod syncs;
 
 use std::collections::BTreeMap;
 
-use axum::response::Response;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 
+use super::Console;
 use super::backend::Problem;
-use super::session::Signed;
+use super::session::{Flash, Signed};
 
 /// A submitted form: its fields in order (a name may repeat).
 pub type Fields = Vec<(String, String)>;
@@ -45,6 +48,68 @@ pub fn all<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 #[allow(clippy::result_large_err)]
 pub fn check(signed: &Signed, fields: &[(String, String)]) -> Result<(), Response> {
     signed.check_csrf(field(fields, "_csrf"))
+}
+
+/// A form posted by a signed-in browser, its CSRF token checked: what
+/// every action of the console takes (the file uploads, which are
+/// multipart, check the token themselves with [`check`]).
+pub struct Posted {
+    /// The session.
+    pub signed: Signed,
+    /// The form's fields.
+    pub fields: Fields,
+}
+
+impl FromRequest<Console> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, console).await?;
+        let req = Request::from_parts(parts, body);
+        let axum::Form(fields) = axum::Form::<Fields>::from_request(req, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check(&signed, &fields)?;
+        Ok(Self { signed, fields })
+    }
+}
+
+/// The end of an action: on success its message and the page it leads to;
+/// a refusal by scope is a 403 page; any other problem is a message on
+/// `failed_to`.
+pub async fn finish(
+    console: &Console,
+    signed: &Signed,
+    result: Result<(Flash, String), Problem>,
+    failed_to: &str,
+) -> Response {
+    let to = match result {
+        Ok((flash, to)) => {
+            signed.flash(console, &flash).await;
+            to
+        }
+        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
+        Err(p) => {
+            let mut text = p.detail.clone();
+            for (f, m) in &p.errors {
+                text.push_str(&format!(" {f}: {m}."));
+            }
+            signed.flash(console, &Flash::bad(text)).await;
+            failed_to.to_string()
+        }
+    };
+    Redirect::to(&to).into_response()
+}
+
+/// [`finish`] where success and failure lead to the same page.
+pub async fn after(
+    console: &Console,
+    signed: &Signed,
+    result: Result<Flash, Problem>,
+    to: &str,
+) -> Response {
+    finish(console, signed, result.map(|f| (f, to.to_string())), to).await
 }
 
 /// A problem's field errors by pointer, for the form that caused it.

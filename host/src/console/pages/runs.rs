@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::Stream;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::{Fields, check, items, text};
+use super::{Posted, after, items, text};
 use crate::api::Scope;
 use crate::console::Console;
 use crate::console::backend::seg;
@@ -239,14 +239,10 @@ async fn events(
 
 async fn cancel(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
-    match console
+    let result = console
         .api(&signed)
         .json(
             Method::POST,
@@ -254,17 +250,6 @@ async fn cancel(
             None,
         )
         .await
-    {
-        Ok(_) => {
-            signed
-                .flash(
-                    &console,
-                    &Flash::ok("Cancellation asked for; the run stops within one call."),
-                )
-                .await
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
-        Err(p) => signed.flash(&console, &Flash::bad(p.detail)).await,
-    }
-    Redirect::to(&format!("/runs/{}", seg(&id))).into_response()
+        .map(|_| Flash::ok("Cancellation asked for; the run stops within one call."));
+    after(&console, &signed, result, &format!("/runs/{}", seg(&id))).await
 }

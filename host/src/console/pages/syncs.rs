@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::sync_form::{SyncForm, body_from, schedule_preview, sync_form};
-use super::{Fields, check, field, items, text};
+use super::{Posted, after, field, finish, items, text};
 use crate::api::Scope;
 use crate::console::Console;
 use crate::console::backend::{Problem, seg};
@@ -117,14 +117,7 @@ async fn new_form(
     }
 }
 
-async fn create(
-    State(console): State<Console>,
-    signed: Signed,
-    axum::Form(fields): axum::Form<Fields>,
-) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
+async fn create(State(console): State<Console>, Posted { signed, fields }: Posted) -> Response {
     let (body, shown) = body_from(&fields);
     match console
         .api(&signed)
@@ -270,13 +263,9 @@ async fn render_show(
 
 async fn update(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, fields }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let (mut body, shown) = body_from(&fields);
     // A sync's source is fixed once made.
     if let Some(o) = body.as_object_mut() {
@@ -304,42 +293,28 @@ async fn update(
 
 async fn run_now(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
-    match console
+    let path = format!("/api/v1/syncs/{}/runs", seg(&id));
+    let result = console
         .api(&signed)
-        .json(
-            Method::POST,
-            &format!("/api/v1/syncs/{}/runs", seg(&id)),
-            None,
-        )
+        .json(Method::POST, &path, None)
         .await
-    {
-        Ok(run) => Redirect::to(&format!("/runs/{}", text(&run, "id"))).into_response(),
-        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
-        Err(p) => {
-            signed.flash(&console, &Flash::bad(p.detail)).await;
-            Redirect::to(&format!("/syncs/{}", seg(&id))).into_response()
-        }
-    }
+        .map(|run| {
+            let to = format!("/runs/{}", text(&run, "id"));
+            (Flash::ok("The run is queued."), to)
+        });
+    finish(&console, &signed, result, &format!("/syncs/{}", seg(&id))).await
 }
 
 async fn set_enabled(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, fields }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
     let enabled = field(&fields, "enabled") == Some("true");
-    match console
+    let result = console
         .api(&signed)
         .json(
             Method::PATCH,
@@ -347,45 +322,19 @@ async fn set_enabled(
             Some(&json!({ "enabled": enabled })),
         )
         .await
-    {
-        Ok(_) => {
-            signed
-                .flash(
-                    &console,
-                    &Flash::ok(if enabled { "Enabled." } else { "Disabled." }),
-                )
-                .await
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
-        Err(p) => signed.flash(&console, &Flash::bad(p.detail)).await,
-    }
-    Redirect::to(&format!("/syncs/{}", seg(&id))).into_response()
+        .map(|_| Flash::ok(if enabled { "Enabled." } else { "Disabled." }));
+    after(&console, &signed, result, &format!("/syncs/{}", seg(&id))).await
 }
 
 async fn delete(
     State(console): State<Console>,
-    signed: Signed,
     Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Fields>,
+    Posted { signed, .. }: Posted,
 ) -> Response {
-    if let Err(refused) = check(&signed, &fields) {
-        return refused;
-    }
-    match console
+    let result = console
         .api(&signed)
         .json(Method::DELETE, &format!("/api/v1/syncs/{}", seg(&id)), None)
         .await
-    {
-        Ok(_) => {
-            signed
-                .flash(&console, &Flash::ok("Deleted the sync."))
-                .await;
-            Redirect::to("/syncs").into_response()
-        }
-        Err(p) if p.status == StatusCode::FORBIDDEN => p.into_response(),
-        Err(p) => {
-            signed.flash(&console, &Flash::bad(p.detail)).await;
-            Redirect::to(&format!("/syncs/{}", seg(&id))).into_response()
-        }
-    }
+        .map(|_| (Flash::ok("Deleted the sync."), "/syncs".to_string()));
+    finish(&console, &signed, result, &format!("/syncs/{}", seg(&id))).await
 }
