@@ -63,6 +63,23 @@ async fn sign_out(b: &Browser) {
     b.find("input[name=key]").await;
 }
 
+/// Every input of the page has a label (or an accessible name).
+async fn labelled(b: &Browser) {
+    let unlabelled = b
+        .script(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))\
+             .map(e => e.name);",
+        )
+        .await;
+    assert_eq!(
+        unlabelled,
+        json!([]),
+        "inputs without a label on {}",
+        b.url().await
+    );
+}
+
 /// The CSS/JS a page loaded count no errors, and nothing ran inline.
 async fn no_injection(b: &Browser) {
     assert!(!b.alert_open().await, "an injected script opened an alert");
@@ -82,6 +99,7 @@ async fn the_quick_start_in_the_console() {
     // Sign-in: a wrong key is refused in words.
     b.goto(&format!("{url}/")).await;
     b.fill("input[name=key]", "wharf_00000000_nope").await;
+    labelled(&b).await;
     b.screenshot("sign-in").await;
     b.click(&b.find("form[action='/sign-in'] button").await)
         .await;
@@ -130,6 +148,7 @@ async fn the_quick_start_in_the_console() {
     b.click(&b.find("form.stack button[type=submit]").await)
         .await;
     b.find(".field-error").await;
+    labelled(&b).await;
     b.screenshot("connection-form-errors").await;
     b.fill("input[name='config/base_url']", &up.url("/api"))
         .await;
@@ -164,6 +183,7 @@ async fn the_quick_start_in_the_console() {
     let flash = b.text_of(".flash").await;
     assert!(flash.contains("Check passed"), "{flash}");
     no_injection(&b).await;
+    labelled(&b).await;
     b.screenshot("connection").await;
 
     // A sync into the records store; run it and watch it finish live.
@@ -180,6 +200,7 @@ async fn the_quick_start_in_the_console() {
         "document.querySelectorAll('#schedule-preview .mono').length === 5",
     )
     .await;
+    labelled(&b).await;
     b.screenshot("sync-form").await;
     b.click(
         &b.find("form[action='/syncs/new'] button[type=submit]")
@@ -207,6 +228,30 @@ async fn the_quick_start_in_the_console() {
     assert_eq!(fetched, RECORDS.to_string());
     b.screenshot("run").await;
 
+    // Switch the schedule off and on again; the lists show both.
+    b.goto(&sync_url).await;
+    b.click(&b.find("form[action$='/enabled'] button").await)
+        .await;
+    b.wait_for(
+        "the sync to be disabled",
+        "/Disabled/.test(document.querySelector('.flash')?.textContent)",
+    )
+    .await;
+    b.goto(&format!("{url}/syncs")).await;
+    assert!(b.text_of("table").await.contains("disabled"));
+    b.screenshot("syncs").await;
+    b.goto(&sync_url).await;
+    b.click(&b.find("form[action$='/enabled'] button").await)
+        .await;
+    b.wait_for(
+        "the sync to be enabled",
+        "/Enabled/.test(document.querySelector('.flash')?.textContent)",
+    )
+    .await;
+    b.goto(&format!("{url}/connections")).await;
+    assert!(b.text_of("table").await.contains("active"));
+    b.screenshot("connections").await;
+
     // Records: the table, export, import with a bad row.
     b.goto(&format!("{sync_url}/records")).await;
     b.find("table#records").await;
@@ -217,6 +262,7 @@ async fn the_quick_start_in_the_console() {
         b.source().await.contains("&lt;script&gt;alert"),
         "markup in a record shows as text"
     );
+    labelled(&b).await;
     b.screenshot("records").await;
     // Key search: the keys that start with what is typed.
     b.fill("input#f-key", "item-011").await;
@@ -262,6 +308,7 @@ async fn the_quick_start_in_the_console() {
         .await;
     let secret = b.text_of("[data-once]").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
+    labelled(&b).await;
     b.screenshot("webhooks").await;
     b.goto(&format!("{url}/webhooks")).await;
     b.find("table").await;
@@ -294,6 +341,7 @@ async fn the_quick_start_in_the_console() {
     b.click(&b.find("form[action='/keys'] button").await).await;
     let read_key = b.text_of("[data-once]").await;
     assert!(read_key.starts_with("wharf_"), "{read_key}");
+    labelled(&b).await;
     b.screenshot("keys").await;
     b.goto(&format!("{url}/keys")).await;
     b.find("table#keys").await;
@@ -308,6 +356,7 @@ async fn the_quick_start_in_the_console() {
         audit.contains("api_key.create") && !audit.contains("connection.create"),
         "{audit}"
     );
+    labelled(&b).await;
     b.screenshot("audit").await;
 
     // A connector with markup in every string of its spec renders inert.
@@ -339,6 +388,19 @@ async fn the_quick_start_in_the_console() {
     b.goto(&format!("{url}/")).await;
     b.find("svg.chart").await;
     b.screenshot("dashboard").await;
+    b.dark(true).await;
+    b.goto(&format!("{url}/")).await;
+    b.find("svg.chart").await;
+    let background = b
+        .script("return getComputedStyle(document.body).backgroundColor;")
+        .await;
+    assert_eq!(
+        background,
+        json!("rgb(13, 17, 23)"),
+        "the dark theme follows the system"
+    );
+    b.screenshot("dashboard-dark").await;
+    b.dark(false).await;
     b.resize(390, 844).await;
     b.goto(&connection_url).await;
     b.find("form[action$='/check']").await;

@@ -272,6 +272,18 @@ impl Browser {
         }
     }
 
+    /// Emulate a system in dark mode (or not), through chromedriver's
+    /// DevTools endpoint.
+    pub async fn dark(&self, on: bool) {
+        let value = if on { "dark" } else { "light" };
+        self.post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setEmulatedMedia",
+                   "params": {"features": [{"name": "prefers-color-scheme", "value": value}]}}),
+        )
+        .await;
+    }
+
     /// Change the window's size.
     pub async fn resize(&self, width: u32, height: u32) {
         self.post("/window/rect", json!({"width": width, "height": height}))
