@@ -82,6 +82,22 @@ impl Request {
         &self.url
     }
 
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The headers added so far.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The same request for another URL (the next page a server named).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
     /// Append a query parameter (name and value are percent-encoded).
     pub fn query(mut self, name: &str, value: impl ToString) -> Self {
         self.push_query(&encode(name), &encode(&value.to_string()));

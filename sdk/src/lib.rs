@@ -67,6 +67,7 @@ mod error;
 pub mod http;
 pub mod log;
 mod record;
+pub mod rest;
 mod secret;
 mod spec;
 pub mod state;

@@ -7,15 +7,17 @@
 //! next cursor and the query parameter that takes it) or `link_header`.
 //! Headers may carry `{{secret:api_token}}` or `{{secret:api_key}}`.
 //!
-//! The fetch cursor holds everything needed to resume: the next page, the
-//! incremental lower bound of this run, and the highest cursor value seen.
+//! Each stream is read by the SDK's REST toolkit (`wharf_sdk::rest`): this
+//! file is only the mapping from the config to it. The fetch cursor holds
+//! everything needed to resume: the next page, the incremental lower bound
+//! of this run, and the highest cursor value seen.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use wharf_sdk::http::{Request, Response};
+use serde::Deserialize;
+use wharf_sdk::http::Request;
 use wharf_sdk::prelude::*;
+use wharf_sdk::rest::{Incremental, Paginator, RestStream};
 
 /// The connection config.
 #[derive(Deserialize)]
@@ -84,28 +86,6 @@ fn default_page_param() -> String {
 
 fn default_start() -> u64 {
     1
-}
-
-/// Where a stream stands between calls; serialised into the fetch cursor.
-#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
-struct State {
-    /// The next page of this run, if one follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    next: Option<Next>,
-    /// Lower bound of this run (incremental).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
-    /// Highest cursor value seen so far in this run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Next {
-    Page(u64),
-    Token(String),
-    Url(String),
 }
 
 pub struct HttpJson;
@@ -179,69 +159,43 @@ impl Connector for HttpJson {
                 known.join(", ")
             ))
         })?;
-        let mut state: State = match cursor {
-            Some(c) => serde_json::from_str(c)
-                .map_err(|e| Error::Fatal(format!("unreadable cursor `{c}`: {e}")))?,
-            None => State::default(),
-        };
-        let url = page_url(config, sc, &state)?;
-        let response = request(config, &url).send()?.error_for_status()?;
-        let mut body: Value = response.json()?;
-        let count = locate(&mut body, &sc.records)?.len() as u64;
-        let next = next_page(sc, &state, &response, &body, count);
-        let items = std::mem::take(locate(&mut body, &sc.records)?);
-        let mut records = Vec::with_capacity(items.len());
-        for item in items {
-            if let Some(field) = &sc.cursor_field
-                && let Some(text) = item.get(field).and_then(scalar)
-                && state
-                    .max
-                    .as_ref()
-                    .is_none_or(|m| compare(&text, m) == Ordering::Greater)
-            {
-                state.max = Some(text);
-            }
-            let mut record = Record::from_value(stream, item)?;
-            if let Some(key) = &sc.key {
-                record = record.key_from(key);
-                if record.key.is_none() {
-                    return Err(Error::Fatal(format!(
-                        "a record of stream `{stream}` has no key field `{key}`"
-                    )));
-                }
-            }
-            records.push(record);
-        }
-        state.next = next;
-        let more = state.next.is_some();
-        if !more {
-            // The run is complete: the next run starts after the highest
-            // value seen (or where this one started, if nothing was new).
-            state.since = state.max.take().or(state.since.take());
-        }
-        let cursor = if more || state.since.is_some() {
-            Some(serde_json::to_string(&state).map_err(Error::fatal)?)
-        } else {
-            None
-        };
-        Ok(Page::new(records, cursor, more))
+        rest_stream(config, stream, sc).fetch(cursor)
     }
 }
 
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// A configured stream as the SDK's REST toolkit reads it.
+fn rest_stream(config: &Config, name: &str, sc: &StreamConfig) -> RestStream {
+    let mut first = request(config, &join(&config.base_url, &sc.path));
+    for (k, v) in &sc.query {
+        first = first.query(k, v);
     }
-}
-
-/// Numbers compare as numbers; anything else (ISO 8601 times) as text.
-fn compare(a: &str, b: &str) -> Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.cmp(b),
+    let paginator = match &sc.pagination {
+        Pagination::None => Paginator::None,
+        Pagination::PageNumber {
+            param,
+            start,
+            size_param,
+            size,
+        } => Paginator::PageNumber {
+            param: param.clone(),
+            start: *start,
+            size_param: size_param.clone(),
+            size: *size,
+        },
+        Pagination::Cursor { next, param } => Paginator::cursor(next, param),
+        Pagination::LinkHeader => Paginator::LinkHeader,
+    };
+    let mut stream = RestStream::new(name, first)
+        .paginator(paginator)
+        .records(sc.records.clone());
+    if let Some(key) = &sc.key {
+        stream = stream.key(key);
     }
+    if let Some(field) = &sc.cursor_field {
+        let param = sc.cursor_param.clone().unwrap_or_default();
+        stream = stream.incremental(Incremental::new(field, param));
+    }
+    stream
 }
 
 fn request(config: &Config, url: &str) -> Request {
@@ -260,83 +214,6 @@ fn join(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
-}
-
-fn page_url(config: &Config, sc: &StreamConfig, state: &State) -> Result<String> {
-    if let Some(Next::Url(url)) = &state.next {
-        return Ok(url.clone());
-    }
-    let mut req = Request::get(join(&config.base_url, &sc.path));
-    for (k, v) in &sc.query {
-        req = req.query(k, v);
-    }
-    if let (Some(param), Some(since)) = (&sc.cursor_param, &state.since) {
-        req = req.query(param, since);
-    }
-    match (&sc.pagination, &state.next) {
-        (
-            Pagination::PageNumber {
-                param,
-                start,
-                size_param,
-                size,
-            },
-            next,
-        ) => {
-            let page = match next {
-                Some(Next::Page(p)) => *p,
-                _ => *start,
-            };
-            req = req.query(param, page);
-            if let (Some(sp), Some(size)) = (size_param, size) {
-                req = req.query(sp, size);
-            }
-        }
-        (Pagination::Cursor { param, .. }, Some(Next::Token(token))) => {
-            req = req.query(param, token);
-        }
-        _ => {}
-    }
-    Ok(req.url().to_string())
-}
-
-fn locate<'a>(body: &'a mut Value, pointer: &str) -> Result<&'a mut Vec<Value>> {
-    let target = if pointer.is_empty() {
-        Some(body)
-    } else {
-        body.pointer_mut(pointer)
-    };
-    target.and_then(Value::as_array_mut).ok_or_else(|| {
-        Error::Config(format!(
-            "the response has no array at JSON pointer `{pointer}`; set `records` to where the records are"
-        ))
-    })
-}
-
-fn next_page(
-    sc: &StreamConfig,
-    state: &State,
-    response: &Response,
-    body: &Value,
-    count: u64,
-) -> Option<Next> {
-    match &sc.pagination {
-        Pagination::None => None,
-        Pagination::PageNumber { start, size, .. } => {
-            let full = size.is_none_or(|s| count >= s);
-            let current = match state.next {
-                Some(Next::Page(p)) => p,
-                _ => *start,
-            };
-            (count > 0 && full).then_some(Next::Page(current + 1))
-        }
-        Pagination::Cursor { next, .. } => match body.pointer(next) {
-            Some(Value::String(s)) if !s.is_empty() => Some(Next::Token(s.clone())),
-            Some(Value::Number(n)) => Some(Next::Token(n.to_string())),
-            _ => None,
-        },
-        Pagination::LinkHeader => response.next_link().map(Next::Url),
-    }
 }
 
 fn config_schema() -> Value {
@@ -386,20 +263,6 @@ wharf_sdk::export_connector!(HttpJson);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_round_trips_and_compares() {
-        let s = State {
-            next: Some(Next::Page(3)),
-            since: Some("a".into()),
-            max: None,
-        };
-        let text = serde_json::to_string(&s).unwrap();
-        assert_eq!(text, r#"{"next":{"page":3},"since":"a"}"#);
-        assert_eq!(serde_json::from_str::<State>(&text).unwrap(), s);
-        assert_eq!(compare("10", "9"), Ordering::Greater);
-        assert_eq!(compare("2024-01-02", "2024-01-10"), Ordering::Less);
-    }
 
     #[test]
     fn join_paths() {

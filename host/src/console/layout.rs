@@ -151,34 +151,16 @@ pub fn internal(detail: &str) -> Response {
     .into_response()
 }
 
-/// A Unix-ms time, as UTC to the second.
+/// A Unix-ms time, as UTC to the second (`2024-05-01 10:00:00`).
 pub fn time(ms: Option<i64>) -> String {
-    let Some(ms) = ms else {
-        return "—".into();
-    };
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    ms.map_or_else(
+        || "—".into(),
+        |ms| {
+            crate::clock::rfc3339(ms.div_euclid(1000))
+                .replace('T', " ")
+                .replace('Z', "")
+        },
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A duration in ms, for people.
