@@ -18,6 +18,9 @@ pub struct Incremental {
     pub param: String,
     /// Seconds the lower bound is moved back.
     pub lookback_secs: i64,
+    /// The parameter's value around the bound (`{bound}` stands for it),
+    /// for APIs that take a filter expression rather than a value.
+    pub template: Option<String>,
 }
 
 impl Incremental {
@@ -27,7 +30,16 @@ impl Incremental {
             field: field.into(),
             param: param.into(),
             lookback_secs: 0,
+            template: None,
         }
+    }
+
+    /// Send the bound inside an expression: Frappe's
+    /// `filters=[["modified",">=","{bound}"]]`. The bound is escaped as a
+    /// JSON string's content.
+    pub fn template(mut self, template: impl Into<String>) -> Self {
+        self.template = Some(template.into());
+        self
     }
 
     /// Ask again for the last `secs` seconds before the bound.
@@ -48,7 +60,16 @@ impl Incremental {
     /// `param`: the API cannot be asked; the window is only remembered).
     pub fn apply(&self, request: Request, window: &Window) -> Request {
         match self.bound(window) {
-            Some(bound) if !self.param.is_empty() => request.query(&self.param, bound),
+            Some(bound) if !self.param.is_empty() => {
+                let value = match &self.template {
+                    Some(t) => {
+                        let quoted = serde_json::to_string(&bound).unwrap_or_default();
+                        t.replace("{bound}", &quoted[1..quoted.len() - 1])
+                    }
+                    None => bound,
+                };
+                request.query(&self.param, value)
+            }
             _ => request,
         }
     }
@@ -241,6 +262,19 @@ mod tests {
         // Nothing new: the next run starts where this one did.
         w.close();
         assert_eq!(w.since.as_deref(), Some("2024-05-02T00:00:00Z"));
+        let frappe = Incremental::new("modified", "filters")
+            .template(r#"[["modified",">=","{bound}"]]"#)
+            .lookback_secs(120);
+        let w = Window {
+            since: Some("2024-05-01 10:00:00.5".into()),
+            max: None,
+        };
+        assert_eq!(
+            frappe
+                .apply(Request::get("https://erp.test/api/resource/Item"), &w)
+                .url(),
+            "https://erp.test/api/resource/Item?filters=%5B%5B%22modified%22%2C%22%3E%3D%22%2C%222024-05-01%2009%3A58%3A00.5%22%5D%5D"
+        );
         let mut ids = Window::default();
         for v in ["9", "10", "2"] {
             ids.observe(v);
