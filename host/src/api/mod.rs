@@ -112,6 +112,20 @@ pub fn routes() -> Vec<Route> {
     all
 }
 
+/// A request cookie's value (`None` when absent or empty): the OAuth2
+/// callback and the console's sessions read cookies the same way.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
 /// The table of every route, the scope it needs and what it does, as
 /// Markdown: docs/api.md carries it between `<!-- routes -->` markers, and
 /// a test keeps the two equal.

@@ -157,13 +157,7 @@ async fn oauth_callback(
 /// Whether the console started this authorization (its cookie names the
 /// connection): then the browser goes back to the connection's page.
 fn console_started(headers: &axum::http::HeaderMap, id: &str) -> bool {
-    let want = format!("{}={id}", OAUTH_RETURN_COOKIE);
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .any(|pair| pair.trim() == want)
+    super::cookie(headers, OAUTH_RETURN_COOKIE) == Some(id)
 }
 
 /// A page that sends the browser on to the connection's console page. Not
@@ -171,12 +165,8 @@ fn console_started(headers: &axum::http::HeaderMap, id: &str) -> bool {
 /// console's `SameSite=Strict` session cookie, where a redirect that began
 /// at the provider would not.
 fn back_to_console(id: &str, name: &str) -> Response {
-    let to = format!(
-        "/connections/{}?authorized",
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-    )
-    // Generated ids (letters, digits, '-') read better as they are.
-    .replace("%2D", "-");
+    // A stored connection's id is generated (letters, digits, '-').
+    let to = format!("/connections/{id}?authorized");
     let mut response = (
         StatusCode::OK,
         Html(format!(

@@ -29,6 +29,15 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The detail and each field error, as one message for a person.
+    pub fn sentence(&self) -> String {
+        let mut text = self.detail.clone();
+        for (f, m) in &self.errors {
+            text.push_str(&format!(" {f}: {m}."));
+        }
+        text
+    }
+
     /// The message for `field` (a JSON pointer such as `/config/url`).
     pub fn field(&self, field: &str) -> Option<&str> {
         self.errors

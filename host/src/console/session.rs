@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::Console;
 use super::layout::{self, error_page};
-use crate::api::{Scope, hash_key};
+use crate::api::{Scope, cookie, hash_key};
 use crate::model::secret::SecretValue;
 use crate::store::console_sessions::SessionRow;
 use crate::store::now_ms;
@@ -190,28 +190,26 @@ impl FromRequestParts<Console> for Signed {
     }
 }
 
-/// A cookie's value.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+/// How far a cookie travels with requests from other sites.
+#[derive(Debug, Clone, Copy)]
+pub enum SameSite {
+    /// Never (every console cookie but one).
+    Strict,
+    /// With top-level navigations: the OAuth2 return, which comes back
+    /// from the provider's site.
+    Lax,
 }
 
-/// A `Set-Cookie` value: HttpOnly and SameSite=Strict always, Secure when
-/// the console is served over https (directly or behind a proxy that says
-/// so), for `max_age` seconds (0 deletes it).
+/// A `Set-Cookie` value: HttpOnly always, Secure when the console is
+/// served over https (directly or behind a proxy that says so), for
+/// `max_age` seconds (0 deletes it).
 pub fn set_cookie(
     console: &Console,
     headers: &HeaderMap,
     name: &str,
     value: &str,
     max_age: i64,
+    same_site: SameSite,
 ) -> HeaderValue {
     let secure = console.state.app.options.public_url.starts_with("https://")
         || headers
@@ -219,7 +217,7 @@ pub fn set_cookie(
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site:?}{secure}"
     ))
     // Values are hex tokens or generated ids; anything else sets nothing.
     .unwrap_or_else(|_| HeaderValue::from_static("wharf_invalid=; Max-Age=0"))
@@ -282,7 +280,14 @@ fn sign_in_form(
     let mut response = (status, layout::bare("Sign in", body)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(console, headers, SIGN_IN_COOKIE, &token, 1800),
+        set_cookie(
+            console,
+            headers,
+            SIGN_IN_COOKIE,
+            &token,
+            1800,
+            SameSite::Strict,
+        ),
     );
     response
 }
@@ -372,11 +377,12 @@ pub async fn sign_in(
             SESSION_COOKIE,
             &id,
             SESSION_HOURS * 3600,
+            SameSite::Strict,
         ),
     );
     h.append(
         header::SET_COOKIE,
-        set_cookie(&console, &headers, SIGN_IN_COOKIE, "", 0),
+        set_cookie(&console, &headers, SIGN_IN_COOKIE, "", 0, SameSite::Strict),
     );
     response
 }
@@ -406,7 +412,7 @@ pub async fn sign_out(
     let mut response = Redirect::to("/sign-in").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(&console, &headers, SESSION_COOKIE, "", 0),
+        set_cookie(&console, &headers, SESSION_COOKIE, "", 0, SameSite::Strict),
     );
     response
 }

@@ -323,10 +323,7 @@ async fn upload(State(console): State<Console>, signed: Signed, mut form: Multip
             Redirect::to(&format!("/catalog/{}/{}", seg(name), seg(version))).into_response()
         }
         Err(p) => {
-            let mut why = p.detail.clone();
-            for (f, m) in &p.errors {
-                why.push_str(&format!(" {f}: {m}."));
-            }
+            let why = p.sentence();
             bad_upload(
                 &console,
                 &signed,

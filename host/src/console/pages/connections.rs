@@ -22,7 +22,7 @@ use crate::api::{OAUTH_RETURN_COOKIE, Scope};
 use crate::console::backend::{Problem, seg};
 use crate::console::form::{fields_of, value_from_form};
 use crate::console::layout::{Nav, badge, csrf, page, time};
-use crate::console::session::{Flash, Signed, set_cookie};
+use crate::console::session::{Flash, SameSite, Signed, set_cookie};
 use crate::console::{Console, layout};
 
 pub fn routes() -> Router<Console> {
@@ -463,16 +463,17 @@ async fn connect(
     match console.api(&signed).json(Method::POST, &path, None).await {
         Ok(start) => {
             let mut response = Redirect::to(text(&start, "authorization_url")).into_response();
-            // Ids are generated (letters, digits, '-'): safe as a cookie value.
-            let cookie = set_cookie(&console, &headers, OAUTH_RETURN_COOKIE, &id, 900);
-            // Lax, not Strict: it must come back with the provider's redirect.
-            let lax = cookie
-                .to_str()
-                .unwrap_or_default()
-                .replace("SameSite=Strict", "SameSite=Lax");
-            if let Ok(v) = axum::http::HeaderValue::from_str(&lax) {
-                response.headers_mut().insert(header::SET_COOKIE, v);
-            }
+            // Ids are generated (letters, digits, '-'): safe as a cookie
+            // value. Lax: it must come back with the provider's redirect.
+            let cookie = set_cookie(
+                &console,
+                &headers,
+                OAUTH_RETURN_COOKIE,
+                &id,
+                900,
+                SameSite::Lax,
+            );
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
             response
         }
         Err(mut p) => {

@@ -91,11 +91,7 @@ pub async fn finish(
         }
         Err(p) if p.status == StatusCode::FORBIDDEN => return p.into_response(),
         Err(p) => {
-            let mut text = p.detail.clone();
-            for (f, m) in &p.errors {
-                text.push_str(&format!(" {f}: {m}."));
-            }
-            signed.flash(console, &Flash::bad(text)).await;
+            signed.flash(console, &Flash::bad(p.sentence())).await;
             failed_to.to_string()
         }
     };
