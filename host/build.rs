@@ -15,7 +15,14 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// Guests that are products (the rest are test fixtures).
-const EXAMPLES: &[&str] = &["http-json", "field-map", "http-push", "hooks", "oauth-api"];
+const EXAMPLES: &[&str] = &[
+    "http-json",
+    "field-map",
+    "http-push",
+    "hooks",
+    "oauth-api",
+    "erpnext",
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));

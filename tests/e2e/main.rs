@@ -34,3 +34,4 @@ mod ssrf;
 mod support;
 mod syncs;
 mod tls_trust;
+mod vendors;

@@ -8,10 +8,15 @@ use super::rate::wait_from_headers;
 use crate::http::Response;
 use crate::{Error, Result};
 
+/// Reads the message out of an error body whose shape a pointer cannot
+/// reach (Frappe's `_server_messages`: JSON text inside JSON text).
+pub type Decoder = fn(&Value) -> Option<String>;
+
 /// Where the API puts its error messages, and what its statuses mean.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ErrorMap {
     pointers: Vec<String>,
+    decoder: Option<Decoder>,
     renewable: bool,
     config: Vec<u16>,
 }
@@ -42,6 +47,7 @@ impl ErrorMap {
     pub fn new() -> Self {
         Self {
             pointers: Vec::new(),
+            decoder: None,
             renewable: false,
             config: Vec::new(),
         }
@@ -51,6 +57,13 @@ impl ErrorMap {
     /// Shopify's `/errors`).
     pub fn message_at(mut self, pointer: impl Into<String>) -> Self {
         self.pointers.push(pointer.into());
+        self
+    }
+
+    /// Ask `decoder` first for the message of a JSON error body; the
+    /// pointers are the fallback when it finds none.
+    pub fn decoder(mut self, decoder: Decoder) -> Self {
+        self.decoder = Some(decoder);
         self
     }
 
@@ -73,6 +86,9 @@ impl ErrorMap {
         let from_json = serde_json::from_slice::<Value>(&response.body)
             .ok()
             .and_then(|v| {
+                if let Some(found) = self.decoder.and_then(|d| d(&v)) {
+                    return Some(found);
+                }
                 self.pointers
                     .iter()
                     .map(String::as_str)
@@ -190,6 +206,24 @@ mod tests {
             ErrorMap::new().config_on(404).check(r(404, &[], "")),
             Err(Error::Config(_))
         ));
+        fn nested(v: &Value) -> Option<String> {
+            let inner: Value = serde_json::from_str(v.get("wrapped")?.as_str()?).ok()?;
+            inner["text"].as_str().map(str::to_string)
+        }
+        let decoded = ErrorMap::new().decoder(nested);
+        assert_eq!(
+            decoded.message(&r(
+                417,
+                &[],
+                r#"{"wrapped": "{\"text\": \"inner\"}", "message": "outer"}"#
+            )),
+            "HTTP 417: inner"
+        );
+        assert_eq!(
+            decoded.message(&r(417, &[], r#"{"message": "outer"}"#)),
+            "HTTP 417: outer",
+            "the pointers when the decoder finds nothing"
+        );
         let own = ErrorMap::new().message_at("/fault/faultstring");
         assert_eq!(
             own.check(r(

@@ -33,7 +33,7 @@ mod select;
 mod stream;
 
 pub use auth::Auth;
-pub use errors::ErrorMap;
+pub use errors::{Decoder, ErrorMap};
 pub use incremental::{Incremental, Window};
 pub use paginate::{Paginator, Position, resolve};
 pub use rate::wait_from_headers;
