@@ -22,6 +22,7 @@ const EXAMPLES: &[&str] = &[
     "hooks",
     "oauth-api",
     "erpnext",
+    "neo4j",
 ];
 
 fn main() {

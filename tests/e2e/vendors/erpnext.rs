@@ -14,20 +14,20 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::Wharf;
-use super::frappe::{self, KEY, SECRET};
+use super::fakes::frappe::{self, KEY, SECRET};
 
-const HOOK_SECRET: &str = "frappe-webhook-secret-31";
+pub(super) const HOOK_SECRET: &str = "frappe-webhook-secret-31";
 
 fn config(site: &crate::support::Upstream, doctypes: &[&str]) -> Value {
     json!({"base_url": site.origin(), "doctypes": doctypes, "page_size": 3})
 }
 
-fn secrets(secret: &str) -> Value {
+pub(super) fn secrets(secret: &str) -> Value {
     json!({"api_key": KEY, "api_secret": secret, "webhook_secret": HOOK_SECRET})
 }
 
 /// What Frappe sends: base64 HMAC-SHA256 of the raw body.
-fn signature(body: &[u8]) -> String {
+pub(super) fn signature(body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
     mac.update(body);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())

@@ -10,7 +10,8 @@
 //! the few calls every connector's test makes.
 
 mod erpnext;
-mod frappe;
+mod fakes;
+mod neo4j;
 
 use std::time::Duration;
 

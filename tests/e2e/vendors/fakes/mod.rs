@@ -1,0 +1,7 @@
+//! Fakes of vendors' APIs, each built from the vendor's documentation
+//! (cited in its module doc) and strict where the vendor is: wrong
+//! credentials, malformed requests and statements they would refuse fail
+//! here too.
+
+pub mod frappe;
+pub mod neo4j;
