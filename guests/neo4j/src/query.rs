@@ -1,6 +1,8 @@
 //! One statement through the Query API, and what its answer means.
 //!
-//! A statement runs in its own transaction: all of it lands or none. A
+//! A statement runs in its own transaction: all of it lands or none. The
+//! answer's status is sent before the statement runs, so an error while it
+//! runs comes as a `202` with `errors` in the body. A
 //! refusal for the data (`Neo.ClientError.Schema.*`,
 //! `Neo.ClientError.Statement.TypeError`, …) is retried one row at a time,
 //! so only the rows at fault are refused; credentials, a missing database,
@@ -67,6 +69,12 @@ pub fn run(
     let response = request.send().map_err(Refused::Stop)?;
     if response.is_success() {
         let answer: Value = response.json().map_err(Refused::Stop)?;
+        // The status is sent before the statement runs: an error while it
+        // runs or commits (a constraint, a type) is a `202` whose body has
+        // `errors`, and nothing was written.
+        if answer["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            return Err(classify(response.status, &answer, &response));
+        }
         let counter = |name: &str| answer["counters"][name].as_u64().unwrap_or(0) as u32;
         return Ok(Counters {
             rows: count,
@@ -74,7 +82,8 @@ pub fn run(
             relationships_created: counter("relationshipsCreated"),
         });
     }
-    Err(classify(response))
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    Err(classify(response.status, &body, &response))
 }
 
 /// Write `rows`; when Neo4j refuses the batch for its data, write each row
@@ -116,18 +125,17 @@ pub fn write(
     }
 }
 
-/// Neo4j's status code (`Neo.<Classification>.<Category>.<Title>`) decides.
-fn classify(response: Response) -> Refused {
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+/// Neo4j's status code (`Neo.<Classification>.<Category>.<Title>`)
+/// decides, more than the HTTP status (transient errors come as `400`).
+fn classify(status: u16, body: &Value, response: &Response) -> Refused {
     let code = body["errors"][0]["code"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     let message = match body["errors"][0]["message"].as_str() {
         Some(m) => format!("{code}: {m}"),
-        None => ErrorMap::new().message(&response),
+        None => ErrorMap::new().message(response),
     };
-    let status = response.status;
     if code.starts_with("Neo.ClientError.Security.") || matches!(status, 401 | 403) {
         return Refused::Stop(Error::Auth(message));
     }
@@ -140,7 +148,7 @@ fn classify(response: Response) -> Refused {
     if status == 429 {
         return Refused::Stop(
             ErrorMap::new()
-                .check(response)
+                .check(response.clone())
                 .err()
                 .unwrap_or(Error::RateLimited(60)),
         );

@@ -48,7 +48,35 @@ pub(super) fn check_template_syntax(template: &str) -> Result<(), TemplateError>
     Ok(())
 }
 
-fn placeholders(template: &str) -> Result<Vec<(usize, usize, String)>, TemplateError> {
+/// A `{config.path}` placeholder: where it is in the template, the dotted
+/// field path, and the spec's default for a config without that field
+/// (`{config.base_url|https://api.vendor.com}`: the vendor's production
+/// URL, which a sandbox, a regional deployment or a test overrides).
+struct Placeholder {
+    start: usize,
+    end: usize,
+    field: String,
+    default: Option<String>,
+}
+
+impl Placeholder {
+    /// The value for `config`: the field's text, else the default (an
+    /// empty field counts as absent, as an empty form input does).
+    fn value(&self, template: &str, config: &Value) -> Result<String, TemplateError> {
+        config
+            .pointer(&format!("/{}", self.field.replace('.', "/")))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty() || self.default.is_none())
+            .map(str::to_string)
+            .or_else(|| self.default.clone())
+            .ok_or_else(|| TemplateError::MissingField {
+                template: template.into(),
+                field: self.field.clone(),
+            })
+    }
+}
+
+fn placeholders(template: &str) -> Result<Vec<Placeholder>, TemplateError> {
     let mut out = Vec::new();
     let mut rest = 0;
     while let Some(open) = template[rest..].find('{') {
@@ -60,10 +88,19 @@ fn placeholders(template: &str) -> Result<Vec<(usize, usize, String)>, TemplateE
         let Some(field) = inner.strip_prefix("config.") else {
             return Err(TemplateError::Syntax(template.into()));
         };
-        if field.is_empty() || field.contains(['{', '}']) {
+        let (field, default) = match field.split_once('|') {
+            Some((f, d)) => (f, Some(d.to_string())),
+            None => (field, None),
+        };
+        if field.is_empty() || field.contains(['{', '}']) || default.as_deref() == Some("") {
             return Err(TemplateError::Syntax(template.into()));
         }
-        out.push((start, start + len + 1, field.to_string()));
+        out.push(Placeholder {
+            start,
+            end: start + len + 1,
+            field: field.to_string(),
+            default,
+        });
         rest = start + len + 1;
     }
     Ok(out)
@@ -76,21 +113,12 @@ fn placeholders(template: &str) -> Result<Vec<(usize, usize, String)>, TemplateE
 /// smuggle in a different host (`evil.com/` or `x@evil.com`).
 pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPattern, TemplateError> {
     let fields = placeholders(template)?;
-    let lookup = |field: &str| -> Result<String, TemplateError> {
-        let pointer = format!("/{}", field.replace('.', "/"));
-        config
-            .pointer(&pointer)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| TemplateError::MissingField {
-                template: template.into(),
-                field: field.into(),
-            })
-    };
-    if let [(0, end, field)] = fields.as_slice()
-        && *end == template.len()
+    if let [only] = fields.as_slice()
+        && only.start == 0
+        && only.end == template.len()
     {
-        let value = lookup(field)?;
+        let field = &only.field;
+        let value = only.value(template, config)?;
         let url = url::Url::parse(&value).map_err(|e| PatternError {
             pattern: value.clone(),
             reason: format!("config field `{field}` is not a URL: {e}"),
@@ -108,8 +136,9 @@ pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPatter
     }
     let mut expanded = String::new();
     let mut last = 0;
-    for (start, end, field) in &fields {
-        let value = lookup(field)?;
+    for p in &fields {
+        let (start, end, field) = (&p.start, &p.end, &p.field);
+        let value = p.value(template, config)?;
         let clean = !value.is_empty()
             && value
                 .bytes()
@@ -138,24 +167,15 @@ pub fn expand_host_template(template: &str, config: &Value) -> Result<HostPatter
 /// placeholder anywhere else must expand to letters, digits, `-` and `.`.
 pub fn expand_url_template(template: &str, config: &Value) -> Result<url::Url, TemplateError> {
     let fields = placeholders(template)?;
-    let lookup = |field: &str| -> Result<String, TemplateError> {
-        config
-            .pointer(&format!("/{}", field.replace('.', "/")))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| TemplateError::MissingField {
-                template: template.into(),
-                field: field.into(),
-            })
-    };
     let injection = |field: &str| TemplateError::Injection {
         template: template.into(),
         field: field.into(),
     };
     let mut expanded = String::new();
     let mut last = 0;
-    for (start, end, field) in &fields {
-        let value = lookup(field)?;
+    for p in &fields {
+        let (start, end, field) = (&p.start, &p.end, &p.field);
+        let value = p.value(template, config)?;
         expanded.push_str(&template[last..*start]);
         if *start == 0 {
             let url = url::Url::parse(&value).map_err(|e| PatternError {
@@ -259,6 +279,48 @@ mod tests {
         ));
         assert!(matches!(
             p("https://{secret.x}"),
+            Err(TemplateError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn a_spec_default_stands_in_for_a_missing_field() {
+        let vendor = "{config.base_url|https://apigw.trendyol.com/integration}";
+        let p = |config: Value| expand_host_template(vendor, &config).map(|p| p.to_string());
+        assert_eq!(p(json!({})).unwrap(), "https://apigw.trendyol.com");
+        assert_eq!(
+            p(json!({"base_url": ""})).unwrap(),
+            "https://apigw.trendyol.com",
+            "an empty form input is no value"
+        );
+        assert_eq!(
+            p(json!({"base_url": "http://127.0.0.1:9000/x"})).unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        // The config's value, not the default, passes the injection guard.
+        assert!(matches!(
+            p(json!({"base_url": "https://apigw.trendyol.com@evil.net"})),
+            Err(TemplateError::Injection { .. })
+        ));
+        let region = "https://{config.region|eu}.api.example.com";
+        assert_eq!(
+            expand_host_template(region, &json!({}))
+                .unwrap()
+                .to_string(),
+            "https://eu.api.example.com"
+        );
+        assert!(matches!(
+            expand_host_template(region, &json!({"region": "evil.net/"})),
+            Err(TemplateError::Injection { .. })
+        ));
+        assert_eq!(
+            expand_url_template("{config.auth|https://login.example.com}/token", &json!({}))
+                .unwrap()
+                .to_string(),
+            "https://login.example.com/token"
+        );
+        assert!(matches!(
+            check_template_syntax("{config.x|}"),
             Err(TemplateError::Syntax(_))
         ));
     }

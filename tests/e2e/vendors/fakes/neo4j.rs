@@ -8,9 +8,11 @@
 //!   (<https://neo4j.com/docs/query-api/current/query/>).
 //! - Errors as `{"errors": [{"code": "Neo.ClientError…", "message"}]}`:
 //!   `Security.Unauthorized` (401), `Database.DatabaseNotFound` (404),
-//!   `Schema.ConstraintValidationFailed` and `Statement.TypeError` for a map
-//!   as a property value (400); a failed statement changes nothing, as its
-//!   implicit transaction rolls back
+//!   `Statement.SyntaxError` (400); errors while the statement runs or
+//!   commits (`Schema.ConstraintValidationFailed`, `Statement.TypeError`
+//!   for a map as a property value) come with `202`, the status having been
+//!   sent before the statement ran; a failed statement changes nothing, as
+//!   its implicit transaction rolls back
 //!   (<https://neo4j.com/docs/query-api/current/errors/>,
 //!   <https://neo4j.com/docs/status-codes/current/>).
 //!
@@ -216,6 +218,18 @@ async fn query(
         execute(&mut work, &statement, &rows, &mut counters).and_then(|()| work.check_unique());
     g.statements.push((statement, rows.len(), outcome.is_ok()));
     match outcome {
+        // The status went out before the statement ran: errors while it
+        // runs or commits come with 202, and it rolled back.
+        Err(f)
+            if f.code.starts_with("Neo.ClientError.Schema.")
+                || f.code.ends_with("Statement.TypeError") =>
+        {
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"errors": [{"code": f.code, "message": f.message}]})),
+            )
+                .into_response()
+        }
         Err(f) => error(f),
         Ok(()) => {
             let statements = std::mem::take(&mut g.statements);
