@@ -23,6 +23,7 @@ const EXAMPLES: &[&str] = &[
     "oauth-api",
     "erpnext",
     "neo4j",
+    "trendyol",
 ];
 
 fn main() {

@@ -5,3 +5,4 @@
 
 pub mod frappe;
 pub mod neo4j;
+pub mod trendyol;
