@@ -24,6 +24,7 @@ const EXAMPLES: &[&str] = &[
     "erpnext",
     "neo4j",
     "trendyol",
+    "shopify",
 ];
 
 fn main() {

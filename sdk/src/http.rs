@@ -415,10 +415,16 @@ impl Response {
         })
     }
 
-    /// `Retry-After` in seconds (the delay form; an HTTP date counts as 60).
+    /// `Retry-After` in seconds: the delay form, whole or decimal
+    /// (Shopify sends `2.0`) rounded up; an HTTP date counts as 60.
     pub fn retry_after(&self) -> Option<u32> {
         let v = self.header("retry-after")?.trim();
-        Some(v.parse().unwrap_or(60))
+        Some(match v.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+                secs.ceil().min(f64::from(u32::MAX)) as u32
+            }
+            _ => 60,
+        })
     }
 
     /// Turn error statuses into the error that tells the host what to do:

@@ -166,10 +166,20 @@ mod tests {
             Err(Error::AuthExpired(_))
         ));
         assert_eq!(
-            map.check(r(429, &[("Retry-After", "2.0")], ""))
+            map.check(r(429, &[("Retry-After", "2.5")], ""))
                 .unwrap_err(),
+            Error::RateLimited(3),
+            "Shopify's decimal Retry-After, rounded up"
+        );
+        assert_eq!(
+            map.check(r(
+                429,
+                &[("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                ""
+            ))
+            .unwrap_err(),
             Error::RateLimited(60),
-            "a Retry-After that is not whole seconds counts as a minute"
+            "a date counts as a minute"
         );
         assert_eq!(
             map.check(r(429, &[("Retry-After", "2")], "")).unwrap_err(),

@@ -12,6 +12,7 @@
 mod erpnext;
 mod fakes;
 mod neo4j;
+mod shopify;
 mod trendyol;
 
 use std::time::Duration;

@@ -5,4 +5,5 @@
 
 pub mod frappe;
 pub mod neo4j;
+pub mod shopify;
 pub mod trendyol;
