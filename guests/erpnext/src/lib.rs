@@ -117,7 +117,7 @@ impl Connector for Erpnext {
                 "the site answered as Guest: the API key and secret were not accepted".into(),
             )),
             Some(user) => {
-                wharf_sdk::log::info(&format!("signed in to {} as {user}", config.base_url));
+                wharf_sdk::log::info(format!("signed in to {} as {user}", config.base_url));
                 Ok(())
             }
         }

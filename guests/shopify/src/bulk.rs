@@ -77,7 +77,7 @@ fn start(config: &Config) -> Result<Page> {
         return Err(match e["code"].as_str() {
             // One bulk query at a time (five from 2026-01): wait for it.
             Some("OPERATION_IN_PROGRESS" | "LIMIT_REACHED") => {
-                wharf_sdk::log::info(&format!("bulk operation not started yet: {message}"));
+                wharf_sdk::log::info(format!("bulk operation not started yet: {message}"));
                 Error::RateLimited(30)
             }
             _ => Error::Config(format!("the bulk query was refused: {message}")),
@@ -87,7 +87,7 @@ fn start(config: &Config) -> Result<Page> {
         .as_str()
         .ok_or_else(|| Error::fatal("bulkOperationRunQuery answered no operation id"))?
         .to_string();
-    wharf_sdk::log::info(&format!("bulk operation {id} started"));
+    wharf_sdk::log::info(format!("bulk operation {id} started"));
     pending(Step::Running { id })
 }
 
@@ -112,7 +112,7 @@ fn poll(config: &Config, id: String) -> Result<Page> {
                 // Nothing matched the query.
                 return Ok(Page::last(Vec::new(), None));
             };
-            wharf_sdk::log::info(&format!(
+            wharf_sdk::log::info(format!(
                 "bulk operation {id} completed with {} objects",
                 op["objectCount"].as_str().unwrap_or("?")
             ));

@@ -131,7 +131,7 @@ impl Connector for Shopify {
         let response = rest::errors().check(rest::admin(config, "shop.json").send()?)?;
         let body: Value = response.json()?;
         let name = body["shop"]["name"].as_str().unwrap_or("?");
-        wharf_sdk::log::info(&format!("connected to the shop {name}"));
+        wharf_sdk::log::info(format!("connected to the shop {name}"));
         Ok(())
     }
 
@@ -160,7 +160,7 @@ impl Connector for Shopify {
             // picks up the result.
             "bulk_operations" => return Err(Error::Unsupported),
             _ => {
-                wharf_sdk::log::info(&format!("ignored a delivery of topic `{topic}`"));
+                wharf_sdk::log::info(format!("ignored a delivery of topic `{topic}`"));
                 return Ok(Vec::new());
             }
         };

@@ -216,11 +216,11 @@ mod tests {
             ErrorMap::new().config_on(404).check(r(404, &[], "")),
             Err(Error::Config(_))
         ));
-        fn nested(v: &Value) -> Option<String> {
+        fn wrapped_text(v: &Value) -> Option<String> {
             let inner: Value = serde_json::from_str(v.get("wrapped")?.as_str()?).ok()?;
             inner["text"].as_str().map(str::to_string)
         }
-        let decoded = ErrorMap::new().decoder(nested);
+        let decoded = ErrorMap::new().decoder(wrapped_text);
         assert_eq!(
             decoded.message(&r(
                 417,

@@ -26,25 +26,28 @@ fn config(api: &crate::support::Upstream) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trendyol_orders_products_and_claims() {
     let now = now_ms();
-    let mut seller = Seller::default();
     // 56 packages changed over the last 28 days, one older than the first
     // sync reads.
-    seller.orders = (1..=56)
+    let mut orders: Vec<Value> = (1..=56)
         .map(|i| order(3717432700 + i, now - i as i64 * DAY_MS / 2))
         .collect();
-    seller.orders.push(order(3717432699, now - 45 * DAY_MS));
-    seller.claims = vec![claim(
-        "f9da2317-876b-4b86-b8f7-0535c3b65731",
-        now - 3 * DAY_MS,
-    )];
-    seller.products = vec![
-        product(
-            13622639,
-            &["8690000000011", "8690000000012"],
-            now - 200 * DAY_MS,
-        ),
-        product(13622640, &["8690000000021"], now - 100 * DAY_MS),
-    ];
+    orders.push(order(3717432699, now - 45 * DAY_MS));
+    let seller = Seller {
+        orders,
+        claims: vec![claim(
+            "f9da2317-876b-4b86-b8f7-0535c3b65731",
+            now - 3 * DAY_MS,
+        )],
+        products: vec![
+            product(
+                13622639,
+                &["8690000000011", "8690000000012"],
+                now - 200 * DAY_MS,
+            ),
+            product(13622640, &["8690000000021"], now - 100 * DAY_MS),
+        ],
+        ..Seller::default()
+    };
     let (api, state) = trendyol::start(seller).await;
     let wharf = Wharf::start().await;
     let connector = wharf.upload("trendyol").await;

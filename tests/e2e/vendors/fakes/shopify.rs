@@ -355,8 +355,10 @@ async fn list(
         })
         .filter(|r| {
             name != "inventory_levels"
-                || p.get("location_ids")
-                    .is_some_and(|ids| ids.split(',').any(|i| r["location_id"].to_string() == i))
+                || p.get("location_ids").is_some_and(|ids| {
+                    ids.split(',')
+                        .any(|i| i.parse::<u64>().ok() == r["location_id"].as_u64())
+                })
         })
         .collect();
     matching.sort_by_key(id_of);
