@@ -25,6 +25,7 @@ const EXAMPLES: &[&str] = &[
     "neo4j",
     "trendyol",
     "shopify",
+    "fancourier",
 ];
 
 fn main() {

@@ -60,9 +60,13 @@ async fn service_layer(b1: Arc<Mutex<B1>>) -> Upstream {
                     async move {
                         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                         if v["Password"] != PASSWORD || v["UserName"] != "manager" {
+                            // SAP's refusal, plus the password it was given
+                            // (as some services echo it), so the test can
+                            // tell that the host redacts it.
                             return (
                                 StatusCode::UNAUTHORIZED,
-                                axum::Json(json!({"error": {"code": 100000027, "message": {"lang": "en-us", "value": "Login failed"}}})),
+                                axum::Json(json!({"error": {"code": 100000027, "message": {"lang": "en-us", "value": "Login failed"}},
+                                    "given": v["Password"]})),
                             )
                                 .into_response();
                         }
@@ -281,5 +285,7 @@ async fn the_host_logs_in_keeps_the_session_sealed_and_logs_in_again() {
     assert_eq!(done["status"], "failed", "{done}");
     let text = done.to_string();
     assert!(text.contains("login failed"), "{text}");
+    assert!(text.contains("Login failed"), "SAP's own words: {text}");
+    assert_eq!(done["error_kind"], "auth", "{text}");
     assert!(!text.contains("nope-123456"), "{text}");
 }

@@ -27,7 +27,8 @@ use crate::model::secret::SecretValue;
 use crate::model::spec::{HostRequest, LoginSpec, Spec, TokenLocation, expand_url_template};
 use crate::runtime::placeholders::body_encoding;
 use crate::runtime::secrets::{
-    FixedToken, Placement, SecretBook, Token, TokenFuture, TokenSlot, TokenSource, Tokens,
+    FixedToken, Placement, SecretBook, Token, TokenError, TokenFuture, TokenSlot, TokenSource,
+    Tokens,
 };
 use crate::store::connections::ConnectionRow;
 
@@ -81,7 +82,7 @@ impl LoginTokens {
 
     /// The stored session unless it is stale or was `rejected`; else a new
     /// login (or the one another node just made).
-    async fn stored_or_login(&self, rejected: Option<SecretValue>) -> Result<Token, String> {
+    async fn stored_or_login(&self, rejected: Option<SecretValue>) -> Result<Token, TokenError> {
         let id = &self.connection.id;
         let store = &self.app.store;
         for _ in 0..100 {
@@ -125,11 +126,13 @@ impl LoginTokens {
             // Another node is logging in: its token will be stored.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err("another node has been logging in for too long; try again".into())
+        Err(TokenError::Failed(
+            "another node has been logging in for too long; try again".into(),
+        ))
     }
 
     /// Make the login request and read the token out of its answer.
-    async fn log_in(&self) -> Result<Token, String> {
+    async fn log_in(&self) -> Result<Token, TokenError> {
         let (url, status, headers, bytes) = send(
             &self.connection,
             &self.book,
@@ -139,11 +142,23 @@ impl LoginTokens {
         .await
         .map_err(|e| format!("login failed: {e}"))?;
         if !status.is_success() {
-            // The answer is not quoted: a login error may echo the password.
-            return Err(format!(
-                "login failed: {} answered HTTP {status}",
+            // The provider's words, with the connection's secrets redacted
+            // (a login error may echo the password) and clipped.
+            let answer = self
+                .book
+                .redactor()
+                .redact_str(&String::from_utf8_lossy(&bytes))
+                .into_owned();
+            let answer: String = answer.trim().chars().take(300).collect();
+            let message = format!(
+                "login failed: {} answered HTTP {status}: {answer}",
                 url.origin().ascii_serialization()
-            ));
+            );
+            return Err(if matches!(status.as_u16(), 401 | 403) {
+                TokenError::Refused(message)
+            } else {
+                TokenError::Failed(message)
+            });
         }
         let value = token_of(&self.login.token, &headers, &bytes)?;
         let lifetime = self.login.lifetime_secs.unwrap_or(DEFAULT_SESSION_SECS);

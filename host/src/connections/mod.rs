@@ -178,7 +178,7 @@ impl TokenSource for ConnectionTokens {
         Box::pin(async move {
             crate::oauth::current_token(&self.app, &self.connection)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string().into())
         })
     }
 
@@ -186,7 +186,7 @@ impl TokenSource for ConnectionTokens {
         Box::pin(async move {
             crate::oauth::renew_rejected(&self.app, &self.connection, &rejected)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string().into())
         })
     }
 }

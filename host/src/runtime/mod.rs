@@ -41,5 +41,5 @@ pub use http::{HttpCounters, STATUS_CLASSES};
 pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
 pub use log::{Level, LogLine, LogSource};
-pub use secrets::{FixedToken, Token, TokenFuture, TokenSource};
+pub use secrets::{FixedToken, Token, TokenError, TokenFuture, TokenSource};
 pub use session::{Session, SessionOptions};

@@ -435,6 +435,16 @@ impl Session {
 
     fn guest_error(&self, e: wit::Error) -> CallError {
         let r = |s: String| clip_message(&self.secrets.redactor().redact_str(&s));
+        // The connector failed because the host's login was refused: the
+        // credentials are wrong, whatever the connector called it.
+        if let wit::Error::Config(m) | wit::Error::Fatal(m) | wit::Error::Transient(m) = &e
+            && let Some(refusal) = self.http.credentials_refused()
+            && m.contains(&refusal)
+        {
+            return CallError::Connector(ConnectorError::Auth(r(format!(
+                "credentials refused: {refusal}"
+            ))));
+        }
         CallError::Connector(match e {
             wit::Error::Config(m) => ConnectorError::Config(r(m)),
             wit::Error::Auth(m) => ConnectorError::Auth(r(m)),

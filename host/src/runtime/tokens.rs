@@ -20,8 +20,27 @@ pub struct Token {
     pub expires_at: Option<i64>,
 }
 
+/// Why a token source has no token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The provider refused the connection's credentials (a login answered
+    /// 401 or 403): an administrator must fix them; the message quotes the
+    /// provider, with the connection's secrets redacted.
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else (the provider unreachable, an unreadable answer).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for TokenError {
+    fn from(message: String) -> Self {
+        Self::Failed(message)
+    }
+}
+
 /// A future of a token source.
-pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, String>> + Send + 'a>>;
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, TokenError>> + Send + 'a>>;
 
 /// Where the host gets a connection's OAuth2 token (or login session
 /// token): the layers above the runtime implement it with the database and

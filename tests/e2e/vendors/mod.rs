@@ -11,6 +11,7 @@
 
 mod erpnext;
 mod fakes;
+mod fancourier;
 mod neo4j;
 mod shopify;
 mod trendyol;

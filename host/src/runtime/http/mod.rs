@@ -84,6 +84,10 @@ pub struct HttpSession {
     busy_nanos: AtomicU64,
     /// The connection's rate budgets, if it has any.
     rate: Option<Arc<dyn RateGate>>,
+    /// The provider's refusal of the connection's credentials, when the
+    /// host's login for a request was refused: the call's error is then
+    /// `auth`, whatever the connector made of the denied request.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -143,7 +147,23 @@ impl HttpSession {
             by_class: Default::default(),
             rate: None,
             busy_nanos: AtomicU64::new(0),
+            refused: std::sync::Mutex::new(None),
         })
+    }
+
+    /// A token the host could not get, as the request's error; a refusal
+    /// of the credentials is remembered for [`Self::credentials_refused`].
+    fn deny(&self, e: super::secrets::SecretDenied) -> HttpError {
+        if let super::secrets::SecretDenied::Refused(m) = &e {
+            *self.refused.lock().expect("refusal lock") = Some(m.clone());
+        }
+        deny(e)
+    }
+
+    /// The provider's refusal of the credentials, if a login was refused
+    /// in this session.
+    pub fn credentials_refused(&self) -> Option<String> {
+        self.refused.lock().expect("refusal lock").clone()
     }
 
     /// Requests and bytes so far.
@@ -185,10 +205,10 @@ impl HttpSession {
         let wants_session = mentions(placeholders::wants_session);
         let mut tokens = Tokens::default();
         if wants_oauth {
-            tokens.oauth = Some(self.secrets.token(true).await.map_err(deny)?);
+            tokens.oauth = Some(self.secrets.token(true).await.map_err(|e| self.deny(e))?);
         }
         if wants_session {
-            tokens.session = Some(self.secrets.token(false).await.map_err(deny)?);
+            tokens.session = Some(self.secrets.token(false).await.map_err(|e| self.deny(e))?);
         }
         // A request that carried a token and was refused with 401 by the
         // token's own host is sent once more with a renewed token.
@@ -204,7 +224,11 @@ impl HttpSession {
                 && self.secrets.token_goes_to(oauth, url)
                 && self.secrets.renews_on(oauth, response.status)
             {
-                *token = self.secrets.renew_token(oauth, token).await.map_err(deny)?;
+                *token = self
+                    .secrets
+                    .renew_token(oauth, token)
+                    .await
+                    .map_err(|e| self.deny(e))?;
                 renewed = true;
             }
         }

@@ -24,7 +24,9 @@ use super::log::CallLog;
 use super::placeholders::{self, Encoding, PlaceholderError, Source};
 use super::signing::Signers;
 use super::tokens::RENEW_MARGIN_MS;
-pub use super::tokens::{FixedToken, Token, TokenFuture, TokenSlot, TokenSource, Tokens};
+pub use super::tokens::{
+    FixedToken, Token, TokenError, TokenFuture, TokenSlot, TokenSource, Tokens,
+};
 use crate::model::grants::HostPattern;
 pub use crate::model::redact::{REDACTED, Redactor, SharedRedactor};
 pub use crate::model::secret::SecretValue;
@@ -71,6 +73,19 @@ pub enum SecretDenied {
     /// The connection has no OAuth2 token (or login session) to send.
     #[error("{0}")]
     NoToken(String),
+    /// The provider refused the connection's credentials when the host
+    /// logged in.
+    #[error("credentials refused: {0}")]
+    Refused(String),
+}
+
+impl From<super::tokens::TokenError> for SecretDenied {
+    fn from(e: super::tokens::TokenError) -> Self {
+        match e {
+            super::tokens::TokenError::Refused(m) => Self::Refused(m),
+            super::tokens::TokenError::Failed(m) => Self::NoToken(m),
+        }
+    }
 }
 
 struct Entry {
@@ -256,7 +271,7 @@ impl SecretBook {
                 .is_none_or(|e| e - crate::clock::now_ms() > RENEW_MARGIN_MS)
         });
         if !fresh {
-            let token = slot.source.current().await.map_err(SecretDenied::NoToken)?;
+            let token = slot.source.current().await?;
             self.learn(slot, &token.value);
             *held = Some(token);
         }
@@ -279,11 +294,7 @@ impl SecretBook {
         {
             return Ok(t.value.clone());
         }
-        let token = slot
-            .source
-            .renew(rejected.clone())
-            .await
-            .map_err(SecretDenied::NoToken)?;
+        let token = slot.source.renew(rejected.clone()).await?;
         self.learn(slot, &token.value);
         let value = token.value.clone();
         *held = Some(token);

@@ -7,7 +7,9 @@
 // which is large next to the values they return otherwise.
 #![allow(clippy::result_large_err)]
 
+pub mod fancourier;
 pub mod frappe;
+mod frappe_site;
 pub mod neo4j;
 pub mod shopify;
 pub mod trendyol;
