@@ -26,6 +26,7 @@ const EXAMPLES: &[&str] = &[
     "trendyol",
     "shopify",
     "fancourier",
+    "nextcloud",
 ];
 
 fn main() {

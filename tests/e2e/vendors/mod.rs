@@ -13,6 +13,7 @@ mod erpnext;
 mod fakes;
 mod fancourier;
 mod neo4j;
+mod nextcloud;
 mod shopify;
 mod trendyol;
 

@@ -11,5 +11,6 @@ pub mod fancourier;
 pub mod frappe;
 mod frappe_site;
 pub mod neo4j;
+pub mod nextcloud;
 pub mod shopify;
 pub mod trendyol;
