@@ -27,6 +27,7 @@ const EXAMPLES: &[&str] = &[
     "shopify",
     "fancourier",
     "nextcloud",
+    "google-drive",
 ];
 
 fn main() {

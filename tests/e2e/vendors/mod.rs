@@ -12,6 +12,7 @@
 mod erpnext;
 mod fakes;
 mod fancourier;
+mod google_drive;
 mod neo4j;
 mod nextcloud;
 mod shopify;
@@ -204,6 +205,33 @@ impl Wharf {
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.json);
         a.json["path"].as_str().unwrap().to_string()
+    }
+
+    /// Connect an OAuth2 connection as an administrator's browser would:
+    /// start, follow the provider's redirect, hand the code to the callback.
+    pub async fn connect_oauth(&self, connection: &str) {
+        let a = self
+            .post(
+                &format!("/api/v1/connections/{connection}/oauth/start"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.json);
+        let url = a.json["authorization_url"].as_str().unwrap().to_string();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let consent = browser.get(&url).send().await.unwrap();
+        assert!(consent.status().is_redirection(), "{}", consent.status());
+        let back = consent.headers()["location"].to_str().unwrap().to_string();
+        let callback = browser.get(&back).send().await.unwrap();
+        assert!(
+            callback.status().is_success(),
+            "{}: {}",
+            callback.status(),
+            callback.text().await.unwrap()
+        );
     }
 
     /// Deliver a webhook as the vendor would; status and body.

@@ -10,6 +10,7 @@
 pub mod fancourier;
 pub mod frappe;
 mod frappe_site;
+pub mod google;
 pub mod neo4j;
 pub mod nextcloud;
 pub mod shopify;
