@@ -28,6 +28,7 @@ const EXAMPLES: &[&str] = &[
     "fancourier",
     "nextcloud",
     "google-drive",
+    "anaf",
 ];
 
 fn main() {

@@ -72,6 +72,8 @@ mod secret;
 mod spec;
 pub mod state;
 pub mod webhook;
+#[cfg(feature = "zip")]
+pub mod zip;
 
 #[doc(hidden)]
 pub mod __private;

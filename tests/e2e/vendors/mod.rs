@@ -9,6 +9,7 @@
 //! [`Wharf`] is the administrator's side: the REST API of one server, with
 //! the few calls every connector's test makes.
 
+mod anaf;
 mod erpnext;
 mod fakes;
 mod fancourier;

@@ -7,6 +7,7 @@
 // which is large next to the values they return otherwise.
 #![allow(clippy::result_large_err)]
 
+pub mod anaf;
 pub mod fancourier;
 pub mod frappe;
 mod frappe_site;
