@@ -29,6 +29,7 @@ const EXAMPLES: &[&str] = &[
     "nextcloud",
     "google-drive",
     "anaf",
+    "files",
 ];
 
 fn main() {

@@ -13,6 +13,7 @@ mod anaf;
 mod erpnext;
 mod fakes;
 mod fancourier;
+mod files;
 mod google_drive;
 mod neo4j;
 mod nextcloud;
@@ -177,6 +178,43 @@ impl Wharf {
         panic!("run {id} did not end in a minute");
     }
 
+    /// Run `sync` with a file as its input, as an upload would; the
+    /// finished run.
+    pub async fn run_file(
+        &self,
+        sync: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Value {
+        let response = self
+            .http
+            .post(self.url(&format!(
+                "/api/v1/syncs/{sync}/runs/file?name={}",
+                encode(name)
+            )))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let run: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        let id = run["id"].as_str().unwrap().to_string();
+        for _ in 0..1200 {
+            let run = self.get(&format!("/api/v1/runs/{id}")).await.json;
+            if matches!(
+                run["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} did not end in a minute");
+    }
+
     /// The records store's records of a stream, by key.
     pub async fn records(&self, sync: &str, stream: &str) -> Vec<Value> {
         let stream = crate::vendors::encode(stream);
@@ -187,6 +225,26 @@ impl Wharf {
             .await;
         assert_eq!(a.status, StatusCode::OK, "{:?}", a.json);
         a.json["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many records the records store holds for a stream (all pages).
+    pub async fn records_all(&self, sync: &str, stream: &str) -> usize {
+        let stream = encode(stream);
+        let mut after = String::new();
+        let mut count = 0;
+        loop {
+            let a = self
+                .get(&format!(
+                    "/api/v1/syncs/{sync}/records?stream={stream}&limit=500{after}"
+                ))
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{:?}", a.json);
+            count += a.json["items"].as_array().map_or(0, Vec::len);
+            match a.json["next"].as_str() {
+                Some(next) => after = format!("&after={}", encode(next)),
+                None => return count,
+            }
+        }
     }
 
     /// The records a run rejected.
