@@ -1,4 +1,4 @@
-//! Reading ZIP archives (with the `zip` feature): ANAF's e-Factura
+//! Reading and writing ZIP archives (with the `zip` feature): ANAF's e-Factura
 //! packages, xlsx workbooks, zipped exports. Entries are found through the
 //! central directory (not by scanning local headers, which a streamed
 //! archive may leave without sizes) and inflated when deflated.
@@ -121,6 +121,93 @@ impl<'a> Archive<'a> {
     }
 }
 
+/// Writes a ZIP archive of stored (uncompressed) entries: enough for the
+/// files a connector makes (an xlsx workbook, a bundle of exports), and
+/// readable by every ZIP reader.
+#[derive(Debug, Default)]
+pub struct Writer {
+    out: Vec<u8>,
+    central: Vec<u8>,
+    count: u16,
+}
+
+/// CRC-32 (IEEE), as ZIP checks entries.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+impl Writer {
+    /// An empty archive.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add an entry.
+    pub fn add(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        let size = u32::try_from(data.len()).map_err(|_| Error::fatal("a ZIP entry over 4 GiB"))?;
+        let offset =
+            u32::try_from(self.out.len()).map_err(|_| Error::fatal("a ZIP archive over 4 GiB"))?;
+        let name_len =
+            u16::try_from(name.len()).map_err(|_| Error::fatal("a ZIP entry name over 64 KiB"))?;
+        let crc = crc32(data);
+        let common = |h: &mut Vec<u8>| {
+            // version 2.0, flags (bit 11: UTF-8 names), stored, no time.
+            for v in [20u16, 0x0800, 0, 0, 0x21] {
+                h.extend(v.to_le_bytes());
+            }
+            h.extend(crc.to_le_bytes());
+            h.extend(size.to_le_bytes());
+            h.extend(size.to_le_bytes());
+            h.extend(name_len.to_le_bytes());
+            h.extend(0u16.to_le_bytes());
+        };
+        self.out.extend(0x0403_4b50u32.to_le_bytes());
+        common(&mut self.out);
+        self.out.extend(name.as_bytes());
+        self.out.extend(data);
+        self.central.extend(0x0201_4b50u32.to_le_bytes());
+        self.central.extend(20u16.to_le_bytes());
+        common(&mut self.central);
+        for v in [0u16, 0, 0] {
+            self.central.extend(v.to_le_bytes());
+        }
+        self.central.extend(0u32.to_le_bytes());
+        self.central.extend(offset.to_le_bytes());
+        self.central.extend(name.as_bytes());
+        self.count = self
+            .count
+            .checked_add(1)
+            .ok_or_else(|| Error::fatal("over 65535 ZIP entries"))?;
+        Ok(())
+    }
+
+    /// The archive's bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        let start = self.out.len() as u32;
+        let size = self.central.len() as u32;
+        self.out.append(&mut self.central);
+        self.out.extend(0x0605_4b50u32.to_le_bytes());
+        for v in [0u16, 0, self.count, self.count] {
+            self.out.extend(v.to_le_bytes());
+        }
+        self.out.extend(size.to_le_bytes());
+        self.out.extend(start.to_le_bytes());
+        self.out.extend(0u16.to_le_bytes());
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +225,14 @@ mod tests {
         assert!(workbook.contains("DataSheet"), "{workbook}");
         assert!(zip.read("nope").is_err());
         assert!(Archive::new(b"not a zip").is_err());
+        let mut w = Writer::new();
+        w.add("a.txt", b"hello").unwrap();
+        w.add("dir/ü.xml", b"<x/>").unwrap();
+        let bytes2 = w.finish();
+        let back = Archive::new(&bytes2).unwrap();
+        assert_eq!(back.names(), ["a.txt", "dir/ü.xml"]);
+        assert_eq!(back.read("dir/ü.xml").unwrap(), b"<x/>");
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         // Truncated archives fail, they do not panic.
         for cut in [10, bytes.len() / 2, bytes.len() - 10] {
             let _ = Archive::new(&bytes[..cut]).and_then(|z| z.read("xl/workbook.xml"));

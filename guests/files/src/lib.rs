@@ -11,6 +11,7 @@
 mod delimited;
 mod table;
 mod text;
+mod write;
 mod xer;
 mod xlsx;
 mod xml;
@@ -52,6 +53,24 @@ pub struct Config {
     key: Option<String>,
     #[serde(default = "default_page")]
     page_size: usize,
+    /// As a mapper: `read` the files records carry into their rows, or
+    /// `write` each batch of records into one file.
+    #[serde(default = "read_mode")]
+    mode: String,
+    /// As a mapper: the stream of the records made.
+    #[serde(default)]
+    output_stream: Option<String>,
+    /// As a writer: the file's name; `{stream}`, `{first}` (the batch's
+    /// first key) and `{ext}` are replaced.
+    #[serde(default = "default_file_name")]
+    file_name: String,
+}
+
+fn read_mode() -> String {
+    "read".into()
+}
+fn default_file_name() -> String {
+    "{stream}-{first}.{ext}".into()
 }
 
 fn yes() -> bool {
@@ -92,6 +111,7 @@ impl Connector for Files {
         Spec::new("files", env!("CARGO_PKG_VERSION"))
             .description("Files as records: CSV, Excel, JSON, JSON Lines, XML, MS Project XML and Primavera XER, from an upload or a URL, with typed columns and row errors.")
             .role(Role::Source)
+            .role(Role::Mapper)
             .config_schema(config_schema())
             .host("{config.url|https://files.invalid}")
             .catalog(
@@ -186,6 +206,122 @@ impl Connector for Files {
         }
         Ok(page)
     }
+
+    /// `read`: each record's file (its blob: a file another connector read)
+    /// becomes the records in it; records without a file pass through.
+    /// `write`: the batch becomes one file record, the file as its blob,
+    /// for a destination such as `nextcloud` or `google-drive` to upload.
+    fn map(config: &Config, records: Vec<Record>) -> Result<Vec<Record>> {
+        if config.mode == "write" {
+            return write_file(config, records);
+        }
+        let mut out = Vec::new();
+        for record in records {
+            let Some(blob) = record.blob.clone() else {
+                out.push(record);
+                continue;
+            };
+            let name = ["name", "path"]
+                .iter()
+                .find_map(|f| record.get(f).and_then(Value::as_str))
+                .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+                .or_else(|| record.key.clone())
+                .unwrap_or_else(|| "file".into());
+            let bytes = Blob(blob).read_all()?;
+            let format = format_of(config, &name, &bytes);
+            let streams: Vec<String> = match format.as_str() {
+                "xlsx" => xlsx::sheets(&bytes)?.into_iter().map(|(n, _)| n).collect(),
+                "mspdi" => xml::MSPDI_STREAMS
+                    .iter()
+                    .map(|s| (*s).to_string())
+                    .collect(),
+                "xer" => {
+                    let tables = xer::tables(&text::decode(&bytes, &config.encoding).0)?;
+                    xer::STREAMS
+                        .iter()
+                        .filter(|(_, t)| tables.contains_key(*t))
+                        .map(|(s, _)| (*s).to_string())
+                        .collect()
+                }
+                _ => vec![
+                    config
+                        .output_stream
+                        .clone()
+                        .unwrap_or_else(|| "rows".into()),
+                ],
+            };
+            for stream in streams {
+                let mut pos = Position::default();
+                loop {
+                    let mut problems = Vec::new();
+                    let (rows, done) = read(
+                        config,
+                        &format,
+                        &stream,
+                        &name,
+                        &bytes,
+                        &mut pos,
+                        &mut problems,
+                    )?;
+                    for (row, column, message) in problems {
+                        wharf_sdk::log::warn(format!(
+                            "{name}:{row} {}: {message}",
+                            column.unwrap_or_default()
+                        ));
+                    }
+                    out.extend(rows);
+                    if done {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A batch of records as one file record, the file in a blob of the run.
+fn write_file(config: &Config, records: Vec<Record>) -> Result<Vec<Record>> {
+    let upserts: Vec<Record> = records.into_iter().filter(|r| r.op == Op::Upsert).collect();
+    let Some(first) = upserts.first() else {
+        return Ok(Vec::new());
+    };
+    let format = config
+        .format
+        .clone()
+        .filter(|f| ["csv", "json", "jsonl", "xlsx"].contains(&f.as_str()))
+        .unwrap_or_else(|| "csv".into());
+    let (bytes, content_type) = write::write(&format, &upserts)?;
+    let first_key: String = first
+        .key
+        .clone()
+        .unwrap_or_else(|| "1".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = config
+        .file_name
+        .replace("{stream}", &first.stream)
+        .replace("{first}", &first_key)
+        .replace("{ext}", &format);
+    let blob = Blob::create()?;
+    blob.append(&bytes)?;
+    let stream = config
+        .output_stream
+        .clone()
+        .unwrap_or_else(|| "files".into());
+    let data = json!({"name": name, "path": name, "content_type": content_type, "rows": upserts.len(), "size": bytes.len()});
+    Ok(vec![
+        Record::from_value(stream, data)?
+            .with_key(name)
+            .with_blob(&blob),
+    ])
 }
 
 /// The run's files: its uploads, or the URL's content.
@@ -511,7 +647,10 @@ fn config_schema() -> Value {
                 "description": "Types to check and convert, e.g. {\"total\": \"number\", \"date\": \"date\"}; a cell that does not fit is a row error"},
             "record_path": {"type": "string", "title": "Record path", "description": "XML: the record elements, e.g. Orders/Order; JSON: a pointer to the array, e.g. /data"},
             "key": {"type": "string", "title": "Key field", "description": "The column that identifies a row; file name and row number when empty"},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000, "title": "Rows per page"}
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000, "title": "Rows per page"},
+            "mode": {"enum": ["read", "write"], "default": "read", "title": "As a mapper", "description": "read: turn the files records carry (from nextcloud, google-drive) into their rows; write: turn each batch of records into one file (format csv, json, jsonl or xlsx) for a destination to upload"},
+            "output_stream": {"type": "string", "title": "Output stream", "description": "As a mapper: the stream of the records made (rows when reading, files when writing)"},
+            "file_name": {"type": "string", "default": "{stream}-{first}.{ext}", "title": "File name", "description": "As a writer: {stream}, {first} (the batch's first key) and {ext} are replaced"}
         }
     })
 }

@@ -171,3 +171,100 @@ async fn stream_counts(wharf: &Wharf, sync: &str, streams: &[&str]) -> Vec<usize
     }
     out
 }
+
+/// The `files` connector as a mapper between other connectors: CSV files
+/// on a Nextcloud read into rows; rows written into an xlsx workbook that
+/// `nextcloud` uploads (checked by Python's own ZIP reader, CRCs
+/// included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_read_from_and_written_to_other_connectors() {
+    use super::fakes::nextcloud::{self, APP_PASSWORD, Cloud, USER};
+    let mut cloud = Cloud::default();
+    cloud.file(
+        "/Imports/orders.csv",
+        &fixture("orders-bom-crlf.csv"),
+        1_717_200_000,
+    );
+    let (nc, nc_state) = nextcloud::start(cloud).await;
+    let wharf = Wharf::start().await;
+    let files = wharf.upload("files").await;
+    let nextcloud = wharf.upload("nextcloud").await;
+    let http_json = wharf.upload("http-json").await;
+    let secrets = json!({"username": USER, "app_password": APP_PASSWORD});
+    let drive = wharf
+        .connection(
+            "nc",
+            &nextcloud,
+            json!({"base_url": nc.origin(), "folder": "/Imports", "target_folder": "/Exports"}),
+            secrets,
+        )
+        .await;
+    let reader = wharf
+        .connection(
+            "csv-reader",
+            &files,
+            json!({"key": "order_id", "columns": {"total": "number"}, "output_stream": "orders"}),
+            json!({}),
+        )
+        .await;
+    let read = wharf
+        .sync(json!({"name": "nc-csv", "source": drive, "streams": ["files"], "mode": "full", "mapper": reader, "destination": "records"}))
+        .await;
+    let run = wharf.run(&read).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let orders = wharf.records(&read, "orders").await;
+    assert_eq!(orders.len(), 10);
+    assert_eq!(
+        orders.iter().find(|o| o["key"] == "SO-1005").unwrap()["data"]["total"],
+        120.0
+    );
+
+    let api = Upstream::start(Router::new().route(
+        "/items",
+        get(|| async { axum::Json(json!([{"sku": "A-1", "name": "Çay bardağı", "qty": 3, "price": 12.5}, {"sku": "B-2", "name": "Kahve & şeker", "qty": 1, "price": 99}])) }),
+    ))
+    .await;
+    let source = wharf
+        .connection("items", &http_json, json!({"base_url": api.origin(), "streams": {"items": {"path": "/items", "key": "sku"}}}), json!({}))
+        .await;
+    let writer = wharf
+        .connection(
+            "xlsx-writer",
+            &files,
+            json!({"mode": "write", "format": "xlsx", "file_name": "{stream}.{ext}"}),
+            json!({}),
+        )
+        .await;
+    let export = wharf
+        .sync(json!({"name": "items-xlsx", "source": source, "streams": ["items"], "mode": "full", "mapper": writer, "destination": drive}))
+        .await;
+    let run = wharf.run(&export).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let book = nc_state
+        .lock()
+        .unwrap()
+        .nodes
+        .get("/Exports/items.xlsx")
+        .expect("the workbook uploaded")
+        .content
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("items.xlsx");
+    std::fs::write(&path, &book).unwrap();
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nsheet = z.read('xl/worksheets/sheet1.xml').decode()\nprint(sheet)";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sheet = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        sheet.contains("Kahve &amp; şeker") && sheet.contains("<v>12.5</v>"),
+        "{sheet}"
+    );
+}

@@ -425,8 +425,10 @@ impl Run<'_> {
             let fetched = page.records.len() as i64;
             let records = match &self.mapper {
                 Some(m) => {
-                    let input = &page.records;
+                    let mut input = page.records;
                     let session = &m.session;
+                    hand_over_blobs(&mut input, &self.source.session, session);
+                    let input = &input;
                     self.call(Side::Mapper, || session.map(input)).await?
                 }
                 None => page.records,
@@ -575,5 +577,22 @@ fn refused_outcome(refused: PageRefused) -> Outcome {
             ),
             None,
         ),
+    }
+}
+
+/// A record's blob lives in the session that made it: `to` (the mapper)
+/// gets it under an id of its own, so a mapper can read the files a
+/// source attached (the `files` connector reading a Nextcloud CSV).
+fn hand_over_blobs(
+    records: &mut [Record],
+    from: &crate::runtime::Session,
+    to: &crate::runtime::Session,
+) {
+    for r in records.iter_mut() {
+        if let Some(id) = &r.blob
+            && let Ok(bytes) = from.blobs().bytes(id)
+        {
+            r.blob = Some(to.blobs().adopt(bytes));
+        }
     }
 }
