@@ -124,12 +124,21 @@ async fn google_drive_folders_copied_through_the_changes_feed() {
     );
     assert_eq!(wharf.check(&from).await.json["ok"], true);
 
+    state_a.lock().unwrap().throttle = 1;
     let copy = wharf
         .sync(json!({"name": "drive-copy", "source": from, "streams": ["files"], "mode": "incremental", "destination": to}))
         .await;
     let run = wharf.run(&copy).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["counters"]["created"], 3, "{run}");
+    {
+        let a = state_a.lock().unwrap();
+        let gap = a.calls.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            gap >= std::time::Duration::from_millis(900),
+            "rateLimitExceeded with Retry-After: 1 was waited out"
+        );
+    }
     {
         let b = state_b.lock().unwrap();
         let named = |n: &str| {

@@ -56,6 +56,10 @@ pub struct Drive {
     pub violations: Vec<String>,
     /// `(method, path, uploadType)` of upload requests.
     pub uploads: Vec<(String, String, String)>,
+    /// Refuse the next this many API calls with `rateLimitExceeded`.
+    pub throttle: u32,
+    /// When each API call came.
+    pub calls: Vec<std::time::Instant>,
     sessions: BTreeMap<String, (Option<String>, Value)>,
     next: u64,
 }
@@ -265,6 +269,17 @@ async fn serve(State(drive): State<Shared>, request: Request) -> Response {
                 .parse()
                 .unwrap(),
         );
+        return r;
+    }
+    d.calls.push(std::time::Instant::now());
+    if d.throttle > 0 {
+        d.throttle -= 1;
+        let mut r = google_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rateLimitExceeded",
+            "Rate Limit Exceeded",
+        );
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
         return r;
     }
     if path.starts_with("/upload/") {
