@@ -71,6 +71,7 @@ pub mod rest;
 mod secret;
 mod spec;
 pub mod state;
+pub mod time;
 pub mod webhook;
 #[cfg(feature = "zip")]
 pub mod zip;

@@ -268,7 +268,7 @@ pub fn fetch(
         .transpose()
         .map_err(Error::fatal)?
         .unwrap_or_default();
-    let now = crate::now_ms() - 60_000;
+    let now = wharf_sdk::time::now_ms() - 60_000;
     let oldest = now - 60 * DAY_MS + 60_000;
     let run = state.run.clone().unwrap_or(Run {
         from: state

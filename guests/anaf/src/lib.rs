@@ -115,26 +115,9 @@ impl Config {
     }
 }
 
-/// Now, in epoch milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Today (UTC) as `YYYY-MM-DD`.
 pub(crate) fn today() -> String {
-    let days = now_ms() / 86_400_000;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    wharf_sdk::time::date(wharf_sdk::time::now_ms() / 1000)
 }
 
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#002b7f"/><rect x="12" y="20" width="13" height="24" fill="#002b7f" stroke="#fff" stroke-width="2"/><rect x="25" y="20" width="14" height="24" fill="#fcd116"/><rect x="39" y="20" width="13" height="24" fill="#ce1126"/></svg>"##;

@@ -304,7 +304,7 @@ fn to_date(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => {
             let secs = n.as_f64()?;
-            let (y, m, d) = civil_from_days((secs / 86_400.0).floor() as i64);
+            let (y, m, d) = wharf_sdk::time::civil((secs / 86_400.0).floor() as i64);
             Some(format!("{y:04}-{m:02}-{d:02}"))
         }
         Value::String(s) => {
@@ -322,20 +322,6 @@ fn to_date(v: &Value) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn config_schema() -> Value {

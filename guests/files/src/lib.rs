@@ -647,7 +647,7 @@ fn config_schema() -> Value {
                 "description": "Types to check and convert, e.g. {\"total\": \"number\", \"date\": \"date\"}; a cell that does not fit is a row error"},
             "record_path": {"type": "string", "title": "Record path", "description": "XML: the record elements, e.g. Orders/Order; JSON: a pointer to the array, e.g. /data"},
             "key": {"type": "string", "title": "Key field", "description": "The column that identifies a row; file name and row number when empty"},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000, "title": "Rows per page"},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000, "title": "Rows per page", "description": "Records handed on at a time"},
             "mode": {"enum": ["read", "write"], "default": "read", "title": "As a mapper", "description": "read: turn the files records carry (from nextcloud, google-drive) into their rows; write: turn each batch of records into one file (format csv, json, jsonl or xlsx) for a destination to upload"},
             "output_stream": {"type": "string", "title": "Output stream", "description": "As a mapper: the stream of the records made (rows when reading, files when writing)"},
             "file_name": {"type": "string", "default": "{stream}-{first}.{ext}", "title": "File name", "description": "As a writer: {stream}, {first} (the batch's first key) and {ext} are replaced"}

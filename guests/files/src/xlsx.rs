@@ -77,15 +77,7 @@ fn date(serial: f64, date1904: bool) -> String {
     // 1899-12-30 is day 0 (Excel's phantom 1900-02-29 before day 61).
     let unix_days = days - 25_569;
     let secs = ((serial - serial.floor()) * 86_400.0).round() as i64;
-    let z = unix_days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = wharf_sdk::time::civil(unix_days);
     if secs == 0 {
         format!("{y:04}-{m:02}-{d:02}")
     } else {

@@ -156,7 +156,7 @@ fn config_schema() -> Value {
         "additionalProperties": false,
         "properties": {
             "folder_id": {"type": "string", "default": "root", "title": "Folder to read", "description": "The folder's id (from its URL, drive.google.com/drive/folders/<id>); root is My Drive"},
-            "recursive": {"type": "boolean", "default": true, "title": "Include subfolders"},
+            "recursive": {"type": "boolean", "default": true, "title": "Include subfolders", "description": "Also read the folders inside the folder (new subfolders join as they appear)"},
             "download": {"type": "boolean", "default": true, "title": "Download contents", "description": "Read each file's content (Google Docs exported); off lists metadata only"},
             "export": {"type": "object", "title": "Export formats", "additionalProperties": {"type": "string"},
                 "description": "MIME type per Google type, e.g. {\"document\": \"application/pdf\", \"spreadsheet\": \"text/csv\"}; defaults: Word, Excel, PowerPoint, PDF for drawings"},

@@ -124,7 +124,7 @@ pub fn parse_multistatus(xml: &str) -> Result<Vec<Entry>> {
                         entry.size = text.and_then(|t| t.parse().ok())
                     }
                     (Some(DAV), "getlastmodified") => {
-                        entry.modified = text.as_deref().and_then(http_date)
+                        entry.modified = text.as_deref().and_then(wharf_sdk::time::from_http_date)
                     }
                     (Some(DAV), "getcontenttype") => entry.content_type = text,
                     (Some(OC), "fileid") => entry.file_id = text,
@@ -188,50 +188,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `Tue, 13 Oct 2015 17:07:45 GMT` as Unix seconds.
-pub fn http_date(text: &str) -> Option<i64> {
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [_, day, month, year, time, _] = parts.as_slice() else {
-        return None;
-    };
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = months.iter().position(|x| x == month)? as i64 + 1;
-    let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mm + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(days * 86_400 + t.first()? * 3600 + t.get(1)? * 60 + t.get(2)?)
-}
-
-/// Unix seconds as RFC 3339 (UTC).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Sabre's XML error (`s:exception`, `s:message`) as the error it means.
 pub fn error(response: &Response) -> Error {
     let text = response.text();
@@ -284,7 +240,7 @@ mod tests {
         assert_eq!(e[1].path, "/Reports/Q3 résumé.txt");
         assert_eq!(e[1].etag.as_deref(), Some("47465fae"));
         assert_eq!(e[1].modified, Some(1_444_756_055));
-        assert_eq!(rfc3339(1_444_756_055), "2015-10-13T17:07:35Z");
+
         assert_eq!(e[1].file_id.as_deref(), Some("42"));
         assert_eq!(path_of("/remote.php/dav/files/alice/a/b.txt"), "/a/b.txt");
         assert_eq!(

@@ -231,7 +231,7 @@ fn record(config: &Config, entry: Entry) -> Result<Record> {
     let mut data = json!({
         "path": relative, "location": entry.path, "name": name, "size": entry.size, "content_type": entry.content_type,
         "etag": entry.etag, "file_id": entry.file_id, "permissions": entry.permissions,
-        "modified": entry.modified.map(dav::rfc3339),
+        "modified": entry.modified.map(wharf_sdk::time::rfc3339),
     });
     let key = entry.file_id.clone().unwrap_or_else(|| entry.path.clone());
     let mut blob = None;
@@ -267,7 +267,7 @@ fn config_schema() -> Value {
         "properties": {
             "base_url": {"type": "string", "format": "uri", "title": "Server URL", "description": "Your Nextcloud, with its install folder if any, e.g. https://cloud.example.com or https://example.com/nextcloud"},
             "folder": {"type": "string", "default": "/", "title": "Folder to read", "description": "Path of the folder a sync reads, e.g. /Documents/Invoices"},
-            "recursive": {"type": "boolean", "default": true, "title": "Include subfolders"},
+            "recursive": {"type": "boolean", "default": true, "title": "Include subfolders", "description": "Also read the folders inside the folder, level by level"},
             "download": {"type": "boolean", "default": true, "title": "Download contents", "description": "Read each file's content (for a destination or a file parser); off lists metadata only"},
             "lookback_secs": {"type": "integer", "minimum": 0, "default": 300, "title": "Lookback (seconds)", "description": "An incremental sync also reads files modified this long before the last one seen"},
             "target_folder": {"type": "string", "default": "/", "title": "Folder to write into", "description": "As a destination: records are written under this folder, at their `path` (or `name`)"}

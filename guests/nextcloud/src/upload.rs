@@ -68,7 +68,7 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
         if let Some(mtime) = record
             .get("modified")
             .and_then(Value::as_str)
-            .and_then(unix_of)
+            .and_then(wharf_sdk::time::from_rfc3339_utc)
         {
             request = request.header("X-OC-MTime", mtime.to_string());
         }
@@ -116,23 +116,4 @@ fn folders(config: &Config, path: &str, made: &mut BTreeSet<String>) -> Result<(
         }
     }
     Ok(())
-}
-
-/// `2024-05-01T10:00:00Z` (UTC, as the source writes it) as Unix seconds.
-fn unix_of(text: &str) -> Option<i64> {
-    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = months.get(usize::try_from(*d.get(1)? - 1).ok()?)?;
-    let time = time.split('.').next()?;
-    dav::http_date(&format!(
-        "x, {} {month} {} {time} GMT",
-        d.get(2)?,
-        d.first()?
-    ))
 }

@@ -306,7 +306,7 @@ fn config_schema() -> Value {
         "required": ["seller_id"],
         "additionalProperties": false,
         "properties": {
-            "seller_id": {"type": ["string", "integer"], "title": "Seller ID", "description": "Your Trendyol seller (supplier) id, shown in the seller panel"},
+            "seller_id": {"type": "string", "pattern": "^[0-9]+$", "title": "Seller ID", "description": "Your Trendyol seller (supplier) id, shown in the seller panel"},
             "base_url": {"type": "string", "format": "uri", "title": "API URL", "description": "Leave empty for production (https://apigw.trendyol.com/integration); the stage environment is https://stageapigw.trendyol.com/integration"},
             "integrator": {"type": "string", "maxLength": 30, "pattern": "^[A-Za-z0-9]+$", "title": "Integrator name", "description": "Sent in the User-Agent as `<seller id> - <name>`; SelfIntegration unless you are a registered integrator"},
             "first_days": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30, "title": "First sync reads back (days)", "description": "How far back the first sync of orders and claims reads (Trendyol keeps three months)"},

@@ -97,9 +97,7 @@ pub enum Next {
 
 /// Now, in epoch milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    wharf_sdk::time::now_ms()
 }
 
 #[cfg(test)]

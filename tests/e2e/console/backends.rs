@@ -63,6 +63,7 @@ fn csrf(body: &str) -> String {
 }
 
 async fn console_on(db: Db) {
+    let sqlite = matches!(db, Db::Sqlite);
     let app = App::new(db).await;
     let console = wharf::console::router(app.state.clone(), app.router.clone());
 
@@ -161,6 +162,58 @@ async fn console_on(db: Db) {
     for path in ["/", "/catalog", "/connections", "/syncs", "/webhooks"] {
         let p = send(&console, get(path, &session)).await;
         assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.body);
+    }
+
+    // The shipped connectors' connection forms: every config field is
+    // there with its description (on one backend: the forms do not depend
+    // on it).
+    if sqlite {
+        let escape = |t: &str| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        for name in [
+            "erpnext",
+            "shopify",
+            "trendyol",
+            "fancourier",
+            "neo4j",
+            "nextcloud",
+            "google-drive",
+            "anaf",
+            "files",
+        ] {
+            let a = app.upload(crate::support::guest(name)).await;
+            assert!(a.status.is_success(), "{name}: {}", a.text);
+            let version = a.json["version"].as_str().unwrap();
+            let p = send(
+                &console,
+                get(
+                    &format!("/connections/new?connector={name}%40{version}"),
+                    &session,
+                ),
+            )
+            .await;
+            assert_eq!(p.status, StatusCode::OK, "{name}: {}", p.body);
+            let page = app
+                .get(&format!("/api/v1/connectors/{name}/{version}"))
+                .await;
+            let schema = &page.json["spec"]["config_schema"];
+            let props = schema["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name}: {schema}"));
+            for (field, prop) in props {
+                let description = prop["description"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}.{field} has no description"));
+                assert!(
+                    p.body.contains(&escape(description)),
+                    "{name}.{field}: its description is not on the form"
+                );
+            }
+        }
     }
 
     // Sign-out ends the session here, not only in the browser.

@@ -156,6 +156,9 @@ async fn files_of_every_kind_become_records() {
             json!({}),
         )
         .await;
+    let streams = wharf.discover(&remote).await;
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0]["name"], "rows");
     let from_url = stream_sync(&wharf, "remote", &remote, &["rows"]).await;
     let run = wharf.run(&from_url).await;
     assert_eq!(run["status"], "succeeded", "{run}");

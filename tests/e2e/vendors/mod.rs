@@ -164,7 +164,11 @@ impl Wharf {
             .post(&format!("/api/v1/syncs/{sync}/runs"), Value::Null)
             .await;
         assert!(a.status.is_success(), "{:?}", a.json);
-        let id = a.json["id"].as_str().unwrap().to_string();
+        self.wait(a.json["id"].as_str().unwrap()).await
+    }
+
+    /// The run `id` once it ended.
+    pub async fn wait(&self, id: &str) -> Value {
         for _ in 0..1200 {
             let run = self.get(&format!("/api/v1/runs/{id}")).await.json;
             if matches!(
@@ -201,18 +205,7 @@ impl Wharf {
             .unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         let run: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-        let id = run["id"].as_str().unwrap().to_string();
-        for _ in 0..1200 {
-            let run = self.get(&format!("/api/v1/runs/{id}")).await.json;
-            if matches!(
-                run["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            ) {
-                return run;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("run {id} did not end in a minute");
+        self.wait(run["id"].as_str().unwrap()).await
     }
 
     /// The records store's records of a stream, by key.

@@ -20,7 +20,7 @@ fn now_ms() -> i64 {
 }
 
 fn config(api: &crate::support::Upstream) -> Value {
-    json!({"seller_id": SELLER.parse::<u64>().unwrap(), "base_url": api.url("/integration"), "page_size": 1})
+    json!({"seller_id": SELLER, "base_url": api.url("/integration"), "page_size": 1})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
