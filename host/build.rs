@@ -18,6 +18,7 @@ const TARGET: &str = "wasm32-wasip2";
 const EXAMPLES: &[&str] = &[
     "http-json",
     "field-map",
+    "jq",
     "http-push",
     "hooks",
     "oauth-api",
@@ -30,6 +31,8 @@ const EXAMPLES: &[&str] = &[
     "google-drive",
     "anaf",
     "files",
+    "xero",
+    "slack",
 ];
 
 fn main() {

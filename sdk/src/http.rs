@@ -87,6 +87,11 @@ impl Request {
         &self.method
     }
 
+    /// The body, if one is set.
+    pub fn body_bytes(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
     /// The headers added so far.
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
@@ -144,6 +149,32 @@ impl Request {
     pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Result<Self> {
         let bytes = serde_json::to_vec(body).map_err(Error::fatal)?;
         Ok(self.header("Content-Type", "application/json").body(bytes))
+    }
+
+    /// A JSON body of data that came from records (and
+    /// `Content-Type: application/json; charset=utf-8`): every `{` that
+    /// starts a `{{` is written `\u007b`, which the receiver reads as the
+    /// same text but the host does not take for a placeholder. So a record
+    /// whose text says `{{secret:bot_token}}` is sent as that text, never
+    /// with the secret in it. Use [`json`](Self::json) only for bodies you
+    /// write yourself, with placeholders meant to be filled.
+    ///
+    /// ```
+    /// use wharf_sdk::{http::Request, json};
+    ///
+    /// let r = Request::post("https://slack.com/api/chat.postMessage")
+    ///     .json_data(&json!({"text": "{{secret:bot_token}} {{{"}))
+    ///     .unwrap();
+    /// let body = String::from_utf8(r.body_bytes().unwrap().to_vec()).unwrap();
+    /// assert!(!body.contains("{{"));
+    /// let back: wharf_sdk::Value = serde_json::from_str(&body).unwrap();
+    /// assert_eq!(back["text"], "{{secret:bot_token}} {{{");
+    /// ```
+    pub fn json_data<T: Serialize + ?Sized>(self, body: &T) -> Result<Self> {
+        let text = serde_json::to_string(body).map_err(Error::fatal)?;
+        Ok(self
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(escape_placeholders(&text)))
     }
 
     /// `Authorization: Basic` from two secrets (user and password), which
@@ -275,6 +306,22 @@ impl Request {
             std::thread::sleep(std::time::Duration::from_secs(u64::from(wait)));
         }
     }
+}
+
+/// JSON text with every `{` that is followed by another written as
+/// `\u007b`. Outside strings JSON never has `{{`, so only string contents
+/// change, and they decode to the same text.
+fn escape_placeholders(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '{' && chars.peek() == Some(&'{') {
+            out.push_str("\\u007b");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One part of a `multipart/form-data` body.

@@ -81,7 +81,9 @@ pub mod __private;
 
 pub use auth::OAuth2;
 pub use error::{Error, Result};
-pub use record::{Delivery, Op, Page, PushResult, Record, Rejection, RowError, scalar_text};
+pub use record::{
+    Delivery, Op, Page, PushResult, REJECTED_STREAM, Record, Rejection, RowError, scalar_text,
+};
 pub use secret::Secret;
 pub use serde_json::{Map, Value, json};
 pub use spec::{Role, SecretSpec, Spec, StreamSpec};

@@ -6,6 +6,11 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+/// The stream of a mapper's output record that refuses its input record
+/// instead of mapping it (see [`Record::rejection`]); contract 0.2 has no
+/// rejection list for `map`, so the host reads this stream as one.
+pub const REJECTED_STREAM: &str = "wharf:rejected";
+
 /// What a destination should do with a record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,6 +74,36 @@ impl Record {
             op: Op::Delete,
             data: Map::new(),
             blob: None,
+        }
+    }
+
+    /// In a mapper's output, in place of `input`: the record is refused
+    /// with `message` (and the field at fault, if one is known). The host
+    /// stores it with the run's errors under the input's key, counts it
+    /// against the sync's error threshold and passes nothing on; the rest
+    /// of the page goes on.
+    ///
+    /// ```
+    /// use wharf_sdk::{Record, json};
+    ///
+    /// let input = Record::from_value("bank", json!({"code": "999"})).unwrap().key_from("code");
+    /// let r = Record::rejection(&input, Some("code"), "no emission factor for account 999");
+    /// assert_eq!(r.stream, wharf_sdk::REJECTED_STREAM);
+    /// assert_eq!(r.get("key"), Some(&json!("999")));
+    /// ```
+    pub fn rejection(input: &Record, field: Option<&str>, message: impl Into<String>) -> Self {
+        let mut data = Map::new();
+        data.insert("stream".into(), Value::String(input.stream.clone()));
+        if let Some(key) = &input.key {
+            data.insert("key".into(), Value::String(key.clone()));
+        }
+        if let Some(field) = field {
+            data.insert("field".into(), Value::String(field.into()));
+        }
+        data.insert("message".into(), Value::String(message.into()));
+        Self {
+            key: input.key.clone(),
+            ..Self::upsert(REJECTED_STREAM, data)
         }
     }
 

@@ -20,6 +20,7 @@ mod guide;
 mod hardening;
 mod hook_handshakes;
 mod hooks;
+mod jq;
 mod login;
 mod nodes;
 mod oauth;

@@ -20,8 +20,8 @@ use crate::events::{EVENTS, new_message_id};
 use crate::model::secret::SecretValue;
 use crate::store::outbox::MessageRow;
 use crate::store::outbox::WebhookRow;
-use crate::webhooks::new_secret;
 use crate::webhooks::sender::check_url;
+use crate::webhooks::{new_secret, notify};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -126,6 +126,16 @@ struct WebhookInput {
         pattern(r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(/[^\s]*)?$")
     )]
     url: Option<String>,
+    /// Instead of a URL: a destination connection (a `slack`, `teams` or
+    /// `discord` connection) that posts each event as a message; `""`
+    /// switches back to the URL.
+    #[schemars(length(max = 64))]
+    connection: Option<String>,
+    /// The message text for a connection target, with placeholders such
+    /// as `{data.sync_name}` or `{data.error}` filled from the event
+    /// (default: a sentence per event type; `""` restores it).
+    #[schemars(length(max = 4000))]
+    template: Option<String>,
     /// The events to send.
     #[serde(default)]
     #[schemars(schema_with = "event_names")]
@@ -151,8 +161,8 @@ fn new_webhook(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let input = g.subschema_for::<WebhookInput>();
     schemars::json_schema!({
         "allOf": [input],
-        "required": ["url", "events"],
-        "properties": {"url": {"type": "string"}, "events": {"type": "array"}}
+        "required": ["events"],
+        "properties": {"events": {"type": "array"}}
     })
 }
 
@@ -165,9 +175,19 @@ struct Created {
     secret: String,
 }
 
-async fn validate(input: &WebhookInput, w: &mut WebhookRow) -> Result<(), ApiError> {
+async fn validate(
+    state: &AppState,
+    input: &WebhookInput,
+    w: &mut WebhookRow,
+) -> Result<(), ApiError> {
     if let Some(u) = &input.url {
         w.url = u.clone();
+    }
+    if let Some(c) = &input.connection {
+        w.connection_id = Some(c.trim().to_string()).filter(|c| !c.is_empty());
+    }
+    if let Some(t) = &input.template {
+        w.template = Some(t.clone()).filter(|t| !t.trim().is_empty());
     }
     if let Some(e) = &input.events {
         w.events = e
@@ -202,11 +222,39 @@ async fn validate(input: &WebhookInput, w: &mut WebhookRow) -> Result<(), ApiErr
             });
         }
     }
-    // The same SSRF rules as connector HTTP, at registration (and at send).
-    if let Err(why) = check_url(&w.url, &w.networks).await {
-        errors.push(FieldError {
+    match (&w.connection_id, w.url.is_empty()) {
+        (Some(_), false) => errors.push(FieldError {
+            field: "/connection".into(),
+            message:
+                "give a `url` or a `connection`, not both (send `\"url\": \"\"` to drop the URL)"
+                    .into(),
+        }),
+        (None, true) => errors.push(FieldError {
             field: "/url".into(),
-            message: why,
+            message: "required, unless a `connection` posts the events".into(),
+        }),
+        (Some(id), true) => {
+            if let Some(why) = notify::destination_problem(&state.app, id).await? {
+                errors.push(FieldError {
+                    field: "/connection".into(),
+                    message: why,
+                });
+            }
+        }
+        // The same SSRF rules as connector HTTP, at registration (and at send).
+        (None, false) => {
+            if let Err(why) = check_url(&w.url, &w.networks).await {
+                errors.push(FieldError {
+                    field: "/url".into(),
+                    message: why,
+                });
+            }
+        }
+    }
+    if w.template.is_some() && w.connection_id.is_none() {
+        errors.push(FieldError {
+            field: "/template".into(),
+            message: "a template is for a `connection` target; a URL gets the event as JSON".into(),
         });
     }
     if errors.is_empty() {
@@ -224,19 +272,12 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Body(input): Body<WebhookInput>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    if input.url.is_none() {
-        return Err(ApiError::invalid(
-            "`url` is required",
-            vec![FieldError {
-                field: "/url".into(),
-                message: "required".into(),
-            }],
-        ));
-    }
     let secret = new_secret();
     let mut w = WebhookRow {
         id: crate::store::new_id(),
         url: String::new(),
+        connection_id: None,
+        template: None,
         events: Vec::new(),
         networks: Vec::new(),
         enabled: true,
@@ -246,14 +287,14 @@ async fn create(
         updated_at: 0,
         secret_token: state.app.vault.encrypt(&SecretValue::new(secret.as_str())),
     };
-    validate(&input, &mut w).await?;
+    validate(&state, &input, &mut w).await?;
     let row = state.app.store.insert_webhook(&w).await?;
     audit(
         &state,
         &caller.key_id,
         "webhook.create",
         &row.id,
-        json!({"url": row.url, "events": row.events}),
+        json!({"url": row.url, "connection": row.connection_id, "events": row.events}),
     )
     .await;
     Ok((
@@ -299,7 +340,7 @@ async fn update(
     Body(input): Body<WebhookInput>,
 ) -> Result<Json<WebhookRow>, ApiError> {
     let mut w = find(&state, &id).await?;
-    validate(&input, &mut w).await?;
+    validate(&state, &input, &mut w).await?;
     let row = state
         .app
         .store
@@ -311,7 +352,7 @@ async fn update(
         &caller.key_id,
         "webhook.update",
         &id,
-        json!({"url": row.url, "events": row.events, "enabled": row.enabled}),
+        json!({"url": row.url, "connection": row.connection_id, "events": row.events, "enabled": row.enabled}),
     )
     .await;
     Ok(Json(row))

@@ -150,6 +150,69 @@ pub struct Page {
     pub row_errors: Vec<RowError>,
 }
 
+/// The stream of a mapper's output record that refuses the input record in
+/// its place (the SDK's `Record::rejection`): contract 0.2's `map` has no
+/// list of rejections, so a mapper says it with a record of this stream,
+/// whose data is `{"stream", "key", "field", "message"}`.
+pub const REJECTED_STREAM: &str = "wharf:rejected";
+
+/// The row error a mapper's output record stands for, if it refuses its
+/// input (see [`REJECTED_STREAM`]).
+pub fn mapper_rejection(record: &Record) -> Option<RowError> {
+    if record.stream != REJECTED_STREAM {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Refusal {
+        #[serde(default)]
+        stream: Option<String>,
+        #[serde(default)]
+        key: Option<String>,
+        #[serde(default)]
+        field: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let refusal: Refusal = serde_json::from_str(record.data.get()).unwrap_or(Refusal {
+        stream: None,
+        key: None,
+        field: None,
+        message: None,
+    });
+    Some(RowError {
+        stream: refusal.stream.unwrap_or_default(),
+        row: refusal
+            .key
+            .or_else(|| record.key.clone())
+            .unwrap_or_default(),
+        field: refusal.field,
+        message: refusal
+            .message
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| "the mapper refused the record without saying why".into()),
+    })
+}
+
+/// Split a mapper's output into the records it mapped and the row errors
+/// of those it refused.
+pub fn split_mapper_output(records: Vec<Record>) -> (Vec<Record>, Vec<RowError>) {
+    if !records.iter().any(|r| r.stream == REJECTED_STREAM) {
+        return (records, Vec::new());
+    }
+    let mut refused = Vec::new();
+    let mapped = records
+        .into_iter()
+        .filter(|r| match mapper_rejection(r) {
+            Some(e) => {
+                refused.push(e);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (mapped, refused)
+}
+
 /// A row a source could not read (a bad line of a file).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RowError {
@@ -220,5 +283,33 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), line);
         let r: Record = serde_json::from_str(r#"{"stream":"s","data":{}}"#).unwrap();
         assert_eq!(r.op, Op::Upsert);
+    }
+
+    #[test]
+    fn a_mapper_refuses_with_a_record_of_the_rejected_stream() {
+        let kept = Record::new("out", Some("1".into()), Op::Upsert, "{}".into()).unwrap();
+        let refused = Record::new(
+            REJECTED_STREAM,
+            Some("7".into()),
+            Op::Upsert,
+            r#"{"stream":"bank","key":"7","field":"code","message":"no factor"}"#.into(),
+        )
+        .unwrap();
+        let silent = Record::new(REJECTED_STREAM, None, Op::Upsert, "{}".into()).unwrap();
+        let (mapped, errors) = split_mapper_output(vec![kept.clone(), refused, silent]);
+        assert_eq!(mapped, vec![kept]);
+        assert_eq!(
+            errors[0],
+            RowError {
+                stream: "bank".into(),
+                row: "7".into(),
+                field: Some("code".into()),
+                message: "no factor".into()
+            }
+        );
+        assert_eq!(
+            errors[1].message,
+            "the mapper refused the record without saying why"
+        );
     }
 }

@@ -14,8 +14,16 @@ use super::{Result, Store, corrupt, now_ms};
 pub struct WebhookRow {
     /// Id.
     pub id: String,
-    /// Where events are POSTed.
+    /// Where events are POSTed (empty when a connection is the target).
     pub url: String,
+    /// A destination connection that posts each event as a message
+    /// instead (Slack, Teams, Discord).
+    #[serde(rename = "connection", skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    /// The message text for a connection target, with `{data.error}`-style
+    /// placeholders filled from the event (default: one per event type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Events it receives.
     pub events: Vec<String>,
     /// Otherwise blocked networks its URL may resolve to.
@@ -35,7 +43,7 @@ pub struct WebhookRow {
     pub secret_token: String,
 }
 
-const WEBHOOK_COLUMNS: &str = "id, url, events, secret, networks, enabled, disabled_reason, failing_since, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, url, events, secret, networks, enabled, disabled_reason, failing_since, created_at, updated_at, connection_id, template";
 
 fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow> {
     let events: String = r.try_get("events")?;
@@ -43,6 +51,8 @@ fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow> {
     Ok(WebhookRow {
         id: r.try_get("id")?,
         url: r.try_get("url")?,
+        connection_id: r.try_get("connection_id")?,
+        template: r.try_get("template")?,
         events: serde_json::from_str(&events).map_err(|e| corrupt("webhooks", e))?,
         networks: serde_json::from_str(&networks).map_err(|e| corrupt("webhooks", e))?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
@@ -106,7 +116,7 @@ impl Store {
     pub async fn insert_webhook(&self, w: &WebhookRow) -> Result<WebhookRow> {
         let now = now_ms();
         sqlx::query(&format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $7)"
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, $7, $8, $9)"
         ))
         .bind(&w.id)
         .bind(&w.url)
@@ -115,6 +125,8 @@ impl Store {
         .bind(serde_json::to_string(&w.networks).expect("networks serialize"))
         .bind(i64::from(w.enabled))
         .bind(now)
+        .bind(w.connection_id.as_deref())
+        .bind(w.template.as_deref())
         .execute(self.pool())
         .await?;
         self.webhook(&w.id)
@@ -126,7 +138,7 @@ impl Store {
     pub async fn update_webhook(&self, w: &WebhookRow) -> Result<Option<WebhookRow>> {
         let done = sqlx::query(
             "UPDATE webhooks SET url = $1, events = $2, networks = $3, enabled = $4, disabled_reason = $5, \
-             failing_since = $6, updated_at = $7 WHERE id = $8",
+             failing_since = $6, updated_at = $7, connection_id = $9, template = $10 WHERE id = $8",
         )
         .bind(&w.url)
         .bind(serde_json::to_string(&w.events).expect("events serialize"))
@@ -136,6 +148,8 @@ impl Store {
         .bind(w.failing_since)
         .bind(now_ms())
         .bind(&w.id)
+        .bind(w.connection_id.as_deref())
+        .bind(w.template.as_deref())
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {

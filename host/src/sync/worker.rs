@@ -199,9 +199,16 @@ pub async fn execute(
     tracing::info!(run = %run.id, status, seconds, ended, "run ended");
     if ended && matches!(status, "succeeded" | "failed") {
         let ended = store.run(&run.id).await.ok().flatten();
+        let sync_name = store
+            .sync(&run.sync_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.name);
         let data = serde_json::json!({
             "run": run.id,
             "sync": run.sync_id,
+            "sync_name": sync_name,
             "status": status,
             "trigger": run.trigger,
             "counters": ended.as_ref().map(|r| r.counters),

@@ -10,6 +10,7 @@
 //!   disabled on 410 or after days of failure.
 
 pub mod handshake;
+pub mod notify;
 pub mod sender;
 pub mod verify;
 

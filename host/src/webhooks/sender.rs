@@ -4,7 +4,10 @@
 //! Standard Webhooks at every attempt. Attempts follow a schedule of about
 //! 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10 % jitter), or the
 //! endpoint's `Retry-After`. Redirects are not followed. A `410 Gone`
-//! disables the endpoint; so does failing for more than five days.
+//! disables the endpoint; so does failing for more than five days. A
+//! subscription whose target is a connection posts through it instead
+//! ([`super::notify`]), on the same schedule; a message the connection
+//! refuses is not sent again.
 
 use std::time::Duration;
 
@@ -82,6 +85,12 @@ async fn deliver(app: &App, m: MessageRow) {
                 .await;
             let _ = store.webhook_outcome(&w.id, true).await;
         }
+        Err(Failure::Refused(why)) => {
+            tracing::info!(message = %m.id, webhook = %w.id, %why, "notification refused");
+            let _ = store
+                .record_attempt(&m.id, "failed", now_ms(), None, Some(&why))
+                .await;
+        }
         Err(Failure::Gone) => {
             let _ = store
                 .record_attempt(
@@ -143,6 +152,8 @@ async fn deliver(app: &App, m: MessageRow) {
 
 enum Failure {
     Gone,
+    /// A connection refused the message itself.
+    Refused(String),
     Retry {
         status: Option<i64>,
         error: String,
@@ -159,6 +170,18 @@ fn retry(error: impl Into<String>) -> Failure {
 }
 
 async fn attempt(app: &App, w: &WebhookRow, m: &MessageRow) -> Result<(), Failure> {
+    if let Some(connection) = &w.connection_id {
+        return super::notify::deliver(app, connection, w.template.as_deref(), m)
+            .await
+            .map_err(|e| match e {
+                super::notify::NotifyError::Refused(why) => Failure::Refused(why),
+                super::notify::NotifyError::Retry(error, retry_after) => Failure::Retry {
+                    status: None,
+                    error,
+                    retry_after,
+                },
+            });
+    }
     let (url, networks) = check_url(&w.url, &w.networks)
         .await
         .map_err(|e| retry(format!("refused: {e}")))?;

@@ -18,7 +18,9 @@ mod google_drive;
 mod neo4j;
 mod nextcloud;
 mod shopify;
+mod slack;
 mod trendyol;
+mod xero;
 
 use std::time::Duration;
 
@@ -41,6 +43,8 @@ pub struct Wharf {
 pub struct Answer {
     pub status: StatusCode,
     pub json: Value,
+    /// The body as text (for answers that are not JSON).
+    pub text: String,
 }
 
 impl Wharf {
@@ -79,6 +83,7 @@ impl Wharf {
         Answer {
             status,
             json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 
@@ -220,6 +225,19 @@ impl Wharf {
         a.json["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The records store's records of a stream whose key starts with `prefix`.
+    pub async fn records_where(&self, sync: &str, stream: &str, prefix: &str) -> Vec<Value> {
+        let a = self
+            .get(&format!(
+                "/api/v1/syncs/{sync}/records?stream={}&prefix={}",
+                encode(stream),
+                encode(prefix)
+            ))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.json);
+        a.json["items"].as_array().cloned().unwrap_or_default()
+    }
+
     /// How many records the records store holds for a stream (all pages).
     pub async fn records_all(&self, sync: &str, stream: &str) -> usize {
         let stream = encode(stream);
@@ -298,6 +316,7 @@ impl Wharf {
         Answer {
             status,
             json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 }

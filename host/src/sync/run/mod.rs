@@ -10,6 +10,7 @@
 //! - [`validate`]: records against their stream's schema.
 //! - [`retry`]: connector calls with retries, and what a failure means.
 
+mod land;
 mod open;
 mod page;
 mod retry;
@@ -24,12 +25,13 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::app::App;
-use crate::model::record::Record;
+use crate::model::record::{Record, split_mapper_output};
 use crate::store::StoreError;
 use crate::store::pages::PageRefused;
-use crate::store::runs::{Counters, Lease, RejectionRow, RunRow};
+use crate::store::runs::{Counters, Lease, RunRow};
 use crate::store::syncs::{Mode, SyncRow};
 
+pub use land::land;
 use open::{Opened, Side, Sides, open_failed, open_sides};
 pub use page::{Batch, Position};
 pub use retry::connection_error;
@@ -287,95 +289,6 @@ pub(crate) fn failed(kind: &str, message: impl Into<String>, retry: Option<Durat
     }
 }
 
-/// Records an import or delivery may map one call each, when the mapper
-/// does not map one record to one.
-const MAX_SINGLE_MAPS: usize = 1_000;
-
-/// Run the connectors of a sync on records that did not come from `fetch`
-/// (an import, a webhook delivery): map → validate → push, committed as one
-/// page of `run` (already claimed). Returns the counters and the
-/// rejections, each with its index in `records`.
-pub async fn land(
-    app: &App,
-    run: &RunRow,
-    stream: &str,
-    records: Vec<Record>,
-    earlier_rejections: Vec<RejectionRow>,
-) -> Result<(Counters, Vec<RejectionRow>), Outcome> {
-    let stop = Arc::new(StopSignal::default());
-    let lease = run
-        .lease()
-        .ok_or_else(|| Outcome::Internal("the run has no lease".into()))?;
-    let _held = app.leases.hold(lease.clone(), stop.clone());
-    let sync = app
-        .store
-        .sync(&run.sync_id)
-        .await?
-        .ok_or_else(|| failed("config", "the sync was deleted", None))?;
-    let Sides {
-        source,
-        source_schemas,
-        offered: _,
-        mapper,
-        destination,
-    } = open_sides(app, &sync, Vec::new())
-        .await
-        .map_err(|(_, e)| failed("config", e.to_string(), None))?;
-    let mut r = Run {
-        app,
-        run,
-        lease,
-        totals: Counters::default(),
-        sync,
-        stop: &stop,
-        source,
-        source_schemas,
-        mapper,
-        destination,
-        validators: HashMap::new(),
-        rejected: 0,
-        pending_secs: 0,
-    };
-    let fetched = records.len() as i64;
-    // Map one record at a time if the mapper does not keep the count, so
-    // each output keeps its input's index.
-    let mut mapped: Vec<(usize, Record)> = Vec::with_capacity(records.len());
-    match &r.mapper {
-        Some(m) => {
-            let out = r.call(Side::Mapper, || m.session.map(&records)).await?;
-            if out.len() == records.len() {
-                mapped.extend(out.into_iter().enumerate());
-            } else if records.len() > MAX_SINGLE_MAPS {
-                return Err(failed(
-                    "config",
-                    format!(
-                        "the mapper does not map one record to one, so each of the {} records would need a call of its own; send at most {MAX_SINGLE_MAPS} at a time",
-                        records.len()
-                    ),
-                    None,
-                ));
-            } else {
-                for (i, rec) in records.iter().enumerate() {
-                    let one = std::slice::from_ref(rec);
-                    for o in r.call(Side::Mapper, || m.session.map(one)).await? {
-                        mapped.push((i, o));
-                    }
-                }
-            }
-        }
-        None => mapped.extend(records.into_iter().enumerate()),
-    }
-    let (origin, outputs): (Vec<usize>, Vec<Record>) = mapped.into_iter().unzip();
-    let batch = Batch::ingested(outputs, origin, earlier_rejections, fetched);
-    let position = Position {
-        stream: stream.to_string(),
-        cursor: None,
-        done: true,
-        checkpoint: false,
-    };
-    r.push_and_commit(batch, position).await
-}
-
 impl Run<'_> {
     async fn streams(&mut self) -> Outcome {
         let progress = match self.app.store.run_progress(&self.run.id).await {
@@ -423,13 +336,17 @@ impl Run<'_> {
                     .await?
             };
             let fetched = page.records.len() as i64;
+            let mut row_errors = page.row_errors;
             let records = match &self.mapper {
                 Some(m) => {
                     let mut input = page.records;
                     let session = &m.session;
                     hand_over_blobs(&mut input, &self.source.session, session);
                     let input = &input;
-                    self.call(Side::Mapper, || session.map(input)).await?
+                    let out = self.call(Side::Mapper, || session.map(input)).await?;
+                    let (mapped, refused) = split_mapper_output(out);
+                    row_errors.extend(refused);
+                    mapped
                 }
                 None => page.records,
             };
@@ -438,7 +355,7 @@ impl Run<'_> {
             let pending = page.pending;
             let done = !page.more && pending.is_none();
             let next = page.cursor.clone().or(cursor.clone());
-            let batch = Batch::page(records, fetched).with_row_errors(page.row_errors);
+            let batch = Batch::page(records, fetched).with_row_errors(row_errors);
             let counters = self
                 .push_and_commit(batch, position(page.cursor.clone(), done))
                 .await?
