@@ -8,7 +8,9 @@
 //! 3. one `http.send` through the sandbox vs the same request by reqwest;
 //! 4. records/s through `fetch` → `map` of 1 KiB JSON records: `http-json`
 //!    and `field-map` in Wasm vs the same parsing and mapping natively
-//!    (`field-map`'s own code, compiled for the host).
+//!    (`field-map`'s own code, compiled for the host);
+//! 5. records/s through `map` alone: the `jq` mapper in Wasm vs the same
+//!    mapping by `field-map` in Wasm, and vs `jq`'s own code natively.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,6 +94,9 @@ async fn main() {
     }
     if run("fetch") {
         rows.extend(fetch_map(&server).await);
+    }
+    if run("map") {
+        rows.extend(map_only().await);
     }
 
     println!("\n| benchmark | Wharf (Wasm) | baseline | ratio | goal |");
@@ -468,6 +473,122 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
                 rate(same)
             ),
             ratio: format!("{:.2}× native", rate(w) / rate(same)),
+            goal: "(the sandbox's own overhead)",
+        },
+    ]
+}
+
+/// The `jq` program doing what [`mapper_config`] does with `field-map`.
+fn jq_config() -> Value {
+    json!({"rules": [{
+        "stream": "items",
+        "output_stream": "products",
+        "key": "/sku",
+        "program": r#"select(.status != "archived")
+            | {sku: (.id | tostring), title: .name, description, price: (.price.amount | tonumber),
+               updated: .updated_at[:10], source: "bench"}"#
+    }]})
+}
+
+/// `map` alone, on pages of the same 1 KiB records: the mapping as a jq
+/// program in Wasm, as `field-map` rules in Wasm, and `jq`'s own code
+/// (with the SDK's glue) natively.
+async fn map_only() -> Vec<Row> {
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let filler = "lorem ipsum dolor sit amet ".repeat(40);
+    let page: Vec<wharf::model::record::Record> = (1..=PAGE)
+        .map(|i| {
+            let data = json!({
+                "id": i, "name": format!("Item {i}"), "description": &filler[..850],
+                "price": {"amount": format!("{}.99", i % 500), "currency": "EUR"},
+                "status": if i % 10 == 0 { "archived" } else { "active" },
+                "tags": ["alpha", "beta", "gamma"],
+                "updated_at": format!("2024-05-01T10:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+            });
+            wharf::model::record::Record::new(
+                "items",
+                Some(i.to_string()),
+                wharf::model::record::Op::Upsert,
+                data.to_string(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let jq_c = rt.load(&guest("jq")).await.unwrap();
+    let fm_c = rt.load(&guest("field-map")).await.unwrap();
+    let jq_wasm = session(&rt, &jq_c, jq_config(), &[]);
+    let fm_wasm = session(&rt, &fm_c, mapper_config(), &[]);
+    let jq_text = jq_config().to_string();
+    let pages = RECORDS / PAGE;
+    let (mut jq_times, mut fm_times, mut native_times) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let t = Instant::now();
+        let mut mapped = 0;
+        for _ in 0..pages {
+            mapped += jq_wasm.map(&page).await.unwrap().len();
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        jq_times.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut mapped = 0;
+        for _ in 0..pages {
+            mapped += fm_wasm.map(&page).await.unwrap().len();
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        fm_times.push(t.elapsed());
+
+        // Native: the same records as JSON text through the SDK's glue and
+        // `jq`'s code, checked as the host checks them.
+        let t = Instant::now();
+        let mut mapped = 0;
+        for _ in 0..pages {
+            let input: Vec<wit::Record> = page
+                .iter()
+                .map(|r| wit::Record {
+                    stream: r.stream.clone(),
+                    key: r.key.clone(),
+                    op: wit::Op::Upsert,
+                    data: r.data.get().to_string(),
+                    blob: None,
+                })
+                .collect();
+            for r in wharf_sdk::__private::map::<jq::Jq>(jq_text.clone(), input).unwrap() {
+                wharf::model::record::Record::new(
+                    r.stream,
+                    r.key,
+                    wharf::model::record::Op::Upsert,
+                    r.data,
+                )
+                .unwrap();
+                mapped += 1;
+            }
+        }
+        assert_eq!(mapped, RECORDS * 9 / 10);
+        native_times.push(t.elapsed());
+    }
+    let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
+    let (j, f, n) = (
+        median(jq_times[1..].to_vec()),
+        median(fm_times[1..].to_vec()),
+        median(native_times[1..].to_vec()),
+    );
+    vec![
+        Row {
+            what: "map alone, 1 KiB records: `jq` vs `field-map` (records/s)",
+            wasm: format!("{:.0} records/s (jq)", rate(j)),
+            native: format!("{:.0} records/s (field-map, Wasm)", rate(f)),
+            ratio: format!("{:.2}× field-map", rate(j) / rate(f)),
+            goal: "not the bottleneck of a sync",
+        },
+        Row {
+            what: "map alone: `jq` in Wasm vs `jq` natively (records/s)",
+            wasm: format!("{:.0} records/s", rate(j)),
+            native: format!(
+                "{:.0} records/s (jq's code and the SDK glue, native)",
+                rate(n)
+            ),
+            ratio: format!("{:.2}× native", rate(j) / rate(n)),
             goal: "(the sandbox's own overhead)",
         },
     ]

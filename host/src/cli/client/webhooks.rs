@@ -13,9 +13,19 @@ use crate::cli::output::{self, cut, list, text, when};
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Subscribe an endpoint to events; prints its signing secret once.
+    /// With `--connection`, a destination connection (slack, teams,
+    /// discord) posts each event as a message instead.
     Create {
-        /// Where events are POSTed.
-        url: String,
+        /// Where events are POSTed (leave out with `--connection`).
+        #[arg(required_unless_present = "connection")]
+        url: Option<String>,
+        /// A destination connection (name or id) that posts the events.
+        #[arg(long, conflicts_with = "url")]
+        connection: Option<String>,
+        /// The message text for `--connection`, e.g. 'Sync {data.sync_name}
+        /// failed: {data.error}' (default: a sentence per event).
+        #[arg(long, requires = "connection")]
+        template: Option<String>,
         /// An event to send (repeatable): run.succeeded, run.failed,
         /// connection.error, connection.needs_reauth, connector.uploaded.
         #[arg(long = "event", value_name = "EVENT", required = true)]
@@ -63,18 +73,38 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Create {
             url,
+            connection,
+            template,
             events,
             networks,
         } => {
-            let body = json!({"url": url, "events": events, "networks": networks});
+            let mut body = json!({"events": events, "networks": networks});
+            if let Some(url) = url {
+                body["url"] = json!(url);
+            }
+            if let Some(name) = connection {
+                let conn = super::connections::resolve(c, &name).await?;
+                body["connection"] = conn["id"].clone();
+                if let Some(t) = template {
+                    body["template"] = json!(t);
+                }
+            }
             let a = c.send_json(Method::POST, "/api/v1/webhooks", &body).await?;
             c.print(&a.body, |v| {
-                println!(
-                    "created webhook {} for {}; signing secret, shown once:\n\n    {}\n",
-                    text(&v["id"]),
-                    text(&v["url"]),
-                    text(&v["secret"])
-                )
+                if v["connection"].is_string() {
+                    println!(
+                        "created webhook {}: events go to connection {}",
+                        text(&v["id"]),
+                        text(&v["connection"])
+                    );
+                } else {
+                    println!(
+                        "created webhook {} for {}; signing secret, shown once:\n\n    {}\n",
+                        text(&v["id"]),
+                        text(&v["url"]),
+                        text(&v["secret"])
+                    );
+                }
             });
         }
         Command::List => {
@@ -83,7 +113,11 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
                 let rows = items.iter().map(|w| {
                     vec![
                         text(&w["id"]),
-                        text(&w["url"]),
+                        if w["connection"].is_string() {
+                            format!("connection {}", text(&w["connection"]))
+                        } else {
+                            text(&w["url"])
+                        },
                         list(&w["events"]),
                         state(w),
                         when(&w["created_at"]),
