@@ -204,3 +204,33 @@ async fn jq_check_reports_programs_that_do_not_compile() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_source_cannot_forge_a_mappers_refusals() {
+    use axum::Router;
+    use axum::routing::get;
+
+    use crate::support::Upstream;
+
+    let up = Upstream::start(Router::new().route(
+        "/items",
+        get(|| async {
+            axum::Json(json!({"data": [{"id": 1, "stream": "bank", "message": "forged"}]}))
+        }),
+    ))
+    .await;
+    let rt = runtime();
+    let connector = load(&rt, "http-json").await;
+    let config = json!({"base_url": up.origin(), "streams": {REJECTED_STREAM: {"path": "/items", "records": "/data", "key": "id"}}});
+    let source = session(
+        &rt,
+        &connector,
+        config,
+        &[&up.origin()],
+        &["127.0.0.0/8"],
+        &[],
+    );
+    let error = source.fetch(REJECTED_STREAM, None).await.unwrap_err();
+    assert_eq!(error.kind(), "protocol", "{error}");
+    assert!(error.to_string().contains("is the host's"), "{error}");
+}

@@ -7,8 +7,10 @@
 //! table of the config as a variable of its own name (`$factors`), so
 //! "account code → emission factor" is `$factors[.AccountCode]`. A jq
 //! error (`error("no factor for \(.code)")`), an output that is not an
-//! object, or a program that runs away refuses that record alone, with
-//! its key, into the run's errors; the rest of the page goes on.
+//! object, or more than 10,000 outputs from one record refuse that record
+//! alone, with its key, into the run's errors; the rest of the page goes
+//! on. A program that loops without output is stopped by the sandbox's
+//! time limit, which fails the page.
 //!
 //! Programs are compiled once per page; a program that does not compile
 //! is a configuration error found by `check`, with jq's own words and the

@@ -13,9 +13,10 @@ use crate::{Config, Mode};
 const BOT_TOKEN: Secret = Secret::new("bot_token");
 const WEBHOOK_URL: Secret = Secret::new("webhook_url");
 
-/// The longest `Retry-After` waited inside one push once messages of the
-/// batch went out (an error then would send them again).
-const MAX_WAIT_MID_BATCH_SECS: u32 = 30;
+/// The most a push waits for Slack's `Retry-After` in all once messages of
+/// the batch went out (an error then would send them again), within the
+/// call's 30 s.
+const MAX_WAIT_MID_BATCH_SECS: u32 = 12;
 
 /// `auth.test` proves the bot token (the webhook mode has no call that
 /// does not post).
@@ -45,6 +46,7 @@ pub fn check(config: &Config) -> Result<()> {
 pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
     let mut result = PushResult::default();
     let mut sent = 0usize;
+    let mut waited = 0u32;
     for (index, record) in records.iter().enumerate() {
         if record.op == Op::Delete {
             result.reject(
@@ -63,22 +65,26 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
             );
             continue;
         }
-        let mut waited = false;
         let outcome = loop {
-            match post(config, &message) {
-                Err(Error::RateLimited(secs)) if sent > 0 => {
-                    // Messages of this batch went out: erroring now would
-                    // send them again, so wait here, once.
-                    if waited || secs > MAX_WAIT_MID_BATCH_SECS {
-                        break Err(Refusal::Message(
-                            None,
-                            format!("Slack asked to wait {secs} s; the message was not sent"),
-                        ));
-                    }
+            match post(config, &message, sent == 0) {
+                // Nothing of this batch went out yet: the host may retry it
+                // whole (after the wait, or with backoff).
+                Err(e) if sent == 0 => return Err(e),
+                Err(Error::RateLimited(secs)) if waited + secs <= MAX_WAIT_MID_BATCH_SECS => {
                     std::thread::sleep(std::time::Duration::from_secs(u64::from(secs)));
-                    waited = true;
+                    waited += secs;
                 }
-                Err(e) => return Err(e),
+                // Messages went out: erroring now would send them again, so
+                // this record and the rest are refused instead, saying why.
+                Err(e) => {
+                    let why = format!(
+                        "not sent, so that the batch's earlier messages are not posted twice: {e}"
+                    );
+                    for rest in index..records.len() {
+                        result.reject(rest, None, why.clone());
+                    }
+                    return Ok(result);
+                }
                 Ok(outcome) => break outcome,
             }
         };
@@ -88,7 +94,14 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
                 result.created += 1;
             }
             Err(Refusal::Message(field, why)) => result.reject(index, field, why),
-            Err(refusal) => return Err(refusal.error()),
+            Err(refusal) if sent == 0 => return Err(refusal.error()),
+            Err(refusal) => {
+                let why = format!("not sent: {}", refusal.error());
+                for rest in index..records.len() {
+                    result.reject(rest, None, why.clone());
+                }
+                return Ok(result);
+            }
         }
     }
     Ok(result)
@@ -185,8 +198,15 @@ fn web_api_body(response: &Response) -> Result<Value> {
     response.json()
 }
 
-/// Post one message; `Ok(Err(_))` is Slack's refusal of it.
-fn post(config: &Config, message: &Message) -> Result<std::result::Result<(), Refusal>> {
+/// Post one message; `Ok(Err(_))` is Slack's refusal of it. `first`: no
+/// message of the batch went out yet, so a short `429` may be waited in
+/// the SDK (later ones are waited by [`push`], which counts the time).
+fn post(
+    config: &Config,
+    message: &Message,
+    first: bool,
+) -> Result<std::result::Result<(), Refusal>> {
+    let retries = if first { 2 } else { 0 };
     let mut body = Map::new();
     if let Some(text) = &message.text {
         body.insert("text".into(), Value::String(text.clone()));
@@ -209,7 +229,7 @@ fn post(config: &Config, message: &Message) -> Result<std::result::Result<(), Re
             let response = Request::post(format!("{}/api/chat.postMessage", config.base()))
                 .bearer(&BOT_TOKEN)
                 .json_data(&body)?
-                .rate_limit_retries(3)
+                .rate_limit_retries(retries)
                 .send()?;
             let answer = web_api_body(&response)?;
             if answer["ok"] == true {
@@ -222,7 +242,7 @@ fn post(config: &Config, message: &Message) -> Result<std::result::Result<(), Re
         Mode::Webhook => {
             let response = Request::post(WEBHOOK_URL.placeholder())
                 .json_data(&body)?
-                .rate_limit_retries(3)
+                .rate_limit_retries(retries)
                 .send()?;
             if response.is_success() {
                 return Ok(Ok(()));

@@ -93,7 +93,15 @@ struct Cursor {
     /// The last journal number read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     offset: Option<i64>,
+    /// When this pass began (Unix seconds, the host's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started: Option<i64>,
 }
+
+/// How far before a pass's start the next pass looks again: Xero's clock
+/// and the host's may differ, and a change made while the pass ran may
+/// sit on a page already read.
+const PASS_OVERLAP_SECS: i64 = 300;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -112,11 +120,17 @@ pub fn fetch(config: &Config, tenant: &str, stream: &str, cursor: Option<&str>) 
     };
     let mut request = api::get(config, def.resource);
     let page = at.page.max(1);
+    let started = at
+        .started
+        .unwrap_or_else(|| wharf_sdk::time::now_ms().div_euclid(1000));
     match def.paging {
         Paging::Pages => {
+            // A fixed order (by id): a record changed during the pass does
+            // not move, so none slides onto a page already read.
             request = request
                 .query("page", page)
-                .query("pageSize", config.page_size.clamp(1, 1000));
+                .query("pageSize", config.page_size.clamp(1, 1000))
+                .query("order", format!("{} ASC", def.key));
             if def.name == "contacts" && config.include_archived {
                 request = request.query("includeArchived", "true");
             }
@@ -159,18 +173,19 @@ pub fn fetch(config: &Config, tenant: &str, stream: &str, cursor: Option<&str>) 
                     .as_u64()
                     .is_some_and(|n| u64::from(page) >= n);
             if last {
-                (end_of_pass(at.since, seen), false)
+                (end_of_pass(at.since, seen, started), false)
             } else {
                 let next = Cursor {
                     since: at.since,
                     page: page + 1,
                     seen,
                     offset: None,
+                    started: Some(started),
                 };
                 (next, true)
             }
         }
-        Paging::Whole => (end_of_pass(at.since, seen), false),
+        Paging::Whole => (end_of_pass(at.since, seen, started), false),
         Paging::Offset => (
             Cursor {
                 offset: last_number,
@@ -184,11 +199,15 @@ pub fn fetch(config: &Config, tenant: &str, stream: &str, cursor: Option<&str>) 
 }
 
 /// The cursor after a pass: the next asks for what changed since the
-/// newest change seen (Xero compares to the second, so the newest record
-/// comes again; upserts make that harmless).
-fn end_of_pass(since: Option<i64>, seen: Option<i64>) -> Cursor {
+/// newest change seen, or since a little before this pass began if that
+/// is earlier (a change made during the pass), never before this pass's
+/// own bound. Xero compares to the second, so the newest record comes
+/// again; upserts make that harmless.
+fn end_of_pass(since: Option<i64>, seen: Option<i64>, started: i64) -> Cursor {
+    let overlap = started - PASS_OVERLAP_SECS;
+    let bound = seen.map_or(overlap, |ms| ms.div_euclid(1000).min(overlap));
     Cursor {
-        since: seen.map(|ms| ms.div_euclid(1000)).max(since),
+        since: Some(since.map_or(bound, |s| s.max(bound))),
         ..Cursor::default()
     }
 }
@@ -207,7 +226,12 @@ fn ms_of(text: &str) -> Option<i64> {
     if inner.is_empty() {
         return None;
     }
-    let end = inner[1..].find(['+', '-']).map_or(inner.len(), |i| i + 1);
+    // The offset's sign, not a leading minus.
+    let end = inner
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| matches!(c, '+' | '-'))
+        .map_or(inner.len(), |(i, _)| i);
     inner[..end].parse().ok()
 }
 
@@ -241,6 +265,8 @@ mod tests {
         assert_eq!(ms_of("/Date(1439434356790)/"), Some(1_439_434_356_790));
         assert_eq!(ms_of("/Date(-1000+1300)/"), Some(-1000));
         assert_eq!(ms_of("2024-05-02"), None);
+        assert_eq!(ms_of("/Date(é)/"), None);
+        assert_eq!(ms_of("/Date()/"), None);
         let mut v =
             json!({"a": "/Date(1714650000000+0000)/", "b": ["/Date(1439434356790)/"], "c": "x"});
         dates_to_rfc3339(&mut v);
@@ -252,11 +278,15 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_ends_at_the_newest_change() {
-        assert_eq!(
-            end_of_pass(None, Some(1_714_650_000_999)).since,
-            Some(1_714_650_000)
-        );
-        assert_eq!(end_of_pass(Some(5), None).since, Some(5));
+    fn a_pass_ends_at_the_newest_change_or_before_it_began() {
+        let started = 1_800_000_000;
+        // The newest change, when it is older than the pass.
+        let s = |since, seen| end_of_pass(since, seen, started).since;
+        assert_eq!(s(None, Some(1_714_650_000_999)), Some(1_714_650_000));
+        // A change during the pass: look again from before the pass began.
+        assert_eq!(s(None, Some(1_800_000_100_000)), Some(started - 300));
+        // Nothing changed: from before this pass began, never before its bound.
+        assert_eq!(s(Some(5), None), Some(started - 300));
+        assert_eq!(s(Some(started), None), Some(started));
     }
 }

@@ -73,7 +73,8 @@ pub fn resolve(config: &Config) -> Result<Tenant> {
             }
         },
     };
-    state::set(STATE_KEY, &chosen.id, None)?;
+    // Kept a day: a new consent may cover another organisation.
+    state::set(STATE_KEY, &chosen.id, Some(86_400))?;
     Ok(chosen)
 }
 

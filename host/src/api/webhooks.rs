@@ -120,10 +120,11 @@ pub fn routes() -> Vec<Route> {
 #[serde(deny_unknown_fields)]
 struct WebhookInput {
     /// Where events are POSTed: an http(s) URL that does not resolve to a
-    /// blocked network unless `networks` grants it.
+    /// blocked network unless `networks` grants it (`""` drops it, for a
+    /// `connection` target).
     #[schemars(
         length(max = 2048),
-        pattern(r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(/[^\s]*)?$")
+        pattern(r"^$|^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(/[^\s]*)?$")
     )]
     url: Option<String>,
     /// Instead of a URL: a destination connection (a `slack`, `teams` or

@@ -193,24 +193,26 @@ pub fn mapper_rejection(record: &Record) -> Option<RowError> {
     })
 }
 
-/// Split a mapper's output into the records it mapped and the row errors
-/// of those it refused.
-pub fn split_mapper_output(records: Vec<Record>) -> (Vec<Record>, Vec<RowError>) {
-    if !records.iter().any(|r| r.stream == REJECTED_STREAM) {
-        return (records, Vec::new());
-    }
-    let mut refused = Vec::new();
-    let mapped = records
-        .into_iter()
-        .filter(|r| match mapper_rejection(r) {
-            Some(e) => {
-                refused.push(e);
-                false
-            }
-            None => true,
-        })
-        .collect();
-    (mapped, refused)
+/// The record standing for a mapper's refusal `e` (after the host
+/// redacted and clipped its words).
+pub fn rejection_record(e: &RowError) -> Record {
+    let data = serde_json::json!({"stream": e.stream, "key": e.row, "field": e.field, "message": e.message});
+    Record::new(
+        REJECTED_STREAM,
+        Some(e.row.clone()),
+        Op::Upsert,
+        data.to_string(),
+    )
+    .expect("an object is a record")
+}
+
+/// A stream among `records` that only the host may name (`wharf:…`): a
+/// source or a webhook delivery that returns one breaks the contract.
+pub fn reserved_stream(records: &[Record]) -> Option<&str> {
+    records
+        .iter()
+        .map(|r| r.stream.as_str())
+        .find(|s| s.starts_with("wharf:"))
 }
 
 /// A row a source could not read (a bad line of a file).
@@ -296,8 +298,16 @@ mod tests {
         )
         .unwrap();
         let silent = Record::new(REJECTED_STREAM, None, Op::Upsert, "{}".into()).unwrap();
-        let (mapped, errors) = split_mapper_output(vec![kept.clone(), refused, silent]);
-        assert_eq!(mapped, vec![kept]);
+        assert_eq!(mapper_rejection(&kept), None);
+        let errors = [
+            mapper_rejection(&refused).unwrap(),
+            mapper_rejection(&silent).unwrap(),
+        ];
+        assert_eq!(
+            mapper_rejection(&rejection_record(&errors[0])).unwrap(),
+            errors[0]
+        );
+        assert_eq!(reserved_stream(&[kept, refused]), Some(REJECTED_STREAM));
         assert_eq!(
             errors[0],
             RowError {

@@ -37,7 +37,9 @@ use super::wasi::WasiState;
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::grants::HostPattern;
-use crate::model::record::{Page, PushResult, Record, Rejection};
+use crate::model::record::{
+    Page, PushResult, Record, Rejection, mapper_rejection, rejection_record, reserved_stream,
+};
 use crate::model::spec::Spec;
 
 /// What a session may use.
@@ -310,6 +312,9 @@ impl Session {
             .await?
             .map_err(|e| self.guest_error(e))?;
         let mut page = page_from_wit(page, self.runtime.limits())?;
+        if let Some(stream) = reserved_stream(&page.records) {
+            return Err(reserved(stream));
+        }
         let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
         for e in &mut page.row_errors {
             e.message = redact(&e.message);
@@ -333,7 +338,17 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        records_from_wit(out, self.runtime.limits())
+        let mut out = records_from_wit(out, self.runtime.limits())?;
+        // A refusal's words are the connector's: redacted and clipped like
+        // a destination's rejections.
+        let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
+        for r in out.iter_mut() {
+            if let Some(mut e) = mapper_rejection(r) {
+                (e.message, e.row) = (redact(&e.message), redact(&e.row));
+                *r = rejection_record(&e);
+            }
+        }
+        Ok(out)
     }
 
     /// Push records to the destination.
@@ -433,7 +448,11 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        records_from_wit(out, self.runtime.limits())
+        let records = records_from_wit(out, self.runtime.limits())?;
+        match reserved_stream(&records) {
+            Some(stream) => Err(reserved(stream)),
+            None => Ok(records),
+        }
     }
 
     fn guest_error(&self, e: wit::Error) -> CallError {
@@ -608,4 +627,11 @@ impl Session {
             }
         }
     }
+}
+
+/// A source named a stream only the host may name.
+fn reserved(stream: &str) -> CallError {
+    CallError::Protocol(format!(
+        "the stream `{stream}` is the host's: a source may not emit records of it"
+    ))
 }

@@ -108,13 +108,32 @@ pub fn record(message: &MessageRow, template: Option<&str>) -> Record {
             .unwrap_or_default(),
     };
     data.insert("text".into(), Value::String(text));
+    let mut data = Value::Object(data);
+    defuse_placeholders(&mut data);
     Record::new(
         STREAM,
         Some(message.id.clone()),
         Op::Upsert,
-        Value::Object(data).to_string(),
+        data.to_string(),
     )
     .expect("an object is a record")
+}
+
+/// Break every `{{` in the event's strings with a zero-width space: names
+/// and error texts come from API users and vendors, and a destination that
+/// sends record data with plain `Request::json` would have the host fill a
+/// `{{secret:…}}` in them into a message other people read.
+fn defuse_placeholders(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains("{{") => {
+            while s.contains("{{") {
+                *s = s.replace("{{", "{\u{200b}{");
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(defuse_placeholders),
+        Value::Object(fields) => fields.values_mut().for_each(defuse_placeholders),
+        _ => {}
+    }
 }
 
 /// Post `message` through `connection`.
@@ -170,5 +189,25 @@ mod tests {
             "{x} 3 "
         );
         assert_eq!(fill("{type", &event), "{type");
+    }
+
+    #[test]
+    fn no_placeholder_survives_in_a_notification() {
+        let message = MessageRow {
+            id: "msg_1".into(),
+            webhook_id: "w".into(),
+            event: "run.failed".into(),
+            payload: json!({"type": "run.failed", "data": {"sync_name": "{{secret:bot_token}}", "error": "{{{oauth:access_token}}}"}}),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            last_status: None,
+            last_error: None,
+            created_at: 0,
+            delivered_at: None,
+        };
+        let r = record(&message, None);
+        assert!(!r.data.get().contains("{{"), "{}", r.data.get());
+        assert_eq!(r.key.as_deref(), Some("msg_1"));
     }
 }

@@ -91,19 +91,22 @@ pub async fn land(
     // What the mapper refused is stored with the run's errors under the
     // position of the record it refused.
     let mut rejections = earlier_rejections;
-    mapped.retain(|(i, record)| match mapper_rejection(record) {
-        Some(e) => {
-            rejections.push(RejectionRow {
-                stream: e.stream,
-                index: *i as i64,
-                key: Some(e.row),
-                field: e.field,
-                message: e.message,
-            });
-            false
-        }
-        None => true,
-    });
+    let from_mapper = r.mapper.is_some();
+    mapped.retain(
+        |(i, record)| match mapper_rejection(record).filter(|_| from_mapper) {
+            Some(e) => {
+                rejections.push(RejectionRow {
+                    stream: e.stream,
+                    index: *i as i64,
+                    key: Some(e.row),
+                    field: e.field,
+                    message: e.message,
+                });
+                false
+            }
+            None => true,
+        },
+    );
     let (origin, outputs): (Vec<usize>, Vec<Record>) = mapped.into_iter().unzip();
     let batch = Batch::ingested(outputs, origin, rejections, fetched);
     let position = Position {

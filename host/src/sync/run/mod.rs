@@ -25,10 +25,10 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::app::App;
-use crate::model::record::{Record, split_mapper_output};
+use crate::model::record::{Record, mapper_rejection};
 use crate::store::StoreError;
 use crate::store::pages::PageRefused;
-use crate::store::runs::{Counters, Lease, RunRow};
+use crate::store::runs::{Counters, Lease, RejectionRow, RunRow};
 use crate::store::syncs::{Mode, SyncRow};
 
 pub use land::land;
@@ -336,26 +336,28 @@ impl Run<'_> {
                     .await?
             };
             let fetched = page.records.len() as i64;
-            let mut row_errors = page.row_errors;
-            let records = match &self.mapper {
+            let (records, origin, refused) = match &self.mapper {
                 Some(m) => {
                     let mut input = page.records;
                     let session = &m.session;
                     hand_over_blobs(&mut input, &self.source.session, session);
                     let input = &input;
                     let out = self.call(Side::Mapper, || session.map(input)).await?;
-                    let (mapped, refused) = split_mapper_output(out);
-                    row_errors.extend(refused);
-                    mapped
+                    mapped_page(out, input.len())
                 }
-                None => page.records,
+                None => {
+                    let n = page.records.len();
+                    (page.records, (0..n).collect(), Vec::new())
+                }
             };
             // A pending page (a report or bulk job still running upstream)
             // is not the end of the stream, whatever `more` says.
             let pending = page.pending;
             let done = !page.more && pending.is_none();
             let next = page.cursor.clone().or(cursor.clone());
-            let batch = Batch::page(records, fetched).with_row_errors(row_errors);
+            let batch = Batch::page_from(records, origin, fetched)
+                .with_row_errors(page.row_errors)
+                .with_rejections(refused);
             let counters = self
                 .push_and_commit(batch, position(page.cursor.clone(), done))
                 .await?
@@ -512,4 +514,28 @@ fn hand_over_blobs(
             r.blob = Some(to.blobs().adopt(bytes));
         }
     }
+}
+
+/// A mapper's output for a page of `inputs` records: the records it mapped,
+/// each with its position (the input's, when the mapper maps one to one),
+/// and its refusals as rejections of the input they stand for.
+fn mapped_page(out: Vec<Record>, inputs: usize) -> (Vec<Record>, Vec<usize>, Vec<RejectionRow>) {
+    let one_to_one = out.len() == inputs;
+    let (mut records, mut origin, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, record) in out.into_iter().enumerate() {
+        match mapper_rejection(&record) {
+            Some(e) => refused.push(RejectionRow {
+                stream: e.stream,
+                index: if one_to_one { i as i64 } else { -1 },
+                key: Some(e.row),
+                field: e.field,
+                message: e.message,
+            }),
+            None => {
+                origin.push(if one_to_one { i } else { records.len() });
+                records.push(record);
+            }
+        }
+    }
+    (records, origin, refused)
 }

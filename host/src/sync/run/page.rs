@@ -25,16 +25,23 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A fetched page: `records` out of the mapper (or as they came), each
-    /// at its own position, of `fetched` that came in.
-    pub fn page(records: Vec<Record>, fetched: i64) -> Self {
+    /// A fetched page (out of the mapper, or as it came): each record with
+    /// its position in the page that came in.
+    pub fn page_from(records: Vec<Record>, origin: Vec<usize>, fetched: i64) -> Self {
+        debug_assert_eq!(records.len(), origin.len());
         Self {
-            origin: (0..records.len()).collect(),
             records,
+            origin,
             rejections: Vec::new(),
             fetched,
             page: true,
         }
+    }
+
+    /// With rejections found before the push (a mapper's refusals).
+    pub fn with_rejections(mut self, rejections: Vec<RejectionRow>) -> Self {
+        self.rejections.extend(rejections);
+        self
     }
 
     /// With the rows the source could not read, stored with the run's

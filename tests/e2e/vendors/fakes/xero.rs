@@ -74,7 +74,7 @@ const AUTHZ: &str = "AuthorizationUnsuccessful";
 const DAY: Duration = Duration::from_secs(86_400);
 const RESOURCES: &str = "Invoices BankTransactions Contacts Accounts Journals";
 /// Parameters the OpenAPI file allows and the fake does not model.
-const UNMODELLED: &str = "where order IDs InvoiceNumbers ContactIDs Statuses createdByMyApp \
+const UNMODELLED: &str = "where IDs InvoiceNumbers ContactIDs Statuses createdByMyApp \
     summaryOnly searchTerm paymentsOnly";
 
 #[derive(Clone, Debug)]

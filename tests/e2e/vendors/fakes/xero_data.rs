@@ -469,6 +469,19 @@ pub(super) fn list(o: &Org, resource: &str, q: &[(String, String)], since: Optio
         .iter()
         .filter(|r| ms_of(&r[stamp]).is_some_and(recent));
     let mut rows: Vec<Value> = rows.cloned().collect();
+    // `order=Field [ASC|DESC]`: Xero's sort by any element.
+    if let Some(order) = get("order") {
+        let mut words = order.split_whitespace();
+        let field = words.next().unwrap_or_default().to_string();
+        let text = |r: &Value| match &r[field.as_str()] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        rows.sort_by_key(text);
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("DESC")) {
+            rows.reverse();
+        }
+    }
     match (resource, get("page")) {
         ("Journals", _) => {
             let offset: i64 = get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
