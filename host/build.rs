@@ -33,6 +33,8 @@ const EXAMPLES: &[&str] = &[
     "files",
     "xero",
     "slack",
+    "discord",
+    "teams",
 ];
 
 fn main() {

@@ -71,6 +71,7 @@ pub mod rest;
 mod secret;
 mod spec;
 pub mod state;
+pub mod template;
 pub mod time;
 pub mod webhook;
 #[cfg(feature = "zip")]

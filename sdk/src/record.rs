@@ -305,6 +305,26 @@ impl PushResult {
             message: message.into(),
         });
     }
+
+    /// Refuse the records from `from` to the end of a batch of `len`, for a
+    /// destination that cannot undo what it already sent (a chat message):
+    /// an error now would make the host send the whole batch again, so the
+    /// rest is refused instead, saying why.
+    ///
+    /// ```
+    /// let mut r = wharf_sdk::PushResult::default();
+    /// r.created = 2;
+    /// r.reject_rest(2, 4, "the webhook was revoked");
+    /// assert_eq!(r.rejected.len(), 2);
+    /// assert!(r.rejected[1].message.contains("not posted twice"));
+    /// ```
+    pub fn reject_rest(&mut self, from: usize, len: usize, why: &str) {
+        let why =
+            format!("not sent, so that the batch's earlier messages are not posted twice: {why}");
+        for index in from..len {
+            self.reject(index, None, why.clone());
+        }
+    }
 }
 
 /// A verified incoming webhook delivery.

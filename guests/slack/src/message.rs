@@ -3,6 +3,7 @@
 //! `thread_ts` (what a mapper wrote).
 
 use wharf_sdk::prelude::*;
+use wharf_sdk::template;
 
 use crate::Config;
 
@@ -25,15 +26,17 @@ pub fn of(config: &Config, record: &Record) -> Message {
             .map(str::to_string)
     };
     let text = match &config.text {
-        Some(template) => Some(fill_text(template, record)),
+        Some(template) => Some(template::text(template, record, escape)),
         None => field("text"),
     };
     let blocks = match &config.blocks {
-        Some(template) => Some(fill_value(template, record)),
+        Some(template) => Some(template::value(template, record, escape)),
         None => record.get("blocks").filter(|b| b.is_array()).cloned(),
     };
     let thread_ts = match &config.thread_ts {
-        Some(template) => Some(fill_text(template, record)).filter(|t| !t.is_empty()),
+        Some(template) => {
+            Some(template::text(template, record, template::plain)).filter(|t| !t.is_empty())
+        }
         None => field("thread_ts"),
     };
     Message {
@@ -41,86 +44,6 @@ pub fn of(config: &Config, record: &Record) -> Message {
         text,
         blocks,
         thread_ts,
-    }
-}
-
-/// The value at a dotted path (`customer.name`), or a top-level field
-/// whose name has dots.
-fn lookup<'a>(record: &'a Record, path: &str) -> Option<&'a Value> {
-    record.get(path).or_else(|| {
-        let pointer = format!(
-            "/{}",
-            path.replace('~', "~0").replace('/', "~1").replace('.', "/")
-        );
-        record.pointer(&pointer)
-    })
-}
-
-/// `template` with each `{path}` replaced by the record's value there,
-/// escaped for mrkdwn (`&`, `<`, `>`, as Slack asks); unknown paths are
-/// empty. `{{` and `}}` stand for literal braces.
-fn fill_text(template: &str, record: &Record) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
-            out.push_str(&tail[..1]);
-            rest = after;
-            continue;
-        }
-        match (tail.starts_with('{'), tail.find('}')) {
-            (true, Some(end)) => {
-                let path = tail[1..end].trim();
-                if let Some(value) = lookup(record, path) {
-                    out.push_str(&escape(&text_of(value)));
-                }
-                rest = &tail[end + 1..];
-            }
-            _ => {
-                out.push_str(&tail[..1]);
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A template value with every string filled; a string that is exactly
-/// one `{path}` takes the value there as it is (a list of fields for a
-/// section, a number).
-fn fill_value(template: &Value, record: &Record) -> Value {
-    match template {
-        Value::String(s) => {
-            let whole = s
-                .strip_prefix('{')
-                .and_then(|r| r.strip_suffix('}'))
-                .filter(|p| !p.contains(['{', '}']));
-            if let Some(value) = whole.and_then(|p| lookup(record, p.trim()))
-                && !value.is_string()
-            {
-                return value.clone();
-            }
-            Value::String(fill_text(s, record))
-        }
-        Value::Array(items) => Value::Array(items.iter().map(|v| fill_value(v, record)).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), fill_value(v, record)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 

@@ -77,12 +77,7 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
                 // Messages went out: erroring now would send them again, so
                 // this record and the rest are refused instead, saying why.
                 Err(e) => {
-                    let why = format!(
-                        "not sent, so that the batch's earlier messages are not posted twice: {e}"
-                    );
-                    for rest in index..records.len() {
-                        result.reject(rest, None, why.clone());
-                    }
+                    result.reject_rest(index, records.len(), &e.to_string());
                     return Ok(result);
                 }
                 Ok(outcome) => break outcome,
@@ -96,10 +91,7 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
             Err(Refusal::Message(field, why)) => result.reject(index, field, why),
             Err(refusal) if sent == 0 => return Err(refusal.error()),
             Err(refusal) => {
-                let why = format!("not sent: {}", refusal.error());
-                for rest in index..records.len() {
-                    result.reject(rest, None, why.clone());
-                }
+                result.reject_rest(index, records.len(), &refusal.error().to_string());
                 return Ok(result);
             }
         }
