@@ -221,10 +221,10 @@ mod tests {
         let c: Config =
             serde_json::from_value(json!({"title": "Sync {sync} failed", "text": "{error}"}))
                 .unwrap();
-        let card = card(&c, &record).unwrap();
-        assert_eq!(card["body"][0]["text"], "Sync xero failed");
-        assert_eq!(card["body"][1]["text"], "boom");
-        assert_eq!(card["version"], "1.4");
+        let made = card(&c, &record).unwrap();
+        assert_eq!(made["body"][0]["text"], "Sync xero failed");
+        assert_eq!(made["body"][1]["text"], "boom");
+        assert_eq!(made["version"], "1.4");
         let bare: Config = serde_json::from_value(json!({})).unwrap();
         assert_eq!(card(&bare, &record), None);
         let own =

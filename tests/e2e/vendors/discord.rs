@@ -56,20 +56,21 @@ async fn discord_posts_rows_keeps_its_bucket_and_rejects_what_discord_refuses() 
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["key"], "long");
     assert_eq!(errors[0]["field"], "embeds.0.description", "{errors:?}");
-    let f = fake.lock().unwrap();
-    assert_eq!(f.posted.len(), 6);
-    assert!(f.posted.iter().all(|p| p.wait));
-    let first = &f.posted[0];
-    assert_eq!(first.content.as_deref(), Some("**xero** is failed"));
-    assert_eq!(
-        first.embeds.as_ref().unwrap()[0]["description"],
-        "@everyone the token expired"
-    );
-    // Six posts against a bucket of five per two seconds: the empty bucket
-    // was waited out, never hit.
-    assert_eq!(f.refused_429, 0);
-    assert!(f.max_in_window(std::time::Duration::from_secs(2)) <= 5);
-    drop(f);
+    {
+        let f = fake.lock().unwrap();
+        assert_eq!(f.posted.len(), 6);
+        assert!(f.posted.iter().all(|p| p.wait));
+        let first = &f.posted[0];
+        assert_eq!(first.content.as_deref(), Some("**xero** is failed"));
+        assert_eq!(
+            first.embeds.as_ref().unwrap()[0]["description"],
+            "@everyone the token expired"
+        );
+        // Six posts against a bucket of five per two seconds: the empty bucket
+        // was waited out, never hit.
+        assert_eq!(f.refused_429, 0);
+        assert!(f.max_in_window(std::time::Duration::from_secs(2)) <= 5);
+    }
 
     // Failed runs are posted through a connection without templates, so
     // the subscription's text is the message.

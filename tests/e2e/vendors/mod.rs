@@ -20,6 +20,7 @@ mod neo4j;
 mod nextcloud;
 mod shopify;
 mod slack;
+mod teams;
 mod trendyol;
 mod xero;
 

@@ -62,11 +62,6 @@ pub const GUILD_ID: &str = "1187455998877665544";
 /// 2015-01-01T00:00:00Z, where snowflakes count from.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
-/// `/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}`.
-pub fn webhook_path() -> String {
-    format!("/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}")
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Posted {
     pub content: Option<String>,

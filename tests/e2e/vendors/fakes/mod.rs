@@ -18,6 +18,7 @@ pub mod nextcloud;
 pub mod openapi;
 pub mod shopify;
 pub mod slack;
+pub mod teams;
 pub mod trendyol;
 pub mod xero;
 mod xero_data;
