@@ -425,28 +425,9 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
                     .unwrap()
                 })
                 .collect();
-            let input: Vec<wit::Record> = fetched
-                .iter()
-                .map(|r| wit::Record {
-                    stream: r.stream.clone(),
-                    key: r.key.clone(),
-                    op: wit::Op::Upsert,
-                    data: r.data.get().to_string(),
-                    blob: None,
-                })
-                .collect();
-            let out = wharf_sdk::__private::map::<field_map::FieldMap>(config_text.clone(), input)
-                .unwrap();
-            for r in out {
-                wharf::model::record::Record::new(
-                    r.stream,
-                    r.key,
-                    wharf::model::record::Op::Upsert,
-                    r.data,
-                )
-                .unwrap();
-                mapped += 1;
-            }
+            let input = to_wit(&fetched);
+            let out = wharf_sdk::__private::map::<field_map::FieldMap>(config_text.clone(), input);
+            mapped += checked(out.unwrap());
         }
         assert_eq!(mapped, RECORDS * 9 / 10);
         same_work.push(t.elapsed());
@@ -476,6 +457,35 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
             goal: "(the sandbox's own overhead)",
         },
     ]
+}
+
+/// Records as the contract carries them into a guest.
+fn to_wit(records: &[wharf::model::record::Record]) -> Vec<wit::Record> {
+    records
+        .iter()
+        .map(|r| wit::Record {
+            stream: r.stream.clone(),
+            key: r.key.clone(),
+            op: wit::Op::Upsert,
+            data: r.data.get().to_string(),
+            blob: None,
+        })
+        .collect()
+}
+
+/// A guest's output checked as the host checks it; how many records.
+fn checked(out: Vec<wit::Record>) -> usize {
+    let n = out.len();
+    for r in out {
+        wharf::model::record::Record::new(
+            r.stream,
+            r.key,
+            wharf::model::record::Op::Upsert,
+            r.data,
+        )
+        .unwrap();
+    }
+    n
 }
 
 /// The `jq` program doing what [`mapper_config`] does with `field-map`.
@@ -543,26 +553,8 @@ async fn map_only() -> Vec<Row> {
         let t = Instant::now();
         let mut mapped = 0;
         for _ in 0..pages {
-            let input: Vec<wit::Record> = page
-                .iter()
-                .map(|r| wit::Record {
-                    stream: r.stream.clone(),
-                    key: r.key.clone(),
-                    op: wit::Op::Upsert,
-                    data: r.data.get().to_string(),
-                    blob: None,
-                })
-                .collect();
-            for r in wharf_sdk::__private::map::<jq::Jq>(jq_text.clone(), input).unwrap() {
-                wharf::model::record::Record::new(
-                    r.stream,
-                    r.key,
-                    wharf::model::record::Op::Upsert,
-                    r.data,
-                )
-                .unwrap();
-                mapped += 1;
-            }
+            let input = to_wit(&page);
+            mapped += checked(wharf_sdk::__private::map::<jq::Jq>(jq_text.clone(), input).unwrap());
         }
         assert_eq!(mapped, RECORDS * 9 / 10);
         native_times.push(t.elapsed());
