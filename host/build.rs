@@ -35,6 +35,7 @@ const EXAMPLES: &[&str] = &[
     "slack",
     "discord",
     "teams",
+    "aws-cost",
 ];
 
 fn main() {

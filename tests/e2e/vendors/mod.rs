@@ -10,6 +10,7 @@
 //! the few calls every connector's test makes.
 
 mod anaf;
+mod aws_cost;
 mod discord;
 mod erpnext;
 mod fakes;

@@ -208,7 +208,12 @@ impl Signers {
                 let creds = sigv4::Credentials {
                     key_id: secret(key_id_secret)?,
                     secret_key: secret(secret_key_secret)?,
-                    session_token: session_token_secret.as_deref().map(secret).transpose()?,
+                    // Long-term keys have no session token: the secret
+                    // is used when the connection sets it.
+                    session_token: session_token_secret
+                        .as_deref()
+                        .and_then(|n| key.secrets.get(n))
+                        .map(SecretValue::expose),
                     region: &key.region,
                     service,
                 };

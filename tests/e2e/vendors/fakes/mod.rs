@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod anaf;
+pub mod aws_ce;
 pub mod discord;
 pub mod fancourier;
 pub mod frappe;
