@@ -233,3 +233,29 @@ async fn errors_tell_the_host_what_to_do() {
     assert!(result.rejected[0].message.contains("must not be negative"));
     assert_eq!(dst_state.lock().unwrap().records.len(), 2);
 }
+
+/// A record whose text is a placeholder reaches the destination as that
+/// text: `http-push` sends record data with `json_data`, so the host finds
+/// no placeholder to fill, even for a secret bound to that very host.
+#[tokio::test]
+async fn a_placeholder_in_record_data_is_sent_as_text() {
+    let (dst, dst_state) = fakes::destination(Some(DEST_TOKEN)).await;
+    let push_config = json!({
+        "url": dst.url("/records/{key}"),
+        "headers": {"Authorization": "Bearer {{secret:api_token}}"}
+    });
+    let dest = spec_session("http-push", push_config, &[("api_token", DEST_TOKEN)]).await;
+    let note = "{{secret:api_token}} and {{{oauth:access_token}}}";
+    let record = Record::new(
+        "products",
+        Some("7".into()),
+        Op::Upsert,
+        json!({"sku": "7", "price": 1, "note": note}).to_string(),
+    )
+    .unwrap();
+    let result = dest.push(&[record]).await.unwrap();
+    assert!(result.rejected.is_empty(), "{result:?}");
+    let stored = dst_state.lock().unwrap().records["7"].clone();
+    assert_eq!(stored["note"], note);
+    assert!(!stored.to_string().contains(DEST_TOKEN));
+}

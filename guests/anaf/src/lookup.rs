@@ -47,7 +47,7 @@ pub fn map(config: &Config, mut records: Vec<Record>) -> Result<Vec<Record>> {
             .collect();
         let response = Request::post(format!("{}/api/PlatitorTvaRest/v9/tva", config.public()))
             .header("Accept", "application/json")
-            .json(&body)?
+            .json_data(&body)?
             .send()?;
         // A firewall in front of the service answers with an HTML page and
         // HTTP 200; the service itself may answer 404 with valid JSON.

@@ -76,7 +76,7 @@ fn write(config: &Config, record: &Record) -> Result<Written> {
     }
     if let Some(name) = &name {
         body.remove("name");
-        let update = request("PUT", resource_url(base, doctype, Some(name))).json(&body)?;
+        let update = request("PUT", resource_url(base, doctype, Some(name))).json_data(&body)?;
         match refusal(update.send()?)? {
             None => return Ok(Written::Updated),
             Some((404, _)) => {}
@@ -84,7 +84,7 @@ fn write(config: &Config, record: &Record) -> Result<Written> {
         }
         body.insert("name".into(), Value::String(name.clone()));
     }
-    let insert = request("POST", resource_url(base, doctype, None)).json(&body)?;
+    let insert = request("POST", resource_url(base, doctype, None)).json_data(&body)?;
     Ok(match refusal(insert.send()?)? {
         None => Written::Created,
         Some((_, message)) => Written::Refused(message),

@@ -38,7 +38,7 @@ pub fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
     for chunk in indexed.chunks(BATCH) {
         let shipments: Vec<Value> = chunk.iter().map(|(_, r)| shipment(r)).collect();
         let body = json!({"clientId": config.client_id, "shipments": shipments});
-        let request = api(config, "POST", "intern-awb").json(&body)?;
+        let request = api(config, "POST", "intern-awb").json_data(&body)?;
         let response = match request.send() {
             Ok(r) => r,
             Err(Error::Transient(m)) => return Err(unknown(chunk, &m)),

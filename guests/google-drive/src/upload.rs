@@ -143,7 +143,7 @@ fn resumable(
     let start = upload_request(config, existing, "resumable")
         .header("X-Upload-Content-Type", mime)
         .header("X-Upload-Content-Length", blob.size()?.to_string())
-        .json(&metadata(config, name, mime, existing))?;
+        .json_data(&metadata(config, name, mime, existing))?;
     let session = api::send(start)?;
     let location = session
         .header("location")

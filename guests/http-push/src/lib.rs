@@ -172,7 +172,7 @@ fn push_one(config: &Config, index: usize, record: &Record, result: &mut PushRes
         req = match (config.body, &record.blob) {
             // The record's file as the body, as it is.
             (Body::Blob, Some(id)) => req.body_blob(&wharf_sdk::blob::Blob(id.clone())),
-            _ => req.json(&body_of(config, record))?,
+            _ => req.json_data(&body_of(config, record))?,
         };
     }
     let response = req.send()?;
@@ -202,7 +202,7 @@ fn push_batch(config: &Config, batch: &Batch, records: &[Record]) -> Result<Push
         config,
         Request::new(batch.method.as_str(), batch.url.as_str()),
     )
-    .json(&body)?;
+    .json_data(&body)?;
     let response = req.send()?;
     match response.status {
         200..=299 => {

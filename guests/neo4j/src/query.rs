@@ -64,7 +64,7 @@ pub fn run(
     let request = Request::post(url)
         .header("Accept", "application/json")
         .basic_auth(&USERNAME, &PASSWORD)
-        .json(&body)
+        .json_data(&body)
         .map_err(Refused::Stop)?;
     let response = request.send().map_err(Refused::Stop)?;
     if response.is_success() {
