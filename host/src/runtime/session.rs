@@ -1,6 +1,8 @@
-// Over 600 lines: the session owns one call path (invoke, fuel, limits, error mapping), and the
-// refused-login mapping (issue 15) tipped it over; moving error mapping into its own module is the
-// planned split, left for a session with time to run CI after it.
+// Over 600 lines: the session owns one call path (invoke, fuel, limits, error mapping); the
+// refused-login mapping (issue 15) and the checks on records coming out of calls (mapper refusals
+// redacted, `wharf:` streams refused from sources, issue 16) tipped it over. Moving error mapping
+// and those record checks into modules of their own is the planned split, left for a session with
+// time to run CI after it.
 //! One use of a connector (a run, a check, a `wharf dev` command): config,
 //! grants, secrets, HTTP budget and log. Each call instantiates a fresh
 //! instance in a fresh store, so a crash or a broken limit cannot leak into
