@@ -36,6 +36,8 @@ const EXAMPLES: &[&str] = &[
     "discord",
     "teams",
     "aws-cost",
+    "quickbooks",
+    "sage",
 ];
 
 fn main() {

@@ -19,6 +19,7 @@ mod files;
 mod google_drive;
 mod neo4j;
 mod nextcloud;
+mod sage;
 mod shopify;
 mod slack;
 mod teams;

@@ -17,6 +17,7 @@ pub mod google;
 pub mod neo4j;
 pub mod nextcloud;
 pub mod openapi;
+pub mod sage;
 pub mod shopify;
 pub mod slack;
 pub mod teams;
