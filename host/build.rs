@@ -38,6 +38,7 @@ const EXAMPLES: &[&str] = &[
     "aws-cost",
     "quickbooks",
     "sage",
+    "azure-cost",
 ];
 
 fn main() {

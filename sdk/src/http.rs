@@ -279,22 +279,33 @@ impl Request {
         self
     }
 
+    /// Send it once and return whatever comes back, a `429` included: for
+    /// an API that says how long to wait in headers of its own (Azure's
+    /// `x-ms-ratelimit-*-retry-after`), which [`send`](Self::send) does not
+    /// read.
+    pub fn send_once(self) -> Result<Response> {
+        Ok(Response::from(wit::send(&self.to_wit())?))
+    }
+
+    fn to_wit(&self) -> wit::Request {
+        wit::Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            body_blob: self.body_blob.clone(),
+            sign: self.sign.clone(),
+            keep_body: self.keep_body,
+        }
+    }
+
     /// Send it. A `429` whose `Retry-After` is at most
     /// [`MAX_INLINE_WAIT_SECS`] is waited out and retried; a longer one is
     /// returned as [`Error::RateLimited`] so the host can wait instead.
     pub fn send(self) -> Result<Response> {
         let mut tries = 0;
         loop {
-            let request = wit::Request {
-                method: self.method.clone(),
-                url: self.url.clone(),
-                headers: self.headers.clone(),
-                body: self.body.clone(),
-                body_blob: self.body_blob.clone(),
-                sign: self.sign.clone(),
-                keep_body: self.keep_body,
-            };
-            let response = Response::from(wit::send(&request)?);
+            let response = Response::from(wit::send(&self.to_wit())?);
             if response.status != 429 {
                 return Ok(response);
             }

@@ -11,6 +11,7 @@
 
 mod anaf;
 mod aws_cost;
+mod azure_cost;
 mod discord;
 mod erpnext;
 mod fakes;

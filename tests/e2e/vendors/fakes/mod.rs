@@ -9,6 +9,7 @@
 
 pub mod anaf;
 pub mod aws_ce;
+pub mod azure_cost;
 pub mod discord;
 pub mod fancourier;
 pub mod frappe;
