@@ -8,6 +8,8 @@
 //! - The wasm target is added with rustup if the toolchain lacks it.
 //! - The example connectors are copied to `target/connectors/<name>.wasm`;
 //!   `WHARF_GUESTS_DIR` tells the tests where every guest is.
+//! - A variant (a guest built with a feature, as a connector of its own
+//!   name) gets a target directory of its own, `target/guests-variants`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -39,7 +41,13 @@ const EXAMPLES: &[&str] = &[
     "quickbooks",
     "sage",
     "azure-cost",
+    "salesforce",
 ];
+
+/// Connectors built from a guest crate with a feature, under a name of
+/// their own: (name, package, feature). A spec declares one OAuth2 grant,
+/// so Salesforce's JWT bearer flow is a build of its own.
+const VARIANTS: &[(&str, &str, &str)] = &[("salesforce-jwt", "salesforce", "jwt-bearer")];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -58,6 +66,50 @@ fn main() {
 
     ensure_wasm_target();
 
+    let mut cmd = nested_cargo(root, &guest_target);
+    for g in &guests {
+        cmd.args(["-p", g]);
+    }
+    run(cmd);
+    // A variant is the same crate with a feature, so it is built apart:
+    // in one build, cargo would unify the feature into the default one.
+    let variant_target = target_root.join("guests-variants");
+    for (_, package, feature) in VARIANTS {
+        let mut cmd = nested_cargo(root, &variant_target);
+        cmd.args(["-p", package, "--features", feature]);
+        run(cmd);
+    }
+
+    let out = guest_target.join(TARGET).join("guest");
+    let connectors = target_root.join("connectors");
+    std::fs::create_dir_all(&connectors).expect("create target/connectors");
+    for name in EXAMPLES {
+        let built = out.join(format!("{}.wasm", name.replace('-', "_")));
+        std::fs::copy(&built, connectors.join(format!("{name}.wasm")))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+    }
+    for (name, package, _) in VARIANTS {
+        let built = variant_target
+            .join(TARGET)
+            .join("guest")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        for to in [
+            connectors.join(format!("{name}.wasm")),
+            out.join(format!("{}.wasm", name.replace('-', "_"))),
+        ] {
+            std::fs::copy(&built, &to).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        }
+    }
+    println!("cargo:rustc-env=WHARF_GUESTS_DIR={}", out.display());
+    println!(
+        "cargo:rustc-env=WHARF_CONNECTORS_DIR={}",
+        connectors.display()
+    );
+}
+
+/// A cargo building guests for the wasm target into `target_dir` (the
+/// outer build holds the lock on the main one).
+fn nested_cargo(root: &Path, target_dir: &Path) -> Command {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -69,10 +121,7 @@ fn main() {
             TARGET,
             "--locked",
         ])
-        .env("CARGO_TARGET_DIR", &guest_target);
-    for g in &guests {
-        cmd.args(["-p", g]);
-    }
+        .env("CARGO_TARGET_DIR", target_dir);
     // Settings meant for the outer (native) build must not leak into the
     // nested one: flags, wrappers (clippy), and build-script variables that
     // tools like cc read.
@@ -94,26 +143,16 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
+    cmd
+}
+
+fn run(mut cmd: Command) {
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("could not run cargo to build the guests: {e}"));
     assert!(
         status.success(),
         "building the guest components failed ({status}); run `cargo build --profile guest --target {TARGET} -p <guest>` to see why"
-    );
-
-    let out = guest_target.join(TARGET).join("guest");
-    let connectors = target_root.join("connectors");
-    std::fs::create_dir_all(&connectors).expect("create target/connectors");
-    for name in EXAMPLES {
-        let built = out.join(format!("{}.wasm", name.replace('-', "_")));
-        std::fs::copy(&built, connectors.join(format!("{name}.wasm")))
-            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
-    }
-    println!("cargo:rustc-env=WHARF_GUESTS_DIR={}", out.display());
-    println!(
-        "cargo:rustc-env=WHARF_CONNECTORS_DIR={}",
-        connectors.display()
     );
 }
 

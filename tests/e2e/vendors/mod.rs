@@ -21,6 +21,7 @@ mod google_drive;
 mod neo4j;
 mod nextcloud;
 mod sage;
+mod salesforce;
 mod shopify;
 mod slack;
 mod teams;

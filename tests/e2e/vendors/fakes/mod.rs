@@ -19,6 +19,7 @@ pub mod neo4j;
 pub mod nextcloud;
 pub mod openapi;
 pub mod sage;
+pub mod salesforce;
 pub mod shopify;
 pub mod slack;
 pub mod teams;
