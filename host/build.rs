@@ -42,6 +42,7 @@ const EXAMPLES: &[&str] = &[
     "sage",
     "azure-cost",
     "salesforce",
+    "gcp-billing",
 ];
 
 /// Connectors built from a guest crate with a feature, under a name of

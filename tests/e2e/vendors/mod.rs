@@ -17,6 +17,7 @@ mod erpnext;
 mod fakes;
 mod fancourier;
 mod files;
+mod gcp_billing;
 mod google_drive;
 mod neo4j;
 mod nextcloud;

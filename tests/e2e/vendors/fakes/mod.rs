@@ -10,6 +10,7 @@
 pub mod anaf;
 pub mod aws_ce;
 pub mod azure_cost;
+pub mod bigquery;
 pub mod discord;
 pub mod fancourier;
 pub mod frappe;
