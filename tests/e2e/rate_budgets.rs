@@ -3,7 +3,8 @@
 //! two sessions each of one connection (whose spec allows 5 requests per
 //! hour and 2 at once to its API), all sending at the same time. The API
 //! sees exactly 5 requests, never more than 2 at once; the calls that
-//! would pass it fail with the budget named.
+//! would pass it fail with the budget named. And the window slides: a
+//! burst across a window's boundary gets the budget once, not twice.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,12 +108,35 @@ async fn budget_across_nodes(db: Db) {
     assert_eq!(seen.total.load(Ordering::SeqCst), 5);
     let most = seen.most.load(Ordering::SeqCst);
     assert!((1..=2).contains(&most), "{most} requests at once");
-    let refused = refused.lock().unwrap();
-    assert!(!refused.is_empty());
-    assert!(
-        refused
-            .iter()
-            .all(|e| e.contains("budget of 5 requests per 3600 s")),
-        "{refused:?}"
+    {
+        let refused = refused.lock().unwrap();
+        assert!(!refused.is_empty());
+        assert!(
+            refused
+                .iter()
+                .all(|e| e.contains("budget of 5 requests per 3600 s")),
+            "{refused:?}"
+        );
+    }
+
+    // The window slides: 2 per second, asked at chosen times. A burst at
+    // the end of one second and the start of the next gets 2, not 4.
+    let store = &a.state.app.store;
+    let slide = |t: i64| store.rate_slide(&id, "http://slide.test", t, 1000, 2);
+    assert_eq!(slide(10_900).await.unwrap(), None);
+    assert_eq!(slide(10_950).await.unwrap(), None);
+    assert_eq!(slide(11_000).await.unwrap(), Some(900), "after a boundary");
+    assert_eq!(slide(11_050).await.unwrap(), Some(850));
+    // The first leaves the window at 11,900: one more may go.
+    assert_eq!(slide(11_901).await.unwrap(), None);
+    assert_eq!(slide(11_920).await.unwrap(), Some(30));
+    assert_eq!(slide(11_951).await.unwrap(), None);
+    // Another host of the connection is counted apart.
+    assert_eq!(
+        store
+            .rate_slide(&id, "http://other.test", 11_951, 1000, 2)
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -4,8 +4,11 @@
 //! 10 s). Every session of the connection — runs of any sync, checks,
 //! webhook deliveries — on every node waits at the same counts.
 //!
-//! A full window is waited out when it ends within [`MAX_WAIT`]; a longer
-//! wait (a spent day) refuses the request, naming the budget, so the run
+//! The window slides: a request goes when fewer than the budget's count
+//! were made in the window's length before it, so a burst across a minute
+//! boundary cannot send twice the count (Xero counts a rolling minute). The
+//! day is the UTC day. A wait within [`MAX_WAIT`] is waited out; a longer
+//! one (a spent day) refuses the request, naming the budget, so the run
 //! fails or retries by its own rules instead of holding a worker for hours.
 
 use std::time::Duration;
@@ -78,15 +81,14 @@ impl ConnectionBudgets {
                 let window = i64::from(b.window_secs.max(1)) * 1000;
                 loop {
                     let now = crate::clock::now_ms();
-                    let start = now - now.rem_euclid(window);
-                    if store
-                        .rate_take(&self.connection, &key, "window", start, limit)
+                    let Some(wait) = store
+                        .rate_slide(&self.connection, &key, now, window, limit)
                         .await
                         .map_err(err)?
-                    {
+                    else {
                         break;
-                    }
-                    let wait = Duration::from_millis((start + window - now).max(1) as u64);
+                    };
+                    let wait = Duration::from_millis(wait.max(1) as u64);
                     if wait > MAX_WAIT {
                         return Err(format!(
                             "the budget of {limit} requests per {} s to {key} is spent for the next {} s",
