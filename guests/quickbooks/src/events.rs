@@ -136,7 +136,7 @@ pub fn receive(config: &Config, delivery: Delivery) -> Result<Vec<Record>> {
             continue;
         }
         let response = api::get(config, &realm, &format!("{}/{id}", entity.path())).send()?;
-        if response.status == 404 {
+        if gone(&response) {
             wharf_sdk::log::info(format!("{} {id} is gone", entity.name));
             continue;
         }
@@ -152,4 +152,14 @@ pub fn receive(config: &Config, delivery: Delivery) -> Result<Vec<Record>> {
         }
     }
     Ok(records)
+}
+
+/// Whether a read found nothing: Intuit answers a missing (or deleted)
+/// entity with a validation fault of code 610, "Object Not Found".
+pub fn gone(response: &Response) -> bool {
+    response.status == 404
+        || (response.status == 400
+            && response
+                .json::<Value>()
+                .is_ok_and(|body| api::fault_code(&body).as_deref() == Some("610")))
 }

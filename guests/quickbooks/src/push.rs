@@ -1,5 +1,6 @@
 //! QuickBooks as a destination: each record is an entity of the stream's
-//! type. One without an `Id` is created; one with an `Id` is updated
+//! type. One without an `Id` field is created (its key, from another
+//! system, is not a QuickBooks id); one with an `Id` is updated
 //! sparsely (only the fields it carries), with its `SyncToken` or, when it
 //! has none, the entity's current one. A delete removes a transaction and
 //! makes a name or an account inactive, as QuickBooks allows.
@@ -51,10 +52,17 @@ pub fn push(config: &Config, realm: &str, records: Vec<Record>) -> Result<PushRe
 }
 
 fn write(config: &Config, realm: &str, entity: &Entity, record: &Record) -> Result<Written> {
+    // The entity's `Id` field names the one to update; a record's key
+    // (an order number from another system) does not, except for a delete,
+    // which carries nothing else.
     let id = record
-        .key
-        .clone()
-        .or_else(|| record.get("Id").and_then(wharf_sdk::scalar_text))
+        .get("Id")
+        .and_then(wharf_sdk::scalar_text)
+        .or_else(|| {
+            (record.op == Op::Delete)
+                .then(|| record.key.clone())
+                .flatten()
+        })
         .filter(|id| !id.is_empty());
     if let Some(id) = &id
         && !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -144,15 +152,10 @@ fn current_token(
     id: &str,
 ) -> Result<Option<String>> {
     let response = api::get(config, realm, &format!("{}/{id}", entity.path())).send()?;
-    if response.status == 404 {
+    if crate::events::gone(&response) {
         return Ok(None);
     }
     if response.status == 400 {
-        // "Object Not Found" comes as a validation fault (code 610).
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if api::fault_code(&body).as_deref() == Some("610") {
-            return Ok(None);
-        }
         return Err(Error::fatal(api::errors().message(&response)));
     }
     let body: Value = api::errors().check(response)?.json()?;

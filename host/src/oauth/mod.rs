@@ -202,7 +202,8 @@ struct TokenResponse {
 const NEVER_INFO: [&str; 4] = ["access_token", "refresh_token", "id_token", "client_secret"];
 
 /// The spec's `info_fields` found in `sources` (token response, callback
-/// query), as a JSON object; `None` when the spec lists none.
+/// query, the facts kept before a refresh), the first source that has a
+/// field winning, as a JSON object; `None` when the spec lists none.
 fn info_of(
     spec: &OAuth2Spec,
     sources: &[&serde_json::Map<String, serde_json::Value>],
@@ -359,6 +360,19 @@ async fn save(
         })
     });
     let expires = lifetime.map(|s| now_ms() + s * 1000);
+    // A refresh answers only some facts (Intuit's never names the company
+    // again): what it names replaces the old value, the rest is kept.
+    let previous = if refreshed {
+        app.store
+            .oauth_tokens(connection_id)
+            .await?
+            .and_then(|row| row.info)
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    } else {
+        serde_json::Map::new()
+    };
+    let info = info_of(spec, &[&t.rest, callback, &previous]);
     app.store
         .save_oauth_tokens(
             connection_id,
@@ -366,7 +380,7 @@ async fn save(
             sealed_refresh.as_deref(),
             expires,
             refreshed,
-            info_of(spec, &[&t.rest, callback]).as_deref(),
+            info.as_deref(),
         )
         .await?;
     Ok(Token {

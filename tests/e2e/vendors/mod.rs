@@ -21,6 +21,7 @@ mod gcp_billing;
 mod google_drive;
 mod neo4j;
 mod nextcloud;
+mod quickbooks;
 mod sage;
 mod salesforce;
 mod shopify;

@@ -19,6 +19,8 @@ pub mod google;
 pub mod neo4j;
 pub mod nextcloud;
 pub mod openapi;
+pub mod quickbooks;
+mod quickbooks_data;
 pub mod sage;
 pub mod salesforce;
 pub mod shopify;
