@@ -55,73 +55,123 @@ impl ConnectionBudgets {
         })
     }
 
+    /// A turn at every budget that applies to `url`. The slot comes first
+    /// and the window's count last, so a request is counted when it is
+    /// about to go, not while it waits for a slot: the API's own count
+    /// (Xero's rolling minute) sees it at the time the window does. A
+    /// refusal gives back the slots already taken.
     async fn take(&self, url: &Url) -> Result<Turn, String> {
         let mut turn = Turn::default();
         for (i, (b, host)) in self.budgets.iter().enumerate() {
             if !host.matches(url) {
                 continue;
             }
-            let key = host.to_string();
-            let store = &self.app.store;
-            let err = |e: crate::store::StoreError| e.to_string();
-            if let Some(daily) = b.daily {
-                let now = crate::clock::now_ms();
-                let day = now - now.rem_euclid(DAY_MS);
-                if !store
-                    .rate_take(&self.connection, &key, "day", day, daily)
-                    .await
-                    .map_err(err)?
-                {
-                    return Err(format!(
-                        "the daily budget of {daily} requests to {key} is spent; it renews at 00:00 UTC"
-                    ));
-                }
-            }
-            if let Some(limit) = b.requests {
-                let window = i64::from(b.window_secs.max(1)) * 1000;
-                loop {
-                    let now = crate::clock::now_ms();
-                    let Some(wait) = store
-                        .rate_slide(&self.connection, &key, now, window, limit)
-                        .await
-                        .map_err(err)?
-                    else {
-                        break;
-                    };
-                    let wait = Duration::from_millis(wait.max(1) as u64);
-                    if wait > MAX_WAIT {
-                        return Err(format!(
-                            "the budget of {limit} requests per {} s to {key} is spent for the next {} s",
-                            b.window_secs,
-                            wait.as_secs()
-                        ));
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
             if let Some(slots) = b.concurrency {
-                let slot = loop {
-                    let now = crate::clock::now_ms();
-                    if let Some(slot) = store
-                        .rate_slot(
-                            &self.connection,
-                            &key,
-                            slots.max(1),
-                            &self.holder,
-                            now + SLOT_LEASE_MS,
-                            now,
-                        )
-                        .await
-                        .map_err(err)?
-                    {
-                        break slot;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                };
-                turn.slots.push((i, slot));
+                let slot = self.slot(&host.to_string(), slots).await;
+                match slot {
+                    Ok(slot) => turn.slots.push((i, slot)),
+                    Err(e) => return Err(self.give_back(turn, e).await),
+                }
+            }
+            if let Err(e) = self.count(b, &host.to_string()).await {
+                return Err(self.give_back(turn, e).await);
             }
         }
         Ok(turn)
+    }
+
+    /// Wait for one of `slots` concurrency slots at `key`.
+    async fn slot(&self, key: &str, slots: u32) -> Result<u32, String> {
+        loop {
+            let now = crate::clock::now_ms();
+            let taken = self
+                .app
+                .store
+                .rate_slot(
+                    &self.connection,
+                    key,
+                    slots.max(1),
+                    &self.holder,
+                    now + SLOT_LEASE_MS,
+                    now,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(slot) = taken {
+                return Ok(slot);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Count one request in the day and the window of `b` at `key`,
+    /// waiting for the window when its turn comes within [`MAX_WAIT`].
+    async fn count(&self, b: &RateBudget, key: &str) -> Result<(), String> {
+        let store = &self.app.store;
+        let err = |e: crate::store::StoreError| e.to_string();
+        if let Some(daily) = b.daily {
+            let now = crate::clock::now_ms();
+            let day = now - now.rem_euclid(DAY_MS);
+            if !store
+                .rate_take(&self.connection, key, "day", day, daily)
+                .await
+                .map_err(err)?
+            {
+                return Err(format!(
+                    "the daily budget of {daily} requests to {key} is spent; it renews at 00:00 UTC"
+                ));
+            }
+        }
+        if let Some(limit) = b.requests {
+            let window = i64::from(b.window_secs.max(1)) * 1000;
+            // The API counts a request when it arrives, some milliseconds
+            // after it was counted here, and not always the same number:
+            // a request counts here a little longer than the window (a
+            // twentieth of it, at most a second), so one sent the moment
+            // the window allows does not arrive inside the API's.
+            let margin = (window / 20).min(1000);
+            let window = window + margin;
+            loop {
+                let now = crate::clock::now_ms();
+                let Some(wait) = store
+                    .rate_slide(&self.connection, key, now, window, limit)
+                    .await
+                    .map_err(err)?
+                else {
+                    break;
+                };
+                let wait = Duration::from_millis(wait.max(1) as u64);
+                if wait > MAX_WAIT + Duration::from_millis(margin as u64) {
+                    return Err(format!(
+                        "the budget of {limit} requests per {} s to {key} is spent for the next {} s",
+                        b.window_secs,
+                        wait.as_secs()
+                    ));
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Free the slots of a turn that was refused; the refusal.
+    async fn give_back(&self, turn: Turn, refusal: String) -> String {
+        if let Err(e) = self.free(turn).await {
+            tracing::warn!(connection = %self.connection, error = %e, "could not free rate slots");
+        }
+        refusal
+    }
+
+    async fn free(&self, turn: Turn) -> Result<(), String> {
+        for (i, slot) in turn.slots {
+            let key = self.budgets[i].1.to_string();
+            self.app
+                .store
+                .rate_free(&self.connection, &key, slot, &self.holder)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 
@@ -131,16 +181,6 @@ impl RateGate for ConnectionBudgets {
     }
 
     fn done(&self, turn: Turn) -> GateFuture<'_, ()> {
-        Box::pin(async move {
-            for (i, slot) in turn.slots {
-                let key = self.budgets[i].1.to_string();
-                self.app
-                    .store
-                    .rate_free(&self.connection, &key, slot, &self.holder)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })
+        Box::pin(self.free(turn))
     }
 }

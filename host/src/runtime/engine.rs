@@ -51,6 +51,10 @@ pub(super) struct RuntimeInner {
     limits: Limits,
     cache: loader::ArtifactCache,
     pooling: bool,
+    /// One permit per instance the node may hold at once: a call waits
+    /// for one instead of failing when a burst (webhook deliveries, many
+    /// runs) asks for more than the pool has.
+    instances: Arc<tokio::sync::Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -72,6 +76,7 @@ impl Runtime {
         add_capabilities(&mut linker)?;
         let cache = loader::ArtifactCache::new(options.cache_dir, &engine);
         let ticker = EpochTicker::start(engine.clone());
+        let slots = limits.max_instances.max(1) as usize;
         Ok(Self {
             inner: Arc::new(RuntimeInner {
                 engine,
@@ -79,6 +84,7 @@ impl Runtime {
                 limits,
                 cache,
                 pooling,
+                instances: Arc::new(tokio::sync::Semaphore::new(slots)),
                 _ticker: ticker,
             }),
         })
@@ -87,6 +93,16 @@ impl Runtime {
     /// The limits every connector runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Wait, at most the call timeout, for room for one more instance;
+    /// `None` when every slot stayed busy that long.
+    pub(super) async fn instance_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let wait = self.inner.limits.call_timeout;
+        tokio::time::timeout(wait, self.inner.instances.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Whether instances come from the pooling allocator.
@@ -268,6 +284,9 @@ pub(crate) struct Ctx {
     pub(super) guard: MemoryGuard,
     pub(super) deadline: Instant,
     pub(super) timeout: Duration,
+    /// The session's rate-budget waits when the call began: the deadline
+    /// moves by what is waited during the call.
+    pub(super) rate_waited: Duration,
 }
 
 impl wasmtime_wasi::WasiView for Ctx {

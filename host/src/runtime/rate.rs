@@ -7,6 +7,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use url::Url;
 
@@ -67,5 +69,107 @@ impl Drop for Held {
 impl std::fmt::Debug for dyn RateGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RateGate")
+    }
+}
+
+/// How long a session's requests have waited for their turns, a wait under
+/// way included. A call's time limit leaves this out: it is the host
+/// pacing the connection (60 a minute), not the connector working, and a
+/// page of a big Xero organisation may wait most of a minute for it.
+#[derive(Debug, Default)]
+pub struct WaitClock {
+    state: Mutex<WaitState>,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    total: Duration,
+    /// Requests waiting now, and since when the first of them waits.
+    waiting: usize,
+    since: Option<Instant>,
+}
+
+impl WaitClock {
+    /// All the waiting so far.
+    pub fn waited(&self) -> Duration {
+        let s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.total + s.since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// A request starts waiting; it stops when the guard drops.
+    pub fn begin(&self) -> Waiting<'_> {
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.waiting == 0 {
+            s.since = Some(Instant::now());
+        }
+        s.waiting += 1;
+        Waiting(self)
+    }
+}
+
+/// A request waiting for its turn (see [`WaitClock::begin`]).
+pub struct Waiting<'a>(&'a WaitClock);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut s = self
+            .0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.waiting -= 1;
+        if s.waiting == 0
+            && let Some(since) = s.since.take()
+        {
+            s.total += since.elapsed();
+        }
+    }
+}
+
+/// `fut`, unless it runs longer than `limit` plus the time the clock
+/// `paused` adds meanwhile (rate-budget waits, which are not the call's).
+pub async fn within<F: Future>(
+    fut: F,
+    limit: Duration,
+    paused: impl Fn() -> Duration,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let start = tokio::time::Instant::now();
+    let before = paused();
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let until = start + limit + (paused() - before);
+        match tokio::time::timeout_at(until, &mut fut).await {
+            Ok(done) => return Ok(done),
+            Err(elapsed) if start + limit + (paused() - before) <= until => return Err(elapsed),
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_waits_count_once() {
+        let clock = WaitClock::default();
+        assert_eq!(clock.waited(), Duration::ZERO);
+        let a = clock.begin();
+        let b = clock.begin();
+        std::thread::sleep(Duration::from_millis(30));
+        drop(a);
+        std::thread::sleep(Duration::from_millis(30));
+        drop(b);
+        let waited = clock.waited();
+        assert!(waited >= Duration::from_millis(60), "{waited:?}");
+        assert!(waited < Duration::from_millis(120), "{waited:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(clock.waited(), waited, "nothing counts between waits");
     }
 }

@@ -33,6 +33,7 @@ use super::guest::Guest;
 use super::http::{HttpCounters, HttpSession, HttpState};
 use super::limits::{LimitExceeded, MemoryGuard};
 use super::log::{CallLog, LogBudget, LogState, SessionLog};
+use super::rate;
 use super::secrets::{SecretBook, SecretValue, SecretsState, TokenSlot, TokenSource};
 use super::state::{MemoryState, OAuthInfoState, StateState, StateStore};
 use super::wasi::WasiState;
@@ -514,13 +515,14 @@ impl Session {
             guard: MemoryGuard::new(limits.memory_bytes),
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
+            rate_waited: self.http.rate_waited(),
         };
         let mut store = Store::new(&self.runtime.inner.engine, ctx);
         store.limiter(|c| &mut c.guard);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             let ctx = ctx.data();
-            if Instant::now() >= ctx.deadline {
+            if Instant::now() >= ctx.deadline + ctx.http.session.rate_waited() - ctx.rate_waited {
                 return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
             }
             Ok(UpdateDeadline::Yield(1))
@@ -550,6 +552,14 @@ impl Session {
         output_size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
         let limits = self.runtime.limits();
+        // Declared before the store, so the slot is given back only after
+        // the store (and its instance) is dropped.
+        let Some(_slot) = self.runtime.instance_slot().await else {
+            return Err(CallError::Sandbox(format!(
+                "all {} sandbox instances of this node stayed busy for {:?}; try again later",
+                limits.max_instances, limits.call_timeout
+            )));
+        };
         let mut store = self.new_store();
         let instance = match connector.pre.instantiate(&mut store).await {
             Ok(i) => i,
@@ -559,10 +569,11 @@ impl Session {
         let backstop = limits.call_timeout + Duration::from_secs(1);
         let outcome = {
             let fut = call(instance.guest(), &mut store);
+            let http = self.http.clone();
             // A panic in the host while serving this call (a bug in Wharf,
             // reached through guest input) ends the call, not the process
             // or the task that runs it.
-            std::panic::AssertUnwindSafe(tokio::time::timeout(backstop, fut))
+            std::panic::AssertUnwindSafe(rate::within(fut, backstop, move || http.rate_waited()))
                 .catch_unwind()
                 .await
         };

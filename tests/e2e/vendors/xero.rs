@@ -231,6 +231,68 @@ async fn xero_streams_in_full_then_by_if_modified_since_and_webhooks() {
     );
 }
 
+/// Xero's limits under a burst: 70 webhook events at once, each read back
+/// with a call of its own. The fake counts as Xero does, a rolling minute
+/// and calls at once per organisation, and refuses past either; the host
+/// keeps the connection within both, so nothing is refused and the calls
+/// past 60 wait for the minute to slide (a clock-aligned window would let
+/// them through at the next minute's start, inside Xero's rolling one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xero_limits_hold_under_a_burst_of_webhook_events() {
+    let (api, fake) = xero::start(xero::demo()).await;
+    let tenant = fake.lock().unwrap().tenant_id(0);
+    let wharf = Wharf::start().await;
+    let conn = connected(&wharf, &api, &tenant).await;
+    let path = wharf.webhook(&conn).await;
+    let (before, ids) = {
+        let f = fake.lock().unwrap();
+        let ids: Vec<String> = f.orgs[0].invoices[..70]
+            .iter()
+            .map(|i| i["InvoiceID"].as_str().unwrap().to_string())
+            .collect();
+        (f.calls.len(), ids)
+    };
+    let deliveries = ids.iter().map(|id| {
+        let event = xero::event_at(&api.origin(), &tenant, id, "INVOICE", "UPDATE");
+        let signed = vec![("x-xero-signature", xero::sign(&event))];
+        let (wharf, path) = (&wharf, &path);
+        async move {
+            let a = wharf.deliver(path, &signed, &event).await;
+            (a.status, a.text)
+        }
+    });
+    let answers = futures::future::join_all(deliveries).await;
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    let started = std::time::Instant::now();
+    loop {
+        let done = fake.lock().unwrap().calls.len() - before;
+        if done >= ids.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(150),
+            "{done} of {} events read",
+            ids.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let f = fake.lock().unwrap();
+    assert_eq!(f.refusals, Vec::new(), "Xero refused none");
+    assert!(f.max_in_flight <= 5, "{} calls at once", f.max_in_flight);
+    // The calls past the minute's 60 (the connection's earlier ones
+    // included) waited for the first of the minute to leave it.
+    let calls: Vec<std::time::Instant> = f.calls.iter().map(|c| c.1).collect();
+    for (i, at) in calls.iter().enumerate().skip(60) {
+        let gap = at.duration_since(calls[i - 60]);
+        assert!(
+            gap >= std::time::Duration::from_secs(59),
+            "call {i} came {gap:?} after call {}",
+            i - 60
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_xero_carbon_bank_transactions_to_emissions_with_a_slack_note() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/xero-carbon");

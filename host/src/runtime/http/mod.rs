@@ -25,7 +25,7 @@ use super::blobs::BlobStore;
 use super::limits::{LimitExceeded, Limits};
 use super::log::{CallLog, LogSource};
 use super::placeholders::{self, Encoding};
-use super::rate::{Held, RateGate};
+use super::rate::{Held, RateGate, WaitClock, within};
 
 mod prepare;
 use super::secrets::{Placement, SecretBook, Tokens};
@@ -85,8 +85,10 @@ pub struct HttpSession {
     bytes_in: AtomicU64,
     by_class: [AtomicU64; 5],
     busy_nanos: AtomicU64,
-    /// The connection's rate budgets, if it has any.
+    /// The connection's rate budgets, if it has any, and the time spent
+    /// waiting at them.
     rate: Option<Arc<dyn RateGate>>,
+    rate_waits: WaitClock,
     /// The provider's refusal of the connection's credentials, when the
     /// host's login for a request was refused: the call's error is then
     /// `auth`, whatever the connector made of the denied request.
@@ -111,6 +113,11 @@ pub struct HttpCounters {
 }
 
 impl HttpSession {
+    /// How long this session's requests have waited at the rate gate.
+    pub fn rate_waited(&self) -> Duration {
+        self.rate_waits.waited()
+    }
+
     /// Requests wait for their turn at `gate` (the connection's rate
     /// budgets).
     pub fn with_rate(mut self, gate: Option<Arc<dyn RateGate>>) -> Self {
@@ -149,6 +156,7 @@ impl HttpSession {
             bytes_in: AtomicU64::new(0),
             by_class: Default::default(),
             rate: None,
+            rate_waits: WaitClock::default(),
             busy_nanos: AtomicU64::new(0),
             refused: std::sync::Mutex::new(None),
         })
@@ -307,7 +315,13 @@ impl HttpSession {
             prepared.secret_headers.extend(signed.headers);
             prepared.url_has_secret |= signed.in_query;
         }
-        match tokio::time::timeout(self.request_timeout, self.perform(prepared)).await {
+        // The timeout leaves out the wait for the rate budget's turn.
+        let waits = &self.rate_waits;
+        match within(self.perform(prepared), self.request_timeout, || {
+            waits.waited()
+        })
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(HttpError::Timeout),
         }
@@ -371,7 +385,10 @@ impl HttpSession {
             // Held until this hop's answer is read: concurrency budgets
             // count requests in flight.
             let _turn = match &self.rate {
-                Some(gate) => Some(Held::take(gate, &p.url).await.map_err(HttpError::Denied)?),
+                Some(gate) => {
+                    let _waiting = self.rate_waits.begin();
+                    Some(Held::take(gate, &p.url).await.map_err(HttpError::Denied)?)
+                }
                 None => None,
             };
             let mut builder = self
