@@ -43,12 +43,20 @@ const EXAMPLES: &[&str] = &[
     "azure-cost",
     "salesforce",
     "gcp-billing",
+    "tiktok-ads",
+    "meta-ads",
+    "sap-b1",
+    "mail",
+    "bim360",
 ];
 
 /// Connectors built from a guest crate with a feature, under a name of
 /// their own: (name, package, feature). A spec declares one OAuth2 grant,
 /// so Salesforce's JWT bearer flow is a build of its own.
-const VARIANTS: &[(&str, &str, &str)] = &[("salesforce-jwt", "salesforce", "jwt-bearer")];
+const VARIANTS: &[(&str, &str, &str)] = &[
+    ("salesforce-jwt", "salesforce", "jwt-bearer"),
+    ("gmail", "mail", "gmail"),
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));

@@ -12,6 +12,7 @@
 mod anaf;
 mod aws_cost;
 mod azure_cost;
+mod bim360;
 mod discord;
 mod erpnext;
 mod fakes;
@@ -19,14 +20,18 @@ mod fancourier;
 mod files;
 mod gcp_billing;
 mod google_drive;
+mod mail;
+mod meta_ads;
 mod neo4j;
 mod nextcloud;
 mod quickbooks;
 mod sage;
 mod salesforce;
+mod sap_b1;
 mod shopify;
 mod slack;
 mod teams;
+mod tiktok_ads;
 mod trendyol;
 mod xero;
 

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod anaf;
+pub mod aps;
 pub mod aws_ce;
 pub mod azure_cost;
 pub mod bigquery;
@@ -15,7 +16,10 @@ pub mod discord;
 pub mod fancourier;
 pub mod frappe;
 mod frappe_site;
+pub mod gmail;
 pub mod google;
+pub mod graph_mail;
+pub mod meta_ads;
 pub mod neo4j;
 pub mod nextcloud;
 pub mod openapi;
@@ -23,9 +27,11 @@ pub mod quickbooks;
 mod quickbooks_data;
 pub mod sage;
 pub mod salesforce;
+pub mod sap_b1;
 pub mod shopify;
 pub mod slack;
 pub mod teams;
+pub mod tiktok_ads;
 pub mod trendyol;
 pub mod xero;
 mod xero_data;
