@@ -210,7 +210,9 @@ pub enum TokenAt {
     JsonPointer(String),
     /// These cookies (`B1SESSION`, `ROUTEID`), kept as one
     /// `name=value; name=value` token: send them with
-    /// `Cookie: {{session:token}}`.
+    /// `Cookie: {{session:token}}`. A name ending in `?` may be missing
+    /// from the answer (`ROUTEID?`: SAP sets it only behind its load
+    /// balancer).
     Cookies(Vec<String>),
     /// A response header.
     Header(String),

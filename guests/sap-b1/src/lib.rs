@@ -55,6 +55,9 @@ pub struct Config {
     /// The Service Layer's origin (`https://sap.example.com:50000`), with a
     /// path prefix when a proxy adds one, without `/b1s/…`.
     base_url: String,
+    /// The company database (`SBODEMOUS`); the host puts it in the login.
+    #[allow(dead_code)]
+    company_db: String,
     #[serde(default)]
     version: Version,
     /// Entities a page (the Service Layer's default is 20).
@@ -155,19 +158,13 @@ impl Connector for SapB1 {
             .host(base)
             .secret(SecretSpec::new("username").description("SAP Business One user name (`manager`)").host(base))
             .secret(SecretSpec::new("password").description("That user's password").host(base))
-            // The host fills a login body from secrets only, so the company
-            // database (not itself secret) is held with them.
-            .secret(
-                SecretSpec::new("company_db")
-                    .description("The company database (`SBODEMOUS`), as in the client's company selection")
-                    .host(base),
-            )
             .login(
                 Login::new(
                     HostRequest::new("POST", format!("{root}/Login")).json_body(
-                        r#"{"CompanyDB": "{{secret:company_db}}", "UserName": "{{secret:username}}", "Password": "{{secret:password}}"}"#,
+                        r#"{"CompanyDB": "{config.company_db}", "UserName": "{{secret:username}}", "Password": "{{secret:password}}"}"#,
                     ),
-                    TokenAt::Cookies(vec!["B1SESSION".into(), "ROUTEID".into()]),
+                    // `ROUTEID` comes only from SAP's load balancer.
+                    TokenAt::Cookies(vec!["B1SESSION".into(), "ROUTEID?".into()]),
                 )
                 // SessionTimeout: 30 minutes unless b1s.conf says otherwise;
                 // a shorter one shows as a 401, which logs in again.
@@ -267,9 +264,10 @@ fn config_schema() -> Value {
     let names = json!({"type": "string", "pattern": "^[A-Za-z0-9_]{1,100}$"});
     json!({
         "type": "object",
-        "required": ["base_url"],
+        "required": ["base_url", "company_db"],
         "additionalProperties": false,
         "properties": {
+            "company_db": {"type": "string", "title": "Company database", "description": "The company database to log in to (SBODEMOUS), as in the client's company selection"},
             "base_url": {"type": "string", "format": "uri", "title": "Service Layer URL", "description": "The Service Layer's origin, e.g. https://sap.example.com:50000 (with a path prefix if a proxy adds one), without /b1s/v2. A self-signed certificate needs its CA in the connection's grants (tls_ca)"},
             "version": {"enum": ["v2", "v1"], "default": "v2", "title": "OData version", "description": "v2 (OData v4, /b1s/v2) or the deprecated v1 (OData v3, /b1s/v1)"},
             "page_size": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 100, "title": "Page size", "description": "Entities a request (Prefer: odata.maxpagesize; SAP's default is 20)"},

@@ -24,8 +24,10 @@ use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::secret::SecretValue;
-use crate::model::spec::{HostRequest, LoginSpec, Spec, TokenLocation, expand_url_template};
-use crate::runtime::placeholders::body_encoding;
+use crate::model::spec::{
+    HostRequest, LoginSpec, Spec, TokenLocation, expand_url_template, fill_config_fields,
+};
+use crate::runtime::placeholders::{Encoding, body_encoding};
 use crate::runtime::secrets::{
     FixedToken, Placement, SecretBook, Token, TokenError, TokenFuture, TokenSlot, TokenSource,
     Tokens,
@@ -169,6 +171,27 @@ impl LoginTokens {
     }
 }
 
+/// A config value in a login body (SAP Business One's company database),
+/// written as the body's encoding wants it. It is data: a `{` is written
+/// so the secret substitution that follows cannot take it for a
+/// placeholder (`\u007b` in JSON, `%7B` in a form), and a raw body refuses
+/// a value with `{{`.
+fn config_in_body(value: &str, encoding: Encoding) -> Result<String, String> {
+    match encoding {
+        Encoding::Json => Ok(Encoding::Json
+            .apply(value, "config")
+            .map_err(|e| e.to_string())?
+            .replace('{', "\\u007b")),
+        Encoding::Raw if value.contains("{{") => {
+            Err("a value with `{{` cannot go into a body that is not JSON or a form".into())
+        }
+        other => Ok(other
+            .apply(value, "config")
+            .map_err(|e| e.to_string())?
+            .into_owned()),
+    }
+}
+
 /// A request the host makes for a connection (its login or logout):
 /// `{config.x}` in the URL, the connection's grants and trust, secrets
 /// (and the session, for a logout) substituted by context. The URL, the
@@ -202,10 +225,15 @@ async fn send(
             .map_err(|_| format!("header `{k}` has a value that cannot be sent"))?;
         headers.insert(name, value);
     }
+    let encoding = body_encoding(&req.headers);
     let body = req
         .body
         .as_deref()
-        .map(|b| fill(b, Placement::Body(body_encoding(&req.headers))))
+        .map(|b| {
+            let b = fill_config_fields(b, &c.config, |v| config_in_body(v, encoding))
+                .map_err(|e| format!("request: {e}"))?;
+            fill(&b, Placement::Body(encoding))
+        })
         .transpose()?;
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("method `{}` is not a method", req.method))?;
@@ -306,11 +334,13 @@ fn token_of(at: &TokenLocation, headers: &HeaderMap, body: &[u8]) -> Result<Stri
                 .map(str::trim)
                 .filter(|pair| {
                     let name = pair.split('=').next().unwrap_or_default();
-                    names.is_empty() || names.iter().any(|n| n == name)
+                    names.is_empty() || names.iter().any(|n| n.trim_end_matches('?') == name)
                 })
                 .map(str::to_string)
                 .collect();
-            let complete = names.iter().all(|n| {
+            // A name ending in `?` may be missing (`ROUTEID?`: SAP sets it
+            // only behind its load balancer).
+            let complete = names.iter().filter(|n| !n.ends_with('?')).all(|n| {
                 pairs
                     .iter()
                     .any(|p| p.split('=').next() == Some(n.as_str()))
@@ -357,6 +387,13 @@ mod tests {
         );
         let missing = TokenLocation::Cookies(vec!["B1SESSION".into(), "NOPE".into()]);
         assert!(token_of(&missing, &h, b"").is_err());
+        let optional = TokenLocation::Cookies(vec!["B1SESSION".into(), "NOPE?".into()]);
+        assert_eq!(token_of(&optional, &h, b"").unwrap(), "B1SESSION=8a7c-11");
+        let kept = TokenLocation::Cookies(vec!["B1SESSION".into(), "ROUTEID?".into()]);
+        assert_eq!(
+            token_of(&kept, &h, b"").unwrap(),
+            "B1SESSION=8a7c-11; ROUTEID=.node1"
+        );
         let body = br#"{"data":{"token":"json-token"}}"#;
         assert_eq!(
             token_of(&TokenLocation::JsonPointer("/data/token".into()), &h, body).unwrap(),
@@ -366,6 +403,23 @@ mod tests {
         assert_eq!(
             token_of(&TokenLocation::Header("x-auth".into()), &h, b"").unwrap(),
             "hdr-token"
+        );
+    }
+
+    #[test]
+    fn config_in_a_login_body_is_data() {
+        assert_eq!(
+            config_in_body(r#"SBO "Demo" {{secret:password}}"#, Encoding::Json).unwrap(),
+            r#"SBO \"Demo\" \u007b\u007bsecret:password}}"#
+        );
+        assert_eq!(
+            config_in_body("a b{{x}}", Encoding::Form).unwrap(),
+            "a+b%7B%7Bx%7D%7D"
+        );
+        assert!(config_in_body("{{secret:password}}", Encoding::Raw).is_err());
+        assert_eq!(
+            config_in_body("SBODEMOUS", Encoding::Raw).unwrap(),
+            "SBODEMOUS"
         );
     }
 }

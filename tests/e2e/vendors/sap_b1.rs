@@ -32,7 +32,7 @@ const STREAMS: [&str; 6] = [
 ];
 
 fn secrets(password: &str) -> Value {
-    json!({"username": USERNAME, "password": password, "company_db": COMPANY_DB})
+    json!({"username": USERNAME, "password": password})
 }
 
 /// Trust the Service Layer's CA for `conn`, as an administrator does.
@@ -76,7 +76,7 @@ async fn sap_b1_behind_its_own_ca_reads_incrementally_and_writes_documents() {
     let b1 = sl.b1.clone();
     let wharf = Wharf::start().await;
     let connector = wharf.upload("sap-b1").await;
-    let config = json!({"base_url": sl.origin, "page_size": 2,
+    let config = json!({"base_url": sl.origin, "company_db": COMPANY_DB, "page_size": 2,
         "select": {"Items": ["ItemCode", "ItemName"]}});
     let conn = wharf
         .connection("b1", &connector, config.clone(), secrets(PASSWORD))
@@ -458,7 +458,7 @@ async fn sap_b1_speaks_odata_v3_at_b1s_v1() {
         .connection(
             "b1-v1",
             &connector,
-            json!({"base_url": sl.origin, "version": "v1", "page_size": 3,
+            json!({"base_url": sl.origin, "company_db": COMPANY_DB, "version": "v1", "page_size": 3,
                 "entities": ["BusinessPartners", "Orders"]}),
             secrets(PASSWORD),
         )

@@ -18,7 +18,7 @@ pub use auth::{
 };
 pub use catalog::{Catalog, Category, RateBudget};
 use templates::check_template_syntax;
-pub use templates::{TemplateError, expand_host_template, expand_url_template};
+pub use templates::{TemplateError, expand_host_template, expand_url_template, fill_config_fields};
 pub use webhook::{Handshake, HmacScheme, WebhookScheme, WebhookSpec};
 
 /// What a connector can be used as.

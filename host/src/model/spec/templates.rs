@@ -106,6 +106,39 @@ fn placeholders(template: &str) -> Result<Vec<Placeholder>, TemplateError> {
     Ok(out)
 }
 
+/// `{config.x}` (and `{config.x|default}`) in a text that holds other
+/// braces (a JSON login body, JWT claims), each value written by `encode`
+/// (which may refuse it); the rest is kept as it is.
+pub fn fill_config_fields(
+    text: &str,
+    config: &Value,
+    encode: impl Fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("{config.") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{config.` in `{text}`"))?;
+        let (field, default) = match after[8..close].split_once('|') {
+            Some((f, d)) => (f, Some(d)),
+            None => (&after[8..close], None),
+        };
+        let value = config
+            .pointer(&format!("/{}", field.replace('.', "/")))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty() || default.is_none())
+            .or(default)
+            .ok_or_else(|| format!("config field `{field}` is missing or not a string"))?;
+        out.push_str(&encode(value).map_err(|e| format!("config field `{field}`: {e}"))?);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Expand a host template such as `https://{config.shop}.myshopify.com` or
 /// `{config.base_url}` into a pattern. A template that is one placeholder
 /// takes the origin of the URL in that field; a placeholder inside a larger

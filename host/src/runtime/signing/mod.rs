@@ -24,6 +24,7 @@ use crate::model::grants::HostPattern;
 use crate::model::secret::SecretValue;
 use crate::model::spec::{
     JwtAlgorithm, SignatureEncoding, SigningMethod, Spec, TemplateError, expand_host_template,
+    fill_config_fields,
 };
 
 /// A JWT is minted again this long before it expires.
@@ -345,25 +346,10 @@ fn expand_region(template: &str, config: &Value) -> Result<String, TemplateError
 /// `{config.x}` in a JSON template (JWT claims) replaced by the config's
 /// string, escaped as JSON string content (the template has the quotes).
 pub fn fill_config(template: &str, config: &Value) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{config.") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed `{{config.` in `{template}`"))?;
-        let field = &after[8..close];
-        let value = config
-            .pointer(&format!("/{}", field.replace('.', "/")))
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("config field `{field}` is missing or not a string"))?;
+    fill_config_fields(template, config, |value| {
         let quoted = serde_json::to_string(value).expect("a string serializes");
-        out.push_str(&quoted[1..quoted.len() - 1]);
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        Ok(quoted[1..quoted.len() - 1].to_string())
+    })
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
