@@ -278,7 +278,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn config(version: &str) -> Config {
-        serde_json::from_value(json!({"base_url": "https://sap.test:50000", "version": version,
+        serde_json::from_value(json!({"base_url": "https://sap.test:50000", "company_db": "SBODEMOUS", "version": version,
             "select": {"Items": ["ItemCode", "ItemName"]}, "filters": {"Orders": "CardCode eq 'C20000'"}}))
         .unwrap()
     }
