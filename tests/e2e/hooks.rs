@@ -176,6 +176,35 @@ async fn incoming_deliveries_are_verified_once_and_become_records() {
         .collect();
     assert_eq!(ids, ["msg_1"], "only the verified delivery was processed");
 
+    // A delivery the connector cannot read for now is answered so that the
+    // sender tries again, and its id is not kept: the retry is processed.
+    let busy = json!({"type": "item.unavailable", "data": {"id": "A2"}}).to_string();
+    let a = deliver(
+        &app,
+        &path,
+        &signed("msg_9", now, &busy),
+        busy.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text);
+    assert_eq!(a.headers["retry-after"], "30");
+    let a = deliver(&app, &path, &signed("msg_9", now, &busy), busy.into_bytes()).await;
+    assert_eq!(
+        a.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not taken for a duplicate"
+    );
+    // One it never can read stays a 422.
+    let broken = json!({"type": "item.updated", "data": {}}).to_string();
+    let a = deliver(
+        &app,
+        &path,
+        &signed("msg_10", now, &broken),
+        broken.into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+
     // A delete event removes the record.
     let body = json!({"type": "item.deleted", "data": {"id": "A1"}}).to_string();
     let a = deliver(&app, &path, &signed("msg_7", now, &body), body.into_bytes()).await;

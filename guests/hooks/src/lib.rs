@@ -2,7 +2,7 @@
 //! records`, `receive` turns `{"type": "item.updated"|"item.deleted",
 //! "data": {"id": …}}` into records; with `mode: trigger` it has nothing to
 //! say, so the host triggers the connection's syncs, whose `fetch` returns
-//! one record.
+//! one record. An `item.unavailable` event fails as transient.
 
 use serde::Deserialize;
 use wharf_sdk::prelude::*;
@@ -38,6 +38,10 @@ impl Connector for Hooks {
         }
         let event: Value = delivery.json()?;
         let kind = event["type"].as_str().unwrap_or_default();
+        if kind == "item.unavailable" {
+            // As when the system behind the webhook is busy.
+            return Err(Error::transient("the shop is busy"));
+        }
         let data = event["data"].clone();
         let id = data["id"]
             .as_str()

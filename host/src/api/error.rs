@@ -121,6 +121,12 @@ impl ApiError {
         )
     }
 
+    /// Ask the client to wait `secs` before trying again (`Retry-After`).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// 500 with a cause the operator can act on and that reveals nothing
     /// internal (e.g. a secret that no configured key can decrypt).
     pub fn server(detail: impl Into<String>) -> Self {

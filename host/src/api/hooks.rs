@@ -442,6 +442,11 @@ async fn process(
     delivery(&state.app, c, d).await.map_err(|e| match e {
         IngestError::Busy(_) => ApiError::unavailable(format!("{e}; send the delivery again")),
         IngestError::Connector(m) | IngestError::Failed(m) => ApiError::invalid(m, Vec::new()),
+        IngestError::Unavailable {
+            message,
+            retry_after,
+        } => ApiError::unavailable(format!("{message}; send the delivery again"))
+            .retry_after(retry_after),
         IngestError::Store(e) => e.into(),
     })
 }

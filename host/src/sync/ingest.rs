@@ -30,6 +30,16 @@ pub enum IngestError {
     /// the delivery.
     #[error("{0}")]
     Connector(String),
+    /// The connector could not read the delivery for now (the system
+    /// behind it is busy or throttles, the node's sandboxes are all in
+    /// use): the sender should send it again after `retry_after` seconds.
+    #[error("{message}")]
+    Unavailable {
+        /// Why, for a person.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -130,9 +140,22 @@ pub async fn delivery(app: &App, c: &ConnectionRow, d: Delivery) -> Result<Value
             return Ok(json!({"triggered": runs}));
         }
         Err(e) => {
-            return Err(IngestError::Connector(format!(
-                "the connector could not read the delivery: {e}"
-            )));
+            let message = format!("the connector could not read the delivery: {e}");
+            // Passing trouble is answered so that the sender tries again
+            // (a 4xx is final to most senders); the rest is the delivery's.
+            let retry_after = match &e {
+                CallError::Connector(ConnectorError::RateLimited(secs)) => Some(u64::from(*secs)),
+                CallError::Connector(ConnectorError::Transient(_)) => Some(30),
+                CallError::Sandbox(_) => Some(5),
+                _ => None,
+            };
+            return Err(match retry_after {
+                Some(retry_after) => IngestError::Unavailable {
+                    message,
+                    retry_after: retry_after.clamp(1, 3600),
+                },
+                None => IngestError::Connector(message),
+            });
         }
         Ok(records) => records,
     };
