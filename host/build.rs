@@ -56,6 +56,7 @@ const EXAMPLES: &[&str] = &[
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("salesforce-jwt", "salesforce", "jwt-bearer"),
     ("gmail", "mail", "gmail"),
+    ("teams-graph", "teams", "graph"),
 ];
 
 fn main() {

@@ -31,6 +31,7 @@ mod sap_b1;
 mod shopify;
 mod slack;
 mod teams;
+mod teams_graph;
 mod tiktok_ads;
 mod trendyol;
 mod xero;

@@ -31,6 +31,7 @@ pub mod sap_b1;
 pub mod shopify;
 pub mod slack;
 pub mod teams;
+pub mod teams_graph;
 pub mod tiktok_ads;
 pub mod trendyol;
 pub mod xero;

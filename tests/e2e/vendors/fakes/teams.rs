@@ -16,8 +16,8 @@
 //!   (<https://newportg.github.io/Content/Journal/posts/2020-11-19-AdaptiveCard.html>):
 //!   accepted, noted in [`Teams::warnings`].
 //!
-//! Microsoft Graph's channel messages are not faked: the `teams`
-//! connector does not post through Graph yet.
+//! Microsoft Graph's channel messages (the `teams-graph` build) are faked
+//! in `teams_graph.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
