@@ -1,6 +1,3 @@
-// Over 600 lines: one request path (substitution, tokens, renewal, rate gate, redaction); the
-// credentials-refused record (issue 15) tipped it over; splitting token handling into its own
-// module is the planned split, left for a session with time to run CI after it.
 //! The HTTP capability: `wharf:connector/http.send`, performed by the host.
 //!
 //! Every request, and every redirect hop, is checked by the egress policy
@@ -20,14 +17,15 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::bindings::wharf::connector::blobs::BlobError;
-use super::bindings::wharf::connector::http::{Host, HttpError, Request, Response};
+use super::bindings::wharf::connector::http::{HttpError, Request, Response};
 use super::blobs::BlobStore;
-use super::limits::{LimitExceeded, Limits};
-use super::log::{CallLog, LogSource};
+use super::limits::Limits;
 use super::placeholders::{self, Encoding};
 use super::rate::{Held, RateGate, WaitClock, within};
 
 mod prepare;
+mod state;
+
 use super::secrets::{Placement, SecretBook, Tokens};
 use super::signing::Unsigned;
 use crate::egress::client::{Timeouts, guarded_client};
@@ -36,6 +34,7 @@ use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::blocked_in;
 use crate::model::redact::Redactor;
 use prepare::Prepared;
+pub use state::HttpState;
 
 const MAX_REDIRECTS: usize = 5;
 
@@ -591,51 +590,4 @@ fn redact_owned(redactor: &Redactor, body: Vec<u8>) -> Vec<u8> {
 fn redactor_covers(book: &SecretBook, redactor: &Redactor, url: &Url) -> bool {
     let more = book.redactor_for(url);
     more.is_empty() || more.values().iter().all(|v| redactor.values().contains(v))
-}
-
-/// Refusals a call logs one by one; the rest are summed up at its end.
-const DENIAL_LINES: u32 = 10;
-
-/// Per-call state behind `wharf:connector/http`: the session, the call's
-/// log, and its count of refused requests.
-pub struct HttpState {
-    pub(crate) session: Arc<HttpSession>,
-    pub(crate) log: CallLog,
-    pub(crate) denied: u32,
-    pub(crate) denial_limit: u32,
-}
-
-impl HttpState {
-    /// Sum up the refusals that were not logged one by one.
-    pub(crate) fn finish(&self) {
-        if self.denied > DENIAL_LINES {
-            let _ = self.log.host_line(
-                LogSource::Host,
-                format!(
-                    "… and {} more requests refused in this call",
-                    self.denied - DENIAL_LINES
-                ),
-            );
-        }
-    }
-}
-
-impl Host for HttpState {
-    async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        let result = self.session.send(req).await;
-        if let Err(HttpError::Denied(why)) = &result {
-            self.denied += 1;
-            if self.denied > self.denial_limit {
-                return Err(LimitExceeded::Refusals {
-                    limit: self.denial_limit,
-                }
-                .into());
-            }
-            if self.denied <= DENIAL_LINES {
-                self.log
-                    .host_line(LogSource::Host, format!("http request refused: {why}"))?;
-            }
-        }
-        Ok(result)
-    }
 }

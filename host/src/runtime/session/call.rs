@@ -1,0 +1,211 @@
+//! One call of a session: a fresh store with the session's capabilities
+//! and limits, a fresh instance, the call under its time limit (less the
+//! host's rate-budget waits) and a backstop, and every way it can fail
+//! mapped to a [`CallError`] that names the cause, in words redacted for
+//! the session's secrets.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::super::bindings::wharf::connector::types as wit;
+use super::super::blobs::BlobsState;
+use super::super::connector::Connector;
+use super::super::engine::Ctx;
+use super::super::error::{CallError, ConnectorError, clip_message, panic_message};
+use super::super::guest::Guest;
+use super::super::http::HttpState;
+use super::super::limits::{LimitExceeded, MemoryGuard};
+use super::super::log::{CallLog, LogBudget, LogState};
+use super::super::rate;
+use super::super::secrets::SecretsState;
+use super::super::state::{OAuthInfoState, StateState};
+use super::super::wasi::WasiState;
+use super::{CallFuture, Session};
+
+impl Session {
+    pub(super) fn guest_error(&self, e: wit::Error) -> CallError {
+        let r = |s: String| clip_message(&self.secrets.redactor().redact_str(&s));
+        // The connector failed because the host's login was refused: the
+        // credentials are wrong, whatever the connector called it.
+        if let wit::Error::Config(m) | wit::Error::Fatal(m) | wit::Error::Transient(m) = &e
+            && let Some(refusal) = self.http.credentials_refused()
+            && m.contains(&refusal)
+        {
+            return CallError::Connector(ConnectorError::Auth(r(format!(
+                "credentials refused: {refusal}"
+            ))));
+        }
+        CallError::Connector(match e {
+            wit::Error::Config(m) => ConnectorError::Config(r(m)),
+            wit::Error::Auth(m) => ConnectorError::Auth(r(m)),
+            wit::Error::AuthExpired(m) => ConnectorError::AuthExpired(r(m)),
+            wit::Error::RateLimited(n) => ConnectorError::RateLimited(n),
+            wit::Error::Transient(m) => ConnectorError::Transient(r(m)),
+            wit::Error::Fatal(m) => ConnectorError::Fatal(r(m)),
+            wit::Error::Unsupported => ConnectorError::Unsupported,
+        })
+    }
+
+    pub(in crate::runtime) fn new_store(&self) -> Store<Ctx> {
+        let limits = self.runtime.limits();
+        let budget = LogBudget {
+            lines: limits.log_lines_per_call,
+            bytes: limits.log_bytes_per_call,
+        };
+        let call = CallLog::new(self.log.clone(), budget);
+        let ctx = Ctx {
+            wasi: WasiState::new(&call),
+            http: HttpState {
+                session: self.http.clone(),
+                log: call.clone(),
+                denied: 0,
+                denial_limit: limits.http_denials_per_call,
+            },
+            secrets: SecretsState {
+                book: self.secrets.clone(),
+                log: call.clone(),
+            },
+            log: LogState { call: call.clone() },
+            blobs: BlobsState {
+                store: self.blobs.clone(),
+                log: call,
+            },
+            state: StateState {
+                store: self.state.clone(),
+                redactor: self.secrets.shared_redactor(),
+            },
+            oauth: OAuthInfoState {
+                info: self.oauth_info.clone(),
+            },
+            guard: MemoryGuard::new(limits.memory_bytes),
+            deadline: Instant::now() + limits.call_timeout,
+            timeout: limits.call_timeout,
+            rate_waited: self.http.rate_waited(),
+        };
+        let mut store = Store::new(&self.runtime.inner.engine, ctx);
+        store.limiter(|c| &mut c.guard);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let ctx = ctx.data();
+            if Instant::now() >= ctx.deadline + ctx.http.session.rate_waited() - ctx.rate_waited {
+                return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Instantiate `connector` in a fresh store, make one call, and turn
+    /// every way it can fail into a [`CallError`] that names the cause.
+    pub(super) async fn invoke<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let result = self.invoke_timed(connector, call, output_size).await;
+        self.call_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    async fn invoke_timed<R: Send>(
+        &self,
+        connector: &Connector,
+        call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
+        output_size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        let limits = self.runtime.limits();
+        // Declared before the store, so the slot is given back only after
+        // the store (and its instance) is dropped.
+        let Some(_slot) = self.runtime.instance_slot().await else {
+            return Err(CallError::Sandbox(format!(
+                "all {} sandbox instances of this node stayed busy for {:?}; try again later",
+                limits.max_instances, limits.call_timeout
+            )));
+        };
+        let mut store = self.new_store();
+        let instance = match connector.pre.instantiate(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(e, &store)),
+        };
+        // Backstop: epoch interruption does not fire inside host calls.
+        let backstop = limits.call_timeout + Duration::from_secs(1);
+        let outcome = {
+            let fut = call(instance.guest(), &mut store);
+            let http = self.http.clone();
+            // A panic in the host while serving this call (a bug in Wharf,
+            // reached through guest input) ends the call, not the process
+            // or the task that runs it.
+            std::panic::AssertUnwindSafe(rate::within(fut, backstop, move || http.rate_waited()))
+                .catch_unwind()
+                .await
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic_message(&*panic);
+                tracing::error!(connector = %connector.spec.name, panic = %what, "the host panicked while serving a call");
+                return Err(CallError::Sandbox(format!(
+                    "the host failed while serving this call and stopped it (a bug in Wharf: {what})"
+                )));
+            }
+        };
+        store.data().http.finish();
+        store.data().wasi.flush();
+        if let Some(limit) = store.data().log.call.exceeded() {
+            return Err(CallError::Limit(limit));
+        }
+        let value = match outcome {
+            Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),
+            Ok(Err(e)) => return Err(self.classify(e, &store)),
+            Ok(Ok(value)) => value,
+        };
+        let size = output_size(&value);
+        if size > limits.max_output_bytes {
+            return Err(CallError::Limit(LimitExceeded::Output {
+                size,
+                limit: limits.max_output_bytes,
+            }));
+        }
+        Ok(value)
+    }
+
+    fn classify(&self, e: wasmtime::Error, store: &Store<Ctx>) -> CallError {
+        let ctx = store.data();
+        if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+            return CallError::Limit(limit.clone());
+        }
+        if ctx.guard.hit {
+            return CallError::Limit(LimitExceeded::Memory {
+                limit: ctx.guard.memory_bytes,
+            });
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => CallError::Limit(LimitExceeded::Stack {
+                limit: self.runtime.limits().max_wasm_stack,
+            }),
+            Some(wasmtime::Trap::Interrupt) => {
+                CallError::Limit(LimitExceeded::Time(self.runtime.limits().call_timeout))
+            }
+            Some(wasmtime::Trap::MemoryOutOfBounds) => CallError::Trap(format!(
+                "{} (in Rust guests this is often a stack overflow: the shadow stack lives in linear memory)",
+                wasmtime::Trap::MemoryOutOfBounds
+            )),
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => {
+                let text = format!("{e:#}");
+                let text = clip_message(&self.secrets.redactor().redact_str(&text));
+                if text.contains("instance") && text.contains("limit") {
+                    CallError::Sandbox(text)
+                } else {
+                    CallError::Trap(text)
+                }
+            }
+        }
+    }
+}
