@@ -5,11 +5,13 @@
 //! has none, the entity's current one. A delete removes a transaction and
 //! makes a name or an account inactive, as QuickBooks allows.
 //!
-//! Every write carries a `requestid` derived from the company, the stream
-//! and the record: when a batch stopped by an expired token, a throttle or
-//! a server error is sent again, Intuit answers the writes it already made
-//! with their first answer instead of making them twice. The same content
-//! sent in a later run is therefore also written once.
+//! Every write carries a `requestid` derived from the company, the stream,
+//! the record's key (or its place in the batch) and its content: when a
+//! batch stopped by an expired token, a throttle or a server error is sent
+//! again, Intuit answers the writes it already made with their first answer
+//! instead of making them twice. Two equal records of one batch are two
+//! writes; the same record with the same content sent in a later run is
+//! written once.
 //!
 //! A write QuickBooks refuses (a validation fault: a missing customer, an
 //! unbalanced journal entry) is rejected with Intuit's message and the rest
@@ -38,7 +40,12 @@ pub fn push(config: &Config, realm: &str, records: Vec<Record>) -> Result<PushRe
     let mut result = PushResult::default();
     for (index, record) in records.iter().enumerate() {
         let written = match entities::by_stream(&record.stream) {
-            Ok(entity) => write(config, realm, entity, record)?,
+            Ok(entity) => {
+                // Which record a write is for, in its request id: the key,
+                // or its place in the batch (the same on a retry).
+                let who = record.key.clone().unwrap_or_else(|| format!("#{index}"));
+                write(config, realm, entity, record, &who)?
+            }
             Err(e) => Written::Refused(e.to_string()),
         };
         match written {
@@ -51,7 +58,13 @@ pub fn push(config: &Config, realm: &str, records: Vec<Record>) -> Result<PushRe
     Ok(result)
 }
 
-fn write(config: &Config, realm: &str, entity: &Entity, record: &Record) -> Result<Written> {
+fn write(
+    config: &Config,
+    realm: &str,
+    entity: &Entity,
+    record: &Record,
+    who: &str,
+) -> Result<Written> {
     // The entity's `Id` field names the one to update; a record's key
     // (an order number from another system) does not, except for a delete,
     // which carries nothing else.
@@ -78,7 +91,7 @@ fn write(config: &Config, realm: &str, entity: &Entity, record: &Record) -> Resu
                 "a delete needs the entity's Id as its key".into(),
             ));
         };
-        return remove(config, realm, entity, &id);
+        return remove(config, realm, entity, &id, who);
     }
     let mut body = record.data.clone();
     for field in SERVER_KEPT {
@@ -87,7 +100,7 @@ fn write(config: &Config, realm: &str, entity: &Entity, record: &Record) -> Resu
     let Some(id) = id else {
         body.remove("Id");
         body.remove("SyncToken");
-        return Ok(match save(config, realm, entity, &body, None)? {
+        return Ok(match save(config, realm, entity, &body, None, who)? {
             Ok(_) => Written::Created,
             Err((_, message)) => Written::Refused(message),
         });
@@ -101,7 +114,7 @@ fn write(config: &Config, realm: &str, entity: &Entity, record: &Record) -> Resu
         };
     }
     for attempt in 0..2 {
-        match save(config, realm, entity, &body, None)? {
+        match save(config, realm, entity, &body, None, who)? {
             Ok(_) => return Ok(Written::Updated),
             Err((Some(code), _)) if code == STALE_OBJECT && attempt == 0 => {
                 // Edited since it was read: take the newest token and
@@ -123,7 +136,7 @@ fn missing(entity: &Entity, id: &str) -> String {
 
 /// Delete a transaction or deactivate a name; one already gone counts as
 /// deleted.
-fn remove(config: &Config, realm: &str, entity: &Entity, id: &str) -> Result<Written> {
+fn remove(config: &Config, realm: &str, entity: &Entity, id: &str, who: &str) -> Result<Written> {
     let Some(token) = current_token(config, realm, entity, id)? else {
         return Ok(Written::Deleted);
     };
@@ -138,7 +151,7 @@ fn remove(config: &Config, realm: &str, entity: &Entity, id: &str) -> Result<Wri
             None
         }
     };
-    Ok(match save(config, realm, entity, &body, operation)? {
+    Ok(match save(config, realm, entity, &body, operation, who)? {
         Ok(_) => Written::Deleted,
         Err((_, message)) => Written::Refused(message),
     })
@@ -175,10 +188,13 @@ fn save(
     entity: &Entity,
     body: &Map<String, Value>,
     operation: Option<&str>,
+    who: &str,
 ) -> Result<std::result::Result<Value, Refusal>> {
     let bytes = serde_json::to_vec(body).map_err(Error::fatal)?;
-    let mut request = api::post(config, realm, &entity.path())
-        .query("requestid", request_id(realm, entity, operation, &bytes));
+    let mut request = api::post(config, realm, &entity.path()).query(
+        "requestid",
+        request_id(realm, entity, operation, who, &bytes),
+    );
     if let Some(operation) = operation {
         request = request.query("operation", operation);
     }
@@ -205,11 +221,18 @@ fn save(
 
 /// An idempotency key for a write (at most 50 characters, as Intuit
 /// allows): two FNV-1a hashes of what is written, in hex.
-fn request_id(realm: &str, entity: &Entity, operation: Option<&str>, body: &[u8]) -> String {
-    let parts: [&[u8]; 4] = [
+fn request_id(
+    realm: &str,
+    entity: &Entity,
+    operation: Option<&str>,
+    who: &str,
+    body: &[u8],
+) -> String {
+    let parts: [&[u8]; 5] = [
         realm.as_bytes(),
         entity.name.as_bytes(),
         operation.unwrap_or("save").as_bytes(),
+        who.as_bytes(),
         body,
     ];
     let hash = |seed: u64| {
@@ -236,11 +259,19 @@ mod tests {
     #[test]
     fn request_ids_follow_the_content() {
         let invoice = entities::by_stream("invoices").unwrap();
-        let a = request_id("1", invoice, None, b"{\"a\":1}");
-        assert_eq!(a, request_id("1", invoice, None, b"{\"a\":1}"));
+        let a = request_id("1", invoice, None, "#0", b"{\"a\":1}");
+        assert_eq!(a, request_id("1", invoice, None, "#0", b"{\"a\":1}"));
+        assert_ne!(
+            a,
+            request_id("1", invoice, None, "#1", b"{\"a\":1}"),
+            "two equal records"
+        );
         assert!(a.len() <= 50, "{a}");
-        assert_ne!(a, request_id("1", invoice, None, b"{\"a\":2}"));
-        assert_ne!(a, request_id("2", invoice, None, b"{\"a\":1}"));
-        assert_ne!(a, request_id("1", invoice, Some("delete"), b"{\"a\":1}"));
+        assert_ne!(a, request_id("1", invoice, None, "#0", b"{\"a\":2}"));
+        assert_ne!(a, request_id("2", invoice, None, "#0", b"{\"a\":1}"));
+        assert_ne!(
+            a,
+            request_id("1", invoice, Some("delete"), "#0", b"{\"a\":1}")
+        );
     }
 }

@@ -2,11 +2,16 @@
 //! `MetaData.LastUpdatedTime`, then change data capture for as long as the
 //! last pass is recent enough for it.
 //!
-//! A query pass pages by that time rather than by position alone: each
-//! page asks for what changed at or after the last time read and skips the
-//! records already read at exactly that time. An entity edited during the
-//! pass moves to its end instead of shifting the rest back over a page
-//! boundary, so no record is skipped (the edited one is read twice).
+//! A query pass pages by that time rather than by position: each page asks
+//! for what changed at or after the last time read and drops the entities
+//! already read at exactly that time, by Id (Intuit's order among equal
+//! times is not promised to hold between calls, so a count would not do).
+//! An entity edited during the pass moves to its end instead of shifting
+//! the rest back over a page boundary, so no record is skipped (the edited
+//! one is read twice). Only when a whole page shares one time does a page
+//! start past the ones read, by position. Names and accounts are read
+//! inactive ones included (`Active IN (true,false)`): a query returns only
+//! active ones otherwise.
 //!
 //! After a pass, each run asks CDC what changed since the server's time at
 //! the start of the last read: full entities and deletions in one call.
@@ -18,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use wharf_sdk::prelude::*;
 use wharf_sdk::scalar_text;
 
-use crate::entities::{self, Entity};
+use crate::entities::{self, Entity, Removal};
 use crate::{Config, api};
 
 /// CDC answers at most this many entities; as many means some may be
@@ -45,9 +50,9 @@ struct Cursor {
     /// The last `LastUpdatedTime` read in this pass…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<String>,
-    /// …and how many records of this pass had exactly that time.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    ties: u32,
+    /// …and the Ids of this pass's entities with exactly that time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tied: Vec<String>,
     /// The server's time of this pass's first answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     started: Option<String>,
@@ -55,10 +60,6 @@ struct Cursor {
 
 fn is_false(b: &bool) -> bool {
     !*b
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// One page of `stream` for the company `realm`.
@@ -104,13 +105,23 @@ fn pass_from(from: Option<String>) -> Cursor {
 /// The query of the page after `at`.
 fn statement(entity: &Entity, at: &Cursor, page_size: u32) -> Result<String> {
     let (bound, skip) = match (&at.seen, &at.from) {
-        (Some(seen), _) => (Some(seen), at.ties),
+        // Past the ones read at `seen` by position only when they fill a
+        // page: the Ids would drop the whole of it.
+        (Some(seen), _) if at.tied.len() >= page_size as usize => (Some(seen), at.tied.len()),
+        (Some(seen), _) => (Some(seen), 0),
         (None, Some(from)) => (Some(from), 0),
         (None, None) => (None, 0),
     };
-    let filter = match bound {
-        Some(time) => format!(" WHERE MetaData.LastUpdatedTime >= '{}'", quotable(time)?),
-        None => String::new(),
+    let mut conditions = Vec::new();
+    if entity.removal == Removal::Deactivate {
+        conditions.push("Active IN (true,false)".to_string());
+    }
+    if let Some(time) = bound {
+        conditions.push(format!("MetaData.LastUpdatedTime >= '{}'", quotable(time)?));
+    }
+    let filter = match conditions.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", conditions.join(" AND ")),
     };
     Ok(format!(
         "SELECT * FROM {}{filter} ORDERBY MetaData.LastUpdatedTime STARTPOSITION {} MAXRESULTS {page_size}",
@@ -158,11 +169,18 @@ fn query_page(config: &Config, realm: &str, entity: &Entity, mut at: Cursor) -> 
         let updated = item["MetaData"]["LastUpdatedTime"]
             .as_str()
             .map(str::to_string);
+        let id = scalar_text(&item["Id"]).unwrap_or_default();
         match updated {
-            Some(t) if at.seen.as_deref() == Some(t.as_str()) => at.ties += 1,
+            Some(t) if at.seen.as_deref() == Some(t.as_str()) => {
+                if at.tied.contains(&id) {
+                    // Read on the page before.
+                    continue;
+                }
+                at.tied.push(id);
+            }
             Some(t) => {
                 at.seen = Some(t);
-                at.ties = 1;
+                at.tied = vec![id];
             }
             None => {}
         }
@@ -293,16 +311,29 @@ mod tests {
             statement(invoice, &Cursor::default(), 10).unwrap(),
             "SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime STARTPOSITION 1 MAXRESULTS 10"
         );
-        let at = Cursor {
+        let mut at = Cursor {
             querying: true,
             seen: Some("2024-05-02T10:15:30-07:00".into()),
-            ties: 2,
+            tied: vec!["115".into(), "116".into()],
             ..Cursor::default()
         };
         assert_eq!(
             statement(invoice, &at, 10).unwrap(),
             "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-05-02T10:15:30-07:00' \
-             ORDERBY MetaData.LastUpdatedTime STARTPOSITION 3 MAXRESULTS 10"
+             ORDERBY MetaData.LastUpdatedTime STARTPOSITION 1 MAXRESULTS 10"
+        );
+        // A whole page of one time: past it by position.
+        at.tied = (0..10).map(|i| i.to_string()).collect();
+        assert!(
+            statement(invoice, &at, 10)
+                .unwrap()
+                .contains("STARTPOSITION 11 MAXRESULTS 10")
+        );
+        let customers = entities::by_stream("customers").unwrap();
+        assert_eq!(
+            statement(customers, &Cursor::default(), 10).unwrap(),
+            "SELECT * FROM Customer WHERE Active IN (true,false) ORDERBY MetaData.LastUpdatedTime \
+             STARTPOSITION 1 MAXRESULTS 10"
         );
         let forged = Cursor {
             seen: Some("2024' or Id > '0".into()),

@@ -181,9 +181,11 @@ pub(super) fn id_number(e: &Value) -> u64 {
     e["Id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0)
 }
 
-/// The `QueryResponse` to `select * from E [where MetaData.LastUpdatedTime >= 'DateTime'] [order by
-/// MetaData.LastUpdatedTime [asc|desc]] [STARTPOSITION n] [MAXRESULTS n]` (`>` too); other
-/// statements are not modelled: `QueryParserError`s.
+/// The `QueryResponse` to `select * from E [where [Active IN (true,false) and]
+/// [MetaData.LastUpdatedTime >= 'DateTime']] [order by MetaData.LastUpdatedTime [asc|desc]]
+/// [STARTPOSITION n] [MAXRESULTS n]` (`>` too); other statements are not modelled:
+/// `QueryParserError`s. Names and accounts are active ones only unless asked (Intuit: `select *
+/// from Customer` "retrieves all active customers").
 pub(super) fn query(q: &QuickBooks, text: &str) -> Result<Value, Answer> {
     let near = |word: &str| fault("4000", &format!("QueryParserError: Encountered \"{word}\""));
     let invalid = |why: String| fault("4001", &format!("QueryValidationError: {why}"));
@@ -196,18 +198,31 @@ pub(super) fn query(q: &QuickBooks, text: &str) -> Result<Value, Answer> {
     let context = || invalid(format!("Invalid context declaration : {}", word(3)));
     let entity = canonical(word(3)).ok_or_else(context)?;
     let (mut i, mut since, mut order) = (4, (">=", 0), None);
+    let mut inactive_too = false;
     if is(i, "where") {
-        let op = word(i + 2);
-        if !is(i + 1, "MetaData.LastUpdatedTime") || !matches!(op, ">=" | ">") {
-            return Err(near(word(i + 1)));
+        i += 1;
+        loop {
+            if is(i, "Active") && is(i + 1, "in") && is(i + 2, "(true,false)") {
+                inactive_too = true;
+                i += 3;
+            } else {
+                let op = word(i + 1);
+                if !is(i, "MetaData.LastUpdatedTime") || !matches!(op, ">=" | ">") {
+                    return Err(near(word(i)));
+                }
+                let inner = word(i + 2).strip_prefix('\'');
+                let at = inner
+                    .and_then(|v| v.strip_suffix('\''))
+                    .and_then(parse_time);
+                let why = || invalid(format!("{} is no DateTime", word(i + 2)));
+                since = (op, at.ok_or_else(why)?.div_euclid(1000));
+                i += 3;
+            }
+            if !is(i, "and") {
+                break;
+            }
+            i += 1;
         }
-        let inner = word(i + 3).strip_prefix('\'');
-        let at = inner
-            .and_then(|v| v.strip_suffix('\''))
-            .and_then(parse_time);
-        let why = || invalid(format!("{} is no DateTime", word(i + 3)));
-        since = (op, at.ok_or_else(why)?.div_euclid(1000));
-        i += 4;
     }
     let by = usize::from(is(i, "orderby")) + 2 * usize::from(is(i, "order") && is(i + 1, "by"));
     if by > 0 {
@@ -238,7 +253,7 @@ pub(super) fn query(q: &QuickBooks, text: &str) -> Result<Value, Answer> {
         return Err(invalid(why));
     }
     let wanted = |e: &&Value| {
-        let active = !listed(NAMES, entity) || e["Active"] != false;
+        let active = inactive_too || !listed(NAMES, entity) || e["Active"] != false;
         let at = updated(e);
         active && (at > since.1 || (at == since.1 && since.0 == ">="))
     };
