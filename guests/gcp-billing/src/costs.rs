@@ -227,6 +227,10 @@ fn records(config: &Config, groups: &[Group], answer: &Value) -> Result<Vec<Reco
         for m in MEASURES {
             data.insert(m.into(), row.remove(m).unwrap_or(Value::Null));
         }
+        // The query groups by currency too: two accounts billing in two
+        // currencies under one view are two records.
+        id.push('|');
+        id.push_str(&wharf_sdk::scalar_text(&data["currency"]).unwrap_or_default());
         data.insert("id".into(), json!(id));
         out.push(Record::upsert(STREAM, data).with_key(id));
     }
@@ -236,7 +240,7 @@ fn records(config: &Config, groups: &[Group], answer: &Value) -> Result<Vec<Reco
 /// The stream, its fields' schema by the config's groups.
 pub fn stream(groups: &[Group]) -> StreamSpec {
     let mut properties = json!({
-        "id": {"type": "string", "description": "date|group values…"},
+        "id": {"type": "string", "description": "date|group values…|currency"},
         "date": {"type": "string", "format": "date", "description": "First day of the period (in the config's time zone)"},
         "end": {"type": ["string", "null"], "format": "date", "description": "The day after the period"},
         "cost": {"type": ["number", "null"], "description": "Sum of `cost` (before credits)"},
@@ -290,7 +294,7 @@ mod tests {
             "rows": [{"f": [{"v": "2024-05-01"}, {"v": "Compute Engine"}, {"v": null}, {"v": "USD"}, {"v": "10.5"},
                 {"v": "-1.05"}, {"v": "9.45"}, {"v": "1714608000000000"}]}]});
         let r = records(&c, &groups, &answer).unwrap();
-        assert_eq!(r[0].key.as_deref(), Some("2024-05-01|Compute Engine|"));
+        assert_eq!(r[0].key.as_deref(), Some("2024-05-01|Compute Engine||USD"));
         assert_eq!(r[0].get("end"), Some(&json!("2024-05-02")));
         assert_eq!(r[0].get("label_team"), Some(&Value::Null));
         assert_eq!(r[0].get("net_cost"), Some(&json!(9.45)));

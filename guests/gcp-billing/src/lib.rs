@@ -42,8 +42,11 @@ const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// The assertion's claims. `aud` is Google's token endpoint whatever
 /// `token_url` says: Google checks the audience is exactly that, and an
 /// override (a proxy, a test server) stands in for the same endpoint.
-/// `{config.client_email}` is filled in by the host (JSON-escaped).
-const CLAIMS: &str = r#"{"iss":"{config.client_email}","scope":"https://www.googleapis.com/auth/bigquery.readonly","aud":"https://oauth2.googleapis.com/token","iat":{now},"exp":{exp}}"#;
+/// `{config.client_email}` is filled in by the host (JSON-escaped). The
+/// scope is the read-only one BigQuery's discovery document lists for both
+/// `jobs.query` and `jobs.getQueryResults` (`bigquery.readonly` is not
+/// listed there, and a slow or paged query goes through the second).
+const CLAIMS: &str = r#"{"iss":"{config.client_email}","scope":"https://www.googleapis.com/auth/cloud-platform.read-only","aud":"https://oauth2.googleapis.com/token","iat":{now},"exp":{exp}}"#;
 
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#4285f4"/><path d="M16 44h32M20 40V28M30 40V20M40 40V32" stroke="#fff" stroke-width="5" stroke-linecap="round"/></svg>"##;
 

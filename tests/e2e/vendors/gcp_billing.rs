@@ -99,7 +99,7 @@ async fn gcp_costs_from_the_billing_export_with_a_service_account() {
         let claims = &f.assertions[0];
         assert_eq!(claims["iss"], CLIENT_EMAIL);
         assert_eq!(claims["aud"], AUDIENCE);
-        let scope = "https://www.googleapis.com/auth/bigquery.readonly";
+        let scope = "https://www.googleapis.com/auth/cloud-platform.read-only";
         assert_eq!(claims["scope"], scope);
         let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
         assert!((1..=3600).contains(&lifetime), "{claims}");
