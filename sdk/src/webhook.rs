@@ -19,7 +19,10 @@ pub enum WebhookScheme {
     Stripe,
     /// An HMAC described field by field.
     Hmac(Hmac),
-    /// A static token the sender puts in this header.
+    /// A static token the sender puts in this header; or, named
+    /// `json:<pointer>`, at that place of the JSON body, `*` standing for
+    /// every element of an array (Microsoft Graph:
+    /// `json:/value/*/clientState`, which every notification must carry).
     StaticToken(String),
 }
 

@@ -1,7 +1,8 @@
 //! Verifying incoming webhook signatures: Standard Webhooks, GitHub,
 //! Shopify and Stripe, a generic HMAC described by the spec (Slack's
 //! `v0:{timestamp}:{body}`, Xero's base64 body HMAC, Trendyol's…), and a
-//! static token. Every comparison is constant-time, and timestamped schemes
+//! static token (in a header, or in the JSON body: Microsoft Graph's
+//! `clientState`). Every comparison is constant-time, and timestamped schemes
 //! refuse deliveries outside their tolerance.
 
 use base64::Engine as _;
@@ -49,6 +50,55 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// A static token's "header" that starts with this names a place in the
+/// JSON body instead (`json:/value/*/clientState`: Microsoft Graph puts the
+/// subscription's `clientState` in every notification of the body). No
+/// header name holds a `:` or a `/`, so the two cannot be confused.
+pub const BODY_TOKEN: &str = "json:";
+
+/// Whether every value at `pointer` in the JSON `body` (`*` standing for
+/// each element of an array) is the secret, and there is at least one.
+fn body_tokens_match(body: &[u8], pointer: &str, secret: &str) -> bool {
+    let Ok(root) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let mut found = vec![&root];
+    // Every notification must carry it: a place one of them lacks fails.
+    let mut missing = false;
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let mut next = Vec::new();
+        for v in found {
+            match (segment.as_str(), v) {
+                ("*", serde_json::Value::Array(items)) => next.extend(items.iter()),
+                (key, serde_json::Value::Object(map)) => match map.get(key) {
+                    Some(child) => next.push(child),
+                    None => missing = true,
+                },
+                (index, serde_json::Value::Array(items)) => {
+                    match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                        Some(child) => next.push(child),
+                        None => missing = true,
+                    }
+                }
+                _ => missing = true,
+            }
+        }
+        found = next;
+    }
+    let mut all = !missing && !found.is_empty();
+    for v in found {
+        let equal: bool = match v.as_str() {
+            Some(token) => {
+                subtle::ConstantTimeEq::ct_eq(token.as_bytes(), secret.as_bytes()).into()
+            }
+            None => false,
+        };
+        all &= equal;
+    }
+    all
 }
 
 fn mac(key: &[u8]) -> Result<HmacSha256, VerifyError> {
@@ -182,6 +232,18 @@ pub fn verify(
         }
         WebhookScheme::Hmac(h) => verify_hmac(h, secret, headers, body, now),
         WebhookScheme::StaticToken { header: name } => {
+            if let Some(pointer) = name.strip_prefix(BODY_TOKEN) {
+                if !body_tokens_match(body, pointer, secret) {
+                    return Err(VerifyError::Signature);
+                }
+                // The same notification sent again is the same delivery.
+                return Ok(Verified {
+                    delivery_id: format!(
+                        "body-{}",
+                        hex::encode(<Sha256 as sha2::Digest>::digest(body))
+                    ),
+                });
+            }
             let got =
                 header(headers, name).ok_or_else(|| VerifyError::NamedHeader(name.clone()))?;
             let equal: bool =
@@ -277,6 +339,32 @@ pub fn sign_standard(secret: &str, id: &str, ts: i64, body: &[u8]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_token_in_the_body_must_be_in_every_notification() {
+        let scheme = WebhookScheme::StaticToken {
+            header: "json:/value/*/clientState".into(),
+        };
+        let check = |body: &str| verify(&scheme, "s3cret", &[], body.as_bytes(), 0);
+        let good =
+            r#"{"value":[{"clientState":"s3cret","resource":"a"},{"clientState":"s3cret"}]}"#;
+        let first = check(good).unwrap();
+        assert_eq!(
+            check(good).unwrap(),
+            first,
+            "the same body is the same delivery"
+        );
+        for bad in [
+            r#"{"value":[{"clientState":"s3cret"},{"clientState":"guess"}]}"#,
+            r#"{"value":[{"clientState":"s3cret"},{"resource":"no state"}]}"#,
+            r#"{"value":[]}"#,
+            r#"{"value":[{"clientState":["s3cret"]}]}"#,
+            "not json",
+        ] {
+            assert_eq!(check(bad), Err(VerifyError::Signature), "{bad}");
+        }
+    }
+
     use super::*;
     use serde_json::Value;
 
