@@ -28,7 +28,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, and a certificate for 127.0.0.1 it signed: (ca.pem, leaf, key).
-fn certificates(dir: &Path) -> (String, Vec<u8>, Vec<u8>) {
+pub(crate) fn certificates(dir: &Path) -> (String, Vec<u8>, Vec<u8>) {
     let ec = [
         "-newkey",
         "ec",
