@@ -3,8 +3,14 @@
 //! (<https://developers.facebook.com/docs/marketing-api/insights/best-practices>):
 //!
 //! 1. `POST /act_{id}/insights` with `level`, `fields`, `time_range`,
-//!    `time_increment=1`, `breakdowns`, `action_attribution_windows` →
-//!    `{"report_run_id": …}`.
+//!    `time_increment=1`, `breakdowns`, `action_attribution_windows` and,
+//!    below the account level, `filtering` on `<level>.effective_status`
+//!    IN every status → `{"report_run_id": …}`. Without that filter Meta
+//!    leaves deleted objects out ("`act_<ID>/insights?level=ad` does not
+//!    return stats for the deleted object … You can query insights for
+//!    DELETED objects using the ad.effective_status filter",
+//!    <https://developers.facebook.com/docs/marketing-api/best-practices/manage-your-ad-object-status>),
+//!    and their spend, still spent, would be missing.
 //! 2. `GET /{report_run_id}` until `async_status` is `Job Completed` and
 //!    `async_percent_completion` 100; each poll that finds it running is
 //!    a pending page (the host calls again later; no sandbox waits).
@@ -23,7 +29,7 @@ use wharf_sdk::prelude::*;
 use wharf_sdk::time::{date, days};
 
 use crate::api::{self, Answer, GraphError};
-use crate::{Config, accounts, cursor_text, parse_cursor, rows};
+use crate::{Config, accounts, cursor_text, objects, parse_cursor, rows};
 
 pub const STREAM: &str = "insights";
 pub const LEVELS: [&str; 4] = ["account", "campaign", "adset", "ad"];
@@ -294,6 +300,10 @@ fn create(config: &Config, account: &str, mut at: Cursor) -> Result<Page> {
     if let Some(t) = &config.action_report_time {
         form.push(("action_report_time", t.as_str()));
     }
+    let filtering = status_filter(&config.level);
+    if let Some(f) = &filtering {
+        form.push(("filtering", f.as_str()));
+    }
     let answer = api::send(api::post(config, &format!("{account}/insights"), &form))?;
     let run = answer.body["report_run_id"]
         .as_str()
@@ -311,6 +321,16 @@ fn create(config: &Config, account: &str, mut at: Cursor) -> Result<Page> {
     at.after = None;
     let wait = poll_wait(0).max(answer.usage.pace(config.throttle_at()).unwrap_or(0));
     Ok(Page::pending(cursor_text(&at)?, wait))
+}
+
+/// The report's `filtering`: every `effective_status` of the level's
+/// objects, `DELETED` and `ARCHIVED` included, so their days are reported
+/// (none at the account level).
+fn status_filter(level: &str) -> Option<String> {
+    let statuses = objects::level_statuses(level)?;
+    let filter = json!([{"field": format!("{level}.effective_status"), "operator": "IN",
+        "value": statuses}]);
+    Some(filter.to_string())
 }
 
 /// Seconds before the next look at a running report: soon at first (small
@@ -451,6 +471,29 @@ mod tests {
         let c = config(json!({}));
         assert_eq!(pass_days(&c, None, today), (today - 365, today));
         assert_eq!(day_of("2024-02-30"), None);
+    }
+
+    #[test]
+    fn deleted_objects_are_reported() {
+        let ad: Value = serde_json::from_str(&status_filter("ad").unwrap()).unwrap();
+        assert_eq!(ad[0]["field"], "ad.effective_status");
+        assert_eq!(ad[0]["operator"], "IN");
+        let values = ad[0]["value"].as_array().unwrap();
+        assert!(values.contains(&json!("DELETED")) && values.contains(&json!("ARCHIVED")));
+        assert_eq!(values.len(), objects::ALL_STATUSES.len());
+        let campaign: Value = serde_json::from_str(&status_filter("campaign").unwrap()).unwrap();
+        assert_eq!(campaign[0]["field"], "campaign.effective_status");
+        assert!(
+            campaign[0]["value"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("DELETED"))
+        );
+        assert_eq!(
+            status_filter("adset").map(|f| f.contains("adset.effective_status")),
+            Some(true)
+        );
+        assert_eq!(status_filter("account"), None);
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! - `insights`: per account and window of days, `POST /act_{id}/insights`
 //!   starts a report run; the run is polled (a pending page each time, so
 //!   no sandbox waits), failed runs are made again, then its rows are read
-//!   page by page; one record per day, level id and breakdown values. Each
-//!   pass reads again the last `lookback_days` (28): attribution windows
-//!   revise recent days. [`insights`]
+//!   page by page; one record per day, level id and breakdown values.
+//!   Deleted and archived objects are included (a `filtering` on the
+//!   level's `effective_status`: Meta leaves deleted ones out otherwise).
+//!   Each pass reads again the last `lookback_days` (28): attribution
+//!   windows revise recent days. [`insights`]
 //! - `campaigns`, `adsets`, `ads`: by `effective_status`, incremental by
 //!   `updated_time` filtering. [`objects`]
 //! - Limits: Meta's quotas follow the number of active ads, so they are

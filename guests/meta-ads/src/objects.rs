@@ -40,6 +40,12 @@ pub const ALL_STATUSES: [&str; 12] = [
     "WITH_ISSUES",
 ];
 
+/// The `effective_status` values of the objects an insights `level`
+/// reports on (none for `account`, which has no such filter).
+pub fn level_statuses(level: &str) -> Option<&'static [&'static str]> {
+    KINDS.iter().find(|k| k.prefix == level).map(|k| k.statuses)
+}
+
 pub const KINDS: [Kind; 3] = [
     Kind {
         stream: "campaigns",

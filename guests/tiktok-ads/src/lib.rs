@@ -13,7 +13,9 @@
 //!   expire; a revoked one fails the run as an authentication error.
 //! - `reports` ([`reports`]): the synchronous report in 30-day windows,
 //!   or async report tasks for longer ranges (pending pages while TikTok
-//!   builds the file, [`tasks`], [`csv`]); incremental with a lookback, as
+//!   builds the file, [`tasks`], [`csv`]; a task unfinished after about
+//!   85 minutes is canceled, and a failed one falls back to the windows
+//!   for the rest of the pass); incremental with a lookback, as
 //!   conversions are attributed late.
 //! - `campaigns`, `adgroups`, `ads`, `advertisers` ([`entities`]).
 //! - Errors come as HTTP 200 with a `code` ([`api`]): QPS limits are

@@ -16,6 +16,13 @@
 //! runs the page is pending: the host calls again after a pause, and no
 //! sandbox waits.
 //!
+//! A task is looked at [`MAX_POLLS`] times at most (about 85 minutes):
+//! one still `QUEUING` or `PROCESSING` then is canceled and counts as
+//! failed. In `auto` mode a failed task falls back to the synchronous
+//! windows and the pass is marked `no_async`: from then on a truncated
+//! synchronous answer keeps its rows (with a warning) instead of creating
+//! another task, which could fail the same way, again and again.
+//!
 //! Metrics come as strings; numbers become JSON numbers, `-` (no value)
 //! null, ids and names stay text. TikTok's `conversion` is `conversions`,
 //! as in the other ads connectors' records.
@@ -35,6 +42,10 @@ pub const STREAM: &str = "reports";
 const SYNC_WINDOW_DAYS: i64 = 30;
 /// Longest pause between two looks at a running task.
 const MAX_POLL_SECS: u32 = 60;
+/// Looks at a task before it is given up: 62 s of doubling pauses, then
+/// 60 s each, about 85 minutes in all. TikTok builds most files in
+/// minutes; one queued longer is stuck, and would hold the pass forever.
+const MAX_POLLS: u32 = 90;
 
 /// Where the stream stands.
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
@@ -57,6 +68,11 @@ struct Pass {
     adv: usize,
     #[serde(default)]
     step: Step,
+    /// The advertiser's async task failed (or TikTok allows this app
+    /// none): the rest of its pass is read synchronously, and a truncated
+    /// answer creates no new task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    no_async: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Default)]
@@ -121,6 +137,7 @@ fn new_pass(config: &Config, done_until: Option<i64>, today: i64) -> Result<Pass
         to: day_text(today + 1),
         adv: 0,
         step: Step::Start,
+        no_async: false,
     })
 }
 
@@ -140,13 +157,14 @@ pub fn fetch(config: &Config, cursor: Option<&str>) -> Result<Page> {
     };
     let today = today();
     let done_until = at.done_until.clone();
-    let pass = match at.pass {
+    let mut pass = match at.pass {
         Some(p) => p,
         None => new_pass(config, done_until.as_deref().and_then(day_of), today)?,
     };
     let ids = &config.advertiser_ids;
+    // `step` may mark the pass `no_async`; the cursor keeps that.
     let next = match ids.get(pass.adv) {
-        Some(advertiser) => step(config, advertiser, &pass)?,
+        Some(advertiser) => step(config, advertiser, &mut pass)?,
         // The config lost advertisers since the pass began.
         None => Next::Done(Vec::new()),
     };
@@ -163,9 +181,11 @@ pub fn fetch(config: &Config, cursor: Option<&str>) -> Result<Page> {
         Next::Done(records) if pass.adv + 1 < ids.len() => {
             let following = Cursor {
                 done_until: done_until.clone(),
+                // A failed task of one advertiser says nothing of the next.
                 pass: Some(Pass {
                     adv: pass.adv + 1,
                     step: Step::Start,
+                    no_async: false,
                     ..pass.clone()
                 }),
             };
@@ -182,78 +202,90 @@ pub fn fetch(config: &Config, cursor: Option<&str>) -> Result<Page> {
     })
 }
 
-/// The next step of `advertiser` in `pass`.
-fn step(config: &Config, advertiser: &str, pass: &Pass) -> Result<Next> {
+/// The next step of `advertiser` in `pass` (marked `no_async` when its
+/// task fails).
+fn step(config: &Config, advertiser: &str, pass: &mut Pass) -> Result<Next> {
     let from = day_of(&pass.from).ok_or_else(|| Error::Config("bad pass in cursor".into()))?;
     let to = day_of(&pass.to).ok_or_else(|| Error::Config("bad pass in cursor".into()))?;
     let auto = config.report_mode == ReportMode::Auto;
-    match &pass.step {
+    match pass.step.clone() {
         Step::Start => {
             let long = to - from + 1 > SYNC_WINDOW_DAYS;
             let asynchronous = match config.report_mode {
                 ReportMode::Async => true,
                 ReportMode::Sync => false,
-                ReportMode::Auto => long,
+                ReportMode::Auto => long && !pass.no_async,
             };
             if asynchronous {
                 match tasks::create(config, advertiser, &pass.from, &pass.to) {
                     Ok(task) => return Ok(Next::Wait(Step::Task { task, polls: 0 }, 1)),
                     // Async reports may need TikTok's allowlist: read by
-                    // windows instead of failing.
-                    Err(Error::Config(why)) if auto => wharf_sdk::log::warn(format!(
-                        "advertiser {advertiser}: no async report ({why}); reading {} to {} by 30-day windows",
-                        pass.from, pass.to
-                    )),
+                    // windows instead of failing, and ask no more.
+                    Err(Error::Config(why)) if auto => {
+                        wharf_sdk::log::warn(format!(
+                            "advertiser {advertiser}: no async report ({why}); reading {} to {} by 30-day windows",
+                            pass.from, pass.to
+                        ));
+                        pass.no_async = true;
+                    }
                     Err(e) => return Err(e),
                 }
             }
             sync_page(config, advertiser, pass, from, 1)
         }
         Step::Sync { day, page } => {
-            let day = day_of(day).ok_or_else(|| Error::Config("bad day in cursor".into()))?;
-            sync_page(config, advertiser, pass, day, *page)
+            let day = day_of(&day).ok_or_else(|| Error::Config("bad day in cursor".into()))?;
+            sync_page(config, advertiser, pass, day, page)
         }
-        Step::Task { task, polls } => match tasks::status(config, advertiser, task)? {
-            Status::Done => rows(config, advertiser, task, None, 0, Vec::new()),
-            Status::Running => {
-                let polls = polls.saturating_add(1);
-                let wait = 1u32.checked_shl(polls).unwrap_or(MAX_POLL_SECS);
-                Ok(Next::Wait(
-                    Step::Task {
-                        task: task.clone(),
-                        polls,
-                    },
-                    wait.min(MAX_POLL_SECS),
-                ))
+        Step::Task { task, polls } => {
+            let mut status = tasks::status(config, advertiser, &task)?;
+            if matches!(status, Status::Running) && polls >= MAX_POLLS {
+                status = tasks::give_up(config, advertiser, &task, polls)?;
             }
-            Status::Failed(why) if auto => {
-                wharf_sdk::log::warn(format!(
-                    "advertiser {advertiser}: report task {task} ended {why}; reading by 30-day windows instead"
-                ));
-                sync_page(config, advertiser, pass, from, 1)
+            match status {
+                Status::Done => rows(config, advertiser, &task, None, 0, Vec::new()),
+                Status::Running => {
+                    let polls = polls.saturating_add(1);
+                    Ok(Next::Wait(Step::Task { task, polls }, poll_wait(polls)))
+                }
+                Status::Failed(why) if auto => {
+                    wharf_sdk::log::warn(format!(
+                        "advertiser {advertiser}: report task {task} ended {why}; reading by 30-day windows instead"
+                    ));
+                    // A truncated window must not create the next task.
+                    pass.no_async = true;
+                    sync_page(config, advertiser, pass, from, 1)
+                }
+                Status::Failed(why) => Err(Error::Fatal(format!(
+                    "advertiser {advertiser}: TikTok's report task {task} ended {why}"
+                ))),
             }
-            Status::Failed(why) => Err(Error::Fatal(format!(
-                "advertiser {advertiser}: TikTok's report task {task} ended {why}"
-            ))),
-        },
+        }
         Step::Rows {
             task,
             blob,
             offset,
             columns,
-        } => rows(
-            config,
-            advertiser,
-            task,
-            blob.clone(),
-            *offset,
-            columns.clone(),
-        ),
+        } => rows(config, advertiser, &task, blob, offset, columns),
     }
 }
 
+/// The pause before the next look at a task already looked at `polls`
+/// times: 2, 4, 8 … seconds, then [`MAX_POLL_SECS`].
+fn poll_wait(polls: u32) -> u32 {
+    1u32.checked_shl(polls)
+        .unwrap_or(MAX_POLL_SECS)
+        .min(MAX_POLL_SECS)
+}
+
 /// One page of the synchronous report for the window starting `day`.
-fn sync_page(config: &Config, advertiser: &str, pass: &Pass, day: i64, page: u32) -> Result<Next> {
+fn sync_page(
+    config: &Config,
+    advertiser: &str,
+    pass: &mut Pass,
+    day: i64,
+    page: u32,
+) -> Result<Next> {
     let to = day_of(&pass.to).unwrap_or(day);
     let end = (day + SYNC_WINDOW_DAYS - 1).min(to);
     let mut request = api::get(config, "report/integrated/get/")
@@ -277,13 +309,21 @@ fn sync_page(config: &Config, advertiser: &str, pass: &Pass, day: i64, page: u32
             pass.from, pass.to
         ));
         // Async reports are not truncated: read the pass that way, if
-        // TikTok allows this app async reports.
-        if config.report_mode == ReportMode::Auto {
+        // TikTok allows this app async reports and no task of this pass
+        // failed already (another would be created after each failure).
+        if config.report_mode == ReportMode::Auto && pass.no_async {
+            wharf_sdk::log::warn(format!(
+                "advertiser {advertiser}: the async report failed already; keeping the truncated rows"
+            ));
+        } else if config.report_mode == ReportMode::Auto {
             match tasks::create(config, advertiser, &pass.from, &pass.to) {
                 Ok(task) => return Ok(Next::Wait(Step::Task { task, polls: 0 }, 1)),
-                Err(Error::Config(no)) => wharf_sdk::log::warn(format!(
-                    "advertiser {advertiser}: no async report either ({no}); keeping the truncated rows"
-                )),
+                Err(Error::Config(no)) => {
+                    wharf_sdk::log::warn(format!(
+                        "advertiser {advertiser}: no async report either ({no}); keeping the truncated rows"
+                    ));
+                    pass.no_async = true;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -517,5 +557,29 @@ mod tests {
         assert_eq!(next.from, "2024-05-14", "seven days ending today again");
         assert_eq!(day_of("2024-05-01 00:00:00"), Some(days(2024, 5, 1)));
         assert_eq!(day_of("2024-13-01"), None);
+    }
+
+    #[test]
+    fn a_failed_task_is_kept_in_the_cursor() {
+        // A cursor written before `no_async` existed still reads.
+        let old: Cursor = serde_json::from_value(json!({"pass": {"from": "2024-05-01",
+            "to": "2024-06-20", "adv": 1, "step": {"step": "sync", "day": "2024-05-31", "page": 2}}}))
+        .unwrap();
+        let mut pass = old.pass.unwrap();
+        assert!(!pass.no_async);
+        assert!(!serde_json::to_string(&pass).unwrap().contains("no_async"));
+        pass.no_async = true;
+        let again: Pass = serde_json::from_str(&serde_json::to_string(&pass).unwrap()).unwrap();
+        assert_eq!(again, pass);
+    }
+
+    #[test]
+    fn tasks_are_looked_at_for_a_bounded_time() {
+        assert_eq!(poll_wait(1), 2);
+        assert_eq!(poll_wait(5), 32);
+        assert_eq!(poll_wait(6), MAX_POLL_SECS);
+        assert_eq!(poll_wait(40), MAX_POLL_SECS, "no overflow");
+        let total: u32 = (1..=MAX_POLLS).map(poll_wait).sum();
+        assert!((60 * 60..=2 * 60 * 60).contains(&total), "{total} s");
     }
 }

@@ -10,6 +10,8 @@
 //! TikTok allows one task creation a second per app and 500 an hour per
 //! ad account, and keeps a task for 30 days; the CSV is downloaded again
 //! from the task when the blob of an earlier call is gone (a resumed run).
+//! A task that never ends is canceled with `POST /report/task/cancel/`
+//! (<https://business-api.tiktok.com/portal/docs?id=1803615367145537>).
 
 use serde_json::{Value, json};
 use wharf_sdk::blob::Blob;
@@ -92,6 +94,36 @@ pub fn status(config: &Config, advertiser: &str, task: &str) -> Result<Status> {
             )));
         }
     })
+}
+
+/// Give up a task still `QUEUING` or `PROCESSING` after `polls` looks:
+/// cancel it (JSON `advertiser_id` and `task_id`; TikTok answers
+/// `data.status` `CANCELED`, or an error code when the task is past
+/// canceling), so it stops holding the account's queue, and count it
+/// failed. A refused cancel (the task just ended) changes nothing to that;
+/// a pause TikTok asks for, or a passing failure, is the host's to wait
+/// out, and the task is looked at again.
+pub fn give_up(config: &Config, advertiser: &str, task: &str, polls: u32) -> Result<Status> {
+    let body = json!({"advertiser_id": advertiser, "task_id": task});
+    match api::post(config, "report/task/cancel/", &body).and_then(api::send) {
+        Ok(answer) => wharf_sdk::log::warn(format!(
+            "advertiser {advertiser}: report task {task} unfinished after {polls} looks; canceled (TikTok says `{}`)",
+            answer.data["status"].as_str().unwrap_or("")
+        )),
+        // Waited out by the host (or the token is gone): look again later.
+        Err(
+            e @ (Error::RateLimited(_)
+            | Error::Transient(_)
+            | Error::AuthExpired(_)
+            | Error::Auth(_)),
+        ) => return Err(e),
+        Err(e) => wharf_sdk::log::warn(format!(
+            "advertiser {advertiser}: TikTok did not cancel report task {task}: {e}"
+        )),
+    }
+    Ok(Status::Failed(format!(
+        "unfinished after {polls} looks (over an hour), so this connector canceled it"
+    )))
 }
 
 /// Download the task's CSV into a blob kept by the host.

@@ -5,9 +5,11 @@
 //! rows a page by `after` cursors) for two accounts in windows of five
 //! days; the next sync reads again only the lookback's days, makes again
 //! the report run Meta failed, waits out an 80004 throttle as long as the
-//! usage headers say, replaces the day attribution revised and reads only
-//! the campaign that changed; a revoked token (code 190) fails the run as
-//! an authentication error; the token is in no record, log or answer.
+//! usage headers say, replaces the day attribution revised (of a live ad,
+//! and of an ad deleted since, which Meta reports only to runs filtering
+//! on `ad.effective_status` with `DELETED`) and reads only the campaign
+//! that changed; a revoked token (code 190) fails the run as an
+//! authentication error; the token is in no record, log or answer.
 
 use serde_json::{Value, json};
 
@@ -85,6 +87,18 @@ async fn meta_insights_by_async_report_runs_then_the_lookback_again() {
         );
         let attribution: Value =
             serde_json::from_str(&asked["action_attribution_windows"]).unwrap();
+        // Deleted and archived ads are reported too.
+        let filter = asked
+            .get("filtering")
+            .expect("a filtering on effective_status");
+        let filter: Value = serde_json::from_str(filter).unwrap();
+        assert_eq!(filter[0]["field"], "ad.effective_status", "{filter}");
+        assert_eq!(filter[0]["operator"], "IN", "{filter}");
+        let statuses = filter[0]["value"].as_array().expect("statuses");
+        assert!(
+            statuses.contains(&json!("DELETED")) && statuses.contains(&json!("ARCHIVED")),
+            "{filter}"
+        );
         assert_eq!(
             attribution,
             json!(["1d_click", "7d_click", "28d_click", "1d_view"])
@@ -179,12 +193,16 @@ async fn meta_insights_by_async_report_runs_then_the_lookback_again() {
     );
 
     // Later: attribution revised a day of the lookback, a campaign was
-    // renamed, and Meta fails the next report run and throttles once.
+    // renamed, an ad was deleted (and its yesterday revised: deleted ads
+    // still count late conversions), and Meta fails the next report run
+    // and throttles once.
     let revised = day(today - 2);
-    let (renamed, revised_ad, seen_before, asked_before) = {
+    let (renamed, revised_ad, deleted_ad, seen_before, asked_before) = {
         let mut f = fake.lock().unwrap();
         let ad = f.accounts[0].ads[0]["id"].as_str().unwrap().to_string();
         f.revise(&revised, &ad, 123_456);
+        let deleted = f.delete_ad(0, 2);
+        f.revise(&yesterday, &deleted, 65_432);
         f.rename_campaign(0, 0, "Winter sale (renamed)");
         f.fail_next_runs = 1;
         f.throttle_next = 1;
@@ -192,7 +210,7 @@ async fn meta_insights_by_async_report_runs_then_the_lookback_again() {
             .as_str()
             .unwrap()
             .to_string();
-        (campaign, ad, f.seen.len(), f.report_requests.len())
+        (campaign, ad, deleted, f.seen.len(), f.report_requests.len())
     };
     let second = wharf.run(&sync).await;
     assert_eq!(second["status"], "succeeded", "{second}");
@@ -238,6 +256,16 @@ async fn meta_insights_by_async_report_runs_then_the_lookback_again() {
     assert_eq!(
         found[0]["data"]["spend"], spend,
         "the revised day replaced itself"
+    );
+    let found = wharf
+        .records_where(&sync, "insights", &format!("{yesterday}|{deleted_ad}"))
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let spend = fake.lock().unwrap().spend(&yesterday, &deleted_ad);
+    assert_eq!(spend, 654.32);
+    assert_eq!(
+        found[0]["data"]["spend"], spend,
+        "the deleted ad's revised spend landed"
     );
     assert_eq!(wharf.records_all(&sync, "insights").await, 10 * ads);
     assert!(

@@ -10,6 +10,9 @@
 //! the last seven days with the synchronous report (late conversions
 //! land) and keeps only the campaign that changed; no token in any
 //! record, log or answer; and a revoked token failing the run as auth.
+//! A second test: a failed async task falls back to the synchronous
+//! windows once, keeping the rows of windows TikTok truncates instead of
+//! creating a task again (which looped for ever).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -311,4 +314,74 @@ async fn tiktok_reports_async_then_sync_lookback_and_the_ad_structure() {
         error.contains("has been revoked") && !error.contains(&token),
         "{error}"
     );
+}
+
+/// TikTok fails the async task, then truncates every synchronous window
+/// (`X-Tt-Ads-Throttle`): the pass falls back to the windows once, keeps
+/// their rows with a warning, and creates no second task. (Creating one
+/// on each truncated window sent the pass round failed task, windows,
+/// new task, for ever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiktok_a_failed_task_falls_back_to_truncated_windows_once() {
+    let mut state = TikTok::default();
+    state.fail_tasks = true;
+    state.truncate_reports = true;
+    let (api, fake) = tiktok_ads::start(state).await;
+    let wharf = Wharf::start().await;
+    let connector = wharf.upload("tiktok-ads").await;
+    let token = exchange(&api).await;
+    let today = today();
+    let advertiser = ADVERTISERS[0];
+    let config = json!({"advertiser_ids": [advertiser], "level": "ad", "metrics": METRICS,
+        "start_date": day_text(today - 44), "page_size": 1000,
+        "base_url": api.url("/open_api/v1.3")});
+    let conn = wharf
+        .connection(
+            "tiktok-failed-task",
+            &connector,
+            config,
+            json!({"access_token": token}),
+        )
+        .await;
+    let sync = wharf
+        .sync(json!({"name": "tiktok-failed-task", "source": conn, "streams": ["reports"], "mode": "incremental", "destination": "records"}))
+        .await;
+    let run = wharf.run(&sync).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let expected_rows = {
+        let f = fake.lock().unwrap();
+        assert_eq!(f.violations, Vec::<String>::new());
+        assert_eq!(f.tasks.len(), 1, "one task, none per truncated window");
+        let task = f.tasks.values().next().unwrap();
+        assert_eq!(task.checks, 3, "two polls, then FAILED");
+        assert!(task.fails && !task.canceled);
+        assert_eq!(f.downloads, 0, "a failed task has no file");
+        let windows: Vec<(String, String, String)> = f
+            .report_queries()
+            .into_iter()
+            .map(|(_, from, to, page)| (from, to, page))
+            .collect();
+        assert_eq!(
+            windows,
+            vec![
+                (day_text(today - 44), day_text(today - 15), "1".to_string()),
+                (day_text(today - 14), day_text(today + 1), "1".to_string()),
+            ],
+            "the 46 days once, by 30-day windows"
+        );
+        f.expected(advertiser, "AUCTION_AD", today - 44, today)
+    };
+    assert!(!expected_rows.is_empty());
+    assert_eq!(
+        wharf.records_all(&sync, "reports").await,
+        expected_rows.len(),
+        "the truncated windows' rows are kept"
+    );
+    let id = run["id"].as_str().unwrap();
+    let logs = wharf
+        .get(&format!("/api/v1/runs/{id}/logs?limit=500"))
+        .await
+        .text;
+    assert!(logs.contains("keeping the truncated rows"), "{logs}");
+    assert!(!logs.contains(&token), "the token leaked: {logs}");
 }

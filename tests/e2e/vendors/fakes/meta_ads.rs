@@ -24,7 +24,11 @@
 //!   `POST /act_{id}/insights` checks `level`, `fields`, `time_range`
 //!   (37 months back at most: code 3018), `time_increment=1` and
 //!   `action_attribution_windows` (7d_view and 28d_view are gone since 12
-//!   January 2026) and answers `{"report_run_id"}`; `GET /{id}` says `Job
+//!   January 2026) and `filtering` on `<level>.effective_status` (`IN`
+//!   the level's statuses: deleted objects, [`Meta::delete_ad`], are
+//!   reported only when it asks for `DELETED`, as
+//!   <https://developers.facebook.com/docs/marketing-api/best-practices/manage-your-ad-object-status>
+//!   says) and answers `{"report_run_id"}`; `GET /{id}` says `Job
 //!   Running` until [`Meta::polls_to_complete`] polls, then `Job Completed`
 //!   and 100; [`Meta::fail_next_runs`] say `Job Failed` with v25's
 //!   `error_code`/`error_message` (code -2, subcode 2490547, as
@@ -209,6 +213,19 @@ impl Meta {
         let campaign = &mut a.campaigns[index];
         campaign["name"] = json!(name);
         campaign["updated_time"] = json!(data::stamp(now, offset));
+    }
+
+    /// Delete an ad now (`DELETED`, its `updated_time` moves); its id.
+    pub fn delete_ad(&mut self, account: usize, index: usize) -> String {
+        let a = &mut self.accounts[account];
+        let offset = a.fields["timezone_offset_hours_utc"].as_i64().unwrap_or(0);
+        let now = wharf_sdk::time::now_ms().div_euclid(1000);
+        let ad = &mut a.ads[index];
+        for field in ["status", "configured_status", "effective_status"] {
+            ad[field] = json!("DELETED");
+        }
+        ad["updated_time"] = json!(data::stamp(now, offset));
+        ad["id"].as_str().unwrap_or_default().to_string()
     }
 
     /// How long a throttled answer asks to wait.

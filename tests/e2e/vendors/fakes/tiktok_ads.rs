@@ -25,12 +25,18 @@
 //!   `[<level>_id, "stat_time_day"]`, `metrics`, dates ≤ 30 days apart,
 //!   `filtering` by status, `page`/`page_size` with `page_info`; rows as
 //!   `{"dimensions": {...}, "metrics": {...}}`, numbers as strings.
+//!   Over 20,000 ids TikTok truncates the answer and says so in the
+//!   `X-Tt-Ads-Throttle` header ([`TikTok::truncate_reports`]).
 //!   Async tasks: `POST /report/task/create/` (doc 1740302766489602; one a
 //!   second), `GET /report/task/check/` (doc 1740302781443073: QUEUING,
-//!   PROCESSING, then SUCCESS after [`TikTok::task_polls`] checks), `GET
+//!   PROCESSING, then SUCCESS after [`TikTok::task_polls`] checks, or
+//!   FAILED with a `message` when [`TikTok::fail_tasks`]), `GET
 //!   /report/task/download/` (doc 1740302808815618: the CSV stream for
 //!   `CSV_STRING`, titles translated unless
-//!   `enable_report_title_translation` is false).
+//!   `enable_report_title_translation` is false), `POST
+//!   /report/task/cancel/` (doc 1803615367145537: JSON `advertiser_id` and
+//!   `task_id` of a QUEUING or PROCESSING task; `data.status` CANCELED,
+//!   an error for a task past that).
 //! - **Lists**: `/campaign/get/` (doc 1739315828649986), `/adgroup/get/`,
 //!   `/ad/get/` by `page`/`page_size`, newest id first, deleted objects only
 //!   with the `*_STATUS_ALL` secondary status filter; `/advertiser/info/`
@@ -79,6 +85,10 @@ pub struct Task {
     pub advertiser: String,
     pub body: Value,
     pub checks: u32,
+    /// Ends FAILED instead of SUCCESS.
+    pub fails: bool,
+    /// Canceled by `/report/task/cancel/`.
+    pub canceled: bool,
 }
 
 pub struct TikTok {
@@ -95,6 +105,10 @@ pub struct TikTok {
     pub qps_limit: usize,
     /// Checks of a task answered QUEUING / PROCESSING before SUCCESS.
     pub task_polls: u32,
+    /// Tasks created from now on end FAILED (after the same checks).
+    pub fail_tasks: bool,
+    /// Synchronous reports carry `X-Tt-Ads-Throttle`, as over 20,000 ids.
+    pub truncate_reports: bool,
     pub tasks: BTreeMap<String, Task>,
     pub downloads: u32,
     pub calls: Vec<Call>,
@@ -120,6 +134,8 @@ impl Default for TikTok {
             throttle_next: 0,
             qps_limit: 10,
             task_polls: 2,
+            fail_tasks: false,
+            truncate_reports: false,
             tasks: BTreeMap::new(),
             downloads: 0,
             calls: Vec::new(),
@@ -227,8 +243,15 @@ type Refusal = (i64, String);
 /// What an API call answers: JSON data, or a CSV file.
 enum Answer {
     Data(Value),
+    /// A synchronous report TikTok truncated (the `X-Tt-Ads-Throttle`
+    /// header with its data).
+    Truncated(Value),
     Csv(String),
 }
+
+/// `X-Tt-Ads-Throttle` of a truncated synchronous report, as TikTok's
+/// reference quotes it (doc 1740302848100353).
+pub const TRUNCATED: &str = "\"Number of ad ids is equal or more than 20k, only return the top 20k id's results, sorting by create time desc order.\"";
 
 async fn serve(State(tt): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -265,6 +288,9 @@ async fn serve(State(tt): State<Shared>, request: Request) -> Response {
     });
     match answer {
         Ok(Answer::Data(data)) => axum::Json(s.ok(data)).into_response(),
+        Ok(Answer::Truncated(data)) => {
+            ([("x-tt-ads-throttle", TRUNCATED)], axum::Json(s.ok(data))).into_response()
+        }
         Ok(Answer::Csv(text)) => {
             ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response()
         }
@@ -419,6 +445,7 @@ impl TikTok {
             ("POST", "/report/task/create/") => self.task_create(headers, body, second),
             ("GET", "/report/task/check/") => self.task_check(query),
             ("GET", "/report/task/download/") => self.task_download(query),
+            ("POST", "/report/task/cancel/") => self.task_cancel(headers, body),
             _ => {
                 self.violations
                     .push(format!("{method} {path}: not an endpoint the fake models"));

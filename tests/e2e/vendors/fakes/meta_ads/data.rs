@@ -274,7 +274,12 @@ pub fn row(
 }
 
 /// The rows of a report: every ad of `account` on each day, summed by the
-/// level's object; `spend` overrides an ad's day (a revised day).
+/// level's object; `spend` overrides an ad's day (a revised day). Below
+/// the account level, only objects whose `effective_status` is in
+/// `statuses` are reported; without a list (no `filtering`), all but
+/// `DELETED` ones, as Meta's ad account insights leave deleted objects out.
+/// A parent's row still sums its deleted children ("we include the stats
+/// of all children objects").
 pub fn rows(
     account: &Account,
     level: &str,
@@ -282,6 +287,7 @@ pub fn rows(
     fields: &[String],
     windows: &[String],
     revised: &BTreeMap<(String, String), i64>,
+    statuses: Option<&[String]>,
 ) -> Vec<Value> {
     let name = |list: &[Value], id: &Value| {
         list.iter()
@@ -310,6 +316,20 @@ pub fn rows(
                 .iter()
                 .position(|l| *l == level);
             let depth = depth.unwrap_or(3);
+            let object = match depth {
+                0 => None,
+                1 => account.campaigns.iter().find(|c| c["id"] == *campaign),
+                2 => account.adsets.iter().find(|s| s["id"] == ad["adset_id"]),
+                _ => Some(ad),
+            };
+            let status = object.and_then(|o| o["effective_status"].as_str());
+            let shown = status.is_none_or(|s| match statuses {
+                Some(list) => list.iter().any(|l| l == s),
+                None => s != "DELETED",
+            });
+            if !shown {
+                continue;
+            }
             if depth >= 1 {
                 ids.insert("campaign_id".into(), campaign.clone());
                 ids.insert(
@@ -368,6 +388,7 @@ mod tests {
             &fields,
             &windows,
             &BTreeMap::new(),
+            None,
         );
         assert_eq!(rows.len(), 3);
         let ad = accounts[0].ads[0]["id"].as_str().unwrap();
@@ -393,6 +414,7 @@ mod tests {
             &fields,
             &[],
             &BTreeMap::new(),
+            None,
         )
     }
 }

@@ -1,20 +1,66 @@
 //! The fake's async report runs: `POST /act_{id}/insights` checked as
 //! Meta's insights reference describes its parameters, and the
 //! `AdReportRun` polled until it completes (or fails, saying why as v25.0
-//! does).
+//! does). Deleted objects are reported only when `filtering` on
+//! `<level>.effective_status` asks for `DELETED`
+//! (<https://developers.facebook.com/docs/marketing-api/best-practices/manage-your-ad-object-status>).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use super::data::{self, INSIGHTS_FIELDS, WINDOWS};
-use super::{Answer, Meta, Params, ReportRun, day_of, param, refuse, today};
+use super::{
+    AD_STATUSES, ADSET_STATUSES, Answer, CAMPAIGN_STATUSES, Meta, Params, ReportRun, day_of, param,
+    refuse, today,
+};
 
 /// An `AdReportRun`'s fields, and what a failed one says from v25.0 on.
 const RUN_FIELDS: &str = "id account_id time_ref time_completed async_status \
     async_percent_completion date_start date_stop is_running";
 const RUN_ERROR_FIELDS: &str =
     "error_code error_message error_subcode error_user_title error_user_msg";
+
+/// The statuses an insights `filtering` keeps: the fake models one filter,
+/// `[{"field": "<level>.effective_status", "operator": "IN", "value":
+/// [<statuses of the level's objects>]}]`; anything else is refused.
+fn status_filter(level: &str, filtering: Option<&str>) -> Result<Option<Vec<String>>, String> {
+    let Some(text) = filtering else {
+        return Ok(None);
+    };
+    let filters: Vec<Value> = serde_json::from_str(text)
+        .map_err(|_| format!("filtering must be a JSON array of filters, not {text}"))?;
+    let valid = match level {
+        "campaign" => CAMPAIGN_STATUSES,
+        "adset" => ADSET_STATUSES,
+        "ad" => AD_STATUSES,
+        _ => "",
+    };
+    let mut kept: Option<Vec<String>> = None;
+    for f in &filters {
+        let field = f["field"].as_str().unwrap_or_default();
+        if field != format!("{level}.effective_status") || valid.is_empty() {
+            return Err(format!(
+                "Filtering field {field} is not modelled at level {level}"
+            ));
+        }
+        if f["operator"] != "IN" {
+            return Err(format!(
+                "filtering operator {} is not modelled",
+                f["operator"]
+            ));
+        }
+        let values: Vec<String> = serde_json::from_value(f["value"].clone())
+            .map_err(|_| format!("filtering value {} must be a list of statuses", f["value"]))?;
+        if let Some(bad) = values.iter().find(|v| !valid.split(' ').any(|s| s == *v)) {
+            return Err(format!(
+                "Filtering field {field} with operation in and value {bad} is not supported"
+            ));
+        }
+        kept = Some(values);
+    }
+    Ok(kept)
+}
 
 impl Meta {
     /// `POST /act_{id}/insights`: a report run.
@@ -96,11 +142,23 @@ impl Meta {
                 format!("action_attribution_windows: {w} is not available"),
             );
         }
+        let statuses = match status_filter(level, param(p, "filtering")) {
+            Ok(statuses) => statuses,
+            Err(why) => return bad(self, why),
+        };
         let days: Vec<String> = (since..=until)
             .map(|d| wharf_sdk::time::date(d * 86_400))
             .collect();
         let account = &self.accounts[i];
-        let rows = data::rows(account, level, &days, &fields, &windows, &self.revised);
+        let rows = data::rows(
+            account,
+            level,
+            &days,
+            &fields,
+            &windows,
+            &self.revised,
+            statuses.as_deref(),
+        );
         self.counter += 1;
         let id = format!("6{:016}", 1_044_697_365_143 + self.counter);
         let failed = self.fail_next_runs > 0;

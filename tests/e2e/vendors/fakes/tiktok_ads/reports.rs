@@ -1,7 +1,7 @@
 //! The fake TikTok's reports: the synchronous basic report, and async
 //! report tasks whose CSV files hold the same rows. The selection is
 //! checked as TikTok's reference describes it (docs 1740302848100353 and
-//! 1740302766489602).
+//! 1740302766489602); a task is canceled as doc 1803615367145537 says.
 
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value, json};
@@ -11,6 +11,7 @@ use super::{Answer, Refusal, Task, TikTok, arg, page_args, page_info};
 
 const REPORT: &str = "/report/integrated/get/";
 const CREATE: &str = "/report/task/create/";
+const CANCEL: &str = "/report/task/cancel/";
 
 /// What a report asks for.
 struct Selection {
@@ -165,9 +166,24 @@ impl TikTok {
                 json!({"dimensions": dims, "metrics": metrics})
             })
             .collect();
-        Ok(Answer::Data(
-            json!({"list": list, "page_info": page_info(page, size, all.len())}),
-        ))
+        let data = json!({"list": list, "page_info": page_info(page, size, all.len())});
+        Ok(if self.truncate_reports {
+            Answer::Truncated(data)
+        } else {
+            Answer::Data(data)
+        })
+    }
+
+    /// Record a JSON body not sent as `application/json`.
+    fn json_body(&mut self, path: &str, headers: &HeaderMap) {
+        let json_body = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if !json_body {
+            self.violations
+                .push(format!("{path}: body not sent as application/json"));
+        }
     }
 
     pub(super) fn task_create(
@@ -176,14 +192,7 @@ impl TikTok {
         body: &[u8],
         second: u64,
     ) -> Result<Answer, Refusal> {
-        let json_body = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("application/json"));
-        if !json_body {
-            self.violations
-                .push(format!("{CREATE}: body not sent as application/json"));
-        }
+        self.json_body(CREATE, headers);
         let b: Value = serde_json::from_slice(body)
             .map_err(|_| (40002, "The request body must be JSON.".to_string()))?;
         let known = [
@@ -229,6 +238,8 @@ impl TikTok {
             advertiser: sel.advertiser,
             body: b.clone(),
             checks: 0,
+            fails: self.fail_tasks,
+            canceled: false,
         };
         self.tasks.insert(id.clone(), task);
         Ok(Answer::Data(json!({ "task_id": id })))
@@ -251,17 +262,57 @@ impl TikTok {
         let task = self.tasks.get_mut(&id).expect("a task");
         task.checks += 1;
         let status = match task.checks {
+            _ if task.canceled => "CANCELED",
+            n if n > polls && task.fails => "FAILED",
             n if n > polls => "SUCCESS",
             1 => "QUEUING",
             _ => "PROCESSING",
         };
-        Ok(Answer::Data(json!({"status": status, "message": ""})))
+        // "This field is returned when `status` is `FAILED`."
+        let message = if status == "FAILED" {
+            "The report could not be generated. Please try again later."
+        } else {
+            ""
+        };
+        Ok(Answer::Data(json!({"status": status, "message": message})))
+    }
+
+    /// `POST /report/task/cancel/`: JSON `advertiser_id` and `task_id`, a
+    /// task still QUEUING or PROCESSING.
+    pub(super) fn task_cancel(
+        &mut self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Answer, Refusal> {
+        self.json_body(CANCEL, headers);
+        let b: Value = serde_json::from_slice(body)
+            .map_err(|_| (40002, "The request body must be JSON.".to_string()))?;
+        for k in b.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if k != "advertiser_id" && k != "task_id" {
+                self.violations
+                    .push(format!("{CANCEL}: field `{k}` is not modelled"));
+            }
+        }
+        let advertiser = self.advertiser(b["advertiser_id"].as_str())?.id.clone();
+        let id = b["task_id"].as_str().unwrap_or_default().to_string();
+        let polls = self.task_polls;
+        match self.tasks.get_mut(&id) {
+            Some(t) if t.advertiser == advertiser && !t.canceled && t.checks <= polls => {
+                t.canceled = true;
+                Ok(Answer::Data(json!({"status": "CANCELED"})))
+            }
+            Some(t) if t.advertiser == advertiser => Err((
+                40002,
+                format!("task_id: Task {id} is not QUEUING or PROCESSING."),
+            )),
+            _ => Err((40002, format!("task_id: Task {id} does not exist."))),
+        }
     }
 
     pub(super) fn task_download(&mut self, query: &[(String, String)]) -> Result<Answer, Refusal> {
         let id = self.task_of(query, "/report/task/download/")?;
         let task = self.tasks[&id].clone();
-        if task.checks <= self.task_polls {
+        if task.checks <= self.task_polls || task.fails || task.canceled {
             self.violations
                 .push(format!("download of task {id} before it succeeded"));
             return Err((40002, "The task has not finished.".into()));
