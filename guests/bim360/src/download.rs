@@ -13,6 +13,11 @@
 //! The signed URL is a bearer credential for two minutes: it is never
 //! logged, never put in a record, and an error about the download names
 //! the bucket and key, not the URL.
+//!
+//! When the run's blob space (the host's `blob_bytes`) is spent, the
+//! version's record is not written: its download stays in the cursor and
+//! the run stops there, so the next run, with space of its own, downloads
+//! it. Only a file too large for any run is written without its content.
 
 use wharf_sdk::blob::Blob;
 use wharf_sdk::http::Request;
@@ -74,8 +79,20 @@ pub fn wanted(config: &Config, data: &mut Map<String, Value>) -> bool {
     }
 }
 
+/// What became of a version's file.
+enum Fetched {
+    /// In a blob of the run, this many bytes.
+    File(Blob, u64),
+    /// It cannot be had, for this reason (the record says so).
+    Skipped(String),
+    /// The run's blob space is spent: the download waits for the next run.
+    NoRoom(String),
+}
+
 /// Download the version's file and emit its record with the file as its
-/// blob (or, when the file cannot be had, with `content_skipped`).
+/// blob (or, when the file cannot be had, with `content_skipped`). When the
+/// run's blob space is spent, no record: [`Walk::no_room`] is set and the
+/// task stays in the cursor.
 pub fn version(w: &mut Walk, mut data: Map<String, Value>) -> Result<()> {
     let urn = data
         .get("storage_urn")
@@ -84,21 +101,28 @@ pub fn version(w: &mut Walk, mut data: Map<String, Value>) -> Result<()> {
         .to_string();
     let fetched = match object_of(&urn) {
         Some((bucket, key)) => fetch(w, bucket, key)?,
-        None => Err("the version has no file in APS's object storage".into()),
+        None => Fetched::Skipped("the version has no file in APS's object storage".into()),
     };
+    let path = data
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("a version")
+        .to_string();
     let r = match fetched {
-        Ok((blob, bytes)) => {
+        Fetched::File(blob, bytes) => {
             data.insert("content_downloaded".into(), Value::Bool(true));
             data.insert("content_bytes".into(), json!(bytes));
             record(data).with_blob(&blob)
         }
-        Err(why) => {
+        Fetched::NoRoom(why) => {
             wharf_sdk::log::warn(format!(
-                "{} was not downloaded: {why}",
-                data.get("path")
-                    .and_then(Value::as_str)
-                    .unwrap_or("a version")
+                "the run's space for files is spent ({why}): {path} and what follows wait for the next run"
             ));
+            w.no_room = true;
+            return Ok(());
+        }
+        Fetched::Skipped(why) => {
+            wharf_sdk::log::warn(format!("{path} was not downloaded: {why}"));
             data.insert("content_skipped".into(), Value::String(why));
             record(data)
         }
@@ -108,8 +132,8 @@ pub fn version(w: &mut Walk, mut data: Map<String, Value>) -> Result<()> {
 }
 
 /// The object's bytes in a blob, or why they cannot be had (an error that
-/// should stop the walk is an `Err` of the outer result).
-fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), String>> {
+/// should stop the walk is an `Err`).
+fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Fetched> {
     let what = format!("object {bucket}/{key}");
     // A signed URL must be used within two minutes; one that expired
     // before the download began (a slow queue) is asked for again, once.
@@ -126,7 +150,7 @@ fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), St
         .query("public-resource-fallback", "true");
         w.calls += 1;
         let Some(answer) = api::send_or_skip(request, &what)? else {
-            return Ok(Err(
+            return Ok(Fetched::Skipped(
                 "APS's object storage refused or no longer has the file".into(),
             ));
         };
@@ -139,18 +163,20 @@ fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), St
                 )));
             }
             other => {
-                return Ok(Err(format!(
+                return Ok(Fetched::Skipped(format!(
                     "APS's object storage answered status {}",
                     other.unwrap_or("(none)")
                 )));
             }
         };
         if url.is_empty() {
-            return Ok(Err("APS's object storage answered no signed URL".into()));
+            return Ok(Fetched::Skipped(
+                "APS's object storage answered no signed URL".into(),
+            ));
         }
         let expected = signed["size"].as_u64();
         if expected.is_some_and(|size| size > w.config.max_file_bytes()) {
-            return Ok(Err(format!(
+            return Ok(Fetched::Skipped(format!(
                 "{} bytes, more than max_file_mb ({} MB)",
                 expected.unwrap_or_default(),
                 w.config.max_file_mb
@@ -161,7 +187,7 @@ fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), St
         // carries two kinds of authentication, and the token is not theirs.
         let response = match Request::get(url).keep_body().send() {
             Ok(r) => r,
-            Err(e) => return refused(e, &what),
+            Err(e) => return refused(e, &what, expected),
         };
         let blob = response.blob.clone().map(Blob);
         match response.status {
@@ -176,7 +202,7 @@ fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), St
                 }
                 w.downloads += 1;
                 w.downloaded += bytes;
-                return Ok(Ok((blob, bytes)));
+                return Ok(Fetched::File(blob, bytes));
             }
             403 if attempt == 0 => {
                 wharf_sdk::log::info(format!(
@@ -192,30 +218,43 @@ fn fetch(w: &mut Walk, bucket: &str, key: &str) -> Result<Result<(Blob, u64), St
                 )));
             }
             status => {
-                return Ok(Err(format!(
+                return Ok(Fetched::Skipped(format!(
                     "the download was refused: HTTP {status} ({})",
                     storage_code(blob.as_ref())
                 )));
             }
         }
     }
-    Ok(Err("the signed URL was refused twice".into()))
+    Ok(Fetched::Skipped("the signed URL was refused twice".into()))
 }
 
-/// A download the host refused or could not hold: a file too large for
-/// the run is skipped (and said so); a host that is not granted is the
-/// administrator's to fix, named by origin only.
-fn refused(e: Error, what: &str) -> Result<Result<(Blob, u64), String>> {
+/// A download the host refused or could not hold: a file larger than the
+/// host takes is skipped (and said so); the run's space for files spent
+/// waits for the next run, unless the file (`size` bytes) is larger than
+/// a whole run's space; a host that is not granted is the administrator's
+/// to fix, named by origin only.
+fn refused(e: Error, what: &str, size: Option<u64>) -> Result<Fetched> {
     match e {
-        Error::Fatal(m) if m.contains("larger than the host allows") => Ok(Err(m)),
-        Error::Config(m) if m.contains("blob") => Ok(Err(format!(
-            "the run's space for files is spent ({m}); lower max_file_mb or raise the host's blob limit"
-        ))),
+        Error::Fatal(m) if m.contains("larger than the host allows") => Ok(Fetched::Skipped(m)),
+        Error::Config(m) if m.contains("blob") => match (size, quota_limit(&m)) {
+            (Some(size), Some(limit)) if size > limit => Ok(Fetched::Skipped(format!(
+                "{size} bytes, more than a run may keep ({limit} bytes, the host's blob_bytes); lower max_file_mb or raise the host's blob limit"
+            ))),
+            _ => Ok(Fetched::NoRoom(m)),
+        },
         Error::Config(m) => Err(Error::Config(format!(
             "downloading {what}: {m}; grant the signed URL's host to the connection"
         ))),
         other => Err(other),
     }
+}
+
+/// The run's blob space a quota refusal names ("… the limit is N
+/// (blob_bytes)"), if it names one.
+fn quota_limit(message: &str) -> Option<u64> {
+    let (_, rest) = message.split_once("the limit is ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The `<Code>` of an S3 or CloudFront error body (`AccessDenied`,
@@ -250,5 +289,26 @@ mod tests {
         );
         assert_eq!(object_of("urn:adsk.objects:os.object:nokey"), None);
         assert_eq!(object_of("urn:adsk.wipprod:fs.file:vf.x"), None);
+    }
+
+    #[test]
+    fn a_spent_blob_space_waits_unless_no_run_could_hold_the_file() {
+        let m = "request refused by the host: the run's blobs would hold 300 bytes; the limit is 256 (blob_bytes)";
+        assert_eq!(quota_limit(m), Some(256));
+        assert_eq!(quota_limit("at most 10000 blobs per run"), None);
+        let e = || Error::Config(m.into());
+        assert!(matches!(
+            refused(e(), "x", Some(100)),
+            Ok(Fetched::NoRoom(_))
+        ));
+        assert!(matches!(refused(e(), "x", None), Ok(Fetched::NoRoom(_))));
+        assert!(matches!(
+            refused(e(), "x", Some(1000)),
+            Ok(Fetched::Skipped(_))
+        ));
+        let large = Error::Fatal("response larger than the host allows".into());
+        assert!(matches!(refused(large, "x", None), Ok(Fetched::Skipped(_))));
+        let denied = Error::Config("host 10.0.0.1 is not granted".into());
+        assert!(matches!(refused(denied, "x", None), Err(Error::Config(_))));
     }
 }

@@ -4,7 +4,9 @@
 //! cursor, taken depth first (a folder's subfolders before its next page),
 //! so the cursor stays small and the host can stop and resume anywhere.
 //! Each call does a bounded amount of work (requests, records, downloaded
-//! bytes) and returns a page.
+//! bytes) and returns a page. When the run's blob space is spent, a
+//! download stays first in the cursor and the page says no more for this
+//! run; the next run goes on from it, the pass still in progress.
 //!
 //! Incremental: a pass remembers the newest `lastModifiedTime` (issues:
 //! `updatedAt`) it emitted; the next pass takes only what changed after it
@@ -139,6 +141,8 @@ pub struct Walk<'a> {
     pub calls: u32,
     pub downloads: u32,
     pub downloaded: u64,
+    /// The run's blob space is spent: the download in hand waits.
+    pub no_room: bool,
 }
 
 impl Walk<'_> {
@@ -215,6 +219,7 @@ pub fn fetch(config: &Config, kind: Kind, cursor: Option<&str>) -> Result<Page> 
         calls: 0,
         downloads: 0,
         downloaded: 0,
+        no_room: false,
     };
     while let Some(task) = at.todo.pop() {
         if walk.full() {
@@ -222,6 +227,13 @@ pub fn fetch(config: &Config, kind: Kind, cursor: Option<&str>) -> Result<Page> 
             break;
         }
         match walk.step(task.clone()) {
+            // No room for the file in this run: the download (whose time
+            // the pass already noted) stays in the cursor, not a record
+            // without content; the next run has space of its own.
+            Ok(_) if walk.no_room => {
+                at.todo.push(task);
+                break;
+            }
             Ok(next) => at.todo.extend(next),
             // Keep what this call already read: the page goes to the
             // destination and the task is tried again by the next call,
@@ -235,8 +247,9 @@ pub fn fetch(config: &Config, kind: Kind, cursor: Option<&str>) -> Result<Page> 
         }
     }
     at.seen = walk.seen;
-    let more = !at.todo.is_empty();
-    if !more {
+    // Out of blob space, the run stops here; the pass is not over.
+    let more = !at.todo.is_empty() && !walk.no_room;
+    if at.todo.is_empty() {
         let started = at.started.unwrap_or_else(wharf_sdk::time::now_ms);
         if kind.incremental() {
             let lookback = i64::from(config.lookback_secs) * 1000;

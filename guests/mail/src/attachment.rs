@@ -84,11 +84,71 @@ pub fn blob_of(bytes: &[u8]) -> Result<Blob> {
     Ok(blob)
 }
 
-/// A blob the run may not keep (its `blob_bytes` quota is spent) is an
-/// attachment left out, not a failed run: the host refuses it as a denied
-/// request or a blob error naming `blob_bytes`.
+/// What became of one attachment.
+#[derive(Debug)]
+pub enum Kept {
+    /// Its record: with the content's blob, or with why there is none.
+    Record(Record),
+    /// The message or the attachment went away since it was listed.
+    Gone,
+    /// The run's blob space is spent: this attachment and the rest wait in
+    /// the cursor for the next run, which has space of its own.
+    NoRoom(String),
+}
+
+impl Attachment {
+    /// The attachment after reading or keeping its content failed with
+    /// `e`. A response the host does not take (larger than its cap) is a
+    /// record without content; the run's blob space spent waits for the
+    /// next run, unless the file is larger than a whole run's space, which
+    /// no run would keep; any other error stops the call.
+    pub fn failed(&self, e: Error) -> Result<Kept> {
+        if too_large(&e) {
+            wharf_sdk::log::warn(format!(
+                "{} of message {} was not downloaded: {e}",
+                self.name, self.message_id
+            ));
+            return Ok(Kept::Record(self.record(Err(format!(
+                "the host does not take a response this large ({e})"
+            )))?));
+        }
+        if !quota_spent(&e) {
+            return Err(e);
+        }
+        if let (Some(size), Some(limit)) = (self.size, quota_limit(&e))
+            && size > limit
+        {
+            return Ok(Kept::Record(self.record(Err(format!(
+                "{size} bytes, more than a run may keep ({limit} bytes, the host's blob_bytes)"
+            )))?));
+        }
+        Ok(Kept::NoRoom(e.to_string()))
+    }
+}
+
+/// A blob the run may not keep (its `blob_bytes` quota is spent): the host
+/// refuses it as a denied request (a kept body) or a blob error (a blob the
+/// connector writes), naming `blob_bytes` or the number of blobs a run has.
 pub fn quota_spent(e: &Error) -> bool {
-    matches!(e, Error::Config(m) | Error::Fatal(m) if m.contains("blob_bytes") || m.contains("blob quota"))
+    matches!(e, Error::Config(m) | Error::Fatal(m)
+        if m.contains("blob_bytes") || m.contains("blob quota") || m.contains("blobs per run"))
+}
+
+/// The run's blob space a quota error names ("… the limit is N
+/// (blob_bytes)"), if it names one.
+pub fn quota_limit(e: &Error) -> Option<u64> {
+    let (Error::Config(m) | Error::Fatal(m)) = e else {
+        return None;
+    };
+    let (_, rest) = m.split_once("the limit is ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The host refused a response as larger than it takes (16 MiB by
+/// default, more for a body kept as a blob).
+pub fn too_large(e: &Error) -> bool {
+    matches!(e, Error::Fatal(m) if m.contains("larger than the host allows"))
 }
 
 #[cfg(test)]
@@ -131,5 +191,29 @@ mod tests {
             "request refused by the host: the run's blobs would hold 9 bytes; the limit is 1 (blob_bytes)".into()
         )));
         assert!(!quota_spent(&Error::Fatal("HTTP 500".into())));
+        let spent = Error::Fatal(
+            "blob quota: the run's blobs would hold 9000 bytes; the limit is 8192 (blob_bytes)"
+                .into(),
+        );
+        assert!(quota_spent(&spent));
+        assert_eq!(quota_limit(&spent), Some(8192));
+        assert!(matches!(a.failed(spent), Ok(Kept::NoRoom(_))));
+        let small = Error::Fatal(
+            "blob quota: the run's blobs would hold 3000 bytes; the limit is 1024 (blob_bytes)"
+                .into(),
+        );
+        match a.failed(small).unwrap() {
+            Kept::Record(r) => assert!(
+                r.data["content_skipped"]
+                    .as_str()
+                    .unwrap()
+                    .contains("2048 bytes")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(too_large(&Error::Fatal(
+            "response larger than the host allows".into()
+        )));
+        assert!(a.failed(Error::Transient("reset".into())).is_err());
     }
 }

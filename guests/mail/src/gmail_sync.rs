@@ -13,18 +13,30 @@
 //! - A 404 for `startHistoryId` (too old, typically after a week) starts a
 //!   first pass again, in the same call.
 //!
-//! A page's message ids wait in the cursor and are read a few a call.
+//! A page's message ids wait in the cursor and are read a few a call
+//! (the host gives a call 30 s, whatever `page_size` lists). When the run's
+//! blob space is spent, the attachments stream ends the run's page there:
+//! the message whose attachment had no room stays in the cursor (with the
+//! attachments already written) for the next run, which has space of its
+//! own.
 
 use serde::{Deserialize, Serialize};
 use wharf_sdk::prelude::*;
 
-use crate::attachment::{blob_of, quota_spent};
+use crate::attachment::{Attachment, Kept, blob_of};
 use crate::gmail::{self, message_path};
 use crate::gmail_message::{self, Content};
 use crate::{ATTACHMENTS, Config, MESSAGES, b64};
 
 /// Messages whose attachments one call reads.
 const ATTACHMENT_MESSAGES_PER_CALL: usize = 5;
+/// Messages one call reads (`messages.get` one after another), whatever
+/// `page_size` lists: a call must end within the host's 30 s.
+const MESSAGES_PER_CALL: usize = 20;
+/// Largest base64url text of an attachment asked for: `attachments.get`
+/// answers the file base64url-encoded in JSON (about 4/3 of its size), and
+/// the host takes a response of at most 16 MiB.
+const ENCODED_BYTES: u64 = 15 << 20;
 
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +79,10 @@ struct Change {
     /// Deleted, or taken out of the label.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     gone: bool,
+    /// Attachments stream: part ids of this message's attachments already
+    /// written, when the run's blob space ran out in the middle of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    done: Vec<String>,
 }
 
 /// One page of `stream`.
@@ -90,12 +106,16 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
             list_page(config, stream, &mut at)?;
         }
     }
-    let records = if stream == MESSAGES {
-        messages(config, &mut at)?
+    let (records, no_room) = if stream == MESSAGES {
+        (messages(config, &mut at)?, false)
     } else {
         attachments(config, &mut at)?
     };
-    let more = if at.pending.is_empty() && at.listed {
+    let more = if no_room {
+        // The run's blob space is spent: this run ends here, and the next
+        // one (with space of its own) goes on from the cursor's messages.
+        false
+    } else if at.pending.is_empty() && at.listed {
         // The pass is over: the next one reads the history from where
         // this one ends.
         if at.phase == Phase::History {
@@ -165,6 +185,7 @@ fn list_page(config: &Config, stream: &str, at: &mut Cursor) -> Result<()> {
         .map(|id| Change {
             id: id.to_string(),
             gone: false,
+            done: Vec::new(),
         })
         .collect();
     next_page(at, &body);
@@ -226,6 +247,7 @@ fn changes(body: &Value, label: &str) -> Vec<Change> {
             None => out.push(Change {
                 id: id.to_string(),
                 gone,
+                done: Vec::new(),
             }),
         }
     };
@@ -273,9 +295,19 @@ fn deleted(id: &str) -> Record {
     r
 }
 
-/// The `messages` records of the next pending messages.
+/// The `messages` records of the next pending messages: at most
+/// [`MESSAGES_PER_CALL`] read, the rest left in the cursor.
 fn messages(config: &Config, at: &mut Cursor) -> Result<Vec<Record>> {
-    let take = at.pending.len().min(config.page() as usize);
+    let mut reads = 0;
+    let take = at
+        .pending
+        .iter()
+        .take_while(|c| {
+            // A delete needs no request.
+            reads += usize::from(!c.gone);
+            reads <= MESSAGES_PER_CALL
+        })
+        .count();
     let mut records = Vec::with_capacity(take);
     for change in at.pending.drain(..take) {
         if change.gone {
@@ -291,67 +323,105 @@ fn messages(config: &Config, at: &mut Cursor) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// The `attachments` records of the next pending messages. Deletes are
-/// the messages stream's: an attachment's key starts with its message id.
-fn attachments(config: &Config, at: &mut Cursor) -> Result<Vec<Record>> {
-    let take = at.pending.len().min(ATTACHMENT_MESSAGES_PER_CALL);
-    let batch: Vec<Change> = at.pending.drain(..take).collect();
+/// The `attachments` records of the next pending messages, and whether
+/// the run's blob space ran out (the message it ran out in stays first in
+/// the cursor, its attachments written so far noted). Deletes are the
+/// messages stream's: an attachment's key starts with its message id.
+fn attachments(config: &Config, at: &mut Cursor) -> Result<(Vec<Record>, bool)> {
     let mut records = Vec::new();
-    for change in batch.iter().filter(|c| !c.gone) {
-        let Some(message) = full_message(config, &change.id)? else {
-            continue;
+    let mut read = 0;
+    while read < ATTACHMENT_MESSAGES_PER_CALL {
+        let Some(change) = at.pending.first_mut() else {
+            break;
         };
-        for (a, content) in gmail_message::attachments(&message) {
-            if a.excluded(config) {
-                continue;
-            }
-            if let Some(why) = a.skip_reason(config) {
-                records.push(a.record(Err(why))?);
-                continue;
-            }
-            let data = match content {
-                Content::Inline(data) => data,
-                Content::Remote(attachment) => {
-                    let path = format!(
-                        "{}/attachments/{}",
-                        message_path(&change.id),
-                        wharf_sdk::http::encode(&attachment)
-                    );
-                    let response = gmail::get(config, &path).send()?;
-                    if response.status == 404 {
-                        continue;
-                    }
-                    let body: Value = match gmail::checked(response) {
-                        Ok(r) => r.json()?,
-                        Err(Error::Fatal(m)) if m.contains("larger than the host allows") => {
-                            records.push(a.record(Err(m))?);
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    body["data"].as_str().unwrap_or_default().to_string()
-                }
-            };
-            let bytes = b64::decode(&data).ok_or_else(|| {
-                Error::Fatal(format!(
-                    "attachment {} of message {} is not base64url",
-                    a.attachment_id, a.message_id
-                ))
-            })?;
-            match blob_of(&bytes) {
-                Ok(blob) => records.push(a.record(Ok(blob))?),
-                Err(e) if quota_spent(&e) => {
-                    wharf_sdk::log::warn(format!(
-                        "{} of message {} was not kept: {e}",
-                        a.name, a.message_id
-                    ));
-                    records.push(a.record(Err(e.to_string()))?);
-                }
-                Err(e) => return Err(e),
+        if !change.gone {
+            read += 1;
+            if let Some(message) = full_message(config, &change.id)?
+                && !of_message(config, change, &message, &mut records)?
+            {
+                return Ok((records, true));
             }
         }
+        at.pending.remove(0);
     }
-    Ok(records)
+    Ok((records, false))
+}
+
+/// A message's attachments not yet written, into `records`; `false` when
+/// the run's blob space ran out before the rest.
+fn of_message(
+    config: &Config,
+    change: &mut Change,
+    message: &Value,
+    records: &mut Vec<Record>,
+) -> Result<bool> {
+    for (a, content) in gmail_message::attachments(message) {
+        if a.excluded(config) || change.done.contains(&a.attachment_id) {
+            continue;
+        }
+        match attachment(config, &a, content)? {
+            Kept::Record(r) => records.push(r),
+            Kept::Gone => {}
+            Kept::NoRoom(why) => {
+                wharf_sdk::log::warn(format!(
+                    "the run's space for files is spent ({why}): {} of message {} and what follows wait for the next run",
+                    a.name, a.message_id
+                ));
+                return Ok(false);
+            }
+        }
+        change.done.push(a.attachment_id.clone());
+    }
+    Ok(true)
+}
+
+/// One attachment: its content read (from the message, or by
+/// `attachments.get`) and kept as a blob.
+fn attachment(config: &Config, a: &Attachment, content: Content) -> Result<Kept> {
+    if let Some(why) = a.skip_reason(config) {
+        return Ok(Kept::Record(a.record(Err(why))?));
+    }
+    let data = match content {
+        Content::Inline(data) => data,
+        Content::Remote(attachment) => {
+            if let Some(size) = a.size.filter(|s| s.saturating_mul(4) / 3 > ENCODED_BYTES) {
+                wharf_sdk::log::warn(format!(
+                    "{} of message {} ({size} bytes) is too large to download through Gmail's API here",
+                    a.name, a.message_id
+                ));
+                return Ok(Kept::Record(a.record(Err(format!(
+                    "{size} bytes: Gmail sends an attachment base64url-encoded in JSON (about {} bytes), more than the host takes in one response (16 MiB)",
+                    size.saturating_mul(4) / 3
+                )))?));
+            }
+            let path = format!(
+                "{}/attachments/{}",
+                message_path(&a.message_id),
+                wharf_sdk::http::encode(&attachment)
+            );
+            // A response the host does not take fails the send itself.
+            let response = match gmail::get(config, &path).send() {
+                Ok(r) => r,
+                Err(e) => return a.failed(e),
+            };
+            if response.status == 404 {
+                return Ok(Kept::Gone);
+            }
+            let body: Value = gmail::checked(response)?.json()?;
+            body["data"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let bytes = b64::decode(&data).ok_or_else(|| {
+        Error::Fatal(format!(
+            "attachment {} of message {} is not base64url",
+            a.attachment_id, a.message_id
+        ))
+    })?;
+    drop(data);
+    match blob_of(&bytes) {
+        Ok(blob) => Ok(Kept::Record(a.record(Ok(blob))?)),
+        Err(e) => a.failed(e),
+    }
 }
 
 #[cfg(test)]

@@ -40,12 +40,9 @@ categories,flag,webLink";
 pub const ATTACHMENT_MESSAGE_FIELDS: &str = "id,subject,receivedDateTime,hasAttachments";
 
 /// Graph puts the subscription's `clientState` in the body of each
-/// notification, where none of the host's webhook schemes looks yet (they
-/// read headers). Until one does, a static token in this header stands
-/// in, so forged deliveries are refused; Graph itself sends no such
-/// header, so its notifications are refused too and the scheduled delta
-/// sync picks every change up. See `docs/vendors/mail.md` ("Wharf").
-pub const CLIENT_STATE_HEADER: &str = "clientstate";
+/// notification: the host checks that every one of them carries the
+/// connection's `webhook_secret` there.
+pub const CLIENT_STATE: &str = "json:/value/*/clientState";
 
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect x="6" y="14" width="52" height="36" rx="4" fill="#0078d4"/><path d="M8 17l24 18 24-18" stroke="#fff" stroke-width="4" fill="none"/></svg>"##;
 
@@ -84,7 +81,7 @@ pub fn spec() -> Spec {
         // (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
         .rate_budget(RateBudget::new(api).per(10_000, 600).concurrency(4))
         .webhook(
-            Webhook::new(WebhookScheme::StaticToken(CLIENT_STATE_HEADER.into()))
+            Webhook::new(WebhookScheme::StaticToken(CLIENT_STATE.into()))
                 .handshake(Handshake::EchoQuery("validationToken".into())),
         )
         .catalog(

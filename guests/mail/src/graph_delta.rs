@@ -12,15 +12,20 @@
 //! The attachments stream reads the same delta with fewer properties, and
 //! for each new or changed message that has attachments lists them and
 //! downloads each file attachment's raw bytes (`/attachments/{id}/$value`)
-//! into a blob. A page's messages wait in the cursor and are read a few a
-//! call, so one call stays short whatever the page holds.
+//! into a blob. Graph's `hasAttachments` leaves inline attachments out, so
+//! with `include_inline` every message is listed. A page's messages wait
+//! in the cursor and are read a few a call, so one call stays short
+//! whatever the page holds. When the run's blob space is spent, the run's
+//! page ends there: the message it ran out in stays in the cursor (with
+//! the attachments already written) for the next run, which has space of
+//! its own.
 
 use serde::{Deserialize, Serialize};
 use wharf_sdk::blob::Blob;
 use wharf_sdk::http::encode;
 use wharf_sdk::prelude::*;
 
-use crate::attachment::{Attachment, quota_spent};
+use crate::attachment::{Attachment, Kept};
 use crate::graph::{self, ATTACHMENT_MESSAGE_FIELDS, MESSAGE_FIELDS};
 use crate::{ATTACHMENTS, Config, MESSAGES};
 
@@ -49,6 +54,10 @@ struct Pending {
     subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     received: Option<String>,
+    /// Ids of this message's attachments already written, when the run's
+    /// blob space ran out in the middle of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    done: Vec<String>,
 }
 
 /// What a delta request found.
@@ -66,8 +75,8 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
         None => Cursor::default(),
     };
     if stream == ATTACHMENTS && !at.pending.is_empty() {
-        let records = pending_attachments(config, &mut at)?;
-        return page(records, at);
+        let (records, no_room) = pending_attachments(config, &mut at)?;
+        return page(records, at, no_room);
     }
     let link = at.next.clone().or_else(|| at.delta.clone());
     let body = match link {
@@ -99,30 +108,39 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
             ));
         }
     }
-    let records = if stream == MESSAGES {
-        items
+    let (records, no_room) = if stream == MESSAGES {
+        let records = items
             .into_iter()
             .map(message_or_delete)
-            .collect::<Result<Vec<_>>>()?
+            .collect::<Result<Vec<_>>>()?;
+        (records, false)
     } else {
         at.pending = items
             .iter()
-            .filter(|m| m.get("@removed").is_none() && m["hasAttachments"] == true)
+            .filter(|m| m.get("@removed").is_none())
+            // `hasAttachments` "doesn't include inline attachments"
+            // (https://learn.microsoft.com/graph/api/resources/message):
+            // a message whose only attachments are inline says false, so
+            // when those are read every message is listed.
+            .filter(|m| config.include_inline || m["hasAttachments"] == true)
             .filter_map(|m| {
                 Some(Pending {
                     id: m["id"].as_str()?.to_string(),
                     subject: m["subject"].as_str().map(str::to_string),
                     received: m["receivedDateTime"].as_str().map(str::to_string),
+                    done: Vec::new(),
                 })
             })
             .collect();
         pending_attachments(config, &mut at)?
     };
-    page(records, at)
+    page(records, at, no_room)
 }
 
-fn page(records: Vec<Record>, at: Cursor) -> Result<Page> {
-    let more = at.next.is_some() || !at.pending.is_empty();
+/// The page; `no_room`: the run's blob space is spent, so this run stops
+/// here and the next goes on from the cursor.
+fn page(records: Vec<Record>, at: Cursor, no_room: bool) -> Result<Page> {
+    let more = !no_room && (at.next.is_some() || !at.pending.is_empty());
     let cursor = serde_json::to_string(&at).map_err(Error::fatal)?;
     Ok(Page::new(records, Some(cursor), more))
 }
@@ -195,19 +213,31 @@ fn message_or_delete(item: Value) -> Result<Record> {
     graph::message_record(item)
 }
 
-/// The attachments of the next few pending messages.
-fn pending_attachments(config: &Config, at: &mut Cursor) -> Result<Vec<Record>> {
-    let take = at.pending.len().min(MESSAGES_PER_CALL);
-    let batch: Vec<Pending> = at.pending.drain(..take).collect();
+/// The attachments of the next few pending messages, and whether the
+/// run's blob space ran out (the message it ran out in stays first in the
+/// cursor, its attachments written so far noted).
+fn pending_attachments(config: &Config, at: &mut Cursor) -> Result<(Vec<Record>, bool)> {
     let mut records = Vec::new();
-    for message in &batch {
-        records.extend(attachments_of(config, message)?);
+    for _ in 0..MESSAGES_PER_CALL {
+        let Some(message) = at.pending.first_mut() else {
+            break;
+        };
+        if !attachments_of(config, message, &mut records)? {
+            return Ok((records, true));
+        }
+        at.pending.remove(0);
     }
-    Ok(records)
+    Ok((records, false))
 }
 
-/// The file attachments of one message, each with its content.
-fn attachments_of(config: &Config, message: &Pending) -> Result<Vec<Record>> {
+/// The file attachments of one message not yet written, each with its
+/// content, into `records`; `false` when the run's blob space ran out
+/// before the rest.
+fn attachments_of(
+    config: &Config,
+    message: &mut Pending,
+    records: &mut Vec<Record>,
+) -> Result<bool> {
     let base = format!("me/messages/{}/attachments", encode(&message.id));
     let mut url = graph::get(config, &base)
         .query(
@@ -216,13 +246,12 @@ fn attachments_of(config: &Config, message: &Pending) -> Result<Vec<Record>> {
         )
         .url()
         .to_string();
-    let mut records = Vec::new();
     loop {
         let response = graph::prefer(config, Request::get(&url), None).send()?;
         if response.status == 404 {
             // Deleted since the delta listed it: its delete comes with the
             // messages stream.
-            return Ok(records);
+            return Ok(true);
         }
         let body: Value = graph::errors().check(response)?.json()?;
         for item in body["value"].as_array().into_iter().flatten() {
@@ -239,6 +268,9 @@ fn attachments_of(config: &Config, message: &Pending) -> Result<Vec<Record>> {
             let Some(id) = item["id"].as_str() else {
                 continue;
             };
+            if message.done.iter().any(|d| d == id) {
+                continue;
+            }
             let a = Attachment {
                 message_id: message.id.clone(),
                 attachment_id: id.to_string(),
@@ -257,29 +289,32 @@ fn attachments_of(config: &Config, message: &Pending) -> Result<Vec<Record>> {
             }
             if let Some(why) = a.skip_reason(config) {
                 records.push(a.record(Err(why))?);
+                message.done.push(id.to_string());
                 continue;
             }
-            match content(config, &base, id) {
-                Ok(Some(blob)) => records.push(a.record(Ok(blob))?),
-                Ok(None) => {}
-                Err(e)
-                    if quota_spent(&e)
-                        || matches!(&e, Error::Fatal(m) if m.contains("larger than the host allows")) =>
-                {
+            let kept = match content(config, &base, id) {
+                Ok(Some(blob)) => Kept::Record(a.record(Ok(blob))?),
+                Ok(None) => Kept::Gone,
+                Err(e) => a.failed(e)?,
+            };
+            match kept {
+                Kept::Record(r) => records.push(r),
+                Kept::Gone => {}
+                Kept::NoRoom(why) => {
                     wharf_sdk::log::warn(format!(
-                        "{} of message {} was not downloaded: {e}",
+                        "the run's space for files is spent ({why}): {} of message {} and what follows wait for the next run",
                         a.name, message.id
                     ));
-                    records.push(a.record(Err(e.to_string()))?);
+                    return Ok(false);
                 }
-                Err(e) => return Err(e),
             }
+            message.done.push(id.to_string());
         }
         match body["@odata.nextLink"].as_str() {
             Some(next) if next.starts_with(&format!("{}/", config.base())) => {
                 url = next.to_string();
             }
-            _ => return Ok(records),
+            _ => return Ok(true),
         }
     }
 }
@@ -327,7 +362,7 @@ mod tests {
             delta: Some("https://graph.microsoft.com/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=x".into()),
             pending: Vec::new(),
         };
-        let p = page(Vec::new(), at).unwrap();
+        let p = page(Vec::new(), at, false).unwrap();
         assert!(!p.more);
         let back: Cursor = serde_json::from_str(p.cursor.as_deref().unwrap()).unwrap();
         assert!(back.delta.is_some());
@@ -336,9 +371,27 @@ mod tests {
                 id: "m".into(),
                 subject: None,
                 received: None,
+                done: vec!["a1".into()],
             }],
             ..Cursor::default()
         };
-        assert!(page(Vec::new(), at).unwrap().more);
+        assert!(page(Vec::new(), at, false).unwrap().more);
+        // The blob space spent: the run stops, the message kept for the
+        // next one with what of it was written.
+        let at = Cursor {
+            next: Some("https://graph.microsoft.com/v1.0/me/mailFolders('inbox')/messages/delta?$skiptoken=y".into()),
+            pending: vec![Pending {
+                id: "m".into(),
+                subject: None,
+                received: None,
+                done: vec!["a1".into()],
+            }],
+            ..Cursor::default()
+        };
+        let p = page(Vec::new(), at, true).unwrap();
+        assert!(!p.more);
+        let back: Cursor = serde_json::from_str(p.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(back.pending[0].done, ["a1"]);
+        assert!(back.next.is_some());
     }
 }

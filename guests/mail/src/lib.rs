@@ -76,7 +76,8 @@ pub enum BodyFormat {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Messages a request (Graph's `odata.maxpagesize`, Gmail's
-    /// `maxResults`); each message of a page is read in the same call.
+    /// `maxResults`); Gmail reads a page's messages (one request each) at
+    /// most 20 a call, so a call stays within the host's time.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// Attachments larger than this are listed without their content
@@ -209,7 +210,7 @@ pub fn common_properties() -> Map<String, Value> {
     let Value::Object(props) = json!({
         "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25, "title": "Page size", "description": "Messages a request; every message of a page (and its attachments) is read before the next page"},
         "max_attachment_bytes": {"type": "integer", "minimum": 0, "default": 10485760, "title": "Largest attachment", "description": "Attachments larger than this (bytes) are listed without their content; 0 never downloads content"},
-        "include_inline": {"type": "boolean", "default": false, "title": "Inline attachments", "description": "Also read inline attachments (images shown in the body, signature logos)"}
+        "include_inline": {"type": "boolean", "default": false, "title": "Inline attachments", "description": "Also read inline attachments (images shown in the body, signature logos); Outlook then lists the attachments of every message, as it does not count inline ones as attachments"}
     }) else {
         unreachable!("an object literal")
     };

@@ -10,14 +10,24 @@
 //! in the middle of the run, an incremental run that reads only the new
 //! IFC version and the changed and deleted issues, downloading nothing
 //! else. No token, client secret or URL signature in any record, log or
-//! check answer.
+//! check answer. Straight on the runtime, with a run's blob space small:
+//! a download that finds it spent waits in the cursor for the next run.
 
-use serde_json::{Value, json};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use wharf::model::grants::HostPattern;
+use wharf::model::secret::SecretValue;
+use wharf::runtime::{FixedToken, Limits, Session, SessionOptions};
 
 use super::Wharf;
 use super::fakes::aps::{self, Aps, BRIDGE, CLIENT_ID, CLIENT_SECRET, TOWER};
 use super::fakes::nextcloud::{self, APP_PASSWORD, Cloud, USER};
-use crate::support::Upstream;
+use crate::support::{Upstream, load, runtime_with};
+
+/// A version record as a run emitted it, and its file's bytes when it
+/// came with one.
+type VersionSeen = (Map<String, Value>, Option<Vec<u8>>);
 
 const STREAMS: [&str; 6] = ["hubs", "projects", "folders", "items", "versions", "issues"];
 
@@ -342,4 +352,89 @@ async fn bim360_tree_models_and_issues_in_full_then_incrementally() {
     }
     assert!(!everything.contains(CLIENT_SECRET));
     assert!(!everything.contains("Signature="));
+}
+
+/// Straight on the runtime, with room in a run's blobs for the largest
+/// model file only: when a run's space is spent, the version waits in the
+/// cursor (no record without its content) and that run stops; the next
+/// runs, each with space of its own, go on from it until the pass is
+/// over, every model file downloaded once into a record. Only the DWG
+/// larger than `max_file_mb` is listed without content, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bim360_downloads_wait_for_the_next_run_when_blob_space_is_spent() {
+    let mut state = Aps::new(aps::demo());
+    let largest = state.account.objects.values().map(Vec::len).max().unwrap();
+    let token = state.grant("data:read");
+    let (api, fake) = aps::start(state).await;
+    let rt = runtime_with(Limits {
+        blob_bytes: largest as u64,
+        ..Limits::default()
+    });
+    let connector = load(&rt, "bim360").await;
+    let mut cursor: Option<String> = None;
+    let mut versions: Vec<VersionSeen> = Vec::new();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 10, "the pass ends");
+        let options = SessionOptions {
+            config: config(&api),
+            hosts: vec![HostPattern::parse(&api.origin()).expect("host pattern")],
+            networks: vec!["127.0.0.0/8".parse().expect("cidr")],
+            oauth: Some(Arc::new(FixedToken(SecretValue::new(token.as_str())))),
+            ..SessionOptions::default()
+        };
+        let run = Session::new(&rt, &connector, options, |log| log).expect("session");
+        loop {
+            let page = run.fetch("versions", cursor.as_deref()).await.unwrap();
+            for r in &page.records {
+                let file = r
+                    .blob
+                    .as_deref()
+                    .map(|b| run.blobs().bytes(b).unwrap().to_vec());
+                versions.push((r.fields(), file));
+            }
+            cursor = page.cursor.clone();
+            if !page.more {
+                break;
+            }
+        }
+        let at: Value = serde_json::from_str(cursor.as_deref().expect("a cursor")).unwrap();
+        if at["walking"] == false {
+            break;
+        }
+        assert!(
+            at["todo"].to_string().contains("download"),
+            "a run ends early only with a download waiting: {at}"
+        );
+    }
+    assert!(runs >= 2, "the blob space of one run was spent");
+    assert_eq!(versions.len(), 9, "each version once");
+    let f = fake.lock().unwrap();
+    let mut downloaded = 0;
+    for (data, file) in &versions {
+        let name = data["name"].as_str().unwrap();
+        match data.get("content_skipped").and_then(Value::as_str) {
+            Some(why) => {
+                assert_eq!(name, "Site.dwg", "{why}");
+                assert!(why.contains("max_file_mb"), "{why}");
+            }
+            None if data["content_downloaded"] == true => {
+                downloaded += 1;
+                let urn = data["storage_urn"].as_str().unwrap();
+                let key = urn.rsplit('/').next().unwrap();
+                assert_eq!(file.as_ref(), Some(&f.account.objects[key]), "{name}");
+            }
+            None => assert!(name.ends_with(".pdf"), "{name}"),
+        }
+    }
+    assert_eq!(
+        downloaded, 6,
+        "IFC, 2 RVT revisions, NWD, small DWG, depot RVT"
+    );
+    let mut served = f.downloads.clone();
+    served.sort();
+    served.dedup();
+    assert_eq!(served.len(), 6);
+    assert_eq!(f.violations, Vec::<String>::new());
 }

@@ -8,7 +8,11 @@
 //! id starts over; 429 and 503 with `Retry-After` are waited out. Graph's
 //! subscription validation (`validationToken`) is answered with the token
 //! as text/plain and forged notifications are refused. No token reaches a
-//! record or a log.
+//! record or a log. Straight on the runtime, with the host's response cap
+//! and blob space made small: Gmail reads 20 messages a call, attachments
+//! too large for a response are listed without content, Outlook lists
+//! messages whose only attachments are inline, and a run whose blob space
+//! is spent stops and leaves the rest to the next run.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,11 +21,15 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::put;
 use serde_json::{Value, json};
+use wharf::model::grants::HostPattern;
+use wharf::model::record::{Page, Record};
+use wharf::model::secret::SecretValue;
+use wharf::runtime::{Connector, FixedToken, Limits, Runtime, Session, SessionOptions};
 
 use super::Wharf;
 use super::fakes::gmail;
 use super::fakes::graph_mail::{self, TENANT_ID, notify};
-use crate::support::Upstream;
+use crate::support::{Upstream, load, runtime_with};
 
 /// The `clientState` given when the Graph subscription is created; the
 /// connection holds it as `webhook_secret`.
@@ -310,26 +318,20 @@ async fn outlook_mail_by_delta_query_with_attachments_and_notifications() {
     assert_eq!(validation.body, validation.token);
     assert_eq!(sub.resource, "me/mailFolders('inbox')/messages");
     assert_eq!(graph.lock().unwrap().subscriptions.len(), 1);
-    // A forged notification: a guessed clientState is refused.
+    // A forged notification: a guessed clientState in the body is refused
+    // (a header claiming the right one does not help).
     let forged = notify::notification(&sub, "created", &late, "guess");
     let (status, answer) = notify::post(
         &sub,
         forged.clone(),
-        &[("clientstate", "guess".to_string())],
+        &[("clientstate", CLIENT_STATE.to_string())],
     )
     .await;
     assert_eq!(status, 401, "{answer}");
     let (status, _) = notify::post(&sub, forged, &[]).await;
     assert_eq!(status, 401);
-    // Graph sends clientState in the body only, where the host does not
-    // look yet: a genuine notification is refused too (the delta sync
-    // catches up). See docs/vendors/mail.md, "Wharf".
-    let genuine = notify::notification(&sub, "created", &late, &sub.client_state);
-    let (status, _) = notify::post(&sub, genuine, &[]).await;
-    assert_eq!(status, 401);
-    // With the stand-in header the host verifies, the notification's
-    // message is read back into a record, and a deletion deletes.
-    let stand_in = [("clientstate", CLIENT_STATE.to_string())];
+    // Graph's own notifications (clientState in the body, checked by the
+    // host): the message is read back into a record, a deletion deletes.
     let (fresh, gone) = {
         let mut g = graph.lock().unwrap();
         let fresh = g.deliver("Notified message", "Read back on notification.", Vec::new());
@@ -344,14 +346,14 @@ async fn outlook_mail_by_delta_query_with_attachments_and_notifications() {
         (fresh, gone)
     };
     let created = notify::notification(&sub, "created", &fresh, &sub.client_state);
-    let (status, answer) = notify::post(&sub, created, &stand_in).await;
+    let (status, answer) = notify::post(&sub, created, &[]).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["result"]["records"], 1, "{answer}");
     let found = wharf.records_where(&messages, "messages", &fresh).await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["data"]["subject"], "Notified message");
     let deleted = notify::notification(&sub, "deleted", &gone, &sub.client_state);
-    let (status, answer) = notify::post(&sub, deleted, &stand_in).await;
+    let (status, answer) = notify::post(&sub, deleted, &[]).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["result"]["deletes"], 1, "{answer}");
     assert!(
@@ -560,4 +562,273 @@ async fn gmail_by_history_with_attachments() {
         assert!(!text.contains(token.as_str()), "a token leaked");
     }
     assert!(!text.contains(gmail::CLIENT_SECRET));
+}
+
+/// The host's limits made small enough to reach: responses of at most
+/// 1 MiB, and 1.25 MiB of blobs a run (room for two of the 512 KiB files
+/// below, not three).
+fn small_limits() -> Runtime {
+    runtime_with(Limits {
+        http_response_bytes: 1 << 20,
+        blob_bytes: (5 << 20) / 4,
+        ..Limits::default()
+    })
+}
+
+/// One run of `connector` straight on the runtime against `api`, the host
+/// holding `token` as the connection's OAuth2 access token.
+fn open(
+    rt: &Runtime,
+    connector: &Arc<Connector>,
+    config: Value,
+    api: &Upstream,
+    token: &str,
+) -> Session {
+    let options = SessionOptions {
+        config,
+        hosts: vec![HostPattern::parse(&api.origin()).expect("host pattern")],
+        networks: vec!["127.0.0.0/8".parse().expect("cidr")],
+        oauth: Some(Arc::new(FixedToken(SecretValue::new(token)))),
+        ..SessionOptions::default()
+    };
+    Session::new(rt, connector, options, |log| log).expect("session")
+}
+
+fn keys(page: &Page) -> Vec<String> {
+    page.records.iter().filter_map(|r| r.key.clone()).collect()
+}
+
+/// A record's file, as the run holds it.
+fn content(run: &Session, record: &Record) -> Vec<u8> {
+    let blob = record.blob.as_deref().expect("the record carries its file");
+    run.blobs().bytes(blob).expect("a blob of the run").to_vec()
+}
+
+/// A file of `len` bytes that differs with `n`.
+fn bytes(len: usize, n: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + n) % 251) as u8).collect()
+}
+
+/// Gmail straight on the runtime: a page of 100 is read 20 messages a
+/// call (each one a request; the host gives a call 30 s); an attachment
+/// too large for one response is recorded without content, before asking
+/// (its base64url in JSON would pass 16 MiB) or when the host refuses the
+/// answer, and the stream goes on; when the run's blob space is spent the
+/// run stops, and the next run, with space of its own, goes on from that
+/// file: no attachment is left without content for lack of space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmail_reads_twenty_messages_a_call_and_files_wait_for_blob_space() {
+    let mut mailbox = gmail::mailbox();
+    let invoice = id_of(&mailbox, "Invoice 2026-001");
+    let pdf = mailbox.messages[&invoice].attachments[0].bytes.clone();
+    let scan = mailbox.file("scan.tiff", "image/tiff", &vec![0x49; 12 << 20]);
+    let scanned = mailbox.receive(
+        &["INBOX"],
+        "Scanned contract",
+        "Signed.",
+        vec![scan.clone()],
+    );
+    let photos = mailbox.file("photos.zip", "application/zip", &bytes(900 << 10, 0));
+    let site = mailbox.receive(&["INBOX"], "Site photos", "Today's.", vec![photos.clone()]);
+    let mut parts = Vec::new();
+    for n in 1..=3 {
+        let file = mailbox.file(
+            &format!("part-{n}.bin"),
+            "application/octet-stream",
+            &bytes(512 << 10, n),
+        );
+        let id = mailbox.receive(
+            &["INBOX"],
+            &format!("Part {n}"),
+            "Attached.",
+            vec![file.clone()],
+        );
+        parts.push((format!("{id}/1"), file.bytes));
+    }
+    for n in 1..=15 {
+        mailbox.receive(
+            &["INBOX"],
+            &format!("Note {n}"),
+            "No attachment.",
+            Vec::new(),
+        );
+    }
+    let inbox = mailbox
+        .messages
+        .values()
+        .filter(|m| m.labels.iter().any(|l| l == "INBOX"))
+        .count();
+    assert!((21..=40).contains(&inbox), "{inbox}");
+    let token = mailbox.grant("https://www.googleapis.com/auth/gmail.readonly");
+    let (api, fake) = gmail::start(mailbox).await;
+    let rt = small_limits();
+    let connector = load(&rt, "gmail").await;
+    let config =
+        json!({"base_url": api.origin(), "page_size": 100, "max_attachment_bytes": 64 << 20});
+
+    let run = open(&rt, &connector, config.clone(), &api, &token);
+    let page = run.fetch("messages", None).await.unwrap();
+    let reads = |f: &gmail::Gmail| {
+        f.seen
+            .iter()
+            .filter(|s| s.uri.contains("format=full"))
+            .count()
+    };
+    assert_eq!(page.records.len(), 20, "a page of {inbox} listed, 20 read");
+    assert!(page.more);
+    assert_eq!(reads(&fake.lock().unwrap()), 20);
+    let page = run.fetch("messages", page.cursor.as_deref()).await.unwrap();
+    assert_eq!(page.records.len(), inbox - 20);
+    assert!(!page.more);
+
+    // Newest first: parts 3 and 2 fill the run's blob space; part 1 waits.
+    let first = open(&rt, &connector, config.clone(), &api, &token);
+    let page = first.fetch("attachments", None).await.unwrap();
+    assert!(!page.more, "the run stops where its blob space ran out");
+    assert_eq!(keys(&page), [parts[2].0.clone(), parts[1].0.clone()]);
+    for (record, (_, file)) in page.records.iter().zip([&parts[2], &parts[1]]) {
+        assert_eq!(&content(&first, record), file);
+    }
+    let cursor = page.cursor.clone().expect("a cursor");
+    assert!(
+        cursor.contains(parts[0].0.trim_end_matches("/1")),
+        "{cursor}"
+    );
+
+    // The next run, with space of its own, goes on from part 1.
+    let next = open(&rt, &connector, config, &api, &token);
+    let page = next
+        .fetch("attachments", Some(cursor.as_str()))
+        .await
+        .unwrap();
+    assert!(!page.more, "the pass is over");
+    let photos_key = format!("{site}/1");
+    let scan_key = format!("{scanned}/1");
+    let invoice_key = format!("{invoice}/1");
+    assert_eq!(
+        keys(&page),
+        [
+            parts[0].0.clone(),
+            photos_key.clone(),
+            scan_key.clone(),
+            invoice_key.clone()
+        ]
+    );
+    let by_key = |key: &str| {
+        page.records
+            .iter()
+            .find(|r| r.key.as_deref() == Some(key))
+            .unwrap()
+    };
+    assert_eq!(content(&next, by_key(&parts[0].0)), parts[0].1);
+    assert_eq!(content(&next, by_key(&invoice_key)), pdf);
+    let skipped = |key: &str| {
+        let data = by_key(key).fields();
+        data.get("content_skipped")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        skipped(&photos_key).contains("larger than the host allows"),
+        "{}",
+        skipped(&photos_key)
+    );
+    assert!(
+        skipped(&scan_key).contains("base64url"),
+        "{}",
+        skipped(&scan_key)
+    );
+    assert!(by_key(&scan_key).blob.is_none() && by_key(&photos_key).blob.is_none());
+    let f = fake.lock().unwrap();
+    assert!(
+        !f.seen.iter().any(|s| s.uri.contains(&scan.attachment_id)),
+        "the scan was not asked for"
+    );
+    assert!(
+        f.seen
+            .iter()
+            .any(|s| s.uri.contains(&photos.attachment_id) && s.status == 200)
+    );
+    assert_eq!(f.violations, Vec::<String>::new());
+}
+
+/// Outlook straight on the runtime: with inline attachments read, a
+/// message whose only attachment is inline (Graph says `hasAttachments`
+/// false) is listed too; when the run's blob space is spent the run stops
+/// and the next run goes on from that file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlook_inline_only_messages_and_files_waiting_for_blob_space() {
+    let mut mailbox = graph_mail::mailbox();
+    let q4 = mailbox
+        .messages
+        .values()
+        .find(|m| m.subject == "Q4 report")
+        .unwrap()
+        .clone();
+    let mut expected: Vec<(String, Vec<u8>)> = q4
+        .attachments
+        .iter()
+        .filter(|a| !a.item)
+        .map(|a| (format!("{}/{}", q4.id, a.id), a.bytes.clone()))
+        .collect();
+    let mut banner = mailbox.file("banner.png", "image/png", b"\x89PNG\r\n\x1a\nbanner");
+    banner.inline = true;
+    let newsletter = mailbox.deliver("Newsletter", "Pictures only.", vec![banner.clone()]);
+    expected.push((format!("{newsletter}/{}", banner.id), banner.bytes.clone()));
+    for n in 1..=3 {
+        let file = mailbox.file(
+            &format!("part-{n}.bin"),
+            "application/octet-stream",
+            &bytes(512 << 10, n),
+        );
+        let id = mailbox.deliver(&format!("Part {n}"), "Attached.", vec![file.clone()]);
+        expected.push((format!("{id}/{}", file.id), file.bytes));
+    }
+    let token = mailbox.grant("Mail.Read");
+    let (api, fake) = graph_mail::start(mailbox).await;
+    let rt = small_limits();
+    let connector = load(&rt, "mail").await;
+    let config = json!({"base_url": api.origin(), "page_size": 100, "include_inline": true});
+    let keys_of = |range: std::ops::Range<usize>| -> Vec<String> {
+        expected[range].iter().map(|(k, _)| k.clone()).collect()
+    };
+
+    // Five messages a call: the report's PDF and inline logo, then the
+    // three digests and lunch without attachments.
+    let first = open(&rt, &connector, config.clone(), &api, &token);
+    let page = first.fetch("attachments", None).await.unwrap();
+    assert!(page.more);
+    assert_eq!(keys(&page), keys_of(0..2));
+    let mut files: Vec<(Record, Vec<u8>)> = page
+        .records
+        .iter()
+        .map(|r| (r.clone(), content(&first, r)))
+        .collect();
+    // The newsletter's inline banner, parts 1 and 2; part 3 has no room.
+    let page = first
+        .fetch("attachments", page.cursor.as_deref())
+        .await
+        .unwrap();
+    assert!(!page.more, "the run stops where its blob space ran out");
+    assert_eq!(keys(&page), keys_of(2..5));
+    files.extend(page.records.iter().map(|r| (r.clone(), content(&first, r))));
+    let next = open(&rt, &connector, config, &api, &token);
+    let page = next
+        .fetch("attachments", page.cursor.as_deref())
+        .await
+        .unwrap();
+    assert!(!page.more);
+    assert_eq!(keys(&page), keys_of(5..6));
+    files.extend(page.records.iter().map(|r| (r.clone(), content(&next, r))));
+    for ((record, got), (key, want)) in files.iter().zip(&expected) {
+        assert_eq!(record.key.as_deref(), Some(key.as_str()));
+        assert!(
+            record.fields().get("content_skipped").is_none(),
+            "{record:?}"
+        );
+        assert_eq!(got, want, "{key}");
+    }
+    assert_eq!(files.len(), expected.len());
+    assert_eq!(fake.lock().unwrap().violations, Vec::<String>::new());
 }

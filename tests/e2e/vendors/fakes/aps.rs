@@ -159,6 +159,21 @@ impl Aps {
         }
     }
 
+    /// An access token for `scope`, as the token endpoint issues one, for
+    /// a test that runs the connector straight on the runtime (no OAuth
+    /// flow).
+    pub fn grant(&mut self, scope: &str) -> String {
+        let access = random();
+        let until = Instant::now() + Duration::from_secs(ACCESS_SECS);
+        let grant = Grant {
+            scope: scope.to_string(),
+            until,
+        };
+        self.access.insert(access.clone(), grant);
+        self.issued.push(access.clone());
+        access
+    }
+
     /// Paths of API calls seen so far that start with `prefix`.
     pub fn paths(&self, prefix: &str) -> Vec<String> {
         let listed = self.seen.iter().filter(|s| s.path.starts_with(prefix));
