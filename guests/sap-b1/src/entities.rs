@@ -235,6 +235,14 @@ pub fn lookup(
 }
 
 impl Entity {
+    /// Payments are read by number, but a payment already read can be
+    /// cancelled later (`Cancelled` turns `tYES` on the same `DocEntry`):
+    /// an incremental pass reads the cancelled ones again.
+    pub fn cancellable(&self) -> bool {
+        self.changes == Changes::Numbered
+            && matches!(self.name.as_str(), "IncomingPayments" | "VendorPayments")
+    }
+
     /// The field a stream's records are ordered by for incremental syncs.
     pub fn cursor_field(&self) -> Option<&str> {
         match self.changes {

@@ -9,7 +9,9 @@
 //!   stamped before that moment (the day filter alone would send the whole
 //!   day again). SAP's stamps are the server's local time; the cursor only
 //!   compares them with each other, never with the host's clock.
-//! - numbered sets ask `<key> gt <last number>`.
+//! - numbered sets ask `<key> gt <last number>`; payments, which can be
+//!   cancelled after they were read, then ask for the cancelled ones up to
+//!   that number again (`Cancelled eq 'tYES'`).
 //!
 //! Pages are ordered by the key, so a record changed while a pass runs
 //! does not move under the `$skip` of the next link; one created during the
@@ -34,6 +36,9 @@ struct Cursor {
     /// The newest stamp or number of this pass so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<String>,
+    /// The pass reads the cancelled payments up to `since` again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cancelled: bool,
 }
 
 /// One page of the entity set `stream`.
@@ -55,9 +60,10 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
         Changes::Numbered => at.since.clone(),
         Changes::Whole => None,
     };
-    let url = match &at.next {
-        Some(next) => next.clone(),
-        None => first_url(config, &entity, bound.as_deref()),
+    let url = match (&at.next, &at.since) {
+        (Some(next), _) => next.clone(),
+        (None, Some(upto)) if at.cancelled => cancellations_url(config, &entity, upto),
+        (None, _) => first_url(config, &entity, bound.as_deref()),
     };
     let response = api::read(api::page(&url, config))?;
     let next = api::next_url(config, &url, &response)?;
@@ -75,7 +81,9 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
             // Read by the last pass: same day, earlier time.
             continue;
         }
-        if let Some((m, _)) = mark {
+        if let Some((m, _)) = mark
+            && !at.cancelled
+        {
             seen = Some(newest(seen, m));
         }
         let key = item.get(&entity.key).and_then(wharf_sdk::scalar_text);
@@ -85,26 +93,35 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
             None => record,
         });
     }
+    let incremental = at.since.is_some();
     let (cursor, more) = match next {
         Some(next) => (
             Cursor {
                 since: at.since,
                 next: Some(next),
                 seen,
+                cancelled: at.cancelled,
             },
             true,
         ),
-        None => (
-            Cursor {
-                since: match (seen, at.since) {
-                    (Some(s), Some(old)) => Some(newest(Some(old), s)),
-                    (s, old) => s.or(old),
+        None => {
+            let since = match (seen, at.since) {
+                (Some(s), Some(old)) => Some(newest(Some(old), s)),
+                (s, old) => s.or(old),
+            };
+            // After an incremental pass of payments, the cancelled ones it
+            // did not read: the rest of the same pass.
+            let cancellations = incremental && !at.cancelled && entity.cancellable();
+            (
+                Cursor {
+                    since,
+                    next: None,
+                    seen: None,
+                    cancelled: cancellations,
                 },
-                next: None,
-                seen: None,
-            },
-            false,
-        ),
+                cancellations,
+            )
+        }
     };
     let cursor = serde_json::to_string(&cursor).map_err(Error::fatal)?;
     Ok(Page::new(records, Some(cursor), more))
@@ -114,6 +131,35 @@ pub fn fetch(config: &Config, stream: &str, cursor: Option<&str>) -> Result<Page
 /// stamps, which the cursor needs), the incremental bound and the
 /// config's own filter, in key order.
 pub fn first_url(config: &Config, entity: &Entity, bound: Option<&str>) -> String {
+    let mut filters = Vec::new();
+    match (entity.changes, bound) {
+        (Changes::Stamped { .. }, Some(b)) => {
+            let day = &b[..10.min(b.len())];
+            filters.push(match config.version {
+                // OData v3 compares dates as text; v4 takes a date literal.
+                Version::V1 => format!("UpdateDate ge '{day}'"),
+                Version::V2 => format!("UpdateDate ge {day}"),
+            });
+        }
+        (Changes::Numbered, Some(n)) => filters.push(format!("{} gt {n}", entity.key)),
+        _ => {}
+    }
+    url_with(config, entity, filters)
+}
+
+/// The cancelled payments up to number `upto` (its cursor's, a number).
+fn cancellations_url(config: &Config, entity: &Entity, upto: &str) -> String {
+    let upto: i64 = upto.parse().unwrap_or(0);
+    let filters = vec![
+        "Cancelled eq 'tYES'".to_string(),
+        format!("{} le {upto}", entity.key),
+    ];
+    url_with(config, entity, filters)
+}
+
+/// A request of `entity` with the config's fields and filter, and
+/// `extra` filters, in key order.
+fn url_with(config: &Config, entity: &Entity, extra: Vec<String>) -> String {
     let mut query = Vec::new();
     if let Some(fields) = config.select.get(&entity.name).filter(|f| !f.is_empty()) {
         let mut fields = fields.clone();
@@ -139,18 +185,7 @@ pub fn first_url(config: &Config, entity: &Entity, bound: Option<&str>) -> Strin
     {
         filters.push(format!("({})", own.trim()));
     }
-    match (entity.changes, bound) {
-        (Changes::Stamped { .. }, Some(b)) => {
-            let day = &b[..10.min(b.len())];
-            filters.push(match config.version {
-                // OData v3 compares dates as text; v4 takes a date literal.
-                Version::V1 => format!("UpdateDate ge '{day}'"),
-                Version::V2 => format!("UpdateDate ge {day}"),
-            });
-        }
-        (Changes::Numbered, Some(n)) => filters.push(format!("{} gt {n}", entity.key)),
-        _ => {}
-    }
+    filters.extend(extra);
     if !filters.is_empty() {
         query.push(format!("$filter={}", encode(&filters.join(" and "))));
     }

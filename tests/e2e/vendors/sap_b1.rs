@@ -240,6 +240,14 @@ async fn sap_b1_behind_its_own_ca_reads_incrementally_and_writes_documents() {
                     {"Line_ID": 0, "AccountCode": "_SYS00000000001", "Debit": 1250.0, "Credit": 0.0, "LineMemo": "Cash"},
                     {"Line_ID": 1, "AccountCode": "_SYS00000000002", "Debit": 0.0, "Credit": 1250.0, "LineMemo": "Receivable"}]}),
         );
+        // A payment read by the first pass is cancelled since: same
+        // DocEntry, `Cancelled` turns `tYES`.
+        let payment = f
+            .sets
+            .get_mut("IncomingPayments")
+            .and_then(|p| p.iter_mut().find(|p| p["DocEntry"] == 1))
+            .expect("payment 1");
+        payment["Cancelled"] = json!("tYES");
         f.expire_after(3);
     }
     let logins = b1.lock().unwrap().logins;
@@ -267,10 +275,14 @@ async fn sap_b1_behind_its_own_ca_reads_incrementally_and_writes_documents() {
         last_filter(&b1, "JournalEntries").as_deref(),
         Some("JdtNum gt 3")
     );
+    // Payments: the new ones by number, then the cancelled ones again.
     assert_eq!(
         last_filter(&b1, "IncomingPayments").as_deref(),
-        Some("DocEntry gt 2")
+        Some("Cancelled eq 'tYES' and DocEntry le 2")
     );
+    let payments = wharf.records(&sync, "IncomingPayments").await;
+    let cancelled = payments.iter().find(|r| r["key"] == "1").unwrap();
+    assert_eq!(cancelled["data"]["Cancelled"], "tYES");
     assert_eq!(last_filter(&b1, "ChartOfAccounts"), None);
     let partners = wharf.records(&sync, "BusinessPartners").await;
     let chips = partners.iter().find(|r| r["key"] == "C30000").unwrap();
