@@ -1,9 +1,10 @@
 //! Glue called by [`crate::export_connector!`]: parse the config, convert
 //! between the contract's types and the SDK's. Not a public API.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::bindings::wharf::connector::types as wit;
+use crate::raw::RawRecord;
 use crate::record::{Delivery, Op, Page, PushResult, Record};
 use crate::{Connector, Error};
 
@@ -27,8 +28,11 @@ pub fn fetch<C: Connector>(
     cursor: Option<String>,
 ) -> WitResult<wit::Page> {
     let page: Page = C::fetch(&config::<C>(&cfg)?, &stream, cursor.as_deref())?;
+    let mut records: Vec<wit::Record> = Vec::with_capacity(page.records.len() + page.raw.len());
+    records.extend(page.records.into_iter().map(to_wit));
+    records.extend(page.raw.into_iter().map(raw_to_wit));
     Ok(wit::Page {
-        records: page.records.into_iter().map(to_wit).collect(),
+        records,
         cursor: page.cursor,
         more: page.more,
         pending: page.pending,
@@ -52,20 +56,17 @@ pub fn discover<C: Connector>(cfg: String) -> WitResult<Vec<wit::StreamSpec>> {
 
 pub fn map<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<Vec<wit::Record>> {
     let config = config::<C>(&cfg)?;
-    let records = records
+    let records = records.into_iter().map(from_wit).collect();
+    Ok(C::map_raw(&config, records)?
         .into_iter()
-        .map(from_wit)
-        .collect::<Result<_, _>>()?;
-    Ok(C::map(&config, records)?.into_iter().map(to_wit).collect())
+        .map(raw_to_wit)
+        .collect())
 }
 
 pub fn push<C: Connector>(cfg: String, records: Vec<wit::Record>) -> WitResult<wit::PushResult> {
     let config = config::<C>(&cfg)?;
-    let records = records
-        .into_iter()
-        .map(from_wit)
-        .collect::<Result<_, _>>()?;
-    let r: PushResult = C::push(&config, records)?;
+    let records = records.into_iter().map(from_wit).collect();
+    let r: PushResult = C::push_raw(&config, records)?;
     Ok(wit::PushResult {
         created: r.created,
         updated: r.updated,
@@ -110,17 +111,30 @@ fn to_wit(r: Record) -> wit::Record {
     }
 }
 
-fn from_wit(r: wit::Record) -> Result<Record, Error> {
-    let data: Map<String, Value> = serde_json::from_str(&r.data)
-        .map_err(|e| Error::Fatal(format!("host sent a record that is not a JSON object: {e}")))?;
-    Ok(Record {
-        stream: r.stream,
-        key: r.key,
-        op: match r.op {
+fn raw_to_wit(r: RawRecord) -> wit::Record {
+    let (stream, key, op, data, blob) = r.into_parts();
+    wit::Record {
+        stream,
+        key,
+        op: match op {
+            Op::Upsert => wit::Op::Upsert,
+            Op::Delete => wit::Op::Delete,
+        },
+        data,
+        blob,
+    }
+}
+
+/// The host checked that each record's data is a JSON object.
+fn from_wit(r: wit::Record) -> RawRecord {
+    RawRecord::trusted(
+        r.stream,
+        r.key,
+        match r.op {
             wit::Op::Upsert => Op::Upsert,
             wit::Op::Delete => Op::Delete,
         },
-        data,
-        blob: r.blob,
-    })
+        r.data,
+        r.blob,
+    )
 }

@@ -172,9 +172,15 @@ impl Request {
     /// ```
     pub fn json_data<T: Serialize + ?Sized>(self, body: &T) -> Result<Self> {
         let text = serde_json::to_string(body).map_err(Error::fatal)?;
-        Ok(self
-            .header("Content-Type", "application/json; charset=utf-8")
-            .body(escape_placeholders(&text)))
+        Ok(self.json_data_text(&text))
+    }
+
+    /// [`json_data`](Self::json_data) for a body that is JSON text already
+    /// (records as text, put together without parsing them: see
+    /// [`crate::raw`]); the same placeholder escaping applies.
+    pub fn json_data_text(self, text: &str) -> Self {
+        self.header("Content-Type", "application/json; charset=utf-8")
+            .body(escape_placeholders(text))
     }
 
     /// `Authorization: Basic` from two secrets (user and password), which

@@ -66,6 +66,7 @@ pub mod catalog;
 mod error;
 pub mod http;
 pub mod log;
+pub mod raw;
 mod record;
 pub mod rest;
 mod secret;
@@ -108,6 +109,7 @@ pub fn oauth_fact(name: &str) -> Option<String> {
 /// Everything a connector usually needs.
 pub mod prelude {
     pub use crate::http::{Request, Response};
+    pub use crate::raw::RawRecord;
     pub use crate::{
         Connector, Delivery, Error, Map, Op, Page, PushResult, Record, Rejection, Result, Role,
         Secret, SecretSpec, Spec, StreamSpec, Value, export_connector, json,
@@ -154,10 +156,35 @@ pub trait Connector {
         Err(Error::Unsupported)
     }
 
+    /// [`map`](Self::map) on records as JSON text: what the host calls.
+    /// The default parses each record and calls `map`; a mapper that reads
+    /// a few fields and copies the rest overrides it to skip that.
+    fn map_raw(config: &Self::Config, records: Vec<raw::RawRecord>) -> Result<Vec<raw::RawRecord>> {
+        let records = records
+            .iter()
+            .map(raw::RawRecord::to_record)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::map(config, records)?
+            .into_iter()
+            .map(raw::RawRecord::from_record)
+            .collect())
+    }
+
     /// Write records; list refused ones in the result.
     fn push(config: &Self::Config, records: Vec<Record>) -> Result<PushResult> {
         let _ = (config, records);
         Err(Error::Unsupported)
+    }
+
+    /// [`push`](Self::push) on records as JSON text: what the host calls.
+    /// The default parses each record and calls `push`; a destination that
+    /// sends records on as they are overrides it to skip that.
+    fn push_raw(config: &Self::Config, records: Vec<raw::RawRecord>) -> Result<PushResult> {
+        let records = records
+            .iter()
+            .map(raw::RawRecord::to_record)
+            .collect::<Result<Vec<_>>>()?;
+        Self::push(config, records)
     }
 
     /// Turn a verified webhook delivery into records.

@@ -198,6 +198,9 @@ fn kind(v: &Value) -> &'static str {
 pub struct Page {
     /// The records.
     pub records: Vec<Record>,
+    /// Records as JSON text (see [`crate::raw`]), handed over after
+    /// `records` without being parsed or printed again.
+    pub raw: Vec<crate::raw::RawRecord>,
     /// Where to resume after this page.
     pub cursor: Option<String>,
     /// Whether another page follows.
@@ -229,8 +232,17 @@ impl Page {
             records,
             cursor,
             more,
-            pending: None,
-            row_errors: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// A page of records as JSON text.
+    pub fn from_raw(raw: Vec<crate::raw::RawRecord>, cursor: Option<String>, more: bool) -> Self {
+        Self {
+            raw,
+            cursor,
+            more,
+            ..Self::default()
         }
     }
 
@@ -239,11 +251,10 @@ impl Page {
     /// a failure, up to the sync's `max_pending_secs`.
     pub fn pending(cursor: impl Into<String>, secs: u32) -> Self {
         Self {
-            records: Vec::new(),
             cursor: Some(cursor.into()),
             more: true,
             pending: Some(secs.max(1)),
-            row_errors: Vec::new(),
+            ..Self::default()
         }
     }
 

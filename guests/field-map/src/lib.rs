@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use wharf_sdk::prelude::*;
+use wharf_sdk::raw::{ObjectWriter, RawObject, RawRecord};
 
 /// The connection config.
 #[derive(Deserialize)]
@@ -103,8 +104,10 @@ pub struct Condition {
 }
 
 impl Condition {
-    fn holds(&self, record: &Record) -> bool {
-        let value = record.pointer(&self.field).filter(|v| !v.is_null());
+    /// Whether the condition holds for a record whose values at pointers
+    /// `value_at` gives.
+    fn holds(&self, value_at: impl Fn(&str) -> Option<Value>) -> bool {
+        let value = value_at(&self.field).filter(|v| !v.is_null());
         if let Some(missing) = self.missing
             && value.is_none() == missing
         {
@@ -112,9 +115,9 @@ impl Condition {
         }
         match value {
             Some(v) => {
-                self.equals.as_ref() == Some(v)
-                    || self.not_equals.as_ref().is_some_and(|n| n != v)
-                    || self.one_of.as_ref().is_some_and(|set| set.contains(v))
+                self.equals.as_ref() == Some(&v)
+                    || self.not_equals.as_ref().is_some_and(|n| *n != v)
+                    || self.one_of.as_ref().is_some_and(|set| set.contains(&v))
             }
             None => false,
         }
@@ -164,16 +167,24 @@ impl Connector for FieldMap {
     fn map(config: &Config, records: Vec<Record>) -> Result<Vec<Record>> {
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            let rule = config
-                .rules
-                .iter()
-                .find(|r| r.stream == record.stream || r.stream == "*");
-            match rule {
-                Some(rule) => {
-                    if let Some(mapped) = apply(rule, record)? {
-                        out.push(mapped);
-                    }
-                }
+            match rule_for(config, &record.stream) {
+                Some(rule) => out.extend(apply(rule, record)?),
+                None if config.unmatched == Unmatched::Pass => out.push(record),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The same as `map`, on records as text: each record's top level is
+    /// read once, only the values a rule looks at are parsed, and values
+    /// copied without a cast (and the unmapped fields kept) are copied as
+    /// they are written.
+    fn map_raw(config: &Config, records: Vec<RawRecord>) -> Result<Vec<RawRecord>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            match rule_for(config, &record.stream) {
+                Some(rule) => out.extend(apply_raw(rule, record)?),
                 None if config.unmatched == Unmatched::Pass => out.push(record),
                 None => {}
             }
@@ -182,23 +193,74 @@ impl Connector for FieldMap {
     }
 }
 
+fn rule_for<'c>(config: &'c Config, stream: &str) -> Option<&'c Rule> {
+    config
+        .rules
+        .iter()
+        .find(|r| r.stream == stream || r.stream == "*")
+}
+
+/// The record's key under `rule`.
+fn key_of(
+    rule: &Rule,
+    value_at: impl Fn(&str) -> Option<Value>,
+    key: &Option<String>,
+) -> Option<String> {
+    match &rule.key {
+        Some(pointer) => value_at(pointer)
+            .as_ref()
+            .and_then(scalar_text)
+            .or(key.clone()),
+        None => key.clone(),
+    }
+}
+
+/// The top-level field a `from` pointer names, if it names one.
+fn top_field(from: &str) -> Option<&str> {
+    from.strip_prefix('/').filter(|t| !t.contains('/'))
+}
+
+/// A field's value under its rule, from the value at its `from`:
+/// `Ok(None)` drops the record.
+fn field_value(
+    rule: &Rule,
+    f: &FieldRule,
+    from: Option<Value>,
+    stream: &str,
+    key: Option<&str>,
+) -> Result<Option<Value>> {
+    let source = match &f.constant {
+        Some(c) => Some(c.clone()),
+        None => from.filter(|v| !v.is_null()),
+    };
+    let value = source.or_else(|| f.default.clone()).unwrap_or(Value::Null);
+    match f.cast {
+        Some(cast) if !value.is_null() => match cast_value(&value, cast) {
+            Ok(v) => Ok(Some(v)),
+            Err(why) => match rule.on_cast_error {
+                OnCastError::Null => Ok(Some(Value::Null)),
+                OnCastError::Drop => Ok(None),
+                OnCastError::Fail => Err(Error::Fatal(format!(
+                    "stream `{stream}`, record {}: field `{}`: {why}",
+                    key.unwrap_or("(no key)"),
+                    f.to
+                ))),
+            },
+        },
+        _ => Ok(Some(value)),
+    }
+}
+
 fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
-    if rule.drop_if.iter().any(|c| c.holds(&record)) {
+    let value_at = |p: &str| record.pointer(p).cloned();
+    if rule.drop_if.iter().any(|c| c.holds(value_at)) {
         return Ok(None);
     }
-    let key = match &rule.key {
-        Some(pointer) => record
-            .pointer(pointer)
-            .and_then(scalar_text)
-            .or(record.key.clone()),
-        None => record.key.clone(),
-    };
+    let key = key_of(rule, value_at, &record.key);
     let mut data = if rule.keep_unmapped {
         let mut copy = record.data.clone();
         for f in &rule.fields {
-            if let Some(from) = &f.from
-                && let Some(top) = from.strip_prefix('/').filter(|t| !t.contains('/'))
-            {
+            if let Some(top) = f.from.as_deref().and_then(top_field) {
                 copy.remove(top);
             }
         }
@@ -207,31 +269,11 @@ fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
         Map::new()
     };
     for f in &rule.fields {
-        let source = match (&f.constant, &f.from) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(from)) => record.pointer(from).filter(|v| !v.is_null()).cloned(),
-            (None, None) => None,
+        let from = f.from.as_deref().and_then(value_at);
+        match field_value(rule, f, from, &record.stream, key.as_deref())? {
+            Some(value) => data.insert(f.to.clone(), value),
+            None => return Ok(None),
         };
-        let value = source.or_else(|| f.default.clone()).unwrap_or(Value::Null);
-        let value = match f.cast {
-            Some(cast) if !value.is_null() => match cast_value(&value, cast) {
-                Ok(v) => v,
-                Err(why) => match rule.on_cast_error {
-                    OnCastError::Null => Value::Null,
-                    OnCastError::Drop => return Ok(None),
-                    OnCastError::Fail => {
-                        return Err(Error::Fatal(format!(
-                            "stream `{}`, record {}: field `{}`: {why}",
-                            record.stream,
-                            key.as_deref().unwrap_or("(no key)"),
-                            f.to
-                        )));
-                    }
-                },
-            },
-            _ => value,
-        };
-        data.insert(f.to.clone(), value);
     }
     Ok(Some(Record {
         stream: rule.output_stream.clone().unwrap_or(record.stream),
@@ -240,6 +282,55 @@ fn apply(rule: &Rule, record: Record) -> Result<Option<Record>> {
         data,
         blob: record.blob,
     }))
+}
+
+fn apply_raw(rule: &Rule, record: RawRecord) -> Result<Option<RawRecord>> {
+    let object = RawObject::parse(record.data())?;
+    let value_at = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
+    };
+    if rule.drop_if.iter().any(|c| c.holds(value_at)) {
+        return Ok(None);
+    }
+    let key = key_of(rule, value_at, &record.key);
+    let mut data = ObjectWriter::default();
+    if rule.keep_unmapped {
+        for (name, value) in object.iter() {
+            data.raw(name, value);
+        }
+        for f in &rule.fields {
+            if let Some(top) = f.from.as_deref().and_then(top_field) {
+                data.remove(top);
+            }
+        }
+    }
+    for f in &rule.fields {
+        let raw = f
+            .from
+            .as_deref()
+            .and_then(|p| object.pointer(p))
+            .filter(|v| v.get() != "null");
+        // A value taken as it is: its text is copied.
+        if let (None, None, Some(raw)) = (&f.constant, f.cast, raw) {
+            data.raw(f.to.as_str(), raw);
+            continue;
+        }
+        let from = raw.and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
+        match field_value(rule, f, from, &record.stream, key.as_deref())? {
+            Some(value) => data.value(f.to.as_str(), value),
+            None => return Ok(None),
+        }
+    }
+    let stream = rule
+        .output_stream
+        .clone()
+        .unwrap_or_else(|| record.stream.clone());
+    let mut mapped = data.into_record(stream).with_op(record.op);
+    mapped.key = key;
+    mapped.blob = record.blob;
+    Ok(Some(mapped))
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -438,6 +529,58 @@ mod tests {
         assert_eq!(
             FieldMap::map(&rule("null"), bad()).unwrap()[0].data["n"],
             Value::Null
+        );
+    }
+
+    /// `map_raw` (what the host calls) gives what `map` gives, as JSON.
+    #[test]
+    fn the_raw_path_maps_as_the_parsed_one() {
+        let cfg = config(json!({
+            "rules": [{
+                "stream": "items", "key": "/sku", "keep_unmapped": true, "on_cast_error": "null",
+                "fields": [
+                    {"to": "code", "from": "/sku", "cast": "string"},
+                    {"to": "name", "from": "/name"},
+                    {"to": "price", "from": "/price/amount", "cast": "number"},
+                    {"to": "city", "from": "/addr/city", "default": "?"},
+                    {"to": "sku", "const": 1}
+                ],
+                "drop_if": [{"field": "/archived", "equals": true}, {"field": "/kind", "in": ["x", "y"]}]
+            }, {"stream": "drop", "fields": [{"to": "n", "from": "/n", "cast": "integer"}], "on_cast_error": "drop"}]
+        }));
+        let inputs = [
+            json!({"sku": 7, "name": "a\"b é", "price": {"amount": "9.50"}, "extra": [1, {"z": null}], "addr": {"city": null}}),
+            json!({"sku": "s-1", "archived": true}),
+            json!({"sku": 2.5, "kind": "y"}),
+            json!({"sku": 3, "kind": "z", "name": null, "price": {"amount": "n/a"}}),
+        ];
+        let records = |stream: &str| -> Vec<Record> {
+            inputs
+                .iter()
+                .map(|v| Record::from_value(stream, v.clone()).unwrap().with_key("k"))
+                .collect()
+        };
+        for stream in ["items", "drop", "other"] {
+            let parsed = FieldMap::map(&cfg, records(stream)).unwrap();
+            let raw: Vec<Record> = FieldMap::map_raw(
+                &cfg,
+                records(stream)
+                    .into_iter()
+                    .map(RawRecord::from_record)
+                    .collect(),
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.to_record().unwrap())
+            .collect();
+            assert_eq!(parsed, raw, "stream {stream}");
+        }
+        let bad = vec![RawRecord::from_text("s", r#"{"n": "abc"}"#).unwrap()];
+        let fail = config(
+            json!({"rules": [{"stream": "*", "fields": [{"to": "n", "from": "/n", "cast": "number"}]}]}),
+        );
+        assert!(
+            matches!(FieldMap::map_raw(&fail, bad), Err(Error::Fatal(m)) if m.contains("field `n`"))
         );
     }
 

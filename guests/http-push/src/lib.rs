@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use wharf_sdk::http::{Request, Response, encode};
 use wharf_sdk::prelude::*;
+use wharf_sdk::raw::RawRecord;
 
 /// The connection config.
 #[derive(Deserialize)]
@@ -115,6 +116,45 @@ impl Connector for HttpPush {
         Ok(())
     }
 
+    /// In batch mode the records' text is put together into the body as
+    /// it came, never parsed; one by one, each record is parsed for its
+    /// URL and body.
+    fn push_raw(config: &Config, records: Vec<RawRecord>) -> Result<PushResult> {
+        let Some(batch) = &config.batch else {
+            let records = records
+                .iter()
+                .map(RawRecord::to_record)
+                .collect::<Result<Vec<_>>>()?;
+            return Self::push(config, records);
+        };
+        let mut body =
+            String::with_capacity(2 + records.iter().map(|r| r.data().len() + 64).sum::<usize>());
+        body.push('[');
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            match config.body {
+                Body::Data | Body::Blob => body.push_str(r.data()),
+                // The members in name order, as the parsed path prints them.
+                Body::Record => {
+                    body.push_str("{\"data\":");
+                    body.push_str(r.data());
+                    body.push_str(",\"key\":");
+                    body.push_str(&json_text(&r.key)?);
+                    body.push_str(",\"op\":");
+                    body.push_str(&json_text(&r.op)?);
+                    body.push_str(",\"stream\":");
+                    body.push_str(&json_text(&r.stream)?);
+                    body.push('}');
+                }
+            }
+        }
+        body.push(']');
+        let ops: Vec<Op> = records.iter().map(|r| r.op).collect();
+        send_batch(config, batch, &body, &ops)
+    }
+
     fn push(config: &Config, records: Vec<Record>) -> Result<PushResult> {
         match &config.batch {
             Some(batch) => push_batch(config, batch, &records),
@@ -193,21 +233,32 @@ fn push_one(config: &Config, index: usize, record: &Record, result: &mut PushRes
 }
 
 fn push_batch(config: &Config, batch: &Batch, records: &[Record]) -> Result<PushResult> {
+    let body: Vec<Value> = records.iter().map(|r| body_of(config, r)).collect();
+    let body = serde_json::to_string(&body).map_err(Error::fatal)?;
+    let ops: Vec<Op> = records.iter().map(|r| r.op).collect();
+    send_batch(config, batch, &body, &ops)
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::fatal)
+}
+
+/// Send a batch whose JSON `body` holds records with these `ops`.
+fn send_batch(config: &Config, batch: &Batch, body: &str, ops: &[Op]) -> Result<PushResult> {
     let mut result = PushResult::default();
-    if records.is_empty() {
+    if ops.is_empty() {
         return Ok(result);
     }
-    let body: Vec<Value> = records.iter().map(|r| body_of(config, r)).collect();
     let req = with_headers(
         config,
         Request::new(batch.method.as_str(), batch.url.as_str()),
     )
-    .json_data(&body)?;
+    .json_data_text(body);
     let response = req.send()?;
     match response.status {
         200..=299 => {
-            for r in records {
-                match r.op {
+            for op in ops {
+                match op {
                     Op::Delete => result.deleted += 1,
                     Op::Upsert if response.status == 201 => result.created += 1,
                     Op::Upsert => result.updated += 1,
@@ -219,7 +270,7 @@ fn push_batch(config: &Config, batch: &Batch, records: &[Record]) -> Result<Push
         }
         _ => {
             let (field, message) = explain(&response);
-            for i in 0..records.len() {
+            for i in 0..ops.len() {
                 result.reject(i, field.as_deref(), format!("batch refused: {message}"));
             }
         }
@@ -227,8 +278,6 @@ fn push_batch(config: &Config, batch: &Batch, records: &[Record]) -> Result<Push
     Ok(result)
 }
 
-/// The field and message of a refusal: `{"field": ..., "message"|"error": ...}`
-/// bodies are understood; anything else is quoted.
 fn explain(response: &Response) -> (Option<String>, String) {
     let parsed: Option<Value> = response.json().ok();
     let field = parsed

@@ -58,8 +58,29 @@ pub struct InvalidRecord {
 }
 
 impl Record {
-    /// A record from parts; fails unless `data` is the text of a JSON object.
+    /// A record from parts; fails unless `data` is the text of a JSON object
+    /// that a parse into values reads back (see [`beyond`]).
     pub fn new(
+        stream: impl Into<String>,
+        key: Option<String>,
+        op: Op,
+        data: String,
+    ) -> Result<Self, String> {
+        match beyond(&data, READABLE_DEPTH) {
+            Some(Beyond::Depth) => {
+                return Err(format!(
+                    "arrays and objects nest deeper than {READABLE_DEPTH}"
+                ));
+            }
+            Some(Beyond::Unreadable(why)) => return Err(why),
+            None => {}
+        }
+        Self::new_scanned(stream, key, op, data)
+    }
+
+    /// [`Record::new`] for text [`beyond`] found nothing in, with a depth
+    /// limit of at most [`READABLE_DEPTH`]: only the syntax is checked.
+    pub fn new_scanned(
         stream: impl Into<String>,
         key: Option<String>,
         op: Op,
@@ -89,38 +110,111 @@ impl Record {
     }
 }
 
-/// Whether arrays and objects in JSON `text` nest deeper than `limit`.
-/// One pass over the bytes that builds nothing; strings are skipped. It
-/// does not check the syntax (the caller does), so it runs first and keeps
-/// every later parser of the text within its own recursion limit.
-pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+/// The deepest nesting a parse into `serde_json::Value` reads (its
+/// recursion limit is 128 levels, the outermost included).
+pub const READABLE_DEPTH: usize = 127;
+
+/// What a syntax check (`RawValue`, which builds nothing) lets through in
+/// JSON text but the host must refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beyond {
+    /// Arrays and objects nest deeper than the limit.
+    Depth,
+    /// A value no parse into values reads: a number beyond `f64` or a lone
+    /// UTF-16 surrogate in a `\u` escape. Stored, such a record could not
+    /// be read back.
+    Unreadable(String),
+}
+
+/// The first thing in JSON `text` that [`Beyond`] describes, nesting
+/// measured against `depth_limit`. One pass over the bytes that builds
+/// nothing; it does not check the syntax (the caller does, with
+/// `RawValue`), so it runs first and keeps every later parser of the text
+/// within its own recursion limit.
+pub fn beyond(text: &str, depth_limit: usize) -> Option<Beyond> {
+    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in text.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'u') {
+                        match unicode_escape(bytes, i) {
+                            Ok(len) => i += len,
+                            Err(why) => return Some(Beyond::Unreadable(why)),
+                        }
+                        continue;
+                    }
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
-                if depth > limit {
-                    return true;
+                if depth > depth_limit {
+                    return Some(Beyond::Depth);
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                let mut exponent = false;
+                while i + 1 < bytes.len()
+                    && matches!(bytes[i + 1], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    exponent |= matches!(bytes[i + 1], b'e' | b'E');
+                    i += 1;
+                }
+                let number = &text[start..=i];
+                // Without an exponent only a number of more than 300
+                // digits can pass f64's range; those few are read by the
+                // same parser the records store reads them back with.
+                if (exponent || number.len() > 300)
+                    && serde_json::from_str::<serde_json::Number>(number).is_err()
+                {
+                    return Some(Beyond::Unreadable(format!(
+                        "the number {} is beyond what a 64-bit float holds",
+                        number.chars().take(40).collect::<String>()
+                    )));
+                }
+            }
             _ => {}
         }
+        i += 1;
     }
-    false
+    None
+}
+
+/// At `bytes[at..]`, a `\u` escape: its length (12 for a surrogate
+/// pair), or why it is a lone surrogate (a leading one must be followed at
+/// once by a trailing one). Syntax is the caller's: what is not four hex
+/// digits counts as one escaped character.
+fn unicode_escape(bytes: &[u8], at: usize) -> Result<usize, String> {
+    let unit = |i: usize| {
+        let hex = bytes.get(i + 2..i + 6)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    match unit(at) {
+        Some(n @ 0xD800..=0xDBFF) => {
+            let paired = bytes.get(at + 6) == Some(&b'\\')
+                && bytes.get(at + 7) == Some(&b'u')
+                && unit(at + 6).is_some_and(|m| (0xDC00..=0xDFFF).contains(&m));
+            if paired {
+                Ok(12)
+            } else {
+                Err(format!("a lone leading surrogate \\u{n:04x} in a string"))
+            }
+        }
+        Some(n @ 0xDC00..=0xDFFF) => {
+            Err(format!("a lone trailing surrogate \\u{n:04x} in a string"))
+        }
+        Some(_) => Ok(6),
+        None => Ok(2),
+    }
 }
 
 /// A validator for a JSON Schema that came from outside (a connector's
@@ -270,11 +364,73 @@ mod tests {
 
     #[test]
     fn nesting_is_measured_outside_strings() {
-        assert!(!nests_deeper_than(r#"{"a":[{"b":"[[[[["}]}"#, 3));
-        assert!(nests_deeper_than(r#"{"a":[{"b":[1]}]}"#, 3));
-        assert!(!nests_deeper_than(r#"{"a":"\"[[[["}"#, 1));
+        let deeper = |t: &str, limit| beyond(t, limit) == Some(Beyond::Depth);
+        assert!(!deeper(r#"{"a":[{"b":"[[[[["}]}"#, 3));
+        assert!(deeper(r#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!deeper(r#"{"a":"\"[[[["}"#, 1));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(nests_deeper_than(&deep, 64));
+        assert!(deeper(&deep, 64));
+    }
+
+    #[test]
+    fn what_a_parse_would_refuse_is_refused() {
+        for bad in [
+            r#"{"a":1e400}"#,
+            r#"{"a":-1.8e308}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00"}"#,
+            r#"{"a":"\ud800\u0041"}"#,
+        ] {
+            assert!(
+                matches!(beyond(bad, 64), Some(Beyond::Unreadable(_))),
+                "{bad}"
+            );
+            assert!(
+                Record::new("s", None, Op::Upsert, bad.into()).is_err(),
+                "{bad}"
+            );
+            assert!(
+                serde_json::from_str::<serde_json::Value>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        let big = format!("{{\"a\":{}}}", "9".repeat(400));
+        assert!(beyond(&big, 64).is_some());
+        for good in [
+            r#"{"a":"\ud83d\ude00 \\ud800","b":[1e300,-0,4.9e-324,1e-400]}"#,
+            "{}",
+        ] {
+            assert_eq!(beyond(good, 64), None, "{good}");
+            assert!(Record::new("s", None, Op::Upsert, good.into()).is_ok());
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(127), "]".repeat(127));
+        assert!(Record::new("s", None, Op::Upsert, deep).is_err());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// The syntax check and [`beyond`] together accept exactly what a
+        /// parse into values accepts: text from a JSON-ish alphabet, and
+        /// JSON with the numbers and escapes at the edges.
+        #[test]
+        fn the_checks_accept_what_a_parse_accepts(
+            text in prop_oneof![
+                "[\\[\\]{}:,\"\\\\u0-9a-fA-FeE.+\\- ntrl]{0,40}".prop_map(|s: String| s),
+                prop::collection::vec(prop::sample::select(vec![
+                    "{", "}", "[", "]", ",", ":", "\"a\"", "\"\\ud83d\\ude00\"", "\"\\ud800\"",
+                    "\"\\udc00\"", "\"\\ud800\\ud800\"", "\"\\u00e9\\\\ud800\"", "1e308", "1.8e308",
+                    "-1e400", "1e-400", "0", "-0.5", "12345678901234567890123", "null", "true", " ",
+                ]), 0..24).prop_map(|parts| parts.concat()),
+            ]
+        ) {
+            let ours = beyond(&text, READABLE_DEPTH).is_none()
+                && RawValue::from_string(text.clone()).is_ok();
+            let parse = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            prop_assert_eq!(ours, parse, "{}", text);
+        }
     }
 
     #[test]

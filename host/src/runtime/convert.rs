@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::bindings::wharf::connector::types as wit;
 use super::error::CallError;
 use super::limits::{LimitExceeded, Limits};
-use crate::model::record::{Op, Page, Record, RowError};
+use crate::model::record::{Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond};
 use crate::model::spec::Spec;
 
 /// What a record costs against the output limit: its strings, plus what
@@ -65,10 +65,12 @@ pub(super) fn records_from_wit(
             limit: limits.max_records_per_call,
         }));
     }
-    if let Some(index) = records
-        .iter()
-        .position(|r| crate::model::record::nests_deeper_than(&r.data, limits.max_json_depth))
-    {
+    // One pass per record finds what its syntax check lets through: nesting
+    // past the limit (a limit error, before anything else) and values a
+    // parse would refuse.
+    let depth = limits.max_json_depth.min(READABLE_DEPTH);
+    let found: Vec<Option<Beyond>> = records.iter().map(|r| beyond(&r.data, depth)).collect();
+    if let Some(index) = found.iter().position(|b| *b == Some(Beyond::Depth)) {
         return Err(CallError::Limit(LimitExceeded::Depth {
             index,
             limit: limits.max_json_depth,
@@ -76,14 +78,19 @@ pub(super) fn records_from_wit(
     }
     records
         .into_iter()
+        .zip(found)
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, (r, found))| {
             let op = match r.op {
                 wit::Op::Upsert => Op::Upsert,
                 wit::Op::Delete => Op::Delete,
             };
             let stream = r.stream;
-            let mut record = Record::new(stream.clone(), r.key, op, r.data).map_err(|reason| {
+            let checked = match found {
+                Some(Beyond::Unreadable(why)) => Err(why),
+                _ => Record::new_scanned(stream.clone(), r.key, op, r.data),
+            };
+            let mut record = checked.map_err(|reason| {
                 CallError::Protocol(format!(
                     "record {i} of stream `{stream}`: data is not a JSON object ({reason})"
                 ))

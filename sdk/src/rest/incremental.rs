@@ -81,11 +81,26 @@ impl Incremental {
         } else {
             record.get(&self.field)
         }?;
-        match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        watermark(v)
+    }
+
+    /// [`value_in`](Self::value_in) of a record kept as text.
+    pub fn value_in_raw(&self, record: &crate::raw::RawRecord) -> Option<String> {
+        let v = if self.field.starts_with('/') {
+            record.pointer(&self.field)
+        } else {
+            record.get(&self.field)
+        }?;
+        watermark(&v)
+    }
+}
+
+/// The text of a field's value that can move a window.
+fn watermark(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -156,6 +156,19 @@ impl Paginator {
         body: &Value,
         count: usize,
     ) -> Option<Position> {
+        self.next_by(at, response, |p| body.pointer(p).cloned(), count)
+    }
+
+    /// [`next`](Self::next) with the body read through `at_pointer` (the
+    /// value at a JSON pointer), so a body kept as text is parsed only
+    /// where the pagination looks.
+    pub fn next_by(
+        &self,
+        at: Option<&Position>,
+        response: &Response,
+        at_pointer: impl Fn(&str) -> Option<Value>,
+        count: usize,
+    ) -> Option<Position> {
         let count = count as u64;
         match self {
             Self::None => None,
@@ -174,21 +187,26 @@ impl Paginator {
                 };
                 (count > 0 && count >= *limit).then_some(Position::Offset(current + count))
             }
-            Self::CursorInBody { pointer, .. } => match body.pointer(pointer) {
-                Some(Value::String(s)) if !s.is_empty() => Some(Position::Token(s.clone())),
+            Self::CursorInBody { pointer, .. } => match at_pointer(pointer) {
+                Some(Value::String(s)) if !s.is_empty() => Some(Position::Token(s)),
                 Some(Value::Number(n)) => Some(Position::Token(n.to_string())),
                 _ => None,
             },
-            Self::NextUrlInBody { pointer } => match body.pointer(pointer) {
-                Some(Value::String(s)) if !s.is_empty() => Some(Position::Url(s.clone())),
+            Self::NextUrlInBody { pointer } => match at_pointer(pointer) {
+                Some(Value::String(s)) if !s.is_empty() => Some(Position::Url(s)),
                 _ => None,
             },
             Self::LinkHeader => response.next_link().map(Position::Url),
+            // Top-level members only (`Value::get`): a pointer to an
+            // array's element would not be one.
             Self::ODataNextLink => ["@odata.nextLink", "odata.nextLink"]
                 .iter()
-                .find_map(|k| body.get(k).and_then(Value::as_str))
+                .find_map(|k| match at_pointer(&format!("/{k}")) {
+                    Some(Value::String(s)) => Some(s),
+                    _ => None,
+                })
                 .filter(|s| !s.is_empty())
-                .map(|s| Position::Url(s.to_string())),
+                .map(Position::Url),
         }
     }
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Auth, ErrorMap, Incremental, Paginator, Position, Window, records_at};
-use crate::http::Request;
+use crate::http::{Request, Response};
+use crate::raw::RawRecord;
 use crate::{Error, Page, Record, Result};
 
 /// Where a stream stands between calls: the next page of this run, and
@@ -115,9 +116,79 @@ impl RestStream {
 
     /// One page: the records, and the cursor of the next call (the next
     /// page, or, at the end of a run, where the next run starts).
+    ///
+    /// Records stay JSON text ([`crate::raw`]): each is sliced out of the
+    /// body; only its key and incremental field are parsed. A body that
+    /// only a full parse judges right (see [`crate::raw::plain`]) is read
+    /// by [`fetch_parsed`](Self::fetch_parsed), which gives the same
+    /// records, keys, cursor and errors.
     pub fn fetch(&self, cursor: Option<&str>) -> Result<Page> {
-        let mut state = StreamState::from_cursor(cursor)?;
+        let state = StreamState::from_cursor(cursor)?;
         let response = self.errors.check(self.request_for(&state).send()?)?;
+        match self.page_raw(&response, state.clone()) {
+            Some(page) => page,
+            None => self.page_parsed(&response, state),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) with the body parsed into a value tree: the
+    /// reference the raw path is tested against.
+    pub fn fetch_parsed(&self, cursor: Option<&str>) -> Result<Page> {
+        let state = StreamState::from_cursor(cursor)?;
+        let response = self.errors.check(self.request_for(&state).send()?)?;
+        self.page_parsed(&response, state)
+    }
+
+    /// The page of `response` read as text; `None` when the body needs the
+    /// parsing path (empty, not plain, not JSON: its errors are the
+    /// parser's).
+    pub fn page_raw(&self, response: &Response, mut state: StreamState) -> Option<Result<Page>> {
+        let text = std::str::from_utf8(&response.body).ok()?;
+        if text.is_empty() || !crate::raw::plain(text) {
+            return None;
+        }
+        let doc = crate::raw::document(text).ok()?;
+        let items = match crate::raw::records_raw(doc, &self.records) {
+            Ok(items) => items,
+            Err(e) => return Some(Err(e)),
+        };
+        let at_pointer = |p: &str| {
+            crate::raw::pointer_raw(doc, p).and_then(|v| serde_json::from_str(v.get()).ok())
+        };
+        let next = self
+            .paginator
+            .next_by(state.next.as_ref(), response, at_pointer, items.len());
+        let mut records = Vec::with_capacity(items.len());
+        for item in items {
+            let record = match RawRecord::from_raw(&self.name, item) {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(inc) = &self.incremental
+                && let Some(v) = inc.value_in_raw(&record)
+            {
+                state.window.observe(&v);
+            }
+            let record = match &self.key {
+                Some(key) => {
+                    let record = record.key_from(key);
+                    if record.key.is_none() {
+                        return Some(Err(self.keyless(key)));
+                    }
+                    record
+                }
+                None => record,
+            };
+            records.push(record);
+        }
+        Some(
+            self.finish(state, next)
+                .map(|(cursor, more)| Page::from_raw(records, cursor, more)),
+        )
+    }
+
+    /// The page of `response` parsed into values.
+    pub fn page_parsed(&self, response: &Response, mut state: StreamState) -> Result<Page> {
         let mut body: Value = if response.body.is_empty() {
             Value::Null
         } else {
@@ -126,7 +197,7 @@ impl RestStream {
         let items = records_at(&mut body, &self.records)?;
         let next = self
             .paginator
-            .next(state.next.as_ref(), &response, &body, items.len());
+            .next(state.next.as_ref(), response, &body, items.len());
         let mut records = Vec::with_capacity(items.len());
         for item in items {
             if let Some(inc) = &self.incremental
@@ -138,14 +209,29 @@ impl RestStream {
             if let Some(key) = &self.key {
                 record = record.key_from(key);
                 if record.key.is_none() {
-                    return Err(Error::Fatal(format!(
-                        "a record of stream `{}` has no key field `{key}`",
-                        self.name
-                    )));
+                    return Err(self.keyless(key));
                 }
             }
             records.push(record);
         }
+        let (cursor, more) = self.finish(state, next)?;
+        Ok(Page::new(records, cursor, more))
+    }
+
+    fn keyless(&self, key: &str) -> Error {
+        Error::Fatal(format!(
+            "a record of stream `{}` has no key field `{key}`",
+            self.name
+        ))
+    }
+
+    /// The cursor after a page whose next page is `next`, and whether more
+    /// follow.
+    fn finish(
+        &self,
+        mut state: StreamState,
+        next: Option<Position>,
+    ) -> Result<(Option<String>, bool)> {
         state.next = next;
         let more = state.next.is_some();
         if !more {
@@ -156,7 +242,7 @@ impl RestStream {
         } else {
             None
         };
-        Ok(Page::new(records, cursor, more))
+        Ok((cursor, more))
     }
 }
 

@@ -1,0 +1,612 @@
+//! Records as JSON text. A record crosses the contract as the text of a JSON
+//! object, so a connector that only moves records (slices them out of a
+//! response, passes them on, sends them in a batch) never needs to build a
+//! value tree and print it again. [`RawRecord`] holds that text;
+//! [`pointer_raw`] and [`records_raw`] find values in a document by reading
+//! it, borrowing from it and building nothing; a field is parsed only when
+//! asked for ([`RawRecord::get`]).
+//!
+//! ```
+//! use wharf_sdk::raw::{RawRecord, document, records_raw};
+//!
+//! let body = r#"{"data": [{"id": 7, "name": "Ada"}, {"id": 8, "name": "Grace"}]}"#;
+//! let doc = document(body).unwrap();
+//! let records: Vec<RawRecord> = records_raw(doc, "/data")
+//!     .unwrap()
+//!     .into_iter()
+//!     .map(|r| RawRecord::from_raw("people", r).map(|r| r.key_from("id")))
+//!     .collect::<wharf_sdk::Result<_>>()
+//!     .unwrap();
+//! assert_eq!(records[1].key.as_deref(), Some("8"));
+//! assert_eq!(records[0].data(), r#"{"id": 7, "name": "Ada"}"#);
+//! ```
+//!
+//! Text read this way means what `serde_json::Value` would make of it, with
+//! one difference in form: the record keeps the source's spelling (key order,
+//! spaces, escapes, `1.50`), so it is the same JSON, not the same bytes.
+//! [`plain`] says whether a document is free of what only a full parse
+//! judges the same way (numbers beyond `f64`, lone UTF-16 surrogates in
+//! escapes, nesting past `serde_json`'s limit); callers take the parsing
+//! path for the rare document that is not.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::record::{Op, Record, scalar_text};
+use crate::{Error, Result};
+
+/// One record whose data is the text of a JSON object, as it came.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawRecord {
+    /// The stream it belongs to.
+    pub stream: String,
+    /// Identity in the source.
+    pub key: Option<String>,
+    /// Upsert or delete.
+    pub op: Op,
+    /// The text of a JSON object (checked when made).
+    data: String,
+    /// A blob of the run that belongs to the record.
+    pub blob: Option<String>,
+}
+
+impl RawRecord {
+    /// An upsert of the object `data` (a value borrowed from a document).
+    pub fn from_raw(stream: impl Into<String>, data: &RawValue) -> Result<Self> {
+        let text = data.get().trim();
+        if !text.starts_with('{') {
+            return Err(Error::Fatal(format!(
+                "a record must be a JSON object, got {}",
+                kind_of(text)
+            )));
+        }
+        Ok(Self {
+            stream: stream.into(),
+            key: None,
+            op: Op::Upsert,
+            data: text.to_string(),
+            blob: None,
+        })
+    }
+
+    /// An upsert of `text`, which must be a JSON object.
+    pub fn from_text(stream: impl Into<String>, text: &str) -> Result<Self> {
+        let raw = document(text)?;
+        Self::from_raw(stream, raw)
+    }
+
+    /// The record's data as text, as [`Record`] would print it.
+    pub fn from_record(r: Record) -> Self {
+        Self {
+            stream: r.stream,
+            key: r.key,
+            op: r.op,
+            data: Value::Object(r.data).to_string(),
+            blob: r.blob,
+        }
+    }
+
+    /// Made from parts the host handed over: its records are JSON objects
+    /// already checked (`from_wit` of the glue).
+    pub(crate) fn trusted(
+        stream: String,
+        key: Option<String>,
+        op: Op,
+        data: String,
+        blob: Option<String>,
+    ) -> Self {
+        Self {
+            stream,
+            key,
+            op,
+            data,
+            blob,
+        }
+    }
+
+    /// The record with its data parsed.
+    pub fn to_record(&self) -> Result<Record> {
+        let data: Map<String, Value> = serde_json::from_str(&self.data).map_err(|e| {
+            Error::Fatal(format!(
+                "a record of stream `{}` is not a JSON object: {e}",
+                self.stream
+            ))
+        })?;
+        Ok(Record {
+            stream: self.stream.clone(),
+            key: self.key.clone(),
+            op: self.op,
+            data,
+            blob: self.blob.clone(),
+        })
+    }
+
+    /// The data: the text of a JSON object.
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// The data, taken.
+    pub fn into_data(self) -> String {
+        self.data
+    }
+
+    /// Stream, key, op, data and blob, taken.
+    pub(crate) fn into_parts(self) -> (String, Option<String>, Op, String, Option<String>) {
+        (self.stream, self.key, self.op, self.data, self.blob)
+    }
+
+    /// A top-level field as it is written, without parsing the rest
+    /// (with duplicate names, the last one, as a parse would keep).
+    pub fn field_raw(&self, field: &str) -> Option<&RawValue> {
+        field_of(&self.data, field)
+    }
+
+    /// A top-level field, parsed.
+    pub fn get(&self, field: &str) -> Option<Value> {
+        self.field_raw(field)
+            .and_then(|v| serde_json::from_str(v.get()).ok())
+    }
+
+    /// A value by JSON pointer, parsed.
+    pub fn pointer(&self, pointer: &str) -> Option<Value> {
+        let doc = serde_json::from_str::<&RawValue>(&self.data).ok()?;
+        pointer_raw(doc, pointer).and_then(|v| serde_json::from_str(v.get()).ok())
+    }
+
+    /// Set the key from a field (string, number or bool); unchanged if
+    /// absent, as [`Record::key_from`].
+    pub fn key_from(mut self, field: &str) -> Self {
+        self.key = self.get(field).as_ref().and_then(scalar_text).or(self.key);
+        self
+    }
+
+    /// Set the key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Make it a delete.
+    pub fn with_op(mut self, op: Op) -> Self {
+        self.op = op;
+        self
+    }
+
+    /// Attach a blob of the run.
+    pub fn with_blob(mut self, blob: &crate::blob::Blob) -> Self {
+        self.blob = Some(blob.0.clone());
+        self
+    }
+}
+
+/// `text` as a JSON document, checked and borrowed; nothing is built.
+pub fn document(text: &str) -> Result<&RawValue> {
+    serde_json::from_str(text).map_err(|e| Error::Fatal(format!("not JSON: {e}")))
+}
+
+/// The value at `pointer` (RFC 6901, as `serde_json::Value::pointer`
+/// reads it) in `doc`; `""` is the document.
+pub fn pointer_raw<'a>(doc: &'a RawValue, pointer: &str) -> Option<&'a RawValue> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    let rest = pointer.strip_prefix('/')?;
+    let mut at = doc;
+    for token in rest.split('/') {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let text = at.get().trim_start();
+        at = if text.starts_with('{') {
+            field_of(at.get(), &token)?
+        } else if text.starts_with('[') {
+            element_of(at.get(), index(&token)?)?
+        } else {
+            return None;
+        };
+    }
+    Some(at)
+}
+
+/// The records at `pointer` in `doc`: an array's elements, an object as
+/// one record, nothing for `null`; otherwise the error
+/// [`records_at`](crate::rest::records_at) gives.
+pub fn records_raw<'a>(doc: &'a RawValue, pointer: &str) -> Result<Vec<&'a RawValue>> {
+    let missing = || {
+        Error::Config(format!(
+            "the response has no records at JSON pointer `{pointer}`"
+        ))
+    };
+    let target = pointer_raw(doc, pointer).ok_or_else(missing)?;
+    let text = target.get().trim_start();
+    if text.starts_with('[') {
+        serde_json::from_str(target.get()).map_err(Error::fatal)
+    } else if text.starts_with('{') {
+        Ok(vec![target])
+    } else if text.starts_with('n') {
+        Ok(Vec::new())
+    } else {
+        Err(missing())
+    }
+}
+
+/// Whether `text` holds nothing that [`document`] accepts but a full parse
+/// into `serde_json::Value` refuses: a number beyond `f64`, a `\u` escape
+/// of a UTF-16 surrogate (paired or not: only a parse pairs them), or
+/// nesting deeper than 127. One pass over the bytes, building nothing.
+pub fn plain(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' {
+                        if bytes.get(i + 1) == Some(&b'u')
+                            && matches!(bytes.get(i + 2), Some(b'd' | b'D'))
+                            && matches!(
+                                bytes.get(i + 3),
+                                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                            )
+                        {
+                            return false;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > 127 {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                let mut exponent = false;
+                while i + 1 < bytes.len()
+                    && matches!(bytes[i + 1], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    exponent |= matches!(bytes[i + 1], b'e' | b'E');
+                    i += 1;
+                }
+                let number = &text[start..=i];
+                // Without an exponent, only a number of more than 300
+                // digits can pass f64's range (1.8e308).
+                if (exponent || number.len() > 300)
+                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The top level of a JSON object, its values left as text: read once,
+/// then any number of fields and pointers looked up without reading the
+/// object again. With duplicate names, the last wins, as in a parse.
+#[derive(Debug)]
+pub struct RawObject<'a> {
+    fields: BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+impl<'a> RawObject<'a> {
+    /// Read the object `text` (an error if it is not one).
+    pub fn parse(text: &'a str) -> Result<Self> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let fields = Fields
+            .deserialize(&mut de)
+            .and_then(|f| de.end().map(|()| f))
+            .map_err(|e| Error::Fatal(format!("not a JSON object: {e}")))?;
+        Ok(Self { fields })
+    }
+
+    /// A field as it is written.
+    pub fn get(&self, field: &str) -> Option<&'a RawValue> {
+        self.fields.get(field).copied()
+    }
+
+    /// The value at a JSON pointer (`/customer/email`; `""` is not a field).
+    pub fn pointer(&self, pointer: &str) -> Option<&'a RawValue> {
+        let rest = pointer.strip_prefix('/')?;
+        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let value = self.get(&first.replace("~1", "/").replace("~0", "~"))?;
+        if tail.is_empty() {
+            Some(value)
+        } else {
+            pointer_raw(value, tail)
+        }
+    }
+
+    /// The fields in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+}
+
+/// A JSON object's members, in name order, written as text: each value
+/// either kept as it came or printed from a [`Value`].
+#[derive(Debug, Default)]
+pub struct ObjectWriter<'a> {
+    fields: BTreeMap<Cow<'a, str>, Member<'a>>,
+}
+
+#[derive(Debug)]
+enum Member<'a> {
+    Raw(&'a RawValue),
+    Value(Value),
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Set `name` to text that is already JSON (replacing an earlier one).
+    pub fn raw(&mut self, name: impl Into<Cow<'a, str>>, value: &'a RawValue) {
+        self.fields.insert(name.into(), Member::Raw(value));
+    }
+
+    /// Set `name` to a value.
+    pub fn value(&mut self, name: impl Into<Cow<'a, str>>, value: Value) {
+        self.fields.insert(name.into(), Member::Value(value));
+    }
+
+    /// Remove `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.fields.remove(name);
+    }
+
+    /// An upsert of the object into `stream`.
+    pub fn into_record(self, stream: impl Into<String>) -> RawRecord {
+        RawRecord {
+            stream: stream.into(),
+            key: None,
+            op: Op::Upsert,
+            data: self.finish(),
+            blob: None,
+        }
+    }
+
+    /// The object's text.
+    pub fn finish(self) -> String {
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|(name, member)| {
+                name.len()
+                    + 4
+                    + match member {
+                        Member::Raw(r) => r.get().len(),
+                        Member::Value(_) => 16,
+                    }
+            })
+            .sum();
+        let mut out = String::with_capacity(size + 2);
+        out.push('{');
+        for (i, (name, member)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(name.as_ref()).expect("a string prints"));
+            out.push(':');
+            match member {
+                Member::Raw(r) => out.push_str(r.get()),
+                Member::Value(v) => out.push_str(&v.to_string()),
+            }
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// An object's members by name, values as text.
+struct Fields;
+
+impl<'de> DeserializeSeed<'de> for Fields {
+    type Value = BTreeMap<Cow<'de, str>, &'de RawValue>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fields {
+    type Value = BTreeMap<Cow<'de, str>, &'de RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = BTreeMap::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            let value: &'de RawValue = map.next_value()?;
+            fields.insert(name, value);
+        }
+        Ok(fields)
+    }
+}
+
+/// A member name, borrowed unless it has escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+fn index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+fn field_of<'a>(object: &'a str, field: &str) -> Option<&'a RawValue> {
+    let mut de = serde_json::Deserializer::from_str(object);
+    LastValueOf(field).deserialize(&mut de).ok().flatten()
+}
+
+fn element_of(array: &str, n: usize) -> Option<&RawValue> {
+    let mut de = serde_json::Deserializer::from_str(array);
+    NthElement(n).deserialize(&mut de).ok().flatten()
+}
+
+fn kind_of(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
+    }
+}
+
+/// The last value of a key in an object (a parse keeps the last too).
+struct LastValueOf<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for LastValueOf<'_> {
+    type Value = Option<&'de RawValue>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LastValueOf<'_> {
+    type Value = Option<&'de RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(wanted) = map.next_key_seed(KeyIs(self.0))? {
+            let value: &'de RawValue = map.next_value()?;
+            if wanted {
+                found = Some(value);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a key is the one looked for, without keeping it.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// The n-th element of an array.
+struct NthElement(usize);
+
+impl<'de> DeserializeSeed<'de> for NthElement {
+    type Value = Option<&'de RawValue>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NthElement {
+    type Value = Option<&'de RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut i = 0;
+        let mut found = None;
+        while let Some(value) = seq.next_element::<&'de RawValue>()? {
+            if i == self.0 {
+                found = Some(value);
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_read_as_value_pointer_does() {
+        let text = r#"{"a": {"b~c/d": [10, {"x": 1, "x": 2}]}, "e\u0041": 3}"#;
+        let doc = document(text).unwrap();
+        let value: Value = serde_json::from_str(text).unwrap();
+        for p in [
+            "",
+            "/a",
+            "/a/b~0c~1d",
+            "/a/b~0c~1d/1/x",
+            "/a/b~0c~1d/01",
+            "/eA",
+            "/nope",
+            "a",
+            "/a/b~0c~1d/+1",
+        ] {
+            let raw = pointer_raw(doc, p).map(|v| serde_json::from_str::<Value>(v.get()).unwrap());
+            assert_eq!(raw.as_ref(), value.pointer(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn what_only_a_parse_judges_is_not_plain() {
+        assert!(plain(r#"{"a": [1.5, -2e10, "\u00e9 \\ud800"]}"#));
+        assert!(!plain(r#"{"a": 1e400}"#));
+        assert!(!plain(r#"{"a": "\ud83d\ude00"}"#));
+        assert!(!plain(&"[".repeat(128)));
+        assert!(plain(&format!("[{}]", "9".repeat(300))));
+        assert!(!plain(&format!("[{}]", "9".repeat(400))));
+    }
+
+    #[test]
+    fn records_and_their_keys() {
+        let doc = document(r#"{"d": [{"id": 1.0}, {"id": "x"}, 3]}"#).unwrap();
+        let items = records_raw(doc, "/d").unwrap();
+        let first = RawRecord::from_raw("s", items[0]).unwrap().key_from("id");
+        assert_eq!(first.key.as_deref(), Some("1.0"));
+        let e = RawRecord::from_raw("s", items[2]).unwrap_err();
+        assert!(e.to_string().contains("got a number"), "{e}");
+        assert!(records_raw(doc, "/x").is_err());
+        assert!(
+            records_raw(document("null").unwrap(), "")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
