@@ -165,6 +165,8 @@ async fn crash_and_resume(db: Db) {
     server.kill().await;
     let served_before = requests.lock().unwrap().len();
 
+    let delivered_before: Vec<String> = dst_state.lock().unwrap().records.keys().cloned().collect();
+
     // A new process takes the run over once its lease expires.
     let again = Server::start_with(data.path().to_path_buf(), url, &args).await;
     let mut last = Value::Null;
@@ -209,6 +211,21 @@ async fn crash_and_resume(db: Db) {
             1,
             "page 1 was fetched once"
         );
+        // The run reads a page ahead while it commits one. The page it
+        // resumed at had been asked for before the crash (in flight), and
+        // every record before it had been delivered: no cursor was stored
+        // ahead of its records.
+        let resumed_at = after_restart[0];
+        assert!(
+            pages[..served_before].contains(&resumed_at),
+            "the page resumed at was in flight at the crash: {pages:?}"
+        );
+        for id in 1..=(resumed_at - 1) * 10 {
+            assert!(
+                delivered_before.iter().any(|k| k == &id.to_string()),
+                "record {id}, before the committed cursor (page {resumed_at}), was delivered before the crash"
+            );
+        }
     }
     again.stop().await;
 }

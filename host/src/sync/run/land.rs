@@ -1,7 +1,6 @@
 //! Records that did not come from `fetch` (an import, a webhook delivery)
 //! landed through the sync's mapper and destination as one page of a run.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::open::{Side, Sides, open_sides};
@@ -44,7 +43,7 @@ pub async fn land(
     } = open_sides(app, &sync, Vec::new())
         .await
         .map_err(|(_, e)| failed("config", e.to_string(), None))?;
-    let mut r = Run {
+    let r = Run {
         app,
         run,
         lease,
@@ -55,7 +54,7 @@ pub async fn land(
         source_schemas,
         mapper,
         destination,
-        validators: HashMap::new(),
+        validators: Default::default(),
         rejected: 0,
         pending_secs: 0,
     };

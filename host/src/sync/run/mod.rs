@@ -157,10 +157,27 @@ struct Run<'a> {
     source_schemas: HashMap<String, Value>,
     mapper: Option<Opened>,
     destination: Option<Opened>,
-    validators: HashMap<String, Option<Arc<jsonschema::Validator>>>,
+    /// Each stream's schema validator (`None`: nothing to check), made
+    /// on first use; locked briefly.
+    validators: std::sync::Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
     rejected: i64,
     /// Seconds this run has waited on pending pages (async jobs upstream).
     pending_secs: u64,
+}
+
+/// A page read from the source and mapped, ready to push and commit.
+struct Read {
+    records: Vec<Record>,
+    /// Each record's position in the fetched page.
+    origin: Vec<usize>,
+    /// The mapper's refusals.
+    refused: Vec<RejectionRow>,
+    /// Records the source returned.
+    fetched: i64,
+    pending: Option<u32>,
+    more: bool,
+    cursor: Option<String>,
+    row_errors: Vec<crate::model::record::RowError>,
 }
 
 /// Execute a claimed run.
@@ -251,7 +268,7 @@ pub async fn execute_timed(
         source_schemas,
         mapper,
         destination,
-        validators: HashMap::new(),
+        validators: Default::default(),
         rejected: run.counters.rejected,
         pending_secs: 0,
     };
@@ -274,7 +291,7 @@ pub async fn execute_timed(
     };
     drop(slots);
     let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
-    for o in r.sessions() {
+    for o in r.opened() {
         calls += o.session.call_time();
         http += Duration::from_nanos(o.session.http_counters().busy_nanos);
     }
@@ -325,43 +342,44 @@ impl Run<'_> {
             done,
             checkpoint,
         };
+        // While page n is pushed and committed, page n+1 is read (fetched
+        // and mapped): at most one page ahead, so memory stays bounded, and
+        // its cursor is committed only with it, after page n's.
+        let mut ahead: Option<Read> = None;
         loop {
             if let Some(reason) = self.stop.reason() {
                 return Err(Outcome::Stopped(reason));
             }
-            let page = {
-                let source = &self.source.session;
-                let c = cursor.clone();
-                self.call(Side::Source, || source.fetch(stream, c.as_deref()))
-                    .await?
-            };
-            let fetched = page.records.len() as i64;
-            let (records, origin, refused) = match &self.mapper {
-                Some(m) => {
-                    let mut input = page.records;
-                    let session = &m.session;
-                    hand_over_blobs(&mut input, &self.source.session, session);
-                    let input = &input;
-                    let out = self.call(Side::Mapper, || session.map(input)).await?;
-                    mapped_page(out, input.len())
-                }
-                None => {
-                    let n = page.records.len();
-                    (page.records, (0..n).collect(), Vec::new())
-                }
+            let page = match ahead.take() {
+                Some(page) => page,
+                None => self.read(stream, cursor.clone()).await?,
             };
             // A pending page (a report or bulk job still running upstream)
             // is not the end of the stream, whatever `more` says.
             let pending = page.pending;
             let done = !page.more && pending.is_none();
             let next = page.cursor.clone().or(cursor.clone());
-            let batch = Batch::page_from(records, origin, fetched)
+            let at = position(page.cursor, done);
+            let batch = Batch::page_from(page.records, page.origin, page.fetched)
                 .with_row_errors(page.row_errors)
-                .with_rejections(refused);
-            let counters = self
-                .push_and_commit(batch, position(page.cursor.clone(), done))
-                .await?
-                .0;
+                .with_rejections(page.refused);
+            let commit = self.push_and_commit(batch, at);
+            let (committed, read_ahead) = if done || pending.is_some() {
+                (commit.await, None)
+            } else {
+                // A page that cannot be committed stops the run at once; a
+                // read that fails waits for the commit before it counts.
+                let read = self.read(stream, next.clone());
+                tokio::pin!(commit, read);
+                tokio::select! {
+                    committed = &mut commit => {
+                        let committed = committed?;
+                        (Ok(committed), Some(read.await))
+                    }
+                    read = &mut read => (commit.await, Some(read)),
+                }
+            };
+            let counters = committed?.0;
             self.count(&counters)?;
             self.rejected += counters.rejected;
             if self.sync.error_threshold >= 0 && self.rejected > self.sync.error_threshold {
@@ -381,7 +399,42 @@ impl Run<'_> {
             if let Some(secs) = pending {
                 self.wait_pending(stream, secs).await?;
             }
+            ahead = read_ahead.transpose()?;
         }
+    }
+
+    /// Fetch the page after `cursor` and map it.
+    async fn read(&self, stream: &str, cursor: Option<String>) -> Result<Read, Outcome> {
+        let page = {
+            let source = &self.source.session;
+            self.call(Side::Source, || source.fetch(stream, cursor.as_deref()))
+                .await?
+        };
+        let fetched = page.records.len() as i64;
+        let (records, origin, refused) = match &self.mapper {
+            Some(m) => {
+                let mut input = page.records;
+                let session = &m.session;
+                hand_over_blobs(&mut input, &self.source.session, session);
+                let input = &input;
+                let out = self.call(Side::Mapper, || session.map(input)).await?;
+                mapped_page(out, input.len())
+            }
+            None => {
+                let n = page.records.len();
+                (page.records, (0..n).collect(), Vec::new())
+            }
+        };
+        Ok(Read {
+            records,
+            origin,
+            refused,
+            fetched,
+            pending: page.pending,
+            more: page.more,
+            cursor: page.cursor,
+            row_errors: page.row_errors,
+        })
     }
 
     /// Wait before fetching a pending page again: the source's delay (at

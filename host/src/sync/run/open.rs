@@ -37,8 +37,9 @@ impl Side {
 pub(super) struct Opened {
     pub(super) row: ConnectionRow,
     pub(super) session: Session,
-    pub(super) counted: crate::runtime::HttpCounters,
-    counted_dropped: u64,
+    /// HTTP counters and dropped log lines already counted in a page;
+    /// locked briefly, as pages are committed while the next is fetched.
+    counted: std::sync::Mutex<(crate::runtime::HttpCounters, u64)>,
 }
 
 /// The sessions of a sync's connections, and the source's stream schemas.
@@ -65,7 +66,6 @@ async fn open_connection(
         row,
         session,
         counted: Default::default(),
-        counted_dropped: 0,
     };
     Ok((opened, connector))
 }
@@ -134,12 +134,13 @@ pub(super) async fn open_failed(
 
 impl Run<'_> {
     /// Log lines the sessions dropped since the last page.
-    pub(super) fn dropped_logs(&mut self) -> i64 {
+    pub(super) fn dropped_logs(&self) -> i64 {
         let mut total = 0;
-        for o in self.sessions() {
+        for o in self.opened() {
             let now = o.session.log().dropped();
-            total += (now - o.counted_dropped) as i64;
-            o.counted_dropped = now;
+            let mut counted = o.counted.lock().expect("counted lock");
+            total += (now - counted.1) as i64;
+            counted.1 = now;
         }
         total
     }
@@ -152,29 +153,31 @@ impl Run<'_> {
             .host_line(crate::runtime::LogSource::Host, message);
     }
 
-    pub(super) fn sessions(&mut self) -> impl Iterator<Item = &mut Opened> {
-        std::iter::once(&mut self.source)
-            .chain(self.mapper.as_mut())
-            .chain(self.destination.as_mut())
+    pub(super) fn opened(&self) -> impl Iterator<Item = &Opened> {
+        std::iter::once(&self.source)
+            .chain(self.mapper.as_ref())
+            .chain(self.destination.as_ref())
     }
 
     /// Requests and bytes since the last page; metrics by connector and
     /// status class on the way.
-    pub(super) fn http_delta(&mut self) -> (i64, i64) {
-        let metrics = self.app.metrics.clone();
+    pub(super) fn http_delta(&self) -> (i64, i64) {
+        let metrics = &self.app.metrics;
         let mut total = (0, 0);
-        for o in self.sessions() {
+        for o in self.opened() {
             let now = o.session.http_counters();
-            total.0 += (now.requests - o.counted.requests) as i64;
-            total.1 += (now.bytes_in - o.counted.bytes_in) as i64;
+            let mut counted = o.counted.lock().expect("counted lock");
+            let before = counted.0;
+            total.0 += (now.requests - before.requests) as i64;
+            total.1 += (now.bytes_in - before.bytes_in) as i64;
             for (i, class) in crate::runtime::STATUS_CLASSES.iter().enumerate() {
                 metrics.http(
                     &o.row.connector,
                     class,
-                    now.by_class[i] - o.counted.by_class[i],
+                    now.by_class[i] - before.by_class[i],
                 );
             }
-            o.counted = now;
+            counted.0 = now;
         }
         total
     }

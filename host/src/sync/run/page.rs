@@ -96,7 +96,7 @@ impl Run<'_> {
     /// Validate, push and commit `batch` at `position`: the page's
     /// counters (with what the records store did) and its rejections.
     pub(super) async fn push_and_commit(
-        &mut self,
+        &self,
         batch: Batch,
         position: Position,
     ) -> Result<(Counters, Vec<RejectionRow>), Outcome> {

@@ -18,34 +18,34 @@ impl Run<'_> {
     /// Schemas come from the connectors' specs, so validation is guest
     /// input: patterns use a linear-time regex engine, and a page is
     /// checked on the blocking pool, never on an async worker.
-    pub(super) async fn validate(
-        &mut self,
-        records: Vec<Record>,
-    ) -> (Vec<Record>, Vec<RejectionRow>) {
-        for record in &records {
-            if self.validators.contains_key(&record.stream) {
-                continue;
+    pub(super) async fn validate(&self, records: Vec<Record>) -> (Vec<Record>, Vec<RejectionRow>) {
+        let validators = {
+            let mut known = self.validators.lock().expect("validators lock");
+            for record in &records {
+                if known.contains_key(&record.stream) {
+                    continue;
+                }
+                let validator = self
+                    .sync
+                    .schemas
+                    .get(&record.stream)
+                    .or_else(|| self.source_schemas.get(&record.stream))
+                    .filter(|schema| {
+                        !(schema.as_object().is_some_and(|o| o.is_empty())
+                            || **schema == Value::Bool(true))
+                    })
+                    .and_then(|schema| crate::model::record::schema_validator(schema).ok())
+                    .map(Arc::new);
+                known.insert(record.stream.clone(), validator);
             }
-            let validator = self
-                .sync
-                .schemas
-                .get(&record.stream)
-                .or_else(|| self.source_schemas.get(&record.stream))
-                .filter(|schema| {
-                    !(schema.as_object().is_some_and(|o| o.is_empty())
-                        || **schema == Value::Bool(true))
-                })
-                .and_then(|schema| crate::model::record::schema_validator(schema).ok())
-                .map(Arc::new);
-            self.validators.insert(record.stream.clone(), validator);
-        }
-        if !records
-            .iter()
-            .any(|r| self.validators.get(&r.stream).is_some_and(Option::is_some))
-        {
-            return (records, Vec::new());
-        }
-        let validators = self.validators.clone();
+            if !records
+                .iter()
+                .any(|r| known.get(&r.stream).is_some_and(Option::is_some))
+            {
+                return (records, Vec::new());
+            }
+            known.clone()
+        };
         tokio::task::spawn_blocking(move || check_records(&validators, records))
             .await
             .expect("validation does not panic")
