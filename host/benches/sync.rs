@@ -1,21 +1,28 @@
 //! Sync engine benchmarks. `cargo bench -p wharf --bench sync` prints a
-//! Markdown table; the numbers are kept in `docs/performance.md`.
+//! Markdown table, each goal with its ratio against a baseline measured in
+//! the same run; the numbers are kept in `docs/performance.md`.
+//! `WHARF_BENCH=one|concurrent|nodes|memory|million|scheduler` runs one part.
 //!
-//! 1. End-to-end records/s of one sync (1 KiB JSON records, 100 per page)
-//!    from a loopback fake through `http-json` into the records store
-//!    (SQLite), and into `http-push` (batched) to a loopback fake; the share
-//!    of time spent inside connector calls vs the host; peak RSS.
-//! 2. The scheduler with 10,000 syncs due every minute, on SQLite and on
+//! 1. One sync (1 KiB JSON records, 100 per page) from a loopback upstream
+//!    through `http-json` into the records store, and into `http-push`
+//!    (batched), on SQLite and on PostgreSQL, against a native client
+//!    fetching the same pages; the share of time inside connector calls.
+//! 2. Concurrent syncs on one node (N = 1, 4, 10), several nodes on one
+//!    PostgreSQL, the memory each extra run adds, and the resident memory
+//!    of a 1,000,000-record sync over time ([`scale`]).
+//! 3. The scheduler with 10,000 syncs due every minute, on SQLite and on
 //!    PostgreSQL: schedule lag (p50, p99) and queue claim throughput.
+
+#[path = "sync/scale.rs"]
+mod scale;
+#[path = "sync/upstream.rs"]
+mod upstream;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 use wharf::app::{App, AppOptions};
 use wharf::registry::Registry;
@@ -37,61 +44,34 @@ fn guest(name: &str) -> Vec<u8> {
     .expect("guest built by host/build.rs")
 }
 
-fn peak_rss_mib() -> f64 {
+/// A line of `/proc/self/status` in MiB (`VmHWM:` peak, `VmRSS:` now).
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-#[derive(serde::Deserialize)]
-struct PageQuery {
-    page: Option<usize>,
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
 }
 
-/// Pages of 1 KiB records and a batch destination that accepts anything.
-async fn fakes() -> String {
-    let filler = "lorem ipsum dolor sit amet ".repeat(40);
-    let pages: Arc<Vec<String>> = Arc::new(
-        (0..=PAGES)
-            .map(|p| {
-                let records: Vec<Value> = if p < PAGES {
-                    (p * PER_PAGE + 1..=(p + 1) * PER_PAGE)
-                        .map(|i| {
-                            json!({"id": i, "name": format!("Item {i}"), "description": &filler[..850],
-                                   "price": {"amount": format!("{}.99", i % 500), "currency": "EUR"},
-                                   "status": "active", "tags": ["alpha", "beta", "gamma"],
-                                   "updated_at": format!("2024-05-01T10:{:02}:{:02}Z", (i / 60) % 60, i % 60)})
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                json!({ "data": records }).to_string()
-            })
-            .collect(),
-    );
-    let app = Router::new()
-        .route(
-            "/items",
-            get(
-                |State(pages): State<Arc<Vec<String>>>, Query(q): Query<PageQuery>| async move {
-                    let i = q.page.unwrap_or(1).saturating_sub(1).min(pages.len() - 1);
-                    ([("content-type", "application/json")], pages[i].clone())
-                },
-            ),
-        )
-        .route(
-            "/batch",
-            post(|| async { (axum::http::StatusCode::OK, "{}") }),
-        )
-        .with_state(pages);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+/// The database a benchmark runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    fn label(self) -> &'static str {
+        match self {
+            Db::Sqlite => "SQLite",
+            Db::Postgres => "PostgreSQL",
+        }
+    }
 }
 
 struct Setup {
@@ -100,6 +80,10 @@ struct Setup {
 }
 
 async fn setup(database_url: Option<String>) -> Setup {
+    setup_with(database_url, AppOptions::default()).await
+}
+
+async fn setup_with(database_url: Option<String>, options: AppOptions) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store = match database_url {
         Some(url) => Store::open(&url).await.unwrap(),
@@ -112,8 +96,41 @@ async fn setup(database_url: Option<String>) -> Setup {
     .unwrap();
     let registry = Arc::new(Registry::new(store.clone(), runtime));
     let vault = Arc::new(Vault::from_keys(&fernet::Fernet::generate_key()).unwrap());
-    let engine = App::new(store, registry, vault, AppOptions::default());
+    let engine = App::new(store, registry, vault, options);
     Setup { engine, _dir: dir }
+}
+
+/// A setup on `db` (a fresh PostgreSQL database each time).
+async fn setup_on(db: Db, options: AppOptions) -> Setup {
+    let url = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(
+            fresh_postgres()
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432"),
+        ),
+    };
+    setup_with(url, options).await
+}
+
+/// An `http-json` source reading `pages` pages of `per_page` records from
+/// `origin`, each answered after `latency_ms`.
+async fn source(
+    e: &App,
+    name: &str,
+    origin: &str,
+    pages: usize,
+    per_page: usize,
+    latency_ms: u64,
+) -> String {
+    connection(
+        e,
+        name,
+        "http-json@0.1.0",
+        json!({"base_url": origin, "streams": {"items": {"path": format!("/items/{pages}/{per_page}/{latency_ms}"),
+            "records": "/data", "key": "id", "pagination": {"type": "page_number", "size": per_page}}}}),
+    )
+    .await
 }
 
 async fn connection(e: &App, name: &str, connector: &str, config: Value) -> String {
@@ -182,23 +199,20 @@ fn sync_row(
 struct Row {
     what: String,
     result: String,
+    /// Against the baseline of the same run.
+    ratio: String,
     goal: &'static str,
 }
 
-async fn one_sync(origin: &str, into_push: bool) -> Row {
-    let s = setup(None).await;
+/// One sync of `PAGES` × `PER_PAGE` records into the records store (or
+/// `http-push`), the best of three runs: records/s and the row.
+async fn one_sync(db: Db, origin: &str, into_push: bool) -> (f64, Row) {
+    let s = setup_on(db, AppOptions::default()).await;
     let e = &s.engine;
     for g in ["http-json", "http-push"] {
         e.registry.upload(&guest(g), None).await.unwrap();
     }
-    let source = connection(
-        e,
-        "source",
-        "http-json@0.1.0",
-        json!({"base_url": origin, "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
-            "pagination": {"type": "page_number", "size": PER_PAGE}}}}),
-    )
-    .await;
+    let source = source(e, "source", origin, PAGES, PER_PAGE, 0).await;
     let destination = if into_push {
         Some(connection(e, "dest", "http-push@0.1.0", json!({"url": format!("{origin}/batch"), "batch": {"url": format!("{origin}/batch")}})).await)
     } else {
@@ -239,25 +253,56 @@ async fn one_sync(origin: &str, into_push: bool) -> Row {
     let rate = (PAGES * PER_PAGE) as f64 / took.as_secs_f64();
     let wasm = in_calls.saturating_sub(in_http);
     let share = |d: Duration| 100.0 * d.as_secs_f64() / took.as_secs_f64();
-    Row {
+    let into = if into_push {
+        "`http-push` (batched)"
+    } else {
+        "records store"
+    };
+    let row = Row {
         what: format!(
-            "one sync, {} × {PER_PAGE} records of 1 KiB, `http-json` → {}",
-            PAGES,
-            if into_push {
-                "`http-push` (batched), SQLite"
-            } else {
-                "records store, SQLite"
-            }
+            "one sync, {PAGES} × {PER_PAGE} records of 1 KiB, `http-json` → {into}, {}",
+            db.label()
         ),
         result: format!(
-            "{rate:.0} records/s; time in Wasm {:.0} %, in connector HTTP {:.0} %, in the host (store, validation, copies) {:.0} %; peak RSS {:.0} MiB",
+            "{rate:.0} records/s; connector calls {:.0} % of the time (Wasm and copies {:.0} %, their HTTP {:.0} %); peak RSS {:.0} MiB",
+            share(in_calls),
             share(wasm),
             share(in_http),
-            100.0 - share(in_calls),
             peak_rss_mib()
         ),
-        goal: "≥ 50,000 records/s (SQLite)",
+        ratio: String::new(),
+        goal: "",
+    };
+    (rate, row)
+}
+
+/// The syncs of part 1, with their ratios.
+async fn syncs(origin: &str) -> Vec<Row> {
+    // The native baseline, the best of three.
+    let mut native = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let n = upstream::native_fetch(origin, PAGES, PER_PAGE).await;
+        assert_eq!(n, PAGES * PER_PAGE);
+        native = native.min(started.elapsed().as_secs_f64());
     }
+    let native = (PAGES * PER_PAGE) as f64 / native;
+    let (sqlite, mut store_row) = one_sync(Db::Sqlite, origin, false).await;
+    store_row.ratio = format!(
+        "{:.2}× the native client ({native:.0} records/s, fetch and parse only)",
+        sqlite / native
+    );
+    store_row.goal = "≥ 100,000 records/s and ≥ 0.3× native";
+    let (_, mut push_row) = one_sync(Db::Sqlite, origin, true).await;
+    push_row.goal = "≥ 60,000 records/s";
+    let mut rows = vec![store_row, push_row];
+    if fresh_postgres().await.is_some() {
+        let (postgres, mut pg_row) = one_sync(Db::Postgres, origin, false).await;
+        pg_row.ratio = format!("{:.2}× the same sync on SQLite", postgres / sqlite);
+        pg_row.goal = "≥ 0.5× SQLite";
+        rows.push(pg_row);
+    }
+    rows
 }
 
 fn percentile(v: &mut [i64], p: f64) -> i64 {
@@ -346,11 +391,13 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
                 p50 as f64 / 1000.0,
                 p99 as f64 / 1000.0
             ),
+            ratio: String::new(),
             goal: "lag p99 < 1 s",
         },
         Row {
             what: format!("queue claim + finish, {label}, 2 claimers"),
             result: format!("{:.0} runs/s", claimed as f64 / claim_time.as_secs_f64()),
+            ratio: String::new(),
             goal: "(reported)",
         },
     ]
@@ -372,7 +419,9 @@ async fn fresh_postgres() -> Option<String> {
     let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
         .await
         .ok()?;
-    let name = format!("wharf_bench_{}", std::process::id());
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("wharf_bench_{}_{n}", std::process::id());
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&admin)
         .await
@@ -386,20 +435,36 @@ async fn fresh_postgres() -> Option<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let origin = fakes().await;
-    let mut rows = vec![
-        one_sync(&origin, false).await,
-        one_sync(&origin, true).await,
-    ];
-    rows.extend(scheduler(None, "SQLite").await);
-    match fresh_postgres().await {
-        Some(url) => rows.extend(scheduler(Some(url), "PostgreSQL").await),
-        None => eprintln!(
-            "PostgreSQL on 127.0.0.1:5432 is not available; skipping its scheduler benchmark"
-        ),
+    let only = std::env::var("WHARF_BENCH").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
+    let origin = upstream::start().await;
+    let mut rows = Vec::new();
+    if part("one") {
+        rows.extend(syncs(&origin).await);
     }
-    println!("\n| benchmark | result | goal |\n| --- | --- | --- |");
+    if part("concurrent") {
+        rows.extend(scale::concurrent(&origin).await);
+    }
+    if part("nodes") {
+        rows.extend(scale::nodes(&origin).await);
+    }
+    if part("memory") {
+        rows.extend(scale::memory(&origin).await);
+    }
+    if part("million") {
+        rows.extend(scale::million(&origin).await);
+    }
+    if part("scheduler") {
+        rows.extend(scheduler(None, "SQLite").await);
+        match fresh_postgres().await {
+            Some(url) => rows.extend(scheduler(Some(url), "PostgreSQL").await),
+            None => eprintln!(
+                "PostgreSQL on 127.0.0.1:5432 is not available; skipping its scheduler benchmark"
+            ),
+        }
+    }
+    println!("\n| benchmark | result | ratio | goal |\n| --- | --- | --- | --- |");
     for r in rows {
-        println!("| {} | {} | {} |", r.what, r.result, r.goal);
+        println!("| {} | {} | {} | {} |", r.what, r.result, r.ratio, r.goal);
     }
 }
