@@ -199,6 +199,92 @@ async fn into_the_records_store_on_postgres() {
     into_records_store(Db::Postgres).await;
 }
 
+/// The records store's page write counts each kind of write the same on
+/// both backends (PostgreSQL writes and counts in one statement, SQLite
+/// reads the stored hashes first): new, changed, unchanged, deleted, a
+/// delete of a key never stored, and two versions of a key in one page.
+async fn records_store_counts(db: Db) {
+    use wharf::model::record::{Op, Record};
+    use wharf::store::pages::{PageCommit, StoreOutcome};
+    let app = setup(db).await;
+    let (src, _) = fakes::source(Vec::new(), Some(TOKEN)).await;
+    let source = source_connection(&app, &src).await;
+    let a = app
+        .post("/api/v1/syncs", json!({"name": "counts", "source": source, "streams": ["items"]}))
+        .await;
+    let sync = a.json["id"].as_str().unwrap().to_string();
+    let store = &app.state.app.store;
+    store
+        .enqueue_run(&sync, wharf::store::runs::Trigger::Manual, None, 0, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let run = store.claim_run("test-node", 60_000).await.unwrap().unwrap();
+    let lease = run.lease().unwrap();
+    let record = |key: &str, op: Op, v: i64| {
+        Record::new("items", Some(key.into()), op, json!({"id": key, "v": v}).to_string()).unwrap()
+    };
+    let commit = |records: Vec<Record>| PageCommit {
+        lease: &lease,
+        sync_id: &sync,
+        stream: "items",
+        cursor: None,
+        done: false,
+        checkpoint: false,
+        counters: Default::default(),
+        rejections: Vec::new(),
+        logs: Vec::new(),
+        logs_dropped: 0,
+        records,
+        quota: 1_000,
+    };
+    let first = store
+        .commit_page(commit(vec![record("a", Op::Upsert, 1), record("b", Op::Upsert, 1), record("c", Op::Upsert, 1)]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, StoreOutcome { created: 3, ..Default::default() });
+    let second = store
+        .commit_page(commit(vec![
+            record("a", Op::Upsert, 1),
+            record("b", Op::Upsert, 2),
+            record("c", Op::Delete, 0),
+            record("d", Op::Delete, 0),
+            record("e", Op::Upsert, 1),
+            record("e", Op::Upsert, 2),
+        ]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        second,
+        StoreOutcome { created: 1, updated: 1, unchanged: 2, deleted: 1 },
+        "{db:?}"
+    );
+    let stored: Vec<(String, Value)> = store
+        .records(&sync, "items", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.data["v"].clone()))
+        .collect();
+    assert_eq!(
+        stored,
+        vec![("a".into(), json!(1)), ("b".into(), json!(2)), ("e".into(), json!(2))]
+    );
+    assert_eq!(store.sync(&sync).await.unwrap().unwrap().record_count, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_store_counts_on_sqlite() {
+    records_store_counts(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_store_counts_on_postgres() {
+    records_store_counts(Db::Postgres).await;
+}
+
 async fn into_http_push(db: Db) {
     let app = setup(db).await;
     let _workers = app.start_workers();

@@ -67,6 +67,7 @@ pub async fn start() -> String {
 
 /// The native baseline: a Rust client fetching the same pages and
 /// parsing each into records, doing nothing else.
+#[allow(dead_code)] // the sandbox benchmark has a baseline of its own
 pub async fn native_fetch(origin: &str, pages: usize, per_page: usize) -> usize {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut records = 0;

@@ -89,7 +89,7 @@ impl Store {
             return Ok(Err(PageRefused::LeaseLost));
         }
         let run_id = c.lease.run_id.as_str();
-        let outcome = store_records(&mut tx, c.sync_id, &c.records).await?;
+        let outcome = store_records(&mut tx, self.backend(), c.sync_id, &c.records).await?;
         let growth = outcome.created - outcome.deleted;
         if growth != 0 {
             let row = sqlx::query(

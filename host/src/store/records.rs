@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::pages::StoreOutcome;
-use super::{Result, Store, corrupt, now_ms};
+use super::{Backend, Result, Store, corrupt, now_ms};
 use crate::model::record::{Op, Record};
 
 /// The key a record is stored under: its key, or (for keyless records)
@@ -32,6 +32,7 @@ const BATCH: usize = 200;
 
 pub(super) async fn store_records(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     sync_id: &str,
     records: &[Record],
 ) -> Result<StoreOutcome> {
@@ -54,7 +55,7 @@ pub(super) async fn store_records(
             }
         }
     }
-    let mut by_stream: HashMap<&str, Vec<&(String, String, &Record)>> = HashMap::new();
+    let mut by_stream: HashMap<&str, Vec<&Item>> = HashMap::new();
     for item in &latest {
         by_stream
             .entry(item.2.stream.as_str())
@@ -63,78 +64,156 @@ pub(super) async fn store_records(
     }
     for (stream, items) in by_stream {
         for chunk in items.chunks(BATCH) {
-            // What is stored now, in one query.
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
-            let sql = format!(
-                "SELECT record_key, hash FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(sync_id).bind(stream);
-            for (key, _, _) in chunk {
-                q = q.bind(key.as_str());
-            }
-            let mut stored: HashMap<String, String> = HashMap::new();
-            for row in q.fetch_all(&mut *tx).await? {
-                stored.insert(row.try_get("record_key")?, row.try_get("hash")?);
-            }
-            let mut writes: Vec<&(String, String, &Record)> = Vec::new();
-            let mut deletes: Vec<&str> = Vec::new();
-            for item in chunk {
-                let (key, hash, r) = item;
-                match (r.op, stored.get(key)) {
-                    (Op::Delete, Some(_)) => {
-                        deletes.push(key);
-                        outcome.deleted += 1;
+            let (upserts, deletes): (Vec<&Item>, Vec<&Item>) =
+                chunk.iter().partition(|(_, _, r)| r.op == Op::Upsert);
+            let page = Chunk {
+                sync_id,
+                stream,
+                now,
+            };
+            match backend {
+                Backend::Sqlite => {
+                    let stored = page.stored_hashes(tx, &upserts).await?;
+                    let mut writes = Vec::new();
+                    for item in &upserts {
+                        match stored.get(&item.0) {
+                            Some(old) if *old == item.1 => outcome.unchanged += 1,
+                            Some(_) => {
+                                writes.push(*item);
+                                outcome.updated += 1;
+                            }
+                            None => {
+                                writes.push(*item);
+                                outcome.created += 1;
+                            }
+                        }
                     }
-                    (Op::Delete, None) => outcome.unchanged += 1,
-                    (Op::Upsert, Some(old)) if old == hash => outcome.unchanged += 1,
-                    (Op::Upsert, Some(_)) => {
-                        writes.push(item);
-                        outcome.updated += 1;
-                    }
-                    (Op::Upsert, None) => {
-                        writes.push(item);
-                        outcome.created += 1;
-                    }
+                    page.upsert(tx, &writes, false).await?;
+                }
+                Backend::Postgres => {
+                    // One statement: the unique index finds each row, an
+                    // unchanged hash skips the update, and each row written
+                    // says whether it was new (`xmax = 0`). A `SELECT` of
+                    // the page's keys first would be planned generically
+                    // after a few pages and scan the whole sync.
+                    let written = page.upsert(tx, &upserts, true).await?;
+                    let created = written.iter().filter(|c| **c).count() as i64;
+                    outcome.created += created;
+                    outcome.updated += written.len() as i64 - created;
+                    outcome.unchanged += (upserts.len() - written.len()) as i64;
                 }
             }
-            if !writes.is_empty() {
-                let values: Vec<String> = (0..writes.len())
-                    .map(|i| {
-                        format!(
-                            "($1, $2, ${}, ${}, ${}, $3)",
-                            4 + 3 * i,
-                            5 + 3 * i,
-                            6 + 3 * i
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
-                     ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql).bind(sync_id).bind(stream).bind(now);
-                for (key, hash, r) in writes {
-                    q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
-                }
-                q.execute(&mut *tx).await?;
-            }
-            if !deletes.is_empty() {
-                let list: Vec<String> = (0..deletes.len()).map(|i| format!("${}", 3 + i)).collect();
-                let sql = format!(
-                    "DELETE FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
-                    list.join(", ")
-                );
-                let mut q = sqlx::query(&sql).bind(sync_id).bind(stream);
-                for key in deletes {
-                    q = q.bind(key);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            let deleted = page.delete(tx, backend, &deletes).await?;
+            outcome.deleted += deleted;
+            outcome.unchanged += deletes.len() as i64 - deleted;
         }
     }
     Ok(outcome)
+}
+
+/// A record to write: its key, content hash, and the record.
+type Item<'a> = (String, String, &'a Record);
+
+/// The statements of one chunk of a page's records of one stream.
+struct Chunk<'a> {
+    sync_id: &'a str,
+    stream: &'a str,
+    now: i64,
+}
+
+impl Chunk<'_> {
+    /// The stored hash of each of `items`' keys that is stored.
+    async fn stored_hashes(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        items: &[&Item<'_>],
+    ) -> Result<HashMap<String, String>> {
+        let list: Vec<String> = (0..items.len()).map(|i| format!("${}", 3 + i)).collect();
+        let sql = format!(
+            "SELECT record_key, hash FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(self.sync_id).bind(self.stream);
+        for (key, _, _) in items {
+            q = q.bind(key.as_str());
+        }
+        let mut stored = HashMap::new();
+        for row in q.fetch_all(&mut *tx).await? {
+            stored.insert(row.try_get("record_key")?, row.try_get("hash")?);
+        }
+        Ok(stored)
+    }
+
+    /// Insert or update `items`; with `returning` (PostgreSQL), rows whose
+    /// hash is unchanged are left alone and each row written tells whether
+    /// it was new.
+    async fn upsert(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        items: &[&Item<'_>],
+        returning: bool,
+    ) -> Result<Vec<bool>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<String> = (0..items.len())
+            .map(|i| format!("($1, $2, ${}, ${}, ${}, $3)", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+            .collect();
+        let tail = if returning {
+            " WHERE records.hash <> excluded.hash RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
+             ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at{tail}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(self.sync_id)
+            .bind(self.stream)
+            .bind(self.now);
+        for (key, hash, r) in items {
+            q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+        }
+        if !returning {
+            q.execute(&mut *tx).await?;
+            return Ok(Vec::new());
+        }
+        q.fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get::<i64, _>("created")? == 1))
+            .collect()
+    }
+
+    /// Delete `items`' keys: how many were stored.
+    async fn delete(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        backend: Backend,
+        items: &[&Item<'_>],
+    ) -> Result<i64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        if backend == Backend::Postgres {
+            // As above: a generic plan of the key list would scan the sync.
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let list: Vec<String> = (0..items.len()).map(|i| format!("${}", 3 + i)).collect();
+        let sql = format!(
+            "DELETE FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({}) RETURNING record_key",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(self.sync_id).bind(self.stream);
+        for (key, _, _) in items {
+            q = q.bind(key.as_str());
+        }
+        Ok(q.fetch_all(&mut *tx).await?.len() as i64)
+    }
 }
 
 /// A stored record, for reading and export.
