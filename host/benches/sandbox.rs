@@ -596,10 +596,23 @@ async fn dev_fetch() -> Row {
     .to_string();
     let out = dir.path().join("records.jsonl");
     let wharf = {
-        let (wasm, config, out, cache) = (wasm.clone(), config.clone(), out.clone(), dir.path().join("cache"));
+        let (wasm, config, out, cache) = (
+            wasm.clone(),
+            config.clone(),
+            out.clone(),
+            dir.path().join("cache"),
+        );
         move || {
             let status = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
-                .args(["dev", "fetch", "--stream", "items", "--allow-network", "127.0.0.0/8", "--config"])
+                .args([
+                    "dev",
+                    "fetch",
+                    "--stream",
+                    "items",
+                    "--allow-network",
+                    "127.0.0.0/8",
+                    "--config",
+                ])
                 .arg(&config)
                 .arg(&wasm)
                 .env("XDG_CACHE_HOME", &cache)
@@ -656,7 +669,10 @@ async fn dev_fetch() -> Row {
     Row {
         what: "`wharf dev fetch` of 100,000 records of 1 KiB in 1,000 pages, JSON lines to a file (process start included)",
         wasm: format!("{:.0} records/s", rate(ours)),
-        native: format!("{:.0} records/s (reqwest, serde_json, the same lines)", rate(theirs)),
+        native: format!(
+            "{:.0} records/s (reqwest, serde_json, the same lines)",
+            rate(theirs)
+        ),
         ratio: format!("{:.2}× native", rate(ours) / rate(theirs)),
         goal: "≥ 0.7× native",
     }

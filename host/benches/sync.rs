@@ -1,7 +1,8 @@
 //! Sync engine benchmarks. `cargo bench -p wharf --bench sync` prints a
 //! Markdown table, each goal with its ratio against a baseline measured in
 //! the same run; the numbers are kept in `docs/performance.md`.
-//! `WHARF_BENCH=one|concurrent|nodes|memory|million|scheduler` runs one part.
+//! `WHARF_BENCH=one|concurrent|nodes|memory|million|scheduler` runs one part;
+//! `store` and `push` run one sync alone (for `perf`).
 //!
 //! 1. One sync (1 KiB JSON records, 100 per page) from a loopback upstream
 //!    through `http-json` into the records store, and into `http-push`
@@ -438,33 +439,39 @@ async fn main() {
     let only = std::env::var("WHARF_BENCH").unwrap_or_default();
     let part = |name: &str| only.is_empty() || only == name;
     let origin = upstream::start().await;
-    let mut rows = Vec::new();
+    // Rows are printed as each part ends, so a long run shows progress.
+    println!("\n| benchmark | result | ratio | goal |\n| --- | --- | --- | --- |");
+    let print = |rows: Vec<Row>| {
+        for r in rows {
+            println!("| {} | {} | {} | {} |", r.what, r.result, r.ratio, r.goal);
+        }
+    };
     if part("one") {
-        rows.extend(syncs(&origin).await);
+        print(syncs(&origin).await);
+    }
+    // One sync alone, into the records store or `http-push`: for profiles.
+    if only == "store" || only == "push" {
+        print(vec![one_sync(Db::Sqlite, &origin, only == "push").await.1]);
     }
     if part("concurrent") {
-        rows.extend(scale::concurrent(&origin).await);
+        print(scale::concurrent(&origin).await);
     }
     if part("nodes") {
-        rows.extend(scale::nodes(&origin).await);
+        print(scale::nodes(&origin).await);
     }
     if part("memory") {
-        rows.extend(scale::memory(&origin).await);
+        print(scale::memory(&origin).await);
     }
     if part("million") {
-        rows.extend(scale::million(&origin).await);
+        print(scale::million(&origin).await);
     }
     if part("scheduler") {
-        rows.extend(scheduler(None, "SQLite").await);
+        print(scheduler(None, "SQLite").await);
         match fresh_postgres().await {
-            Some(url) => rows.extend(scheduler(Some(url), "PostgreSQL").await),
+            Some(url) => print(scheduler(Some(url), "PostgreSQL").await),
             None => eprintln!(
                 "PostgreSQL on 127.0.0.1:5432 is not available; skipping its scheduler benchmark"
             ),
         }
-    }
-    println!("\n| benchmark | result | ratio | goal |\n| --- | --- | --- | --- |");
-    for r in rows {
-        println!("| {} | {} | {} | {} |", r.what, r.result, r.ratio, r.goal);
     }
 }

@@ -246,20 +246,25 @@ pub fn plain(text: &str) -> bool {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        if bytes.get(i + 1) == Some(&b'u')
-                            && matches!(bytes.get(i + 2), Some(b'd' | b'D'))
-                            && matches!(
-                                bytes.get(i + 3),
-                                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                            )
-                        {
-                            return false;
-                        }
-                        i += 1;
+                // Jump to the next quote or backslash, many bytes at a time.
+                while let Some(at) = bytes
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    i += at;
+                    if bytes[i] == b'"' {
+                        break;
                     }
-                    i += 1;
+                    if bytes.get(i + 1) == Some(&b'u')
+                        && matches!(bytes.get(i + 2), Some(b'd' | b'D'))
+                        && matches!(
+                            bytes.get(i + 3),
+                            Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                        )
+                    {
+                        return false;
+                    }
+                    i += 2;
                 }
             }
             b'{' | b'[' => {

@@ -210,7 +210,10 @@ async fn records_store_counts(db: Db) {
     let (src, _) = fakes::source(Vec::new(), Some(TOKEN)).await;
     let source = source_connection(&app, &src).await;
     let a = app
-        .post("/api/v1/syncs", json!({"name": "counts", "source": source, "streams": ["items"]}))
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "counts", "source": source, "streams": ["items"]}),
+        )
         .await;
     let sync = a.json["id"].as_str().unwrap().to_string();
     let store = &app.state.app.store;
@@ -222,7 +225,13 @@ async fn records_store_counts(db: Db) {
     let run = store.claim_run("test-node", 60_000).await.unwrap().unwrap();
     let lease = run.lease().unwrap();
     let record = |key: &str, op: Op, v: i64| {
-        Record::new("items", Some(key.into()), op, json!({"id": key, "v": v}).to_string()).unwrap()
+        Record::new(
+            "items",
+            Some(key.into()),
+            op,
+            json!({"id": key, "v": v}).to_string(),
+        )
+        .unwrap()
     };
     let commit = |records: Vec<Record>| PageCommit {
         lease: &lease,
@@ -239,11 +248,21 @@ async fn records_store_counts(db: Db) {
         quota: 1_000,
     };
     let first = store
-        .commit_page(commit(vec![record("a", Op::Upsert, 1), record("b", Op::Upsert, 1), record("c", Op::Upsert, 1)]))
+        .commit_page(commit(vec![
+            record("a", Op::Upsert, 1),
+            record("b", Op::Upsert, 1),
+            record("c", Op::Upsert, 1),
+        ]))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(first, StoreOutcome { created: 3, ..Default::default() });
+    assert_eq!(
+        first,
+        StoreOutcome {
+            created: 3,
+            ..Default::default()
+        }
+    );
     let second = store
         .commit_page(commit(vec![
             record("a", Op::Upsert, 1),
@@ -258,7 +277,12 @@ async fn records_store_counts(db: Db) {
         .unwrap();
     assert_eq!(
         second,
-        StoreOutcome { created: 1, updated: 1, unchanged: 2, deleted: 1 },
+        StoreOutcome {
+            created: 1,
+            updated: 1,
+            unchanged: 2,
+            deleted: 1
+        },
         "{db:?}"
     );
     let stored: Vec<(String, Value)> = store
@@ -270,7 +294,11 @@ async fn records_store_counts(db: Db) {
         .collect();
     assert_eq!(
         stored,
-        vec![("a".into(), json!(1)), ("b".into(), json!(2)), ("e".into(), json!(2))]
+        vec![
+            ("a".into(), json!(1)),
+            ("b".into(), json!(2)),
+            ("e".into(), json!(2))
+        ]
     );
     assert_eq!(store.sync(&sync).await.unwrap().unwrap().record_count, 3);
 }

@@ -86,15 +86,11 @@ impl Record {
         op: Op,
         data: String,
     ) -> Result<Self, String> {
-        let data = RawValue::from_string(data).map_err(|e| e.to_string())?;
-        if !data.get().trim_start().starts_with('{') {
-            return Err("expected an object".into());
-        }
         Ok(Self {
             stream: stream.into(),
             key,
             op,
-            data,
+            data: object_text(data)?,
             blob: None,
         })
     }
@@ -108,6 +104,16 @@ impl Record {
     pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::from_str(self.data.get()).unwrap_or_default()
     }
+}
+
+/// `data` as record data: the syntax of one JSON object, checked without
+/// building anything (what [`beyond`] checks is the caller's).
+pub fn object_text(data: String) -> Result<Box<RawValue>, String> {
+    let data = RawValue::from_string(data).map_err(|e| e.to_string())?;
+    if !data.get().trim_start().starts_with('{') {
+        return Err("expected an object".into());
+    }
+    Ok(data)
 }
 
 /// The deepest nesting a parse into `serde_json::Value` reads (its
@@ -139,18 +145,24 @@ pub fn beyond(text: &str, depth_limit: usize) -> Option<Beyond> {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'u') {
+                // Strings are most of a record: jump to the next quote or
+                // backslash (memchr compares many bytes at a time).
+                while let Some(at) = bytes
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    i += at;
+                    if bytes[i] == b'"' {
+                        break;
+                    }
+                    if bytes.get(i + 1) == Some(&b'u') {
                         match unicode_escape(bytes, i) {
                             Ok(len) => i += len,
                             Err(why) => return Some(Beyond::Unreadable(why)),
                         }
-                        continue;
+                    } else {
+                        i += 2;
                     }
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
                 }
             }
             b'{' | b'[' => {

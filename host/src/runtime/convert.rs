@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::bindings::wharf::connector::types as wit;
 use super::error::CallError;
 use super::limits::{LimitExceeded, Limits};
-use crate::model::record::{Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond};
+use crate::model::record::{
+    Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond, object_text,
+};
 use crate::model::spec::Spec;
 
 /// What a record costs against the output limit: its strings, plus what
@@ -85,18 +87,23 @@ pub(super) fn records_from_wit(
                 wit::Op::Upsert => Op::Upsert,
                 wit::Op::Delete => Op::Delete,
             };
-            let stream = r.stream;
             let checked = match found {
                 Some(Beyond::Unreadable(why)) => Err(why),
-                _ => Record::new_scanned(stream.clone(), r.key, op, r.data),
+                _ => object_text(r.data),
             };
-            let mut record = checked.map_err(|reason| {
-                CallError::Protocol(format!(
-                    "record {i} of stream `{stream}`: data is not a JSON object ({reason})"
-                ))
-            })?;
-            record.blob = r.blob;
-            Ok(record)
+            match checked {
+                Ok(data) => Ok(Record {
+                    stream: r.stream,
+                    key: r.key,
+                    op,
+                    data,
+                    blob: r.blob,
+                }),
+                Err(reason) => Err(CallError::Protocol(format!(
+                    "record {i} of stream `{}`: data is not a JSON object ({reason})",
+                    r.stream
+                ))),
+            }
         })
         .collect()
 }

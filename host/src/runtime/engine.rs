@@ -197,6 +197,11 @@ fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bo
         .epoch_interruption(true)
         .max_wasm_stack(limits.max_wasm_stack)
         .async_stack_size(limits.max_wasm_stack + (1 << 20));
+    // `WHARF_PERF_MAP=1`: name the compiled connector code for `perf`
+    // (in /tmp/perf-PID.map), so profiles show guest functions.
+    if std::env::var_os("WHARF_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if try_pooling {
         let slots = limits.max_instances.max(1);
         let mut pool = wasmtime::PoolingAllocationConfig::default();

@@ -41,22 +41,25 @@ pub(super) async fn store_records(
         return Ok(outcome);
     }
     let now = now_ms();
+    let keyed: Vec<Item> = records
+        .iter()
+        .map(|r| {
+            let hash = content_hash(r);
+            (record_key(r, &hash), hash, r)
+        })
+        .collect();
     // Later records of the page win over earlier ones with the same key.
-    let mut latest: Vec<(String, String, &Record)> = Vec::with_capacity(records.len());
-    let mut index: HashMap<(&str, String), usize> = HashMap::new();
-    for r in records {
-        let hash = content_hash(r);
-        let key = record_key(r, &hash);
-        match index.get(&(r.stream.as_str(), key.clone())) {
-            Some(&i) => latest[i] = (key, hash, r),
-            None => {
-                index.insert((r.stream.as_str(), key.clone()), latest.len());
-                latest.push((key, hash, r));
-            }
-        }
+    let mut last: HashMap<(&str, &str), usize> = HashMap::with_capacity(keyed.len());
+    for (i, (key, _, r)) in keyed.iter().enumerate() {
+        last.insert((r.stream.as_str(), key.as_str()), i);
     }
+    let latest = keyed
+        .iter()
+        .enumerate()
+        .filter(|(i, (key, _, r))| last[&(r.stream.as_str(), key.as_str())] == *i)
+        .map(|(_, item)| item);
     let mut by_stream: HashMap<&str, Vec<&Item>> = HashMap::new();
-    for item in &latest {
+    for item in latest {
         by_stream
             .entry(item.2.stream.as_str())
             .or_default()
@@ -157,7 +160,14 @@ impl Chunk<'_> {
             return Ok(Vec::new());
         }
         let values: Vec<String> = (0..items.len())
-            .map(|i| format!("($1, $2, ${}, ${}, ${}, $3)", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i))
+            .map(|i| {
+                format!(
+                    "($1, $2, ${}, ${}, ${}, $3)",
+                    4 + 3 * i,
+                    5 + 3 * i,
+                    6 + 3 * i
+                )
+            })
             .collect();
         let tail = if returning {
             " WHERE records.hash <> excluded.hash RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created"
