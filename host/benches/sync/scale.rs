@@ -88,7 +88,11 @@ async fn run_all(nodes: &[App], syncs: &[String]) -> Duration {
         loop {
             let run = first.store.run(id).await.unwrap().unwrap();
             match run.status.as_str() {
-                "succeeded" => break,
+                // Claimed once: never released because the database was busy.
+                "succeeded" => {
+                    assert_eq!(run.lease_gen, 1, "run {id} was claimed more than once");
+                    break;
+                }
                 "queued" | "running" => tokio::time::sleep(Duration::from_millis(10)).await,
                 other => panic!("run {id} ended {other}: {:?}", run.error),
             }
