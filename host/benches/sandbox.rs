@@ -356,16 +356,9 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
         let t = Instant::now();
         let mut mapped = 0;
         for page in 1.. {
-            let body = client
-                .get(format!("{}/items?page={page}&", server.origin))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let mut value: Value = serde_json::from_slice(&body).unwrap();
-            let items = std::mem::take(value.pointer_mut("/data").unwrap().as_array_mut().unwrap());
+            let items =
+                upstream::native_page(&client, &format!("{}/items?page={page}&", server.origin))
+                    .await;
             if items.is_empty() {
                 break;
             }
@@ -392,16 +385,9 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
         let mut mapped = 0;
         let config_text = mapper_config().to_string();
         for page in 1.. {
-            let body = client
-                .get(format!("{}/items?page={page}&", server.origin))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let mut value: Value = serde_json::from_slice(&body).unwrap();
-            let items = std::mem::take(value.pointer_mut("/data").unwrap().as_array_mut().unwrap());
+            let items =
+                upstream::native_page(&client, &format!("{}/items?page={page}&", server.origin))
+                    .await;
             if items.is_empty() {
                 break;
             }
@@ -628,16 +614,8 @@ async fn dev_fetch() -> Row {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let mut file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
         for n in 1.. {
-            let body = client
-                .get(format!("{origin}/items/{PAGES}/{PER_PAGE}/0?page={n}"))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let mut page: Value = serde_json::from_slice(&body).unwrap();
-            let items = std::mem::take(page["data"].as_array_mut().unwrap());
+            let url = format!("{origin}/items/{PAGES}/{PER_PAGE}/0?page={n}");
+            let items = upstream::native_page(&client, &url).await;
             if items.is_empty() {
                 break;
             }

@@ -235,10 +235,34 @@ pub fn records_raw<'a>(doc: &'a RawValue, pointer: &str) -> Result<Vec<&'a RawVa
 }
 
 /// Whether `text` holds nothing that [`document`] accepts but a full parse
-/// into `serde_json::Value` refuses: a number beyond `f64`, a `\u` escape
-/// of a UTF-16 surrogate (paired or not: only a parse pairs them), or
-/// nesting deeper than 127. One pass over the bytes, building nothing.
+/// into `serde_json::Value` refuses (see [`beyond`]): such a text reads the
+/// same whether sliced or parsed.
 pub fn plain(text: &str) -> bool {
+    beyond(text, READABLE_DEPTH).is_none()
+}
+
+/// The deepest nesting a parse into `serde_json::Value` reads (its
+/// recursion limit is 128 levels, the outermost included).
+pub const READABLE_DEPTH: usize = 127;
+
+/// What a syntax check (`RawValue`, which builds nothing) lets through in
+/// JSON text but the host must refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beyond {
+    /// Arrays and objects nest deeper than the limit.
+    Depth,
+    /// A value no parse into values reads: a number beyond `f64` or a lone
+    /// UTF-16 surrogate in a `\u` escape. Stored, such a record could not
+    /// be read back.
+    Unreadable(String),
+}
+
+/// The first thing in JSON `text` that [`Beyond`] describes, nesting
+/// measured against `depth_limit`. One pass over the bytes that builds
+/// nothing; it does not check the syntax (the caller does, with
+/// [`document`]), so it runs first and keeps every later parser of the text
+/// within its own recursion limit.
+pub fn beyond(text: &str, depth_limit: usize) -> Option<Beyond> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -246,7 +270,8 @@ pub fn plain(text: &str) -> bool {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                // Jump to the next quote or backslash, many bytes at a time.
+                // Strings are most of a record: jump to the next quote or
+                // backslash (memchr compares many bytes at a time).
                 while let Some(at) = bytes
                     .get(i..)
                     .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
@@ -255,22 +280,20 @@ pub fn plain(text: &str) -> bool {
                     if bytes[i] == b'"' {
                         break;
                     }
-                    if bytes.get(i + 1) == Some(&b'u')
-                        && matches!(bytes.get(i + 2), Some(b'd' | b'D'))
-                        && matches!(
-                            bytes.get(i + 3),
-                            Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                        )
-                    {
-                        return false;
+                    if bytes.get(i + 1) == Some(&b'u') {
+                        match unicode_escape(bytes, i) {
+                            Ok(len) => i += len,
+                            Err(why) => return Some(Beyond::Unreadable(why)),
+                        }
+                    } else {
+                        i += 2;
                     }
-                    i += 2;
                 }
             }
             b'{' | b'[' => {
                 depth += 1;
-                if depth > 127 {
-                    return false;
+                if depth > depth_limit {
+                    return Some(Beyond::Depth);
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
@@ -284,19 +307,51 @@ pub fn plain(text: &str) -> bool {
                     i += 1;
                 }
                 let number = &text[start..=i];
-                // Without an exponent, only a number of more than 300
-                // digits can pass f64's range (1.8e308).
+                // Without an exponent only a number of more than 300
+                // digits can pass f64's range; those few are read by the
+                // same parser the records store reads them back with.
                 if (exponent || number.len() > 300)
-                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                    && serde_json::from_str::<serde_json::Number>(number).is_err()
                 {
-                    return false;
+                    return Some(Beyond::Unreadable(format!(
+                        "the number {} is beyond what a 64-bit float holds",
+                        number.chars().take(40).collect::<String>()
+                    )));
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    true
+    None
+}
+
+/// At `bytes[at..]`, a `\u` escape: its length (12 for a surrogate
+/// pair), or why it is a lone surrogate (a leading one must be followed at
+/// once by a trailing one). Syntax is the caller's: what is not four hex
+/// digits counts as one escaped character.
+fn unicode_escape(bytes: &[u8], at: usize) -> Result<usize, String> {
+    let unit = |i: usize| {
+        let hex = bytes.get(i + 2..i + 6)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    match unit(at) {
+        Some(n @ 0xD800..=0xDBFF) => {
+            let paired = bytes.get(at + 6) == Some(&b'\\')
+                && bytes.get(at + 7) == Some(&b'u')
+                && unit(at + 6).is_some_and(|m| (0xDC00..=0xDFFF).contains(&m));
+            if paired {
+                Ok(12)
+            } else {
+                Err(format!("a lone leading surrogate \\u{n:04x} in a string"))
+            }
+        }
+        Some(n @ 0xDC00..=0xDFFF) => {
+            Err(format!("a lone trailing surrogate \\u{n:04x} in a string"))
+        }
+        Some(_) => Ok(6),
+        None => Ok(2),
+    }
 }
 
 /// The top level of a JSON object, its values left as text: read once,
@@ -593,7 +648,8 @@ mod tests {
     fn what_only_a_parse_judges_is_not_plain() {
         assert!(plain(r#"{"a": [1.5, -2e10, "\u00e9 \\ud800"]}"#));
         assert!(!plain(r#"{"a": 1e400}"#));
-        assert!(!plain(r#"{"a": "\ud83d\ude00"}"#));
+        assert!(plain(r#"{"a": "\ud83d\ude00"}"#));
+        assert!(!plain(r#"{"a": "\ud800"}"#));
         assert!(!plain(&"[".repeat(128)));
         assert!(plain(&format!("[{}]", "9".repeat(300))));
         assert!(!plain(&format!("[{}]", "9".repeat(400))));

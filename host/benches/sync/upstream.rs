@@ -83,6 +83,14 @@ pub async fn start() -> String {
     format!("http://{addr}")
 }
 
+/// The records of the page at `url` (under `/data`), as a native client
+/// reads them: the body parsed into values.
+pub async fn native_page(client: &reqwest::Client, url: &str) -> Vec<Value> {
+    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    let mut page: Value = serde_json::from_slice(&body).unwrap();
+    std::mem::take(page["data"].as_array_mut().unwrap())
+}
+
 /// The native baseline: a Rust client fetching the same pages and
 /// parsing each into records, doing nothing else.
 #[allow(dead_code)] // the sandbox benchmark has a baseline of its own
@@ -90,16 +98,11 @@ pub async fn native_fetch(origin: &str, pages: usize, per_page: usize) -> usize 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut records = 0;
     for n in 1.. {
-        let body = client
-            .get(format!("{origin}/items/{pages}/{per_page}/0?page={n}"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let mut page: Value = serde_json::from_slice(&body).unwrap();
-        let items = std::mem::take(page["data"].as_array_mut().unwrap());
+        let items = native_page(
+            &client,
+            &format!("{origin}/items/{pages}/{per_page}/0?page={n}"),
+        )
+        .await;
         if items.is_empty() {
             break;
         }
