@@ -63,15 +63,7 @@ pub fn fetch(
     let mut page = rest.fetch(cursor)?;
     if stream == "inventory_levels" {
         // A level is an item at a location.
-        // `RestStream` hands records over as text (`page.raw`), or parsed
-        // for a body only a full parse reads right.
-        for r in &mut page.records {
-            let item = r.get("inventory_item_id").and_then(wharf_sdk::scalar_text);
-            let location = r.get("location_id").and_then(wharf_sdk::scalar_text);
-            if let (Some(i), Some(l)) = (item, location) {
-                r.key = Some(format!("{i}:{l}"));
-            }
-        }
+        // `RestStream` hands records over as text.
         for r in &mut page.raw {
             let item = r.get("inventory_item_id");
             let location = r.get("location_id");

@@ -45,13 +45,14 @@ pub fn page(pages: usize, per_page: usize, page: usize) -> String {
 /// costs what a real server's answer costs the client: a copy.
 fn cached_page(pages: usize, per_page: usize, n: usize) -> String {
     type Pages = std::collections::HashMap<(usize, usize, usize), String>;
-    static CACHE: std::sync::Mutex<Option<Pages>> = std::sync::Mutex::new(None);
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<Pages>> =
+        std::sync::LazyLock::new(Default::default);
     if pages * per_page > 50_000 {
         return page(pages, per_page, n);
     }
-    let mut cache = CACHE.lock().unwrap();
-    cache
-        .get_or_insert_with(Pages::new)
+    CACHE
+        .lock()
+        .unwrap()
         .entry((pages, per_page, n))
         .or_insert_with(|| page(pages, per_page, n))
         .clone()

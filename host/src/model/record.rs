@@ -75,17 +75,6 @@ impl Record {
             Some(Beyond::Unreadable(why)) => return Err(why),
             None => {}
         }
-        Self::new_scanned(stream, key, op, data)
-    }
-
-    /// [`Record::new`] for text [`beyond`] found nothing in, with a depth
-    /// limit of at most [`READABLE_DEPTH`]: only the syntax is checked.
-    pub fn new_scanned(
-        stream: impl Into<String>,
-        key: Option<String>,
-        op: Op,
-        data: String,
-    ) -> Result<Self, String> {
         Ok(Self {
             stream: stream.into(),
             key,

@@ -117,26 +117,25 @@ impl RestStream {
     /// One page: the records, and the cursor of the next call (the next
     /// page, or, at the end of a run, where the next run starts).
     ///
-    /// Records stay JSON text ([`crate::raw`]): each is sliced out of the
-    /// body; only its key and incremental field are parsed. A body that
-    /// only a full parse judges right (see [`crate::raw::plain`]) is read
-    /// by [`fetch_parsed`](Self::fetch_parsed), which gives the same
-    /// records, keys, cursor and errors.
+    /// Records stay JSON text ([`crate::raw`]) and are always in
+    /// `page.raw`: each is sliced out of the body; only its key and
+    /// incremental field are parsed. A body that only a full parse judges
+    /// right (see [`crate::raw::plain`]) is read by
+    /// [`page_parsed`](Self::page_parsed), which gives the same records,
+    /// keys, cursor and errors, and its records are handed over as text too.
     pub fn fetch(&self, cursor: Option<&str>) -> Result<Page> {
         let state = StreamState::from_cursor(cursor)?;
         let response = self.errors.check(self.request_for(&state).send()?)?;
         match self.page_raw(&response, state.clone()) {
             Some(page) => page,
-            None => self.page_parsed(&response, state),
+            None => self.page_parsed(&response, state).map(|mut page| {
+                page.raw = std::mem::take(&mut page.records)
+                    .into_iter()
+                    .map(RawRecord::from_record)
+                    .collect();
+                page
+            }),
         }
-    }
-
-    /// [`fetch`](Self::fetch) with the body parsed into a value tree: the
-    /// reference the raw path is tested against.
-    pub fn fetch_parsed(&self, cursor: Option<&str>) -> Result<Page> {
-        let state = StreamState::from_cursor(cursor)?;
-        let response = self.errors.check(self.request_for(&state).send()?)?;
-        self.page_parsed(&response, state)
     }
 
     /// The page of `response` read as text; `None` when the body needs the
@@ -187,7 +186,8 @@ impl RestStream {
         )
     }
 
-    /// The page of `response` parsed into values.
+    /// The page of `response` parsed into values (in `page.records`): the
+    /// reference the raw path is tested against.
     pub fn page_parsed(&self, response: &Response, mut state: StreamState) -> Result<Page> {
         let mut body: Value = if response.body.is_empty() {
             Value::Null
