@@ -10,13 +10,14 @@ use tokio::process::Command;
 use crate::fakes::{self, Item};
 use crate::support::guest_path;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn wharf(args: &[&str], stdin: Option<&str>) -> Output {
+/// `wharf` with `args`, `stdin` on its standard input.
+pub(crate) async fn wharf(args: &[&str], stdin: Option<&str>) -> Output {
     let cache = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(args)
@@ -210,6 +211,155 @@ async fn map_and_push_read_json_lines() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("--config must be a JSON object"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_cassette_replays_offline_and_names_a_changed_request() {
+    let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
+    let (src, state) = fakes::source(items, Some("t0ken-abcdef")).await;
+    let config = |size: u32| {
+        json!({
+            "base_url": src.url("/api"),
+            "headers": {"Authorization": "Bearer {{secret:api_token}}"},
+            "streams": {"items": {
+                "path": "/page-items", "records": "/data", "key": "id",
+                "pagination": {"type": "page_number", "size_param": "per_page", "size": size}
+            }}
+        })
+        .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("fetch.json");
+    let cassette_arg = cassette.display().to_string();
+    let http_json = wasm("http-json");
+    let (ten, five) = (config(10), config(5));
+    let recorded = wharf(
+        &[
+            "dev",
+            "fetch",
+            &http_json,
+            "--config",
+            &ten,
+            "--stream",
+            "items",
+            "--secret",
+            "api_token=t0ken-abcdef",
+            "--allow-network",
+            "127.0.0.0/8",
+            "--record",
+            &cassette_arg,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    assert_eq!(recorded.stdout.lines().count(), 25);
+    assert!(
+        recorded.stderr.contains("recorded 3 calls in"),
+        "{}",
+        recorded.stderr
+    );
+
+    // The cassette keeps what the connector wrote (the placeholder), never
+    // the secret the host put in its place.
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(!text.contains("t0ken-abcdef"), "{text}");
+    let taped: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(taped["wharf_cassette"], 1);
+    assert_eq!(taped["connector"]["name"], "http-json");
+    let calls = taped["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[0]["op"], "fetch");
+    assert_eq!(calls[0]["args"], json!({"stream": "items", "cursor": null}));
+    let request = &calls[0]["exchanges"][0]["request"];
+    assert_eq!(request["method"], "GET");
+    assert!(
+        request["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["Authorization", "Bearer {{secret:api_token}}"])),
+        "{request}"
+    );
+    assert_eq!(
+        calls[0]["exchanges"][0]["outcome"]["response"]["status"],
+        200
+    );
+    assert_eq!(
+        calls[0]["result"]["ok"]["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+
+    // Replayed with no secret, no granted network, and the upstream not
+    // asked again: the same records.
+    let asked = state.lock().unwrap().requests.len();
+    let replayed = wharf(
+        &[
+            "dev",
+            "fetch",
+            &http_json,
+            "--stream",
+            "items",
+            "--replay",
+            &cassette_arg,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    assert_eq!(replayed.stdout, recorded.stdout);
+    assert!(
+        replayed.stderr.contains("replay matches the cassette"),
+        "{}",
+        replayed.stderr
+    );
+    assert_eq!(state.lock().unwrap().requests.len(), asked);
+
+    // A connector (here: its config) that asks for something else fails on
+    // the first request that differs, and says how.
+    let changed = wharf(
+        &[
+            "dev",
+            "fetch",
+            &http_json,
+            "--config",
+            &five,
+            "--stream",
+            "items",
+            "--replay",
+            &cassette_arg,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(changed.code, 1, "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains(
+            "error[replay]: the replay differs from the cassette: call 1 (`fetch`): request 1 differs from the cassette: url: expected `"
+        ),
+        "{}",
+        changed.stderr
+    );
+    assert!(
+        changed.stderr.contains("per_page=10") && changed.stderr.contains("per_page=5"),
+        "{}",
+        changed.stderr
+    );
+    assert_eq!(state.lock().unwrap().requests.len(), asked);
+
+    // Not a cassette: a usage error that says so.
+    std::fs::write(dir.path().join("bad.json"), r#"{"calls": []}"#).unwrap();
+    let bad = dir.path().join("bad.json").display().to_string();
+    let out = wharf(&["dev", "check", &http_json, "--replay", &bad], None).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not a cassette (no `wharf_cassette` version)"),
         "{}",
         out.stderr
     );

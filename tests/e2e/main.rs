@@ -28,6 +28,7 @@ mod openapi;
 mod rate_budgets;
 mod rotation;
 mod sandbox;
+mod scaffold;
 mod schemathesis;
 mod serve;
 mod signing;

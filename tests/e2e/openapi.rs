@@ -342,6 +342,35 @@ async fn every_documented_body_matches_what_the_handler_returns() {
     let run = a.json["id"].as_str().unwrap().to_string();
     let done = app.wait_run(&run).await;
     assert_eq!(done["status"], "succeeded", "{done}");
+    // A run that fails keeps its failed calls as a cassette.
+    let config = json!({"base_url": up.url("/api"), "streams": {"items": {"path": "/missing", "key": "id"}}});
+    let a = call(&app, c, Method::POST, "/api/v1/connections", Some(json!({"name": "gone", "connector": "http-json@0.1.0", "config": config, "grants": {"networks": ["127.0.0.0/8"]}}))).await;
+    let gone = a.json["id"].as_str().unwrap().to_string();
+    let failing = app
+        .sync(json!({"name": "failing", "source": gone, "streams": ["items"]}))
+        .await;
+    let failed = app.run(&failing).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let failed = failed["id"].as_str().unwrap();
+    let a = call(
+        &app,
+        c,
+        Method::GET,
+        &format!("/api/v1/runs/{failed}/cassette"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["calls"][0]["op"], "fetch", "{}", a.text);
+    let a = call(
+        &app,
+        c,
+        Method::GET,
+        &format!("/api/v1/runs/{run}/cassette"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text);
     // A run with a file (this source ignores it).
     let file_run = app
         .raw(
@@ -648,6 +677,15 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         None,
     )
     .await;
+    for gone in [
+        format!("/api/v1/syncs/{failing}"),
+        format!("/api/v1/connections/{gone}"),
+    ] {
+        let a = app
+            .call(Method::DELETE, &gone, Some(&app.admin.clone()), None)
+            .await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text);
+    }
     let a = call(
         &app,
         c,

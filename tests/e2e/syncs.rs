@@ -923,3 +923,112 @@ async fn a_records_file_reaches_the_destination_whole() {
     assert_eq!(got[0].0, "download");
     assert!(got[0].1 == file, "{} bytes arrived", got[0].1.len());
 }
+
+/// A failed run keeps its failed calls as a cassette: an administrator
+/// downloads it (no secret of the connection in it, checked against the
+/// Fernet-decrypted values in the database) and replays it offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_downloads_as_a_cassette_that_replays() {
+    let app = setup(Db::Sqlite).await;
+    let _workers = app.start_workers();
+    let items: Vec<Item> = (1..=5).map(|i| Item::new(i, i)).collect();
+    // The upstream wants another token than the connection holds: it
+    // answers 401 and echoes the token it was shown.
+    let (src, _) = fakes::source(items, Some("the-right-one")).await;
+    let source = source_connection(&app, &src).await;
+    let sync = app
+        .sync(json!({"name": "broken", "source": source, "streams": ["items"]}))
+        .await;
+    let run = app.run(&sync).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["error_kind"], "auth", "{run}");
+    let id = run["id"].as_str().unwrap();
+
+    let a = app.get(&format!("/api/v1/runs/{id}/cassette")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(
+        a.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("run-{id}-source.cassette.json"))
+    );
+    let sealed = app.state.app.store.sealed_values().await.unwrap();
+    assert!(!sealed.is_empty());
+    for s in &sealed {
+        let value = app.state.app.vault.decrypt(&s.token).unwrap();
+        assert!(
+            !a.text.contains(value.expose()),
+            "the cassette holds a secret of the connection"
+        );
+    }
+    let calls = a.json["calls"].as_array().unwrap();
+    let last = calls.last().expect("the failed call");
+    assert_eq!(last["op"], "fetch");
+    assert_eq!(last["args"], json!({"stream": "items", "cursor": null}));
+    assert_eq!(last["result"]["error"]["kind"], "auth");
+    let exchange = &last["exchanges"][0];
+    assert!(
+        exchange["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["Authorization", "Bearer {{secret:api_token}}"])),
+        "{exchange}"
+    );
+    assert_eq!(exchange["outcome"]["response"]["status"], 401);
+
+    // Administrators only, and each download is audited.
+    let reader = app
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": "reader", "scope": "read"}),
+        )
+        .await;
+    let key = reader.json["key"].as_str().unwrap();
+    let refused = app
+        .call(
+            axum::http::Method::GET,
+            &format!("/api/v1/runs/{id}/cassette"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let audit = app.get("/api/v1/audit?action=run.cassette").await;
+    assert_eq!(audit.json["items"][0]["target"], id, "{}", audit.text);
+    let missing = app
+        .get(&format!("/api/v1/runs/{id}/cassette?side=destination"))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text.contains("it has: source"), "{}", missing.text);
+
+    // Replayed offline by `wharf dev replay`: the same failure, matched.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.cassette.json");
+    std::fs::write(&file, &a.text).unwrap();
+    let out = crate::dev_cli::wharf(
+        &[
+            "dev",
+            "replay",
+            &crate::support::guest_path("http-json")
+                .display()
+                .to_string(),
+            &file.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("call 1 `fetch`: error[auth]"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "replay matches the cassette ({} calls)",
+            calls.len()
+        )),
+        "{}",
+        out.stderr
+    );
+}

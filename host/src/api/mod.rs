@@ -4,6 +4,7 @@
 //! the two cannot drift apart.
 
 mod auth;
+mod cassettes;
 mod connections;
 mod connectors;
 pub mod error;
@@ -102,6 +103,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(keys::routes());
     all.extend(syncs::routes());
     all.extend(runs::routes());
+    all.extend(cassettes::routes());
     all.extend(run_files::routes());
     all.extend(records::routes());
     all.extend(metrics::routes());

@@ -5,9 +5,14 @@
 //! config); blocked networks stay blocked unless `--allow-network` names
 //! them. Records go out (fetch, map) and come in (map, push) as JSON lines.
 //!
+//! `--record FILE` keeps the calls and every input of the connector in a
+//! cassette; `--replay FILE` runs against one offline and fails on the
+//! first request or result that differs (`crate::runtime::cassette`).
+//!
 //! Exit codes (see [`Failure`]): 0 success, 1 the connector's call failed
-//! (shown as `error[kind]`, the call error's kind), 2 bad usage or input,
-//! 3 the component could not be loaded (`error[load]`).
+//! (shown as `error[kind]`, the call error's kind) or a replay differed
+//! from its cassette (`error[replay]`), 2 bad usage or input, 3 the
+//! component could not be loaded (`error[load]`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -23,6 +28,7 @@ use crate::model::grants::HostPattern;
 use crate::model::record::Record;
 use crate::model::secret::SecretValue;
 use crate::runtime::LogLine;
+use crate::runtime::cassette::{Cassette, Scripted, Tape};
 use crate::runtime::{CallError, Connector, Runtime, RuntimeOptions, Session, SessionOptions};
 
 #[derive(Subcommand, Debug)]
@@ -53,16 +59,38 @@ pub enum DevCommand {
     Map(CallArgs),
     /// Run `push` on JSON-lines records from stdin; the result to stdout.
     Push(CallArgs),
+    /// Serve a session to a test over standard input and output: one JSON
+    /// request per line in (`{"op": "fetch", "stream": …, "cursor": …}`,
+    /// `check`, `discover`, `map`/`push` with `records`, `receive`,
+    /// `requests`, `logs`, `finish`), one JSON answer per line out
+    /// (`{"ok": …}` or `{"error": {"kind", "message"}}`). The test harness
+    /// (`wharf-harness`) speaks it; so can a test in any language.
+    Rpc(CallArgs),
+    /// Make a cassette's calls again, offline, each with its recorded
+    /// arguments: requests are answered from the cassette, and the first
+    /// request or result that differs fails (`error[replay]`). Takes
+    /// cassettes of `--record` and of failed runs (`GET
+    /// /api/v1/runs/{id}/cassette`). Records and push results go to stdout.
+    Replay {
+        /// The component (.wasm).
+        wasm: PathBuf,
+        /// The cassette (JSON).
+        cassette: PathBuf,
+        /// Do not use or fill the compiled-artifact cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
 }
 
 /// What every call needs: the component, config, secrets and grants.
 #[derive(Args, Debug)]
 pub struct CallArgs {
     /// The component (.wasm).
-    wasm: PathBuf,
-    /// Config as JSON, or `@file` to read it from a file.
-    #[arg(long, default_value = "{}")]
-    config: String,
+    pub(super) wasm: PathBuf,
+    /// Config as JSON, or `@file` to read it from a file (default `{}`;
+    /// with `--replay`, the cassette's).
+    #[arg(long)]
+    config: Option<String>,
     /// A secret, `NAME=VALUE` (repeatable). `NAME=@file` reads the value
     /// from a file, `NAME=env:VAR` from an environment variable.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
@@ -84,6 +112,23 @@ pub struct CallArgs {
     /// Do not use or fill the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
+    /// Record the calls, every HTTP exchange, clock reading and result in
+    /// this cassette (JSON, secrets redacted), written when the command
+    /// ends, whether it succeeded or not.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub(super) record: Option<PathBuf>,
+    /// Run offline against this cassette: requests are answered from it,
+    /// and the first request or result that differs from it fails the
+    /// command (`error[replay]`, exit code 1) with what differed.
+    #[arg(long, value_name = "FILE", conflicts_with = "script")]
+    replay: Option<PathBuf>,
+    /// Run offline, answering requests from this script: a JSON array of
+    /// `{"method", "url", "outcome"}` (a URL ending in `*` is a prefix;
+    /// `outcome` as in a cassette). A request it does not answer is refused.
+    /// With `--record`, the scripted exchanges are recorded: a cassette
+    /// for a fixed URL, made without the network.
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
 }
 
 /// Exit code 3: a component that does not load is neither a usage error
@@ -112,11 +157,13 @@ pub async fn run(cmd: DevCommand) -> Result<(), Failure> {
             Ok(())
         }
         DevCommand::Check(args) => {
-            let session = open(&args).await?;
+            let (session, tape) = open(&args, false).await?;
             let started = std::time::Instant::now();
-            session.check().await?;
-            eprintln!("check ok ({} ms)", started.elapsed().as_millis());
-            Ok(())
+            let outcome = session.check().await.map_err(Failure::from);
+            if outcome.is_ok() {
+                eprintln!("check ok ({} ms)", started.elapsed().as_millis());
+            }
+            settle(&args, tape, outcome)
         }
         DevCommand::Fetch {
             call,
@@ -124,68 +171,210 @@ pub async fn run(cmd: DevCommand) -> Result<(), Failure> {
             cursor,
             max_pages,
         } => {
-            let session = open(&call).await?;
-            let mut cursor = cursor;
-            let mut pages = 0u64;
-            let mut records = 0u64;
-            let stdout = std::io::stdout();
-            loop {
-                let page = session.fetch(&stream, cursor.as_deref()).await?;
-                pages += 1;
-                records += page.records.len() as u64;
-                let mut out = stdout.lock();
-                for r in &page.records {
-                    write_line(&mut out, r)?;
-                }
-                out.flush()
-                    .map_err(|e| Failure::usage(format!("stdout: {e}")))?;
-                cursor = page.cursor.or(cursor);
-                if !page.more || max_pages.is_some_and(|m| pages >= m) {
-                    break;
-                }
-            }
-            let http = session.http_counters();
-            eprintln!(
-                "fetched {records} records in {pages} pages ({} http requests)",
-                http.requests
-            );
-            match &cursor {
-                Some(c) => eprintln!("cursor: {c}"),
-                None => eprintln!("cursor: (none)"),
-            }
-            Ok(())
+            let (session, tape) = open(&call, false).await?;
+            let outcome = fetch(&session, &stream, cursor, max_pages).await;
+            settle(&call, tape, outcome)
         }
         DevCommand::Map(args) => {
-            let session = open(&args).await?;
-            let input = read_records()?;
-            let out = session.map(&input).await?;
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            for r in &out {
-                write_line(&mut lock, r)?;
-            }
-            eprintln!("mapped {} records into {}", input.len(), out.len());
-            Ok(())
+            let (session, tape) = open(&args, false).await?;
+            let outcome = map(&session).await;
+            settle(&args, tape, outcome)
         }
         DevCommand::Push(args) => {
-            let session = open(&args).await?;
-            let input = read_records()?;
-            let result = session.push(&input).await?;
-            println!("{}", serde_json::to_string(&result).expect("JSON"));
-            eprintln!(
-                "pushed {} records: {} created, {} updated, {} deleted, {} rejected",
-                input.len(),
-                result.created,
-                result.updated,
-                result.deleted,
-                result.rejected.len()
-            );
+            let (session, tape) = open(&args, false).await?;
+            let outcome = push(&session).await;
+            settle(&args, tape, outcome)
+        }
+        DevCommand::Rpc(args) => super::dev_rpc::serve(&args).await,
+        DevCommand::Replay {
+            wasm,
+            cassette,
+            no_cache,
+        } => replay(wasm, cassette, no_cache).await,
+    }
+}
+
+/// `wharf dev replay`: each call of the cassette again, in order.
+async fn replay(wasm: PathBuf, cassette: PathBuf, no_cache: bool) -> Result<(), Failure> {
+    let args = CallArgs {
+        wasm,
+        config: None,
+        secrets: Vec::new(),
+        hosts: Vec::new(),
+        networks: Vec::new(),
+        oauth_token: None,
+        reveal: Vec::new(),
+        no_cache,
+        record: None,
+        replay: Some(cassette),
+        script: None,
+    };
+    let (session, tape) = open(&args, false).await?;
+    let tape = tape.expect("a replay has a tape");
+    let calls = tape.cassette().calls;
+    let stdout = std::io::stdout();
+    for (n, call) in calls.iter().enumerate() {
+        let field = |name: &str| call.args.get(name).cloned().unwrap_or(Value::Null);
+        let records = || -> Result<Vec<Record>, Failure> {
+            serde_json::from_value(field("records"))
+                .map_err(|e| Failure::usage(format!("call {}: the cassette's records: {e}", n + 1)))
+        };
+        let text = |name: &str| field(name).as_str().map(str::to_string);
+        let outcome: Result<Vec<Record>, CallError> = match call.op.as_str() {
+            "check" => session.check().await.map(|()| Vec::new()),
+            "discover" => session.discover().await.map(|_| Vec::new()),
+            "fetch" => {
+                let stream = text("stream").unwrap_or_default();
+                session
+                    .fetch(&stream, text("cursor").as_deref())
+                    .await
+                    .map(|p| p.records)
+            }
+            "map" => session.map(&records()?).await,
+            "push" => session.push(&records()?).await.map(|r| {
+                println!("{}", serde_json::to_string(&r).expect("JSON"));
+                Vec::new()
+            }),
+            "receive" => {
+                let pairs = |name: &str| -> Vec<(String, String)> {
+                    serde_json::from_value(field(name)).unwrap_or_default()
+                };
+                session
+                    .receive(
+                        &text("method").unwrap_or_else(|| "POST".into()),
+                        pairs("headers"),
+                        pairs("query"),
+                        text("body").unwrap_or_default().into_bytes(),
+                    )
+                    .await
+            }
+            other => {
+                return Err(Failure::usage(format!(
+                    "call {}: `{other}` is not an operation this wharf replays",
+                    n + 1
+                )));
+            }
+        };
+        match &outcome {
+            Ok(records) => {
+                let mut out = stdout.lock();
+                for r in records {
+                    write_line(&mut out, r)?;
+                }
+                eprintln!("call {} `{}`: ok", n + 1, call.op);
+            }
+            Err(e) => eprintln!("call {} `{}`: error[{}] {e}", n + 1, call.op, e.kind()),
+        }
+    }
+    match tape.finish() {
+        Err(mismatch) => Err(Failure::failed(format!(
+            "the replay differs from the cassette: {mismatch}"
+        ))
+        .labelled("replay")),
+        Ok(()) => {
+            eprintln!("replay matches the cassette ({} calls)", calls.len());
             Ok(())
         }
     }
 }
 
-fn write_line(out: &mut impl Write, record: &Record) -> Result<(), Failure> {
+/// After a call command: write the recorded cassette, or report how the
+/// replay differed from its cassette (which explains a failed call better
+/// than the call's own error does).
+fn settle(
+    args: &CallArgs,
+    tape: Option<Arc<Tape>>,
+    outcome: Result<(), Failure>,
+) -> Result<(), Failure> {
+    let Some(tape) = tape else {
+        return outcome;
+    };
+    if let Some(path) = &args.record {
+        std::fs::write(path, tape.cassette().to_json()).map_err(|e| {
+            Failure::usage(format!("cannot write the cassette {}: {e}", path.display()))
+        })?;
+        eprintln!("recorded {} calls in {}", tape.calls(), path.display());
+        return outcome;
+    }
+    match tape.finish() {
+        Err(mismatch) => Err(Failure::failed(format!(
+            "the replay differs from the cassette: {mismatch}"
+        ))
+        .labelled("replay")),
+        Ok(()) => {
+            if outcome.is_ok() {
+                eprintln!("replay matches the cassette");
+            }
+            outcome
+        }
+    }
+}
+
+async fn fetch(
+    session: &Session,
+    stream: &str,
+    cursor: Option<String>,
+    max_pages: Option<u64>,
+) -> Result<(), Failure> {
+    let mut cursor = cursor;
+    let mut pages = 0u64;
+    let mut records = 0u64;
+    let stdout = std::io::stdout();
+    loop {
+        let page = session.fetch(stream, cursor.as_deref()).await?;
+        pages += 1;
+        records += page.records.len() as u64;
+        let mut out = stdout.lock();
+        for r in &page.records {
+            write_line(&mut out, r)?;
+        }
+        out.flush()
+            .map_err(|e| Failure::usage(format!("stdout: {e}")))?;
+        cursor = page.cursor.or(cursor);
+        if !page.more || max_pages.is_some_and(|m| pages >= m) {
+            break;
+        }
+    }
+    let http = session.http_counters();
+    eprintln!(
+        "fetched {records} records in {pages} pages ({} http requests)",
+        http.requests
+    );
+    match &cursor {
+        Some(c) => eprintln!("cursor: {c}"),
+        None => eprintln!("cursor: (none)"),
+    }
+    Ok(())
+}
+
+async fn map(session: &Session) -> Result<(), Failure> {
+    let input = read_records()?;
+    let out = session.map(&input).await?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    for r in &out {
+        write_line(&mut lock, r)?;
+    }
+    eprintln!("mapped {} records into {}", input.len(), out.len());
+    Ok(())
+}
+
+async fn push(session: &Session) -> Result<(), Failure> {
+    let input = read_records()?;
+    let result = session.push(&input).await?;
+    println!("{}", serde_json::to_string(&result).expect("JSON"));
+    eprintln!(
+        "pushed {} records: {} created, {} updated, {} deleted, {} rejected",
+        input.len(),
+        result.created,
+        result.updated,
+        result.deleted,
+        result.rejected.len()
+    );
+    Ok(())
+}
+
+pub(super) fn write_line(out: &mut impl Write, record: &Record) -> Result<(), Failure> {
     serde_json::to_writer(&mut *out, record).map_err(|e| Failure::usage(format!("stdout: {e}")))?;
     out.write_all(b"\n")
         .map_err(|e| Failure::usage(format!("stdout: {e}")))
@@ -234,10 +423,49 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("wharf").join("artifacts"))
 }
 
-async fn open(args: &CallArgs) -> Result<Session, Failure> {
-    let config = parse_config(&args.config)?;
+/// The session of a call command, and its tape (always one with
+/// `taped`: every call recorded, for `wharf dev rpc`'s `requests`).
+pub(super) async fn open(
+    args: &CallArgs,
+    taped: bool,
+) -> Result<(Session, Option<Arc<Tape>>), Failure> {
+    let played = match &args.replay {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(format!("cannot read the cassette {}: {e}", path.display()))
+            })?;
+            Some(
+                Cassette::from_json(&text)
+                    .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let config = match (&args.config, &played) {
+        (Some(text), _) => parse_config(text)?,
+        (None, Some(cassette)) => cassette.config.clone(),
+        (None, None) => json!({}),
+    };
     let secrets = parse_secrets(&args.secrets)?;
     let (runtime, connector) = load(&args.wasm, args.no_cache).await?;
+    let tape = match played {
+        Some(cassette) => {
+            if cassette.connector.digest != connector.digest() {
+                eprintln!(
+                    "note: the cassette was recorded with {}@{} (digest {}); this component's digest is {}",
+                    cassette.connector.name,
+                    cassette.connector.version,
+                    clip_digest(&cassette.connector.digest),
+                    clip_digest(connector.digest())
+                );
+            }
+            Some(Arc::new(Tape::player(cassette)))
+        }
+        None => match &args.script {
+            Some(path) => Some(Arc::new(Tape::scripted(read_script(path)?))),
+            None => (args.record.is_some() || taped).then(|| Arc::new(Tape::recorder())),
+        },
+    };
     let mut hosts = connector.spec().host_patterns(&config).map_err(|e| {
         Failure::usage(format!(
             "cannot expand the spec's hosts with this config: {e}"
@@ -266,11 +494,28 @@ async fn open(args: &CallArgs) -> Result<Session, Failure> {
         // Budgets are kept per stored connection; `wharf dev` has none.
         rate: None,
         tls_ca: None,
+        tape: tape.clone(),
     };
-    Session::new(&runtime, &connector, options, |log| {
+    let session = Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)
     })
-    .map_err(|e| Failure::usage(e.to_string()))
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok((session, tape))
+}
+
+fn read_script(path: &PathBuf) -> Result<Vec<Scripted>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read the script {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{}: not a script (a JSON array of {{\"method\", \"url\", \"outcome\"}}): {e}",
+            path.display()
+        ))
+    })
+}
+
+fn clip_digest(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
 }
 
 fn print_log(line: &LogLine) {

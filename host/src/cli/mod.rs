@@ -1,12 +1,14 @@
 //! The `wharf` command line: `serve`, the commands that manage a running
 //! server over its REST API (`connector`, `connection`, `api-key`, `sync`,
 //! `run`, `records`, `webhook`; in [`client`]), local maintenance
-//! (`admin`), and `dev` for connector authors. Every command fails with the
+//! (`admin`), and `new` and `dev` for connector authors. Every command fails with the
 //! one [`failure::Failure`] type, so exit codes mean the same everywhere.
 
 mod client;
 mod dev;
+mod dev_rpc;
 mod failure;
+mod new;
 mod output;
 
 use std::net::SocketAddr;
@@ -55,6 +57,9 @@ enum Command {
     /// server, no database): for connector authors.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// Create a connector project that builds, tests itself in the
+    /// sandbox and runs with `wharf dev` as generated.
+    New(new::NewArgs),
 }
 
 #[derive(Args, Debug)]
@@ -155,7 +160,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     // would be silently ignored.
     let local = matches!(
         cli.command,
-        Command::Serve(_) | Command::Admin(_) | Command::Dev(_)
+        Command::Serve(_) | Command::Admin(_) | Command::Dev(_) | Command::New(_)
     );
     if local && let Some(flag) = cli.legacy.given() {
         return Err(Failure::usage(format!(
@@ -175,6 +180,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve(args).await,
         Command::Admin(cmd) => admin(cmd).await,
         Command::Dev(cmd) => dev::run(cmd).await,
+        Command::New(args) => new::run(args),
         Command::Connector(g) => on_server!(g, connectors),
         Command::Connection(g) => on_server!(g, connections),
         Command::ApiKey(g) => on_server!(g, api_keys),

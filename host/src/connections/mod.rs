@@ -10,6 +10,7 @@ pub mod login;
 pub mod rate;
 pub mod widening;
 
+use crate::runtime::cassette::Tape;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -87,14 +88,16 @@ pub const HOST_ONLY_SECRETS: [&str; 4] = [
 /// when a request needs one. A connection that is not authorized yet, or
 /// whose grant was revoked, fails here rather than on its first request.
 pub async fn open(app: &App, c: &ConnectionRow) -> Result<(Arc<Connector>, Session), OpenError> {
-    open_with_inputs(app, c, Vec::new()).await
+    open_with_inputs(app, c, Vec::new(), None).await
 }
 
-/// [`open`], with files the connector reads as blobs (a run's input files).
+/// [`open`], with files the connector reads as blobs (a run's input files)
+/// and the tape its calls are recorded on (a run's failed calls).
 pub async fn open_with_inputs(
     app: &App,
     c: &ConnectionRow,
     inputs: Vec<crate::runtime::blobs::Input>,
+    tape: Option<Arc<Tape>>,
 ) -> Result<(Arc<Connector>, Session), OpenError> {
     let oauth = match crate::oauth::access_token(app, c).await {
         Ok(Some(_)) => Some(Arc::new(ConnectionTokens {
@@ -109,7 +112,7 @@ pub async fn open_with_inputs(
             });
         }
     };
-    open_with_token(app, c, oauth, inputs).await
+    open_with_token(app, c, oauth, inputs, tape).await
 }
 
 /// A connection's `state`, in the database, sealed by the vault.
@@ -220,6 +223,7 @@ async fn open_with_token(
     c: &ConnectionRow,
     oauth: Option<Arc<dyn TokenSource>>,
     inputs: Vec<crate::runtime::blobs::Input>,
+    tape: Option<Arc<Tape>>,
 ) -> Result<(Arc<Connector>, Session), OpenError> {
     {
         let (_, connector) = app
@@ -260,6 +264,7 @@ async fn open_with_token(
             })),
             inputs,
             reveal: c.grants.reveal.clone(),
+            tape,
         };
         let session = Session::new(app.registry.runtime(), &connector, options, |log| log)
             .map_err(|source| OpenError::Session {

@@ -8,12 +8,14 @@
 //! - [`convert`]: the contract's types to and from the host's.
 //! - one module per capability, each owning its WIT `Host` impl and its
 //!   per-call state: [`http`], [`secrets`], [`log`], [`wasi`]; and the
-//!   [`limits`] every store is held to, [`loader`] checks of uploads.
+//!   [`limits`] every store is held to, [`loader`] checks of uploads;
+//!   [`cassette`] records a session's calls and inputs and plays them back.
 //!
 //! Outside this module, only what is re-exported here is used.
 
 pub mod bindings;
 pub mod blobs;
+pub mod cassette;
 pub mod connector;
 pub mod convert;
 pub mod engine;

@@ -5,14 +5,39 @@
 //! imports would refuse most real connectors. Instead every interface is
 //! linked and given nothing: no preopened directories, TCP, UDP and name
 //! lookup denied, empty environment and arguments, stdin empty. Clocks and
-//! randomness work. stdout and stderr go to the session log.
+//! randomness work (from the tape, in a taped session: `super::cassette`). stdout and stderr go to the session log.
 
 use std::sync::Arc;
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::cassette::CallInputs;
 use super::log::{CallLog, GuestOutput, LogSource};
+
+/// A boxed clock, as the builder takes clocks by value.
+struct BoxedWall(Box<dyn wasmtime_wasi::HostWallClock + Send>);
+
+impl wasmtime_wasi::HostWallClock for BoxedWall {
+    fn resolution(&self) -> std::time::Duration {
+        self.0.resolution()
+    }
+    fn now(&self) -> std::time::Duration {
+        self.0.now()
+    }
+}
+
+/// A boxed monotonic clock.
+struct BoxedMonotonic(Box<dyn wasmtime_wasi::HostMonotonicClock + Send>);
+
+impl wasmtime_wasi::HostMonotonicClock for BoxedMonotonic {
+    fn resolution(&self) -> u64 {
+        self.0.resolution()
+    }
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
 
 /// Per-call WASI state.
 pub struct WasiState {
@@ -23,7 +48,8 @@ pub struct WasiState {
 
 impl WasiState {
     /// A context that grants nothing; output is charged to the call.
-    pub fn new(call: &CallLog) -> Self {
+    /// A taped call's clocks and randomness come from its tape.
+    pub fn new(call: &CallLog, taped: Option<CallInputs>) -> Self {
         let output = |source| GuestOutput {
             call: call.clone(),
             source,
@@ -39,6 +65,14 @@ impl WasiState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
+        if let Some(inputs) = taped {
+            builder
+                .wall_clock(BoxedWall(inputs.wall))
+                .monotonic_clock(BoxedMonotonic(inputs.monotonic))
+                .secure_random(inputs.random)
+                .insecure_random(inputs.insecure)
+                .insecure_random_seed(inputs.insecure_seed);
+        }
         Self {
             ctx: builder.build(),
             table: ResourceTable::new(),

@@ -8,7 +8,8 @@
 //!
 //! One file per table group: [`connectors`], [`connections`] (and their
 //! secrets), [`syncs`] (and cursors), [`runs`] (rows, logs, rejections),
-//! [`queue`] (runs as jobs), [`pages`] (the page commit), [`records`] (the
+//! [`cassettes`] (failed runs' calls), [`queue`] (runs as jobs), [`pages`]
+//! (the page commit), [`records`] (the
 //! records store), [`hooks`] (incoming webhooks), [`outbox`] (outgoing
 //! webhooks), [`oauth`] (states and tokens), [`api_keys`], [`audit`], and
 //! [`sealed`] (every column that holds a Fernet token), [`state`] (what
@@ -23,6 +24,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod cassettes;
 pub mod connections;
 pub mod connectors;
 pub mod console_sessions;

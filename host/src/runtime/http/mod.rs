@@ -19,6 +19,7 @@ use url::Url;
 use super::bindings::wharf::connector::blobs::BlobError;
 use super::bindings::wharf::connector::http::{HttpError, Request, Response};
 use super::blobs::BlobStore;
+use super::cassette::Tape;
 use super::limits::Limits;
 use super::placeholders::{self, Encoding};
 use super::rate::{Held, RateGate, WaitClock, within};
@@ -92,6 +93,8 @@ pub struct HttpSession {
     /// host's login for a request was refused: the call's error is then
     /// `auth`, whatever the connector made of the denied request.
     refused: std::sync::Mutex<Option<String>>,
+    /// The session's tape: exchanges are recorded on it, or answered from it.
+    tape: Option<Arc<Tape>>,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -115,6 +118,12 @@ impl HttpSession {
     /// How long this session's requests have waited at the rate gate.
     pub fn rate_waited(&self) -> Duration {
         self.rate_waits.waited()
+    }
+
+    /// Exchanges are recorded on `tape`, or answered from it.
+    pub fn with_tape(mut self, tape: Option<Arc<Tape>>) -> Self {
+        self.tape = tape;
+        self
     }
 
     /// Requests wait for their turn at `gate` (the connection's rate
@@ -158,6 +167,7 @@ impl HttpSession {
             rate_waits: WaitClock::default(),
             busy_nanos: AtomicU64::new(0),
             refused: std::sync::Mutex::new(None),
+            tape: None,
         })
     }
 
@@ -189,7 +199,13 @@ impl HttpSession {
     /// Perform a guest's request.
     pub async fn send(&self, req: Request) -> Result<Response, HttpError> {
         let started = std::time::Instant::now();
-        let result = self.send_inner(req).await;
+        let result = match &self.tape {
+            Some(tape) => {
+                tape.exchange(req, &self.blobs, |req| self.send_inner(req))
+                    .await
+            }
+            None => self.send_inner(req).await,
+        };
         self.busy_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         result

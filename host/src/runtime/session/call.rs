@@ -57,7 +57,7 @@ impl Session {
         };
         let call = CallLog::new(self.log.clone(), budget);
         let ctx = Ctx {
-            wasi: WasiState::new(&call),
+            wasi: WasiState::new(&call, self.tape.as_ref().map(|t| t.inputs())),
             http: HttpState {
                 session: self.http.clone(),
                 log: call.clone(),

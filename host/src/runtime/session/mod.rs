@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::bindings::wharf::connector::types as wit;
 use super::blobs::{BlobStore, Input};
+use super::cassette::{Tape, TapedConnector};
 use super::connector::Connector;
 use super::convert::{
     RECORD_OVERHEAD, page_from_wit, records_from_wit, records_to_wit, stream_from_wit,
@@ -70,6 +71,9 @@ pub struct SessionOptions {
     /// Certificates (PEM) the connection trusts besides the public roots,
     /// set by an administrator.
     pub tls_ca: Option<String>,
+    /// Record the session's calls and inputs on this tape, or play them
+    /// back from it (`super::cassette`).
+    pub tape: Option<Arc<Tape>>,
 }
 
 impl std::fmt::Debug for dyn StateStore {
@@ -98,6 +102,7 @@ pub struct Session {
     state: Arc<dyn StateStore>,
     oauth_info: Arc<Vec<(String, String)>>,
     call_nanos: std::sync::atomic::AtomicU64,
+    tape: Option<Arc<Tape>>,
 }
 
 impl Session {
@@ -147,8 +152,22 @@ impl Session {
             tls_ca: options.tls_ca,
         };
         let blobs = Arc::new(BlobStore::new(limits.blob_bytes, options.inputs));
+        if let Some(tape) = &options.tape {
+            let spec = &connector.spec;
+            tape.attach(
+                TapedConnector {
+                    name: spec.name.clone(),
+                    version: spec.version.clone(),
+                    digest: connector.digest().to_string(),
+                },
+                &options.config,
+                book.shared_redactor(),
+            );
+        }
         let http = Arc::new(
-            HttpSession::new(policy, book.clone(), blobs.clone(), limits)?.with_rate(options.rate),
+            HttpSession::new(policy, book.clone(), blobs.clone(), limits)?
+                .with_rate(options.rate)
+                .with_tape(options.tape.clone()),
         );
         Ok(Self {
             runtime: runtime.clone(),
@@ -163,6 +182,7 @@ impl Session {
                 .unwrap_or_else(|| Arc::new(MemoryState::default())),
             oauth_info: Arc::new(options.oauth_info),
             call_nanos: Default::default(),
+            tape: options.tape,
         })
     }
 
@@ -193,6 +213,7 @@ impl Session {
             state: Arc::new(MemoryState::default()),
             oauth_info: Arc::default(),
             call_nanos: Default::default(),
+            tape: None,
         }
     }
 
@@ -232,8 +253,38 @@ impl Session {
         &self.blobs
     }
 
+    /// Run `call` as the call `op` with `args` on the session's tape, if
+    /// it has one: recorded, or played back and compared.
+    async fn taped<T: serde::Serialize>(
+        &self,
+        op: &str,
+        args: impl Fn() -> Value,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let Some(tape) = &self.tape else {
+            return call.await;
+        };
+        tape.begin(op, &args);
+        let result = call.await;
+        // Taken only when the tape keeps the call (a run's tape keeps the
+        // failed ones), as they copy the call's records.
+        let outcome = || match &result {
+            Ok(value) => serde_json::json!({ "ok": value }),
+            Err(e) => {
+                serde_json::json!({ "error": { "kind": e.kind(), "message": e.to_string() } })
+            }
+        };
+        tape.end(result.is_err(), &args, &outcome);
+        result
+    }
+
     /// Run the connector's `check`.
     pub async fn check(&self) -> Result<(), CallError> {
+        self.taped("check", || Value::Null, self.check_untaped())
+            .await
+    }
+
+    async fn check_untaped(&self) -> Result<(), CallError> {
         let config = self.config.clone();
         let r = self
             .invoke(
@@ -255,6 +306,11 @@ impl Session {
     /// The streams this connection offers (`discover`); `unsupported` for
     /// connectors whose streams are in their spec or config.
     pub async fn discover(&self) -> Result<Vec<crate::model::spec::StreamSpec>, CallError> {
+        self.taped("discover", || Value::Null, self.discover_untaped())
+            .await
+    }
+
+    async fn discover_untaped(&self) -> Result<Vec<crate::model::spec::StreamSpec>, CallError> {
         let config = self.config.clone();
         let streams = self
             .invoke(
@@ -277,6 +333,12 @@ impl Session {
 
     /// Fetch one page of `stream` after `cursor`.
     pub async fn fetch(&self, stream: &str, cursor: Option<&str>) -> Result<Page, CallError> {
+        let args = || serde_json::json!({ "stream": stream, "cursor": cursor });
+        self.taped("fetch", args, self.fetch_untaped(stream, cursor))
+            .await
+    }
+
+    async fn fetch_untaped(&self, stream: &str, cursor: Option<&str>) -> Result<Page, CallError> {
         let config = self.config.clone();
         let stream = stream.to_string();
         let cursor = cursor.map(str::to_string);
@@ -320,6 +382,11 @@ impl Session {
 
     /// Map records.
     pub async fn map(&self, records: &[Record]) -> Result<Vec<Record>, CallError> {
+        let args = || serde_json::json!({ "records": records });
+        self.taped("map", args, self.map_untaped(records)).await
+    }
+
+    async fn map_untaped(&self, records: &[Record]) -> Result<Vec<Record>, CallError> {
         let config = self.config.clone();
         let input = records_to_wit(records);
         let out = self
@@ -348,6 +415,11 @@ impl Session {
 
     /// Push records to the destination.
     pub async fn push(&self, records: &[Record]) -> Result<PushResult, CallError> {
+        let args = || serde_json::json!({ "records": records });
+        self.taped("push", args, self.push_untaped(records)).await
+    }
+
+    async fn push_untaped(&self, records: &[Record]) -> Result<PushResult, CallError> {
         let config = self.config.clone();
         let input = records_to_wit(records);
         let count = records.len();
@@ -419,6 +491,30 @@ impl Session {
 
     /// Turn a verified webhook delivery into records.
     pub async fn receive(
+        &self,
+        method: &str,
+        headers: Vec<(String, String)>,
+        query: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Vec<Record>, CallError> {
+        if self.tape.is_none() {
+            return self.receive_untaped(method, headers, query, body).await;
+        }
+        let args = serde_json::json!({
+            "method": method,
+            "headers": headers,
+            "query": query,
+            "body": String::from_utf8_lossy(&body),
+        });
+        self.taped(
+            "receive",
+            || args.clone(),
+            self.receive_untaped(method, headers, query, body),
+        )
+        .await
+    }
+
+    async fn receive_untaped(
         &self,
         method: &str,
         headers: Vec<(String, String)>,

@@ -290,12 +290,49 @@ pub async fn execute_timed(
         ),
     };
     drop(slots);
+    if let Outcome::Failed { .. } = &outcome {
+        keep_cassettes(app, &r).await;
+    }
     let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
     for o in r.opened() {
         calls += o.session.call_time();
         http += Duration::from_nanos(o.session.http_counters().busy_nanos);
     }
     (outcome, calls, http)
+}
+
+/// The largest cassette a failed run keeps per side: a failed call's
+/// exchanges can hold large responses, and a cassette is for debugging.
+const MAX_CASSETTE_BYTES: usize = 16 << 20;
+
+/// Store the failed calls of a failed run, per side, as cassettes; a
+/// side's cassette larger than [`MAX_CASSETTE_BYTES`] keeps only its last
+/// call, or nothing. Losing them loses a debugging aid, not data: a store
+/// error is logged, and the run's outcome stands.
+async fn keep_cassettes(app: &App, r: &Run<'_>) {
+    let mut cassettes = Vec::new();
+    for o in r.opened() {
+        if o.tape.calls() == 0 {
+            continue;
+        }
+        let mut cassette = o.tape.cassette();
+        let mut text = cassette.to_json();
+        if text.len() > MAX_CASSETTE_BYTES && cassette.calls.len() > 1 {
+            cassette.calls.drain(..cassette.calls.len() - 1);
+            text = cassette.to_json();
+        }
+        if text.len() > MAX_CASSETTE_BYTES {
+            tracing::warn!(run = %r.run.id, side = o.side.name(), bytes = text.len(), "a failed call's cassette is too large to keep");
+            continue;
+        }
+        cassettes.push((o.side.name(), text));
+    }
+    if cassettes.is_empty() {
+        return;
+    }
+    if let Err(e) = app.store.save_run_cassettes(&r.run.id, &cassettes).await {
+        tracing::warn!(run = %r.run.id, error = %e, "the failed run's cassettes were not stored");
+    }
 }
 
 pub(crate) fn failed(kind: &str, message: impl Into<String>, retry: Option<Duration>) -> Outcome {

@@ -11,6 +11,7 @@ use super::{Outcome, Run, failed};
 use crate::app::App;
 use crate::connections::OpenError;
 use crate::runtime::blobs::Input;
+use crate::runtime::cassette::Tape;
 use crate::runtime::{LogLine, Session};
 use crate::store::connections::ConnectionRow;
 use crate::store::runs::Lease;
@@ -34,9 +35,16 @@ impl Side {
     }
 }
 
+/// Failed calls a side's tape keeps (a run retries a failing call a few
+/// times before it fails).
+const KEPT_FAILED_CALLS: usize = 3;
+
 pub(super) struct Opened {
     pub(super) row: ConnectionRow,
     pub(super) session: Session,
+    /// The session's failed calls.
+    pub(super) tape: Arc<Tape>,
+    pub(super) side: Side,
     /// HTTP counters and dropped log lines already counted in a page;
     /// locked briefly, as pages are committed while the next is fetched.
     counted: std::sync::Mutex<(crate::runtime::HttpCounters, u64)>,
@@ -61,10 +69,16 @@ async fn open_connection(
     let row = app.store.connection(id).await?.ok_or_else(|| {
         OpenError::ConnectorGone(format!("{} connection {id} (deleted)", side.name()))
     })?;
-    let (connector, session) = crate::connections::open_with_inputs(app, &row, inputs).await?;
+    // Each side keeps its last failed calls, stored with the run if it
+    // fails (`GET /api/v1/runs/{id}/cassette`).
+    let tape = Arc::new(Tape::failures(KEPT_FAILED_CALLS));
+    let (connector, session) =
+        crate::connections::open_with_inputs(app, &row, inputs, Some(tape.clone())).await?;
     let opened = Opened {
         row,
         session,
+        tape,
+        side,
         counted: Default::default(),
     };
     Ok((opened, connector))

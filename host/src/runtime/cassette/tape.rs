@@ -1,0 +1,491 @@
+//! [`Tape`]: a cassette being recorded while a session runs, or played
+//! back to it.
+//!
+//! The session tells the tape when a call begins and ends; the call's
+//! store takes its clocks and randomness from it; the HTTP capability
+//! hands it each request. Recording, the tape notes everything (and
+//! redacts it when the cassette is taken); a run's tape keeps only the
+//! calls that failed; playing back, it answers requests from the cassette
+//! and keeps the first [`Mismatch`]. A request that differs is refused (`denied`, "replay: …"),
+//! so the connector fails the way it would against a server that answered
+//! something else, and the mismatch says what differed.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use serde_json::Value;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+
+use super::clock::{self, Played, PlayedMonotonic, PlayedWall, Readings};
+use super::diff::{first_difference, request_difference};
+use super::{
+    Cassette, Exchange, FORMAT, Scripted, TapedCall, TapedConnector, TapedOutcome, TapedRequest,
+};
+use crate::model::redact::{Redactor, SharedRedactor};
+use crate::runtime::bindings::wharf::connector::http::{HttpError, Request, Response};
+use crate::runtime::blobs::BlobStore;
+
+/// The first place where a replay differed from its cassette.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("call {call} (`{op}`): {what}")]
+pub struct Mismatch {
+    /// The call, counted from 1.
+    pub call: usize,
+    /// Its operation.
+    pub op: String,
+    /// What differed.
+    pub what: String,
+}
+
+/// A cassette being recorded or played back.
+pub struct Tape {
+    mode: Mode,
+    redactor: Mutex<Option<SharedRedactor>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Keep every call.
+    Record,
+    /// Keep the last this many calls that failed.
+    Failures(usize),
+    /// Keep every call; answer requests from a script.
+    Script,
+    /// Play a cassette back.
+    Replay,
+}
+
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tape({:?})", self.mode)
+    }
+}
+
+struct State {
+    cassette: Cassette,
+    /// Calls begun so far.
+    begun: usize,
+    current: Option<Current>,
+    mismatch: Option<Mismatch>,
+    /// The answers of a scripted tape.
+    script: Vec<Scripted>,
+}
+
+/// The call in progress.
+struct Current {
+    /// Its index among the calls (recorded or played).
+    index: usize,
+    op: String,
+    args: Option<Value>,
+    seed: [u8; 32],
+    /// Recording: the arguments (unless only failures are kept: then they
+    /// are taken when a call failed), the clocks' readings and the
+    /// exchanges so far.
+    wall: Readings,
+    monotonic: Readings,
+    started: Instant,
+    exchanges: Vec<Exchange>,
+    /// Playing back: the recorded clocks, and requests answered so far.
+    played_wall: Arc<Played>,
+    played_monotonic: Arc<Played>,
+    answered: usize,
+}
+
+/// What a taped call's store uses for clocks and randomness.
+pub struct CallInputs {
+    /// `wasi:clocks/wall-clock`.
+    pub wall: Box<dyn HostWallClock + Send>,
+    /// `wasi:clocks/monotonic-clock`.
+    pub monotonic: Box<dyn HostMonotonicClock + Send>,
+    /// `wasi:random/random`.
+    pub random: StdRng,
+    /// `wasi:random/insecure`.
+    pub insecure: StdRng,
+    /// `wasi:random/insecure-seed`.
+    pub insecure_seed: u128,
+}
+
+impl Tape {
+    /// A tape that records every call of a session.
+    pub fn recorder() -> Self {
+        Self::new(Mode::Record, Self::blank())
+    }
+
+    /// A tape that keeps the last `keep` calls of a session that failed,
+    /// for a run's cassette.
+    pub fn failures(keep: usize) -> Self {
+        Self::new(Mode::Failures(keep.max(1)), Self::blank())
+    }
+
+    /// A tape that records every call and answers requests from
+    /// `script` (the first entry that answers a request); a request no
+    /// entry answers is refused and kept as the mismatch.
+    pub fn scripted(script: Vec<Scripted>) -> Self {
+        let tape = Self::new(Mode::Script, Self::blank());
+        tape.lock().script = script;
+        tape
+    }
+
+    /// A tape that plays `cassette` back.
+    pub fn player(cassette: Cassette) -> Self {
+        Self::new(Mode::Replay, cassette)
+    }
+
+    fn blank() -> Cassette {
+        Cassette {
+            wharf_cassette: FORMAT,
+            connector: TapedConnector {
+                name: String::new(),
+                version: String::new(),
+                digest: String::new(),
+            },
+            recorded_at_ms: crate::clock::now_ms(),
+            config: Value::Null,
+            calls: Vec::new(),
+        }
+    }
+
+    fn new(mode: Mode, cassette: Cassette) -> Self {
+        Self {
+            mode,
+            redactor: Mutex::new(None),
+            state: Mutex::new(State {
+                cassette,
+                begun: 0,
+                current: None,
+                mismatch: None,
+                script: Vec::new(),
+            }),
+        }
+    }
+
+    /// Whether this tape plays a cassette back.
+    pub fn replaying(&self) -> bool {
+        self.mode == Mode::Replay
+    }
+
+    /// The calls on the tape so far.
+    pub fn calls(&self) -> usize {
+        self.lock().cassette.calls.len()
+    }
+
+    /// The cassette as it stands, every string redacted.
+    pub fn cassette(&self) -> Cassette {
+        let cassette = self.lock().cassette.clone();
+        cassette.redacted(&self.redactor())
+    }
+
+    /// The session of this tape: its connector and config, and the
+    /// redactor of its secrets (which learns tokens as the session fetches
+    /// them).
+    pub(crate) fn attach(
+        &self,
+        connector: TapedConnector,
+        config: &Value,
+        redactor: SharedRedactor,
+    ) {
+        *self.redactor.lock().expect("tape redactor") = Some(redactor);
+        if self.mode != Mode::Replay {
+            let mut st = self.lock();
+            st.cassette.connector = connector;
+            st.cassette.config = config.clone();
+        }
+    }
+
+    fn redactor(&self) -> Redactor {
+        self.redactor
+            .lock()
+            .expect("tape redactor")
+            .as_ref()
+            .map(SharedRedactor::snapshot)
+            .unwrap_or_else(|| Redactor::new([]))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("tape state")
+    }
+
+    /// A call of `op` begins.
+    pub(crate) fn begin(&self, op: &str, args: &dyn Fn() -> Value) {
+        let args = match self.mode {
+            Mode::Failures(_) => None,
+            Mode::Record | Mode::Replay | Mode::Script => Some(args()),
+        };
+        let mut st = self.lock();
+        let index = st.begun;
+        st.begun += 1;
+        let recorded_at = st.cassette.recorded_at_ms.max(0) as u64 * 1_000_000;
+        let mut current = Current {
+            index,
+            op: op.into(),
+            args,
+            seed: clock::fresh_seed(),
+            wall: Readings::default(),
+            monotonic: Readings::default(),
+            started: Instant::now(),
+            exchanges: Vec::new(),
+            played_wall: Arc::new(Played::new(Vec::new(), recorded_at)),
+            played_monotonic: Arc::new(Played::new(Vec::new(), 0)),
+            answered: 0,
+        };
+        if self.mode == Mode::Replay {
+            let held = st.cassette.calls.len();
+            let difference = match st.cassette.calls.get(index) {
+                None => Some(format!(
+                    "the cassette holds {held} calls; the connector was called once more"
+                )),
+                Some(call) => {
+                    current.seed = parse_seed(&call.seed).unwrap_or([0; 32]);
+                    current.played_wall =
+                        Arc::new(Played::new(call.wall_clock.clone(), recorded_at));
+                    current.played_monotonic =
+                        Arc::new(Played::new(call.monotonic_clock.clone(), 0));
+                    if call.op != op {
+                        Some(format!("the cassette has a call of `{}` here", call.op))
+                    } else {
+                        current
+                            .args
+                            .as_ref()
+                            .filter(|_| !call.args.is_null())
+                            .and_then(|args| {
+                                first_difference(&call.args, args).map(|d| {
+                                    format!("the arguments differ from the cassette's {d}")
+                                })
+                            })
+                    }
+                }
+            };
+            if let Some(what) = difference {
+                note(&mut st, index, op, what);
+            }
+        }
+        st.current = Some(current);
+    }
+
+    /// The clocks and randomness of a store of the current call.
+    pub(crate) fn inputs(&self) -> CallInputs {
+        let st = self.lock();
+        let (seed, wall, monotonic): (
+            [u8; 32],
+            Box<dyn HostWallClock + Send>,
+            Box<dyn HostMonotonicClock + Send>,
+        ) = match &st.current {
+            Some(c) if self.mode == Mode::Replay => (
+                c.seed,
+                Box::new(PlayedWall(c.played_wall.clone())),
+                Box::new(PlayedMonotonic(c.played_monotonic.clone())),
+            ),
+            Some(c) => (
+                c.seed,
+                Box::new(clock::RecordingWall(c.wall.clone())),
+                Box::new(clock::RecordingMonotonic {
+                    start: c.started,
+                    readings: c.monotonic.clone(),
+                }),
+            ),
+            // Not within a taped call: real clocks, nothing kept.
+            None => (
+                clock::fresh_seed(),
+                Box::new(clock::RecordingWall(Readings::default())),
+                Box::new(clock::RecordingMonotonic {
+                    start: Instant::now(),
+                    readings: Readings::default(),
+                }),
+            ),
+        };
+        let (random, insecure, insecure_seed) = clock::generators(seed);
+        CallInputs {
+            wall,
+            monotonic,
+            random,
+            insecure,
+            insecure_seed,
+        }
+    }
+
+    /// A request of the current call: recording, `live` sends it and the
+    /// exchange is kept; playing back, the cassette answers it.
+    pub(crate) async fn exchange<F, Fut>(
+        &self,
+        req: Request,
+        blobs: &BlobStore,
+        live: F,
+    ) -> Result<Response, HttpError>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, HttpError>>,
+    {
+        let request = TapedRequest::new(&req);
+        if self.mode == Mode::Replay {
+            return self.answer(request, blobs);
+        }
+        let result = if self.mode == Mode::Script {
+            self.scripted_answer(&request, blobs)
+        } else {
+            live(req).await
+        };
+        let outcome = TapedOutcome::new(&result, blobs);
+        if let Some(c) = self.lock().current.as_mut() {
+            c.exchanges.push(Exchange { request, outcome });
+        }
+        result
+    }
+
+    fn scripted_answer(
+        &self,
+        request: &TapedRequest,
+        blobs: &BlobStore,
+    ) -> Result<Response, HttpError> {
+        let mut st = self.lock();
+        if let Some(s) = st.script.iter().find(|s| s.answers(request)) {
+            return s.outcome.replay(blobs);
+        }
+        let what = format!(
+            "no scripted answer for `{} {}`",
+            request.method, request.url
+        );
+        if let Some((index, op)) = st.current.as_ref().map(|c| (c.index, c.op.clone())) {
+            note(&mut st, index, &op, what.clone());
+        }
+        Err(HttpError::Denied(what))
+    }
+
+    /// Every request of the calls so far (a recording or scripted tape's),
+    /// in order.
+    pub fn requests(&self) -> Vec<TapedRequest> {
+        let st = self.lock();
+        let current = st.current.iter().flat_map(|c| &c.exchanges);
+        st.cassette
+            .calls
+            .iter()
+            .flat_map(|c| &c.exchanges)
+            .chain(current)
+            .map(|e| e.request.clone())
+            .collect()
+    }
+
+    fn answer(&self, request: TapedRequest, blobs: &BlobStore) -> Result<Response, HttpError> {
+        let mut st = self.lock();
+        let Some(c) = st.current.as_mut() else {
+            return Err(HttpError::Denied("replay: a request outside a call".into()));
+        };
+        let (index, op, n) = (c.index, c.op.clone(), c.answered);
+        c.answered += 1;
+        let recorded = st
+            .cassette
+            .calls
+            .get(index)
+            .map(|call| (call.exchanges.len(), call.exchanges.get(n).cloned()));
+        let what = match recorded {
+            Some((_, Some(exchange))) => match request_difference(&exchange.request, &request) {
+                None => return exchange.outcome.replay(blobs),
+                Some(d) => format!("request {} differs from the cassette: {d}", n + 1),
+            },
+            Some((held, None)) => format!(
+                "request {} (`{} {}`) is not in the cassette, which holds {held} requests for this call",
+                n + 1,
+                request.method,
+                request.url
+            ),
+            None => format!(
+                "request {} (`{} {}`) is not in the cassette",
+                n + 1,
+                request.method,
+                request.url
+            ),
+        };
+        let refusal = HttpError::Denied(format!("replay: {what}"));
+        note(&mut st, index, &op, what);
+        Err(refusal)
+    }
+
+    /// The current call ended: `failed` or not, with `result` (`{"ok": …}`
+    /// or `{"error": …}`), its arguments `args`.
+    pub(crate) fn end(&self, failed: bool, args: &dyn Fn() -> Value, result: &dyn Fn() -> Value) {
+        let mut st = self.lock();
+        let Some(c) = st.current.take() else {
+            return;
+        };
+        if let Mode::Failures(_) = self.mode
+            && !failed
+        {
+            return;
+        }
+        let result = result();
+        if self.mode != Mode::Replay {
+            let take = |r: &Readings| std::mem::take(&mut *r.lock().expect("clock readings"));
+            let call = TapedCall {
+                op: c.op,
+                args: c.args.unwrap_or_else(args),
+                seed: hex::encode(c.seed),
+                wall_clock: take(&c.wall),
+                monotonic_clock: take(&c.monotonic),
+                exchanges: c.exchanges,
+                result,
+            };
+            st.cassette.calls.push(call);
+            if let Mode::Failures(keep) = self.mode
+                && st.cassette.calls.len() > keep
+            {
+                st.cassette.calls.remove(0);
+            }
+            return;
+        }
+        let Some(recorded) = st.cassette.calls.get(c.index) else {
+            return;
+        };
+        let held = recorded.exchanges.len();
+        let what = if c.answered < held {
+            Some(format!(
+                "the connector made {} requests; the cassette holds {held} for this call",
+                c.answered
+            ))
+        } else if recorded.result.is_null() {
+            None
+        } else {
+            first_difference(&recorded.result, &result)
+                .map(|d| format!("the result differs from the cassette's {d}"))
+        };
+        if let Some(what) = what {
+            note(&mut st, c.index, &c.op, what);
+        }
+    }
+
+    /// Playing back: the first mismatch, or calls of the cassette that
+    /// were never made.
+    pub fn finish(&self) -> Result<(), Mismatch> {
+        let st = self.lock();
+        if let Some(m) = &st.mismatch {
+            return Err(m.clone());
+        }
+        if self.mode == Mode::Replay && st.begun < st.cassette.calls.len() {
+            let missing = &st.cassette.calls[st.begun];
+            return Err(Mismatch {
+                call: st.begun + 1,
+                op: missing.op.clone(),
+                what: format!(
+                    "the cassette holds {} calls; the connector was called {} times",
+                    st.cassette.calls.len(),
+                    st.begun
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Keep the first mismatch.
+fn note(st: &mut State, index: usize, op: &str, what: String) {
+    st.mismatch.get_or_insert(Mismatch {
+        call: index + 1,
+        op: op.into(),
+        what,
+    });
+}
+
+fn parse_seed(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text).ok()?.try_into().ok()
+}

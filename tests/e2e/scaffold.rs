@@ -1,0 +1,110 @@
+//! `wharf new`: every generated project (Rust × source, destination,
+//! mapper) builds, passes its own tests in the sandbox (`wharf-harness`
+//! driving `wharf dev rpc`: a cassette replayed, scripted answers, a
+//! mapping), and its component runs with `wharf dev`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::dev_cli::wharf;
+
+/// Settings of the outer build that must not reach the projects' own.
+const OUTER_BUILD: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_TARGET",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_PKG_NAME",
+];
+
+fn workspace() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_rust_projects_build_and_pass_their_own_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    // One target directory for the three projects, under the workspace's
+    // (so a second run of the suite builds nothing again).
+    let target = workspace().join("target").join("scaffolds");
+    for role in ["source", "destination", "mapper"] {
+        let name = format!("acme-{role}");
+        let project = dir.path().join(&name);
+        let out = wharf(
+            &[
+                "new",
+                &name,
+                "--lang",
+                "rust",
+                "--role",
+                role,
+                "--dir",
+                &project.display().to_string(),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("cargo test"), "{}", out.stderr);
+        for file in [
+            "Cargo.toml",
+            "README.md",
+            "src/lib.rs",
+            "tests/connector.rs",
+        ] {
+            assert!(project.join(file).is_file(), "{role}: {file}");
+        }
+        // The workspace's lock pins the same versions (and builds nothing
+        // it has not already built).
+        std::fs::copy(workspace().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+
+        let mut test = Command::new(env!("CARGO"));
+        test.current_dir(&project)
+            .args(["test", "--quiet"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env("WHARF", env!("CARGO_BIN_EXE_wharf"));
+        for var in OUTER_BUILD {
+            test.env_remove(var);
+        }
+        let ran = tokio::task::spawn_blocking(move || test.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&ran.stdout);
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert!(
+            ran.status.success(),
+            "{role}: cargo test failed\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.contains("test result: ok"), "{role}: {stdout}");
+
+        // As generated, the component runs with `wharf dev`.
+        let wasm = target
+            .join("wharf-component/wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let spec = wharf(&["dev", "spec", &wasm.display().to_string()], None).await;
+        assert_eq!(spec.code, 0, "{}", spec.stderr);
+        let spec: serde_json::Value = serde_json::from_str(&spec.stdout).unwrap();
+        assert_eq!(spec["spec"]["name"], name.as_str());
+        assert_eq!(spec["spec"]["roles"][0], role);
+    }
+
+    // A name that is not a connector's, and a directory in use, are refused.
+    let out = wharf(&["new", "Acme", "--dir", "/nonexistent/x"], None).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a connector name"),
+        "{}",
+        out.stderr
+    );
+    let out = wharf(
+        &["new", "acme", "--dir", &dir.path().display().to_string()],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
+}
