@@ -129,6 +129,22 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
         out.stderr
     );
     assert!(!out.stderr.contains("t0ken-abcdef") && !out.stdout.contains("t0ken-abcdef"));
+    // What the server would count for a run: calls, requests by class and
+    // by origin (the grants used), refusals, memory.
+    assert!(
+        out.stderr.contains("usage: 3 calls in ")
+            && out.stderr.contains("3 requests (2xx 3)")
+            && out.stderr.contains("0 refused")
+            && out.stderr.contains("peak memory "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("granted {}: 3 requests", src.origin())),
+        "{}",
+        out.stderr
+    );
 
     // --max-pages stops early and prints where to resume.
     let mut limited = granted.clone();
@@ -144,6 +160,12 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
     let out = wharf(&base, None).await;
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr
+            .contains("0 requests, 0 bytes received, 1 refused"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("error[config]"), "{}", out.stderr);
     assert!(
         out.stderr

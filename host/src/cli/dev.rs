@@ -163,7 +163,7 @@ pub async fn run(cmd: DevCommand) -> Result<(), Failure> {
             if outcome.is_ok() {
                 eprintln!("check ok ({} ms)", started.elapsed().as_millis());
             }
-            settle(&args, tape, outcome)
+            settle(&args, &session, tape, outcome)
         }
         DevCommand::Fetch {
             call,
@@ -173,17 +173,17 @@ pub async fn run(cmd: DevCommand) -> Result<(), Failure> {
         } => {
             let (session, tape) = open(&call, false).await?;
             let outcome = fetch(&session, &stream, cursor, max_pages).await;
-            settle(&call, tape, outcome)
+            settle(&call, &session, tape, outcome)
         }
         DevCommand::Map(args) => {
             let (session, tape) = open(&args, false).await?;
             let outcome = map(&session).await;
-            settle(&args, tape, outcome)
+            settle(&args, &session, tape, outcome)
         }
         DevCommand::Push(args) => {
             let (session, tape) = open(&args, false).await?;
             let outcome = push(&session).await;
-            settle(&args, tape, outcome)
+            settle(&args, &session, tape, outcome)
         }
         DevCommand::Rpc(args) => super::dev_rpc::serve(&args).await,
         DevCommand::Replay {
@@ -266,6 +266,7 @@ async fn replay(wasm: PathBuf, cassette: PathBuf, no_cache: bool) -> Result<(), 
             Err(e) => eprintln!("call {} `{}`: error[{}] {e}", n + 1, call.op, e.kind()),
         }
     }
+    report(&session);
     match tape.finish() {
         Err(mismatch) => Err(Failure::failed(format!(
             "the replay differs from the cassette: {mismatch}"
@@ -278,14 +279,55 @@ async fn replay(wasm: PathBuf, cassette: PathBuf, no_cache: bool) -> Result<(), 
     }
 }
 
+/// What the session used, as a server counts it for a run: calls and
+/// their time, peak linear memory, requests by status class and origin
+/// (the grants used), refused requests, bytes and log lines.
+fn report(session: &Session) {
+    let u = session.usage();
+    let http = &u.http;
+    let classes: Vec<String> = crate::runtime::STATUS_CLASSES
+        .iter()
+        .zip(http.by_class)
+        .filter(|(_, n)| *n > 0)
+        .map(|(class, n)| format!("{class} {n}"))
+        .collect();
+    let count = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "usage: {} in {} ms (HTTP {} ms), peak memory {:.1} MiB, {}{}, {} received, {} refused, {}{}",
+        count(u.calls, "call"),
+        u.call_time.as_millis(),
+        http.busy_nanos / 1_000_000,
+        u.peak_memory as f64 / (1024.0 * 1024.0),
+        count(http.requests, "request"),
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", classes.join(", "))
+        },
+        count(http.bytes_in, "byte"),
+        http.denied,
+        count(u.log_lines, "log line"),
+        if u.log_dropped > 0 {
+            format!(" ({} dropped)", u.log_dropped)
+        } else {
+            String::new()
+        }
+    );
+    for (origin, n) in &u.origins {
+        eprintln!("  granted {origin}: {}", count(*n, "request"));
+    }
+}
+
 /// After a call command: write the recorded cassette, or report how the
 /// replay differed from its cassette (which explains a failed call better
 /// than the call's own error does).
 fn settle(
     args: &CallArgs,
+    session: &Session,
     tape: Option<Arc<Tape>>,
     outcome: Result<(), Failure>,
 ) -> Result<(), Failure> {
+    report(session);
     let Some(tape) = tape else {
         return outcome;
     };

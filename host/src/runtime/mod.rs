@@ -44,4 +44,4 @@ pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
 pub use log::{Level, LogLine, LogSource};
 pub use secrets::{FixedToken, Token, TokenError, TokenFuture, TokenSource};
-pub use session::{Session, SessionOptions};
+pub use session::{Session, SessionOptions, Usage};

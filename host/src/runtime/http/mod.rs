@@ -95,6 +95,9 @@ pub struct HttpSession {
     refused: std::sync::Mutex<Option<String>>,
     /// The session's tape: exchanges are recorded on it, or answered from it.
     tape: Option<Arc<Tape>>,
+    denied: AtomicU64,
+    /// Requests per origin.
+    origins: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -112,6 +115,9 @@ pub struct HttpCounters {
     pub by_class: [u64; 5],
     /// Time spent performing requests, in nanoseconds.
     pub busy_nanos: u64,
+    /// Requests the host refused (a grant, the budget, a rule of the
+    /// capability); nothing was sent for them.
+    pub denied: u64,
 }
 
 impl HttpSession {
@@ -168,6 +174,8 @@ impl HttpSession {
             busy_nanos: AtomicU64::new(0),
             refused: std::sync::Mutex::new(None),
             tape: None,
+            denied: AtomicU64::new(0),
+            origins: Default::default(),
         })
     }
 
@@ -193,7 +201,15 @@ impl HttpSession {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             by_class: std::array::from_fn(|i| self.by_class[i].load(Ordering::Relaxed)),
             busy_nanos: self.busy_nanos.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
         }
+    }
+
+    /// The origins requests went to, with how many each (redirect hops
+    /// included): the grants this session used.
+    pub fn origins(&self) -> Vec<(String, u64)> {
+        let origins = self.origins.lock().expect("origins lock");
+        origins.iter().map(|(o, n)| (o.clone(), *n)).collect()
     }
 
     /// Perform a guest's request.
@@ -206,6 +222,9 @@ impl HttpSession {
             }
             None => self.send_inner(req).await,
         };
+        if let Err(HttpError::Denied(_)) = &result {
+            self.denied.fetch_add(1, Ordering::Relaxed);
+        }
         self.busy_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         result
@@ -415,6 +434,12 @@ impl HttpSession {
                 builder = builder.body(body.clone());
             }
             self.sent.fetch_add(1, Ordering::Relaxed);
+            *self
+                .origins
+                .lock()
+                .expect("origins lock")
+                .entry(p.url.origin().ascii_serialization())
+                .or_default() += 1;
             let mut resp = match builder.send().await {
                 Ok(r) => r,
                 Err(e) => {

@@ -110,6 +110,7 @@ impl Session {
         let result = self.invoke_timed(connector, call, output_size).await;
         self.call_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         result
     }
 
@@ -157,6 +158,8 @@ impl Session {
         };
         store.data().http.finish();
         store.data().wasi.flush();
+        self.peak_memory
+            .fetch_max(store.data().guard.memory_in_use() as u64, Ordering::Relaxed);
         if let Some(limit) = store.data().log.call.exceeded() {
             return Err(CallError::Limit(limit));
         }

@@ -102,7 +102,30 @@ pub struct Session {
     state: Arc<dyn StateStore>,
     oauth_info: Arc<Vec<(String, String)>>,
     call_nanos: std::sync::atomic::AtomicU64,
+    calls: std::sync::atomic::AtomicU64,
+    /// The most linear memory one call's instance held.
+    peak_memory: std::sync::atomic::AtomicU64,
     tape: Option<Arc<Tape>>,
+}
+
+/// What a session used, for `wharf dev` to report as the server would
+/// count it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Usage {
+    /// Calls made.
+    pub calls: u64,
+    /// Time in calls (instantiation, the guest, host calls).
+    pub call_time: Duration,
+    /// The most linear memory one call held, in bytes.
+    pub peak_memory: u64,
+    /// HTTP requests, bytes, statuses, refusals.
+    pub http: HttpCounters,
+    /// Requests per origin: the grants used.
+    pub origins: Vec<(String, u64)>,
+    /// Log lines accepted.
+    pub log_lines: u64,
+    /// Log lines dropped past the session's limit.
+    pub log_dropped: u64,
 }
 
 impl Session {
@@ -182,6 +205,8 @@ impl Session {
                 .unwrap_or_else(|| Arc::new(MemoryState::default())),
             oauth_info: Arc::new(options.oauth_info),
             call_nanos: Default::default(),
+            calls: Default::default(),
+            peak_memory: Default::default(),
             tape: options.tape,
         })
     }
@@ -213,6 +238,8 @@ impl Session {
             state: Arc::new(MemoryState::default()),
             oauth_info: Arc::default(),
             call_nanos: Default::default(),
+            calls: Default::default(),
+            peak_memory: Default::default(),
             tape: None,
         }
     }
@@ -225,6 +252,19 @@ impl Session {
     /// HTTP requests and bytes so far.
     pub fn http_counters(&self) -> HttpCounters {
         self.http.counters()
+    }
+
+    /// What the session used so far.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            calls: self.calls.load(Ordering::Relaxed),
+            call_time: self.call_time(),
+            peak_memory: self.peak_memory.load(Ordering::Relaxed),
+            http: self.http.counters(),
+            origins: self.http.origins(),
+            log_lines: self.log.accepted(),
+            log_dropped: self.log.dropped(),
+        }
     }
 
     /// Time spent in calls so far (instantiation, the guest, and host calls
