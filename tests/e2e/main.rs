@@ -21,6 +21,7 @@ mod hardening;
 mod hook_handshakes;
 mod hooks;
 mod jq;
+mod languages;
 mod login;
 mod nodes;
 mod oauth;
