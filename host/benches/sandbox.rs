@@ -13,7 +13,10 @@
 //!    mapping by `field-map` in Wasm, and vs `jq`'s own code natively;
 //! 6. `wharf dev fetch` (the release binary) of 100,000 records in 1,000
 //!    pages to a file of JSON lines vs a native client fetching the same
-//!    pages and writing the same lines.
+//!    pages and writing the same lines;
+//! 7. the Python and JavaScript connectors (`python-json`, `js-json`)
+//!    against the Rust `http-json` on the same pages: size, compile time,
+//!    cold and warm call latency, records/s.
 
 #[path = "sync/upstream.rs"]
 mod upstream;
@@ -106,6 +109,9 @@ async fn main() {
     }
     if run("dev") {
         rows.push(dev_fetch().await);
+    }
+    if run("languages") {
+        rows.extend(languages(&server).await);
     }
 
     println!("\n| benchmark | Wharf (Wasm) | baseline | ratio | goal |");
@@ -654,4 +660,135 @@ async fn dev_fetch() -> Row {
         ratio: format!("{:.2}× native", rate(ours) / rate(theirs)),
         goal: "≥ 0.7× native",
     }
+}
+
+/// A connector in another language, built by its build script (which
+/// installs the toolchain into target/ once and skips an up-to-date
+/// component).
+fn other_language(name: &str, tool: &str, script: &str, source: &str) -> Vec<u8> {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let out = PathBuf::from(env!("WHARF_CONNECTORS_DIR")).join(format!("{name}.wasm"));
+    let status = std::process::Command::new(tool)
+        .arg(root.join(script))
+        .arg(root.join(source))
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("{tool} builds {name}: {e}"));
+    assert!(status.success(), "building {name} failed");
+    std::fs::read(&out).unwrap()
+}
+
+/// Python and JavaScript against Rust on the same pages of 100 records of
+/// 1 KiB: size, compile time, the first call after loading (cold), the
+/// median of later calls (warm), and records/s through every page.
+async fn languages(server: &Server) -> Vec<Row> {
+    let base = server.origin.clone();
+    let simple = json!({"base_url": base, "path": "/items", "records": "/data", "key": "id", "page_size": PAGE});
+    let connectors = [
+        (
+            "http-json (Rust)",
+            guest("http-json"),
+            json!({"base_url": base, "headers": {"Authorization": "Bearer {{secret:api_token}}"},
+            "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
+                "pagination": {"type": "page_number", "size": PAGE}}}}),
+        ),
+        (
+            "python-json (componentize-py)",
+            other_language(
+                "python-json",
+                "python3",
+                "sdk/python/build.py",
+                "guests/python-json",
+            ),
+            simple.clone(),
+        ),
+        (
+            "js-json (ComponentizeJS)",
+            other_language(
+                "js-json",
+                "node",
+                "sdk/js/build.mjs",
+                "guests/js-json/connector.js",
+            ),
+            simple,
+        ),
+    ];
+    let mut measured = Vec::new();
+    for (label, bytes, config) in connectors {
+        // No artifact cache: the compile is measured.
+        let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+        let t = Instant::now();
+        let c = rt.load(&bytes).await.unwrap();
+        let compile = t.elapsed();
+        let options = SessionOptions {
+            config,
+            hosts: vec![HostPattern::parse(&server.origin).unwrap()],
+            networks: vec!["127.0.0.0/8".parse().unwrap()],
+            secrets: [(
+                "api_token".to_string(),
+                wharf::model::secret::SecretValue::new("bench".to_string()),
+            )]
+            .into(),
+            ..SessionOptions::default()
+        };
+        let s = Session::new(&rt, &c, options, |l| l).unwrap();
+        let t = Instant::now();
+        s.fetch("items", None).await.unwrap();
+        let cold = t.elapsed();
+        let mut warm = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            s.fetch("items", None).await.unwrap();
+            warm.push(t.elapsed());
+        }
+        let mut rounds = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let (mut cursor, mut n) = (None::<String>, 0);
+            loop {
+                let page = s.fetch("items", cursor.as_deref()).await.unwrap();
+                n += page.records.len();
+                cursor = page.cursor.or(cursor);
+                if !page.more {
+                    break;
+                }
+            }
+            assert_eq!(n, RECORDS, "{label}");
+            rounds.push(t.elapsed());
+        }
+        let rate = RECORDS as f64 / median(rounds).as_secs_f64();
+        measured.push((label, bytes.len(), compile, cold, median(warm), rate));
+    }
+    let rust = measured[0];
+    let mut rows = Vec::new();
+    for m in &measured[1..] {
+        let (label, size, compile, cold, warm, rate) = *m;
+        let what: &'static str = Box::leak(
+            format!("{label}: size, compile, cold and warm `fetch` of 100 records, records/s")
+                .into_boxed_str(),
+        );
+        rows.push(Row {
+            what,
+            wasm: format!(
+                "{:.1} MB, {:.1} s, {:.1} ms, {:.1} ms, {:.0} records/s",
+                size as f64 / 1e6,
+                compile.as_secs_f64(),
+                cold.as_secs_f64() * 1e3,
+                warm.as_secs_f64() * 1e3,
+                rate
+            ),
+            native: format!(
+                "{}: {:.1} MB, {:.1} s, {:.1} ms, {:.1} ms, {:.0} records/s",
+                rust.0,
+                rust.1 as f64 / 1e6,
+                rust.2.as_secs_f64(),
+                rust.3.as_secs_f64() * 1e3,
+                rust.4.as_secs_f64() * 1e3,
+                rust.5
+            ),
+            ratio: format!("{:.2}× Rust per record", rate / rust.5),
+            goal: "within 3× of Rust (≥ 0.33×)",
+        });
+    }
+    rows
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::model::limits::ConnectorLimits;
 use crate::runtime::{Connector, LoadError, Runtime};
 use crate::store::connectors::{ConnectorRow, Inserted};
 use crate::store::{Store, StoreError};
@@ -16,6 +17,9 @@ pub enum UploadError {
     /// The runtime refused the component.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// Limits beyond the node's maxima.
+    #[error("{0}")]
+    Limits(String),
     /// `name@version` exists with other bytes.
     #[error(
         "{name}@{version} is already registered with another digest ({existing}); connectors are immutable, publish a new version"
@@ -61,13 +65,23 @@ impl Registry {
         &self.runtime
     }
 
-    /// Check and store a component. `Ok((row, true))` when it is new,
-    /// `Ok((row, false))` when the same bytes were already registered.
+    /// Check and store a component with the limits an administrator gave
+    /// it (`None`: the node's defaults, or what an earlier upload of the
+    /// same bytes set). `Ok((row, true))` when it is new, `Ok((row,
+    /// false))` when the same bytes were already registered (their limits
+    /// changed to `limits`, if given).
     pub async fn upload(
         &self,
         bytes: &[u8],
         key_id: Option<&str>,
+        limits: Option<ConnectorLimits>,
     ) -> Result<(ConnectorRow, bool), UploadError> {
+        if let Some(l) = &limits {
+            self.runtime
+                .limits()
+                .check_connector(l)
+                .map_err(UploadError::Limits)?;
+        }
         let connector = self.runtime.load(bytes).await?;
         self.remember(&connector);
         let inserted = self
@@ -78,11 +92,22 @@ impl Registry {
                 connector.imports(),
                 bytes,
                 key_id,
+                &limits.unwrap_or_default(),
             )
             .await?;
         match inserted {
             Inserted::Created(row) => Ok((row, true)),
-            Inserted::Existing(row) => Ok((row, false)),
+            Inserted::Existing(mut row) => {
+                if let Some(l) = limits
+                    && l != row.limits
+                {
+                    self.store
+                        .set_connector_limits(&row.name, &row.version, &l)
+                        .await?;
+                    row.limits = l;
+                }
+                Ok((row, false))
+            }
             Inserted::Conflict(row) => Err(UploadError::Conflict {
                 name: row.name,
                 version: row.version,

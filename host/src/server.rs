@@ -38,6 +38,11 @@ pub struct ServeOptions {
     pub app: AppOptions,
     /// Sandbox instances that may exist at once on this node.
     pub max_instances: u32,
+    /// The most memory per instance (MiB) and time per call (s) an
+    /// administrator may give one connector at upload.
+    pub max_connector_memory_mib: u32,
+    /// See `max_connector_memory_mib`.
+    pub max_call_timeout_secs: u32,
 }
 
 /// What a node does.
@@ -86,11 +91,14 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
     let vault = open_vault(o.secret_keys.as_deref(), &o.data_dir)?;
     let limits = crate::runtime::Limits {
         max_instances: o.max_instances,
+        max_memory_bytes: (o.max_connector_memory_mib as usize) << 20,
+        max_call_timeout: std::time::Duration::from_secs(o.max_call_timeout_secs.into()),
         ..crate::runtime::Limits::default()
     };
     tracing::info!(
         instances = limits.max_instances,
         memory_per_instance_mib = limits.memory_bytes >> 20,
+        connector_memory_max_mib = o.max_connector_memory_mib,
         memory_bound_mib = limits.node_memory_bound() >> 20,
         "sandbox: at most this much memory can be held by connectors on this node"
     );

@@ -395,6 +395,24 @@ export function record(stream, data, { key, keyFrom, op = 'upsert', blob } = {})
   };
 }
 
+/** The stream of a mapper's output record that refuses an input record. */
+export const REJECTED_STREAM = 'wharf:rejected';
+
+/**
+ * What a mapper returns in place of a record it refuses: a record of
+ * `wharf:rejected` with data `{stream, key, field, message}` (the Rust SDK's
+ * `Record::rejection`). The host stores it with the run's errors under the
+ * input's key; nothing of it reaches the destination, and the rest goes on.
+ */
+export function refuse(input, message, { field } = {}) {
+  const data = { stream: String(input?.stream ?? '') };
+  const key = input?.key === undefined || input?.key === null ? undefined : String(input.key);
+  if (key !== undefined) data.key = key;
+  if (field !== undefined && field !== null) data.field = String(field);
+  data.message = oneLine(message);
+  return record(REJECTED_STREAM, data, { key });
+}
+
 /** A row the source could not read: stored with the run's errors while the rest goes on. */
 export function rowError(stream, row, message, { field } = {}) {
   return { stream: String(stream), row: String(row), field: field === undefined ? undefined : String(field), message: String(message) };

@@ -859,3 +859,59 @@ async fn migration_0005_keeps_the_oldest_queued_manual_run_on_sqlite() {
 async fn migration_0005_keeps_the_oldest_queued_manual_run_on_postgres() {
     migration_keeps_the_oldest_queued_manual_run(Db::Postgres).await;
 }
+
+/// An administrator gives a connector more memory at upload, within the
+/// node's maximum: a call that holds 100 MiB fails at the default 64 MiB
+/// and passes at 128; beyond the maximum the upload is refused, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectors_memory_is_raised_at_upload_within_the_nodes_maximum() {
+    let app = App::new(Db::Sqlite).await;
+    let upload = |q: &'static str| {
+        let app = &app;
+        async move {
+            app.raw(
+                Method::POST,
+                &format!("/api/v1/connectors{q}"),
+                Some(&app.admin.clone()),
+                "application/wasm",
+                guest("hostile"),
+            )
+            .await
+        }
+    };
+    let a = upload("?memory_mib=512").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert!(
+        a.text
+            .contains("memory_mib must be between 1 and 256 (this node's maximum)"),
+        "{}",
+        a.text
+    );
+    let a = upload("").await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json["limits"], json!({}));
+    let c = app
+        .connection(
+            "hoard",
+            "hostile@0.1.0",
+            json!({"attack": "allocate", "n": 100, "url": "http://127.0.0.1:9"}),
+            json!({}),
+        )
+        .await;
+    let check_path = format!("/api/v1/connections/{c}/check");
+    let a = app.post(&check_path, json!(null)).await;
+    assert_eq!(a.json["ok"], false, "{}", a.text);
+    assert!(a.text.contains("memory limit exceeded"), "{}", a.text);
+
+    // The same component again, with more memory: its limits change.
+    let a = upload("?memory_mib=128&call_timeout_secs=60").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(
+        a.json["limits"],
+        json!({"memory_mib": 128, "call_timeout_secs": 60})
+    );
+    let shown = app.get("/api/v1/connectors/hostile/0.1.0").await;
+    assert_eq!(shown.json["limits"]["memory_mib"], 128, "{}", shown.text);
+    let a = app.post(&check_path, json!(null)).await;
+    assert_eq!(a.json["ok"], true, "{}", a.text);
+}

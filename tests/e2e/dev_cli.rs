@@ -386,3 +386,46 @@ async fn a_recorded_cassette_replays_offline_and_names_a_changed_request() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_and_time_limits_are_set_as_an_administrator_would() {
+    let hostile = wasm("hostile");
+    let config = r#"{"attack": "allocate", "n": 100, "url": "http://127.0.0.1:9"}"#;
+    let out = wharf(&["dev", "check", &hostile, "--config", config], None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("error[limit]"), "{}", out.stderr);
+    let out = wharf(
+        &[
+            "dev",
+            "check",
+            &hostile,
+            "--config",
+            config,
+            "--memory-mib",
+            "128",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("peak memory 10"), "{}", out.stderr);
+    let out = wharf(
+        &[
+            "dev",
+            "check",
+            &hostile,
+            "--config",
+            config,
+            "--memory-mib",
+            "4096",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("memory_mib must be between 1 and 256"),
+        "{}",
+        out.stderr
+    );
+}

@@ -29,6 +29,30 @@ fn the_guide_listing_is_the_example_crate() {
     );
 }
 
+/// The Python and JavaScript listings are the connectors the suite builds
+/// and runs (`languages.rs`).
+#[test]
+fn the_guide_listings_in_python_and_javascript_are_the_example_connectors() {
+    let guide = std::fs::read_to_string(root().join("docs/connector-guide.md")).unwrap();
+    for (file, fence) in [
+        ("guests/python-json/app.py", "python"),
+        ("guests/js-json/connector.js", "js"),
+    ] {
+        let marker = format!("`{file}`:\n\n```{fence}\n");
+        let after = guide
+            .split(marker.as_str())
+            .nth(1)
+            .unwrap_or_else(|| panic!("the listing of {file}"));
+        let listing = after.split("\n```\n").next().unwrap();
+        let source = std::fs::read_to_string(root().join(file)).unwrap();
+        assert_eq!(
+            listing.trim_end(),
+            source.trim_end(),
+            "docs/connector-guide.md and {file} differ"
+        );
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Page {
     page: usize,

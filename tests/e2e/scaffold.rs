@@ -1,7 +1,8 @@
-//! `wharf new`: every generated project (Rust × source, destination,
-//! mapper) builds, passes its own tests in the sandbox (`wharf-harness`
-//! driving `wharf dev rpc`: a cassette replayed, scripted answers, a
-//! mapping), and its component runs with `wharf dev`.
+//! `wharf new`: every generated project (Rust, Python, JavaScript ×
+//! source, destination, mapper) builds, passes its own tests in the sandbox
+//! (the language's harness driving `wharf dev rpc`: a cassette replayed,
+//! scripted answers, a mapping), and a Rust one's component runs with
+//! `wharf dev`.
 
 use std::path::Path;
 use std::process::Command;
@@ -107,4 +108,60 @@ async fn generated_rust_projects_build_and_pass_their_own_tests() {
     .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
+}
+
+/// Python and JavaScript projects: generated, then their own test command
+/// (`python3 -m unittest`, `npm test`), which builds the component with
+/// the language's toolchain (installed into target/ once) and drives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_python_and_javascript_projects_pass_their_own_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = workspace().join("target").join("scaffold-cache");
+    for (lang, test) in [
+        ("python", &["python3", "-m", "unittest", "-v"][..]),
+        ("javascript", &["npm", "test"][..]),
+    ] {
+        for role in ["source", "destination", "mapper"] {
+            let name = format!("acme-{lang}-{role}");
+            let project = dir.path().join(&name);
+            let out = wharf(
+                &[
+                    "new",
+                    &name,
+                    "--lang",
+                    lang,
+                    "--role",
+                    role,
+                    "--dir",
+                    &project.display().to_string(),
+                ],
+                None,
+            )
+            .await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let mut cmd = Command::new(test[0]);
+            cmd.args(&test[1..])
+                .current_dir(&project)
+                .env("WHARF", env!("CARGO_BIN_EXE_wharf"))
+                // Compiled components are cached across the projects.
+                .env("XDG_CACHE_HOME", &cache);
+            let ran = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .unwrap()
+                .unwrap();
+            let output = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&ran.stdout),
+                String::from_utf8_lossy(&ran.stderr)
+            );
+            assert!(
+                ran.status.success(),
+                "{lang} {role}: tests failed\n{output}"
+            );
+            assert!(
+                output.contains("OK") || output.contains("# pass"),
+                "{lang} {role}: {output}"
+            );
+        }
+    }
 }

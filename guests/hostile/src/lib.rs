@@ -200,6 +200,13 @@ fn attack(config: &Config) -> Result<Page> {
                 black_box(&hoard);
             }
         }
+        // Hold `n` MiB at once, then answer: within a limit that allows
+        // it, the call succeeds.
+        "allocate" => {
+            let held: Vec<Vec<u8>> = (0..config.n).map(|_| vec![1u8; 1 << 20]).collect();
+            black_box(&held);
+            one(json!({ "allocated_mib": held.len() }))
+        }
         "recursion" => {
             let limit = if config.n == 0 { u64::MAX } else { config.n };
             one(json!({ "result": recurse(0, limit) }))

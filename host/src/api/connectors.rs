@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::{Caller, Scope};
@@ -14,6 +15,7 @@ use super::error::ApiError;
 use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
+use crate::model::limits::ConnectorLimits;
 use crate::model::spec::Spec;
 use crate::registry::UploadError;
 use crate::runtime::LoadError;
@@ -26,8 +28,8 @@ pub fn routes() -> Vec<Route> {
             method: Method::POST,
             path: "/api/v1/connectors",
             scope: Some(Scope::Write),
-            summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`)",
-            query: None,
+            summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`); `?memory_mib=&call_timeout_secs=` give it more (or less) memory per instance and time per call than the node's defaults, within the node's maxima",
+            query: Some(inline::<UploadQuery>),
             body: Some(Content::Wasm),
             ok: vec![
                 (201, Content::Json(schema::<ConnectorView>)),
@@ -96,6 +98,8 @@ pub struct ConnectorView {
     imports: Vec<String>,
     wasi_imports: Vec<String>,
     component_url: String,
+    /// Limits given at upload (absent: the node's defaults).
+    limits: ConnectorLimits,
 }
 
 impl From<ConnectorRow> for ConnectorView {
@@ -116,6 +120,7 @@ impl From<ConnectorRow> for ConnectorView {
             spec: r.spec,
             imports: r.imports,
             wasi_imports,
+            limits: r.limits,
         }
     }
 }
@@ -143,9 +148,23 @@ fn load_error(e: &LoadError) -> ApiError {
     err.with(json!({ "reason": reason }))
 }
 
+/// Limits of an uploaded connector.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UploadQuery {
+    /// Linear memory per instance, in MiB (node default 64; at most the
+    /// node's maximum, 256 by default).
+    #[schemars(range(min = 1))]
+    pub memory_mib: Option<u32>,
+    /// Time per call, in seconds (node default 30; at most the node's
+    /// maximum, 300 by default).
+    #[schemars(range(min = 1))]
+    pub call_timeout_secs: Option<u32>,
+}
+
 async fn upload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -172,7 +191,17 @@ async fn upload(
             "upload the component as the request body with `Content-Type: application/wasm`",
         ));
     }
-    match state.app.registry.upload(&body, Some(&caller.key_id)).await {
+    let limits =
+        (q.memory_mib.is_some() || q.call_timeout_secs.is_some()).then_some(ConnectorLimits {
+            memory_mib: q.memory_mib,
+            call_timeout_secs: q.call_timeout_secs,
+        });
+    match state
+        .app
+        .registry
+        .upload(&body, Some(&caller.key_id), limits)
+        .await
+    {
         Ok((row, created)) => {
             if created {
                 let target = format!("{}@{}", row.name, row.version);
@@ -181,7 +210,7 @@ async fn upload(
                     &caller.key_id,
                     "connector.upload",
                     &target,
-                    json!({ "digest": row.digest }),
+                    json!({ "digest": row.digest, "limits": row.limits }),
                 )
                 .await;
                 crate::events::emit(
@@ -201,6 +230,7 @@ async fn upload(
         Err(UploadError::Load(e)) => Err(load_error(&e)),
         Err(e @ UploadError::Conflict { .. }) => Err(ApiError::conflict(e.to_string())),
         Err(UploadError::Store(e)) => Err(e.into()),
+        Err(UploadError::Limits(why)) => Err(ApiError::invalid(why, Vec::new())),
     }
 }
 

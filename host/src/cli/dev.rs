@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use super::failure::Failure;
 use crate::model::grants::HostPattern;
+use crate::model::limits::ConnectorLimits;
 use crate::model::record::Record;
 use crate::model::secret::SecretValue;
 use crate::runtime::LogLine;
@@ -112,6 +113,14 @@ pub struct CallArgs {
     /// Do not use or fill the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
+    /// Linear memory per instance in MiB, as an administrator may give a
+    /// connector at upload (default 64, at most 256).
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<u32>,
+    /// Time per call in seconds, as an administrator may give a connector
+    /// at upload (default 30, at most 300).
+    #[arg(long, value_name = "SECS")]
+    call_timeout_secs: Option<u32>,
     /// Record the calls, every HTTP exchange, clock reading and result in
     /// this cassette (JSON, secrets redacted), written when the command
     /// ends, whether it succeeded or not.
@@ -205,6 +214,8 @@ async fn replay(wasm: PathBuf, cassette: PathBuf, no_cache: bool) -> Result<(), 
         oauth_token: None,
         reveal: Vec::new(),
         no_cache,
+        memory_mib: None,
+        call_timeout_secs: None,
         record: None,
         replay: Some(cassette),
         script: None,
@@ -489,7 +500,15 @@ pub(super) async fn open(
         (None, None) => json!({}),
     };
     let secrets = parse_secrets(&args.secrets)?;
+    let limits = ConnectorLimits {
+        memory_mib: args.memory_mib,
+        call_timeout_secs: args.call_timeout_secs,
+    };
     let (runtime, connector) = load(&args.wasm, args.no_cache).await?;
+    runtime
+        .limits()
+        .check_connector(&limits)
+        .map_err(Failure::usage)?;
     let tape = match played {
         Some(cassette) => {
             if cassette.connector.digest != connector.digest() {
@@ -537,6 +556,7 @@ pub(super) async fn open(
         rate: None,
         tls_ca: None,
         tape: tape.clone(),
+        limits,
     };
     let session = Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

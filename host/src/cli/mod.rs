@@ -115,6 +115,14 @@ struct ServeArgs {
     /// connectors can use on this node (logged at start).
     #[arg(long, env = "WHARF_MAX_INSTANCES", default_value_t = 64)]
     max_instances: u32,
+    /// The most memory per instance (MiB) an administrator may give one
+    /// connector at upload (`?memory_mib=`); the default is 64.
+    #[arg(long, env = "WHARF_MAX_CONNECTOR_MEMORY_MIB", default_value_t = 256)]
+    max_connector_memory_mib: u32,
+    /// The longest call (seconds) an administrator may give one connector
+    /// at upload (`?call_timeout_secs=`); the default is 30.
+    #[arg(long, env = "WHARF_MAX_CALL_TIMEOUT_SECS", default_value_t = 300)]
+    max_call_timeout_secs: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +210,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         failed_sign_ins: args.failed_sign_ins,
         role: args.role,
         max_instances: args.max_instances,
+        max_connector_memory_mib: args.max_connector_memory_mib,
+        max_call_timeout_secs: args.max_call_timeout_secs,
         app: crate::app::AppOptions {
             workers: args.workers,
             per_connection: args.per_connection,

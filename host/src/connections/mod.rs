@@ -226,7 +226,7 @@ async fn open_with_token(
     tape: Option<Arc<Tape>>,
 ) -> Result<(Arc<Connector>, Session), OpenError> {
     {
-        let (_, connector) = app
+        let (row, connector) = app
             .registry
             .get(&c.connector, &c.version)
             .await?
@@ -265,6 +265,7 @@ async fn open_with_token(
             inputs,
             reveal: c.grants.reveal.clone(),
             tape,
+            limits: row.limits,
         };
         let session = Session::new(app.registry.runtime(), &connector, options, |log| log)
             .map_err(|source| OpenError::Session {

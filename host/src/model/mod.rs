@@ -1,11 +1,13 @@
 //! Plain data and the pure rules about it, shared by every layer above:
 //! records and their checks, connector specs and `{config.x}` host
-//! templates, host patterns, secret values and their redaction.
+//! templates, host patterns, secret values and their redaction, a
+//! connector's own limits.
 //!
 //! Nothing here imports another module of the crate, does I/O or knows
 //! about the sandbox, the database or HTTP.
 
 pub mod grants;
+pub mod limits;
 pub mod mac;
 pub mod name;
 pub mod record;

@@ -211,7 +211,8 @@ fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bo
             .max_memories_per_component(limits::MEMORIES_PER_INSTANCE)
             .total_tables(slots * 16)
             .total_stacks(slots)
-            .max_memory_size(limits.memory_bytes)
+            // A connector may be given more than the default at upload.
+            .max_memory_size(limits.memory_bytes.max(limits.max_memory_bytes))
             .max_unused_warm_slots(limits::WARM_SLOTS)
             // Instances are created and dropped for every call. Keeping the
             // low pages of memories, tables and stacks resident, and

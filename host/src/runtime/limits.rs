@@ -53,6 +53,11 @@ pub struct Limits {
     pub component_bytes: usize,
     /// Time to compile a component.
     pub compile_timeout: Duration,
+    /// The most memory an administrator may give one connector at upload
+    /// (`ConnectorLimits::memory_mib`); pool slots are sized for it.
+    pub max_memory_bytes: usize,
+    /// The longest call an administrator may give one connector.
+    pub max_call_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -79,6 +84,8 @@ impl Default for Limits {
             kept_body_bytes: 128 << 20,
             component_bytes: 64 << 20,
             compile_timeout: Duration::from_secs(120),
+            max_memory_bytes: 256 << 20,
+            max_call_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -94,6 +101,30 @@ pub const WARM_SLOTS: u32 = 8;
 pub const KEEP_RESIDENT: usize = 2 << 20;
 
 impl Limits {
+    /// These limits with a connector's own (checked at upload against
+    /// [`Limits::max_memory_bytes`] and [`Limits::max_call_timeout`]; held
+    /// to them here too).
+    pub fn for_connector(&self, c: &crate::model::limits::ConnectorLimits) -> Limits {
+        let mut l = self.clone();
+        if let Some(mib) = c.memory_mib {
+            l.memory_bytes =
+                ((mib as usize) << 20).min(self.max_memory_bytes.max(self.memory_bytes));
+        }
+        if let Some(secs) = c.call_timeout_secs {
+            l.call_timeout =
+                Duration::from_secs(secs.into()).min(self.max_call_timeout.max(self.call_timeout));
+        }
+        l
+    }
+
+    /// A connector's limits checked against this node's maxima.
+    pub fn check_connector(&self, c: &crate::model::limits::ConnectorLimits) -> Result<(), String> {
+        c.check(
+            (self.max_memory_bytes.max(self.memory_bytes) >> 20) as u32,
+            self.max_call_timeout.max(self.call_timeout).as_secs() as u32,
+        )
+    }
+
     /// The most linear memory this node's sandbox can hold: every instance
     /// at its limit, plus what idle pool slots keep resident. Operators
     /// size machines (and `--max-instances`) by it.

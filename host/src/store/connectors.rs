@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store, corrupt, now_ms};
+use crate::model::limits::ConnectorLimits;
 use crate::model::spec::Spec;
 
 /// A registered connector (without its bytes).
@@ -25,6 +26,8 @@ pub struct ConnectorRow {
     pub size: i64,
     /// Upload time (Unix ms).
     pub created_at: i64,
+    /// The limits an administrator gave it.
+    pub limits: ConnectorLimits,
 }
 
 /// What an insert did.
@@ -38,7 +41,11 @@ pub enum Inserted {
     Conflict(ConnectorRow),
 }
 
-const COLUMNS: &str = "name, version, digest, spec, imports, size, created_at";
+const COLUMNS: &str = "name, version, digest, spec, imports, size, created_at, limits";
+
+fn limits_text(limits: &ConnectorLimits) -> Option<String> {
+    (!limits.is_default()).then(|| serde_json::to_string(limits).expect("limits serialize"))
+}
 
 fn from_row(row: &AnyRow) -> Result<ConnectorRow> {
     let spec: String = row.try_get("spec")?;
@@ -51,6 +58,10 @@ fn from_row(row: &AnyRow) -> Result<ConnectorRow> {
         imports: serde_json::from_str(&imports).map_err(|e| corrupt("connectors", e))?,
         size: row.try_get("size")?,
         created_at: row.try_get("created_at")?,
+        limits: match row.try_get::<Option<String>, _>("limits")? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| corrupt("connectors", e))?,
+            None => ConnectorLimits::default(),
+        },
     })
 }
 
@@ -63,11 +74,12 @@ impl Store {
         imports: &[String],
         bytes: &[u8],
         key_id: Option<&str>,
+        limits: &ConnectorLimits,
     ) -> Result<Inserted> {
         let now = now_ms();
         let done = sqlx::query(
-            "INSERT INTO connectors (name, version, digest, spec, imports, size, component, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name, version) DO NOTHING",
+            "INSERT INTO connectors (name, version, digest, spec, imports, size, component, created_at, created_by, limits) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name, version) DO NOTHING",
         )
         .bind(&spec.name)
         .bind(&spec.version)
@@ -78,6 +90,7 @@ impl Store {
         .bind(bytes.to_vec())
         .bind(now)
         .bind(key_id)
+        .bind(limits_text(limits))
         .execute(self.pool())
         .await?;
         let row = self
@@ -91,6 +104,22 @@ impl Store {
         } else {
             Inserted::Conflict(row)
         })
+    }
+
+    /// Change the limits of a connector.
+    pub async fn set_connector_limits(
+        &self,
+        name: &str,
+        version: &str,
+        limits: &ConnectorLimits,
+    ) -> Result<()> {
+        sqlx::query("UPDATE connectors SET limits = $1 WHERE name = $2 AND version = $3")
+            .bind(limits_text(limits))
+            .bind(name)
+            .bind(version)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// One connector.

@@ -1,7 +1,8 @@
-//! `wharf new <name> --lang rust --role source|destination|mapper`: a
-//! connector project that builds, passes its own tests (against a cassette
-//! or scripted answers, through `wharf-harness`) and runs with `wharf dev`
-//! as generated. The templates are compiled into the binary.
+//! `wharf new <name> --lang rust|python|javascript --role
+//! source|destination|mapper`: a connector project that builds, passes its
+//! own tests (against a cassette or scripted answers, through the harness of
+//! its language, which drives `wharf dev rpc`) and runs with `wharf dev` as
+//! generated. The templates are compiled into the binary.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,21 @@ use super::failure::Failure;
 pub enum Lang {
     /// Rust, with the `wharf-sdk` crate.
     Rust,
+    /// Python, with `sdk/python` (componentize-py).
+    Python,
+    /// JavaScript, with `sdk/js` (ComponentizeJS).
+    #[value(alias = "js")]
+    Javascript,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rust => "rust",
+            Self::Python => "python",
+            Self::Javascript => "javascript",
+        }
+    }
 }
 
 /// What a new connector does.
@@ -122,6 +138,128 @@ fn rust_role(role: Role) -> &'static [File] {
     }
 }
 
+const PYTHON_COMMON: &[File] = &[
+    File {
+        path: "README.md",
+        text: include_str!("python/README.md.tmpl"),
+    },
+    File {
+        path: ".gitignore",
+        text: include_str!("python/gitignore.tmpl"),
+    },
+];
+
+fn python_role(role: Role) -> &'static [File] {
+    match role {
+        Role::Source => &[
+            File {
+                path: "app.py",
+                text: include_str!("python/source/app.py.tmpl"),
+            },
+            File {
+                path: "test_connector.py",
+                text: include_str!("python/source/test_connector.py.tmpl"),
+            },
+            File {
+                path: "cassettes/items.json",
+                text: include_str!("python/source/cassette.json.tmpl"),
+            },
+        ],
+        Role::Destination => &[
+            File {
+                path: "app.py",
+                text: include_str!("python/destination/app.py.tmpl"),
+            },
+            File {
+                path: "test_connector.py",
+                text: include_str!("python/destination/test_connector.py.tmpl"),
+            },
+            File {
+                path: "cassettes/push.json",
+                text: include_str!("python/destination/cassette.json.tmpl"),
+            },
+        ],
+        Role::Mapper => &[
+            File {
+                path: "app.py",
+                text: include_str!("python/mapper/app.py.tmpl"),
+            },
+            File {
+                path: "test_connector.py",
+                text: include_str!("python/mapper/test_connector.py.tmpl"),
+            },
+        ],
+    }
+}
+
+const JS_COMMON: &[File] = &[
+    File {
+        path: "README.md",
+        text: include_str!("javascript/README.md.tmpl"),
+    },
+    File {
+        path: ".gitignore",
+        text: include_str!("javascript/gitignore.tmpl"),
+    },
+    File {
+        path: "package.json",
+        text: include_str!("javascript/package.json.tmpl"),
+    },
+];
+
+fn js_role(role: Role) -> &'static [File] {
+    match role {
+        Role::Source => &[
+            File {
+                path: "connector.js",
+                text: include_str!("javascript/source/connector.js.tmpl"),
+            },
+            File {
+                path: "connector.test.js",
+                text: include_str!("javascript/source/connector.test.js.tmpl"),
+            },
+            File {
+                path: "tests/cassettes/items.json",
+                text: include_str!("javascript/source/cassette.json.tmpl"),
+            },
+        ],
+        Role::Destination => &[
+            File {
+                path: "connector.js",
+                text: include_str!("javascript/destination/connector.js.tmpl"),
+            },
+            File {
+                path: "connector.test.js",
+                text: include_str!("javascript/destination/connector.test.js.tmpl"),
+            },
+            File {
+                path: "tests/cassettes/push.json",
+                text: include_str!("javascript/destination/cassette.json.tmpl"),
+            },
+        ],
+        Role::Mapper => &[
+            File {
+                path: "connector.js",
+                text: include_str!("javascript/mapper/connector.js.tmpl"),
+            },
+            File {
+                path: "connector.test.js",
+                text: include_str!("javascript/mapper/connector.test.js.tmpl"),
+            },
+        ],
+    }
+}
+
+/// Every file of a project in `lang` with `role`.
+fn files(lang: Lang, role: Role) -> impl Iterator<Item = &'static File> {
+    let (common, own): (&'static [File], &'static [File]) = match lang {
+        Lang::Rust => (RUST_COMMON, rust_role(role)),
+        Lang::Python => (PYTHON_COMMON, python_role(role)),
+        Lang::Javascript => (JS_COMMON, js_role(role)),
+    };
+    common.iter().chain(own)
+}
+
 /// The commands a README shows, per role.
 fn examples(role: Role, lib: &str) -> (&'static str, String, String) {
     let wasm = format!("target/wasm32-wasip2/release/{lib}.wasm");
@@ -173,7 +311,18 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    let (sdk, harness) = dependencies(args.wharf_source.as_deref())?;
+    let root = wharf_checkout(args.wharf_source.as_deref())?;
+    if root.is_none() && args.lang != Lang::Rust {
+        return Err(Failure::usage(format!(
+            "a {} connector is built with the SDK in a Wharf checkout: name it with --wharf-source DIR",
+            args.lang.name()
+        )));
+    }
+    let (sdk, harness) = dependencies(root.as_deref());
+    let wharf = root
+        .as_ref()
+        .map(|r| r.display().to_string())
+        .unwrap_or_default();
     let lib = args.name.replace('-', "_");
     let (test_note, dev_example, record_example) = examples(args.role, &lib);
     let fill = |text: &str| {
@@ -185,11 +334,9 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
             .replace("__TEST_NOTE__", test_note)
             .replace("__DEV_EXAMPLE__", &dev_example)
             .replace("__RECORD_EXAMPLE__", &record_example)
+            .replace("__WHARF__", &wharf)
     };
-    let files = match args.lang {
-        Lang::Rust => RUST_COMMON.iter().chain(rust_role(args.role)),
-    };
-    for file in files {
+    for file in files(args.lang, args.role) {
         let path = dir.join(file.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -198,12 +345,19 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
         std::fs::write(&path, fill(file.text))
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     }
+    let next = match args.lang {
+        Lang::Rust => {
+            "cargo test      # builds the component and tests it in Wharf's sandbox\n  cargo build --release --target wasm32-wasip2"
+        }
+        Lang::Python => {
+            "python3 -m unittest -v      # builds the component and tests it in Wharf's sandbox"
+        }
+        Lang::Javascript => "npm test      # builds the component and tests it in Wharf's sandbox",
+    };
     eprintln!(
-        "created {} ({} {}) in {}\n\nnext:\n  cd {}\n  cargo test      # builds the component and tests it in Wharf's sandbox\n  cargo build --release --target wasm32-wasip2",
+        "created {} ({} {}) in {}\n\nnext:\n  cd {}\n  {next}",
         args.name,
-        match args.lang {
-            Lang::Rust => "rust",
-        },
+        args.lang.name(),
         args.role.name(),
         dir.display(),
         dir.display()
@@ -228,9 +382,9 @@ fn check_name(name: &str) -> Result<(), Failure> {
     }
 }
 
-/// The `wharf-sdk` and `wharf-harness` dependencies: paths into a Wharf
-/// checkout when there is one, else the published versions.
-fn dependencies(source: Option<&Path>) -> Result<(String, String), Failure> {
+/// The Wharf checkout the SDKs come from: `--wharf-source`, else the one
+/// this binary was built from, when it is still there.
+fn wharf_checkout(source: Option<&Path>) -> Result<Option<PathBuf>, Failure> {
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = match source {
         Some(dir) => {
@@ -248,14 +402,20 @@ fn dependencies(source: Option<&Path>) -> Result<(String, String), Failure> {
             .is_file()
             .then_some(built_from),
     };
+    Ok(root.map(|r| r.canonicalize().unwrap_or(r)))
+}
+
+/// The `wharf-sdk` and `wharf-harness` dependencies of a Rust project:
+/// paths into the checkout when there is one, else the published versions.
+fn dependencies(root: Option<&Path>) -> (String, String) {
     let version = env!("CARGO_PKG_VERSION");
-    Ok(match root.map(|r| r.canonicalize().unwrap_or(r)) {
+    match root {
         Some(root) => {
             let path = |p: &str| format!("{{ path = {:?} }}", root.join(p).display().to_string());
             (path("sdk"), path("sdk/harness"))
         }
         None => (format!("\"{version}\""), format!("\"{version}\"")),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -289,16 +449,25 @@ mod tests {
             "__TEST_NOTE__",
             "__DEV_EXAMPLE__",
             "__RECORD_EXAMPLE__",
+            "__WHARF__",
         ];
-        for role in [Role::Source, Role::Destination, Role::Mapper] {
-            for file in RUST_COMMON.iter().chain(rust_role(role)) {
+        for (lang, role) in [Lang::Rust, Lang::Python, Lang::Javascript]
+            .into_iter()
+            .flat_map(|l| [Role::Source, Role::Destination, Role::Mapper].map(|r| (l, r)))
+        {
+            for file in files(lang, role) {
                 let mut text = file.text.to_string();
                 for k in known {
                     text = text.replace(k, "");
                 }
+                // Placeholders are `__UPPER_CASE__`; Python's `__name__`
+                // and the like are not.
+                let unfilled = text.split("__").skip(1).step_by(2).find(|w| {
+                    !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                });
                 assert!(
-                    !text.contains("__"),
-                    "{} has a placeholder no one fills",
+                    unfilled.is_none(),
+                    "{} ({lang:?} {role:?}) has a placeholder no one fills: {unfilled:?}",
                     file.path
                 );
             }

@@ -50,7 +50,7 @@ impl Session {
     }
 
     pub(in crate::runtime) fn new_store(&self) -> Store<Ctx> {
-        let limits = self.runtime.limits();
+        let limits = &self.limits;
         let budget = LogBudget {
             lines: limits.log_lines_per_call,
             bytes: limits.log_bytes_per_call,
@@ -120,7 +120,7 @@ impl Session {
         call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
         output_size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
-        let limits = self.runtime.limits();
+        let limits = &self.limits;
         // Declared before the store, so the slot is given back only after
         // the store (and its instance) is dropped.
         let Some(_slot) = self.runtime.instance_slot().await else {
@@ -190,10 +190,10 @@ impl Session {
         }
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::StackOverflow) => CallError::Limit(LimitExceeded::Stack {
-                limit: self.runtime.limits().max_wasm_stack,
+                limit: self.limits.max_wasm_stack,
             }),
             Some(wasmtime::Trap::Interrupt) => {
-                CallError::Limit(LimitExceeded::Time(self.runtime.limits().call_timeout))
+                CallError::Limit(LimitExceeded::Time(self.limits.call_timeout))
             }
             Some(wasmtime::Trap::MemoryOutOfBounds) => CallError::Trap(format!(
                 "{} (in Rust guests this is often a stack overflow: the shadow stack lives in linear memory)",

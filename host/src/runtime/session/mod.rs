@@ -33,6 +33,7 @@ use super::state::{MemoryState, StateStore};
 use crate::egress::networks::NetworkPolicy;
 use crate::egress::policy::EgressPolicy;
 use crate::model::grants::HostPattern;
+use crate::model::limits::ConnectorLimits;
 use crate::model::record::{
     Page, PushResult, Record, Rejection, mapper_rejection, rejection_record, reserved_stream,
 };
@@ -74,6 +75,9 @@ pub struct SessionOptions {
     /// Record the session's calls and inputs on this tape, or play them
     /// back from it (`super::cassette`).
     pub tape: Option<Arc<Tape>>,
+    /// The connector's own memory and time limits (set at upload), within
+    /// the node's maxima.
+    pub limits: ConnectorLimits,
 }
 
 impl std::fmt::Debug for dyn StateStore {
@@ -106,6 +110,8 @@ pub struct Session {
     /// The most linear memory one call's instance held.
     peak_memory: std::sync::atomic::AtomicU64,
     tape: Option<Arc<Tape>>,
+    /// The runtime's limits with the connector's own.
+    limits: super::limits::Limits,
 }
 
 /// What a session used, for `wharf dev` to report as the server would
@@ -163,7 +169,8 @@ impl Session {
         }
         let book = Arc::new(book);
         let name: Arc<str> = connector.spec.name.as_str().into();
-        let limits = runtime.limits();
+        let limits = runtime.limits().for_connector(&options.limits);
+        let limits = &limits;
         let session_log = Arc::new(log(SessionLog::new(
             name,
             limits.log_lines_kept,
@@ -208,6 +215,7 @@ impl Session {
             calls: Default::default(),
             peak_memory: Default::default(),
             tape: options.tape,
+            limits: limits.clone(),
         })
     }
 
@@ -241,6 +249,7 @@ impl Session {
             calls: Default::default(),
             peak_memory: Default::default(),
             tape: None,
+            limits: runtime.limits().clone(),
         }
     }
 
@@ -408,7 +417,7 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        let mut page = page_from_wit(page, self.runtime.limits())?;
+        let mut page = page_from_wit(page, &self.limits)?;
         if let Some(stream) = reserved_stream(&page.records) {
             return Err(reserved(stream));
         }
@@ -440,7 +449,7 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        let mut out = records_from_wit(out, self.runtime.limits())?;
+        let mut out = records_from_wit(out, &self.limits)?;
         // A refusal's words are the connector's: redacted and clipped like
         // a destination's rejections.
         let redact = |s: &str| clip_message(&self.secrets.redactor().redact_str(s));
@@ -579,7 +588,7 @@ impl Session {
             )
             .await?
             .map_err(|e| self.guest_error(e))?;
-        let records = records_from_wit(out, self.runtime.limits())?;
+        let records = records_from_wit(out, &self.limits)?;
         match reserved_stream(&records) {
             Some(stream) => Err(reserved(stream)),
             None => Ok(records),
