@@ -315,7 +315,10 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
     const SYNCS: usize = 10_000;
     let s = setup(database_url).await;
     let e = &s.engine;
-    e.registry.upload(&guest("hostile"), None, None).await.unwrap();
+    e.registry
+        .upload(&guest("hostile"), None, None)
+        .await
+        .unwrap();
     let source = connection(
         e,
         "echo",

@@ -24,21 +24,21 @@ fn root() -> PathBuf {
 }
 
 /// One language's connector and how it is built.
-struct Guest {
+pub(crate) struct Guest {
     name: &'static str,
     tool: &'static str,
     script: &'static str,
     source: &'static str,
 }
 
-const PYTHON: Guest = Guest {
+pub(crate) const PYTHON: Guest = Guest {
     name: "python-json",
     tool: "python3",
     script: "sdk/python/build.py",
     source: "guests/python-json",
 };
 
-const JAVASCRIPT: Guest = Guest {
+pub(crate) const JAVASCRIPT: Guest = Guest {
     name: "js-json",
     tool: "node",
     script: "sdk/js/build.mjs",
@@ -49,8 +49,10 @@ static PYTHON_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 static JAVASCRIPT_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 
 /// Build `g` (once per test process; the build script itself skips an
-/// up-to-date component) and give its bytes.
-async fn built(g: &'static Guest) -> Vec<u8> {
+/// up-to-date component) and give its bytes. The first build installs the
+/// language's toolchain into target/: tests that build other projects in
+/// that language call this first, so no two installs race.
+pub(crate) async fn built(g: &'static Guest) -> Vec<u8> {
     let cell = if g.name == PYTHON.name {
         &PYTHON_BUILT
     } else {

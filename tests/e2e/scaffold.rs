@@ -117,10 +117,20 @@ async fn generated_rust_projects_build_and_pass_their_own_tests() {
 async fn generated_python_and_javascript_projects_pass_their_own_tests() {
     let dir = tempfile::tempdir().unwrap();
     let cache = workspace().join("target").join("scaffold-cache");
-    for (lang, test) in [
-        ("python", &["python3", "-m", "unittest", "-v"][..]),
-        ("javascript", &["npm", "test"][..]),
+    for (lang, test, guest) in [
+        (
+            "python",
+            &["python3", "-m", "unittest", "-v"][..],
+            &crate::languages::PYTHON,
+        ),
+        (
+            "javascript",
+            &["npm", "test"][..],
+            &crate::languages::JAVASCRIPT,
+        ),
     ] {
+        // The toolchain is installed once, by the language's own test.
+        crate::languages::built(guest).await;
         for role in ["source", "destination", "mapper"] {
             let name = format!("acme-{lang}-{role}");
             let project = dir.path().join(&name);

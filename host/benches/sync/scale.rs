@@ -38,7 +38,10 @@ async fn syncs(
     per_page: usize,
     latency_ms: u64,
 ) -> Vec<String> {
-    e.registry.upload(&guest("http-json"), None, None).await.unwrap();
+    e.registry
+        .upload(&guest("http-json"), None, None)
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..n {
         let source = source(
