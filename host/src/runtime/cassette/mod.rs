@@ -43,6 +43,11 @@ pub use tape::{CallInputs, Mismatch, Tape};
 /// The version of the cassette format this build writes and reads.
 pub const FORMAT: u32 = 1;
 
+/// The largest response body a cassette keeps (a kept body can be far
+/// larger than a cassette may be); a larger one is replaced by a note of
+/// its size, which a replay hands the connector instead.
+pub const MAX_TAPED_BODY: usize = 16 << 20;
+
 /// One session's calls and inputs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Cassette {
@@ -309,10 +314,18 @@ impl TapedOutcome {
                     Some(bytes) => bytes,
                     None => &resp.body,
                 };
+                let body = if body.len() > MAX_TAPED_BODY {
+                    Body::Text(format!(
+                        "(a body of {} bytes: too large for a cassette)",
+                        body.len()
+                    ))
+                } else {
+                    Body::new(body)
+                };
                 Self::Response {
                     status: resp.status,
                     headers: resp.headers.clone(),
-                    body: Body::new(body),
+                    body,
                     kept: resp.blob.is_some(),
                 }
             }
