@@ -67,15 +67,16 @@ impl Registry {
 
     /// Check and store a component with the limits an administrator gave
     /// it (`None`: the node's defaults, or what an earlier upload of the
-    /// same bytes set). `Ok((row, true))` when it is new, `Ok((row,
-    /// false))` when the same bytes were already registered (their limits
-    /// changed to `limits`, if given).
+    /// same bytes set). `Ok((row, true, _))` when it is new, `Ok((row,
+    /// false, changed))` when the same bytes were already registered; their
+    /// limits are changed to `limits`, if given, and `changed` holds the
+    /// limits they had.
     pub async fn upload(
         &self,
         bytes: &[u8],
         key_id: Option<&str>,
         limits: Option<ConnectorLimits>,
-    ) -> Result<(ConnectorRow, bool), UploadError> {
+    ) -> Result<(ConnectorRow, bool, Option<ConnectorLimits>), UploadError> {
         if let Some(l) = &limits {
             self.runtime
                 .limits()
@@ -96,17 +97,18 @@ impl Registry {
             )
             .await?;
         match inserted {
-            Inserted::Created(row) => Ok((row, true)),
+            Inserted::Created(row) => Ok((row, true, None)),
             Inserted::Existing(mut row) => {
+                let mut changed = None;
                 if let Some(l) = limits
                     && l != row.limits
                 {
                     self.store
                         .set_connector_limits(&row.name, &row.version, &l)
                         .await?;
-                    row.limits = l;
+                    changed = Some(std::mem::replace(&mut row.limits, l));
                 }
-                Ok((row, false))
+                Ok((row, false, changed))
             }
             Inserted::Conflict(row) => Err(UploadError::Conflict {
                 name: row.name,

@@ -218,6 +218,7 @@ function track(c) {
  * requests are answered. Every setter returns the harness, for chaining.
  */
 export class Harness {
+  #secretEnv = {};
   #wasm;
   #config;
   #args = [];
@@ -234,7 +235,14 @@ export class Harness {
    * A secret of the connection (filled into requests by the host; the
    * connector never sees it). `env:VAR` and `@file` work as in `wharf dev`.
    */
-  secret(name, value) { this.#args.push('--secret', `${name}=${value}`); return this; }
+  secret(name, value) {
+    // Through the environment of `wharf dev rpc`, not its command line
+    // (which other users of the machine can read).
+    const v = `WHARF_HARNESS_SECRET_${Object.keys(this.#secretEnv).length}`;
+    this.#secretEnv[v] = value;
+    this.#args.push('--secret', `${name}=env:${v}`);
+    return this;
+  }
 
   /** Grant a host pattern besides the spec's. */
   allowHost(pattern) { this.#args.push('--allow-host', pattern); return this; }
@@ -293,7 +301,10 @@ export class Harness {
       writeFileSync(file, JSON.stringify(this.#script));
       args.push('--script', file);
     }
-    const child = spawn(wharf, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(wharf, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.#secretEnv },
+    });
     try {
       await new Promise((ok, fail) => { child.once('spawn', ok); child.once('error', fail); });
     } catch (e) {

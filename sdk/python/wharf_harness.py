@@ -171,6 +171,7 @@ class Harness:
     requests are answered. Every setter returns the harness, for chaining."""
 
     def __init__(self, wasm: PathLike) -> None:
+        self._secret_env: dict = {}
         self.wasm = Path(wasm)
         self._config: Optional[Any] = None
         self._args: list[str] = []
@@ -186,7 +187,11 @@ class Harness:
     def secret(self, name: str, value: str) -> "Harness":
         """A secret of the connection (filled into requests by the host; the
         connector never sees it). `env:VAR` and `@file` work as in `wharf dev`."""
-        self._args += ["--secret", f"{name}={value}"]
+        # Through the environment of `wharf dev rpc`, not its command line
+        # (which other users of the machine can read).
+        var = f"WHARF_HARNESS_SECRET_{len(self._secret_env)}"
+        self._secret_env[var] = value
+        self._args += ["--secret", f"{name}=env:{var}"]
         return self
 
     def allow_host(self, pattern: str) -> "Harness":
@@ -261,7 +266,7 @@ class Harness:
         stderr = tempfile.TemporaryFile(prefix="wharf-harness-stderr-")
         try:
             child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=stderr)
+                                     stderr=stderr, env={**os.environ, **self._secret_env})
         except OSError as e:
             stderr.close()
             if script_file:

@@ -903,6 +903,21 @@ async fn a_connectors_memory_is_raised_at_upload_within_the_nodes_maximum() {
     assert_eq!(a.json["ok"], false, "{}", a.text);
     assert!(a.text.contains("memory limit exceeded"), "{}", a.text);
 
+    // Limits are an administrator's: a write key may upload, not set them.
+    let writer = app
+        .post("/api/v1/api-keys", json!({"name": "ci", "scope": "write"}))
+        .await;
+    let refused = app
+        .raw(
+            Method::POST,
+            "/api/v1/connectors?memory_mib=128",
+            Some(writer.json["key"].as_str().unwrap()),
+            "application/wasm",
+            guest("hostile"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+
     // The same component again, with more memory: its limits change.
     let a = upload("?memory_mib=128&call_timeout_secs=60").await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
@@ -912,6 +927,13 @@ async fn a_connectors_memory_is_raised_at_upload_within_the_nodes_maximum() {
     );
     let shown = app.get("/api/v1/connectors/hostile/0.1.0").await;
     assert_eq!(shown.json["limits"]["memory_mib"], 128, "{}", shown.text);
+    let audit = app.get("/api/v1/audit?action=connector.limits").await;
+    assert_eq!(
+        audit.json["items"][0]["detail"],
+        json!({"before": {}, "after": {"memory_mib": 128, "call_timeout_secs": 60}}),
+        "{}",
+        audit.text
+    );
     let a = app.post(&check_path, json!(null)).await;
     assert_eq!(a.json["ok"], true, "{}", a.text);
 }

@@ -196,13 +196,30 @@ async fn upload(
             memory_mib: q.memory_mib,
             call_timeout_secs: q.call_timeout_secs,
         });
+    // Limits spend the node's memory and time (and can starve every sync
+    // of a connector): an administrator's to set.
+    if limits.is_some() && caller.scope != Scope::Admin {
+        return Err(ApiError::forbidden(
+            "setting a connector's memory_mib or call_timeout_secs needs an admin key",
+        ));
+    }
     match state
         .app
         .registry
         .upload(&body, Some(&caller.key_id), limits)
         .await
     {
-        Ok((row, created)) => {
+        Ok((row, created, changed)) => {
+            if let Some(before) = changed {
+                audit(
+                    &state,
+                    &caller.key_id,
+                    "connector.limits",
+                    &format!("{}@{}", row.name, row.version),
+                    json!({ "before": before, "after": row.limits }),
+                )
+                .await;
+            }
             if created {
                 let target = format!("{}@{}", row.name, row.version);
                 audit(

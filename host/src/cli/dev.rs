@@ -576,8 +576,8 @@ fn read_script(path: &PathBuf) -> Result<Vec<Scripted>, Failure> {
     })
 }
 
-fn clip_digest(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
+fn clip_digest(digest: &str) -> String {
+    digest.chars().take(12).collect()
 }
 
 fn print_log(line: &LogLine) {

@@ -223,7 +223,9 @@ pub fn forms(value: &str) -> Vec<Vec<u8>> {
 
 /// The value inside a JSON string: as serde writes it, with `/` escaped,
 /// with every non-ASCII character as `\uXXXX` (surrogate pairs above the
-/// BMP), and with every character as `\uXXXX`.
+/// BMP), both (PHP's default), with HTML-sensitive characters as `\uXXXX`
+/// (Go's `encoding/json`: `<`, `>`, `&`, U+2028, U+2029), and with every
+/// character as `\uXXXX`.
 fn json_forms(value: &str) -> Vec<String> {
     let quoted = serde_json::to_string(value).expect("strings always serialize");
     let plain = quoted[1..quoted.len() - 1].to_string();
@@ -246,7 +248,16 @@ fn json_forms(value: &str) -> Vec<String> {
     for c in value.chars() {
         escape(c, &mut all);
     }
-    vec![plain, slash, ascii, all]
+    let ascii_slash = ascii.replace('/', "\\/");
+    let mut html = String::with_capacity(plain.len());
+    for c in plain.chars() {
+        if matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') {
+            escape(c, &mut html);
+        } else {
+            html.push(c);
+        }
+    }
+    vec![plain, slash, ascii, ascii_slash, html, all]
 }
 
 /// The base64 characters that depend only on `value` when it starts at
@@ -273,6 +284,14 @@ mod tests {
     fn redacts_all(r: &Redactor, text: &str) {
         let out = r.redact_str(text);
         assert!(out.contains(REDACTED), "not redacted: {text}");
+    }
+
+    #[test]
+    fn go_and_php_json_escapes_are_redacted() {
+        let r = Redactor::new(["k<y&v/\u{e9}-1234"]);
+        // Go's encoding/json and PHP's json_encode defaults.
+        redacts_all(&r, r#"{"echo": "k\u003cy\u0026v/é-1234"}"#);
+        redacts_all(&r, r#"{"echo": "k<y&v\/\u00e9-1234"}"#);
     }
 
     #[test]

@@ -126,10 +126,12 @@ impl Limits {
     }
 
     /// The most linear memory this node's sandbox can hold: every instance
-    /// at its limit, plus what idle pool slots keep resident. Operators
-    /// size machines (and `--max-instances`) by it.
+    /// at the most a connector may be given, plus what idle pool slots keep
+    /// resident. Operators size machines (and `--max-instances`) by it.
     pub fn node_memory_bound(&self) -> u64 {
-        let live = u64::from(self.max_instances) * self.memory_bytes as u64;
+        // A connector may have been given up to the node's maximum.
+        let live =
+            u64::from(self.max_instances) * self.memory_bytes.max(self.max_memory_bytes) as u64;
         let retained = u64::from(self.max_instances + WARM_SLOTS)
             * u64::from(MEMORIES_PER_INSTANCE)
             * KEEP_RESIDENT as u64;

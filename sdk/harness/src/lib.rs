@@ -199,6 +199,9 @@ pub struct Harness {
     config: Value,
     args: Vec<String>,
     script: Vec<Value>,
+    /// Secrets go to `wharf dev rpc` through its environment: a command
+    /// line is readable by every user of the machine.
+    secret_env: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -209,6 +212,7 @@ impl Harness {
             config: json!({}),
             args: Vec::new(),
             script: Vec::new(),
+            secret_env: Vec::new(),
         }
     }
 
@@ -221,8 +225,10 @@ impl Harness {
     /// A secret of the connection (filled into requests by the host; the
     /// connector never sees it).
     pub fn secret(mut self, name: &str, value: &str) -> Self {
+        let var = format!("WHARF_HARNESS_SECRET_{}", self.secret_env.len());
         self.args
-            .extend(["--secret".into(), format!("{name}={value}")]);
+            .extend(["--secret".into(), format!("{name}=env:{var}")]);
+        self.secret_env.push((var, value.to_string()));
         self
     }
 
@@ -290,19 +296,33 @@ impl Harness {
         cmd.args(["dev", "rpc"])
             .arg(&self.wasm)
             .args(["--config", &self.config.to_string()])
-            .args(&self.args);
+            .args(&self.args)
+            .envs(self.secret_env.iter().map(|(k, v)| (k, v)));
         let script_file = if self.script.is_empty() {
             None
         } else {
-            let path = std::env::temp_dir().join(format!(
-                "wharf-harness-{}-{}.json",
+            // In a directory of its own, created here (it fails if the name
+            // is taken), so no other user can put a file in its place.
+            let dir = std::env::temp_dir().join(format!(
+                "wharf-harness-{}-{}",
                 std::process::id(),
                 unique()
             ));
-            std::fs::write(&path, Value::Array(self.script).to_string())
-                .map_err(|e| harness_error(format!("cannot write the script: {e}")))?;
+            let script = Value::Array(self.script).to_string();
+            let write = || -> std::io::Result<PathBuf> {
+                std::fs::create_dir(&dir)?;
+                let path = dir.join("script.json");
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?;
+                f.write_all(script.as_bytes())?;
+                Ok(path)
+            };
+            let path =
+                write().map_err(|e| harness_error(format!("cannot write the script: {e}")))?;
             cmd.arg("--script").arg(&path);
-            Some(path)
+            Some(dir)
         };
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -344,6 +364,7 @@ pub struct Connector {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    /// The directory of the script file, removed with the session.
     script_file: Option<PathBuf>,
 }
 
@@ -460,8 +481,8 @@ impl Drop for Connector {
     fn drop(&mut self) {
         self.stdin.take();
         let _ = self.child.wait();
-        if let Some(path) = self.script_file.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(dir) = self.script_file.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

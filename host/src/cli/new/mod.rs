@@ -402,7 +402,22 @@ fn wharf_checkout(source: Option<&Path>) -> Result<Option<PathBuf>, Failure> {
             .is_file()
             .then_some(built_from),
     };
-    Ok(root.map(|r| r.canonicalize().unwrap_or(r)))
+    let root = root.map(|r| r.canonicalize().unwrap_or(r));
+    // The path goes into generated code (a Python string, a JavaScript
+    // import, JSON, TOML) as written: characters any of them would read
+    // differently are refused rather than escaped four ways.
+    if let Some(r) = &root {
+        let text = r.display().to_string();
+        if text
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '"' | '\\' | '\'' | '#' | '%' | '?' | '`'))
+        {
+            return Err(Failure::usage(format!(
+                "the Wharf checkout's path `{text}` has a character generated code would misread (quote, backslash, #, %, ?); move it, or name another with --wharf-source"
+            )));
+        }
+    }
+    Ok(root)
 }
 
 /// The `wharf-sdk` and `wharf-harness` dependencies of a Rust project:

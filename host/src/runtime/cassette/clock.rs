@@ -127,14 +127,24 @@ pub(super) fn fresh_seed() -> [u8; 32] {
 }
 
 /// The call's generators from its seed: one for `wasi:random/random`,
-/// one for `insecure`, and the `insecure-seed` value.
+/// one for `insecure`, and the `insecure-seed` value, each from its own
+/// hash of the seed (so no one reveals another).
 pub(super) fn generators(seed: [u8; 32]) -> (StdRng, StdRng, u128) {
-    let mut insecure = seed;
-    insecure[0] ^= 0x5a;
-    let insecure_seed = u128::from_le_bytes(seed[16..].try_into().expect("16 bytes"));
+    use sha2::Digest as _;
+    let derive = |label: &[u8]| -> [u8; 32] {
+        let mut h = sha2::Sha256::new();
+        h.update(label);
+        h.update(seed);
+        h.finalize().into()
+    };
+    let insecure_seed = u128::from_le_bytes(
+        derive(b"wharf insecure-seed")[..16]
+            .try_into()
+            .expect("16 bytes"),
+    );
     (
-        StdRng::from_seed(seed),
-        StdRng::from_seed(insecure),
+        StdRng::from_seed(derive(b"wharf random")),
+        StdRng::from_seed(derive(b"wharf insecure")),
         insecure_seed,
     )
 }

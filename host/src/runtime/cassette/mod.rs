@@ -12,12 +12,16 @@
 //! request or result that differs is reported as a [`Mismatch`] that names
 //! the difference.
 //!
-//! Every string of a cassette passes through the session's redactor before
-//! the cassette leaves the tape, so a cassette holds no secret value (the
-//! connector's requests carry placeholders, which the host fills in only
-//! after the request left the connector, and responses reach the connector
-//! already redacted for the hosts a secret went to; the tape redacts every
-//! secret of the session everywhere).
+//! Every string of a cassette passes through a redactor before the
+//! cassette leaves the tape: the session's (its secrets in every form the
+//! host derives, and the tokens it fetched), and the credentials the
+//! connector obtained itself, learned from the cassette: the values of
+//! credential headers (`Authorization`, cookies, API-key headers) and of
+//! credential fields in JSON and form bodies (`access_token`, `password`,
+//! …). The connector's requests carry placeholders, which the host fills
+//! in only after the request left the connector. A redacted token reads
+//! the same (`[REDACTED]`) where it came back and where it was sent again,
+//! so a replay still matches.
 //!
 //! `wharf dev --record` keeps every call. A run on a server keeps only the
 //! calls that failed (the last few), so recording costs a run nothing but a
@@ -47,6 +51,14 @@ pub const FORMAT: u32 = 1;
 /// larger than a cassette may be); a larger one is replaced by a note of
 /// its size, which a replay hands the connector instead.
 pub const MAX_TAPED_BODY: usize = 16 << 20;
+
+/// The bodies one call may keep on a tape in all: past it, bodies are
+/// replaced by notes of their size, so a connector that sends request
+/// after request cannot grow the host's memory through its tape.
+pub const MAX_TAPED_BYTES_PER_CALL: usize = 32 << 20;
+
+/// Requests one call may keep on a tape.
+pub const MAX_TAPED_EXCHANGES_PER_CALL: usize = 10_000;
 
 /// One session's calls and inputs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -212,8 +224,11 @@ impl Cassette {
         serde_json::from_value(value).map_err(|e| format!("not a cassette: {e}"))
     }
 
-    /// The cassette with every string passed through `redactor`.
+    /// The cassette with every string passed through `redactor` and the
+    /// credentials learned from the cassette itself ([`Self::credentials`]).
     pub fn redacted(self, redactor: &Redactor) -> Self {
+        let learned = self.credentials();
+        let redactor = &redactor.union(&Redactor::new(learned.iter().map(String::as_str)));
         Self {
             config: redact_value(self.config, redactor),
             calls: self
@@ -237,6 +252,35 @@ impl Cassette {
         }
     }
 
+    /// Credentials a connector obtained or sent that the session's
+    /// redactor cannot know: credential header values (after their scheme:
+    /// `Bearer x` gives `x`), cookies, and credential fields of JSON and form
+    /// bodies. Placeholders are not credentials; values shorter than 8
+    /// bytes are left alone (they would redact ordinary words).
+    pub fn credentials(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.calls.iter().flat_map(|c| &c.exchanges) {
+            for (name, value) in &e.request.headers {
+                learn_header(name, value, &mut out);
+            }
+            if let Some(Body::Text(text)) = &e.request.body {
+                learn_body(text, &mut out);
+            }
+            if let TapedOutcome::Response { headers, body, .. } = &e.outcome {
+                for (name, value) in headers {
+                    learn_header(name, value, &mut out);
+                }
+                if let Body::Text(text) = body {
+                    learn_body(text, &mut out);
+                }
+            }
+        }
+        out.retain(|v| v.len() >= 8 && !v.contains("{{") && v != crate::model::redact::REDACTED);
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The cassette as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a cassette serializes")
@@ -244,11 +288,31 @@ impl Cassette {
 }
 
 impl Body {
-    fn new(bytes: &[u8]) -> Self {
+    /// `bytes`, or a note of their size when they are more than `room`.
+    fn new(bytes: &[u8], room: usize) -> Self {
+        if bytes.len() > room.min(MAX_TAPED_BODY) {
+            return Body::Text(format!(
+                "(a body of {} bytes: beyond what a cassette keeps)",
+                bytes.len()
+            ));
+        }
         match std::str::from_utf8(bytes) {
             Ok(text) => Body::Text(text.to_string()),
             Err(_) => Body::Base64(base64::engine::general_purpose::STANDARD.encode(bytes)),
         }
+    }
+
+    /// Bytes it holds (as kept).
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Base64(b) => b.len(),
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn redacted(self, redactor: &Redactor) -> Self {
@@ -274,26 +338,31 @@ impl Body {
 }
 
 impl TapedRequest {
-    /// `req` as the connector wrote it.
-    pub fn new(req: &Request) -> Self {
+    /// `req` as the connector wrote it (a body beyond `room` bytes noted
+    /// by its size).
+    pub fn new(req: &Request, room: usize) -> Self {
         Self {
             method: req.method.clone(),
             url: req.url.clone(),
             headers: req.headers.clone(),
-            body: req.body.as_deref().map(Body::new),
+            body: req.body.as_deref().map(|b| Body::new(b, room)),
             body_blob: req.body_blob.clone(),
             sign: req.sign.clone(),
             keep_body: req.keep_body,
         }
     }
 
-    fn redacted(self, redactor: &Redactor) -> Self {
+    /// The request with every string redacted.
+    pub fn redacted(self, redactor: &Redactor) -> Self {
         let r = |s: String| redactor.redact_str(&s).into_owned();
         Self {
+            method: r(self.method),
             url: r(self.url),
             headers: redact_pairs(self.headers, redactor),
             body: self.body.map(|b| b.redacted(redactor)),
-            ..self
+            body_blob: self.body_blob.map(r),
+            sign: self.sign.map(r),
+            keep_body: self.keep_body,
         }
     }
 }
@@ -304,8 +373,9 @@ fn redact_pairs(pairs: Vec<(String, String)>, redactor: &Redactor) -> Vec<(Strin
 }
 
 impl TapedOutcome {
-    /// What a request got; a kept body is read from `blobs`.
-    pub fn new(result: &Result<Response, HttpError>, blobs: &BlobStore) -> Self {
+    /// What a request got (a body beyond `room` bytes noted by its size);
+    /// a kept body is read from `blobs`.
+    pub fn new(result: &Result<Response, HttpError>, blobs: &BlobStore, room: usize) -> Self {
         let r = |s: &str| s.to_string();
         match result {
             Ok(resp) => {
@@ -314,14 +384,7 @@ impl TapedOutcome {
                     Some(bytes) => bytes,
                     None => &resp.body,
                 };
-                let body = if body.len() > MAX_TAPED_BODY {
-                    Body::Text(format!(
-                        "(a body of {} bytes: too large for a cassette)",
-                        body.len()
-                    ))
-                } else {
-                    Body::new(body)
-                };
+                let body = Body::new(body, room);
                 Self::Response {
                     status: resp.status,
                     headers: resp.headers.clone(),
@@ -395,7 +458,8 @@ impl TapedOutcome {
                 let m = message.clone().unwrap_or_default();
                 Err(match kind.as_str() {
                     "denied" => HttpError::Denied(m),
-                    "timeout" => HttpError::Timeout,
+                    // A request still in flight when its call was stopped.
+                    "timeout" | "pending" => HttpError::Timeout,
                     "connect" => HttpError::Connect(m),
                     "too_large" => HttpError::TooLarge,
                     _ => HttpError::Invalid(m),
@@ -429,5 +493,191 @@ pub fn redact_value(value: Value, redactor: &Redactor) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// Whether a header carries credentials, by its name.
+fn credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie" | "apikey" | "api-key"
+    ) || [
+        "token",
+        "secret",
+        "password",
+        "api-key",
+        "apikey",
+        "session",
+        "signature",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+}
+
+/// Whether a JSON or form field holds a credential, by its name.
+fn credential_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    matches!(name.as_str(), "sid" | "jwt" | "key" | "pin")
+        || [
+            "token",
+            "secret",
+            "password",
+            "passwd",
+            "api_key",
+            "apikey",
+            "session",
+            "assertion",
+            "code_verifier",
+            "cookie",
+            "credential",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+fn learn_header(name: &str, value: &str, out: &mut Vec<String>) {
+    if !credential_header(name) || value.contains("{{") {
+        return;
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "cookie" || lower == "set-cookie" {
+        // `a=1; b=2` (a request's cookies) or `a=1; Path=/` (a set one).
+        let cookies: Vec<&str> = if lower == "cookie" {
+            value.split(';').collect()
+        } else {
+            value.split(';').take(1).collect()
+        };
+        for c in cookies {
+            if let Some((_, v)) = c.split_once('=') {
+                out.push(v.trim().trim_matches('"').to_string());
+            }
+        }
+        return;
+    }
+    // `Bearer x`: the credential is `x`; the scheme stays, so a replay
+    // that sends the redacted token reads the same.
+    match value.trim().split_once(' ') {
+        Some((scheme, rest))
+            if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            out.push(rest.trim().to_string())
+        }
+        _ => out.push(value.trim().to_string()),
+    }
+}
+
+fn learn_body(text: &str, out: &mut Vec<String>) {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        learn_json(&v, out);
+    } else if text.contains('=') && !text.contains(['{', '<', ' ']) {
+        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+            if credential_field(&k) {
+                out.push(v.into_owned());
+            }
+        }
+    }
+}
+
+fn learn_json(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) if credential_field(k) => out.push(s.clone()),
+                    other => learn_json(other, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| learn_json(i, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn exchange(request_headers: &[(&str, &str)], response: Value) -> Exchange {
+        Exchange {
+            request: TapedRequest {
+                method: "POST".into(),
+                url: "https://api.example.com/login".into(),
+                headers: request_headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                body: Some(Body::Text(
+                    json!({"user": "ann", "password": "{{secret:pw}}"}).to_string(),
+                )),
+                body_blob: None,
+                sign: None,
+                keep_body: false,
+            },
+            outcome: TapedOutcome::Response {
+                status: 200,
+                headers: vec![(
+                    "set-cookie".into(),
+                    "session=c00kie-value-77; Path=/; HttpOnly".into(),
+                )],
+                body: Body::Text(response.to_string()),
+                kept: false,
+            },
+        }
+    }
+
+    #[test]
+    fn credentials_a_connector_obtained_are_redacted_the_same_everywhere() {
+        let cassette = Cassette {
+            wharf_cassette: FORMAT,
+            connector: TapedConnector {
+                name: "x".into(),
+                version: "0.1.0".into(),
+                digest: String::new(),
+            },
+            recorded_at_ms: 0,
+            config: json!({}),
+            calls: vec![TapedCall {
+                op: "fetch".into(),
+                args: Value::Null,
+                seed: String::new(),
+                wall_clock: Vec::new(),
+                monotonic_clock: Vec::new(),
+                exchanges: vec![
+                    exchange(
+                        &[("Authorization", "Basic {{secret:basic}}")],
+                        json!({"data": {"access_token": "tok-3b1f9e2a77", "expires_in": 3600}}),
+                    ),
+                    exchange(
+                        &[
+                            ("Authorization", "Bearer tok-3b1f9e2a77"),
+                            ("Cookie", "session=c00kie-value-77; theme=dark"),
+                            ("X-Api-Key", "key-9911aa22bb"),
+                        ],
+                        json!({"items": []}),
+                    ),
+                ],
+                result: json!({"ok": {"records": [{"data": {"note": "tok-3b1f9e2a77"}}]}}),
+            }],
+        };
+        let text = cassette.redacted(&Redactor::new([])).to_json();
+        for leaked in ["tok-3b1f9e2a77", "c00kie-value-77", "key-9911aa22bb"] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+        // Placeholders and ordinary words stay.
+        assert!(text.contains("Basic {{secret:basic}}"), "{text}");
+        assert!(
+            text.contains("{{secret:pw}}") && text.contains("theme=dark"),
+            "{text}"
+        );
+        // The token reads the same where it came back and where it went.
+        assert!(
+            text.contains(r#"\"access_token\":\"[REDACTED]\""#),
+            "{text}"
+        );
+        assert!(text.contains("Bearer [REDACTED]"), "{text}");
     }
 }

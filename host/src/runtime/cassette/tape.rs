@@ -21,7 +21,8 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 use super::clock::{self, Played, PlayedMonotonic, PlayedWall, Readings};
 use super::diff::{first_difference, request_difference};
 use super::{
-    Cassette, Exchange, FORMAT, Scripted, TapedCall, TapedConnector, TapedOutcome, TapedRequest,
+    Body, Cassette, Exchange, FORMAT, MAX_TAPED_BODY, MAX_TAPED_BYTES_PER_CALL,
+    MAX_TAPED_EXCHANGES_PER_CALL, Scripted, TapedCall, TapedConnector, TapedOutcome, TapedRequest,
 };
 use crate::model::redact::{Redactor, SharedRedactor};
 use crate::runtime::bindings::wharf::connector::http::{HttpError, Request, Response};
@@ -92,6 +93,15 @@ struct Current {
     played_wall: Arc<Played>,
     played_monotonic: Arc<Played>,
     answered: usize,
+    /// Body bytes kept for this call so far.
+    taped_bytes: usize,
+}
+
+impl Current {
+    /// Body bytes this call may still keep.
+    fn room(&self) -> usize {
+        MAX_TAPED_BYTES_PER_CALL.saturating_sub(self.taped_bytes)
+    }
 }
 
 /// What a taped call's store uses for clocks and randomness.
@@ -208,8 +218,21 @@ impl Tape {
         self.state.lock().expect("tape state")
     }
 
+    /// The current call was dropped before it ended (its run was stopped
+    /// or timed out): kept as a failed call, `stopped`, with what it had
+    /// sent.
+    pub(crate) fn abandon(&self) {
+        let args = || Value::Null;
+        let result = || serde_json::json!({"error": {"kind": "stopped", "message": "the call was stopped before it ended"}});
+        self.end(true, &args, &result);
+    }
+
     /// A call of `op` begins.
     pub(crate) fn begin(&self, op: &str, args: &dyn Fn() -> Value) {
+        // Calls of a session do not overlap; one left open was dropped.
+        if self.lock().current.is_some() {
+            self.abandon();
+        }
         let args = match self.mode {
             Mode::Failures(_) => None,
             Mode::Record | Mode::Replay | Mode::Script => Some(args()),
@@ -217,7 +240,7 @@ impl Tape {
         let mut st = self.lock();
         let index = st.begun;
         st.begun += 1;
-        let recorded_at = st.cassette.recorded_at_ms.max(0) as u64 * 1_000_000;
+        let recorded_at = (st.cassette.recorded_at_ms.max(0) as u64).saturating_mul(1_000_000);
         let mut current = Current {
             index,
             op: op.into(),
@@ -230,6 +253,7 @@ impl Tape {
             played_wall: Arc::new(Played::new(Vec::new(), recorded_at)),
             played_monotonic: Arc::new(Played::new(Vec::new(), 0)),
             answered: 0,
+            taped_bytes: 0,
         };
         if self.mode == Mode::Replay {
             let held = st.cassette.calls.len();
@@ -318,18 +342,44 @@ impl Tape {
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, HttpError>>,
     {
-        let request = TapedRequest::new(&req);
         if self.mode == Mode::Replay {
-            return self.answer(request, blobs);
+            return self.answer(TapedRequest::new(&req, MAX_TAPED_BODY), blobs);
         }
+        // The request is kept before it is sent, as `pending`: a call
+        // stopped while it is in flight still shows it.
+        let at = {
+            let mut st = self.lock();
+            match st.current.as_mut() {
+                Some(c) if c.exchanges.len() < MAX_TAPED_EXCHANGES_PER_CALL => {
+                    let request = TapedRequest::new(&req, c.room());
+                    c.taped_bytes += request.body.as_ref().map_or(0, Body::len);
+                    c.exchanges.push(Exchange {
+                        request,
+                        outcome: TapedOutcome::Error {
+                            kind: "pending".into(),
+                            message: None,
+                        },
+                    });
+                    Some((c.index, c.exchanges.len() - 1))
+                }
+                _ => None,
+            }
+        };
         let result = if self.mode == Mode::Script {
+            let request = TapedRequest::new(&req, MAX_TAPED_BODY);
             self.scripted_answer(&request, blobs)
         } else {
             live(req).await
         };
-        let outcome = TapedOutcome::new(&result, blobs);
-        if let Some(c) = self.lock().current.as_mut() {
-            c.exchanges.push(Exchange { request, outcome });
+        if let Some((index, n)) = at {
+            let mut st = self.lock();
+            if let Some(c) = st.current.as_mut().filter(|c| c.index == index) {
+                let outcome = TapedOutcome::new(&result, blobs, c.room());
+                if let TapedOutcome::Response { body, .. } = &outcome {
+                    c.taped_bytes += body.len();
+                }
+                c.exchanges[n].outcome = outcome;
+            }
         }
         result
     }
@@ -354,8 +404,9 @@ impl Tape {
     }
 
     /// Every request of the calls so far (a recording or scripted tape's),
-    /// in order.
+    /// in order, redacted like a cassette.
     pub fn requests(&self) -> Vec<TapedRequest> {
+        let redactor = self.redactor();
         let st = self.lock();
         let current = st.current.iter().flat_map(|c| &c.exchanges);
         st.cassette
@@ -363,7 +414,7 @@ impl Tape {
             .iter()
             .flat_map(|c| &c.exchanges)
             .chain(current)
-            .map(|e| e.request.clone())
+            .map(|e| e.request.clone().redacted(&redactor))
             .collect()
     }
 
@@ -420,7 +471,13 @@ impl Tape {
             let call = TapedCall {
                 op: c.op,
                 args: c.args.unwrap_or_else(args),
-                seed: hex::encode(c.seed),
+                // A run's cassette leaves out the seed: whoever reads it
+                // could otherwise rebuild every random value of the call
+                // (nonces, verifiers), not only those it sent.
+                seed: match self.mode {
+                    Mode::Failures(_) => String::new(),
+                    _ => hex::encode(c.seed),
+                },
                 wall_clock: take(&c.wall),
                 monotonic_clock: take(&c.monotonic),
                 exchanges: c.exchanges,

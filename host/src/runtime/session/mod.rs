@@ -314,7 +314,19 @@ impl Session {
             return call.await;
         };
         tape.begin(op, &args);
+        /// Ends the tape's call as stopped if the call is dropped (its run
+        /// stopped or timed out) before it ends.
+        struct Open<'a>(&'a Tape, bool);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.abandon();
+                }
+            }
+        }
+        let mut open = Open(tape, false);
         let result = call.await;
+        open.1 = true;
         // Taken only when the tape keeps the call (a run's tape keeps the
         // failed ones), as they copy the call's records.
         let outcome = || match &result {

@@ -315,17 +315,28 @@ async fn keep_cassettes(app: &App, r: &Run<'_>) {
         if o.tape.calls() == 0 {
             continue;
         }
-        let mut cassette = o.tape.cassette();
-        let mut text = cassette.to_json();
-        if text.len() > MAX_CASSETTE_BYTES && cassette.calls.len() > 1 {
-            cassette.calls.drain(..cassette.calls.len() - 1);
-            text = cassette.to_json();
+        // Redacting and printing up to a few calls' bodies is CPU work: on
+        // the blocking pool, not an async worker.
+        let tape = o.tape.clone();
+        let text = tokio::task::spawn_blocking(move || {
+            let mut cassette = tape.cassette();
+            let mut text = cassette.to_json();
+            if text.len() > MAX_CASSETTE_BYTES && cassette.calls.len() > 1 {
+                cassette.calls.drain(..cassette.calls.len() - 1);
+                text = cassette.to_json();
+            }
+            text
+        })
+        .await;
+        match text {
+            Ok(text) if text.len() <= MAX_CASSETTE_BYTES => cassettes.push((o.side.name(), text)),
+            Ok(text) => {
+                tracing::warn!(run = %r.run.id, side = o.side.name(), bytes = text.len(), "a failed call's cassette is too large to keep");
+            }
+            Err(e) => {
+                tracing::warn!(run = %r.run.id, error = %e, "a failed call's cassette could not be written")
+            }
         }
-        if text.len() > MAX_CASSETTE_BYTES {
-            tracing::warn!(run = %r.run.id, side = o.side.name(), bytes = text.len(), "a failed call's cassette is too large to keep");
-            continue;
-        }
-        cassettes.push((o.side.name(), text));
     }
     if cassettes.is_empty() {
         return;
