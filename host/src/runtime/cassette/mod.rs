@@ -2,11 +2,12 @@
 //! from the host, kept as JSON so the same calls can run again offline.
 //!
 //! A connector reaches nothing but through the host, so its inputs are the
-//! call's arguments, the HTTP responses it was handed, the clocks it read
-//! and the randomness it drew. A cassette keeps, per call: the operation
-//! and its arguments, each HTTP exchange in order (the request as the
-//! connector wrote it, placeholders and all, and the response or error it
-//! got), each clock reading, the seed of its randomness, and the result.
+//! call's arguments, the HTTP responses it was handed, the connection's
+//! state it read, the clocks it read and the randomness it drew. A cassette
+//! keeps, per call: the operation and its arguments, each HTTP exchange in
+//! order (the request as the connector wrote it, placeholders and all, and
+//! the response or error it got), each state read, each clock reading, the
+//! seed of its randomness, and the result.
 //! [`Tape`] records one while a session runs, or plays one back: requests
 //! are answered from the cassette and compared with it, and the first
 //! request or result that differs is reported as a [`Mismatch`] that names
@@ -30,6 +31,7 @@
 
 mod clock;
 mod diff;
+mod state;
 mod tape;
 
 use base64::Engine as _;
@@ -42,6 +44,7 @@ use crate::model::redact::Redactor;
 
 pub use diff::first_difference;
 pub use diff::request_difference;
+pub use state::TapedState;
 pub use tape::{CallInputs, Mismatch, Tape};
 
 /// The version of the cassette format this build writes and reads.
@@ -107,10 +110,22 @@ pub struct TapedCall {
     /// The HTTP exchanges, in order.
     #[serde(default)]
     pub exchanges: Vec<Exchange>,
+    /// The connection's `state` the connector read, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<StateRead>,
     /// `{"ok": …}` with what the call returned, or `{"error": {"kind",
     /// "message"}}`; not compared when absent (a cassette written by hand).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub result: Value,
+}
+
+/// One read of the connection's `state`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct StateRead {
+    /// The key.
+    pub key: String,
+    /// What it held (none: missing or expired).
+    pub value: Option<String>,
 }
 
 /// One request and what came back.
@@ -245,6 +260,14 @@ impl Cassette {
                         })
                         .collect(),
                     result: redact_value(c.result, redactor),
+                    state: c
+                        .state
+                        .into_iter()
+                        .map(|s| StateRead {
+                            key: s.key,
+                            value: s.value.map(|v| redactor.redact_str(&v).into_owned()),
+                        })
+                        .collect(),
                     ..c
                 })
                 .collect(),
@@ -661,6 +684,7 @@ mod tests {
                     ),
                 ],
                 result: json!({"ok": {"records": [{"data": {"note": "tok-3b1f9e2a77"}}]}}),
+                state: Vec::new(),
             }],
         };
         let text = cassette.redacted(&Redactor::new([])).to_json();

@@ -22,7 +22,8 @@ use super::clock::{self, Played, PlayedMonotonic, PlayedWall, Readings};
 use super::diff::{first_difference, request_difference};
 use super::{
     Body, Cassette, Exchange, FORMAT, MAX_TAPED_BODY, MAX_TAPED_BYTES_PER_CALL,
-    MAX_TAPED_EXCHANGES_PER_CALL, Scripted, TapedCall, TapedConnector, TapedOutcome, TapedRequest,
+    MAX_TAPED_EXCHANGES_PER_CALL, Scripted, StateRead, TapedCall, TapedConnector, TapedOutcome,
+    TapedRequest,
 };
 use crate::model::redact::{Redactor, SharedRedactor};
 use crate::runtime::bindings::wharf::connector::http::{HttpError, Request, Response};
@@ -95,6 +96,9 @@ struct Current {
     answered: usize,
     /// Body bytes kept for this call so far.
     taped_bytes: usize,
+    /// Recording: the state reads; playing back: reads answered so far.
+    state: Vec<StateRead>,
+    state_answered: usize,
 }
 
 impl Current {
@@ -254,6 +258,8 @@ impl Tape {
             played_monotonic: Arc::new(Played::new(Vec::new(), 0)),
             answered: 0,
             taped_bytes: 0,
+            state: Vec::new(),
+            state_answered: 0,
         };
         if self.mode == Mode::Replay {
             let held = st.cassette.calls.len();
@@ -384,6 +390,40 @@ impl Tape {
         result
     }
 
+    /// Recording: a read of the connection's state in the current call.
+    pub(crate) fn note_state(&self, key: String, value: Option<String>) {
+        if let Some(c) = self.lock().current.as_mut()
+            && c.state.len() < MAX_TAPED_EXCHANGES_PER_CALL
+        {
+            c.state.push(StateRead { key, value });
+        }
+    }
+
+    /// Playing back: the next state read of the current call, answered
+    /// from the cassette; a read of another key is the mismatch.
+    pub(crate) fn state_read(&self, key: &str) -> Option<String> {
+        let mut st = self.lock();
+        let c = st.current.as_mut()?;
+        let (index, op, n) = (c.index, c.op.clone(), c.state_answered);
+        c.state_answered += 1;
+        let recorded = st
+            .cassette
+            .calls
+            .get(index)
+            .and_then(|call| call.state.get(n).cloned());
+        let what = match recorded {
+            Some(read) if read.key == key => return read.value,
+            Some(read) => format!(
+                "state read {}: the cassette read `{}`, the connector `{key}`",
+                n + 1,
+                read.key
+            ),
+            None => format!("state read {} (`{key}`) is not in the cassette", n + 1),
+        };
+        note(&mut st, index, &op, what);
+        None
+    }
+
     fn scripted_answer(
         &self,
         request: &TapedRequest,
@@ -482,6 +522,7 @@ impl Tape {
                 monotonic_clock: take(&c.monotonic),
                 exchanges: c.exchanges,
                 result,
+                state: c.state,
             };
             st.cassette.calls.push(call);
             if let Mode::Failures(keep) = self.mode

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::bindings::wharf::connector::types as wit;
 use super::blobs::{BlobStore, Input};
-use super::cassette::{Tape, TapedConnector};
+use super::cassette::{Tape, TapedConnector, TapedState};
 use super::connector::Connector;
 use super::convert::{
     RECORD_OVERHEAD, page_from_wit, records_from_wit, records_to_wit, stream_from_wit,
@@ -207,9 +207,17 @@ impl Session {
             secrets: book,
             log: session_log,
             blobs,
-            state: options
-                .state
-                .unwrap_or_else(|| Arc::new(MemoryState::default())),
+            state: {
+                let state = options
+                    .state
+                    .unwrap_or_else(|| Arc::new(MemoryState::default()));
+                // What the connector reads of its state is an input the
+                // tape keeps (and answers in a replay).
+                match &options.tape {
+                    Some(tape) => Arc::new(TapedState::new(state, tape.clone())),
+                    None => state,
+                }
+            },
             oauth_info: Arc::new(options.oauth_info),
             call_nanos: Default::default(),
             calls: Default::default(),
