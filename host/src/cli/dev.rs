@@ -24,6 +24,7 @@ use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use super::failure::Failure;
+use super::usage::report;
 use crate::model::grants::HostPattern;
 use crate::model::limits::ConnectorLimits;
 use crate::model::record::Record;
@@ -287,45 +288,6 @@ async fn replay(wasm: PathBuf, cassette: PathBuf, no_cache: bool) -> Result<(), 
             eprintln!("replay matches the cassette ({} calls)", calls.len());
             Ok(())
         }
-    }
-}
-
-/// What the session used, as a server counts it for a run: calls and
-/// their time, peak linear memory, requests by status class and origin
-/// (the grants used), refused requests, bytes and log lines.
-fn report(session: &Session) {
-    let u = session.usage();
-    let http = &u.http;
-    let classes: Vec<String> = crate::runtime::STATUS_CLASSES
-        .iter()
-        .zip(http.by_class)
-        .filter(|(_, n)| *n > 0)
-        .map(|(class, n)| format!("{class} {n}"))
-        .collect();
-    let count = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    eprintln!(
-        "usage: {} in {} ms (HTTP {} ms), peak memory {:.1} MiB, {}{}, {} received, {} refused, {}{}",
-        count(u.calls, "call"),
-        u.call_time.as_millis(),
-        http.busy_nanos / 1_000_000,
-        u.peak_memory as f64 / (1024.0 * 1024.0),
-        count(http.requests, "request"),
-        if classes.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", classes.join(", "))
-        },
-        count(http.bytes_in, "byte"),
-        http.denied,
-        count(u.log_lines, "log line"),
-        if u.log_dropped > 0 {
-            format!(" ({} dropped)", u.log_dropped)
-        } else {
-            String::new()
-        }
-    );
-    for (origin, n) in &u.origins {
-        eprintln!("  granted {origin}: {}", count(*n, "request"));
     }
 }
 

@@ -10,6 +10,7 @@ mod dev_rpc;
 mod failure;
 mod new;
 mod output;
+mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

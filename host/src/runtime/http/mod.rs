@@ -7,6 +7,11 @@
 //! sizes), substituting secrets only after the origin is known to be granted
 //! and bound to them, redirects that lose credentials across origins,
 //! decoding and redacting what comes back, and the session's budget.
+//!
+//! Kept whole though over 600 lines: `send` → `send_with` → `perform` is one
+//! request path (budget, tokens, substitution, signing, each hop, decoding,
+//! redaction, counters) best read top to bottom; its checks already live in
+//! `prepare`, and one call's view in `state`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

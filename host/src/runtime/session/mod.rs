@@ -3,6 +3,10 @@
 //! instance in a fresh store, so a crash or a broken limit cannot leak into
 //! the next call, and connectors hold no state between calls. One call's
 //! store, instance, limits and error mapping are in [`call`].
+//!
+//! Kept whole though over 600 lines: one public method per export of the
+//! contract, each with the checks of what its export returned; how a call
+//! runs is already apart, in [`call`].
 
 mod call;
 
