@@ -14,7 +14,8 @@
 //! 6. `wharf dev fetch` (the release binary) of 100,000 records in 1,000
 //!    pages to a file of JSON lines vs a native client fetching the same
 //!    pages and writing the same lines;
-//! 7. the Python and JavaScript connectors (`python-json`, `js-json`)
+//! 7. the Python and JavaScript connectors (`python-json`, `js-json`, and
+//!    `js-fetch`, which reads through `fetch()`)
 //!    against the Rust `http-json` on the same pages: size, compile time,
 //!    cold and warm call latency, records/s.
 
@@ -709,6 +710,16 @@ async fn languages(server: &Server) -> Vec<Row> {
                 "node",
                 "sdk/js/build.mjs",
                 "guests/js-json/connector.js",
+            ),
+            simple.clone(),
+        ),
+        (
+            "js-fetch (ComponentizeJS, fetch() over wasi:http)",
+            other_language(
+                "js-fetch",
+                "node",
+                "sdk/js/build.mjs",
+                "guests/js-fetch/connector.js",
             ),
             simple,
         ),

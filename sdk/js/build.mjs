@@ -13,9 +13,10 @@
 //   the component: copy the file next to yours or bundle it first).
 // - Skips the build when <out.wasm> is newer than every input (the connector's
 //   modules, the WIT files and this script); --force builds anyway.
-// - Disables ComponentizeJS's `http` and `fetch-event` features (otherwise the
-//   component imports wasi:http, which Wharf refuses) and checks the result's
-//   imports the way Wharf's loader does.
+// - Keeps ComponentizeJS's `http` feature, so `fetch()` works (Wharf serves
+//   wasi:http/outgoing-handler through the same egress checks as http.send),
+//   disables `fetch-event` (a server's incoming handler, which a connector has
+//   no use for), and checks the result's imports the way Wharf's loader does.
 // Works from any working directory; exits non-zero with the error on failure.
 
 import { spawnSync } from 'node:child_process';
@@ -27,11 +28,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const COMPONENTIZE_JS = '@bytecodealliance/componentize-js';
 const COMPONENTIZE_JS_VERSION = '0.23.0';
 const WORLD = 'sandboxed-connector';
-// `http` and `fetch-event` both pull in wasi:http; stdio, random and clocks stay
-// (console.log goes to the run's log, Math.random and Date.now work).
-const DISABLED_FEATURES = ['http', 'fetch-event'];
+// `fetch-event` would export wasi:http/incoming-handler; stdio, random, clocks
+// and http stay (console.log goes to the run's log, Math.random, Date.now and
+// fetch() work).
+const DISABLED_FEATURES = ['fetch-event'];
 // What Wharf's loader accepts besides the contract (host/src/runtime/wasi.rs).
-const WASI_OK = ['wasi:cli/', 'wasi:clocks/', 'wasi:filesystem/', 'wasi:io/', 'wasi:random/', 'wasi:sockets/'];
+const WASI_OK = ['wasi:cli/', 'wasi:clocks/', 'wasi:filesystem/', 'wasi:io/', 'wasi:random/', 'wasi:sockets/',
+  'wasi:http/types@', 'wasi:http/outgoing-handler@'];
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = resolve(dirname(SCRIPT), '..', '..');
@@ -224,7 +227,7 @@ async function main() {
   console.log(`built ${out}: ${(component.length / 1048576).toFixed(1)} MiB from ${shown} ` +
     `in ${buildTime} (total ${secs(t0)})`);
   console.log(`imports: ${imports.filter((i) => i.startsWith('wharf:')).length} wharf:connector interfaces; ` +
-    `WASI ${wasi.join(', ')}; no wasi:http`);
+    `WASI ${wasi.join(', ')}`);
 }
 
 main().catch((e) => {

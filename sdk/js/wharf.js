@@ -29,7 +29,9 @@
 // - Values are camelCase fields and kebab-case enum strings, as ComponentizeJS
 //   maps WIT; option<T> is `undefined` when absent.
 //
-// Only synchronous host calls exist, but exported methods may be `async`.
+// Only synchronous host calls exist, but exported methods may be `async`:
+// the platform `fetch()` works too (the build keeps ComponentizeJS's `http`
+// feature; Wharf serves wasi:http through the same checks as `send`).
 // Everything here runs inside the component; nothing needs Node.
 
 import { send as hostSend } from 'wharf:connector/http@0.2.0';
@@ -256,6 +258,20 @@ export class Response {
     if (s === 408 || s >= 500) throw new TransientError(msg());
     throw new FatalError(msg());
   }
+}
+
+/**
+ * For a platform `fetch()` response (`wasi:http`, through the same egress
+ * policy, grants, placeholders and redaction as `send`): the response if
+ * its status is below 400, otherwise the error `raiseForStatus()` throws.
+ * A request the host refuses rejects `fetch()` itself with a TypeError
+ * (the reason is in the run's log); connection failures likewise.
+ */
+export async function raiseForFetchStatus(resp) {
+  if (resp.status < 400) return resp;
+  const body = ENCODER.encode(await resp.text());
+  const headers = [...resp.headers.entries()];
+  return new Response(resp.status, headers, body, undefined, resp.url ? `GET ${resp.url}` : undefined).raiseForStatus();
 }
 
 // JSON text with every `{` that starts `{{` written `\u007b`, so text from

@@ -53,6 +53,24 @@ fn the_guide_listings_in_python_and_javascript_are_the_example_connectors() {
     }
 }
 
+/// An excerpt in the guide is a part of its file, as it is.
+#[test]
+fn the_guide_excerpts_are_in_their_files() {
+    let guide = std::fs::read_to_string(root().join("docs/connector-guide.md")).unwrap();
+    let file = "guests/js-fetch/connector.js";
+    let marker = format!("`{file}` (excerpt):\n\n```js\n");
+    let after = guide
+        .split(marker.as_str())
+        .nth(1)
+        .unwrap_or_else(|| panic!("the excerpt of {file}"));
+    let excerpt = after.split("\n```\n").next().unwrap();
+    let source = std::fs::read_to_string(root().join(file)).unwrap();
+    assert!(
+        source.contains(excerpt),
+        "the excerpt of {file} in docs/connector-guide.md is not in the file"
+    );
+}
+
 #[derive(serde::Deserialize)]
 struct Page {
     page: usize,

@@ -29,56 +29,85 @@ pub(crate) struct Guest {
     tool: &'static str,
     script: &'static str,
     source: &'static str,
+    /// The component, once built in this test process.
+    cell: &'static OnceCell<Vec<u8>>,
+    /// Built first: the language's first build installs its toolchain.
+    after: Option<&'static Guest>,
 }
 
-pub(crate) const PYTHON: Guest = Guest {
+pub(crate) static PYTHON: Guest = Guest {
     name: "python-json",
     tool: "python3",
     script: "sdk/python/build.py",
     source: "guests/python-json",
+    cell: &PYTHON_BUILT,
+    after: None,
 };
 
-pub(crate) const JAVASCRIPT: Guest = Guest {
+pub(crate) static JAVASCRIPT: Guest = Guest {
     name: "js-json",
     tool: "node",
     script: "sdk/js/build.mjs",
     source: "guests/js-json/connector.js",
+    cell: &JAVASCRIPT_BUILT,
+    after: None,
+};
+
+/// The JavaScript twin written with the platform `fetch()` (wasi:http).
+pub(crate) static JAVASCRIPT_FETCH: Guest = Guest {
+    name: "js-fetch",
+    tool: "node",
+    script: "sdk/js/build.mjs",
+    source: "guests/js-fetch/connector.js",
+    cell: &JAVASCRIPT_FETCH_BUILT,
+    after: Some(&JAVASCRIPT),
+};
+
+/// Attacks on the HTTP capability through `fetch()` (`wasi_http.rs`).
+pub(crate) static JAVASCRIPT_HOSTILE: Guest = Guest {
+    name: "js-hostile",
+    tool: "node",
+    script: "sdk/js/build.mjs",
+    source: "guests/js-hostile/connector.js",
+    cell: &JAVASCRIPT_HOSTILE_BUILT,
+    after: Some(&JAVASCRIPT),
 };
 
 static PYTHON_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 static JAVASCRIPT_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
+static JAVASCRIPT_FETCH_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
+static JAVASCRIPT_HOSTILE_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 
 /// Build `g` (once per test process; the build script itself skips an
 /// up-to-date component) and give its bytes. The first build installs the
 /// language's toolchain into target/: tests that build other projects in
 /// that language call this first, so no two installs race.
 pub(crate) async fn built(g: &'static Guest) -> Vec<u8> {
-    let cell = if g.name == PYTHON.name {
-        &PYTHON_BUILT
-    } else {
-        &JAVASCRIPT_BUILT
-    };
-    cell.get_or_init(|| async move {
-        let out = PathBuf::from(env!("WHARF_CONNECTORS_DIR")).join(format!("{}.wasm", g.name));
-        let started = Instant::now();
-        let status = tokio::process::Command::new(g.tool)
-            .arg(root().join(g.script))
-            .arg(root().join(g.source))
-            .arg(&out)
-            .status()
-            .await
-            .unwrap_or_else(|e| panic!("{} is needed to build {}: {e}", g.tool, g.name));
-        assert!(status.success(), "building {} failed", g.name);
-        eprintln!(
-            "{} built in {:.1} s ({} bytes)",
-            g.name,
-            started.elapsed().as_secs_f64(),
-            std::fs::metadata(&out).unwrap().len()
-        );
-        std::fs::read(&out).unwrap()
-    })
-    .await
-    .clone()
+    if let Some(first) = g.after {
+        Box::pin(built(first)).await;
+    }
+    g.cell
+        .get_or_init(|| async move {
+            let out = PathBuf::from(env!("WHARF_CONNECTORS_DIR")).join(format!("{}.wasm", g.name));
+            let started = Instant::now();
+            let status = tokio::process::Command::new(g.tool)
+                .arg(root().join(g.script))
+                .arg(root().join(g.source))
+                .arg(&out)
+                .status()
+                .await
+                .unwrap_or_else(|e| panic!("{} is needed to build {}: {e}", g.tool, g.name));
+            assert!(status.success(), "building {} failed", g.name);
+            eprintln!(
+                "{} built in {:.1} s ({} bytes)",
+                g.name,
+                started.elapsed().as_secs_f64(),
+                std::fs::metadata(&out).unwrap().len()
+            );
+            std::fs::read(&out).unwrap()
+        })
+        .await
+        .clone()
 }
 
 fn config(base_url: &str) -> Value {
@@ -209,6 +238,13 @@ async fn a_python_connector_passes_the_shared_scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_javascript_connector_passes_the_shared_scenario() {
     scenario(&JAVASCRIPT).await;
+}
+
+/// `fetch()` goes through wasi:http, which the host serves with the same
+/// checks as `http.send`: the same scenario holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_connector_using_fetch_passes_the_shared_scenario() {
+    scenario(&JAVASCRIPT_FETCH).await;
 }
 
 /// The Rust connector of the same shape, through the same scenario's

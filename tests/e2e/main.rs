@@ -38,3 +38,4 @@ mod support;
 mod syncs;
 mod tls_trust;
 mod vendors;
+mod wasi_http;

@@ -301,6 +301,17 @@ impl wasmtime_wasi::WasiView for Ctx {
     }
 }
 
+impl wasmtime_wasi_http::WasiHttpView for Ctx {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        let (ctx, table) = self.wasi.http_parts();
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx,
+            table,
+            hooks: &mut self.http.outgoing,
+        }
+    }
+}
+
 struct HttpData;
 impl HasData for HttpData {
     type Data<'a> = &'a mut HttpState;

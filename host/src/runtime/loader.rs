@@ -87,7 +87,7 @@ pub enum LoadError {
     },
     /// An import the host does not provide.
     #[error(
-        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,blobs,oauth,state,secrets,log}}@0.2.0, the 0.1.0 interfaces in a 0.1 component, and WASI 0.2)"
+        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,blobs,oauth,state,secrets,log}}@0.2.0, the 0.1.0 interfaces in a 0.1 component, and WASI 0.2 with wasi:http's outgoing-handler)"
     )]
     UnknownImport {
         /// The import's name.
@@ -277,7 +277,11 @@ mod tests {
     fn recognises_wasi_imports() {
         assert!(is_wasi_import("wasi:cli/environment@0.2.0"));
         assert!(is_wasi_import("wasi:filesystem/types@0.2.6"));
-        assert!(!is_wasi_import("wasi:http/outgoing-handler@0.2.0"));
+        assert!(is_wasi_import("wasi:http/outgoing-handler@0.2.3"));
+        assert!(is_wasi_import("wasi:http/types@0.2.0"));
+        // A server's handler is not something a connector gets.
+        assert!(!is_wasi_import("wasi:http/incoming-handler@0.2.0"));
+        assert!(!is_wasi_import("wasi:http/outgoing-handler@0.3.0"));
         assert!(!is_wasi_import("wasi:cli/environment@0.3.0"));
     }
 }

@@ -5,12 +5,15 @@
 //! imports would refuse most real connectors. Instead every interface is
 //! linked and given nothing: no preopened directories, TCP, UDP and name
 //! lookup denied, empty environment and arguments, stdin empty. Clocks and
-//! randomness work (from the tape, in a taped session: `super::cassette`). stdout and stderr go to the session log.
+//! randomness work (from the tape, in a taped session: `super::cassette`).
+//! stdout and stderr go to the session log. `wasi:http`'s outgoing requests
+//! are linked too, and go through the HTTP capability like `http.send`.
 
 use std::sync::Arc;
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::cassette::CallInputs;
 use super::log::{CallLog, GuestOutput, LogSource};
@@ -42,6 +45,9 @@ impl wasmtime_wasi::HostMonotonicClock for BoxedMonotonic {
 /// Per-call WASI state.
 pub struct WasiState {
     ctx: WasiCtx,
+    /// `wasi:http`'s context; its resources share the table with the
+    /// streams and pollables of `wasi:io`.
+    http: WasiHttpCtx,
     table: ResourceTable,
     outputs: [GuestOutput; 2],
 }
@@ -75,6 +81,7 @@ impl WasiState {
         }
         Self {
             ctx: builder.build(),
+            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outputs: [stdout, stderr],
         }
@@ -88,6 +95,11 @@ impl WasiState {
         }
     }
 
+    /// What `wasi:http` works through, with hooks from elsewhere.
+    pub fn http_parts(&mut self) -> (&mut WasiHttpCtx, &mut ResourceTable) {
+        (&mut self.http, &mut self.table)
+    }
+
     /// Write out output lines that had no final newline.
     pub fn flush(&self) {
         for o in &self.outputs {
@@ -96,10 +108,19 @@ impl WasiState {
     }
 }
 
-/// Link every WASI 0.2 interface.
-pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)
+/// Link every WASI 0.2 interface, and `wasi:http`'s outgoing requests
+/// (served by the HTTP capability: `super::http::OutgoingHooks`).
+pub fn add_to_linker<T>(linker: &mut Linker<T>) -> wasmtime::Result<()>
+where
+    T: WasiView + wasmtime_wasi_http::WasiHttpView + 'static,
+{
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
+
+/// The `wasi:http` interfaces a component may import: requests out, never
+/// a server's handler.
+const HTTP_INTERFACES: &[&str] = &["wasi:http/types@", "wasi:http/outgoing-handler@"];
 
 /// Whether a component import is a WASI 0.2 interface that
 /// [`add_to_linker`] provides.
@@ -112,7 +133,8 @@ pub fn is_wasi_import(name: &str) -> bool {
         "wasi:random/",
         "wasi:sockets/",
     ];
-    PACKAGES.iter().any(|p| name.starts_with(p))
+    (PACKAGES.iter().any(|p| name.starts_with(p))
+        || HTTP_INTERFACES.iter().any(|p| name.starts_with(p)))
         && name
             .rsplit_once('@')
             .is_some_and(|(_, v)| v.starts_with("0.2."))

@@ -19,7 +19,7 @@ use serde_json::Value;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use super::clock::{self, Played, PlayedMonotonic, PlayedWall, Readings};
-use super::diff::{first_difference, request_difference};
+use super::diff::first_difference;
 use super::{
     Body, Cassette, Exchange, FORMAT, MAX_TAPED_BODY, MAX_TAPED_BYTES_PER_CALL,
     MAX_TAPED_EXCHANGES_PER_CALL, Scripted, StateRead, TapedCall, TapedConnector, TapedOutcome,
@@ -94,6 +94,8 @@ struct Current {
     played_wall: Arc<Played>,
     played_monotonic: Arc<Played>,
     answered: usize,
+    /// Playing back: which of the call's recorded exchanges have answered.
+    taken: Vec<bool>,
     /// Body bytes kept for this call so far.
     taped_bytes: usize,
     /// Recording: the state reads; playing back: reads answered so far.
@@ -257,6 +259,7 @@ impl Tape {
             played_wall: Arc::new(Played::new(Vec::new(), recorded_at)),
             played_monotonic: Arc::new(Played::new(Vec::new(), 0)),
             answered: 0,
+            taken: Vec::new(),
             taped_bytes: 0,
             state: Vec::new(),
             state_answered: 0,
@@ -424,25 +427,6 @@ impl Tape {
         None
     }
 
-    fn scripted_answer(
-        &self,
-        request: &TapedRequest,
-        blobs: &BlobStore,
-    ) -> Result<Response, HttpError> {
-        let mut st = self.lock();
-        if let Some(s) = st.script.iter().find(|s| s.answers(request)) {
-            return s.outcome.replay(blobs);
-        }
-        let what = format!(
-            "no scripted answer for `{} {}`",
-            request.method, request.url
-        );
-        if let Some((index, op)) = st.current.as_ref().map(|c| (c.index, c.op.clone())) {
-            note(&mut st, index, &op, what.clone());
-        }
-        Err(HttpError::Denied(what))
-    }
-
     /// Every request of the calls so far (a recording or scripted tape's),
     /// in order, redacted like a cassette.
     pub fn requests(&self) -> Vec<TapedRequest> {
@@ -456,41 +440,6 @@ impl Tape {
             .chain(current)
             .map(|e| e.request.clone().redacted(&redactor))
             .collect()
-    }
-
-    fn answer(&self, request: TapedRequest, blobs: &BlobStore) -> Result<Response, HttpError> {
-        let mut st = self.lock();
-        let Some(c) = st.current.as_mut() else {
-            return Err(HttpError::Denied("replay: a request outside a call".into()));
-        };
-        let (index, op, n) = (c.index, c.op.clone(), c.answered);
-        c.answered += 1;
-        let recorded = st
-            .cassette
-            .calls
-            .get(index)
-            .map(|call| (call.exchanges.len(), call.exchanges.get(n).cloned()));
-        let what = match recorded {
-            Some((_, Some(exchange))) => match request_difference(&exchange.request, &request) {
-                None => return exchange.outcome.replay(blobs),
-                Some(d) => format!("request {} differs from the cassette: {d}", n + 1),
-            },
-            Some((held, None)) => format!(
-                "request {} (`{} {}`) is not in the cassette, which holds {held} requests for this call",
-                n + 1,
-                request.method,
-                request.url
-            ),
-            None => format!(
-                "request {} (`{} {}`) is not in the cassette",
-                n + 1,
-                request.method,
-                request.url
-            ),
-        };
-        let refusal = HttpError::Denied(format!("replay: {what}"));
-        note(&mut st, index, &op, what);
-        Err(refusal)
     }
 
     /// The current call ended: `failed` or not, with `result` (`{"ok": …}`
@@ -587,3 +536,7 @@ fn note(st: &mut State, index: usize, op: &str, what: String) {
 fn parse_seed(text: &str) -> Option<[u8; 32]> {
     hex::decode(text).ok()?.try_into().ok()
 }
+
+mod play;
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,7 @@ use super::limits::Limits;
 use super::placeholders::{self, Encoding};
 use super::rate::{Held, RateGate, WaitClock, within};
 
+mod outgoing;
 mod prepare;
 mod state;
 
@@ -39,8 +40,9 @@ use crate::egress::coding;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::blocked_in;
 use crate::model::redact::Redactor;
+pub use outgoing::OutgoingHooks;
 use prepare::Prepared;
-pub use state::HttpState;
+pub use state::{HttpState, Refusals};
 
 const MAX_REDIRECTS: usize = 5;
 

@@ -27,7 +27,19 @@ use super::{CallFuture, Session};
 
 impl Session {
     pub(super) fn guest_error(&self, e: wit::Error) -> CallError {
-        let r = |s: String| clip_message(&self.secrets.redactor().redact_str(&s));
+        // A request refused in the call: its reason joins the message
+        // unless the connector said it already (a refused `fetch()` in
+        // JavaScript is only a `NetworkError` to the guest).
+        let refusal = self.last_refusal.lock().expect("refusal lock").clone();
+        let r = |s: String| {
+            let s = match &refusal {
+                Some(why) if !s.contains(why.as_str()) => {
+                    format!("{s} (the host refused a request: {why})")
+                }
+                _ => s,
+            };
+            clip_message(&self.secrets.redactor().redact_str(&s))
+        };
         // The connector failed because the host's login was refused: the
         // credentials are wrong, whatever the connector called it.
         if let wit::Error::Config(m) | wit::Error::Fatal(m) | wit::Error::Transient(m) = &e
@@ -58,12 +70,11 @@ impl Session {
         let call = CallLog::new(self.log.clone(), budget);
         let ctx = Ctx {
             wasi: WasiState::new(&call, self.tape.as_ref().map(|t| t.inputs())),
-            http: HttpState {
-                session: self.http.clone(),
-                log: call.clone(),
-                denied: 0,
-                denial_limit: limits.http_denials_per_call,
-            },
+            http: HttpState::new(
+                self.http.clone(),
+                call.clone(),
+                limits.http_denials_per_call,
+            ),
             secrets: SecretsState {
                 book: self.secrets.clone(),
                 log: call.clone(),
@@ -92,6 +103,11 @@ impl Session {
             let ctx = ctx.data();
             if Instant::now() >= ctx.deadline + ctx.http.session.rate_waited() - ctx.rate_waited {
                 return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
+            }
+            // Refusals counted by `wasi:http` requests, which run outside
+            // the store and cannot end the call themselves.
+            if ctx.http.refusals.exceeded() {
+                return Err(wasmtime::Error::new(ctx.http.refusals.exceeded_error()));
             }
             Ok(UpdateDeadline::Yield(1))
         });
@@ -157,11 +173,17 @@ impl Session {
             }
         };
         store.data().http.finish();
+        *self.last_refusal.lock().expect("refusal lock") = store.data().http.refusals.first();
         store.data().wasi.flush();
         self.peak_memory
             .fetch_max(store.data().guard.memory_in_use() as u64, Ordering::Relaxed);
         if let Some(limit) = store.data().log.call.exceeded() {
             return Err(CallError::Limit(limit));
+        }
+        if store.data().http.refusals.exceeded() {
+            return Err(CallError::Limit(
+                store.data().http.refusals.exceeded_error(),
+            ));
         }
         let value = match outcome {
             Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),

@@ -116,6 +116,9 @@ pub struct Session {
     tape: Option<Arc<Tape>>,
     /// The runtime's limits with the connector's own.
     limits: super::limits::Limits,
+    /// Why the last call's first refused request was refused, for its
+    /// error's message.
+    last_refusal: std::sync::Mutex<Option<String>>,
 }
 
 /// What a session used, for `wharf dev` to report as the server would
@@ -228,6 +231,7 @@ impl Session {
             peak_memory: Default::default(),
             tape: options.tape,
             limits: limits.clone(),
+            last_refusal: Default::default(),
         })
     }
 
@@ -262,6 +266,7 @@ impl Session {
             peak_memory: Default::default(),
             tape: None,
             limits: runtime.limits().clone(),
+            last_refusal: Default::default(),
         }
     }
 

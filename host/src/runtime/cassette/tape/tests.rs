@@ -1,0 +1,75 @@
+//! Playing back requests that come in another order than recorded.
+
+use serde_json::Value;
+
+use super::super::super::bindings::wharf::connector::http::{HttpError, Request, Response};
+use super::super::super::blobs::BlobStore;
+use super::Tape;
+
+fn get(url: &str) -> Request {
+    Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers: Vec::new(),
+        body: None,
+        body_blob: None,
+        sign: None,
+        keep_body: false,
+    }
+}
+
+fn answer(body: &str) -> Result<Response, HttpError> {
+    Ok(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+        blob: None,
+    })
+}
+
+#[tokio::test]
+async fn concurrent_requests_meet_their_own_answers_and_a_stranger_is_named() {
+    let blobs = BlobStore::new(0, Vec::new());
+    let recorder = Tape::recorder();
+    recorder.begin("fetch", &|| Value::Null);
+    for page in ["a", "b"] {
+        let url = format!("https://api.test/{page}");
+        let body = format!("page {page}");
+        let r = recorder
+            .exchange(get(&url), &blobs, |_| async move { answer(&body) })
+            .await
+            .unwrap();
+        assert_eq!(r.body, format!("page {page}").as_bytes());
+    }
+    recorder.end(false, &|| Value::Null, &|| Value::Null);
+
+    // Played back in the other order (as two fetch() calls in flight may
+    // be): each request gets its own response.
+    let player = Tape::player(recorder.cassette());
+    player.begin("fetch", &|| Value::Null);
+    let live = |_| async { panic!("a replay sends nothing") };
+    for page in ["b", "a"] {
+        let url = format!("https://api.test/{page}");
+        let r = player.exchange(get(&url), &blobs, live).await.unwrap();
+        assert_eq!(r.body, format!("page {page}").as_bytes());
+    }
+    player.end(false, &|| Value::Null, &|| Value::Null);
+    player.finish().unwrap();
+
+    // A request the cassette does not hold: compared with the first one
+    // not answered yet, and named.
+    let player = Tape::player(recorder.cassette());
+    player.begin("fetch", &|| Value::Null);
+    let r = player
+        .exchange(get("https://api.test/b"), &blobs, live)
+        .await;
+    assert!(r.is_ok());
+    let r = player
+        .exchange(get("https://api.test/c"), &blobs, live)
+        .await;
+    assert!(matches!(r, Err(HttpError::Denied(_))), "{r:?}");
+    player.end(false, &|| Value::Null, &|| Value::Null);
+    let m = player.finish().unwrap_err();
+    assert!(m.what.contains("request 2 differs"), "{m}");
+    assert!(m.what.contains("https://api.test/a"), "{m}");
+}
