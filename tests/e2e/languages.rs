@@ -248,8 +248,8 @@ async fn a_javascript_connector_using_fetch_passes_the_shared_scenario() {
 }
 
 /// The Rust connector of the same shape, through the same scenario's
-/// first steps, for comparison in the benchmarks: the three agree on the
-/// records.
+/// first steps, for comparison in the benchmarks: the three languages (and
+/// JavaScript through `fetch()`) agree on the records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_languages_read_the_same_records() {
     let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
@@ -259,6 +259,7 @@ async fn the_three_languages_read_the_same_records() {
     for (bytes, config) in [
         (built(&PYTHON).await, config(&src.url("/api"))),
         (built(&JAVASCRIPT).await, config(&src.url("/api"))),
+        (built(&JAVASCRIPT_FETCH).await, config(&src.url("/api"))),
         (
             guest("http-json"),
             json!({"base_url": src.url("/api"),
@@ -307,6 +308,7 @@ async fn the_three_languages_read_the_same_records() {
         all.push(records);
     }
     assert_eq!(all[0].len(), 25);
-    assert_eq!(all[0], all[2], "Python and Rust");
-    assert_eq!(all[1], all[2], "JavaScript and Rust");
+    assert_eq!(all[0], all[3], "Python and Rust");
+    assert_eq!(all[1], all[3], "JavaScript and Rust");
+    assert_eq!(all[2], all[3], "JavaScript with fetch() and Rust");
 }

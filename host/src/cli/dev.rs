@@ -462,9 +462,12 @@ pub(super) async fn open(
         (None, None) => json!({}),
     };
     let secrets = parse_secrets(&args.secrets)?;
+    // A replay keeps the limits the connector had when it was recorded,
+    // unless given others.
+    let recorded = played.as_ref().map(|c| c.limits).unwrap_or_default();
     let limits = ConnectorLimits {
-        memory_mib: args.memory_mib,
-        call_timeout_secs: args.call_timeout_secs,
+        memory_mib: args.memory_mib.or(recorded.memory_mib),
+        call_timeout_secs: args.call_timeout_secs.or(recorded.call_timeout_secs),
     };
     let (runtime, connector) = load(&args.wasm, args.no_cache).await?;
     runtime

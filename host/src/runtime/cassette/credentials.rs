@@ -176,6 +176,7 @@ mod tests {
             },
             recorded_at_ms: 0,
             config: json!({}),
+            limits: Default::default(),
             calls: vec![TapedCall {
                 op: "fetch".into(),
                 args: Value::Null,

@@ -39,6 +39,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::model::limits::ConnectorLimits;
+
 use super::bindings::wharf::connector::http::{HttpError, Request, Response};
 use super::blobs::BlobStore;
 use crate::model::redact::Redactor;
@@ -75,6 +77,11 @@ pub struct Cassette {
     pub recorded_at_ms: i64,
     /// The session's config (not secret: secrets are kept apart from it).
     pub config: Value,
+    /// The connector's own memory and time limits (set at upload), which a
+    /// replay applies unless told otherwise: a call that broke one breaks
+    /// it again.
+    #[serde(default, skip_serializing_if = "ConnectorLimits::is_default")]
+    pub limits: ConnectorLimits,
     /// The calls, in order (a run's cassette keeps only its failed calls).
     pub calls: Vec<TapedCall>,
 }

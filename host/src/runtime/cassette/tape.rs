@@ -25,6 +25,7 @@ use super::{
     MAX_TAPED_EXCHANGES_PER_CALL, Scripted, StateRead, TapedCall, TapedConnector, TapedOutcome,
     TapedRequest,
 };
+use crate::model::limits::ConnectorLimits;
 use crate::model::redact::{Redactor, SharedRedactor};
 use crate::runtime::bindings::wharf::connector::http::{HttpError, Request, Response};
 use crate::runtime::blobs::BlobStore;
@@ -160,6 +161,7 @@ impl Tape {
             },
             recorded_at_ms: crate::clock::now_ms(),
             config: Value::Null,
+            limits: ConnectorLimits::default(),
             calls: Vec::new(),
         }
     }
@@ -201,6 +203,7 @@ impl Tape {
         &self,
         connector: TapedConnector,
         config: &Value,
+        limits: ConnectorLimits,
         redactor: SharedRedactor,
     ) {
         *self.redactor.lock().expect("tape redactor") = Some(redactor);
@@ -208,6 +211,7 @@ impl Tape {
             let mut st = self.lock();
             st.cassette.connector = connector;
             st.cassette.config = config.clone();
+            st.cassette.limits = limits;
         }
     }
 

@@ -198,6 +198,7 @@ impl Session {
                     digest: connector.digest().to_string(),
                 },
                 &options.config,
+                options.limits,
                 book.shared_redactor(),
             );
         }

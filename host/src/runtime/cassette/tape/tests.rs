@@ -73,3 +73,37 @@ async fn concurrent_requests_meet_their_own_answers_and_a_stranger_is_named() {
     assert!(m.what.contains("request 2 differs"), "{m}");
     assert!(m.what.contains("https://api.test/a"), "{m}");
 }
+
+#[test]
+fn a_cassette_keeps_the_connectors_limits_and_only_when_set() {
+    use crate::model::limits::ConnectorLimits;
+    use crate::model::redact::SharedRedactor;
+
+    let connector = || super::super::TapedConnector {
+        name: "x".into(),
+        version: "0.1.0".into(),
+        digest: String::new(),
+    };
+    let limits = ConnectorLimits {
+        memory_mib: Some(128),
+        call_timeout_secs: None,
+    };
+    let tape = Tape::recorder();
+    tape.attach(connector(), &Value::Null, limits, SharedRedactor::default());
+    let text = tape.cassette().to_json();
+    assert!(
+        text.contains("\"memory_mib\": 128") || text.contains("\"memory_mib\":128"),
+        "{text}"
+    );
+    let back = super::super::Cassette::from_json(&text).unwrap();
+    assert_eq!(back.limits, limits);
+
+    let tape = Tape::recorder();
+    tape.attach(
+        connector(),
+        &Value::Null,
+        ConnectorLimits::default(),
+        SharedRedactor::default(),
+    );
+    assert!(!tape.cassette().to_json().contains("limits"));
+}
