@@ -42,6 +42,15 @@ impl wasmtime_wasi::HostMonotonicClock for BoxedMonotonic {
     }
 }
 
+/// Resources (streams, pollables, `wasi:http` fields, requests…) one call
+/// may hold at once. Each can hold host memory the guest's limit does not
+/// count (a fields resource up to [`MAX_FIELDS_BYTES`]), so their number is
+/// bounded; a connector holds a few dozen.
+const MAX_RESOURCES: usize = 4096;
+/// The largest header section a `wasi:http` fields resource may hold (as
+/// the crate counts it); the contract's own limit is 64 KiB on the wire.
+const MAX_FIELDS_BYTES: usize = 64 << 10;
+
 /// Per-call WASI state.
 pub struct WasiState {
     ctx: WasiCtx,
@@ -79,10 +88,14 @@ impl WasiState {
                 .insecure_random(inputs.insecure)
                 .insecure_random_seed(inputs.insecure_seed);
         }
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Self {
             ctx: builder.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             outputs: [stdout, stderr],
         }
     }

@@ -162,6 +162,7 @@ mod tests {
                 body: Body::Text(response.to_string()),
                 kept: false,
             },
+            in_flight: false,
         }
     }
 

@@ -143,6 +143,11 @@ pub struct Exchange {
     pub request: TapedRequest,
     /// The response or the error the connector got.
     pub outcome: TapedOutcome,
+    /// Another request of the call was still out when this one was made
+    /// (`fetch()` calls in flight together): a replay may meet the two in
+    /// either order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
 }
 
 /// A request as the connector wrote it (before the host filled in secrets).
@@ -265,6 +270,7 @@ impl Cassette {
                         .map(|e| Exchange {
                             request: e.request.redacted(redactor),
                             outcome: e.outcome.redacted(redactor),
+                            in_flight: e.in_flight,
                         })
                         .collect(),
                     result: redact_value(c.result, redactor),
@@ -384,6 +390,11 @@ fn redact_pairs(pairs: Vec<(String, String)>, redactor: &Redactor) -> Vec<(Strin
 }
 
 impl TapedOutcome {
+    /// A request still out, its outcome not known yet.
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(self, Self::Error { kind, .. } if kind == "pending")
+    }
+
     /// What a request got (a body beyond `room` bytes noted by its size);
     /// a kept body is read from `blobs`.
     pub fn new(result: &Result<Response, HttpError>, blobs: &BlobStore, room: usize) -> Self {

@@ -366,12 +366,14 @@ impl Tape {
                 Some(c) if c.exchanges.len() < MAX_TAPED_EXCHANGES_PER_CALL => {
                     let request = TapedRequest::new(&req, c.room());
                     c.taped_bytes += request.body.as_ref().map_or(0, Body::len);
+                    let in_flight = c.exchanges.iter().any(|e| e.outcome.is_pending());
                     c.exchanges.push(Exchange {
                         request,
                         outcome: TapedOutcome::Error {
                             kind: "pending".into(),
                             message: None,
                         },
+                        in_flight,
                     });
                     Some((c.index, c.exchanges.len() - 1))
                 }

@@ -46,6 +46,11 @@ pub use state::{HttpState, Refusals};
 
 const MAX_REDIRECTS: usize = 5;
 
+tokio::task_local! {
+    /// Set while a `wasi:http` request is performed ([`HttpSession::send_detached`]).
+    static DETACHED: ();
+}
+
 /// Headers the host owns: it derives `Host` from the checked URL, frames
 /// the body itself, chooses the content codings it can decode (so it can
 /// redact what comes back), and speaks to no proxy. A guest that sets one of
@@ -96,6 +101,9 @@ pub struct HttpSession {
     /// waiting at them.
     rate: Option<Arc<dyn RateGate>>,
     rate_waits: WaitClock,
+    /// Rate waits of `wasi:http` requests (`outgoing`): the guest runs on
+    /// while they wait, so they must not move the call's deadline.
+    detached_waits: WaitClock,
     /// The provider's refusal of the connection's credentials, when the
     /// host's login for a request was refused: the call's error is then
     /// `auth`, whatever the connector made of the denied request.
@@ -128,9 +136,28 @@ pub struct HttpCounters {
 }
 
 impl HttpSession {
-    /// How long this session's requests have waited at the rate gate.
+    /// How long this session's requests have waited at the rate gate
+    /// while the guest was blocked on them (`http.send`): the call's
+    /// deadline moves by it.
     pub fn rate_waited(&self) -> Duration {
         self.rate_waits.waited()
+    }
+
+    /// The clock this request's rate waits go on: a `wasi:http` request's
+    /// waits never move the call's deadline, as the guest runs meanwhile.
+    fn wait_clock(&self) -> &WaitClock {
+        if DETACHED.try_with(|_| ()).is_ok() {
+            &self.detached_waits
+        } else {
+            &self.rate_waits
+        }
+    }
+
+    /// Perform a request the guest does not wait on in a host call
+    /// (`wasi:http`, see `outgoing`): as [`Self::send`], but time spent
+    /// waiting at the rate gate does not extend the call's deadline.
+    pub async fn send_detached(&self, req: Request) -> Result<Response, HttpError> {
+        DETACHED.scope((), self.send(req)).await
     }
 
     /// Exchanges are recorded on `tape`, or answered from it.
@@ -178,6 +205,7 @@ impl HttpSession {
             by_class: Default::default(),
             rate: None,
             rate_waits: WaitClock::default(),
+            detached_waits: WaitClock::default(),
             busy_nanos: AtomicU64::new(0),
             refused: std::sync::Mutex::new(None),
             tape: None,
@@ -357,7 +385,7 @@ impl HttpSession {
             prepared.url_has_secret |= signed.in_query;
         }
         // The timeout leaves out the wait for the rate budget's turn.
-        let waits = &self.rate_waits;
+        let waits = self.wait_clock();
         match within(self.perform(prepared), self.request_timeout, || {
             waits.waited()
         })
@@ -427,7 +455,7 @@ impl HttpSession {
             // count requests in flight.
             let _turn = match &self.rate {
                 Some(gate) => {
-                    let _waiting = self.rate_waits.begin();
+                    let _waiting = self.wait_clock().begin();
                     Some(Held::take(gate, &p.url).await.map_err(HttpError::Denied)?)
                 }
                 None => None,

@@ -10,6 +10,13 @@
 //! rate gates, placeholder substitution, redirects, decoding, redaction,
 //! counters and cassette. Nothing reaches the network any other way.
 //!
+//! What `http.send` bounds by blocking the guest, this module bounds
+//! itself, as the guest runs on while its requests are out: at most
+//! [`MAX_IN_FLIGHT`] requests per call at once (more are refused with
+//! `connection-limit-reached`), and the bodies the host holds for them
+//! (requests being read, responses not yet read) within the call's memory
+//! limit. Their waits at the rate gate do not move the call's deadline.
+//!
 //! What the interface cannot say: a refusal reaches the guest as
 //! `http-request-denied` (the reason is in the call's log, as for
 //! `http.send`); a transport failure as `internal-error` with the host's
@@ -19,6 +26,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -42,15 +50,66 @@ const CLIENT_SET_HEADERS: &[&str] = &[
     "te",
 ];
 
+/// Requests of one call out at once; more are refused.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// The most a guest writes to a request body per write (the crate's
+/// default is 1 MiB, buffered per request).
+const BODY_CHUNK: usize = 64 << 10;
+
 /// The `wasi:http` hooks of one call: where its requests go.
 pub struct OutgoingHooks {
     session: Arc<HttpSession>,
     refusals: Arc<Refusals>,
+    in_flight: Arc<AtomicUsize>,
+    held: Arc<HeldBytes>,
 }
 
 impl OutgoingHooks {
-    pub(super) fn new(session: Arc<HttpSession>, refusals: Arc<Refusals>) -> Self {
-        Self { session, refusals }
+    /// Hooks whose bodies the host holds within `memory_bytes`.
+    pub(super) fn new(
+        session: Arc<HttpSession>,
+        refusals: Arc<Refusals>,
+        memory_bytes: usize,
+    ) -> Self {
+        Self {
+            session,
+            refusals,
+            in_flight: Arc::default(),
+            held: Arc::new(HeldBytes {
+                bytes: AtomicUsize::new(0),
+                limit: memory_bytes,
+            }),
+        }
+    }
+}
+
+/// Body bytes the host holds for one call's `wasi:http` requests.
+struct HeldBytes {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl HeldBytes {
+    /// Hold `n` more bytes, unless that passes the limit.
+    fn take(&self, n: usize) -> bool {
+        self.bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(n).filter(|t| *t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// One request of the call out; given back when it ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -72,6 +131,10 @@ impl WasiHttpHooks for OutgoingHooks {
         false
     }
 
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -80,19 +143,36 @@ impl WasiHttpHooks for OutgoingHooks {
     ) -> SendFuture {
         let session = self.session.clone();
         let refusals = self.refusals.clone();
+        let held = self.held.clone();
+        let out = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight(self.in_flight.clone());
         Box::new(async move {
+            let _in_flight = in_flight;
+            if out >= MAX_IN_FLIGHT {
+                return Err(WasiHttpError::ConnectionLimitReached);
+            }
             if refusals.exceeded() {
                 return Err(WasiHttpError::HttpRequestDenied);
             }
-            let request = contract_request(request, session.request_cap).await?;
-            let result = session.send(request).await;
+            let head = request.method() == http::Method::HEAD;
+            let request = contract_request(request, session.request_cap, &held).await?;
+            let sent = request.body.as_ref().map_or(0, Vec::len);
+            // Checked again: requests started together all passed above.
+            let result = if refusals.exceeded() {
+                Err(HttpError::Denied(
+                    "too many requests refused in this call".into(),
+                ))
+            } else {
+                session.send_detached(request).await
+            };
+            held.give_back(sent);
             if let Err(HttpError::Denied(why)) = &result {
                 // Past the limit the call ends at its next epoch tick
                 // (`Ctx`'s deadline callback), as a store-less task cannot
                 // end it here.
                 let _ = refusals.note(why);
             }
-            let response = wasi_response(result.map_err(wasi_error)?)?;
+            let response = wasi_response(result.map_err(wasi_error)?, head, held)?;
             let done: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
@@ -106,28 +186,50 @@ impl WasiHttpHooks for OutgoingHooks {
 async fn contract_request(
     request: http::Request<WasiBody>,
     cap: usize,
+    held: &HeldBytes,
 ) -> Result<Request, WasiHttpError> {
     let (parts, mut body) = request.into_parts();
     let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > cap {
-                return Err(WasiHttpError::HttpRequestBodySize(Some(cap as u64)));
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > cap {
+                    return Err(WasiHttpError::HttpRequestBodySize(Some(cap as u64)));
+                }
+                if !held.take(data.len()) {
+                    return Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)));
+                }
+                bytes.extend_from_slice(&data);
             }
-            bytes.extend_from_slice(&data);
         }
+        Ok(())
+    };
+    if let Err(e) = read.await {
+        held.give_back(bytes.len());
+        return Err(e);
+    }
+    // A body the guest dropped without finishing ends early, as if it had
+    // ended: the length it announced tells.
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n != bytes.len() as u64) {
+        held.give_back(bytes.len());
+        return Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)));
     }
     let mut headers = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         if CLIENT_SET_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let value = value.to_str().map_err(|_| {
-            WasiHttpError::InternalError(Some(format!(
+        let Ok(value) = value.to_str() else {
+            held.give_back(bytes.len());
+            return Err(WasiHttpError::InternalError(Some(format!(
                 "invalid request: the value of header `{name}` is not text"
-            )))
-        })?;
+            ))));
+        };
         headers.push((name.as_str().to_string(), value.to_string()));
     }
     Ok(Request {
@@ -144,8 +246,18 @@ async fn contract_request(
 /// `{{secret:NAME}}` in a URL's path, percent-encoded by the guest's URL
 /// parser (`%7B%7Bsecret:NAME%7D%7D`), back to the placeholder: the guest
 /// could have written the braces, and substitution still happens only for
-/// a granted origin the secret is bound to.
+/// a granted origin the secret is bound to. Only in the path: a URL
+/// parser leaves braces in the query as they are, so there an encoded
+/// brace is data.
 fn unescape_placeholders(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let (path, rest) = url.split_at(end);
+    let mut out = unescape_path(path);
+    out.push_str(rest);
+    out
+}
+
+fn unescape_path(url: &str) -> String {
     const OPEN: &str = "%7B%7B";
     const CLOSE: &str = "%7D%7D";
     let mut out = String::with_capacity(url.len());
@@ -181,25 +293,73 @@ fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-/// The `wasi:http` response for the contract's: the body whole, its length
-/// the one the guest gets (redaction may have changed it).
-fn wasi_response(response: Response) -> Result<http::Response<WasiBody>, WasiHttpError> {
+/// The `wasi:http` response for the contract's: the body whole (held
+/// within the call's budget until the guest drops it), its length the one
+/// the guest gets (redaction may have changed it). A response to `HEAD`
+/// keeps the length the server gave; 1xx, 204 and 304 have none.
+fn wasi_response(
+    response: Response,
+    head: bool,
+    held: Arc<HeldBytes>,
+) -> Result<http::Response<WasiBody>, WasiHttpError> {
+    let length = response.body.len();
+    if !held.take(length) {
+        return Err(WasiHttpError::HttpResponseBodySize(Some(length as u64)));
+    }
+    let body = HeldBody {
+        inner: Full::new(Bytes::from(response.body)),
+        held,
+        length,
+    };
+    let keep_length = head;
+    let bodiless = matches!(response.status, 100..=199 | 204 | 304);
     let mut builder = http::Response::builder().status(response.status);
     for (name, value) in &response.headers {
-        if matches!(name.as_str(), "content-length" | "transfer-encoding") {
+        let is_length = name == "content-length";
+        if name == "transfer-encoding" || (is_length && !keep_length) {
             continue;
         }
         builder = builder.header(name, value);
     }
-    let length = response.body.len();
+    if !keep_length && !bodiless {
+        builder = builder.header(http::header::CONTENT_LENGTH, length);
+    }
     builder
-        .header(http::header::CONTENT_LENGTH, length)
-        .body(
-            Full::new(Bytes::from(response.body))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
+        .body(body.map_err(|never| match never {}).boxed_unsync())
         .map_err(|e| WasiHttpError::InternalError(Some(format!("bad response: {e}"))))
+}
+
+/// A response body the host holds for the guest, counted until dropped.
+struct HeldBody {
+    inner: Full<Bytes>,
+    held: Arc<HeldBytes>,
+    length: usize,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for HeldBody {
+    fn drop(&mut self) {
+        self.held.give_back(self.length);
+    }
 }
 
 /// The `wasi:http` error code closest to the contract's error.
@@ -219,13 +379,30 @@ fn wasi_error(e: HttpError) -> WasiHttpError {
 mod tests {
     use super::*;
 
+    fn held(limit: usize) -> Arc<HeldBytes> {
+        Arc::new(HeldBytes {
+            bytes: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    fn body(bytes: Vec<u8>) -> WasiBody {
+        Full::new(Bytes::from(bytes))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+
     #[test]
-    fn encoded_placeholders_are_restored_and_nothing_else() {
+    fn encoded_placeholders_are_restored_in_the_path_only() {
         assert_eq!(
             unescape_placeholders(
                 "https://a.test/v1/%7B%7Bsecret:key%7D%7D/x?q=%7b%7bsecret:k2%7d%7d"
             ),
-            "https://a.test/v1/{{secret:key}}/x?q={{secret:k2}}"
+            "https://a.test/v1/{{secret:key}}/x?q=%7b%7bsecret:k2%7d%7d"
+        );
+        assert_eq!(
+            unescape_placeholders("https://a.test/%7b%7bsecret:key%7d%7d"),
+            "https://a.test/{{secret:key}}"
         );
         // Not a placeholder's name: left as the guest sent it.
         assert_eq!(
@@ -237,16 +414,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_becomes_the_contracts_without_the_clients_own_headers() {
-        let body = Full::new(Bytes::from_static(b"{\"a\":1}"))
-            .map_err(|never| match never {})
-            .boxed_unsync();
         let request = http::Request::post("https://a.test/x")
             .header("host", "a.test")
             .header("content-length", "7")
             .header("authorization", "Bearer {{secret:t}}")
-            .body(body)
+            .body(body(b"{\"a\":1}".to_vec()))
             .unwrap();
-        let r = contract_request(request, 100).await.unwrap();
+        let budget = held(1000);
+        let r = contract_request(request, 100, &budget).await.unwrap();
         assert_eq!(r.method, "POST");
         assert_eq!(r.url, "https://a.test/x");
         assert_eq!(
@@ -257,35 +432,95 @@ mod tests {
             )]
         );
         assert_eq!(r.body.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(budget.bytes.load(Ordering::Relaxed), 7, "held until sent");
     }
 
     #[tokio::test]
-    async fn a_body_over_the_cap_is_refused() {
-        let body = Full::new(Bytes::from(vec![b'x'; 101]))
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let request = http::Request::put("https://a.test/x").body(body).unwrap();
-        let e = contract_request(request, 100).await.unwrap_err();
+    async fn a_body_over_the_cap_the_budget_or_its_announced_length_is_refused() {
+        let request = http::Request::put("https://a.test/x")
+            .body(body(vec![b'x'; 101]))
+            .unwrap();
+        let e = contract_request(request, 100, &held(1000))
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, WasiHttpError::HttpRequestBodySize(Some(100))),
             "{e:?}"
         );
+
+        let budget = held(50);
+        let request = http::Request::put("https://a.test/x")
+            .body(body(vec![b'x'; 80]))
+            .unwrap();
+        let e = contract_request(request, 100, &budget).await.unwrap_err();
+        assert!(matches!(e, WasiHttpError::HttpRequestBodySize(_)), "{e:?}");
+        assert_eq!(budget.bytes.load(Ordering::Relaxed), 0, "given back");
+
+        // The guest announced 10 bytes and dropped the body after 4.
+        let request = http::Request::put("https://a.test/x")
+            .header("content-length", "10")
+            .body(body(b"abcd".to_vec()))
+            .unwrap();
+        let e = contract_request(request, 100, &budget).await.unwrap_err();
+        assert!(
+            matches!(e, WasiHttpError::HttpRequestBodySize(Some(4))),
+            "{e:?}"
+        );
+        assert_eq!(budget.bytes.load(Ordering::Relaxed), 0);
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+            blob: None,
+        }
     }
 
     #[test]
     fn a_response_carries_the_length_of_the_body_the_guest_gets() {
-        let r = wasi_response(Response {
-            status: 201,
-            headers: vec![
-                ("content-length".into(), "999".into()),
-                ("x-a".into(), "b".into()),
-            ],
-            body: b"[REDACTED]".to_vec(),
-            blob: None,
-        })
+        let budget = held(100);
+        let r = wasi_response(
+            response(
+                201,
+                &[("content-length", "999"), ("x-a", "b")],
+                b"[REDACTED]",
+            ),
+            false,
+            budget.clone(),
+        )
         .unwrap();
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()["content-length"], "10");
         assert_eq!(r.headers()["x-a"], "b");
+        assert_eq!(
+            budget.bytes.load(Ordering::Relaxed),
+            10,
+            "held while the guest may read it"
+        );
+        drop(r);
+        assert_eq!(budget.bytes.load(Ordering::Relaxed), 0);
+
+        // HEAD keeps the server's length; 204 has none.
+        let r = wasi_response(
+            response(200, &[("content-length", "999")], b""),
+            true,
+            budget.clone(),
+        )
+        .unwrap();
+        assert_eq!(r.headers()["content-length"], "999");
+        let r = wasi_response(response(204, &[], b""), false, budget.clone()).unwrap();
+        assert!(r.headers().get("content-length").is_none());
+
+        // Past the call's budget: refused.
+        let e = wasi_response(response(200, &[], &[b'x'; 101]), false, budget).unwrap_err();
+        assert!(
+            matches!(e, WasiHttpError::HttpResponseBodySize(Some(101))),
+            "{e:?}"
+        );
     }
 }

@@ -94,11 +94,17 @@ pub struct HttpState {
 }
 
 impl HttpState {
-    /// The state of one call of `session`, logging to `log`.
-    pub(crate) fn new(session: Arc<HttpSession>, log: CallLog, denial_limit: u32) -> Self {
+    /// The state of one call of `session`, logging to `log`; what the host
+    /// holds for its `wasi:http` requests stays within `memory_bytes`.
+    pub(crate) fn new(
+        session: Arc<HttpSession>,
+        log: CallLog,
+        denial_limit: u32,
+        memory_bytes: usize,
+    ) -> Self {
         let refusals = Arc::new(Refusals::new(log, denial_limit));
         Self {
-            outgoing: OutgoingHooks::new(session.clone(), refusals.clone()),
+            outgoing: OutgoingHooks::new(session.clone(), refusals.clone(), memory_bytes),
             session,
             refusals,
         }

@@ -74,6 +74,7 @@ impl Session {
                 self.http.clone(),
                 call.clone(),
                 limits.http_denials_per_call,
+                limits.memory_bytes,
             ),
             secrets: SecretsState {
                 book: self.secrets.clone(),

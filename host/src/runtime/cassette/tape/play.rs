@@ -28,11 +28,12 @@ impl Tape {
     }
 
     /// Playing back: the recorded exchange that answers `request`: the
-    /// first one of the call, in recorded order, not answered yet and equal
-    /// to it. Requests a guest makes concurrently (`fetch()` in JavaScript)
-    /// may come in another order than they were recorded in; sequential
-    /// ones meet their own. Otherwise the difference from the first
-    /// exchange not answered yet is the mismatch.
+    /// first one of the call not answered yet, or, among the requests that
+    /// were in flight together with it when recorded (`fetch()` calls in
+    /// JavaScript, which may come in another order), the first equal to
+    /// it. Otherwise the difference from the first exchange not answered
+    /// yet is the mismatch: a sequential connector that reorders its
+    /// requests fails its replay.
     pub(super) fn answer(
         &self,
         request: TapedRequest,
@@ -49,8 +50,17 @@ impl Tape {
             Some(call) => {
                 let held = call.exchanges.len();
                 c.taken.resize(held, false);
+                let first = (0..held).find(|i| !c.taken[*i]);
                 let open = || (0..held).filter(|i| !c.taken[*i]);
+                // The first open exchange, or one recorded in flight with
+                // it (every exchange between them was, too).
+                let reachable = |i: &usize| {
+                    first.is_some_and(|f| {
+                        *i == f || call.exchanges[f + 1..=*i].iter().all(|e| e.in_flight)
+                    })
+                };
                 let same = open()
+                    .filter(reachable)
                     .find(|i| request_difference(&call.exchanges[*i].request, &request).is_none());
                 match (same, open().next()) {
                     (Some(i), _) => {

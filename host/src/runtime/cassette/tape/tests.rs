@@ -43,9 +43,30 @@ async fn concurrent_requests_meet_their_own_answers_and_a_stranger_is_named() {
     }
     recorder.end(false, &|| Value::Null, &|| Value::Null);
 
-    // Played back in the other order (as two fetch() calls in flight may
-    // be): each request gets its own response.
+    // Recorded one after the other: played back in the other order, the
+    // first request is the mismatch (a sequential connector that reorders
+    // its requests fails its replay).
     let player = Tape::player(recorder.cassette());
+    player.begin("fetch", &|| Value::Null);
+    let live = |_| async { panic!("a replay sends nothing") };
+    let r = player
+        .exchange(get("https://api.test/b"), &blobs, live)
+        .await;
+    assert!(matches!(r, Err(HttpError::Denied(_))), "{r:?}");
+    player.end(false, &|| Value::Null, &|| Value::Null);
+    assert!(
+        player
+            .finish()
+            .unwrap_err()
+            .what
+            .contains("request 1 differs")
+    );
+
+    // Recorded in flight together (as two fetch() calls may be): played
+    // back in the other order, each request gets its own response.
+    let mut cassette = recorder.cassette();
+    cassette.calls[0].exchanges[1].in_flight = true;
+    let player = Tape::player(cassette.clone());
     player.begin("fetch", &|| Value::Null);
     let live = |_| async { panic!("a replay sends nothing") };
     for page in ["b", "a"] {
@@ -58,7 +79,7 @@ async fn concurrent_requests_meet_their_own_answers_and_a_stranger_is_named() {
 
     // A request the cassette does not hold: compared with the first one
     // not answered yet, and named.
-    let player = Tape::player(recorder.cassette());
+    let player = Tape::player(cassette);
     player.begin("fetch", &|| Value::Null);
     let r = player
         .exchange(get("https://api.test/b"), &blobs, live)
@@ -106,4 +127,33 @@ fn a_cassette_keeps_the_connectors_limits_and_only_when_set() {
         SharedRedactor::default(),
     );
     assert!(!tape.cassette().to_json().contains("limits"));
+}
+
+#[tokio::test]
+async fn requests_made_while_another_is_out_are_marked_in_flight() {
+    let blobs = BlobStore::new(0, Vec::new());
+    let recorder = Tape::recorder();
+    recorder.begin("fetch", &|| Value::Null);
+    let slow = |body: &'static str| {
+        move |_| async move {
+            tokio::task::yield_now().await;
+            answer(body)
+        }
+    };
+    let (a, b) = tokio::join!(
+        recorder.exchange(get("https://api.test/a"), &blobs, slow("a")),
+        recorder.exchange(get("https://api.test/b"), &blobs, slow("b")),
+    );
+    assert!(a.is_ok() && b.is_ok());
+    recorder
+        .exchange(get("https://api.test/c"), &blobs, slow("c"))
+        .await
+        .unwrap();
+    recorder.end(false, &|| Value::Null, &|| Value::Null);
+    let flags: Vec<bool> = recorder.cassette().calls[0]
+        .exchanges
+        .iter()
+        .map(|e| e.in_flight)
+        .collect();
+    assert_eq!(flags, [false, true, false]);
 }
