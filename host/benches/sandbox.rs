@@ -15,7 +15,7 @@
 //!    pages to a file of JSON lines vs a native client fetching the same
 //!    pages and writing the same lines;
 //! 7. the Python and JavaScript connectors (`python-json`, `js-json`, and
-//!    `js-fetch`, which reads through `fetch()`)
+//!    `python-urllib` and `js-fetch`, which read through `urllib` and `fetch()`)
 //!    against the Rust `http-json` on the same pages: size, compile time,
 //!    cold and warm call latency, records/s.
 
@@ -700,6 +700,16 @@ async fn languages(server: &Server) -> Vec<Row> {
                 "python3",
                 "sdk/python/build.py",
                 "guests/python-json",
+            ),
+            simple.clone(),
+        ),
+        (
+            "python-urllib (componentize-py, urllib over wasi:http)",
+            other_language(
+                "python-urllib",
+                "python3",
+                "sdk/python/build.py",
+                "guests/python-urllib",
             ),
             simple.clone(),
         ),

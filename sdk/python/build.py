@@ -8,7 +8,12 @@ implements the connector. The first run creates a venv with
 componentize-py (pinned below) in the toolchain directory (default
 `<repo>/target/python-toolchain`); later runs reuse it. The component targets
 the world `sandboxed-connector` of `<repo>/wit/0.2.0`, with `sdk/python`
-(the `wharf_sdk` package) and `<app_dir>` on the Python path.
+(the `wharf_sdk` package) and `<app_dir>` on the Python path, and imports
+`wasi:http/outgoing-handler` too (so `urllib.request` works, see
+`wharf_sdk/wasi_http.py`) when the WIT of wasi:http is found: it is taken from
+the `wasmtime-wasi-http` crate Wharf is built with (in cargo's registry once
+Wharf was built or `cargo fetch` ran); without it the build goes on without
+wasi:http and says so.
 
 The build is skipped when `<out.wasm>` is newer than every input: the `.py`
 files under `<app_dir>` and `sdk/python`, and the WIT files. Exits non-zero,
@@ -33,6 +38,51 @@ REPO = SDK_DIR.parent.parent
 WIT_DIR = REPO / "wit" / "0.2.0"
 
 
+def wasi_http_wit() -> Path | None:
+    """The `wit/deps` of the wasmtime-wasi-http crate in Cargo.lock, if cargo
+    has its source."""
+    lock = REPO / "Cargo.lock"
+    if not lock.is_file():
+        return None
+    text = lock.read_text()
+    marker = 'name = "wasmtime-wasi-http"\nversion = "'
+    at = text.find(marker)
+    if at < 0:
+        return None
+    version = text[at + len(marker):].split('"', 1)[0]
+    home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    for deps in sorted(home.glob(f"registry/src/*/wasmtime-wasi-http-{version}/wit/deps")):
+        if (deps / "http.wit").is_file():
+            return deps
+    return None
+
+
+def wit_dir(work: Path) -> tuple[Path, str]:
+    """The WIT directory and world to build against: the contract, with
+    wasi:http's outgoing handler when its WIT is found."""
+    deps = wasi_http_wit()
+    if deps is None:
+        print("build.py: note: the WIT of wasi:http was not found (run `cargo fetch` in the "
+              "Wharf repository); building without it, so urllib.request cannot reach the network",
+              flush=True)
+        return WIT_DIR, WORLD
+    version = (deps / "http.wit").read_text().split("package wasi:http@", 1)[1].split(";", 1)[0]
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "deps" / "wharf-connector").mkdir(parents=True)
+    for f in WIT_DIR.glob("*.wit"):
+        shutil.copy(f, work / "deps" / "wharf-connector" / f.name)
+    for f in deps.glob("*.wit"):
+        shutil.copy(f, work / "deps" / f.name)
+    (work / "world.wit").write_text(
+        "package wharf:python-connector;\n\n"
+        "/// A Python connector: the contract, and wasi:http's outgoing requests.\n"
+        "world python-connector {\n"
+        f"  include wharf:connector/{WORLD}@0.2.0;\n"
+        f"  import wasi:http/outgoing-handler@{version};\n"
+        "}\n")
+    return work, "python-connector"
+
+
 def inputs(app_dir: Path) -> list[Path]:
     """Every file the component is built from."""
     files: list[Path] = []
@@ -41,6 +91,7 @@ def inputs(app_dir: Path) -> list[Path]:
             if "__pycache__" not in p.parts:
                 files.append(p)
     files.extend(p for p in WIT_DIR.rglob("*.wit"))
+    files.append(REPO / "Cargo.lock")  # which wasi:http
     return files
 
 
@@ -107,7 +158,8 @@ def main() -> None:
     exe = toolchain(args.toolchain.resolve())
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    cmd = [str(exe), "-q", "-d", str(WIT_DIR), "-w", WORLD, "componentize",
+    wit, world = wit_dir(args.toolchain.resolve() / f"wit-{os.getpid()}")
+    cmd = [str(exe), "-q", "-d", str(wit), "-w", world, "componentize",
            "-p", str(SDK_DIR), "-p", str(app_dir), "-o", str(tmp), "app"]
     print(f"build.py: componentizing {app_dir} -> {out}", flush=True)
     t = time.monotonic()
@@ -120,6 +172,8 @@ def main() -> None:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            cwd=app_dir, env=env)
     finally:
+        if wit != WIT_DIR:
+            shutil.rmtree(wit, ignore_errors=True)
         # componentize-py's pre-initialisation writes __pycache__ into the
         # source folders; remove the ones this build created.
         for d in pycaches(app_dir) - caches_before:

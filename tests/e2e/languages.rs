@@ -44,6 +44,17 @@ pub(crate) static PYTHON: Guest = Guest {
     after: None,
 };
 
+/// The Python twin written with the standard library's `urllib.request`
+/// (over wasi:http).
+pub(crate) static PYTHON_URLLIB: Guest = Guest {
+    name: "python-urllib",
+    tool: "python3",
+    script: "sdk/python/build.py",
+    source: "guests/python-urllib",
+    cell: &PYTHON_URLLIB_BUILT,
+    after: Some(&PYTHON),
+};
+
 pub(crate) static JAVASCRIPT: Guest = Guest {
     name: "js-json",
     tool: "node",
@@ -74,6 +85,7 @@ pub(crate) static JAVASCRIPT_HOSTILE: Guest = Guest {
 };
 
 static PYTHON_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
+static PYTHON_URLLIB_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 static JAVASCRIPT_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 static JAVASCRIPT_FETCH_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 static JAVASCRIPT_HOSTILE_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
@@ -240,6 +252,13 @@ async fn a_javascript_connector_passes_the_shared_scenario() {
     scenario(&JAVASCRIPT).await;
 }
 
+/// `urllib.request` goes through wasi:http, which the host serves with the
+/// same checks as `http.send`: the same scenario holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_connector_using_urllib_passes_the_shared_scenario() {
+    scenario(&PYTHON_URLLIB).await;
+}
+
 /// `fetch()` goes through wasi:http, which the host serves with the same
 /// checks as `http.send`: the same scenario holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +268,8 @@ async fn a_javascript_connector_using_fetch_passes_the_shared_scenario() {
 
 /// The Rust connector of the same shape, through the same scenario's
 /// first steps, for comparison in the benchmarks: the three languages (and
-/// JavaScript through `fetch()`) agree on the records.
+/// JavaScript through `fetch()`, Python through `urllib`) agree on the
+/// records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_languages_read_the_same_records() {
     let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
@@ -260,6 +280,7 @@ async fn the_three_languages_read_the_same_records() {
         (built(&PYTHON).await, config(&src.url("/api"))),
         (built(&JAVASCRIPT).await, config(&src.url("/api"))),
         (built(&JAVASCRIPT_FETCH).await, config(&src.url("/api"))),
+        (built(&PYTHON_URLLIB).await, config(&src.url("/api"))),
         (
             guest("http-json"),
             json!({"base_url": src.url("/api"),
@@ -308,7 +329,9 @@ async fn the_three_languages_read_the_same_records() {
         all.push(records);
     }
     assert_eq!(all[0].len(), 25);
-    assert_eq!(all[0], all[3], "Python and Rust");
-    assert_eq!(all[1], all[3], "JavaScript and Rust");
-    assert_eq!(all[2], all[3], "JavaScript with fetch() and Rust");
+    let rust = all.last().unwrap();
+    assert_eq!(&all[0], rust, "Python and Rust");
+    assert_eq!(&all[1], rust, "JavaScript and Rust");
+    assert_eq!(&all[2], rust, "JavaScript with fetch() and Rust");
+    assert_eq!(&all[3], rust, "Python with urllib and Rust");
 }

@@ -21,7 +21,7 @@ See sdk/python/README.md. `types` is the generated `wit_world.imports.types`
 """
 from __future__ import annotations
 
-from . import _wit, http, log
+from . import _wit, http, log, wasi_http
 from .connector import Connector, config_value
 from .errors import (AuthError, AuthExpired, ConfigError, FatalError, RateLimited,
                      TransientError, Unsupported, WharfError)
@@ -31,6 +31,9 @@ from .records import data, page, pointer, push_result, record, rejection, row_er
 from .spec import secret_spec, spec, stream
 
 types = _wit.types
+
+# urllib.request.urlopen goes over wasi:http, through the host's checks.
+wasi_http.install()
 
 __all__ = [
     "Connector", "config_value",

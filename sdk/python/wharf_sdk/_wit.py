@@ -15,7 +15,12 @@ from typing import Any
 try:
     from componentize_py_types import Err
     from wit_world import exports
-    from wit_world.imports import http, log, types
+    from wit_world.imports import http, log
+
+    try:
+        from wit_world.imports import types
+    except ImportError:  # built with wasi:http, whose `types` takes the plain name away
+        from wit_world.imports import wharf_connector_types as types
 
     AVAILABLE = True
     ConnectorBase: Any = exports.Connector
