@@ -269,9 +269,8 @@ export class Response {
  */
 export async function raiseForFetchStatus(resp) {
   if (resp.status < 400) return resp;
-  const body = ENCODER.encode(await resp.text());
-  const headers = [...resp.headers.entries()];
-  return new Response(resp.status, headers, body, undefined, resp.url ? `GET ${resp.url}` : undefined).raiseForStatus();
+  return new Response(resp.status, [...resp.headers.entries()], await resp.text(), undefined, resp.url || undefined)
+    .raiseForStatus();
 }
 
 // JSON text with every `{` that starts `{{` written `\u007b`, so text from

@@ -96,8 +96,12 @@ static JAVASCRIPT_HOSTILE_BUILT: OnceCell<Vec<u8>> = OnceCell::const_new();
 /// that language call this first, so no two installs race.
 pub(crate) async fn built(g: &'static Guest) -> Vec<u8> {
     if let Some(first) = g.after {
-        Box::pin(built(first)).await;
+        build_once(first).await;
     }
+    build_once(g).await.clone()
+}
+
+async fn build_once(g: &'static Guest) -> &'static Vec<u8> {
     g.cell
         .get_or_init(|| async move {
             let out = PathBuf::from(env!("WHARF_CONNECTORS_DIR")).join(format!("{}.wasm", g.name));
@@ -119,7 +123,6 @@ pub(crate) async fn built(g: &'static Guest) -> Vec<u8> {
             std::fs::read(&out).unwrap()
         })
         .await
-        .clone()
 }
 
 fn config(base_url: &str) -> Value {

@@ -122,7 +122,7 @@ impl WasiState {
 }
 
 /// Link every WASI 0.2 interface, and `wasi:http`'s outgoing requests
-/// (served by the HTTP capability: `super::http::OutgoingHooks`).
+/// (served by the HTTP capability: `super::http::outgoing`).
 pub fn add_to_linker<T>(linker: &mut Linker<T>) -> wasmtime::Result<()>
 where
     T: WasiView + wasmtime_wasi_http::WasiHttpView + 'static,

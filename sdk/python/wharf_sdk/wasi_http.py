@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 try:
-    from componentize_py_types import Err
+    from componentize_py_types import Err, Ok
     from wit_world.imports import outgoing_handler, streams
     from wit_world.imports import wasi_http_types as wasi
 
@@ -44,17 +44,13 @@ _HOST_OWNED = {
 _WRITE_CHUNK = 4096  # the most `blocking-write-and-flush` takes at once
 _READ_CHUNK = 64 << 10
 
-_METHODS: dict[str, Any] = {}
-
-
 def _method(name: str) -> Any:
-    if not _METHODS:
-        _METHODS.update({
-            "GET": wasi.Method_Get(), "HEAD": wasi.Method_Head(), "POST": wasi.Method_Post(),
-            "PUT": wasi.Method_Put(), "DELETE": wasi.Method_Delete(),
-            "OPTIONS": wasi.Method_Options(), "PATCH": wasi.Method_Patch(),
-        })
-    return _METHODS.get(name.upper()) or wasi.Method_Other(name)
+    known = {
+        "GET": wasi.Method_Get, "HEAD": wasi.Method_Head, "POST": wasi.Method_Post,
+        "PUT": wasi.Method_Put, "DELETE": wasi.Method_Delete, "OPTIONS": wasi.Method_Options,
+        "PATCH": wasi.Method_Patch,
+    }.get(name.upper())
+    return known() if known else wasi.Method_Other(name)
 
 
 def _error_text(code: Any) -> str:
@@ -97,11 +93,11 @@ def send(method: str, url: str, headers: list[tuple[str, str]],
         with future.subscribe() as ready:
             ready.block()
         answer = future.get()
-    # option<result<result<incoming-response, error-code>>>
-    if answer is None or isinstance(answer, Err) or isinstance(answer.value, Err):
-        code = answer.value.value if answer is not None and not isinstance(answer, Err) else None
-        raise urllib.error.URLError(_error_text(code) if code is not None else "no response")
-    response = answer.value.value
+    # option<result<result<incoming-response, error-code>>>: the inner result.
+    got = answer.value if isinstance(answer, Ok) else None
+    if not isinstance(got, Ok):
+        raise urllib.error.URLError(_error_text(got.value) if isinstance(got, Err) else "no response")
+    response = got.value
     with response:
         status = response.status()
         with response.headers() as h:

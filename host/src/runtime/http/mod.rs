@@ -40,9 +40,8 @@ use crate::egress::coding;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::blocked_in;
 use crate::model::redact::Redactor;
-pub use outgoing::OutgoingHooks;
 use prepare::Prepared;
-pub use state::{HttpState, Refusals};
+pub use state::HttpState;
 
 const MAX_REDIRECTS: usize = 5;
 

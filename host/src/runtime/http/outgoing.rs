@@ -180,58 +180,32 @@ impl WasiHttpHooks for OutgoingHooks {
     }
 }
 
-/// The contract's request for a `wasi:http` one: the body read whole (at
-/// most `cap` bytes), headers as text, placeholders as the contract writes
-/// them.
+/// The contract's request for a `wasi:http` one: headers as text,
+/// placeholders as the contract writes them, the body read whole (at most
+/// `cap` bytes, held within the call's budget).
 async fn contract_request(
     request: http::Request<WasiBody>,
     cap: usize,
     held: &HeldBytes,
 ) -> Result<Request, WasiHttpError> {
-    let (parts, mut body) = request.into_parts();
-    let mut bytes = Vec::new();
-    let read = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame?;
-            if let Ok(data) = frame.into_data() {
-                if bytes.len() + data.len() > cap {
-                    return Err(WasiHttpError::HttpRequestBodySize(Some(cap as u64)));
-                }
-                if !held.take(data.len()) {
-                    return Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)));
-                }
-                bytes.extend_from_slice(&data);
-            }
-        }
-        Ok(())
-    };
-    if let Err(e) = read.await {
-        held.give_back(bytes.len());
-        return Err(e);
-    }
-    // A body the guest dropped without finishing ends early, as if it had
-    // ended: the length it announced tells.
-    let announced = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|n| n != bytes.len() as u64) {
-        held.give_back(bytes.len());
-        return Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)));
-    }
+    let (parts, body) = request.into_parts();
     let mut headers = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         if CLIENT_SET_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let Ok(value) = value.to_str() else {
-            held.give_back(bytes.len());
-            return Err(WasiHttpError::InternalError(Some(format!(
+        let value = value.to_str().map_err(|_| {
+            WasiHttpError::InternalError(Some(format!(
                 "invalid request: the value of header `{name}` is not text"
-            ))));
-        };
+            )))
+        })?;
         headers.push((name.as_str().to_string(), value.to_string()));
     }
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bytes = read_body(body, cap, announced, held).await?;
     Ok(Request {
         method: parts.method.as_str().to_string(),
         url: unescape_placeholders(&parts.uri.to_string()),
@@ -241,6 +215,44 @@ async fn contract_request(
         sign: None,
         keep_body: false,
     })
+}
+
+/// A request body whole: at most `cap` bytes, each held within the call's
+/// budget (all given back if it fails), and as long as the guest announced
+/// (a body dropped without finishing ends early, as if it had ended).
+async fn read_body(
+    mut body: WasiBody,
+    cap: usize,
+    announced: Option<u64>,
+    held: &HeldBytes,
+) -> Result<Vec<u8>, WasiHttpError> {
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                if bytes.len() + data.len() > cap {
+                    return Err(WasiHttpError::HttpRequestBodySize(Some(cap as u64)));
+                }
+                if !held.take(data.len()) {
+                    return Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)));
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        match announced {
+            Some(n) if n != bytes.len() as u64 => {
+                Err(WasiHttpError::HttpRequestBodySize(Some(bytes.len() as u64)))
+            }
+            _ => Ok(()),
+        }
+    };
+    match read.await {
+        Ok(()) => Ok(bytes),
+        Err(e) => {
+            held.give_back(bytes.len());
+            Err(e)
+        }
+    }
 }
 
 /// `{{secret:NAME}}` in a URL's path, percent-encoded by the guest's URL
@@ -311,17 +323,15 @@ fn wasi_response(
         held,
         length,
     };
-    let keep_length = head;
     let bodiless = matches!(response.status, 100..=199 | 204 | 304);
     let mut builder = http::Response::builder().status(response.status);
     for (name, value) in &response.headers {
-        let is_length = name == "content-length";
-        if name == "transfer-encoding" || (is_length && !keep_length) {
+        if name == "transfer-encoding" || (name == "content-length" && !head) {
             continue;
         }
         builder = builder.header(name, value);
     }
-    if !keep_length && !bodiless {
+    if !head && !bodiless {
         builder = builder.header(http::header::CONTENT_LENGTH, length);
     }
     builder
