@@ -685,55 +685,56 @@ fn other_language(name: &str, tool: &str, script: &str, source: &str) -> Vec<u8>
 async fn languages(server: &Server) -> Vec<Row> {
     let base = server.origin.clone();
     let simple = json!({"base_url": base, "path": "/items", "records": "/data", "key": "id", "page_size": PAGE});
-    let connectors = [
-        (
-            "http-json (Rust)",
-            guest("http-json"),
-            json!({"base_url": base, "headers": {"Authorization": "Bearer {{secret:api_token}}"},
-            "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
-                "pagination": {"type": "page_number", "size": PAGE}}}}),
-        ),
+    // `WHARF_BENCH_LANGS=python-json,js-json` measures only those (Rust's
+    // `http-json`, the reference, always runs), e.g. under a profiler.
+    let wanted = std::env::var("WHARF_BENCH_LANGS").unwrap_or_default();
+    let wanted = |name: &str| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == name);
+    let others = [
         (
             "python-json (componentize-py)",
-            other_language(
-                "python-json",
-                "python3",
-                "sdk/python/build.py",
-                "guests/python-json",
-            ),
-            simple.clone(),
+            "python-json",
+            "python3",
+            "sdk/python/build.py",
+            "guests/python-json",
         ),
         (
             "python-urllib (componentize-py, urllib over wasi:http)",
-            other_language(
-                "python-urllib",
-                "python3",
-                "sdk/python/build.py",
-                "guests/python-urllib",
-            ),
-            simple.clone(),
+            "python-urllib",
+            "python3",
+            "sdk/python/build.py",
+            "guests/python-urllib",
         ),
         (
             "js-json (ComponentizeJS)",
-            other_language(
-                "js-json",
-                "node",
-                "sdk/js/build.mjs",
-                "guests/js-json/connector.js",
-            ),
-            simple.clone(),
+            "js-json",
+            "node",
+            "sdk/js/build.mjs",
+            "guests/js-json/connector.js",
         ),
         (
             "js-fetch (ComponentizeJS, fetch() over wasi:http)",
-            other_language(
-                "js-fetch",
-                "node",
-                "sdk/js/build.mjs",
-                "guests/js-fetch/connector.js",
-            ),
-            simple,
+            "js-fetch",
+            "node",
+            "sdk/js/build.mjs",
+            "guests/js-fetch/connector.js",
         ),
     ];
+    let mut connectors = vec![(
+        "http-json (Rust)",
+        guest("http-json"),
+        json!({"base_url": base, "headers": {"Authorization": "Bearer {{secret:api_token}}"},
+        "streams": {"items": {"path": "/items", "records": "/data", "key": "id",
+            "pagination": {"type": "page_number", "size": PAGE}}}}),
+    )];
+    for (label, name, tool, script, source) in others {
+        if wanted(name) {
+            connectors.push((
+                label,
+                other_language(name, tool, script, source),
+                simple.clone(),
+            ));
+        }
+    }
     let mut measured = Vec::new();
     for (label, bytes, config) in connectors {
         // No artifact cache: the compile is measured.

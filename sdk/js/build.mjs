@@ -176,6 +176,61 @@ async function checkImports(toolchain, wasm) {
   return imports;
 }
 
+// ComponentizeJS 0.23's generated bindings pass every string to the host
+// through `_utf8AllocateAndEncode`, which first counts the UTF-8 length in a
+// JavaScript loop over each character. Inside the component that loop runs in
+// SpiderMonkey's interpreter: for a page of 100 records of 1 KiB it was ~80% of
+// a `fetch` call (perf, docs/performance.md). The function below encodes with
+// `TextEncoder.encodeInto` straight into guest memory (`encode` and a copy
+// cost 6 µs per KiB, `encodeInto` 1 µs); it is put in place of the generated
+// one by wrapping the splicer that writes the bindings (0.19 did the same).
+// If the generated function is not the expected one (a newer ComponentizeJS),
+// the bindings are left as they are and the build says so.
+const SLOW_ENCODE = /function _utf8AllocateAndEncode\(s, realloc, memory\) \{\n[\s\S]*?\n\}\n/;
+const FAST_ENCODE = `function _utf8AllocateAndEncode(s, realloc, memory) {
+  if (typeof s !== 'string') {
+    throw new TypeError('expected a string, received [' + typeof s + ']');
+  }
+  if (s.length === 0) { return { ptr: 1, len: 0 }; }
+  // Wharf's build (sdk/js/build.mjs): encoded natively into guest memory, no
+  // per-character loop. One byte per UTF-16 unit first (enough for ASCII);
+  // the rest, if any, with room for three bytes per unit.
+  let cap = s.length;
+  let ptr = realloc(0, 0, 1, cap);
+  let { read, written } = TEXT_ENCODER_UTF8.encodeInto(s, new Uint8Array(memory.buffer, ptr, cap));
+  if (read < s.length) {
+    const need = written + (s.length - read) * 3;
+    ptr = realloc(ptr, cap, 1, need);
+    cap = need;
+    const rest = TEXT_ENCODER_UTF8.encodeInto(s.slice(read), new Uint8Array(memory.buffer, ptr + written, cap - written));
+    if (read + rest.read !== s.length) {
+      throw new Error('failed to encode whole string');
+    }
+    written += rest.written;
+  }
+  return { ptr, len: written };
+}
+`;
+
+/** Wrap ComponentizeJS's splicer so the bindings encode strings natively. */
+async function encodeStringsNatively(toolchain) {
+  const pkg = join(toolchain, 'node_modules', ...COMPONENTIZE_JS.split('/'));
+  const { splicer } = await import(pathToFileURL(join(pkg, 'lib', 'spidermonkey-embedding-splicer.js')).href);
+  const state = { patched: false, why: 'the bindings encode strings with ComponentizeJS\'s own per-character loop' };
+  const splice = splicer.spliceBindings;
+  splicer.spliceBindings = (...args) => {
+    const result = splice(...args);
+    const found = result.jsBindings.match(SLOW_ENCODE);
+    if (!found || !found[0].includes('charCodeAt') || /codepoints\b/.test(result.jsBindings.replace(found[0], ''))) {
+      state.why += ' (its generated encoder is not the one this build replaces)';
+      return result;
+    }
+    state.patched = true;
+    return { ...result, jsBindings: result.jsBindings.replace(SLOW_ENCODE, FAST_ENCODE) };
+  };
+  return state;
+}
+
 async function main() {
   const t0 = Date.now();
   const { source, out, toolchain, force } = parseArgs(process.argv.slice(2));
@@ -202,6 +257,7 @@ async function main() {
   process.chdir(root);
 
   const { componentize } = await importFromToolchain(toolchain, COMPONENTIZE_JS);
+  const fastStrings = await encodeStringsNatively(toolchain);
   const tb = Date.now();
   let component;
   try {
@@ -226,6 +282,7 @@ async function main() {
   const wasi = imports.filter((i) => i.startsWith('wasi:')).map((i) => i.replace(/^wasi:|@.*$/g, ''));
   console.log(`built ${out}: ${(component.length / 1048576).toFixed(1)} MiB from ${shown} ` +
     `in ${buildTime} (total ${secs(t0)})`);
+  if (!fastStrings.patched) console.log(`note: ${fastStrings.why}`);
   console.log(`imports: ${imports.filter((i) => i.startsWith('wharf:')).length} wharf:connector interfaces; ` +
     `WASI ${wasi.join(', ')}`);
 }

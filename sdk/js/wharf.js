@@ -439,14 +439,20 @@ export function rowError(stream, row, message, { field } = {}) {
  * pending (seconds to wait for data still being prepared), rowErrors.
  */
 export function page(records = [], { cursor, more = false, pending, rowErrors = [] } = {}) {
-  return {
-    records: records.map(normRecord),
+  const p = {
+    records: Object.freeze(records.map(normRecord)),
     cursor: cursor === undefined || cursor === null ? undefined : String(cursor),
     more: Boolean(more),
     pending: pending === undefined || pending === null ? undefined : toU32(pending, 0),
     rowErrors: rowErrors.map((e) => rowError(e.stream, e.row, e.message, e)),
   };
+  PAGES.add(p);
+  return p;
 }
+
+// Pages made by page(), whose records are checked already (and frozen):
+// `fetch` returns them as they are instead of checking every record again.
+const PAGES = new WeakSet();
 
 function normRecord(r) {
   if (r === null || typeof r !== 'object' || typeof r.stream !== 'string' || r.data === undefined) {
@@ -603,13 +609,22 @@ export function connector(impl) {
     }
     return parseConfig(text, schema);
   };
+  // Built now, at build time: ComponentizeJS snapshots the module after it
+  // has run, so every call (each in a fresh instance) starts with the spec
+  // and the config schema parsed. A spec that cannot be built yet (it calls
+  // the host, say) is built at the call that needs it, as before.
+  let early;
+  try { early = theSpec(); } catch { early = undefined; }
+  if (early !== undefined) {
+    try { schema = JSON.parse(early.configSchema); } catch { schema = {}; }
+  }
   const out = {
     spec: () => theSpec(),
   };
   const shape = {
     check: () => undefined,
     discover: (v) => (v ?? []).map(stream),
-    fetch: (v) => (Array.isArray(v) ? page(v) : page(v?.records ?? [], v ?? {})),
+    fetch: (v) => (PAGES.has(v) ? v : Array.isArray(v) ? page(v) : page(v?.records ?? [], v ?? {})),
     map: (v) => (v ?? []).map(normRecord),
     push: pushResult,
     receive: (v) => (v ?? []).map(normRecord),
