@@ -47,15 +47,15 @@ class Settings:
         if self.records and not self.records.startswith("/"):
             raise ConfigError("`records` must be a JSON pointer: empty or starting with `/`")
 
-    def get_page(self, page: int) -> list[Any]:
-        """The items of page `page` (error statuses raised)."""
+    def get_page(self, page: int) -> list[wharf.RawItem]:
+        """The items of page `page`, each with its text (error statuses raised)."""
         resp = wharf.get(
             f"{self.base_url}{self.path}",
             query={self.page_param: page, self.size_param: self.page_size},
             headers={"Accept": "application/json", "Authorization": wharf.bearer("api_token")},
         ).raise_for_status()
-        items = wharf.pointer(resp.json(), self.records)
-        if not isinstance(items, list):
+        items = resp.items(self.records)
+        if items is None:
             raise FatalError(f"no array at `records` pointer {self.records!r} (page {page})")
         return items
 
@@ -88,9 +88,10 @@ class Connector(wharf.Connector):
         except ValueError:
             raise FatalError(f"bad cursor `{cursor}`") from None
         items = s.get_page(page)
+        # Each item's own text goes out as it came: not printed again.
         records = [
-            wharf.record(stream, item,
-                         key=item.get(s.key) if s.key and isinstance(item, dict) else None)
+            wharf.record(stream, item.text,
+                         key=item.value.get(s.key) if s.key and isinstance(item.value, dict) else None)
             for item in items
         ]
         more = len(records) == s.page_size

@@ -272,10 +272,26 @@ async fn a_javascript_connector_using_fetch_passes_the_shared_scenario() {
 /// The Rust connector of the same shape, through the same scenario's
 /// first steps, for comparison in the benchmarks: the three languages (and
 /// JavaScript through `fetch()`, Python through `urllib`) agree on the
-/// records.
+/// records. Names outside ASCII (two- and three-byte UTF-8, a surrogate pair
+/// in JavaScript, escapes) cross each language's string encoding, which
+/// `sdk/js/build.mjs` replaces in ComponentizeJS's bindings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_languages_read_the_same_records() {
-    let items: Vec<Item> = (1..=25).map(|i| Item::new(i, i)).collect();
+    let names = [
+        "Élément",
+        "✓ done",
+        "🚢 at the wharf",
+        "埠頭",
+        "tab\tquote\"back\\slash",
+        "a\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}",
+    ];
+    let items: Vec<Item> = (1..=25)
+        .map(|i| {
+            let mut item = Item::new(i, i);
+            item.name = format!("{} {i}", names[i as usize % names.len()]);
+            item
+        })
+        .collect();
     let (src, _) = fakes::source(items, Some(TOKEN)).await;
     let rt = crate::support::runtime();
     let mut all = Vec::new();
@@ -337,4 +353,22 @@ async fn the_three_languages_read_the_same_records() {
     assert_eq!(&all[1], rust, "JavaScript and Rust");
     assert_eq!(&all[2], rust, "JavaScript with fetch() and Rust");
     assert_eq!(&all[3], rust, "Python with urllib and Rust");
+}
+
+/// The Python SDK's own unit tests (`sdk/python/tests`): among them the
+/// differential test of `items_at`, the raw-record path of `python-json`,
+/// against parsing everything with `json.loads`.
+#[test]
+fn the_python_sdk_unit_tests_pass() {
+    let out = std::process::Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "sdk/python/tests", "-v"])
+        .current_dir(root())
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("test_same_items_as_parsing_everything"),
+        "{text}"
+    );
 }

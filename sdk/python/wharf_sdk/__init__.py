@@ -27,7 +27,8 @@ from .errors import (AuthError, AuthExpired, ConfigError, FatalError, RateLimite
                      TransientError, Unsupported, WharfError)
 from .http import (Response, basic, bearer, delete, get, oauth_bearer, patch, post, put, secret,
                    send)
-from .records import data, page, pointer, push_result, record, rejection, row_error
+from .records import (RawItem, data, items_at, page, pointer, push_result, record, rejection,
+                      row_error)
 from .spec import secret_spec, spec, stream
 
 types = _wit.types
@@ -41,6 +42,7 @@ __all__ = [
     "FatalError", "Unsupported",
     "http", "log", "Response", "send", "get", "post", "put", "patch", "delete",
     "secret", "bearer", "basic", "oauth_bearer",
-    "record", "data", "page", "row_error", "push_result", "rejection", "pointer",
+    "record", "data", "page", "row_error", "push_result", "rejection", "pointer", "items_at",
+    "RawItem",
     "spec", "stream", "secret_spec", "types",
 ]

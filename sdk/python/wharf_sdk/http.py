@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from . import _wit
 from .errors import AuthError, FatalError, RateLimited, TransientError, from_http_error
+from .records import RawItem, items_at
 
 Headers = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
 Query = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
@@ -128,6 +129,16 @@ class Response:
         try:
             return _json.loads(self.body)
         except ValueError as e:
+            raise FatalError(f"response (status {self.status}) is not JSON: {e}") from None
+
+    def items(self, ptr: str = "") -> list[RawItem] | None:
+        """The items of the JSON array at pointer `ptr` of the body, each with
+        its text as the body spells it (`records.items_at`), or None if there
+        is no array there; `FatalError` if the body is not JSON. Pass
+        `item.text` to `record` to send an item without printing it again."""
+        try:
+            return items_at(self.body, ptr)
+        except (_json.JSONDecodeError, UnicodeDecodeError) as e:
             raise FatalError(f"response (status {self.status}) is not JSON: {e}") from None
 
     def retry_after(self) -> int | None:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+import re
+from typing import Any, Iterable, NamedTuple
 
 from . import _wit
 from .errors import FatalError
@@ -10,22 +11,30 @@ from .errors import FatalError
 _MISSING = object()
 
 
-def record(stream: str, data: dict[str, Any], key: Any = None, op: str = "upsert",
+def record(stream: str, data: dict[str, Any] | str, key: Any = None, op: str = "upsert",
            blob: str | None = None) -> Any:
     """A `types.Record` of `stream` whose data is `data` as JSON text.
 
-    `key` (turned into text) identifies the record for upserts and deletes;
-    `op` is `"upsert"` or `"delete"`; `blob` names a blob that belongs to it.
+    `data` is a dict, or the JSON text of an object as it came (`RawItem.text`
+    from `items_at`/`Response.items`: sent as it is, not parsed and printed
+    again; the host checks it is one JSON object). `key` (turned into text)
+    identifies the record for upserts and deletes; `op` is `"upsert"` or
+    `"delete"`; `blob` names a blob that belongs to it.
     """
     _wit.need()
-    if not isinstance(data, dict):
-        raise FatalError(f"record data must be a JSON object (a dict), not {type(data).__name__}")
     if op not in ("upsert", "delete"):
         raise FatalError(f"record op must be 'upsert' or 'delete', not {op!r}")
-    try:
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise FatalError(f"record of `{stream}` is not JSON: {e}") from None
+    if isinstance(data, str):
+        if not data.lstrip(" \t\n\r").startswith("{"):
+            raise FatalError(f"record data must be a JSON object, not {data[:40]!r}")
+        text = data
+    elif not isinstance(data, dict):
+        raise FatalError(f"record data must be a JSON object (a dict), not {type(data).__name__}")
+    else:
+        try:
+            text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise FatalError(f"record of `{stream}` is not JSON: {e}") from None
     return _wit.types.Record(stream=stream, key=None if key is None else _key(key),
                              op=_wit.types.Op.UPSERT if op == "upsert" else _wit.types.Op.DELETE,
                              data=text, blob=blob)
@@ -107,3 +116,112 @@ def pointer(doc: Any, ptr: str, default: Any = None) -> Any:
         else:
             return default
     return doc
+
+
+class RawItem(NamedTuple):
+    """An item of a JSON array: its text as the document spells it, and its value."""
+
+    text: str
+    value: Any
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# The C scanner behind json.loads, without NaN and Infinity (not JSON, and
+# `record` would refuse them).
+_scan = json.JSONDecoder(parse_constant=_no_constant).scan_once
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _value(s: str, i: int) -> tuple[Any, int]:
+    try:
+        return _scan(s, i)
+    except StopIteration as e:
+        raise json.JSONDecodeError("Expecting value", s, e.value) from None
+
+
+def _expect(s: str, i: int, what: str) -> int:
+    if not s.startswith(what, i):
+        raise json.JSONDecodeError(f"Expecting {what!r} delimiter", s, i)
+    return _WS.match(s, i + 1).end()
+
+
+def _walk(s: str, i: int, tokens: list[str], k: int) -> tuple[int, list[RawItem] | None]:
+    """Read the value at `s[i]`, following `tokens[k:]` into it. Returns where
+    the value ends and, if the pointer leads to an array, its items."""
+    if k == len(tokens) and s.startswith("[", i):
+        items: list[RawItem] = []
+        i = _WS.match(s, i + 1).end()
+        if s.startswith("]", i):
+            return i + 1, items
+        while True:
+            value, end = _value(s, i)
+            items.append(RawItem(s[i:end], value))
+            i = _WS.match(s, end).end()
+            if s.startswith("]", i):
+                return i + 1, items
+            i = _expect(s, i, ",")
+    if k == len(tokens) or not s.startswith(("{", "["), i):
+        return _value(s, i)[1], None
+    token, found = tokens[k], None
+    if s.startswith("{", i):
+        i = _WS.match(s, i + 1).end()
+        if s.startswith("}", i):
+            return i + 1, None
+        while True:
+            if not s.startswith('"', i):
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", s, i)
+            name, i = _value(s, i)
+            i = _expect(s, _WS.match(s, i).end(), ":")
+            if name == token:
+                # A later duplicate wins, as in json.loads.
+                i, found = _walk(s, i, tokens, k + 1)
+            else:
+                i = _value(s, i)[1]
+            i = _WS.match(s, i).end()
+            if s.startswith("}", i):
+                return i + 1, found
+            i = _expect(s, i, ",")
+    index = int(token) if token.isascii() and token.isdigit() and (token == "0" or token[0] != "0") else -1
+    i, n = _WS.match(s, i + 1).end(), 0
+    if s.startswith("]", i):
+        return i + 1, None
+    while True:
+        if n == index:
+            i, found = _walk(s, i, tokens, k + 1)
+        else:
+            i = _value(s, i)[1]
+        n += 1
+        i = _WS.match(s, i).end()
+        if s.startswith("]", i):
+            return i + 1, found
+        i = _expect(s, i, ",")
+
+
+def items_at(document: str | bytes, ptr: str) -> list[RawItem] | None:
+    """The items of the JSON array at pointer `ptr` in `document`, each with
+    its own text sliced from the document, or None if `ptr` does not lead to
+    an array.
+
+    The same as `pointer(json.loads(document), ptr)`, but each item keeps its
+    text, so `record(stream, item.text, key=...)` sends it without printing
+    it again (a Python connector's largest cost after parsing). The whole
+    document is checked: `json.JSONDecodeError` (a `ValueError`) if it is not
+    JSON. A pointer not starting with `/` raises `ValueError`.
+
+    >>> [it.text for it in items_at('{"data": [{"a": 1}, {"b": [2]}]}', "/data")]
+    ['{"a": 1}', '{"b": [2]}']
+    """
+    if ptr != "" and not ptr.startswith("/"):
+        raise ValueError(f"JSON pointer must be empty or start with '/': {ptr!r}")
+    s = document if isinstance(document, str) else \
+        bytes(document).decode(json.detect_encoding(document), "surrogatepass")
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in ptr[1:].split("/")] if ptr else []
+    i = _WS.match(s, 0).end()
+    end, found = _walk(s, i, tokens, 0)
+    end = _WS.match(s, end).end()
+    if end != len(s):
+        raise json.JSONDecodeError("Extra data", s, end)
+    return found
