@@ -18,6 +18,10 @@
 //!    `python-urllib` and `js-fetch`, which read through `urllib` and `fetch()`)
 //!    against the Rust `http-json` on the same pages: size, compile time,
 //!    cold and warm call latency, records/s.
+//!
+//! One file though over 600 lines: one `cargo bench` target whose parts
+//! share one loopback server and the helpers above them; each part is one
+//! function, run alone with `WHARF_BENCH=<part>`.
 
 #[path = "sync/upstream.rs"]
 mod upstream;

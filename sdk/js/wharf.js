@@ -13,6 +13,10 @@
 // (`connector` is also exported as `defineConnector`, for a named import that
 // does not clash with the `connector` export.)
 //
+// One file though over 600 lines: authors copy or import it as one module
+// (a component has no node_modules), and its parts (HTTP, records, spec,
+// config, the export wrapper) are sections below.
+//
 // Conventions (the same as the Rust SDK, sdk/src):
 // - Errors: throw ConfigError, AuthError, AuthExpired, RateLimited(seconds),
 //   TransientError, FatalError or Unsupported; `connector()` turns them into
