@@ -177,16 +177,49 @@ async function checkImports(toolchain, wasm) {
 }
 
 // ComponentizeJS 0.23's generated bindings pass every string to the host
-// through `_utf8AllocateAndEncode`, which first counts the UTF-8 length in a
-// JavaScript loop over each character. Inside the component that loop runs in
-// SpiderMonkey's interpreter: for a page of 100 records of 1 KiB it was ~80% of
-// a `fetch` call (perf, docs/performance.md). The function below encodes with
-// `TextEncoder.encodeInto` straight into guest memory (`encode` and a copy
-// cost 6 µs per KiB, `encodeInto` 1 µs); it is put in place of the generated
-// one by wrapping the splicer that writes the bindings (0.19 did the same).
-// If the generated function is not the expected one (a newer ComponentizeJS),
-// the bindings are left as they are and the build says so.
-const SLOW_ENCODE = /function _utf8AllocateAndEncode\(s, realloc, memory\) \{\n[\s\S]*?\n\}\n/;
+// through `_utf8AllocateAndEncode` (SLOW_ENCODE, quoted whole below), which
+// first counts the UTF-8 length in a JavaScript loop over each character.
+// Inside the component that loop runs in SpiderMonkey's interpreter: for a
+// page of 100 records of 1 KiB it was ~80% of a `fetch` call (perf,
+// docs/performance.md). FAST_ENCODE encodes with `TextEncoder.encodeInto`
+// straight into guest memory (`encode` and a copy cost 6 µs per KiB inside
+// the guest, `encodeInto` 1 µs). It is put in place of the generated one by
+// wrapping the splicer that writes the bindings, only if the generated text is
+// exactly SLOW_ENCODE (the pinned ComponentizeJS): otherwise the bindings are
+// left as they are and the build says so.
+const SLOW_ENCODE = `function _utf8AllocateAndEncode(s, realloc, memory) {
+  if (typeof s !== 'string') {
+    throw new TypeError('expected a string, received [' + typeof s + ']');
+  }
+  if (s.length === 0) { return { ptr: 1, len: 0 }; }
+  // Compute the exact allocation size up front. Some older preview1
+  // adapters only support an initial allocation, not a subsequent shrink.
+  let len = 0;
+  let codepoints = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    codepoints++;
+    if (ch < 0x80) { len += 1; }
+    else if (ch < 0x800) { len += 2; }
+    else if (ch >= 0xd800 && ch <= 0xdbff &&
+    i + 1 < s.length &&
+    (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      len += 4;
+      i++;
+    } else { len += 3; }
+  }
+  const ptr = realloc(0, 0, 1, len);
+  const { read, written } = TEXT_ENCODER_UTF8.encodeInto(
+  s,
+  new Uint8Array(memory.buffer, ptr, len),
+  );
+  if (read !== s.length || written !== len) {
+    throw new Error('failed to encode whole string');
+  }
+  const res = { ptr, len, codepoints };
+  return res;
+}
+`;
 const FAST_ENCODE = `function _utf8AllocateAndEncode(s, realloc, memory) {
   if (typeof s !== 'string') {
     throw new TypeError('expected a string, received [' + typeof s + ']');
@@ -194,19 +227,20 @@ const FAST_ENCODE = `function _utf8AllocateAndEncode(s, realloc, memory) {
   if (s.length === 0) { return { ptr: 1, len: 0 }; }
   // Wharf's build (sdk/js/build.mjs): encoded natively into guest memory, no
   // per-character loop. One byte per UTF-16 unit first (enough for ASCII);
-  // the rest, if any, with room for three bytes per unit.
+  // if that was not enough, again into a fresh allocation with room for the
+  // worst case (three bytes per remaining unit). Fresh, not grown: realloc of
+  // an earlier pointer searches this call's allocations, and the first buffer
+  // is freed with the rest when the call ends.
   let cap = s.length;
   let ptr = realloc(0, 0, 1, cap);
   let { read, written } = TEXT_ENCODER_UTF8.encodeInto(s, new Uint8Array(memory.buffer, ptr, cap));
   if (read < s.length) {
-    const need = written + (s.length - read) * 3;
-    ptr = realloc(ptr, cap, 1, need);
-    cap = need;
-    const rest = TEXT_ENCODER_UTF8.encodeInto(s.slice(read), new Uint8Array(memory.buffer, ptr + written, cap - written));
-    if (read + rest.read !== s.length) {
+    cap = written + (s.length - read) * 3;
+    ptr = realloc(0, 0, 1, cap);
+    ({ read, written } = TEXT_ENCODER_UTF8.encodeInto(s, new Uint8Array(memory.buffer, ptr, cap)));
+    if (read !== s.length) {
       throw new Error('failed to encode whole string');
     }
-    written += rest.written;
   }
   return { ptr, len: written };
 }
@@ -220,13 +254,13 @@ async function encodeStringsNatively(toolchain) {
   const splice = splicer.spliceBindings;
   splicer.spliceBindings = (...args) => {
     const result = splice(...args);
-    const found = result.jsBindings.match(SLOW_ENCODE);
-    if (!found || !found[0].includes('charCodeAt') || /codepoints\b/.test(result.jsBindings.replace(found[0], ''))) {
+    // The replacement returns no `codepoints`: nothing else may read them.
+    if (!result.jsBindings.includes(SLOW_ENCODE) || /codepoints\b/.test(result.jsBindings.replace(SLOW_ENCODE, ''))) {
       state.why += ' (its generated encoder is not the one this build replaces)';
       return result;
     }
     state.patched = true;
-    return { ...result, jsBindings: result.jsBindings.replace(SLOW_ENCODE, FAST_ENCODE) };
+    return { ...result, jsBindings: result.jsBindings.replace(SLOW_ENCODE, () => FAST_ENCODE) };
   };
   return state;
 }

@@ -76,9 +76,11 @@ def reference(text: str, ptr: str):
 
 
 def raw(text: str | bytes, ptr: str):
+    # Only these two: a bare ValueError would escape Response.items'
+    # translation into FatalError.
     try:
         found = items_at(text, ptr)
-    except ValueError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return "error"
     return None if found is None else [it.value for it in found]
 
@@ -108,11 +110,16 @@ class ItemsAtTest(unittest.TestCase):
                 text.replace(":", "", 1),
                 text.replace(",", ",,", 1),
                 text.replace("[", "[NaN,", 1),
+                text.replace("[", "[-Infinity,", 1),
+                text.replace(":", ": Infinity,\"x\":", 1),
+                text.replace("[", "[" + "1" * 5000 + ",", 1),  # too long for int()
             ])
             with self.subTest(n=n, text=broken, ptr=ptr):
                 expected = reference(broken, ptr)
-                if "NaN" in broken and expected != "error":
-                    expected = "error"  # json.loads takes NaN; a record may not hold it
+                if "NaN" in broken or "Infinity" in broken:
+                    # json.loads takes them anywhere; items_at refuses them (not JSON,
+                    # and a record may not hold them).
+                    expected = "error"
                 self.assertEqual(repr(raw(broken, ptr)), repr(expected))
 
     def test_bytes_invalid_utf8_and_bad_pointers(self):
@@ -122,6 +129,8 @@ class ItemsAtTest(unittest.TestCase):
         self.assertEqual(raw('{"a": 1}', ""), None)
         with self.assertRaises(ValueError):
             items_at("[]", "data")
+        with self.assertRaises(json.JSONDecodeError):
+            items_at('{"meta": NaN, "data": [{"a": 1}]}', "/data")
 
 
 if __name__ == "__main__":

@@ -134,8 +134,9 @@ class Response:
     def items(self, ptr: str = "") -> list[RawItem] | None:
         """The items of the JSON array at pointer `ptr` of the body, each with
         its text as the body spells it (`records.items_at`), or None if there
-        is no array there; `FatalError` if the body is not JSON. Pass
-        `item.text` to `record` to send an item without printing it again."""
+        is no array there; `FatalError` if the body is not JSON (`NaN` and
+        `Infinity` included, which `json()` takes). Pass `item.text` to
+        `record` to send an item without printing it again."""
         try:
             return items_at(self.body, ptr)
         except (_json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -140,6 +140,10 @@ def _value(s: str, i: int) -> tuple[Any, int]:
         return _scan(s, i)
     except StopIteration as e:
         raise json.JSONDecodeError("Expecting value", s, e.value) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # NaN or Infinity, an integer too long to convert
+        raise json.JSONDecodeError(str(e), s, i) from None
 
 
 def _expect(s: str, i: int, what: str) -> int:
@@ -208,8 +212,11 @@ def items_at(document: str | bytes, ptr: str) -> list[RawItem] | None:
     The same as `pointer(json.loads(document), ptr)`, but each item keeps its
     text, so `record(stream, item.text, key=...)` sends it without printing
     it again (a Python connector's largest cost after parsing). The whole
-    document is checked: `json.JSONDecodeError` (a `ValueError`) if it is not
-    JSON. A pointer not starting with `/` raises `ValueError`.
+    document is checked: `json.JSONDecodeError` if it is not JSON, and
+    `UnicodeDecodeError` if its bytes are not text (both `ValueError`s). One
+    difference: `NaN` and `Infinity` anywhere in the document are refused
+    (they are not JSON, and a record may not hold them), where `json.loads`
+    takes them. A pointer not starting with `/` raises a plain `ValueError`.
 
     >>> [it.text for it in items_at('{"data": [{"a": 1}, {"b": [2]}]}', "/data")]
     ['{"a": 1}', '{"b": [2]}']
