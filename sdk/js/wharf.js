@@ -606,22 +606,21 @@ export function connector(impl) {
     cached = { ...s, roles };
     return cached;
   };
+  // A config schema that is not JSON (or a spec that fails) checks nothing.
+  const loadSchema = () => { try { return JSON.parse(theSpec().configSchema); } catch { return {}; } };
   let schema;
   const config = (text) => {
-    if (schema === undefined) {
-      try { schema = JSON.parse(theSpec().configSchema); } catch { schema = {}; }
-    }
+    if (schema === undefined) schema = loadSchema();
     return parseConfig(text, schema);
   };
   // Built now, at build time: ComponentizeJS snapshots the module after it
   // has run, so every call (each in a fresh instance) starts with the spec
   // and the config schema parsed. A spec that cannot be built yet (it calls
   // the host, say) is built at the call that needs it, as before.
-  let early;
-  try { early = theSpec(); } catch { early = undefined; }
-  if (early !== undefined) {
-    try { schema = JSON.parse(early.configSchema); } catch { schema = {}; }
-  }
+  try {
+    theSpec();
+    schema = loadSchema();
+  } catch { /* built at the first call */ }
   const out = {
     spec: () => theSpec(),
   };

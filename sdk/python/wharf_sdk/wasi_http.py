@@ -44,6 +44,7 @@ _HOST_OWNED = {
 _WRITE_CHUNK = 4096  # the most `blocking-write-and-flush` takes at once
 _READ_CHUNK = 64 << 10
 
+
 def _method(name: str) -> Any:
     known = {
         "GET": wasi.Method_Get, "HEAD": wasi.Method_Head, "POST": wasi.Method_Post,
