@@ -547,3 +547,6 @@ async fn import(
         rejected,
     }))
 }
+
+#[cfg(test)]
+mod fuzz;

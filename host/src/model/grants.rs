@@ -289,6 +289,9 @@ impl schemars::JsonSchema for NetworkText {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

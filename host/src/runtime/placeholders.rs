@@ -219,6 +219,9 @@ pub fn body_encoding(headers: &[(String, String)]) -> Encoding {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -106,7 +106,9 @@ fn mac(key: &[u8]) -> Result<HmacSha256, VerifyError> {
 }
 
 fn fresh(ts: i64, now: i64) -> Result<(), VerifyError> {
-    if (now - ts).abs() > TOLERANCE_SECS {
+    // `abs_diff`: a sender's timestamp may be anything, i64::MIN included,
+    // and `now - ts` would overflow (found by `fuzz.rs`).
+    if now.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
         Err(VerifyError::Stale)
     } else {
         Ok(())
@@ -315,7 +317,7 @@ fn verify_hmac(
         } else {
             i64::from(h.tolerance_secs)
         };
-        if (now - ts).abs() > tolerance {
+        if now.abs_diff(ts) > tolerance.unsigned_abs() {
             return Err(VerifyError::Stale);
         }
     }
@@ -336,6 +338,9 @@ pub fn sign_standard(secret: &str, id: &str, ts: i64, body: &[u8]) -> Result<Str
     m.update(body);
     Ok(format!("v1,{}", B64.encode(m.finalize().into_bytes())))
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
