@@ -211,7 +211,10 @@ async fn one_sync(db: Db, origin: &str, into_push: bool) -> (f64, Row) {
     let s = setup_on(db, AppOptions::default()).await;
     let e = &s.engine;
     for g in ["http-json", "http-push"] {
-        e.registry.upload(&guest(g), None, None).await.unwrap();
+        e.registry
+            .upload(&guest(g), None, None, None)
+            .await
+            .unwrap();
     }
     let source = source(e, "source", origin, PAGES, PER_PAGE, 0).await;
     let destination = if into_push {
@@ -316,7 +319,7 @@ async fn scheduler(database_url: Option<String>, label: &str) -> Vec<Row> {
     let s = setup(database_url).await;
     let e = &s.engine;
     e.registry
-        .upload(&guest("hostile"), None, None)
+        .upload(&guest("hostile"), None, None, None)
         .await
         .unwrap();
     let source = connection(

@@ -1,14 +1,16 @@
-//! The connector registry: uploads checked by the runtime and stored in the
-//! database (so every node can load them), and loaded connectors kept in
-//! memory by digest so each is compiled (or read from the artifact cache)
-//! once per process.
+//! The connector registry: uploads checked by the runtime and by the
+//! server's trust policy (publisher signatures), stored in the database (so
+//! every node can load them), and loaded connectors kept in memory by
+//! digest so each is compiled (or read from the artifact cache) once per
+//! process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::model::limits::ConnectorLimits;
+use crate::model::signature::{Provenance, SignatureError, TrustPolicy};
 use crate::runtime::{Connector, LoadError, Runtime};
-use crate::store::connectors::{ConnectorRow, Inserted};
+use crate::store::connectors::{ConnectorRow, Inserted, NewConnector};
 use crate::store::{Store, StoreError};
 
 /// Why an upload was refused.
@@ -32,15 +34,33 @@ pub enum UploadError {
         /// The registered digest.
         existing: String,
     },
+    /// The signature (or its absence) is refused by the trust policy.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What an upload did.
+#[derive(Debug)]
+pub struct Uploaded {
+    /// The registered connector.
+    pub row: ConnectorRow,
+    /// Whether it is new (false: the same bytes were registered before).
+    pub created: bool,
+    /// The limits it had, when this upload changed them.
+    pub limits_before: Option<ConnectorLimits>,
+    /// Whether this upload attached a signature to bytes registered
+    /// unsigned before.
+    pub signed_now: bool,
 }
 
 /// Uploads and loaded connectors.
 pub struct Registry {
     store: Store,
     runtime: Runtime,
+    trust: TrustPolicy,
     loaded: Mutex<HashMap<String, Arc<Connector>>>,
 }
 
@@ -51,13 +71,31 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry over `store`, loading into `runtime`.
+    /// A registry over `store`, loading into `runtime`, trusting no
+    /// publisher and accepting unsigned connectors.
     pub fn new(store: Store, runtime: Runtime) -> Self {
+        Self::with_trust(store, runtime, TrustPolicy::default())
+    }
+
+    /// A registry that checks uploads' signatures against `trust`.
+    pub fn with_trust(store: Store, runtime: Runtime, trust: TrustPolicy) -> Self {
         Self {
             store,
             runtime,
+            trust,
             loaded: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What a registered connector's signature says under the publishers
+    /// this server trusts now (which may differ from when it was uploaded).
+    pub fn provenance(&self, row: &ConnectorRow) -> Result<Provenance, SignatureError> {
+        self.trust.check(
+            row.signature.as_deref(),
+            &row.digest,
+            &row.name,
+            &row.version,
+        )
     }
 
     /// The runtime connectors run in.
@@ -65,18 +103,19 @@ impl Registry {
         &self.runtime
     }
 
-    /// Check and store a component with the limits an administrator gave
-    /// it (`None`: the node's defaults, or what an earlier upload of the
-    /// same bytes set). `Ok((row, true, _))` when it is new, `Ok((row,
-    /// false, changed))` when the same bytes were already registered; their
-    /// limits are changed to `limits`, if given, and `changed` holds the
-    /// limits they had.
+    /// Check and store a component, with its publisher's signature file
+    /// (checked against the trust policy) and the limits an administrator
+    /// gave it (`None`: the node's defaults, or what an earlier upload of
+    /// the same bytes set). When the same bytes were already registered,
+    /// their limits are changed to `limits`, if given, and a signature is
+    /// attached if they had none.
     pub async fn upload(
         &self,
         bytes: &[u8],
+        signature: Option<&str>,
         key_id: Option<&str>,
         limits: Option<ConnectorLimits>,
-    ) -> Result<(ConnectorRow, bool, Option<ConnectorLimits>), UploadError> {
+    ) -> Result<Uploaded, UploadError> {
         if let Some(l) = &limits {
             self.runtime
                 .limits()
@@ -84,31 +123,56 @@ impl Registry {
                 .map_err(UploadError::Limits)?;
         }
         let connector = self.runtime.load(bytes).await?;
+        let spec = connector.spec();
+        self.trust
+            .check(signature, connector.digest(), &spec.name, &spec.version)?;
         self.remember(&connector);
         let inserted = self
             .store
-            .insert_connector(
-                connector.digest(),
-                connector.spec(),
-                connector.imports(),
+            .insert_connector(&NewConnector {
+                digest: connector.digest(),
+                spec: connector.spec(),
+                imports: connector.imports(),
                 bytes,
                 key_id,
-                &limits.unwrap_or_default(),
-            )
+                limits: &limits.unwrap_or_default(),
+                signature,
+            })
             .await?;
         match inserted {
-            Inserted::Created(row) => Ok((row, true, None)),
+            Inserted::Created(row) => Ok(Uploaded {
+                row,
+                created: true,
+                limits_before: None,
+                signed_now: false,
+            }),
             Inserted::Existing(mut row) => {
-                let mut changed = None;
+                let mut limits_before = None;
                 if let Some(l) = limits
                     && l != row.limits
                 {
                     self.store
                         .set_connector_limits(&row.name, &row.version, &l)
                         .await?;
-                    changed = Some(std::mem::replace(&mut row.limits, l));
+                    limits_before = Some(std::mem::replace(&mut row.limits, l));
                 }
-                Ok((row, false, changed))
+                let mut signed_now = false;
+                if let Some(sig) = signature
+                    && row.signature.is_none()
+                    && self
+                        .store
+                        .add_connector_signature(&row.name, &row.version, sig)
+                        .await?
+                {
+                    row.signature = Some(sig.to_string());
+                    signed_now = true;
+                }
+                Ok(Uploaded {
+                    row,
+                    created: false,
+                    limits_before,
+                    signed_now,
+                })
             }
             Inserted::Conflict(row) => Err(UploadError::Conflict {
                 name: row.name,
@@ -126,7 +190,9 @@ impl Registry {
     }
 
     /// A registered connector, loaded (from memory, the artifact cache, or
-    /// compiled from the stored bytes).
+    /// compiled from the stored bytes). Refused when the server requires
+    /// trusted signatures and this one no longer verifies (its publisher
+    /// was removed from the trusted list, say, after a key leaked).
     pub async fn get(
         &self,
         name: &str,
@@ -135,6 +201,7 @@ impl Registry {
         let Some(row) = self.store.connector(name, version).await? else {
             return Ok(None);
         };
+        self.provenance(&row)?;
         if let Some(c) = self.loaded.lock().expect("registry lock").get(&row.digest) {
             return Ok(Some((row, c.clone())));
         }

@@ -43,6 +43,9 @@ pub struct ServeOptions {
     pub max_connector_memory_mib: u32,
     /// See `max_connector_memory_mib`.
     pub max_call_timeout_secs: u32,
+    /// The publishers whose signatures this server trusts, and whether it
+    /// refuses connectors no trusted publisher signed.
+    pub trust: crate::model::signature::TrustPolicy,
 }
 
 /// What a node does.
@@ -107,7 +110,16 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
         cache_dir: Some(o.data_dir.join("artifacts")),
         ..RuntimeOptions::default()
     })?;
-    let registry = Arc::new(Registry::new(store.clone(), runtime));
+    tracing::info!(
+        publishers = %o.trust.describe(),
+        require_signed = o.trust.requires_signed(),
+        "connector signatures"
+    );
+    let registry = Arc::new(Registry::with_trust(
+        store.clone(),
+        runtime,
+        o.trust.clone(),
+    ));
     let vault = Arc::new(vault);
     let mut engine_options = o.app.clone();
     if o.role == Role::Api {

@@ -22,7 +22,7 @@ const NEW_SECRET: &str = "tok_rotated_0123456789";
 
 /// A component with the same name@version as `bytes` but another digest:
 /// a custom section appended at the end is still a valid component.
-fn with_custom_section(mut bytes: Vec<u8>) -> Vec<u8> {
+pub(crate) fn with_custom_section(mut bytes: Vec<u8>) -> Vec<u8> {
     let name = b"wharf-test";
     let payload = b"different bytes";
     let size = 1 + name.len() + payload.len();

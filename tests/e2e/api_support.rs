@@ -14,6 +14,7 @@ use tokio::sync::OnceCell;
 use tower::ServiceExt;
 use wharf::api::{AppState, RateLimiter, Scope};
 use wharf::app::{App as WharfApp, AppOptions};
+use wharf::model::signature::TrustPolicy;
 use wharf::registry::Registry;
 use wharf::store::Store;
 use wharf::vault::Vault;
@@ -103,6 +104,15 @@ impl App {
     }
 
     pub async fn with_limiter(db: Db, limiter: RateLimiter) -> Self {
+        Self::build(db, limiter, TrustPolicy::default()).await
+    }
+
+    /// An app that checks uploads' signatures against `trust`.
+    pub async fn with_trust(db: Db, trust: TrustPolicy) -> Self {
+        Self::build(db, RateLimiter::new(1000.0, 1000.0), trust).await
+    }
+
+    async fn build(db: Db, limiter: RateLimiter, trust: TrustPolicy) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = match db {
             Db::Sqlite => format!(
@@ -114,7 +124,7 @@ impl App {
         let store = Store::open(&url).await.expect("open store");
         let secret_key = fernet::Fernet::generate_key();
         let vault = Vault::from_keys(&secret_key).unwrap();
-        let registry = Arc::new(Registry::new(store.clone(), runtime()));
+        let registry = Arc::new(Registry::with_trust(store.clone(), runtime(), trust));
         let vault = Arc::new(vault);
         let app = WharfApp::new(store.clone(), registry, vault, engine_options());
         let state = AppState {
@@ -158,10 +168,27 @@ impl App {
         content_type: &str,
         body: Vec<u8>,
     ) -> Answer {
+        self.raw_headers(method, path, key, content_type, &[], body)
+            .await
+    }
+
+    /// [`App::raw`] with extra request headers.
+    pub async fn raw_headers(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        extra: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Answer {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", content_type);
+        for (k, v) in extra {
+            req = req.header(*k, v);
+        }
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
         }
@@ -219,6 +246,21 @@ impl App {
     pub async fn post(&self, path: &str, body: Value) -> Answer {
         self.call(Method::POST, path, Some(&self.admin.clone()), Some(body))
             .await
+    }
+
+    /// Upload with a signature file's text in `Wharf-Signature` (base64).
+    pub async fn upload_signed(&self, bytes: Vec<u8>, signature: &str) -> Answer {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(signature);
+        self.raw_headers(
+            Method::POST,
+            "/api/v1/connectors",
+            Some(&self.admin.clone()),
+            "application/wasm",
+            &[("wharf-signature", b64)],
+            bytes,
+        )
+        .await
     }
 
     pub async fn upload(&self, bytes: Vec<u8>) -> Answer {

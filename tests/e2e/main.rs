@@ -26,6 +26,7 @@ mod login;
 mod nodes;
 mod oauth;
 mod openapi;
+mod publishers;
 mod rate_budgets;
 mod rotation;
 mod sandbox;

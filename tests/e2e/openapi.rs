@@ -227,16 +227,15 @@ async fn every_documented_body_matches_what_the_handler_returns() {
             .await;
         c.check(&Method::POST, "/api/v1/connectors", &a);
     }
-    let again = app
-        .raw(
-            Method::POST,
-            "/api/v1/connectors",
-            Some(&app.admin.clone()),
-            "application/wasm",
-            guest("http-json"),
-        )
-        .await;
+    // The same bytes again, now signed (by a key this server does not
+    // know: taken, and shown as such).
+    let component = guest("http-json");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&component));
+    let (key, _) = wharf::model::signature::SigningKey::generate().unwrap();
+    let signature = key.sign(&digest, "http-json", "0.1.0").to_text();
+    let again = app.upload_signed(component, &signature).await;
     assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json["signature"]["status"], "unknown-publisher");
     c.check(&Method::POST, "/api/v1/connectors", &again);
     call(&app, c, Method::GET, "/api/v1/connectors", None).await;
     call(&app, c, Method::GET, "/api/v1/connectors/hooks/0.1.0", None).await;
@@ -247,6 +246,15 @@ async fn every_documented_body_matches_what_the_handler_returns() {
         &Method::GET,
         "/api/v1/connectors/http-json/0.1.0/component",
         &download,
+    );
+    let sig = app
+        .get("/api/v1/connectors/http-json/0.1.0/signature")
+        .await;
+    assert_eq!(sig.text, signature);
+    c.check(
+        &Method::GET,
+        "/api/v1/connectors/http-json/0.1.0/signature",
+        &sig,
     );
 
     // Connections, against a loopback upstream.

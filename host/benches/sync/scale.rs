@@ -39,7 +39,7 @@ async fn syncs(
     latency_ms: u64,
 ) -> Vec<String> {
     e.registry
-        .upload(&guest("http-json"), None, None)
+        .upload(&guest("http-json"), None, None, None)
         .await
         .unwrap();
     let mut ids = Vec::new();

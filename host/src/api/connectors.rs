@@ -1,4 +1,5 @@
-//! `/api/v1/connectors`: upload, list, show, download, delete.
+//! `/api/v1/connectors`: upload (with a publisher's signature), list,
+//! show, download the component or its signature, delete.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -16,8 +17,9 @@ use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::model::limits::ConnectorLimits;
+use crate::model::signature::{Provenance, SignatureError};
 use crate::model::spec::Spec;
-use crate::registry::UploadError;
+use crate::registry::{Registry, UploadError, Uploaded};
 use crate::runtime::LoadError;
 use crate::store::connectors::ConnectorRow;
 
@@ -28,7 +30,7 @@ pub fn routes() -> Vec<Route> {
             method: Method::POST,
             path: "/api/v1/connectors",
             scope: Some(Scope::Write),
-            summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`); `?memory_mib=&call_timeout_secs=` give it more (or less) memory per instance and time per call than the node's defaults, within the node's maxima",
+            summary: "Upload a connector component (body: the .wasm, `Content-Type: application/wasm`); its publisher's signature file (`wharf connector sign`), base64, in a `Wharf-Signature` header; `?memory_mib=&call_timeout_secs=` give it more (or less) memory per instance and time per call than the node's defaults, within the node's maxima",
             query: Some(inline::<UploadQuery>),
             body: Some(Content::Wasm),
             ok: vec![
@@ -82,7 +84,98 @@ pub fn routes() -> Vec<Route> {
             errors: &[404],
             handler: get(download),
         },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/connectors/{name}/{version}/signature",
+            scope: Some(Scope::Read),
+            summary: "Download the publisher's signature file the connector was uploaded with",
+            query: None,
+            body: None,
+            ok: vec![(200, Content::Json(schema::<SignatureFileView>))],
+            errors: &[404],
+            handler: get(signature_file),
+        },
     ]
+}
+
+/// The request header an upload's signature file comes in (base64).
+pub const SIGNATURE_HEADER: &str = "wharf-signature";
+
+/// A signature file (`wharf-signature/1`) as `wharf connector sign` writes it.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "SignatureFile")]
+pub struct SignatureFileView {
+    format: String,
+    key_id: String,
+    name: String,
+    version: String,
+    digest: String,
+    signature: String,
+}
+
+/// Where a connector came from, by the publishers this server trusts now.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SignatureView {
+    /// `verified` (signed by a trusted publisher), `unknown-publisher`
+    /// (signed by a key this server does not trust), `unsigned`, or
+    /// `invalid` (it no longer verifies under the trusted key it names).
+    status: &'static str,
+    /// The trusted publisher's name, when verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publisher: Option<String>,
+    /// The signing key's id, when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    /// Why it does not verify, when invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl SignatureView {
+    fn of(checked: Result<Provenance, SignatureError>) -> Self {
+        match checked {
+            Ok(Provenance::Verified { publisher, key_id }) => Self {
+                status: "verified",
+                publisher: Some(publisher),
+                key_id: Some(key_id),
+                detail: None,
+            },
+            Ok(Provenance::UnknownPublisher { key_id }) => Self {
+                status: "unknown-publisher",
+                publisher: None,
+                key_id: Some(key_id),
+                detail: None,
+            },
+            Ok(Provenance::Unsigned) => Self {
+                status: "unsigned",
+                publisher: None,
+                key_id: None,
+                detail: None,
+            },
+            // What the server refuses to run now: an unsigned connector
+            // or unknown publisher after signatures became required, or a
+            // signature that no longer verifies.
+            Err(SignatureError::Unsigned { .. }) => Self {
+                status: "unsigned",
+                publisher: None,
+                key_id: None,
+                detail: Some(
+                    "this server now requires trusted signatures; it will not run this connector"
+                        .into(),
+                ),
+            },
+            Err(e) => Self {
+                status: if matches!(e, SignatureError::UnknownPublisher { .. }) {
+                    "unknown-publisher"
+                } else {
+                    "invalid"
+                },
+                publisher: None,
+                key_id: None,
+                detail: Some(e.to_string()),
+            },
+        }
+    }
 }
 
 /// A connector as the API shows it.
@@ -100,10 +193,14 @@ pub struct ConnectorView {
     component_url: String,
     /// Limits given at upload (absent: the node's defaults).
     limits: ConnectorLimits,
+    /// Its publisher's signature, checked against the publishers this
+    /// server trusts.
+    signature: SignatureView,
 }
 
-impl From<ConnectorRow> for ConnectorView {
-    fn from(r: ConnectorRow) -> Self {
+impl ConnectorView {
+    fn new(r: ConnectorRow, registry: &Registry) -> Self {
+        let signature = SignatureView::of(registry.provenance(&r));
         let wasi_imports = r
             .imports
             .iter()
@@ -121,6 +218,7 @@ impl From<ConnectorRow> for ConnectorView {
             imports: r.imports,
             wasi_imports,
             limits: r.limits,
+            signature,
         }
     }
 }
@@ -191,6 +289,7 @@ async fn upload(
             "upload the component as the request body with `Content-Type: application/wasm`",
         ));
     }
+    let signature = signature_header(&headers)?;
     let limits =
         (q.memory_mib.is_some() || q.call_timeout_secs.is_some()).then_some(ConnectorLimits {
             memory_mib: q.memory_mib,
@@ -206,11 +305,17 @@ async fn upload(
     match state
         .app
         .registry
-        .upload(&body, Some(&caller.key_id), limits)
+        .upload(&body, signature.as_deref(), Some(&caller.key_id), limits)
         .await
     {
-        Ok((row, created, changed)) => {
-            if let Some(before) = changed {
+        Ok(Uploaded {
+            row,
+            created,
+            limits_before,
+            signed_now,
+        }) => {
+            let provenance = SignatureView::of(state.app.registry.provenance(&row));
+            if let Some(before) = limits_before {
                 audit(
                     &state,
                     &caller.key_id,
@@ -227,7 +332,7 @@ async fn upload(
                     &caller.key_id,
                     "connector.upload",
                     &target,
-                    json!({ "digest": row.digest, "limits": row.limits }),
+                    json!({ "digest": row.digest, "limits": row.limits, "signature": provenance }),
                 )
                 .await;
                 crate::events::emit(
@@ -237,18 +342,62 @@ async fn upload(
                 )
                 .await;
             }
+            if signed_now {
+                audit(
+                    &state,
+                    &caller.key_id,
+                    "connector.signed",
+                    &format!("{}@{}", row.name, row.version),
+                    json!({ "digest": row.digest, "signature": provenance }),
+                )
+                .await;
+            }
             let status = if created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            Ok((status, Json(ConnectorView::from(row))).into_response())
+            let view = ConnectorView::new(row, &state.app.registry);
+            Ok((status, Json(view)).into_response())
         }
         Err(UploadError::Load(e)) => Err(load_error(&e)),
+        Err(UploadError::Signature(e)) => Err(signature_error(&e)),
         Err(e @ UploadError::Conflict { .. }) => Err(ApiError::conflict(e.to_string())),
         Err(UploadError::Store(e)) => Err(e.into()),
         Err(UploadError::Limits(why)) => Err(ApiError::invalid(why, Vec::new())),
     }
+}
+
+/// The upload's signature file, from base64 in [`SIGNATURE_HEADER`].
+fn signature_header(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    use base64::Engine;
+    let Some(value) = headers.get(SIGNATURE_HEADER) else {
+        return Ok(None);
+    };
+    let refuse = |why: &str| {
+        ApiError::bad_request(format!(
+            "the {SIGNATURE_HEADER} header must be the signature file in base64: {why}"
+        ))
+        .with(json!({ "reason": "signature_malformed" }))
+    };
+    let text = value.to_str().map_err(|_| refuse("it is not ASCII"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| refuse(&e.to_string()))?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| refuse("the decoded file is not UTF-8"))
+}
+
+fn signature_error(e: &SignatureError) -> ApiError {
+    let reason = match e {
+        SignatureError::Malformed(_) => "signature_malformed",
+        SignatureError::OtherComponent { .. } => "signature_other_component",
+        SignatureError::Invalid { .. } => "signature_invalid",
+        SignatureError::UnknownPublisher { .. } => "unknown_publisher",
+        SignatureError::Unsigned { .. } => "unsigned",
+    };
+    ApiError::invalid(e.to_string(), Vec::new()).with(json!({ "reason": reason }))
 }
 
 async fn list(
@@ -261,7 +410,10 @@ async fn list(
         .as_deref()
         .map(|a| a.split_once('@').unwrap_or((a, "")));
     let rows = state.app.store.connectors(after, limit).await?;
-    let items = rows.into_iter().map(ConnectorView::from).collect();
+    let items = rows
+        .into_iter()
+        .map(|r| ConnectorView::new(r, &state.app.registry))
+        .collect();
     Ok(Json(ListPage::new(items, limit, |c: &ConnectorView| {
         format!("{}@{}", c.name, c.version)
     })))
@@ -277,7 +429,31 @@ async fn show(
         .connector(&name, &version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
-    Ok(Json(row.into()))
+    Ok(Json(ConnectorView::new(row, &state.app.registry)))
+}
+
+async fn signature_file(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let row = state
+        .app
+        .store
+        .connector(&name, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let text = row.signature.ok_or_else(|| {
+        ApiError::not_found(format!("{name}@{version} was uploaded without a signature"))
+    })?;
+    let disposition = format!("attachment; filename=\"{name}-{version}.wasm.sig\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 async fn download(

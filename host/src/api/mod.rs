@@ -39,6 +39,7 @@ use serde_json::Value;
 pub use auth::{
     FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, SessionKey, generate_key, hash_key,
 };
+pub use connectors::SIGNATURE_HEADER;
 use error::ApiError;
 pub use oauth::OAUTH_RETURN_COOKIE;
 use openapi::Content;

@@ -414,7 +414,10 @@ fn read_records() -> Result<Vec<Record>, Failure> {
     Ok(records)
 }
 
-async fn load(wasm: &PathBuf, no_cache: bool) -> Result<(Runtime, Arc<Connector>), Failure> {
+pub(super) async fn load(
+    wasm: &PathBuf,
+    no_cache: bool,
+) -> Result<(Runtime, Arc<Connector>), Failure> {
     let bytes = std::fs::read(wasm)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", wasm.display())))?;
     let cache_dir = if no_cache { None } else { cache_dir() };

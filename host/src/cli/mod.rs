@@ -1,7 +1,8 @@
 //! The `wharf` command line: `serve`, the commands that manage a running
 //! server over its REST API (`connector`, `connection`, `api-key`, `sync`,
 //! `run`, `records`, `webhook`; in [`client`]), local maintenance
-//! (`admin`), and `new` and `dev` for connector authors. Every command fails with the
+//! (`admin`), and `new`, `dev` and `connector keygen|sign` for connector
+//! authors. Every command fails with the
 //! one [`failure::Failure`] type, so exit codes mean the same everywhere.
 
 mod client;
@@ -10,6 +11,7 @@ mod dev_rpc;
 mod failure;
 mod new;
 mod output;
+mod sign;
 mod usage;
 
 use std::net::SocketAddr;
@@ -124,6 +126,21 @@ struct ServeArgs {
     /// at upload (`?call_timeout_secs=`); the default is 30.
     #[arg(long, env = "WHARF_MAX_CALL_TIMEOUT_SECS", default_value_t = 300)]
     max_call_timeout_secs: u32,
+    /// A publisher whose connector signatures this server trusts:
+    /// NAME=ed25519:<base64 public key> (what the `.pub` file `wharf
+    /// connector keygen` writes holds), or NAME=@FILE to read the key (that
+    /// form, or a PEM public key) from a file; repeat for several.
+    #[arg(
+        long = "trusted-publisher",
+        env = "WHARF_TRUSTED_PUBLISHERS",
+        value_delimiter = ',',
+        value_name = "NAME=KEY"
+    )]
+    trusted_publishers: Vec<String>,
+    /// Refuse connectors that no trusted publisher signed (uploads, and
+    /// runs of connectors registered before).
+    #[arg(long, env = "WHARF_REQUIRE_SIGNED")]
+    require_signed: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +207,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Admin(cmd) => admin(cmd).await,
         Command::Dev(cmd) => dev::run(cmd).await,
         Command::New(args) => new::run(args),
+        Command::Connector(g) if g.command.is_local() => sign::run(g.command).await,
         Command::Connector(g) => on_server!(g, connectors),
         Command::Connection(g) => on_server!(g, connections),
         Command::ApiKey(g) => on_server!(g, api_keys),
@@ -201,7 +219,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let publishers = sign::read_publisher_keys(&args.trusted_publishers)?;
+    let trust = crate::model::signature::TrustPolicy::new(&publishers, args.require_signed)
+        .map_err(|e| Failure::usage(format!("--trusted-publisher: {e}")))?;
     let options = ServeOptions {
+        trust,
         listen: args.listen,
         data_dir: args.data.data_dir,
         database_url: args.data.database_url,

@@ -85,11 +85,15 @@ impl Api<'_> {
         method: Method,
         path: &str,
         content_type: Option<&str>,
+        headers: &[(&str, String)],
         body: Body,
     ) -> Response {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
         }
         let mut req = match builder.body(body) {
             Ok(req) => req,
@@ -111,7 +115,19 @@ impl Api<'_> {
         content_type: Option<&str>,
         body: Body,
     ) -> Result<Value, Problem> {
-        let response = self.send(method, path, content_type, body).await;
+        self.call_with(method, path, content_type, &[], body).await
+    }
+
+    /// [`Api::call`] with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Value, Problem> {
+        let response = self.send(method, path, content_type, headers, body).await;
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), ANSWER_LIMIT)
             .await

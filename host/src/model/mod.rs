@@ -1,7 +1,7 @@
 //! Plain data and the pure rules about it, shared by every layer above:
 //! records and their checks, connector specs and `{config.x}` host
 //! templates, host patterns, secret values and their redaction, a
-//! connector's own limits.
+//! connector's own limits, publisher signatures over connectors.
 //!
 //! Nothing here imports another module of the crate, does I/O or knows
 //! about the sandbox, the database or HTTP.
@@ -13,4 +13,5 @@ pub mod name;
 pub mod record;
 pub mod redact;
 pub mod secret;
+pub mod signature;
 pub mod spec;

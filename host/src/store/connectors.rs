@@ -28,6 +28,27 @@ pub struct ConnectorRow {
     pub created_at: i64,
     /// The limits an administrator gave it.
     pub limits: ConnectorLimits,
+    /// The publisher's detached signature file, if it was uploaded with one.
+    pub signature: Option<String>,
+}
+
+/// A connector to register.
+#[derive(Debug)]
+pub struct NewConnector<'a> {
+    /// Hex SHA-256 of the component.
+    pub digest: &'a str,
+    /// Its spec (name and version included).
+    pub spec: &'a Spec,
+    /// Every import of the component.
+    pub imports: &'a [String],
+    /// The component.
+    pub bytes: &'a [u8],
+    /// The API key that uploaded it.
+    pub key_id: Option<&'a str>,
+    /// Limits an administrator gave it.
+    pub limits: &'a ConnectorLimits,
+    /// Its publisher's signature file.
+    pub signature: Option<&'a str>,
 }
 
 /// What an insert did.
@@ -41,7 +62,7 @@ pub enum Inserted {
     Conflict(ConnectorRow),
 }
 
-const COLUMNS: &str = "name, version, digest, spec, imports, size, created_at, limits";
+const COLUMNS: &str = "name, version, digest, spec, imports, size, created_at, limits, signature";
 
 fn limits_text(limits: &ConnectorLimits) -> Option<String> {
     (!limits.is_default()).then(|| serde_json::to_string(limits).expect("limits serialize"))
@@ -62,24 +83,26 @@ fn from_row(row: &AnyRow) -> Result<ConnectorRow> {
             Some(text) => serde_json::from_str(&text).map_err(|e| corrupt("connectors", e))?,
             None => ConnectorLimits::default(),
         },
+        signature: row.try_get("signature")?,
     })
 }
 
 impl Store {
     /// Register a connector unless `name@version` exists.
-    pub async fn insert_connector(
-        &self,
-        digest: &str,
-        spec: &Spec,
-        imports: &[String],
-        bytes: &[u8],
-        key_id: Option<&str>,
-        limits: &ConnectorLimits,
-    ) -> Result<Inserted> {
+    pub async fn insert_connector(&self, new: &NewConnector<'_>) -> Result<Inserted> {
+        let NewConnector {
+            digest,
+            spec,
+            imports,
+            bytes,
+            key_id,
+            limits,
+            signature,
+        } = *new;
         let now = now_ms();
         let done = sqlx::query(
-            "INSERT INTO connectors (name, version, digest, spec, imports, size, component, created_at, created_by, limits) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name, version) DO NOTHING",
+            "INSERT INTO connectors (name, version, digest, spec, imports, size, component, created_at, created_by, limits, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name, version) DO NOTHING",
         )
         .bind(&spec.name)
         .bind(&spec.version)
@@ -91,6 +114,7 @@ impl Store {
         .bind(now)
         .bind(key_id)
         .bind(limits_text(limits))
+        .bind(signature)
         .execute(self.pool())
         .await?;
         let row = self
@@ -120,6 +144,25 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Attach a signature to a connector uploaded without one (the same
+    /// bytes uploaded again, signed); false if it already had one.
+    pub async fn add_connector_signature(
+        &self,
+        name: &str,
+        version: &str,
+        signature: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connectors SET signature = $1 WHERE name = $2 AND version = $3 AND signature IS NULL",
+        )
+        .bind(signature)
+        .bind(name)
+        .bind(version)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// One connector.

@@ -1,4 +1,5 @@
-//! `wharf connector`: upload, list, show and delete connector components.
+//! `wharf connector`: upload, list, show and delete connector components
+//! on a server; `keygen` and `sign` run locally (in [`crate::cli::sign`]).
 //! A connector is named `name@version`, or just `name` when the server has
 //! one version of it.
 
@@ -14,10 +15,32 @@ use crate::cli::output::{self, cut, list, text, when};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Upload a component (.wasm).
+    /// Upload a component (.wasm), with its signature if it has one.
     Upload {
         /// The component.
         file: PathBuf,
+        /// Its publisher's signature file [default: FILE.sig, if present].
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
+    /// Create a publisher key pair: NAME.key (private; keep it secret) and
+    /// NAME.pub (what servers trust with --trusted-publisher). Local.
+    Keygen {
+        /// Path and name of the two files, without extension.
+        name: PathBuf,
+    },
+    /// Sign a component with a publisher key, writing FILE.sig beside it.
+    /// Local: no server is needed.
+    Sign {
+        /// The component.
+        file: PathBuf,
+        /// The private key (PEM PKCS#8 Ed25519: from `wharf connector
+        /// keygen`, or `openssl genpkey -algorithm ed25519`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature [default: FILE.sig].
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// List connectors.
     List,
@@ -35,14 +58,23 @@ pub enum Command {
 
 pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
     match cmd {
-        Command::Upload { file } => {
+        Command::Upload { file, signature } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+            let mut headers = Vec::new();
+            if let Some(sig) = signature_for(&file, signature)? {
+                use base64::Engine;
+                headers.push((
+                    crate::api::SIGNATURE_HEADER,
+                    base64::engine::general_purpose::STANDARD.encode(sig),
+                ));
+            }
             let a = c
-                .call(
+                .call_with(
                     Method::POST,
                     "/api/v1/connectors",
                     Some(("application/wasm", bytes)),
+                    &headers,
                 )
                 .await?;
             c.print(&a.body, |v| {
@@ -52,12 +84,16 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
                     "already registered"
                 };
                 println!(
-                    "{what} {}@{} (digest {})",
+                    "{what} {}@{} (digest {}; {})",
                     text(&v["name"]),
                     text(&v["version"]),
-                    text(&v["digest"])
+                    text(&v["digest"]),
+                    signature_status(&v["signature"])
                 );
             });
+        }
+        Command::Keygen { .. } | Command::Sign { .. } => {
+            unreachable!("local commands are dispatched before a client exists")
         }
         Command::List => {
             let items = c.list_all("/api/v1/connectors").await?;
@@ -67,11 +103,12 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
                         format!("{}@{}", text(&i["name"]), text(&i["version"])),
                         list(&i["spec"]["roles"]),
                         text(&i["digest"]).chars().take(12).collect(),
+                        signature_status(&i["signature"]),
                         when(&i["created_at"]),
                     ]
                 });
                 output::table(
-                    &["connector", "roles", "digest", "uploaded"],
+                    &["connector", "roles", "digest", "signature", "uploaded"],
                     rows.collect(),
                 );
             });
@@ -99,6 +136,42 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+impl Command {
+    /// Whether the command works without a server.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::Keygen { .. } | Self::Sign { .. })
+    }
+}
+
+/// The signature to send with `file`: the one given, or `FILE.sig` beside
+/// it if there is one.
+fn signature_for(
+    file: &std::path::Path,
+    given: Option<PathBuf>,
+) -> Result<Option<String>, Failure> {
+    let (path, required) = match given {
+        Some(p) => (p, true),
+        None => (crate::cli::sign::default_signature_path(file), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::usage(format!(
+            "cannot read the signature {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// `verified by acme`, `unsigned`, …
+fn signature_status(v: &Value) -> String {
+    match (v["status"].as_str(), v["publisher"].as_str()) {
+        (Some("verified"), Some(p)) => format!("verified: {p}"),
+        (Some(status), _) => status.to_string(),
+        (None, _) => "-".to_string(),
+    }
 }
 
 /// `name@version` as given, or the one version of `name` on the server.
@@ -136,6 +209,7 @@ fn show(v: &Value) {
         ("roles", list(&spec["roles"])),
         ("hosts", list(&spec["hosts"])),
         ("digest", text(&v["digest"])),
+        ("signature", signature_status(&v["signature"])),
         ("size", format!("{} bytes", text(&v["size"]))),
         ("uploaded", when(&v["created_at"])),
         // One a line: there are a dozen or more.

@@ -129,12 +129,16 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, String)],
     ) -> Result<(u16, Vec<u8>), Failure> {
         let url = format!("{}{path}", self.args.server.trim_end_matches('/'));
         let mut req = self
             .http
             .request(method, &url)
             .bearer_auth(self.args.api_key.as_deref().unwrap_or_default());
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
         if let Some((content_type, bytes)) = body {
             req = req.header("content-type", content_type).body(bytes);
         }
@@ -159,7 +163,18 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Answer, Failure> {
-        let (status, bytes) = self.send(method, path, body).await?;
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// [`Client::call`] with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, String)],
+    ) -> Result<Answer, Failure> {
+        let (status, bytes) = self.send(method, path, body, headers).await?;
         let body = parse(&bytes);
         if status >= 400 {
             return Err(problem(status, &body));
@@ -169,7 +184,7 @@ impl Client {
 
     /// Like [`Client::call`], but the body is returned as bytes (exports).
     pub async fn call_raw(&self, method: Method, path: &str) -> Result<Vec<u8>, Failure> {
-        let (status, bytes) = self.send(method, path, None).await?;
+        let (status, bytes) = self.send(method, path, None, &[]).await?;
         if status >= 400 {
             return Err(problem(status, &parse(&bytes)));
         }
@@ -178,7 +193,7 @@ impl Client {
 
     /// GET, answering `None` on 404.
     pub async fn get_opt(&self, path: &str) -> Result<Option<Value>, Failure> {
-        let (status, bytes) = self.send(Method::GET, path, None).await?;
+        let (status, bytes) = self.send(Method::GET, path, None, &[]).await?;
         let body = parse(&bytes);
         match status {
             404 => Ok(None),

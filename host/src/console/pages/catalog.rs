@@ -1,7 +1,8 @@
 //! The catalog: connectors grouped by category with icon, name,
 //! description, versions and roles; a connector's page (streams and their
-//! schemas, hosts, secrets, OAuth2 and webhook support); upload by file
-//! picker or drag and drop, with the loader's refusal in words.
+//! schemas, hosts, secrets, OAuth2 and webhook support, digest and
+//! publisher signature); upload by file picker or drag and drop, with its
+//! signature file if it has one, and the loader's refusal in words.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +64,19 @@ fn roles(spec: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// "verified: acme", "unsigned", … as the API reports it.
+fn signature_badge(sig: &Value) -> Markup {
+    let status = sig["status"].as_str().unwrap_or("unsigned");
+    html! {
+        @match (status, sig["publisher"].as_str()) {
+            ("verified", Some(p)) => span.badge.ok title="signed by a trusted publisher" { "verified: " (p) },
+            ("invalid", _) => span.badge.bad title="the signature does not verify" { "invalid signature" },
+            ("unknown-publisher", _) => span.badge.warn title="signed by a key this server does not trust" { "unknown publisher" },
+            _ => span.badge.muted { "unsigned" },
+        }
+    }
+}
+
 fn upload_form(signed: &Signed) -> Markup {
     html! {
         @if signed.may(Scope::Write) {
@@ -72,6 +86,8 @@ fn upload_form(signed: &Signed) -> Markup {
                     label for="component" { "Upload a connector component (.wasm)" }
                     p.hint { "Pick a file or drop it here; it is checked and compiled before it is listed." }
                     input #component type="file" name="file" accept=".wasm,application/wasm" required;
+                    label for="signature" { "Its publisher's signature (.sig, optional)" }
+                    input #signature type="file" name="signature" accept=".sig";
                     div { button type="submit" { "Upload" } }
                 }
             }
@@ -115,7 +131,7 @@ async fn list(State(console): State<Console>, signed: Signed) -> Response {
                                 a href=(format!("/catalog/{}/{}", seg(name), seg(text(latest, "version")))) { strong { (display_name(spec)) } }
                                 div.desc { (text(spec, "description")) }
                                 div.hint {
-                                    (roles(spec)) " · "
+                                    (roles(spec)) " · " (signature_badge(&latest["signature"])) " · "
                                     @for (i, v) in versions.iter().enumerate() {
                                         @if i > 0 { ", " }
                                         a href=(format!("/catalog/{}/{}", seg(name), seg(text(v, "version")))) { (text(v, "version")) }
@@ -166,6 +182,11 @@ async fn show(
             tr { th { "Category" } td { (category(spec)) } }
             tr { th { "Contract" } td { (text(spec, "contract")) } }
             tr { th { "Digest" } td.mono { (text(&c, "digest")) } }
+            tr { th { "Signature" } td {
+                (signature_badge(&c["signature"]))
+                @if let Some(id) = c.pointer("/signature/key_id").and_then(Value::as_str) { " · key " code { (id) } }
+                @if let Some(why) = c.pointer("/signature/detail").and_then(Value::as_str) { p.hint { (why) } }
+            } }
             tr { th { "Size" } td { (c["size"].as_i64().unwrap_or(0)) " bytes" } }
             tr { th { "Hosts it needs" } td {
                 @for h in list("hosts") { code { (h.as_str().unwrap_or_default()) } " " }
@@ -268,13 +289,15 @@ pub fn generated_icon(name: &str) -> String {
 async fn upload(State(console): State<Console>, signed: Signed, mut form: Multipart) -> Response {
     let mut fields: Fields = Vec::new();
     let mut file: Option<bytes::Bytes> = None;
+    let mut signature: Option<bytes::Bytes> = None;
     loop {
         match form.next_field().await {
             Ok(Some(f)) => {
                 let name = f.name().unwrap_or_default().to_string();
-                if name == "file" {
+                if name == "file" || name == "signature" {
                     match f.bytes().await {
-                        Ok(b) => file = Some(b),
+                        Ok(b) if name == "file" => file = Some(b),
+                        Ok(b) => signature = Some(b).filter(|b| !b.is_empty()),
                         Err(e) => {
                             return bad_upload(
                                 &console,
@@ -305,12 +328,21 @@ async fn upload(State(console): State<Console>, signed: Signed, mut form: Multip
     let Some(file) = file.filter(|f| !f.is_empty()) else {
         return bad_upload(&console, &signed, "choose a .wasm file first").await;
     };
+    let headers: Vec<(&str, String)> = signature
+        .map(|sig| {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
+            (crate::api::SIGNATURE_HEADER, b64)
+        })
+        .into_iter()
+        .collect();
     let answer = console
         .api(&signed)
-        .call(
+        .call_with(
             Method::POST,
             "/api/v1/connectors",
             Some("application/wasm"),
+            &headers,
             Body::from(file),
         )
         .await;

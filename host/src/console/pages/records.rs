@@ -175,7 +175,7 @@ async fn export(
     );
     let response = console
         .api(&signed)
-        .send(Method::GET, &path, None, Body::empty())
+        .send(Method::GET, &path, None, &[], Body::empty())
         .await;
     if response.status().is_success() {
         return response;
