@@ -1,16 +1,35 @@
 //! Metrics of this node, as Prometheus text: runs by status, records by
 //! outcome, run durations, HTTP requests by connector and status class,
-//! queue depth and schedule lag.
+//! what runs used by connector and connection, queue depth and schedule lag.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::model::resources::SideResources;
 use crate::store::pages::StoreOutcome;
 use crate::store::runs::Counters;
 
 const BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+
+/// Most (connector, connection) series kept for run resources; later pairs
+/// are added up under `connection="_other"`, so a node with thousands of
+/// connections does not make a scrape unbounded.
+pub const MAX_RESOURCE_SERIES: usize = 500;
+
+/// What runs of one connector on one connection used, added up.
+#[derive(Default, Clone, Copy)]
+struct Used {
+    runs: u64,
+    call_ms: u64,
+    wasm_ms: u64,
+    http_ms: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    log_bytes: u64,
+    peak_memory: u64,
+}
 
 /// Counters of this node since it started.
 #[derive(Default)]
@@ -21,6 +40,7 @@ pub struct Metrics {
     duration_count: AtomicU64,
     duration_sum_ms: AtomicU64,
     http: Mutex<BTreeMap<(String, String), u64>>,
+    used: Mutex<BTreeMap<(String, String), Used>>,
     lag_last_ms: AtomicI64,
     lag_max_ms: AtomicI64,
 }
@@ -71,6 +91,24 @@ impl Metrics {
                 .entry((connector.to_string(), class.to_string()))
                 .or_default() += n;
         }
+    }
+
+    /// What one side of a finished run used.
+    pub fn resources(&self, s: &SideResources) {
+        let mut used = self.used.lock().expect("metrics lock");
+        let mut key = (s.connector.clone(), s.connection.clone());
+        if !used.contains_key(&key) && used.len() >= MAX_RESOURCE_SERIES {
+            key.1 = "_other".into();
+        }
+        let u = used.entry(key).or_default();
+        u.runs += 1;
+        u.call_ms += s.call_ms;
+        u.wasm_ms += s.wasm_ms;
+        u.http_ms += s.http_ms;
+        u.bytes_in += s.bytes_in;
+        u.bytes_out += s.bytes_out;
+        u.log_bytes += s.log_bytes;
+        u.peak_memory = u.peak_memory.max(s.peak_memory_bytes);
     }
 
     /// A due time enqueued `lag_ms` after it was due.
@@ -135,6 +173,7 @@ impl Metrics {
                 "wharf_http_requests_total{{connector=\"{connector}\",status=\"{class}\"}} {n}"
             );
         }
+        self.render_resources(&mut out);
         let _ = writeln!(
             out,
             "# HELP wharf_queue_depth Runs waiting to be claimed.\n# TYPE wharf_queue_depth gauge\nwharf_queue_depth {queued}"
@@ -154,5 +193,101 @@ impl Metrics {
             self.lag_max_ms.load(Ordering::Relaxed) as f64 / 1000.0
         );
         out
+    }
+
+    fn render_resources(&self, out: &mut String) {
+        let used = self.used.lock().expect("metrics lock").clone();
+        let labels = |(connector, connection): &(String, String)| {
+            format!("connector=\"{connector}\",connection=\"{connection}\"")
+        };
+        for (name, kind, help, value) in RESOURCE_SERIES {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (key, u) in &used {
+                let _ = writeln!(out, "{name}{{{}}} {}", labels(key), value(u));
+            }
+        }
+        let name = "wharf_connector_http_bytes_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Request and response body bytes of connectors' HTTP requests.\n# TYPE {name} counter"
+        );
+        for (key, u) in &used {
+            let l = labels(key);
+            let _ = writeln!(out, "{name}{{{l},direction=\"in\"}} {}", u.bytes_in);
+            let _ = writeln!(out, "{name}{{{l},direction=\"out\"}} {}", u.bytes_out);
+        }
+    }
+}
+
+/// A metric of run resources: name, type, help, and its value.
+type ResourceSeries = (&'static str, &'static str, &'static str, fn(&Used) -> f64);
+
+const RESOURCE_SERIES: [ResourceSeries; 6] = [
+    (
+        "wharf_connector_runs_total",
+        "counter",
+        "Runs (sides of runs) a connector took part in on this node.",
+        |u| u.runs as f64,
+    ),
+    (
+        "wharf_connector_call_seconds_total",
+        "counter",
+        "Time in calls into connectors.",
+        |u| u.call_ms as f64 / 1000.0,
+    ),
+    (
+        "wharf_connector_wasm_seconds_total",
+        "counter",
+        "Time in calls not spent waiting on HTTP: instantiation and the guest's own work.",
+        |u| u.wasm_ms as f64 / 1000.0,
+    ),
+    (
+        "wharf_connector_http_seconds_total",
+        "counter",
+        "Time connectors' HTTP requests took.",
+        |u| u.http_ms as f64 / 1000.0,
+    ),
+    (
+        "wharf_connector_log_bytes_total",
+        "counter",
+        "Bytes of log lines connectors wrote.",
+        |u| u.log_bytes as f64,
+    ),
+    (
+        "wharf_connector_peak_memory_bytes",
+        "gauge",
+        "The most linear memory one call held, since this node started.",
+        |u| u.peak_memory as f64,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_series_are_bounded() {
+        let m = Metrics::default();
+        for i in 0..MAX_RESOURCE_SERIES + 10 {
+            m.resources(&SideResources {
+                connector: "c@1".into(),
+                connection: format!("conn{i}"),
+                call_ms: 1000,
+                bytes_in: 5,
+                ..Default::default()
+            });
+        }
+        let text = m.render(&[], 0, 0);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("wharf_connector_runs_total{"))
+            .count();
+        assert_eq!(series, MAX_RESOURCE_SERIES + 1);
+        assert!(
+            text.contains("wharf_connector_runs_total{connector=\"c@1\",connection=\"_other\"} 10")
+        );
+        assert!(text.contains(
+            "wharf_connector_http_bytes_total{connector=\"c@1\",connection=\"conn0\",direction=\"in\"} 5"
+        ));
     }
 }

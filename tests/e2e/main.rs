@@ -28,6 +28,7 @@ mod oauth;
 mod openapi;
 mod publishers;
 mod rate_budgets;
+mod resources;
 mod rotation;
 mod sandbox;
 mod scaffold;

@@ -37,7 +37,12 @@ pub(super) fn report(session: &Session) {
             String::new()
         }
     );
-    for (origin, n) in &u.origins {
-        eprintln!("  granted {origin}: {}", count(*n, "request"));
+    for (origin, o) in &u.origins {
+        eprintln!(
+            "  granted {origin}: {}, {} sent, {} received",
+            count(o.requests, "request"),
+            count(o.bytes_out, "byte"),
+            count(o.bytes_in, "byte")
+        );
     }
 }

@@ -87,6 +87,8 @@ pub struct SessionLog {
     lines: Mutex<VecDeque<LogLine>>,
     keep: u64,
     accepted: AtomicU64,
+    /// Bytes of the accepted lines' messages (as the connector wrote them).
+    bytes: AtomicU64,
     dropped: AtomicU64,
     redactor: SharedRedactor,
     connector: Arc<str>,
@@ -100,6 +102,7 @@ impl SessionLog {
             lines: Mutex::new(VecDeque::new()),
             keep: keep as u64,
             accepted: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             redactor,
             connector,
@@ -126,6 +129,8 @@ impl SessionLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
+        self.bytes
+            .fetch_add(message.len() as u64, Ordering::Relaxed);
         let message = self.redactor.snapshot().redact_str(message).into_owned();
         match level {
             Level::Trace => tracing::trace!(connector = %self.connector, ?source, "{message}"),
@@ -158,6 +163,11 @@ impl SessionLog {
     /// Lines accepted so far (kept, or already drained).
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the lines accepted so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Take the lines kept so far.

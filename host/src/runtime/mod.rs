@@ -39,7 +39,7 @@ pub mod wasi;
 pub use connector::Connector;
 pub use engine::{Runtime, RuntimeOptions};
 pub use error::{CallError, ConnectorError, SessionError, panic_message};
-pub use http::{HttpCounters, STATUS_CLASSES};
+pub use http::{HttpCounters, OriginUse, STATUS_CLASSES};
 pub use limits::{LimitExceeded, Limits};
 pub use loader::LoadError;
 pub use log::{Level, LogLine, LogSource};

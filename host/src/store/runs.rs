@@ -134,6 +134,9 @@ pub struct RunRow {
     pub logs_dropped: i64,
     /// Generation of the lease (each claim takes the next one).
     pub lease_gen: i64,
+    /// What the run's last attempt used, once it ended (absent while it
+    /// runs, and for runs from before this was counted).
+    pub resources: Option<crate::model::resources::RunResources>,
 }
 
 /// What an execution holds: a run, for one node, at one generation.
@@ -160,7 +163,7 @@ impl RunRow {
 
 pub(super) const COLUMNS: &str = "id, sync_id, trigger_kind, status, attempt, due_at, run_after, created_at, started_at, finished_at, \
     lease_owner, lease_until, cancel_requested, error_kind, error, pages, fetched, mapped, pushed, created, updated, \
-    deleted, unchanged, rejected, http_requests, bytes, logs_dropped, lease_gen";
+    deleted, unchanged, rejected, http_requests, bytes, logs_dropped, lease_gen, resources";
 
 pub(super) fn from_row(r: &AnyRow) -> Result<RunRow> {
     let get = |c: &str| -> Result<i64> { Ok(r.try_get::<i64, _>(c)?) };
@@ -195,6 +198,10 @@ pub(super) fn from_row(r: &AnyRow) -> Result<RunRow> {
         },
         logs_dropped: get("logs_dropped")?,
         lease_gen: get("lease_gen")?,
+        resources: match r.try_get::<Option<String>, _>("resources")? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| super::corrupt("runs", e))?),
+            None => None,
+        },
     })
 }
 
@@ -352,6 +359,25 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("seq")?, RejectionRow::from_row(r)?)))
             .collect()
+    }
+
+    /// Keep what the run used, while the lease is held; false (nothing
+    /// written) otherwise.
+    pub async fn set_run_resources(
+        &self,
+        lease: &Lease,
+        resources: &crate::model::resources::RunResources,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET resources = $1 WHERE id = $2 AND lease_owner = $3 AND lease_gen = $4",
+        )
+        .bind(serde_json::to_string(resources).expect("resources serialize"))
+        .bind(&lease.run_id)
+        .bind(&lease.owner)
+        .bind(lease.generation)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Append log lines outside a page (run start and end), while the lease

@@ -100,8 +100,47 @@ fn summary(run: &Value, rejections: &Value) -> Markup {
             (count(counter(run, "unchanged"))) " unchanged), " (count(counter(run, "rejected"))) " rejected, "
             (count(counter(run, "pages"))) " pages."
         }
+        (resources(&run["resources"]))
         h2 { "Rejected records" }
         (rejected(rejections))
+    }
+}
+
+/// What the run used, side by side and per origin.
+fn resources(r: &Value) -> Markup {
+    let n = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20));
+    let empty = Vec::new();
+    let sides = r["sides"].as_array().unwrap_or(&empty);
+    let hosts = r
+        .pointer("/total/hosts")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    html! {
+        @if r.is_object() {
+            h2 { "Resources" }
+            div.scroll { table #resources {
+                tr { th { "Side" } th { "Connector" } th { "Connection" } th { "Calls" } th { "In calls" } th { "In Wasm" } th { "HTTP" } th { "Peak memory" } th { "Requests" } th { "Sent" } th { "Received" } th { "Log" } }
+                @for s in sides {
+                    tr {
+                        td { (text(s, "side")) } td.mono { (text(s, "connector")) } td { (text(s, "connection")) }
+                        td { (n(s, "calls")) } td { (n(s, "call_ms")) " ms" } td { (n(s, "wasm_ms")) " ms" } td { (n(s, "http_ms")) " ms" }
+                        td { (mib(n(s, "peak_memory_bytes"))) } td { (count(n(s, "http_requests") as i64)) }
+                        td { (count(n(s, "bytes_out") as i64)) " B" } td { (count(n(s, "bytes_in") as i64)) " B" }
+                        td { (count(n(s, "log_lines") as i64)) " lines, " (count(n(s, "log_bytes") as i64)) " B" }
+                    }
+                }
+            } }
+            @if !hosts.is_empty() {
+                table #resources-hosts {
+                    tr { th { "Origin" } th { "Requests" } th { "Sent" } th { "Received" } }
+                    @for h in hosts {
+                        tr { td.mono { (text(h, "origin")) } td { (count(n(h, "requests") as i64)) } td { (count(n(h, "bytes_out") as i64)) " B" } td { (count(n(h, "bytes_in") as i64)) " B" } }
+                    }
+                }
+            }
+            p.hint { "Wall time of this attempt " (n(r, "wall_ms")) " ms. “In Wasm” is time in calls not spent waiting on HTTP." }
+        }
     }
 }
 

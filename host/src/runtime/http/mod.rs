@@ -110,8 +110,20 @@ pub struct HttpSession {
     /// The session's tape: exchanges are recorded on it, or answered from it.
     tape: Option<Arc<Tape>>,
     denied: AtomicU64,
-    /// Requests per origin.
-    origins: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Requests and bytes per origin.
+    origins: std::sync::Mutex<std::collections::BTreeMap<String, OriginUse>>,
+    bytes_out: AtomicU64,
+}
+
+/// One origin's requests and bytes in a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OriginUse {
+    /// Requests sent (redirect hops included).
+    pub requests: u64,
+    /// Request body bytes sent.
+    pub bytes_out: u64,
+    /// Response body bytes received (after content decoding).
+    pub bytes_in: u64,
 }
 
 /// Status classes counted per session: 2xx, 3xx, 4xx, 5xx, and requests
@@ -125,6 +137,8 @@ pub struct HttpCounters {
     pub requests: u64,
     /// Response body bytes received.
     pub bytes_in: u64,
+    /// Request body bytes sent (redirect hops included).
+    pub bytes_out: u64,
     /// Requests by [`STATUS_CLASSES`].
     pub by_class: [u64; 5],
     /// Time spent performing requests, in nanoseconds.
@@ -210,6 +224,7 @@ impl HttpSession {
             tape: None,
             denied: AtomicU64::new(0),
             origins: Default::default(),
+            bytes_out: AtomicU64::new(0),
         })
     }
 
@@ -233,17 +248,18 @@ impl HttpSession {
         HttpCounters {
             requests: self.sent.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
             by_class: std::array::from_fn(|i| self.by_class[i].load(Ordering::Relaxed)),
             busy_nanos: self.busy_nanos.load(Ordering::Relaxed),
             denied: self.denied.load(Ordering::Relaxed),
         }
     }
 
-    /// The origins requests went to, with how many each (redirect hops
-    /// included): the grants this session used.
-    pub fn origins(&self) -> Vec<(String, u64)> {
+    /// The origins requests went to, with the requests (redirect hops
+    /// included) and bytes of each: the grants this session used.
+    pub fn origins(&self) -> Vec<(String, OriginUse)> {
         let origins = self.origins.lock().expect("origins lock");
-        origins.iter().map(|(o, n)| (o.clone(), *n)).collect()
+        origins.iter().map(|(o, u)| (o.clone(), *u)).collect()
     }
 
     /// Perform a guest's request.
@@ -468,12 +484,16 @@ impl HttpSession {
                 builder = builder.body(body.clone());
             }
             self.sent.fetch_add(1, Ordering::Relaxed);
-            *self
-                .origins
-                .lock()
-                .expect("origins lock")
-                .entry(p.url.origin().ascii_serialization())
-                .or_default() += 1;
+            let sent_bytes = p.body.as_ref().map_or(0, |b| b.len() as u64);
+            self.bytes_out.fetch_add(sent_bytes, Ordering::Relaxed);
+            {
+                let mut origins = self.origins.lock().expect("origins lock");
+                let used = origins
+                    .entry(p.url.origin().ascii_serialization())
+                    .or_default();
+                used.requests += 1;
+                used.bytes_out += sent_bytes;
+            }
             let mut resp = match builder.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -565,6 +585,12 @@ impl HttpSession {
             }
             self.bytes_in
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
+            self.origins
+                .lock()
+                .expect("origins lock")
+                .entry(p.url.origin().ascii_serialization())
+                .or_default()
+                .bytes_in += body.len() as u64;
             let headers = headers
                 .iter()
                 .map(|(k, v)| {

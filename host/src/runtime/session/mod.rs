@@ -133,10 +133,12 @@ pub struct Usage {
     pub peak_memory: u64,
     /// HTTP requests, bytes, statuses, refusals.
     pub http: HttpCounters,
-    /// Requests per origin: the grants used.
-    pub origins: Vec<(String, u64)>,
+    /// Requests and bytes per origin: the grants used.
+    pub origins: Vec<(String, super::http::OriginUse)>,
     /// Log lines accepted.
     pub log_lines: u64,
+    /// Bytes of those lines.
+    pub log_bytes: u64,
     /// Log lines dropped past the session's limit.
     pub log_dropped: u64,
 }
@@ -290,6 +292,7 @@ impl Session {
             http: self.http.counters(),
             origins: self.http.origins(),
             log_lines: self.log.accepted(),
+            log_bytes: self.log.bytes(),
             log_dropped: self.log.dropped(),
         }
     }

@@ -9,11 +9,13 @@
 //! - [`page`]: the one push-and-commit of a page (also used by ingestion).
 //! - [`validate`]: records against their stream's schema.
 //! - [`retry`]: connector calls with retries, and what a failure means.
+//! - [`resources`]: what the run used, kept on it when it ends.
 
 mod cassettes;
 mod land;
 mod open;
 mod page;
+mod resources;
 mod retry;
 mod validate;
 
@@ -193,6 +195,7 @@ pub async fn execute_timed(
     run: &RunRow,
     stop: &StopSignal,
 ) -> (Outcome, Duration, Duration) {
+    let started = std::time::Instant::now();
     let Some(lease) = run.lease() else {
         return (
             Outcome::Internal("the run has no lease".into()),
@@ -294,6 +297,7 @@ pub async fn execute_timed(
     if let Outcome::Failed { .. } = &outcome {
         cassettes::keep_cassettes(app, &r).await;
     }
+    resources::record(app, &r.lease, &resources::of(&r, started.elapsed())).await;
     let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
     for o in r.opened() {
         calls += o.session.call_time();
