@@ -51,8 +51,8 @@ pub struct Uploaded {
     pub created: bool,
     /// The limits it had, when this upload changed them.
     pub limits_before: Option<ConnectorLimits>,
-    /// Whether this upload attached a signature to bytes registered
-    /// unsigned before.
+    /// Whether this upload attached a signature to bytes registered before
+    /// (unsigned, or with one that does not verify where this one does).
     pub signed_now: bool,
 }
 
@@ -122,6 +122,10 @@ impl Registry {
                 .check_connector(l)
                 .map_err(UploadError::Limits)?;
         }
+        // Before compiling: a server that requires trusted signatures never
+        // hands untrusted bytes to the compiler or runs their `spec`.
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        self.trust.precheck(signature, &digest)?;
         let connector = self.runtime.load(bytes).await?;
         let spec = connector.spec();
         self.trust
@@ -156,16 +160,26 @@ impl Registry {
                         .await?;
                     limits_before = Some(std::mem::replace(&mut row.limits, l));
                 }
+                // A signature is attached to bytes registered without one,
+                // and replaces one that does not verify under the trusted
+                // publishers (an unknown key's, say) when it does.
                 let mut signed_now = false;
                 if let Some(sig) = signature
-                    && row.signature.is_none()
-                    && self
-                        .store
-                        .add_connector_signature(&row.name, &row.version, sig)
-                        .await?
+                    && row.signature.as_deref() != Some(sig)
                 {
-                    row.signature = Some(sig.to_string());
-                    signed_now = true;
+                    let upgrade = row.signature.is_none()
+                        || (matches!(
+                            self.trust
+                                .check(signature, &row.digest, &row.name, &row.version),
+                            Ok(Provenance::Verified { .. })
+                        ) && !matches!(self.provenance(&row), Ok(Provenance::Verified { .. })));
+                    if upgrade {
+                        self.store
+                            .set_connector_signature(&row.name, &row.version, sig)
+                            .await?;
+                        row.signature = Some(sig.to_string());
+                        signed_now = true;
+                    }
                 }
                 Ok(Uploaded {
                     row,

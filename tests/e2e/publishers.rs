@@ -118,7 +118,7 @@ async fn a_strict_server_takes_only_what_a_trusted_publisher_signed() {
 
     let (code, _, err) = cli(&server, &key, &["connector", "upload", &path("todos.wasm")]).await;
     assert_ne!(code, 0, "unsigned refused");
-    assert!(err.contains("trusted publisher"), "{err}");
+    assert!(err.contains("sign it with `wharf connector sign`"), "{err}");
     let (code, _, err) = cli(
         &server,
         &key,
@@ -232,12 +232,11 @@ async fn a_strict_server_takes_only_what_a_trusted_publisher_signed() {
     );
 }
 
-#[tokio::test]
-async fn signatures_are_shown_and_enforced_by_the_api() {
+async fn signatures_are_shown_and_enforced_by_the_api(db: Db) {
     let (acme, _) = SigningKey::generate().unwrap();
     let (stranger, _) = SigningKey::generate().unwrap();
     let lax = TrustPolicy::new(&[format!("acme={}", acme.public())], false).unwrap();
-    let app = App::with_trust(Db::Sqlite, lax).await;
+    let app = App::with_trust(db, lax).await;
 
     // Without a requirement, unsigned and unknown publishers are taken and
     // shown as such.
@@ -293,10 +292,30 @@ async fn signatures_are_shown_and_enforced_by_the_api() {
     let a = app.upload_signed(http_json.clone(), &forged).await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
     assert_eq!(a.json["reason"], "signature_invalid");
+    let tampered = with_custom_section(http_json.clone());
+    let a = app.upload_signed(tampered, &by_stranger).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert_eq!(a.json["reason"], "signature_other_component");
+
+    // A trusted signature replaces the unknown publisher's on the same
+    // bytes; a stranger's does not replace a trusted one.
+    let by_acme = acme
+        .sign(&digest(&http_json), "http-json", "0.1.0")
+        .to_text();
+    let a = app.upload_signed(http_json.clone(), &by_acme).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["signature"]["status"], "verified", "{}", a.text);
+    let a = app.upload_signed(http_json.clone(), &by_stranger).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["signature"]["publisher"], "acme", "{}", a.text);
+    let kept = app
+        .get("/api/v1/connectors/http-json/0.1.0/signature")
+        .await;
+    assert_eq!(kept.text, by_acme);
 
     // The same store under a strict policy trusting only the stranger: the
-    // acme-signed connector is shown as not trusted and refused at run
-    // time; the stranger's is verified now.
+    // acme-signed connectors are shown as not trusted and refused at run
+    // time; re-signed by the stranger, one is verified again.
     let strict = TrustPolicy::new(&[format!("partner={}", stranger.public())], true).unwrap();
     let store = Store::open(&app.url).await.unwrap();
     let registry = Arc::new(Registry::with_trust(store.clone(), runtime(), strict));
@@ -308,10 +327,39 @@ async fn signatures_are_shown_and_enforced_by_the_api() {
         }
         other => panic!("a connector no trusted publisher signed is not loaded: {other:?}"),
     }
-    let (row, _) = registry.get("http-json", "0.1.0").await.unwrap().unwrap();
-    assert_eq!(
-        registry.provenance(&row).unwrap().status(),
-        "verified",
-        "trusting a key later verifies what it signed before"
+    assert!(registry.get("http-json", "0.1.0").await.is_err());
+    let store_row = store
+        .connector("http-json", "0.1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        registry.provenance(&store_row),
+        Err(wharf::model::signature::SignatureError::UnknownPublisher { .. })
+    ));
+    let uploaded = registry
+        .upload(&http_json, Some(&by_stranger), None, None)
+        .await
+        .unwrap();
+    assert!(
+        uploaded.signed_now,
+        "a trusted signature replaces an untrusted one"
     );
+    let (row, _) = registry.get("http-json", "0.1.0").await.unwrap().unwrap();
+    assert_eq!(registry.provenance(&row).unwrap().status(), "verified");
+    // Strict: unsigned bytes are refused before they are compiled.
+    match registry.upload(&guest("hooks"), None, None, None).await {
+        Err(UploadError::Signature(e)) => assert!(e.to_string().contains("accepts only"), "{e}"),
+        other => panic!("unsigned upload under a strict policy: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signatures_are_shown_and_enforced_by_the_api_on_sqlite() {
+    signatures_are_shown_and_enforced_by_the_api(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn signatures_are_shown_and_enforced_by_the_api_on_postgres() {
+    signatures_are_shown_and_enforced_by_the_api(Db::Postgres).await;
 }

@@ -17,7 +17,7 @@ use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::model::limits::ConnectorLimits;
-use crate::model::signature::{Provenance, SignatureError};
+use crate::model::signature::{Provenance, SignatureError, SignatureFile};
 use crate::model::spec::Spec;
 use crate::registry::{Registry, UploadError, Uploaded};
 use crate::runtime::LoadError;
@@ -132,48 +132,37 @@ pub struct SignatureView {
 }
 
 impl SignatureView {
-    fn of(checked: Result<Provenance, SignatureError>) -> Self {
-        match checked {
-            Ok(Provenance::Verified { publisher, key_id }) => Self {
-                status: "verified",
-                publisher: Some(publisher),
-                key_id: Some(key_id),
-                detail: None,
-            },
-            Ok(Provenance::UnknownPublisher { key_id }) => Self {
-                status: "unknown-publisher",
-                publisher: None,
-                key_id: Some(key_id),
-                detail: None,
-            },
-            Ok(Provenance::Unsigned) => Self {
-                status: "unsigned",
-                publisher: None,
-                key_id: None,
-                detail: None,
-            },
-            // What the server refuses to run now: an unsigned connector
-            // or unknown publisher after signatures became required, or a
+    /// The view of `checked`, the trust policy's verdict on the stored
+    /// signature file `stored`.
+    fn of(checked: Result<Provenance, SignatureError>, stored: Option<&str>) -> Self {
+        let key_id = stored
+            .and_then(|text| SignatureFile::parse(text).ok())
+            .map(|f| f.key_id);
+        let (status, publisher, detail) = match checked {
+            Ok(Provenance::Verified { publisher, .. }) => ("verified", Some(publisher), None),
+            Ok(Provenance::UnknownPublisher { .. }) => ("unknown-publisher", None, None),
+            Ok(Provenance::Unsigned) => ("unsigned", None, None),
+            // What the server refuses to run now: an unsigned connector or
+            // an unknown publisher after signatures became required, or a
             // signature that no longer verifies.
-            Err(SignatureError::Unsigned { .. }) => Self {
-                status: "unsigned",
-                publisher: None,
-                key_id: None,
-                detail: Some(
+            Err(SignatureError::Unsigned { .. }) => (
+                "unsigned",
+                None,
+                Some(
                     "this server now requires trusted signatures; it will not run this connector"
-                        .into(),
+                        .to_string(),
                 ),
-            },
-            Err(e) => Self {
-                status: if matches!(e, SignatureError::UnknownPublisher { .. }) {
-                    "unknown-publisher"
-                } else {
-                    "invalid"
-                },
-                publisher: None,
-                key_id: None,
-                detail: Some(e.to_string()),
-            },
+            ),
+            Err(e @ SignatureError::UnknownPublisher { .. }) => {
+                ("unknown-publisher", None, Some(e.to_string()))
+            }
+            Err(e) => ("invalid", None, Some(e.to_string())),
+        };
+        Self {
+            status,
+            publisher,
+            key_id,
+            detail,
         }
     }
 }
@@ -200,7 +189,7 @@ pub struct ConnectorView {
 
 impl ConnectorView {
     fn new(r: ConnectorRow, registry: &Registry) -> Self {
-        let signature = SignatureView::of(registry.provenance(&r));
+        let signature = SignatureView::of(registry.provenance(&r), r.signature.as_deref());
         let wasi_imports = r
             .imports
             .iter()
@@ -314,7 +303,10 @@ async fn upload(
             limits_before,
             signed_now,
         }) => {
-            let provenance = SignatureView::of(state.app.registry.provenance(&row));
+            let provenance = SignatureView::of(
+                state.app.registry.provenance(&row),
+                row.signature.as_deref(),
+            );
             if let Some(before) = limits_before {
                 audit(
                     &state,

@@ -200,6 +200,27 @@ impl SignatureFile {
                 file.format
             )));
         }
+        // The fields are shown back (API, console, errors): only their
+        // expected shapes, never arbitrary text.
+        let hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !hex(&file.key_id, 16) {
+            return Err(SignatureError::Malformed(
+                "`key_id` must be 16 lowercase hex digits".into(),
+            ));
+        }
+        if !file
+            .digest
+            .strip_prefix("sha256:")
+            .is_some_and(|d| hex(d, 64))
+        {
+            return Err(SignatureError::Malformed(
+                "`digest` must be `sha256:` and 64 lowercase hex digits".into(),
+            ));
+        }
         Ok(file)
     }
 
@@ -315,7 +336,7 @@ impl TrustPolicy {
             let key = PublicKey::parse(key).map_err(|e| format!("publisher `{name}`: {e}"))?;
             if let Some((other, _)) = map.insert(key.id(), (name.to_string(), key)) {
                 return Err(format!(
-                    "publishers `{other}` and `{name}` have the same key"
+                    "publishers `{other}` and `{name}` have the same key id; trust each key once"
                 ));
             }
         }
@@ -353,6 +374,31 @@ impl TrustPolicy {
         names.join(", ")
     }
 
+    /// The checks that need only the bytes' digest, made before a
+    /// component is compiled or run: with `--require-signed` untrusted code
+    /// never reaches the compiler. A signature that names a trusted key must
+    /// verify over the name and version it claims (which [`Self::check`]
+    /// then compares with the component's own).
+    pub fn precheck(&self, signature: Option<&str>, digest: &str) -> Result<(), SignatureError> {
+        let Some(text) = signature else {
+            return if self.require_signed {
+                Err(SignatureError::Unsigned {
+                    trusted: self.trusted_names(),
+                })
+            } else {
+                Ok(())
+            };
+        };
+        let file = SignatureFile::parse(text)?;
+        if file.digest != format!("sha256:{digest}") {
+            return Err(SignatureError::OtherComponent {
+                claimed: format!("{}@{} ({})", file.name, file.version, file.digest),
+                actual: format!("sha256:{digest}"),
+            });
+        }
+        self.verify(file, digest).map(|_| ())
+    }
+
     /// What `signature` (a signature file's text, if any) says about the
     /// component with `digest` (hex SHA-256) that calls itself
     /// `name@version`, under this policy.
@@ -378,6 +424,12 @@ impl TrustPolicy {
         if claimed != actual {
             return Err(SignatureError::OtherComponent { claimed, actual });
         }
+        self.verify(file, digest)
+    }
+
+    /// Verify `file` (whose claims match the component) under the key it
+    /// names, if trusted.
+    fn verify(&self, file: SignatureFile, digest: &str) -> Result<Provenance, SignatureError> {
         let Some((publisher, key)) = self.publishers.get(&file.key_id) else {
             return if self.require_signed {
                 Err(SignatureError::UnknownPublisher {
@@ -396,7 +448,7 @@ impl TrustPolicy {
         };
         let sig = STANDARD.decode(&file.signature).map_err(|_| invalid())?;
         UnparsedPublicKey::new(&ED25519, key.0)
-            .verify(&statement(digest, name, version), &sig)
+            .verify(&statement(digest, &file.name, &file.version), &sig)
             .map_err(|_| invalid())?;
         Ok(Provenance::Verified {
             publisher: publisher.clone(),
@@ -518,9 +570,51 @@ mod tests {
     }
 
     #[test]
+    fn the_precheck_refuses_before_anything_is_compiled() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let (stranger, _) = SigningKey::generate().unwrap();
+        let strict = policy(&key, true);
+        let good = key.sign(DIGEST, "todos", "1.0.0").to_text();
+        assert_eq!(strict.precheck(Some(&good), DIGEST), Ok(()));
+        assert!(matches!(
+            strict.precheck(None, DIGEST),
+            Err(SignatureError::Unsigned { .. })
+        ));
+        let other = DIGEST.replace('9', "8");
+        assert!(matches!(
+            strict.precheck(Some(&good), &other),
+            Err(SignatureError::OtherComponent { .. })
+        ));
+        let theirs = stranger.sign(DIGEST, "todos", "1.0.0").to_text();
+        assert!(matches!(
+            strict.precheck(Some(&theirs), DIGEST),
+            Err(SignatureError::UnknownPublisher { .. })
+        ));
+        // Claims edited to another name: refused before the component's
+        // own name is known.
+        let renamed = good.replace("\"todos\"", "\"payroll\"");
+        assert!(matches!(
+            strict.precheck(Some(&renamed), DIGEST),
+            Err(SignatureError::Invalid { .. })
+        ));
+        assert!(policy(&key, false).precheck(None, DIGEST).is_ok());
+    }
+
+    #[test]
     fn malformed_files_are_named_as_such() {
         let p = TrustPolicy::default();
-        for text in ["", "{}", "not json", r#"{"format":"other"}"#] {
+        let (key, _) = SigningKey::generate().unwrap();
+        let good = key.sign(DIGEST, "todos", "1.0.0").to_text();
+        let odd_id = good.replace(&key.public().id(), "\\u001b[31mred");
+        let odd_digest = good.replace(DIGEST, &DIGEST.to_uppercase());
+        for text in [
+            "",
+            "{}",
+            "not json",
+            r#"{"format":"other"}"#,
+            &odd_id,
+            &odd_digest,
+        ] {
             assert!(
                 matches!(
                     p.check(Some(text), DIGEST, "todos", "1.0.0"),

@@ -146,23 +146,20 @@ impl Store {
         Ok(())
     }
 
-    /// Attach a signature to a connector uploaded without one (the same
-    /// bytes uploaded again, signed); false if it already had one.
-    pub async fn add_connector_signature(
+    /// Set a connector's signature file (the registry decides when).
+    pub async fn set_connector_signature(
         &self,
         name: &str,
         version: &str,
         signature: &str,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connectors SET signature = $1 WHERE name = $2 AND version = $3 AND signature IS NULL",
-        )
-        .bind(signature)
-        .bind(name)
-        .bind(version)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+    ) -> Result<()> {
+        sqlx::query("UPDATE connectors SET signature = $1 WHERE name = $2 AND version = $3")
+            .bind(signature)
+            .bind(name)
+            .bind(version)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// One connector.

@@ -20,8 +20,11 @@ pub enum Command {
         /// The component.
         file: PathBuf,
         /// Its publisher's signature file [default: FILE.sig, if present].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "no_signature")]
         signature: Option<PathBuf>,
+        /// Send no signature, even if FILE.sig is there.
+        #[arg(long)]
+        no_signature: bool,
     },
     /// Create a publisher key pair: NAME.key (private; keep it secret) and
     /// NAME.pub (what servers trust with --trusted-publisher). Local.
@@ -58,11 +61,21 @@ pub enum Command {
 
 pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
     match cmd {
-        Command::Upload { file, signature } => {
+        Command::Upload {
+            file,
+            signature,
+            no_signature,
+        } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
             let mut headers = Vec::new();
-            if let Some(sig) = signature_for(&file, signature)? {
+            let found = if no_signature {
+                None
+            } else {
+                signature_for(&file, signature)?
+            };
+            if let Some((path, sig)) = found {
+                eprintln!("with the signature {}", path.display());
                 use base64::Engine;
                 headers.push((
                     crate::api::SIGNATURE_HEADER,
@@ -145,18 +158,18 @@ impl Command {
     }
 }
 
-/// The signature to send with `file`: the one given, or `FILE.sig` beside
-/// it if there is one.
+/// The signature to send with `file` (its path and text): the one given,
+/// or `FILE.sig` beside it if there is one.
 fn signature_for(
     file: &std::path::Path,
     given: Option<PathBuf>,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<(PathBuf, String)>, Failure> {
     let (path, required) = match given {
         Some(p) => (p, true),
         None => (crate::cli::sign::default_signature_path(file), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text)),
+        Ok(text) => Ok(Some((path, text))),
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Failure::usage(format!(
             "cannot read the signature {}: {e}",
@@ -165,7 +178,7 @@ fn signature_for(
     }
 }
 
-/// `verified by acme`, `unsigned`, …
+/// `verified: acme`, `unsigned`, …
 fn signature_status(v: &Value) -> String {
     match (v["status"].as_str(), v["publisher"].as_str()) {
         (Some("verified"), Some(p)) => format!("verified: {p}"),

@@ -3,13 +3,23 @@
 // an enhancement: each form still works with plain submission.
 (function () {
   "use strict";
-  // Drag and drop onto an upload zone: the dropped file becomes the file
-  // input's value and the form is submitted, as if picked and sent.
+  // Drag and drop onto an upload zone: the dropped component becomes the
+  // file input's value (and a dropped `.sig` the signature input's) and the
+  // form is submitted, as if picked and sent.
+  function only(files, wanted) {
+    var list = new DataTransfer();
+    Array.prototype.forEach.call(files, function (f) {
+      if (wanted(f)) list.items.add(f);
+    });
+    return list.files;
+  }
   function wireDrops(root) {
     root.querySelectorAll("[data-drop]").forEach(function (zone) {
       if (zone.dataset.wired) return;
       zone.dataset.wired = "1";
-      var input = zone.querySelector("input[type=file]");
+      var input = zone.querySelector("input[type=file][name=file]") || zone.querySelector("input[type=file]");
+      var signature = zone.querySelector("input[type=file][name=signature]");
+      var isSig = function (f) { return /\.sig$/i.test(f.name); };
       ["dragenter", "dragover"].forEach(function (name) {
         zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });
       });
@@ -18,7 +28,15 @@
         e.preventDefault();
         zone.classList.remove("over");
         if (!input || !e.dataTransfer.files.length) return;
-        input.files = e.dataTransfer.files;
+        var files = e.dataTransfer.files;
+        if (signature) {
+          var sigs = only(files, isSig);
+          if (sigs.length) signature.files = sigs;
+          files = only(files, function (f) { return !isSig(f); });
+        }
+        if (!files.length) return;
+        var first = files[0];
+        input.files = only(files, function (f) { return f === first; });
         zone.closest("form").requestSubmit();
       });
     });
