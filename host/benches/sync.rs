@@ -141,6 +141,7 @@ async fn connection(e: &App, name: &str, connector: &str, config: Value) -> Stri
         networks: vec!["127.0.0.0/8".parse().unwrap()],
         reveal: Vec::new(),
         tls_ca: None,
+        quotas: Default::default(),
     };
     let (cname, version) = connector.split_once('@').unwrap();
     let spec = e

@@ -199,6 +199,15 @@ async fn the_client_commands_work_by_name() {
     let out = ok(&server, k, &["run", "list", "catalog"]).await;
     assert!(out.starts_with("ID "), "{out}");
     assert!(out.contains(&run_id) && out.contains("succeeded"), "{out}");
+    let out = ok(&server, k, &["run", "show", &run_id]).await;
+    assert!(
+        out.contains("succeeded") && out.contains("3 fetched"),
+        "{out}"
+    );
+    assert!(
+        out.contains("IN WASM") && out.contains("http-json@0.1.0 (shop)"),
+        "what the run used: {out}"
+    );
 
     // Records: a table with a column per field; exports to a file or stdout.
     let out = ok(

@@ -2,7 +2,9 @@
 //! from `http-json` into `http-push` between two loopback fakes that count
 //! every request and body byte they see, and a `hostile` source that holds
 //! a known amount of memory. The run's `resources` (API, console) and the
-//! node's metrics must agree with them.
+//! node's metrics must agree with them. And the quotas an administrator
+//! sets on a connection: refused requests with a clear error, and only an
+//! administrator may change them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -201,4 +203,121 @@ async fn a_runs_figures_match_what_the_upstreams_counted_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runs_figures_match_what_the_upstreams_counted_on_postgres() {
     a_runs_figures_match_what_the_upstreams_counted(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_what_passes_them_and_are_an_administrators() {
+    let app = App::new(Db::Sqlite).await;
+    assert_eq!(
+        app.upload(guest("http-json")).await.status,
+        StatusCode::CREATED
+    );
+    let _workers = app.start_workers();
+    let (src, src_seen) = source().await;
+    let config = json!({"base_url": src.url("/api"), "streams": {"items": {
+        "path": "/items", "records": "/data", "key": "id",
+        "pagination": {"type": "page_number", "size_param": "per_page", "size": PAGE}}}});
+    let create = |name: &str, quotas: Value| {
+        json!({"name": name, "connector": "http-json@0.1.0", "config": config,
+               "grants": {"networks": ["127.0.0.0/8"], "quotas": quotas}})
+    };
+    let a = app
+        .post(
+            "/api/v1/connections",
+            create("zero", json!({"bytes_per_run": 0})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    let a = app
+        .post(
+            "/api/v1/connections",
+            create("typo", json!({"bytes_per_minute": 5})),
+        )
+        .await;
+    assert!(a.status.is_client_error(), "{}", a.text);
+
+    // Two requests a minute to one host: the third page is refused.
+    let a = app
+        .post(
+            "/api/v1/connections",
+            create("slow", json!({"requests_per_minute_per_host": 2})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(
+        a.json["grants"]["quotas"],
+        json!({"requests_per_minute_per_host": 2})
+    );
+    let slow = a.json["id"].as_str().unwrap().to_string();
+    let sync = app
+        .sync(json!({"name": "slow-sync", "source": slow, "streams": ["items"]}))
+        .await;
+    let run = app.run(&sync).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("at most 2 requests a minute to") && error.contains(&src.origin()),
+        "{error}"
+    );
+    assert_eq!(src_seen.get().0, 2, "nothing was sent past the quota");
+    assert!(
+        side(&run, "source")["http_denied"].as_u64().unwrap() >= 1,
+        "{run}"
+    );
+
+    // A body-byte budget smaller than the first page: the second request
+    // is refused, the first page kept.
+    let a = app
+        .post(
+            "/api/v1/connections",
+            create("thin", json!({"bytes_per_run": 100})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let thin = a.json["id"].as_str().unwrap().to_string();
+    let sync = app
+        .sync(json!({"name": "thin-sync", "source": thin, "streams": ["items"]}))
+        .await;
+    let run = app.run(&sync).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 body bytes per run"),
+        "{run}"
+    );
+    assert_eq!(
+        run["counters"]["fetched"], PAGE,
+        "the first page landed: {run}"
+    );
+
+    // A write key may edit the connection, not lift its quotas.
+    let writer = app
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": "editor", "scope": "write"}),
+        )
+        .await;
+    let key = writer.json["key"].as_str().unwrap().to_string();
+    let a = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/connections/{thin}"),
+            Some(&key),
+            Some(json!({"grants": {"networks": ["127.0.0.0/8"], "quotas": {}}})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    assert!(a.text.contains("quotas needs an admin key"), "{}", a.text);
+    let a = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/connections/{thin}"),
+            Some(&key),
+            Some(json!({"grants": {"networks": ["127.0.0.0/8"]}})),
+        )
+        .await;
+    assert!(a.status.is_success(), "omitted quotas are kept: {}", a.text);
+    assert_eq!(a.json["grants"]["quotas"], json!({"bytes_per_run": 100}));
 }

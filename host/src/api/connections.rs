@@ -23,6 +23,7 @@ use super::query::{Path, Query};
 use super::{AppState, ListPage, Paging, Route, audit};
 use crate::connections::fit::fit;
 use crate::connections::widening::{Widening, exposed_secrets, widening};
+use crate::model::limits::ConnectionQuotas;
 use crate::model::name::{NAME_MAX, NAME_PATTERN, NAME_RULE, is_valid_name};
 use crate::model::secret::SecretValue;
 use crate::model::spec::Spec;
@@ -171,6 +172,11 @@ struct GrantsInput {
     #[serde(default)]
     #[schemars(length(max = 65536))]
     tls_ca: Option<String>,
+    /// Quotas the host enforces (requests a minute to each host, body bytes
+    /// a run); an admin key is needed to change them. Omitted: kept on
+    /// change; `{}`: none.
+    #[serde(default)]
+    quotas: Option<ConnectionQuotas>,
 }
 
 fn empty_object() -> Value {
@@ -282,6 +288,7 @@ async fn create(
         networks: Vec::new(),
         reveal: Vec::new(),
         tls_ca: None,
+        quotas: None,
     });
     let grants = Grants {
         hosts: match input.hosts {
@@ -291,12 +298,14 @@ async fn create(
         networks: input.networks,
         reveal: input.reveal,
         tls_ca: trusted_ca(input.tls_ca)?,
+        quotas: checked_quotas(input.quotas.unwrap_or_default())?,
     };
     let given: Vec<(&str, bool)> = req.secrets.keys().map(|k| (k.as_str(), true)).collect();
     fit(&spec, &req.config, &given, &grants, &[])?;
     networks_need_admin(&caller, &grants.networks, &[])?;
     reveal_needs_admin(&caller, &grants.reveal, &[])?;
     trust_needs_admin(&caller, &grants.tls_ca, &None)?;
+    quotas_need_admin(&caller, &grants.quotas, &ConnectionQuotas::default())?;
     if state
         .app
         .store
@@ -400,6 +409,10 @@ async fn update(
                 None => current.grants.tls_ca.clone(),
                 given => trusted_ca(given)?,
             },
+            quotas: match g.quotas {
+                None => current.grants.quotas,
+                Some(q) => checked_quotas(q)?,
+            },
         },
         None => current.grants.clone(),
     };
@@ -424,6 +437,7 @@ async fn update(
     networks_need_admin(&caller, &grants.networks, &current.grants.networks)?;
     reveal_needs_admin(&caller, &grants.reveal, &current.grants.reveal)?;
     trust_needs_admin(&caller, &grants.tls_ca, &current.grants.tls_ca)?;
+    quotas_need_admin(&caller, &grants.quotas, &current.grants.quotas)?;
     let exposed = exposed_secrets(&widened, &current.secrets, &resupplied, has_token);
     if !exposed.is_empty() && caller.scope < Scope::Admin {
         return Err(ApiError::forbidden(format!(
@@ -498,6 +512,34 @@ fn networks_need_admin(
         "granting blocked networks ({}) needs an admin key",
         new.join(", ")
     )))
+}
+
+/// Quotas are an administrator's: set by one, they must not be lifted by a
+/// key that may only edit connections.
+fn quotas_need_admin(
+    caller: &Caller,
+    quotas: &ConnectionQuotas,
+    before: &ConnectionQuotas,
+) -> Result<(), ApiError> {
+    if quotas == before || caller.scope >= Scope::Admin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "changing a connection's quotas needs an admin key",
+    ))
+}
+
+fn checked_quotas(q: ConnectionQuotas) -> Result<ConnectionQuotas, ApiError> {
+    q.check().map_err(|(field, message)| {
+        ApiError::invalid(
+            format!("grants.quotas.{field} {message}"),
+            vec![FieldError {
+                field: format!("/grants/quotas/{field}"),
+                message,
+            }],
+        )
+    })?;
+    Ok(q)
 }
 
 /// Letting a connector read a secret puts the secret in guest memory, past

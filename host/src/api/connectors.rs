@@ -415,12 +415,7 @@ async fn show(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<ConnectorView>, ApiError> {
-    let row = state
-        .app
-        .store
-        .connector(&name, &version)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let row = registered(&state, &name, &version).await?;
     Ok(Json(ConnectorView::new(row, &state.app.registry)))
 }
 
@@ -428,24 +423,38 @@ async fn signature_file(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let row = state
-        .app
-        .store
-        .connector(&name, &version)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let row = registered(&state, &name, &version).await?;
     let text = row.signature.ok_or_else(|| {
         ApiError::not_found(format!("{name}@{version} was uploaded without a signature"))
     })?;
-    let disposition = format!("attachment; filename=\"{name}-{version}.wasm.sig\"");
-    Ok((
+    Ok(attachment(
+        "application/json",
+        &format!("{name}-{version}.wasm.sig"),
+        text,
+    ))
+}
+
+/// A registered connector, or `404`.
+async fn registered(state: &AppState, name: &str, version: &str) -> Result<ConnectorRow, ApiError> {
+    state
+        .app
+        .store
+        .connector(name, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))
+}
+
+/// A download: `body` as the file `filename`.
+fn attachment(content_type: &str, filename: &str, body: impl IntoResponse) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
         [
-            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        text,
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 async fn download(
@@ -458,15 +467,11 @@ async fn download(
         .connector_bytes(&name, &version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
-    let disposition = format!("attachment; filename=\"{name}-{version}.wasm\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/wasm".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(attachment(
+        "application/wasm",
+        &format!("{name}-{version}.wasm"),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 async fn delete(
@@ -474,12 +479,7 @@ async fn delete(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let row = state
-        .app
-        .store
-        .connector(&name, &version)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connector {name}@{version}")))?;
+    let row = registered(&state, &name, &version).await?;
     let users = state.app.store.connections_using(&name, &version).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(format!(

@@ -525,6 +525,8 @@ pub(super) async fn open(
         tls_ca: None,
         tape: tape.clone(),
         limits,
+        // Quotas are set on a stored connection; `wharf dev` has none.
+        quotas: Default::default(),
     };
     let session = Session::new(&runtime, &connector, options, |log| {
         log.with_echo(print_log)

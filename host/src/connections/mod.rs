@@ -250,6 +250,7 @@ async fn open_with_token(
         let options = SessionOptions {
             rate,
             tls_ca: c.grants.tls_ca.clone(),
+            quotas: c.grants.quotas,
             login: login.map(|l| Arc::new(l) as Arc<dyn TokenSource>),
             relogin_on,
             config: c.config.clone(),

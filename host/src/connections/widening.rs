@@ -196,6 +196,7 @@ mod tests {
             networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
             reveal: Vec::new(),
             tls_ca: None,
+            quotas: Default::default(),
         }
     }
 

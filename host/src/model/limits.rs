@@ -1,7 +1,9 @@
 //! What an administrator may give one connector beyond the node's default
 //! sandbox limits, at upload: more (or less) memory per instance and time
 //! per call, within the node's maxima. A Python or JavaScript runtime, or a
-//! connector that reads large pages, needs more than a small Rust one.
+//! connector that reads large pages, needs more than a small Rust one. And
+//! the quotas an administrator may set on one connection: requests a minute
+//! to each host, body bytes a run.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,5 +65,47 @@ mod tests {
         assert!(e.contains("memory_mib must be between 1 and 256"), "{e}");
         let e = l(None, Some(0)).check(256, 300).unwrap_err();
         assert!(e.contains("call_timeout_secs"), "{e}");
+    }
+}
+
+/// Quotas on one connection, enforced by the host in each of its sessions
+/// (a run, a check, a webhook delivery); `None` sets none.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionQuotas {
+    /// Requests in any 60 seconds to any one origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub requests_per_minute_per_host: Option<u32>,
+    /// Request and response body bytes in one session (a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub bytes_per_run: Option<u64>,
+}
+
+impl ConnectionQuotas {
+    /// Whether none is set.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Refuse zeros (a quota of nothing is a disabled connection), naming
+    /// the field.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.requests_per_minute_per_host == Some(0) {
+            return Err((
+                "requests_per_minute_per_host",
+                "must be at least 1 (omit it for no quota)".into(),
+            ));
+        }
+        if self.bytes_per_run == Some(0) {
+            return Err((
+                "bytes_per_run",
+                "must be at least 1 (omit it for no quota)".into(),
+            ));
+        }
+        Ok(())
     }
 }

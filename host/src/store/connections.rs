@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::{Result, Store, corrupt, now_ms};
 use crate::model::grants::HostPattern;
+use crate::model::limits::ConnectionQuotas;
 
 /// What an administrator allows a connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -30,6 +31,10 @@ pub struct Grants {
     /// on-premises system with its own CA. Only an administrator sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca: Option<String>,
+    /// Quotas the host enforces on the connection's requests. Only an
+    /// administrator sets them.
+    #[serde(default, skip_serializing_if = "ConnectionQuotas::is_default")]
+    pub quotas: ConnectionQuotas,
 }
 
 /// Health of a connection.

@@ -1,5 +1,5 @@
-//! `wharf run`: the runs of a sync, one run's summary, log and rejected
-//! records, cancelling; and following a run live (`wharf sync run
+//! `wharf run`: the runs of a sync, one run's summary and what it used,
+//! its log and rejected records, cancelling; and following a run live (`wharf sync run
 //! --follow`). Runs have no names: a run is given by id, its sync by id or
 //! name.
 
@@ -84,7 +84,10 @@ pub async fn run(c: &Client, cmd: Command) -> Result<(), Failure> {
         }
         Command::Show { id } => {
             let v = c.get(&format!("/api/v1/runs/{}", enc(&id))).await?;
-            c.print(&v, |v| println!("{}", summary(v)));
+            c.print(&v, |v| {
+                println!("{}", summary(v));
+                resources(&v["resources"]);
+            });
         }
         Command::Logs { id } => {
             let mut after = 0;
@@ -190,6 +193,50 @@ fn summary(v: &Value) -> String {
         ));
     }
     line
+}
+
+/// What each connector of the run used, as a table (nothing while it runs).
+fn resources(r: &Value) {
+    let Some(sides) = r["sides"].as_array() else {
+        return;
+    };
+    let n = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let rows = sides
+        .iter()
+        .map(|s| {
+            vec![
+                text(&s["side"]),
+                format!("{} ({})", text(&s["connector"]), text(&s["connection"])),
+                n(s, "calls").to_string(),
+                format!("{} ms", n(s, "call_ms")),
+                format!("{} ms", n(s, "wasm_ms")),
+                format!(
+                    "{:.1} MiB",
+                    n(s, "peak_memory_bytes") as f64 / f64::from(1 << 20)
+                ),
+                n(s, "http_requests").to_string(),
+                format!("{} B", n(s, "bytes_out")),
+                format!("{} B", n(s, "bytes_in")),
+                format!("{} B", n(s, "log_bytes")),
+            ]
+        })
+        .collect();
+    println!();
+    output::table(
+        &[
+            "side",
+            "connector",
+            "calls",
+            "in calls",
+            "in wasm",
+            "peak memory",
+            "requests",
+            "sent",
+            "received",
+            "log",
+        ],
+        rows,
+    );
 }
 
 /// Poll a run, drawing a progress line on stderr, until it ends; fails

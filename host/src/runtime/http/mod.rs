@@ -39,6 +39,7 @@ use crate::egress::client::{Timeouts, guarded_client};
 use crate::egress::coding;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolver::blocked_in;
+use crate::model::limits::ConnectionQuotas;
 use crate::model::redact::Redactor;
 use prepare::Prepared;
 pub use state::HttpState;
@@ -113,6 +114,12 @@ pub struct HttpSession {
     /// Requests and bytes per origin.
     origins: std::sync::Mutex<std::collections::BTreeMap<String, OriginUse>>,
     bytes_out: AtomicU64,
+    /// The connection's quotas, and when each origin's requests of the last
+    /// minute went (for `requests_per_minute_per_host`).
+    quotas: ConnectionQuotas,
+    minute: std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+    >,
 }
 
 /// One origin's requests and bytes in a session.
@@ -225,6 +232,8 @@ impl HttpSession {
             denied: AtomicU64::new(0),
             origins: Default::default(),
             bytes_out: AtomicU64::new(0),
+            quotas: ConnectionQuotas::default(),
+            minute: Default::default(),
         })
     }
 
@@ -448,6 +457,45 @@ impl HttpSession {
         }
     }
 
+    /// Enforce the connection's quotas on `quotas`.
+    pub fn with_quotas(mut self, quotas: ConnectionQuotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// The connection's quotas, before a request to `url` with `body_len`
+    /// body bytes goes: refused (nothing sent) when it would pass one.
+    fn take_quota(&self, url: &Url, body_len: u64) -> Result<(), HttpError> {
+        if let Some(max) = self.quotas.bytes_per_run {
+            let used =
+                self.bytes_in.load(Ordering::Relaxed) + self.bytes_out.load(Ordering::Relaxed);
+            if used + body_len > max {
+                return Err(HttpError::Denied(format!(
+                    "quota: this connection may move at most {max} body bytes per run ({used} so far, this request sends {body_len}); an administrator sets grants.quotas.bytes_per_run"
+                )));
+            }
+        }
+        if let Some(max) = self.quotas.requests_per_minute_per_host {
+            let origin = url.origin().ascii_serialization();
+            let now = std::time::Instant::now();
+            let mut minute = self.minute.lock().expect("quota lock");
+            let sent = minute.entry(origin.clone()).or_default();
+            while sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            {
+                sent.pop_front();
+            }
+            if sent.len() >= max as usize {
+                return Err(HttpError::Denied(format!(
+                    "quota: this connection may send at most {max} requests a minute to {origin}; an administrator sets grants.quotas.requests_per_minute_per_host"
+                )));
+            }
+            sent.push_back(now);
+        }
+        Ok(())
+    }
+
     fn take_budget(&self) -> Result<(), HttpError> {
         self.remaining
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -466,6 +514,7 @@ impl HttpSession {
         let mut redactor = self.secrets.redactor_for(&p.url);
         for hop in 0..=MAX_REDIRECTS {
             self.take_budget()?;
+            self.take_quota(&p.url, p.body.as_ref().map_or(0, |b| b.len() as u64))?;
             // Held until this hop's answer is read: concurrency budgets
             // count requests in flight.
             let _turn = match &self.rate {

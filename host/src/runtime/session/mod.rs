@@ -82,6 +82,8 @@ pub struct SessionOptions {
     /// The connector's own memory and time limits (set at upload), within
     /// the node's maxima.
     pub limits: ConnectorLimits,
+    /// The connection's quotas (requests a minute per host, bytes a run).
+    pub quotas: crate::model::limits::ConnectionQuotas,
 }
 
 impl std::fmt::Debug for dyn StateStore {
@@ -207,7 +209,8 @@ impl Session {
         let http = Arc::new(
             HttpSession::new(policy, book.clone(), blobs.clone(), limits)?
                 .with_rate(options.rate)
-                .with_tape(options.tape.clone()),
+                .with_tape(options.tape.clone())
+                .with_quotas(options.quotas),
         );
         Ok(Self {
             runtime: runtime.clone(),
