@@ -14,8 +14,8 @@ use crate::store::runs::Counters;
 const BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
 
 /// Most (connector, connection) series kept for run resources; later pairs
-/// are added up under `connection="_other"`, so a node with thousands of
-/// connections does not make a scrape unbounded.
+/// are added up under `connector="",connection=""`, so a node with
+/// thousands of connections does not make a scrape unbounded.
 pub const MAX_RESOURCE_SERIES: usize = 500;
 
 /// What runs of one connector on one connection used, added up.
@@ -98,7 +98,8 @@ impl Metrics {
         let mut used = self.used.lock().expect("metrics lock");
         let mut key = (s.connector.clone(), s.connection.clone());
         if !used.contains_key(&key) && used.len() >= MAX_RESOURCE_SERIES {
-            key.1 = "_other".into();
+            // Empty labels: no connector or connection can be named so.
+            key = (String::new(), String::new());
         }
         let u = used.entry(key).or_default();
         u.runs += 1;
@@ -198,7 +199,11 @@ impl Metrics {
     fn render_resources(&self, out: &mut String) {
         let used = self.used.lock().expect("metrics lock").clone();
         let labels = |(connector, connection): &(String, String)| {
-            format!("connector=\"{connector}\",connection=\"{connection}\"")
+            format!(
+                "connector=\"{}\",connection=\"{}\"",
+                label(connector),
+                label(connection)
+            )
         };
         for (name, kind, help, value) in RESOURCE_SERIES {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -217,6 +222,15 @@ impl Metrics {
             let _ = writeln!(out, "{name}{{{l},direction=\"out\"}} {}", u.bytes_out);
         }
     }
+}
+
+/// A label value as the exposition format writes it: `\`, `"` and line
+/// feeds escaped (a connection's name may hold quotes).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A metric of run resources: name, type, help, and its value.
@@ -283,11 +297,26 @@ mod tests {
             .filter(|l| l.starts_with("wharf_connector_runs_total{"))
             .count();
         assert_eq!(series, MAX_RESOURCE_SERIES + 1);
-        assert!(
-            text.contains("wharf_connector_runs_total{connector=\"c@1\",connection=\"_other\"} 10")
-        );
+        assert!(text.contains("wharf_connector_runs_total{connector=\"\",connection=\"\"} 10"));
         assert!(text.contains(
             "wharf_connector_http_bytes_total{connector=\"c@1\",connection=\"conn0\",direction=\"in\"} 5"
         ));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::default();
+        m.resources(&SideResources {
+            connector: "c@1".into(),
+            connection: "eu \"prod\" \\ x".into(),
+            ..Default::default()
+        });
+        let text = m.render(&[], 0, 0);
+        assert!(
+            text.contains(
+                r#"wharf_connector_runs_total{connector="c@1",connection="eu \"prod\" \\ x"} 1"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -139,7 +139,10 @@ async fn a_runs_figures_match_what_the_upstreams_counted(db: Db) {
         s["calls"].as_u64().unwrap() >= requests,
         "a call per page: {s}"
     );
-    assert!(s["call_ms"].as_u64() >= s["wasm_ms"].as_u64(), "{s}");
+    assert!(
+        s["call_ms"].as_u64().unwrap() >= s["wasm_ms"].as_u64().unwrap(),
+        "{s}"
+    );
     assert!(s["peak_memory_bytes"].as_u64().unwrap() > 0, "{s}");
 
     let (puts, received) = dst_seen.get();
@@ -260,6 +263,13 @@ async fn quotas_refuse_what_passes_them_and_are_an_administrators() {
         "{error}"
     );
     assert_eq!(src_seen.get().0, 2, "nothing was sent past the quota");
+    assert_eq!(run["error_kind"], "limit", "{run}");
+    let conn = app.get(&format!("/api/v1/connections/{slow}")).await;
+    assert_eq!(
+        conn.json["status"], "active",
+        "a quota is a limit, not a broken connection: {}",
+        conn.text
+    );
     assert!(
         side(&run, "source")["http_denied"].as_u64().unwrap() >= 1,
         "{run}"

@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 /// One origin's share of a side's HTTP use.
+// `serde(default)`: runs stored before a field was added still read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct HostUse {
     /// `scheme://host[:port]`.
     pub origin: String,
@@ -21,6 +23,7 @@ pub struct HostUse {
 
 /// What one connector of a run used.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct SideResources {
     /// `source`, `mapper` or `destination`.
     pub side: String,
@@ -59,6 +62,7 @@ pub struct SideResources {
 
 /// What a run used, side by side, and in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct RunResources {
     /// From the start of this attempt's execution to its end, ms.
     pub wall_ms: u64,

@@ -177,6 +177,10 @@ pub enum LimitExceeded {
         /// Byte limit.
         bytes: usize,
     },
+    /// A request passed one of the connection's quotas (set by an
+    /// administrator): the run stops, the connection is not broken.
+    #[error("{0}")]
+    Quota(String),
     /// The call kept sending requests the host refused.
     #[error(
         "refusal limit exceeded: the host refused more than {limit} requests in one call; see the log for why"

@@ -170,11 +170,11 @@ impl Store {
         let sql = match self.backend() {
             Backend::Postgres => format!(
                 "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3), \
-                 lease_gen = lease_gen + 1 WHERE id = ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+                 lease_gen = lease_gen + 1, resources = NULL WHERE id = ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
             ),
             Backend::Sqlite => format!(
                 "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = COALESCE(started_at, $3), \
-                 lease_gen = lease_gen + 1 WHERE id = ({pick}) RETURNING {COLUMNS}"
+                 lease_gen = lease_gen + 1, resources = NULL WHERE id = ({pick}) RETURNING {COLUMNS}"
             ),
         };
         let row = sqlx::query(&sql)

@@ -122,6 +122,10 @@ pub struct HttpSession {
     >,
 }
 
+/// How a refusal for a passed quota starts (the session turns a call that
+/// failed on one into a limit, not a broken connection).
+pub const QUOTA_REFUSAL: &str = "quota: ";
+
 /// One origin's requests and bytes in a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OriginUse {
@@ -471,7 +475,7 @@ impl HttpSession {
                 self.bytes_in.load(Ordering::Relaxed) + self.bytes_out.load(Ordering::Relaxed);
             if used + body_len > max {
                 return Err(HttpError::Denied(format!(
-                    "quota: this connection may move at most {max} body bytes per run ({used} so far, this request sends {body_len}); an administrator sets grants.quotas.bytes_per_run"
+                    "{QUOTA_REFUSAL}this connection may move at most {max} body bytes per run ({used} so far, this request sends {body_len}); an administrator sets grants.quotas.bytes_per_run"
                 )));
             }
         }
@@ -488,7 +492,7 @@ impl HttpSession {
             }
             if sent.len() >= max as usize {
                 return Err(HttpError::Denied(format!(
-                    "quota: this connection may send at most {max} requests a minute to {origin}; an administrator sets grants.quotas.requests_per_minute_per_host"
+                    "{QUOTA_REFUSAL}this connection may send at most {max} requests a minute to {origin}; an administrator sets grants.quotas.requests_per_minute_per_host"
                 )));
             }
             sent.push_back(now);
@@ -513,8 +517,10 @@ impl HttpSession {
         // secret that may have been sent to one of them.
         let mut redactor = self.secrets.redactor_for(&p.url);
         for hop in 0..=MAX_REDIRECTS {
-            self.take_budget()?;
+            // The quota first: a request it refuses does not spend the
+            // run's request budget.
             self.take_quota(&p.url, p.body.as_ref().map_or(0, |b| b.len() as u64))?;
+            self.take_budget()?;
             // Held until this hop's answer is read: concurrency budgets
             // count requests in flight.
             let _turn = match &self.rate {

@@ -17,6 +17,7 @@ use super::super::engine::Ctx;
 use super::super::error::{CallError, ConnectorError, clip_message, panic_message};
 use super::super::guest::Guest;
 use super::super::http::HttpState;
+use super::super::http::QUOTA_REFUSAL;
 use super::super::limits::{LimitExceeded, MemoryGuard};
 use super::super::log::{CallLog, LogBudget, LogState};
 use super::super::rate;
@@ -40,6 +41,11 @@ impl Session {
             };
             clip_message(&self.secrets.redactor().redact_str(&s))
         };
+        // The connector failed because a request passed a quota of the
+        // connection: a limit an administrator set, not a broken connection.
+        if let Some(why) = refusal.as_deref().filter(|w| w.starts_with(QUOTA_REFUSAL)) {
+            return CallError::Limit(LimitExceeded::Quota(why.to_string()));
+        }
         // The connector failed because the host's login was refused: the
         // credentials are wrong, whatever the connector called it.
         if let wit::Error::Config(m) | wit::Error::Fatal(m) | wit::Error::Transient(m) = &e
