@@ -31,6 +31,7 @@ use super::rate::{Held, RateGate, WaitClock, within};
 
 mod outgoing;
 mod prepare;
+mod quota;
 mod state;
 
 use super::secrets::{Placement, SecretBook, Tokens};
@@ -42,6 +43,8 @@ use crate::egress::resolver::blocked_in;
 use crate::model::limits::ConnectionQuotas;
 use crate::model::redact::Redactor;
 use prepare::Prepared;
+pub use quota::QUOTA_REFUSAL;
+use quota::Quota;
 pub use state::HttpState;
 
 const MAX_REDIRECTS: usize = 5;
@@ -114,17 +117,9 @@ pub struct HttpSession {
     /// Requests and bytes per origin.
     origins: std::sync::Mutex<std::collections::BTreeMap<String, OriginUse>>,
     bytes_out: AtomicU64,
-    /// The connection's quotas, and when each origin's requests of the last
-    /// minute went (for `requests_per_minute_per_host`).
-    quotas: ConnectionQuotas,
-    minute: std::sync::Mutex<
-        std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
-    >,
+    /// The connection's quotas.
+    quota: Quota,
 }
-
-/// How a refusal for a passed quota starts (the session turns a call that
-/// failed on one into a limit, not a broken connection).
-pub const QUOTA_REFUSAL: &str = "quota: ";
 
 /// One origin's requests and bytes in a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -236,8 +231,7 @@ impl HttpSession {
             denied: AtomicU64::new(0),
             origins: Default::default(),
             bytes_out: AtomicU64::new(0),
-            quotas: ConnectionQuotas::default(),
-            minute: Default::default(),
+            quota: Quota::default(),
         })
     }
 
@@ -463,41 +457,8 @@ impl HttpSession {
 
     /// Enforce the connection's quotas on `quotas`.
     pub fn with_quotas(mut self, quotas: ConnectionQuotas) -> Self {
-        self.quotas = quotas;
+        self.quota = Quota::new(quotas);
         self
-    }
-
-    /// The connection's quotas, before a request to `url` with `body_len`
-    /// body bytes goes: refused (nothing sent) when it would pass one.
-    fn take_quota(&self, url: &Url, body_len: u64) -> Result<(), HttpError> {
-        if let Some(max) = self.quotas.bytes_per_run {
-            let used =
-                self.bytes_in.load(Ordering::Relaxed) + self.bytes_out.load(Ordering::Relaxed);
-            if used + body_len > max {
-                return Err(HttpError::Denied(format!(
-                    "{QUOTA_REFUSAL}this connection may move at most {max} body bytes per run ({used} so far, this request sends {body_len}); an administrator sets grants.quotas.bytes_per_run"
-                )));
-            }
-        }
-        if let Some(max) = self.quotas.requests_per_minute_per_host {
-            let origin = url.origin().ascii_serialization();
-            let now = std::time::Instant::now();
-            let mut minute = self.minute.lock().expect("quota lock");
-            let sent = minute.entry(origin.clone()).or_default();
-            while sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-            {
-                sent.pop_front();
-            }
-            if sent.len() >= max as usize {
-                return Err(HttpError::Denied(format!(
-                    "{QUOTA_REFUSAL}this connection may send at most {max} requests a minute to {origin}; an administrator sets grants.quotas.requests_per_minute_per_host"
-                )));
-            }
-            sent.push_back(now);
-        }
-        Ok(())
     }
 
     fn take_budget(&self) -> Result<(), HttpError> {
@@ -519,7 +480,11 @@ impl HttpSession {
         for hop in 0..=MAX_REDIRECTS {
             // The quota first: a request it refuses does not spend the
             // run's request budget.
-            self.take_quota(&p.url, p.body.as_ref().map_or(0, |b| b.len() as u64))?;
+            let used =
+                self.bytes_in.load(Ordering::Relaxed) + self.bytes_out.load(Ordering::Relaxed);
+            self.quota
+                .take(&p.url, p.body.as_ref().map_or(0, |b| b.len() as u64), used)
+                .map_err(HttpError::Denied)?;
             self.take_budget()?;
             // Held until this hop's answer is read: concurrency budgets
             // count requests in flight.

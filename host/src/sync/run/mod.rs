@@ -298,11 +298,7 @@ pub async fn execute_timed(
         cassettes::keep_cassettes(app, &r).await;
     }
     resources::record(app, &r.lease, &resources::of(&r, started.elapsed())).await;
-    let (mut calls, mut http) = (Duration::ZERO, Duration::ZERO);
-    for o in r.opened() {
-        calls += o.session.call_time();
-        http += Duration::from_nanos(o.session.http_counters().busy_nanos);
-    }
+    let (calls, http) = resources::timings(&r);
     (outcome, calls, http)
 }
 

@@ -51,6 +51,18 @@ pub(super) fn of(run: &Run<'_>, wall: Duration) -> RunResources {
     RunResources::new(wall.as_millis() as u64, run.opened().map(side).collect())
 }
 
+/// Time in the run's connector calls, and the part of it performing their
+/// HTTP requests, to the nanosecond (for the benchmarks).
+pub(super) fn timings(run: &Run<'_>) -> (Duration, Duration) {
+    run.opened()
+        .fold((Duration::ZERO, Duration::ZERO), |(calls, http), o| {
+            (
+                calls + o.session.call_time(),
+                http + Duration::from_nanos(o.session.http_counters().busy_nanos),
+            )
+        })
+}
+
 /// Keep `resources` on the run and count them in the metrics. A run whose
 /// lease was lost keeps nothing (the node that holds it now counts).
 pub(super) async fn record(app: &App, lease: &Lease, resources: &RunResources) {
