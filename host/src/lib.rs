@@ -14,7 +14,8 @@
 //!    Prometheus metrics.
 //! 4. [`registry`]: uploaded connectors, loaded once per process.
 //! 5. [`app`]: the application context every layer above receives.
-//! 6. [`oauth`], [`webhooks`]: OAuth2 flows and tokens; webhooks as
+//! 6. [`oauth`], [`sso`], [`webhooks`]: OAuth2 flows and tokens; single
+//!    sign-on of people through an OpenID Connect provider; webhooks as
 //!    transport.
 //! 7. [`connections`]: a stored connection opened as a session; whether a
 //!    connection fits its connector, and whether a change widens where its
@@ -40,6 +41,7 @@ pub mod oauth;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod sso;
 pub mod store;
 pub mod sync;
 pub mod vault;

@@ -46,6 +46,8 @@ pub struct ServeOptions {
     /// The publishers whose signatures this server trusts, and whether it
     /// refuses connectors no trusted publisher signed.
     pub trust: crate::model::signature::TrustPolicy,
+    /// The identity provider people sign in with (`--oidc-issuer`), if any.
+    pub sso: Option<Arc<crate::sso::Sso>>,
 }
 
 /// What a node does.
@@ -115,6 +117,13 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
         require_signed = o.trust.requires_signed(),
         "connector signatures"
     );
+    if let Some(sso) = &o.sso {
+        tracing::info!(
+            issuer = sso.issuer(),
+            role_claim = sso.role_claim(),
+            "single sign-on through OpenID Connect"
+        );
+    }
     let registry = Arc::new(Registry::with_trust(
         store.clone(),
         runtime,
@@ -140,6 +149,7 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
             o.failed_sign_ins,
         )),
         request_timeout: api::REQUEST_TIMEOUT,
+        sso: o.sso.clone(),
     })
 }
 

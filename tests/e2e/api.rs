@@ -514,7 +514,12 @@ async fn keys_have_scopes_fail_at_once_when_revoked_and_are_rate_limited() {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert!(a.json["detail"].as_str().unwrap().contains("needs `write`"));
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("needs `operator`")
+    );
     let a = app
         .call(
             Method::POST,
@@ -626,7 +631,7 @@ async fn docs_api_md_lists_every_route_with_its_scope() {
 #[tokio::test]
 async fn every_route_enforces_its_documented_scope() {
     let app = App::new(Db::Sqlite).await;
-    let order = ["read", "run", "write", "admin"];
+    let order = ["read", "run", "operator", "write", "admin"];
     let mut keys = std::collections::BTreeMap::new();
     for scope in order {
         let key = if scope == "admin" {
@@ -649,7 +654,8 @@ async fn every_route_enforces_its_documented_scope() {
             .replace("{version}", "0.0.0")
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
             .replace("{connection}", "00000000-0000-0000-0000-000000000000")
-            .replace("{token}", "t");
+            .replace("{token}", "t")
+            .replace("{subject}", "nobody");
         let body = (method == Method::POST || method == Method::PATCH).then(|| json!({}));
         if needed == "none" {
             // Public routes never ask for a key.

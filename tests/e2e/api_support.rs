@@ -131,6 +131,7 @@ impl App {
             app,
             limiter: Arc::new(limiter),
             request_timeout: wharf::api::REQUEST_TIMEOUT,
+            sso: None,
         };
         let admin = wharf::server::create_api_key(&store, "test admin", Scope::Admin)
             .await

@@ -35,6 +35,7 @@ mod scaffold;
 mod schemathesis;
 mod serve;
 mod signing;
+mod sso;
 mod ssrf;
 mod support;
 mod syncs;

@@ -66,10 +66,15 @@ impl Drop for MockServer {
     }
 }
 
-pub(crate) async fn mock_server() -> MockServer {
+/// `oauth2-mock-server`'s package directory, installed into `target/npm`
+/// the first time.
+pub(crate) async fn mock_server_package() -> PathBuf {
     let prefix = PathBuf::from(env!("WHARF_GUESTS_DIR")).join("../../../npm");
-    let entry = prefix.join("node_modules/oauth2-mock-server/dist/oauth2-mock-server.mjs");
-    if !entry.exists() {
+    let package = prefix.join("node_modules/oauth2-mock-server");
+    // Tests run at once; one installs, the others wait for it.
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = INSTALL.lock().await;
+    if !package.join("dist/oauth2-mock-server.mjs").exists() {
         let status = tokio::process::Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&prefix)
@@ -79,6 +84,13 @@ pub(crate) async fn mock_server() -> MockServer {
             .expect("npm (Node.js) is needed for the OAuth2 tests");
         assert!(status.success(), "npm install oauth2-mock-server failed");
     }
+    package
+}
+
+pub(crate) async fn mock_server() -> MockServer {
+    let entry = mock_server_package()
+        .await
+        .join("dist/oauth2-mock-server.mjs");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -130,6 +142,13 @@ async fn the_authorization_code_flow_against_a_real_oauth2_server() {
     let a = authorize(&app, &id).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert!(a.text.contains("is authorized"));
+    // The callback carries no credential; it is audited in the name of
+    // the key that began the authorization.
+    let a = app
+        .get("/api/v1/audit?action=connection.oauth_connected")
+        .await;
+    let admin_id = app.admin.split('_').nth(1).unwrap();
+    assert_eq!(a.json["items"][0]["key_id"], admin_id, "{}", a.text);
     let a = app
         .post(&format!("/api/v1/connections/{id}/check"), json!(null))
         .await;

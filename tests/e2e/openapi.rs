@@ -622,6 +622,15 @@ async fn every_documented_body_matches_what_the_handler_returns() {
     .await;
     let key = a.json["id"].as_str().unwrap().to_string();
     call(&app, c, Method::GET, "/api/v1/api-keys", None).await;
+    call(&app, c, Method::GET, "/api/v1/me", None).await;
+    call(
+        &app,
+        c,
+        Method::DELETE,
+        "/api/v1/people/u-nobody/sessions",
+        None,
+    )
+    .await;
     call(&app, c, Method::GET, "/api/v1/audit?limit=3", None).await;
     let a = call(
         &app,

@@ -1,8 +1,10 @@
-//! API keys: `Authorization: Bearer wharf_…` (the scheme in any case),
-//! looked up by hash on every request (so a revoked key fails at once),
-//! checked against the route's scope, and rate-limited per key. Failed
-//! sign-ins are limited per client address, so keys cannot be guessed at
-//! the speed of the network.
+//! Who is calling: an API key, `Authorization: Bearer wharf_…` (the scheme
+//! in any case), looked up by hash on every request (so a revoked key fails
+//! at once); or, with single sign-on configured, a person's ID token from
+//! the identity provider as the bearer credential, checked by [`crate::sso`]
+//! and given the scope of the person's role. Either is checked against the
+//! route's scope and rate-limited. Failed sign-ins are limited per client
+//! address, so keys cannot be guessed at the speed of the network.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +21,9 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::sso::roles::Role;
+use crate::sso::{Person, looks_like_jwt};
+use crate::store::audit::Actor as AuditActor;
 
 /// What a key may do; each scope includes the ones below it.
 #[derive(
@@ -26,22 +31,26 @@ use super::error::ApiError;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// Read everything but secret values (which nobody can read).
+    /// Read everything but secret values (which nobody can read); the
+    /// `viewer` role.
     Read,
     /// Read, and run checks and syncs.
     Run,
-    /// Run, and change connectors and connections.
+    /// Run, and change connections and syncs (the `operator` role).
+    Operator,
+    /// Operator, and upload and delete connectors.
     Write,
     /// Everything, including API keys and the audit log.
     Admin,
 }
 
 impl Scope {
-    /// Parse `admin`, `write`, `run`, `read`.
+    /// Parse `admin`, `write`, `operator`, `run`, `read`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "admin" => Some(Self::Admin),
             "write" => Some(Self::Write),
+            "operator" => Some(Self::Operator),
             "run" => Some(Self::Run),
             "read" => Some(Self::Read),
             _ => None,
@@ -53,27 +62,86 @@ impl Scope {
         match self {
             Self::Admin => "admin",
             Self::Write => "write",
+            Self::Operator => "operator",
             Self::Run => "run",
             Self::Read => "read",
         }
     }
 }
 
+impl From<Role> for Scope {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Admin => Self::Admin,
+            Role::Operator => Self::Operator,
+            Role::Viewer => Self::Read,
+        }
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// An API key, by id.
+    Key(String),
+    /// A person the identity provider vouched for.
+    Person(Person),
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The key's id.
-    pub key_id: String,
-    /// The key's scope.
+    /// Who.
+    pub actor: Actor,
+    /// The key's scope, or the person's role as a scope.
     pub scope: Scope,
 }
 
+impl Caller {
+    /// The key's id, when a key made the request.
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.actor {
+            Actor::Key(id) => Some(id),
+            Actor::Person(_) => None,
+        }
+    }
+
+    /// How the caller is named where one string is kept (who uploaded a
+    /// connector): the key id, or `sso:` and the person's email or subject.
+    pub fn label(&self) -> String {
+        match &self.actor {
+            Actor::Key(id) => id.clone(),
+            Actor::Person(p) => format!("sso:{}", p.name()),
+        }
+    }
+
+    /// The caller as the audit log records it.
+    pub fn audit_actor(&self) -> AuditActor<'_> {
+        match &self.actor {
+            Actor::Key(id) => AuditActor {
+                key_id: Some(id),
+                ..AuditActor::default()
+            },
+            Actor::Person(p) => AuditActor {
+                key_id: None,
+                subject: Some(&p.subject),
+                email: p.email.as_deref(),
+            },
+        }
+    }
+}
+
 /// Set by the console on the requests it makes for a signed-in browser:
-/// the id of the key its session stands for. Only the server can attach
-/// an extension, so no client can present one; the key is looked up (and
-/// must be unrevoked) exactly as a bearer key is.
+/// who its session stands for. Only the server can attach an extension, so
+/// no client can present one; a key is looked up (and must be unrevoked)
+/// exactly as a bearer key is, a person was checked at sign-in.
 #[derive(Debug, Clone)]
-pub struct SessionKey(pub String);
+pub enum SessionActor {
+    /// The session's key.
+    Key(String),
+    /// The session's person.
+    Person(Person),
+}
 
 /// A new key: `wharf_<id>_<secret>`; the id is public, the whole key is not.
 pub fn generate_key() -> (String, String) {
@@ -194,13 +262,26 @@ pub async fn require(
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
     let now = Instant::now();
     let limiter = &state.limiter;
-    if let Some(SessionKey(key_id)) = req.extensions().get::<SessionKey>().cloned() {
-        let Some(row) = state.app.store.active_api_key(&key_id).await? else {
-            return Err(ApiError::unauthorized(
-                "the key this console session signed in with is revoked; sign in again",
-            ));
-        };
-        return authorized(&state, row, required, req, next).await;
+    match req.extensions().get::<SessionActor>().cloned() {
+        Some(SessionActor::Key(key_id)) => {
+            let Some(row) = state.app.store.active_api_key(&key_id).await? else {
+                return Err(ApiError::unauthorized(
+                    "the key this console session signed in with is revoked; sign in again",
+                ));
+            };
+            return authorized(&state, row, required, req, next).await;
+        }
+        Some(SessionActor::Person(person)) => {
+            // The console checked the session's provider; without one
+            // configured now, no person is vouched for.
+            if state.sso.is_none() {
+                return Err(ApiError::unauthorized(
+                    "single sign-on is not configured; sign in again",
+                ));
+            }
+            return person_authorized(&state, person, required, req, next).await;
+        }
+        None => {}
     }
     limiter.may_sign_in(&client, now).map_err(|secs| {
         ApiError::rate_limited("this client failed to sign in too often", secs)
@@ -212,11 +293,59 @@ pub async fn require(
             "send an API key: `Authorization: Bearer wharf_…`",
         ));
     };
+    if let Some(sso) = state.sso.as_ref()
+        && looks_like_jwt(key)
+    {
+        let person = match sso.person(key, None).await {
+            Ok(person) => person,
+            Err(crate::sso::SsoError::Provider(e)) => {
+                return Err(ApiError::unavailable(format!(
+                    "cannot check the ID token: the identity provider {e}"
+                )));
+            }
+            Err(e) => {
+                limiter.failed_sign_in(&client, now);
+                return Err(ApiError::unauthorized(format!(
+                    "this ID token is refused: {e}"
+                )));
+            }
+        };
+        return person_authorized(&state, person, required, req, next).await;
+    }
     let Some(row) = state.app.store.api_key_by_hash(&hash_key(key)).await? else {
         limiter.failed_sign_in(&client, now);
         return Err(ApiError::unauthorized("this API key is unknown or revoked"));
     };
     authorized(&state, row, required, req, next).await
+}
+
+/// A person the provider vouched for: check their role's scope and rate.
+async fn person_authorized(
+    state: &AppState,
+    person: Person,
+    required: Scope,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let scope = Scope::from(person.role);
+    if scope < required {
+        return Err(ApiError::forbidden(format!(
+            "{} has the role `{}` (scope `{}`); this request needs `{}`",
+            person.name(),
+            person.role.as_str(),
+            scope.as_str(),
+            required.as_str()
+        )));
+    }
+    state
+        .limiter
+        .check(&format!("sso:{}", person.subject))
+        .map_err(|secs| ApiError::rate_limited("you sent too many requests", secs))?;
+    req.extensions_mut().insert(Caller {
+        actor: Actor::Person(person),
+        scope,
+    });
+    Ok(next.run(req).await)
 }
 
 /// A known, unrevoked key: check its scope and rate, and hand the
@@ -243,7 +372,7 @@ async fn authorized(
         .map_err(|secs| ApiError::rate_limited("this API key sent too many requests", secs))?;
     let _ = state.app.store.touch_api_key(&row.id).await;
     req.extensions_mut().insert(Caller {
-        key_id: row.id,
+        actor: Actor::Key(row.id),
         scope,
     });
     Ok(next.run(req).await)
@@ -265,8 +394,14 @@ mod tests {
     #[test]
     fn scopes_are_ordered() {
         assert!(
-            Scope::Admin > Scope::Write && Scope::Write > Scope::Run && Scope::Run > Scope::Read
+            Scope::Admin > Scope::Write
+                && Scope::Write > Scope::Operator
+                && Scope::Operator > Scope::Run
+                && Scope::Run > Scope::Read
         );
+        assert_eq!(Scope::from(Role::Operator), Scope::Operator);
+        assert_eq!(Scope::from(Role::Viewer), Scope::Read);
+        assert_eq!(Scope::from(Role::Admin), Scope::Admin);
         assert_eq!(Scope::parse("write"), Some(Scope::Write));
         assert_eq!(Scope::parse("root"), None);
     }

@@ -87,7 +87,7 @@ async fn run_cassette(
     })?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "run.cassette",
         &id,
         json!({ "side": side }),

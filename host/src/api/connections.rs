@@ -43,7 +43,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::POST,
             path: "/api/v1/connections",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Create a connection: connector, config, secrets, grants",
             query: None,
             body: Some(Content::Json(schema::<CreateRequest>)),
@@ -76,7 +76,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::PATCH,
             path: "/api/v1/connections/{id}",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Change a connection; an omitted secret is kept, `null` removes it",
             query: None,
             body: Some(Content::Json(schema::<PatchRequest>)),
@@ -87,7 +87,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::DELETE,
             path: "/api/v1/connections/{id}",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Delete a connection and its secrets",
             query: None,
             body: None,
@@ -352,7 +352,7 @@ async fn create(
         "secrets_set": req.secrets.keys().collect::<Vec<_>>(),
         "grants": row.grants,
     });
-    audit(&state, &caller.key_id, "connection.create", &row.id, detail).await;
+    audit(&state, &caller, "connection.create", &row.id, detail).await;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -494,7 +494,7 @@ async fn update(
         "widened": widened.iter().map(Widening::describe).collect::<Vec<_>>(),
         "credentials_widened": exposed,
     });
-    audit(&state, &caller.key_id, "connection.update", &id, detail).await;
+    audit(&state, &caller, "connection.update", &id, detail).await;
     Ok(Json(row.into()))
 }
 
@@ -524,7 +524,7 @@ async fn remove(
     }
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "connection.delete",
         &id,
         json!({ "name": current.name }),

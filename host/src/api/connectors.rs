@@ -294,7 +294,7 @@ async fn upload(
     match state
         .app
         .registry
-        .upload(&body, signature.as_deref(), Some(&caller.key_id), limits)
+        .upload(&body, signature.as_deref(), Some(&caller.label()), limits)
         .await
     {
         Ok(Uploaded {
@@ -310,7 +310,7 @@ async fn upload(
             if let Some(before) = limits_before {
                 audit(
                     &state,
-                    &caller.key_id,
+                    &caller,
                     "connector.limits",
                     &format!("{}@{}", row.name, row.version),
                     json!({ "before": before, "after": row.limits }),
@@ -321,7 +321,7 @@ async fn upload(
                 let target = format!("{}@{}", row.name, row.version);
                 audit(
                     &state,
-                    &caller.key_id,
+                    &caller,
                     "connector.upload",
                     &target,
                     json!({ "digest": row.digest, "limits": row.limits, "signature": provenance }),
@@ -337,7 +337,7 @@ async fn upload(
             if signed_now {
                 audit(
                     &state,
-                    &caller.key_id,
+                    &caller,
                     "connector.signed",
                     &format!("{}@{}", row.name, row.version),
                     json!({ "digest": row.digest, "signature": provenance }),
@@ -492,7 +492,7 @@ async fn delete(
     state.app.registry.forget(&row.digest);
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "connector.delete",
         &format!("{name}@{version}"),
         json!({ "digest": row.digest }),

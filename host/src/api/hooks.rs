@@ -31,7 +31,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::POST,
             path: "/api/v1/connections/{id}/webhook",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Create (or rotate) the connection's incoming webhook URL; shown once",
             query: None,
             body: None,
@@ -130,14 +130,7 @@ async fn hook_endpoint(
         .store
         .set_hook_token(&id, &token_hash(&token))
         .await?;
-    audit(
-        &state,
-        &caller.key_id,
-        "connection.webhook_url",
-        &id,
-        json!({}),
-    )
-    .await;
+    audit(&state, &caller, "connection.webhook_url", &id, json!({})).await;
     let path = format!("/hooks/{id}/{token}");
     Ok((
         StatusCode::CREATED,

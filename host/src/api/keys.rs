@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{Caller, Scope, generate_key, hash_key};
+use super::auth::{Actor, Caller, Scope, generate_key, hash_key};
 use super::error::{ApiError, FieldError};
 use super::json::Json as Body;
 use super::openapi::{Content, inline, schema};
@@ -19,6 +19,17 @@ use crate::store::audit::{AuditEntry, AuditFilter};
 
 pub fn routes() -> Vec<Route> {
     vec![
+        Route {
+            method: Method::GET,
+            path: "/api/v1/me",
+            scope: Some(Scope::Read),
+            summary: "Who this request is signed by: an API key, or a person signed in through single sign-on, and their scope",
+            query: None,
+            body: None,
+            ok: vec![(200, Content::Json(schema::<Me>))],
+            errors: &[],
+            handler: get(me),
+        },
         Route {
             method: Method::POST,
             path: "/api/v1/api-keys",
@@ -51,6 +62,17 @@ pub fn routes() -> Vec<Route> {
             ok: vec![(204, Content::Empty)],
             errors: &[404, 409],
             handler: axum::routing::delete(revoke),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/people/{subject}/sessions",
+            scope: Some(Scope::Admin),
+            summary: "End every console session of a person signed in through single sign-on (their next sign-in reads their role anew)",
+            query: None,
+            body: None,
+            ok: vec![(200, Content::Json(schema::<SessionsEnded>))],
+            errors: &[],
+            handler: axum::routing::delete(end_sessions),
         },
         Route {
             method: Method::GET,
@@ -109,7 +131,7 @@ async fn create(
         .await?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "api_key.create",
         &id,
         json!({ "name": req.name, "scope": scope }),
@@ -129,6 +151,75 @@ async fn list(
     })?))
 }
 
+/// The caller, as `GET /api/v1/me` shows it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Me {
+    /// `key` or `person`.
+    pub kind: &'static str,
+    /// The key's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The person's subject at the identity provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The person's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The person's role (`admin`, `operator`, `viewer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// What the caller may do.
+    pub scope: Scope,
+}
+
+async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    let scope = caller.scope;
+    Json(match caller.actor {
+        Actor::Key(id) => Me {
+            kind: "key",
+            key_id: Some(id),
+            subject: None,
+            email: None,
+            role: None,
+            scope,
+        },
+        Actor::Person(p) => Me {
+            kind: "person",
+            key_id: None,
+            role: Some(p.role.as_str()),
+            subject: Some(p.subject),
+            email: p.email,
+            scope,
+        },
+    })
+}
+
+/// What ending a person's sessions did.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SessionsEnded {
+    /// The person's subject.
+    pub subject: String,
+    /// Sessions ended.
+    pub ended: u64,
+}
+
+async fn end_sessions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(subject): Path<String>,
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let ended = state.app.store.delete_person_sessions(&subject).await?;
+    audit(
+        &state,
+        &caller,
+        "person.sessions_end",
+        &subject,
+        json!({ "ended": ended }),
+    )
+    .await;
+    Ok(Json(SessionsEnded { subject, ended }))
+}
+
 async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -136,7 +227,7 @@ async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     // Revoking the key that signs this request would lock the caller out
     // mid-operation; another admin key can do it.
-    if id == caller.key_id {
+    if caller.key_id() == Some(id.as_str()) {
         return Err(ApiError::conflict(
             "this is the key this request is signed with; revoke it with another admin key",
         ));
@@ -144,7 +235,7 @@ async fn revoke(
     if !state.app.store.revoke_api_key(&id).await? {
         return Err(ApiError::not_found(format!("no active API key {id}")));
     }
-    audit(&state, &caller.key_id, "api_key.revoke", &id, json!({})).await;
+    audit(&state, &caller, "api_key.revoke", &id, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

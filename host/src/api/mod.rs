@@ -37,7 +37,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use auth::{
-    FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, SessionKey, generate_key, hash_key,
+    Actor, Caller, FAILED_SIGN_INS_PER_MINUTE, RateLimiter, Scope, SessionActor, generate_key,
+    hash_key,
 };
 pub use connectors::SIGNATURE_HEADER;
 use error::ApiError;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// How long a request may take before it is answered `503`.
     pub request_timeout: std::time::Duration,
+    /// The identity provider people sign in with, if one is configured.
+    pub sso: Option<Arc<crate::sso::Sso>>,
 }
 
 /// The default of [`AppState::request_timeout`]: longer than the slowest
@@ -386,12 +389,12 @@ impl<T> ListPage<T> {
     }
 }
 
-/// Record an administrative change.
-async fn audit(state: &AppState, key_id: &str, action: &str, target: &str, detail: Value) {
+/// Record an administrative change by `caller`.
+async fn audit(state: &AppState, caller: &Caller, action: &str, target: &str, detail: Value) {
     if let Err(e) = state
         .app
         .store
-        .audit(Some(key_id), action, target, &detail)
+        .audit_by(&caller.audit_actor(), action, target, &detail)
         .await
     {
         tracing::error!(error = %e, action, target, "could not write the audit log");

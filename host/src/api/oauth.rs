@@ -21,7 +21,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::POST,
             path: "/api/v1/connections/{id}/oauth/start",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Begin the OAuth2 authorization-code flow: the URL to send the administrator to",
             query: None,
             body: None,
@@ -69,17 +69,10 @@ async fn oauth_start(
         .connection(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection {id}")))?;
-    let url = crate::oauth::start(&state.app, &c)
+    let url = crate::oauth::start(&state.app, &c, &caller.audit_actor())
         .await
         .map_err(|e| ApiError::invalid(e.to_string(), Vec::new()))?;
-    audit(
-        &state,
-        &caller.key_id,
-        "connection.oauth_start",
-        &id,
-        json!({}),
-    )
-    .await;
+    audit(&state, &caller, "connection.oauth_start", &id, json!({})).await;
     Ok(Json(OAuthStart {
         authorization_url: url,
         redirect_uri: crate::oauth::redirect_uri(&state.app),

@@ -296,7 +296,7 @@ pub fn document(routes: &[Route]) -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer wharf_…`"}}
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer wharf_…` (an API key), or a person's ID token from the identity provider when single sign-on is configured"}}
         }
     })
 }

@@ -94,7 +94,7 @@ async fn discover(
     };
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "connection.discover",
         &id,
         json!({"from": found.from, "streams": found.streams.len()}),
@@ -156,7 +156,7 @@ async fn check(
     }
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "connection.check",
         &id,
         json!({ "ok": outcome.is_ok(), "kind": kind, "duration_ms": duration_ms }),

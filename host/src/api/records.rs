@@ -51,7 +51,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::POST,
             path: "/api/v1/syncs/{id}/import",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Import a CSV or JSON file (at most 16 MiB) into a sync: map → validate → push; rejected rows are listed",
             query: Some(inline::<ImportQuery>),
             body: Some(Content::Table),
@@ -531,7 +531,7 @@ async fn import(
     rejected.sort_by_key(|r| r.row);
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "sync.import",
         &id,
         json!({ "run": run, "rows": rows.len(), "rejected": rejected.len() }),

@@ -95,7 +95,7 @@ async fn run_with_file(
     state.app.wake.notify_waiters();
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "sync.run",
         &id,
         json!({"run": run.id, "file": file.name, "bytes": file.bytes.len()}),

@@ -131,14 +131,7 @@ async fn trigger(
         };
     };
     state.app.wake.notify_waiters();
-    audit(
-        &state,
-        &caller.key_id,
-        "sync.run",
-        &id,
-        json!({ "run": run.id }),
-    )
-    .await;
+    audit(&state, &caller, "sync.run", &id, json!({ "run": run.id })).await;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
@@ -235,6 +228,6 @@ async fn cancel_run(
         .request_cancel(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
-    audit(&state, &caller.key_id, "run.cancel", &id, json!({})).await;
+    audit(&state, &caller, "run.cancel", &id, json!({})).await;
     Ok(Json(run.into()))
 }

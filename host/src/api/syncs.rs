@@ -27,7 +27,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::POST,
             path: "/api/v1/syncs",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Create a sync: source streams → optional mapper → destination (a connection or the records store)",
             query: None,
             body: Some(Content::Json(new_sync)),
@@ -60,7 +60,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::PATCH,
             path: "/api/v1/syncs/{id}",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Change a sync (omitted fields are kept)",
             query: None,
             body: Some(Content::Json(schema::<SyncInput>)),
@@ -71,7 +71,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: Method::DELETE,
             path: "/api/v1/syncs/{id}",
-            scope: Some(Scope::Write),
+            scope: Some(Scope::Operator),
             summary: "Delete a sync with its runs and stored records",
             query: None,
             body: None,
@@ -371,7 +371,7 @@ async fn create(
     let row = state.app.store.insert_sync(&sync).await?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "sync.create",
         &row.id,
         json!({ "name": row.name }),
@@ -439,7 +439,7 @@ async fn update(
         .ok_or_else(|| ApiError::not_found(format!("no sync {id}")))?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "sync.update",
         &id,
         json!({ "name": row.name }),
@@ -469,7 +469,7 @@ async fn remove(
     state.app.store.delete_sync(&id).await?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "sync.delete",
         &id,
         json!({ "name": sync.name }),

@@ -292,7 +292,7 @@ async fn create(
     let row = state.app.store.insert_webhook(&w).await?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "webhook.create",
         &row.id,
         json!({"url": row.url, "connection": row.connection_id, "events": row.events}),
@@ -350,7 +350,7 @@ async fn update(
         .ok_or_else(|| ApiError::not_found(format!("no webhook endpoint {id}")))?;
     audit(
         &state,
-        &caller.key_id,
+        &caller,
         "webhook.update",
         &id,
         json!({"url": row.url, "connection": row.connection_id, "events": row.events, "enabled": row.enabled}),
@@ -366,7 +366,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     find(&state, &id).await?;
     state.app.store.delete_webhook(&id).await?;
-    audit(&state, &caller.key_id, "webhook.delete", &id, json!({})).await;
+    audit(&state, &caller, "webhook.delete", &id, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -419,7 +419,7 @@ async fn retry(
     if let Some(m) = state.app.store.retry_message(&id, &message).await? {
         audit(
             &state,
-            &caller.key_id,
+            &caller,
             "webhook.retry",
             &id,
             json!({ "message": message }),

@@ -141,6 +141,84 @@ struct ServeArgs {
     /// runs of connectors registered before).
     #[arg(long, env = "WHARF_REQUIRE_SIGNED")]
     require_signed: bool,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// Single sign-on through an OpenID Connect provider (docs/operations.md,
+/// "Single sign-on").
+#[derive(Args, Debug)]
+struct OidcArgs {
+    /// The identity provider's issuer URL (its discovery document is at
+    /// ISSUER/.well-known/openid-configuration); enables single sign-on.
+    #[arg(long, env = "WHARF_OIDC_ISSUER", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// This Wharf's client id at the provider.
+    #[arg(long, env = "WHARF_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (none: a public client, protected
+    /// by PKCE alone).
+    #[arg(long, env = "WHARF_OIDC_CLIENT_SECRET_FILE", requires = "oidc_issuer")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for beside `openid`; repeat or separate with commas.
+    #[arg(
+        long = "oidc-scope",
+        env = "WHARF_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "email,profile"
+    )]
+    oidc_scopes: Vec<String>,
+    /// The ID token claim roles are read from (a dotted path for nested
+    /// claims, e.g. realm_access.roles).
+    #[arg(long, env = "WHARF_OIDC_ROLE_CLAIM", default_value = "groups")]
+    oidc_role_claim: String,
+    /// ROLE=VALUE: people whose role claim holds VALUE get ROLE (admin,
+    /// operator or viewer; VALUE `*` matches everyone); the highest wins,
+    /// people matching none cannot sign in. Repeat for several.
+    #[arg(
+        long = "oidc-role",
+        env = "WHARF_OIDC_ROLES",
+        value_delimiter = ',',
+        value_name = "ROLE=VALUE"
+    )]
+    oidc_roles: Vec<String>,
+}
+
+impl OidcArgs {
+    /// The provider, if single sign-on is configured.
+    fn sso(&self) -> Result<Option<std::sync::Arc<crate::sso::Sso>>, Failure> {
+        let (Some(issuer), Some(client_id)) = (&self.oidc_issuer, &self.oidc_client_id) else {
+            return Ok(None);
+        };
+        let client_secret = match &self.oidc_client_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::usage(format!("--oidc-client-secret-file {}: {e}", path.display()))
+                })?;
+                Some(crate::model::secret::SecretValue::new(
+                    text.trim().to_string(),
+                ))
+            }
+            None => None,
+        };
+        let roles = crate::sso::roles::RoleMap::new(&self.oidc_role_claim, &self.oidc_roles)
+            .map_err(|e| Failure::usage(format!("--oidc-role: {e}")))?;
+        let config = crate::sso::SsoConfig {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            client_secret,
+            scopes: self
+                .oidc_scopes
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty() && s != "openid")
+                .collect(),
+            roles,
+        };
+        crate::sso::Sso::new(config)
+            .map(|sso| Some(std::sync::Arc::new(sso)))
+            .map_err(Failure::usage)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,7 +233,7 @@ enum AdminCommand {
         /// What it is for.
         #[arg(long, default_value = "admin (created with wharf admin)")]
         name: String,
-        /// admin, write, run or read.
+        /// admin, write, operator, run or read.
         #[arg(long, default_value = "admin")]
         scope: String,
     },
@@ -222,8 +300,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let publishers = sign::read_publisher_keys(&args.trusted_publishers)?;
     let trust = crate::model::signature::TrustPolicy::new(&publishers, args.require_signed)
         .map_err(|e| Failure::usage(format!("--trusted-publisher: {e}")))?;
+    let sso = args.oidc.sso()?;
     let options = ServeOptions {
         trust,
+        sso,
         listen: args.listen,
         data_dir: args.data.data_dir,
         database_url: args.data.database_url,
@@ -266,7 +346,7 @@ async fn admin(cmd: AdminCommand) -> Result<(), Failure> {
         AdminCommand::CreateApiKey { data, name, scope } => {
             let scope = crate::api::Scope::parse(&scope).ok_or_else(|| {
                 Failure::usage(format!(
-                    "unknown scope `{scope}`: admin, write, run or read"
+                    "unknown scope `{scope}`: admin, write, operator, run or read"
                 ))
             })?;
             let store = server::open_store(data.database_url.as_deref(), &data.data_dir).await?;

@@ -1,6 +1,6 @@
 //! The console's way to the API: a request built here is answered by the
 //! API router in this process, signed with the session's key (the
-//! [`SessionKey`] extension, which no client can send), so each page obeys
+//! [`SessionActor`] extension, which no client can send), so each page obeys
 //! exactly the rules, scopes and audit log a REST client does.
 
 use axum::body::Body;
@@ -12,7 +12,7 @@ use tower::ServiceExt as _;
 use super::Console;
 use super::layout::error_page;
 use super::session::Signed;
-use crate::api::SessionKey;
+use crate::api::SessionActor;
 
 /// Largest API answer a page reads (an export is passed on, not read).
 const ANSWER_LIMIT: usize = 64 << 20;
@@ -65,7 +65,7 @@ impl IntoResponse for Problem {
 /// The API, signed as one session.
 pub struct Api<'a> {
     console: &'a Console,
-    key_id: String,
+    actor: SessionActor,
 }
 
 impl Console {
@@ -73,7 +73,7 @@ impl Console {
     pub fn api(&self, signed: &Signed) -> Api<'_> {
         Api {
             console: self,
-            key_id: signed.key_id().to_string(),
+            actor: signed.actor(),
         }
     }
 }
@@ -99,7 +99,7 @@ impl Api<'_> {
             Ok(req) => req,
             Err(e) => return super::layout::internal(&e.to_string()),
         };
-        req.extensions_mut().insert(SessionKey(self.key_id.clone()));
+        req.extensions_mut().insert(self.actor.clone());
         match self.console.api.clone().oneshot(req).await {
             Ok(response) => response,
             Err(never) => match never {},

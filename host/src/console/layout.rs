@@ -89,8 +89,14 @@ pub async fn page(
                             }
                         }
                         div.who {
-                            span title="The API key this session signed in with" {
-                                (signed.key_name()) " · " span.badge { (signed.scope.as_str()) }
+                            @if signed.is_person() {
+                                span title="Signed in through the identity provider; the badge is your role" {
+                                    (signed.name()) " · " span.badge { (signed.role_name()) }
+                                }
+                            } @else {
+                                span title="The API key this session signed in with" {
+                                    (signed.name()) " · " span.badge { (signed.scope.as_str()) }
+                                }
                             }
                             form.inline method="post" action="/sign-out" {
                                 (csrf(signed))

@@ -3,8 +3,9 @@
 //!
 //! The console is a client of the API inside the process: each page reads
 //! and writes through the same route handlers (and so the same validators,
-//! scope checks and audit log) as a REST client, signed with the key the
-//! browser's session stands for ([`backend`]). Pages are rendered on the
+//! scope checks and audit log) as a REST client, signed as the key or the
+//! person the browser's session stands for ([`backend`]; people sign in
+//! through the identity provider by [`sso`]). Pages are rendered on the
 //! server from compile-time checked templates (maud); htmx (vendored)
 //! turns links and forms into partial updates and follows a run over
 //! Server-Sent Events, and every page works without JavaScript for plain
@@ -16,6 +17,7 @@ mod form;
 mod layout;
 mod pages;
 mod session;
+mod sso;
 
 use axum::Router;
 use axum::extract::{Path, Request};
@@ -51,6 +53,8 @@ pub fn router(state: AppState, api: Router) -> Router {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route("/sign-in/sso", get(sso::begin))
+        .route("/sign-in/sso/callback", get(sso::callback))
         .route("/assets/{file}", get(asset))
         .merge(pages::catalog::routes())
         .merge(pages::connections::routes())

@@ -1,9 +1,10 @@
-//! Signing in to the console: an API key, typed once, becomes a session.
-//! The browser holds a random session id in a cookie (`HttpOnly`,
-//! `SameSite=Strict`, `Secure` behind https, ending with the session); the
-//! database holds only its hash, the key it stands for and the CSRF token
-//! every form of the session carries. A revoked key ends its sessions at
-//! once; signing out deletes the session.
+//! Signing in to the console: an API key, typed once, becomes a session
+//! (people signing in through the identity provider get one too, by
+//! [`super::sso`]). The browser holds a random session id in a cookie
+//! (`HttpOnly`, `SameSite=Strict`, `Secure` behind https, ending with the
+//! session); the database holds only its hash, who it stands for and the
+//! CSRF token every form of the session carries. A revoked key ends its
+//! sessions at once; signing out deletes the session.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -15,9 +16,11 @@ use subtle::ConstantTimeEq as _;
 
 use super::Console;
 use super::layout::{self, error_page};
-use crate::api::{Scope, cookie, hash_key};
+use crate::api::{Scope, SessionActor, cookie, hash_key};
 use crate::model::secret::SecretValue;
-use crate::store::console_sessions::SessionRow;
+use crate::sso::Person;
+use crate::sso::roles::Role;
+use crate::store::console_sessions::{SessionOwner, SessionRow};
 use crate::store::now_ms;
 
 /// The session cookie.
@@ -37,14 +40,47 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// The key the session signs API calls with.
-    pub fn key_id(&self) -> &str {
-        &self.row.key_id
+    /// The key the session signs API calls with (none for a person).
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.row.owner {
+            SessionOwner::Key(id) => Some(id),
+            SessionOwner::Person { .. } => None,
+        }
     }
 
-    /// The key's name, for the header.
-    pub fn key_name(&self) -> &str {
-        &self.row.key_name
+    /// Who the session stands for, as the console's API calls carry it.
+    pub fn actor(&self) -> SessionActor {
+        match &self.row.owner {
+            SessionOwner::Key(id) => SessionActor::Key(id.clone()),
+            SessionOwner::Person {
+                subject,
+                email,
+                role,
+                ..
+            } => SessionActor::Person(Person {
+                subject: subject.clone(),
+                email: email.clone(),
+                role: Role::parse(role).unwrap_or(Role::Viewer),
+            }),
+        }
+    }
+
+    /// The key's name or the person's email, for the header.
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    /// A person's role: what the header shows them.
+    pub fn role_name(&self) -> &'static str {
+        match self.scope {
+            Scope::Read => "viewer",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether a person (not a key) is signed in.
+    pub fn is_person(&self) -> bool {
+        matches!(self.row.owner, SessionOwner::Person { .. })
     }
 
     /// The CSRF token the session's forms carry.
@@ -163,6 +199,14 @@ impl FromRequestParts<Console> for Signed {
             }
             None => None,
         };
+        // A person's session holds while the provider that vouched for
+        // them is still the one configured (single sign-on turned off or
+        // moved elsewhere ends it).
+        let sso = console.state.sso.as_deref().map(crate::sso::Sso::issuer);
+        let found = found.filter(|(_, row)| match &row.owner {
+            SessionOwner::Key(_) => true,
+            SessionOwner::Person { issuer, .. } => Some(issuer.as_str()) == sso,
+        });
         let Some((id_hash, row)) = found else {
             // A page asks to sign in; a write without a session is refused.
             return Err(if parts.method == axum::http::Method::GET {
@@ -181,7 +225,11 @@ impl FromRequestParts<Console> for Signed {
                 .into_response()
             });
         };
-        let scope = Scope::parse(&row.scope).unwrap_or(Scope::Read);
+        // A person's row holds their role, a key's its scope.
+        let scope = match (&row.owner, Role::parse(&row.scope)) {
+            (SessionOwner::Person { .. }, Some(role)) => Scope::from(role),
+            _ => Scope::parse(&row.scope).unwrap_or(Scope::Read),
+        };
         Ok(Self {
             id_hash,
             row,
@@ -224,16 +272,25 @@ pub fn set_cookie(
 }
 
 /// 32 random bytes as hex.
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source works");
     hex::encode(bytes)
 }
 
 /// Where to go after signing in: a path of this console, nothing else.
-fn safe_next(next: Option<&str>) -> &str {
+pub(super) fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        // Browsers drop tabs and newlines from URLs, so `/\t/evil.example`
+        // would become `//evil.example`: no control or space at all.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -263,6 +320,13 @@ fn sign_in_form(
     let body = html! {
         main.signin {
             h1 { "Sign in to Wharf" }
+            @if let Some(sso) = console.state.sso.as_ref() {
+                div.stack.panel {
+                    a.button #sso hx-boost="false" href=(format!("/sign-in/sso?{}", serde_urlencoded::to_string([("next", safe_next(next))]).unwrap_or_default())) { "Sign in with your identity provider" }
+                    p.hint { "Through " (sso.issuer()) "; your role there decides what you can do here." }
+                }
+                p.hint { "Or with an API key:" }
+            }
             form.stack.panel method="post" action="/sign-in" {
                 input type="hidden" name="_csrf" value=(token);
                 input type="hidden" name="next" value=(safe_next(next));
@@ -351,14 +415,10 @@ pub async fn sign_in(
         }
         Err(e) => return layout::internal(&e.to_string()),
     };
-    let id = random_token();
-    let expires = now_ms() + SESSION_HOURS * 3_600_000;
-    if let Err(e) = store
-        .insert_console_session(&hash_key(&id), &key.id, &random_token(), expires)
-        .await
-    {
-        return layout::internal(&e.to_string());
-    }
+    let id = match open_session(&console, &SessionOwner::Key(key.id.clone())).await {
+        Ok(id) => id,
+        Err(page) => return page,
+    };
     let _ = store
         .audit(
             Some(&key.id),
@@ -369,22 +429,43 @@ pub async fn sign_in(
         .await;
     let mut response = Redirect::to(safe_next(next)).into_response();
     let h = response.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(
-            &console,
-            &headers,
-            SESSION_COOKIE,
-            &id,
-            SESSION_HOURS * 3600,
-            SameSite::Strict,
-        ),
-    );
+    h.append(header::SET_COOKIE, session_cookie(&console, &headers, &id));
     h.append(
         header::SET_COOKIE,
         set_cookie(&console, &headers, SIGN_IN_COOKIE, "", 0, SameSite::Strict),
     );
     response
+}
+
+/// Open a session for `owner`: a new id, whose hash is stored; the id
+/// (for [`session_cookie`]), or the error page.
+#[allow(clippy::result_large_err)]
+pub(super) async fn open_session(
+    console: &Console,
+    owner: &SessionOwner,
+) -> Result<String, Response> {
+    let id = random_token();
+    let expires = now_ms() + SESSION_HOURS * 3_600_000;
+    let store = &console.state.app.store;
+    match store
+        .insert_console_session(&hash_key(&id), owner, &random_token(), expires)
+        .await
+    {
+        Ok(()) => Ok(id),
+        Err(e) => Err(layout::internal(&e.to_string())),
+    }
+}
+
+/// The cookie that hands the browser its session.
+pub(super) fn session_cookie(console: &Console, headers: &HeaderMap, id: &str) -> HeaderValue {
+    set_cookie(
+        console,
+        headers,
+        SESSION_COOKIE,
+        id,
+        SESSION_HOURS * 3600,
+        SameSite::Strict,
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
+mod code;
 mod machine;
+
+pub use code::{callback, start};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -145,44 +148,6 @@ async fn spec_and_client_if_any(
         }
     }
     Ok((spec, id, secret))
-}
-
-/// Begin the flow: the URL to send the administrator to.
-pub async fn start(app: &App, c: &ConnectionRow) -> Result<String, OAuthError> {
-    let (spec, client_id, _) = spec_and_client(app, c).await?;
-    let state = random_token(32);
-    let verifier = random_token(32);
-    let redirect = redirect_uri(app);
-    let sealed = app.vault.encrypt(&SecretValue::new(verifier.as_str()));
-    app.store
-        .insert_oauth_state(
-            &hash(&state),
-            &c.id,
-            &sealed,
-            &redirect,
-            now_ms() + STATE_TTL_MS,
-        )
-        .await?;
-    let mut url = Url::parse(&spec.authorize_url)
-        .map_err(|e| OAuthError::Provider(format!("authorize URL: {e}")))?;
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &client_id)
-            .append_pair("redirect_uri", &redirect)
-            .append_pair("state", &state);
-        if !spec.scopes.is_empty() {
-            q.append_pair("scope", &spec.scopes.join(" "));
-        }
-        for (k, v) in &spec.authorize_params {
-            q.append_pair(k, v);
-        }
-        if spec.pkce {
-            q.append_pair("code_challenge", &pkce_challenge(&verifier))
-                .append_pair("code_challenge_method", "S256");
-        }
-    }
-    Ok(url.to_string())
 }
 
 #[derive(Deserialize)]
@@ -387,65 +352,6 @@ async fn save(
         value: access,
         expires_at: expires,
     })
-}
-
-/// The callback: check the state, exchange the code, store the tokens.
-/// `extra` holds the callback's other query parameters (QuickBooks sends
-/// the company's `realmId` there), of which the spec's `info_fields` are
-/// kept.
-pub async fn callback(
-    app: &App,
-    code: &str,
-    state: &str,
-    extra: &std::collections::BTreeMap<String, String>,
-) -> Result<ConnectionRow, OAuthError> {
-    let (connection_id, sealed_verifier, redirect, expires_at) = app
-        .store
-        .take_oauth_state(&hash(state))
-        .await?
-        .ok_or(OAuthError::BadState)?;
-    if expires_at < now_ms() || redirect != redirect_uri(app) {
-        return Err(OAuthError::BadState);
-    }
-    let c = app
-        .store
-        .connection(&connection_id)
-        .await?
-        .ok_or(OAuthError::BadState)?;
-    let (spec, client_id, client_secret) = spec_and_client(app, &c).await?;
-    let verifier = app.vault.decrypt(&sealed_verifier)?;
-    let mut form = vec![
-        ("grant_type", "authorization_code".to_string()),
-        ("code", code.to_string()),
-        ("redirect_uri", redirect.clone()),
-    ];
-    if spec.pkce {
-        form.push(("code_verifier", verifier.expose().to_string()));
-    }
-    let client = Client {
-        id: &client_id,
-        secret: client_secret.as_deref(),
-        auth: spec.client_auth,
-    };
-    let tokens = token_request(&c, &spec.token_url, &client, form).await?;
-    let extra: serde_json::Map<String, serde_json::Value> = extra
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    save(app, &c.id, &spec, &tokens, false, &extra).await?;
-    app.store
-        .set_connection_status(&c.id, Status::Active, None)
-        .await?;
-    let _ = app
-        .store
-        .audit(
-            None,
-            "connection.oauth_connected",
-            &c.id,
-            &serde_json::json!({}),
-        )
-        .await;
-    Ok(c)
 }
 
 /// A fresh access token for the connection, refreshing it (once, across

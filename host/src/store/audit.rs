@@ -1,4 +1,5 @@
-//! The audit log: who (key id), what, when, for every administrative change.
+//! The audit log: who (an API key, or a person by subject and email), what,
+//! when, for every administrative change.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -13,8 +14,13 @@ pub struct AuditEntry {
     pub id: i64,
     /// When (Unix ms).
     pub at: i64,
-    /// The API key that acted (none: the server itself or the CLI).
+    /// The API key that acted (none: a person, the server itself or the CLI).
     pub key_id: Option<String>,
+    /// The person who acted (the ID token's `sub`), signed in through
+    /// single sign-on.
+    pub subject: Option<String>,
+    /// That person's email, as the identity provider gave it then.
+    pub email: Option<String>,
     /// What was done, e.g. `connection.create`.
     pub action: String,
     /// What it was done to.
@@ -23,8 +29,19 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+/// Who acted, as the audit log records it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Actor<'a> {
+    /// An API key's id.
+    pub key_id: Option<&'a str>,
+    /// A person's subject.
+    pub subject: Option<&'a str>,
+    /// A person's email.
+    pub email: Option<&'a str>,
+}
+
 impl Store {
-    /// Append an entry.
+    /// Append an entry made by an API key (or, with none, by the server).
     pub async fn audit(
         &self,
         key_id: Option<&str>,
@@ -32,9 +49,26 @@ impl Store {
         target: &str,
         detail: &Value,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, key_id, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        let actor = Actor {
+            key_id,
+            ..Actor::default()
+        };
+        self.audit_by(&actor, action, target, detail).await
+    }
+
+    /// Append an entry made by `actor`.
+    pub async fn audit_by(
+        &self,
+        actor: &Actor<'_>,
+        action: &str,
+        target: &str,
+        detail: &Value,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (at, key_id, subject, email, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(now_ms())
-            .bind(key_id)
+            .bind(actor.key_id)
+            .bind(actor.subject)
+            .bind(actor.email)
             .bind(action)
             .bind(target)
             .bind(detail.to_string())
@@ -51,9 +85,17 @@ impl Store {
         filter: &AuditFilter<'_>,
     ) -> Result<Vec<AuditEntry>> {
         let mut sql = String::from(
-            "SELECT id, at, key_id, action, target, detail FROM audit_log WHERE id < $1",
+            "SELECT id, at, key_id, subject, email, action, target, detail FROM audit_log WHERE id < $1",
         );
         let mut binds: Vec<String> = Vec::new();
+        if let Some(actor) = filter.actor {
+            // A key id, a person's subject or their email.
+            binds.push(actor.to_string());
+            let n = binds.len() + 1;
+            sql.push_str(&format!(
+                " AND (key_id = ${n} OR subject = ${n} OR email = ${n})"
+            ));
+        }
         let mut condition = |sql: &mut String, column: &str, value: &str, prefix: bool| {
             binds.push(value.to_string());
             let n = binds.len() + 1;
@@ -65,9 +107,6 @@ impl Store {
                 sql.push_str(&format!(" AND {column} = ${n}"));
             }
         };
-        if let Some(actor) = filter.actor {
-            condition(&mut sql, "key_id", actor, false);
-        }
         if let Some(action) = filter.action {
             // `connection.` asks for every action on connections.
             condition(&mut sql, "action", action, action.ends_with('.'));
@@ -88,6 +127,8 @@ impl Store {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
                     key_id: r.try_get("key_id")?,
+                    subject: r.try_get("subject")?,
+                    email: r.try_get("email")?,
                     action: r.try_get("action")?,
                     target: r.try_get("target")?,
                     detail: serde_json::from_str(&detail).map_err(|e| corrupt("audit_log", e))?,
@@ -100,7 +141,7 @@ impl Store {
 /// Which audit entries to list; `None` matches all.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AuditFilter<'a> {
-    /// The key that acted.
+    /// The key that acted, or the person (subject or email).
     pub actor: Option<&'a str>,
     /// The action; ending in `.`, every action starting so.
     pub action: Option<&'a str>,

@@ -39,6 +39,7 @@ pub mod rate;
 pub mod records;
 pub mod runs;
 pub mod sealed;
+pub mod sso_logins;
 pub mod state;
 pub mod syncs;
 

@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::audit::Actor;
 use super::{Result, Store, now_ms};
 
 /// OAuth2 tokens of a connection (Fernet tokens, never in clear).
@@ -21,6 +22,37 @@ pub struct TokenRow {
     pub info: Option<String>,
 }
 
+/// An authorization begun: for which connection, the sealed PKCE
+/// verifier, the redirect URI, its expiry and who began it.
+#[derive(Debug, Clone)]
+pub struct OAuthState {
+    /// The connection being authorized.
+    pub connection_id: String,
+    /// The PKCE verifier, sealed.
+    pub verifier: String,
+    /// The redirect URI the code was asked for.
+    pub redirect_uri: String,
+    /// When it lapses (Unix ms).
+    pub expires_at: i64,
+    /// The key that began it.
+    pub key_id: Option<String>,
+    /// Or the person (subject and email).
+    pub subject: Option<String>,
+    /// The person's email.
+    pub email: Option<String>,
+}
+
+impl OAuthState {
+    /// Who began it, as the audit log records them.
+    pub fn started_by(&self) -> Actor<'_> {
+        Actor {
+            key_id: self.key_id.as_deref(),
+            subject: self.subject.as_deref(),
+            email: self.email.as_deref(),
+        }
+    }
+}
+
 impl Store {
     /// Store a single-use OAuth2 state.
     pub async fn insert_oauth_state(
@@ -30,39 +62,44 @@ impl Store {
         verifier: &str,
         redirect_uri: &str,
         expires_at: i64,
+        started_by: &Actor<'_>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO oauth_states (state_hash, connection_id, verifier, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oauth_states (state_hash, connection_id, verifier, redirect_uri, expires_at, key_id, subject, email) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(state_hash)
         .bind(connection_id)
         .bind(verifier)
         .bind(redirect_uri)
         .bind(expires_at)
+        .bind(started_by.key_id)
+        .bind(started_by.subject)
+        .bind(started_by.email)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Take a state (it can be used once): (connection id, encrypted
-    /// verifier, redirect URI, expiry).
-    pub async fn take_oauth_state(
-        &self,
-        state_hash: &str,
-    ) -> Result<Option<(String, String, String, i64)>> {
+    /// Take a state (it can be used once).
+    pub async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthState>> {
         let row = sqlx::query(
-            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING connection_id, verifier, redirect_uri, expires_at",
+            "DELETE FROM oauth_states WHERE state_hash = $1 \
+             RETURNING connection_id, verifier, redirect_uri, expires_at, key_id, subject, email",
         )
         .bind(state_hash)
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
-            Ok((
-                r.try_get("connection_id")?,
-                r.try_get("verifier")?,
-                r.try_get("redirect_uri")?,
-                r.try_get("expires_at")?,
-            ))
+            Ok(OAuthState {
+                connection_id: r.try_get("connection_id")?,
+                verifier: r.try_get("verifier")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                expires_at: r.try_get("expires_at")?,
+                key_id: r.try_get("key_id")?,
+                subject: r.try_get("subject")?,
+                email: r.try_get("email")?,
+            })
         })
         .transpose()
     }

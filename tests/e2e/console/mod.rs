@@ -4,6 +4,7 @@
 //! (and under `docs/console/` with `WHARF_UPDATE_DOCS=1`).
 
 mod backends;
+mod sso;
 mod webdriver;
 
 use std::time::Duration;

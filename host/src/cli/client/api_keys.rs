@@ -16,7 +16,7 @@ pub enum Command {
     Create {
         /// What it is for.
         name: String,
-        /// admin, write, run or read.
+        /// admin, write, operator, run or read.
         #[arg(long, default_value = "read")]
         scope: String,
     },

@@ -231,7 +231,7 @@ async fn keys(State(console): State<Console>, signed: Signed) -> Response {
                     td.mono { (time(k["last_used_at"].as_i64())) }
                     td {
                         @if k["revoked_at"].is_null() {
-                            @if text(k, "id") != signed.key_id() {
+                            @if Some(text(k, "id")) != signed.key_id() {
                                 form.inline method="post" action=(format!("/keys/{}/revoke", text(k, "id"))) hx-confirm="Revoke this key? Everything using it stops at once." {
                                     (csrf(&signed)) button.danger type="submit" { "Revoke" }
                                 }
@@ -247,9 +247,10 @@ async fn keys(State(console): State<Console>, signed: Signed) -> Response {
             label for="f-key-name" { span.required { "Name" } span.hint { "After who or what uses it." } input #f-key-name type="text" name="name" required autocomplete="off"; }
             label for="f-scope" { "Scope" }
             select #f-scope name="scope" {
-                option value="read" { "read: see everything but secrets" }
+                option value="read" { "read (viewer): see everything but secrets" }
                 option value="run" { "run: read, and run checks and syncs" }
-                option value="write" selected { "write: run, and change connectors and connections" }
+                option value="operator" { "operator: run, and change connections and syncs" }
+                option value="write" selected { "write: operator, and upload connectors" }
                 option value="admin" { "admin: everything, including keys and the audit log" }
             }
             div { button type="submit" { "Create key" } }
@@ -325,7 +326,7 @@ async fn audit(
     let body = html! {
         h1 { "Audit log" }
         form.row method="get" action="/audit" {
-            label for="f-actor" { "Actor (key id)" } input #f-actor type="search" name="actor" value=[f.actor.as_deref()];
+            label for="f-actor" { "Actor (key id, or a person's email or subject)" } input #f-actor type="search" name="actor" value=[f.actor.as_deref()];
             label for="f-action" { "Action" } input #f-action type="search" name="action" value=[f.action.as_deref()] placeholder="connection.create";
             label for="f-object" { "Object" } input #f-object type="search" name="object" value=[f.object.as_deref()];
             button.secondary type="submit" { "Filter" }
@@ -336,7 +337,13 @@ async fn audit(
             @for e in shown {
                 tr {
                     td.mono { (time(e["at"].as_i64())) }
-                    td.mono { (text(e, "key_id")) }
+                    @if e["key_id"].is_string() {
+                        td.mono { (text(e, "key_id")) }
+                    } @else if e["subject"].is_string() {
+                        td title=(format!("subject {}", text(e, "subject"))) { (e["email"].as_str().unwrap_or(text(e, "subject"))) }
+                    } @else {
+                        td.mono { }
+                    }
                     td { (text(e, "action")) }
                     td.mono { (text(e, "target")) }
                     td { code { (e["detail"].to_string()) } }

@@ -48,7 +48,7 @@ async fn list(State(console): State<Console>, signed: Signed) -> Response {
     let body = html! {
         div.row.spread {
             h1 { "Connections" }
-            @if signed.may(Scope::Write) { a.button href="/connections/new" { "New connection" } }
+            @if signed.may(Scope::Operator) { a.button href="/connections/new" { "New connection" } }
         }
         @if items(&list).is_empty() { p.muted { "No connection yet. Pick a connector in the " a href="/catalog" { "catalog" } "." } }
         @else {
@@ -307,7 +307,7 @@ async fn render_show(
                         (csrf(signed)) button type="submit" { "Test connection" }
                     }
                 }
-                @if signed.may(Scope::Write) && interactive_oauth {
+                @if signed.may(Scope::Operator) && interactive_oauth {
                     // A full navigation: the provider's page is another site.
                     form.inline method="post" action=(format!("{base}/oauth")) hx-boost="false" {
                         (csrf(signed)) button type="submit" { "Connect with " (provider) }
@@ -331,7 +331,7 @@ async fn render_show(
             section.panel {
                 h2 { "Incoming webhook" }
                 p.hint { "The URL holds a secret token: it is shown once when made. Making a new one stops the old one." }
-                @if signed.may(Scope::Write) {
+                @if signed.may(Scope::Operator) {
                     form method="post" action=(format!("{base}/webhook")) {
                         (csrf(signed)) button.secondary type="submit" { "Create or rotate the webhook URL" }
                     }
@@ -354,7 +354,7 @@ async fn render_show(
                 }
             }
         }
-        @if signed.may(Scope::Write) {
+        @if signed.may(Scope::Operator) {
             h2 { "Edit" }
             (connection_form(signed, &spec, &base, true, &state))
             h2 { "Delete" }

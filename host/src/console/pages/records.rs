@@ -134,7 +134,7 @@ async fn browse(
                 p { a href=(format!("{base}?{}", query(&[("stream", &stream), ("key", &key), ("after", next)]))) { "Next page →" } }
             }
         }
-        @if signed.may(Scope::Write) {
+        @if signed.may(Scope::Operator) {
             h2 { "Import" }
             form.panel method="post" action=(format!("{base}/import?{}", query(&[("stream", &stream)]))) enctype="multipart/form-data" hx-boost="false" {
                 (csrf(&signed))

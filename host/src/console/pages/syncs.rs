@@ -61,7 +61,7 @@ async fn list(State(console): State<Console>, signed: Signed) -> Response {
     let body = html! {
         div.row.spread {
             h1 { "Syncs" }
-            @if signed.may(Scope::Write) { a.button href="/syncs/new" { "New sync" } }
+            @if signed.may(Scope::Operator) { a.button href="/syncs/new" { "New sync" } }
         }
         @if items(&list).is_empty() { p.muted { "No sync yet." } }
         @else {
@@ -186,7 +186,7 @@ async fn render_show(
         Some((shown, p)) => (shown, Some(p)),
         None => (s.clone(), None),
     };
-    let form = if signed.may(Scope::Write) {
+    let form = if signed.may(Scope::Operator) {
         match sync_form(
             console,
             signed,
@@ -213,7 +213,7 @@ async fn render_show(
                 @if signed.may(Scope::Run) {
                     form.inline method="post" action=(format!("{base}/run")) { (csrf(signed)) button type="submit" { "Run now" } }
                 }
-                @if signed.may(Scope::Write) {
+                @if signed.may(Scope::Operator) {
                     form.inline method="post" action=(format!("{base}/enabled")) {
                         (csrf(signed)) input type="hidden" name="enabled" value=(if enabled { "false" } else { "true" });
                         button.secondary type="submit" { @if enabled { "Disable" } @else { "Enable" } }

@@ -12,6 +12,14 @@ fn only_paths_of_this_console_are_followed_after_sign_in() {
     assert_eq!(safe_next(Some("https://evil.example/")), "/");
     assert_eq!(safe_next(Some("/\\evil.example")), "/");
     assert_eq!(safe_next(None), "/");
+    for sneaky in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/ /evil.example",
+        "/\r//x",
+    ] {
+        assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
+    }
 }
 
 #[test]
@@ -30,9 +38,9 @@ fn signed(csrf: &str) -> Signed {
     Signed {
         id_hash: "h".into(),
         row: SessionRow {
-            key_id: "k".into(),
+            owner: SessionOwner::Key("k".into()),
             scope: "read".into(),
-            key_name: "viewer".into(),
+            name: "viewer".into(),
             csrf: csrf.into(),
             expires_at: 0,
         },
