@@ -29,6 +29,7 @@ struct Used {
     bytes_out: u64,
     log_bytes: u64,
     peak_memory: u64,
+    epoch_ticks: u64,
 }
 
 /// Counters of this node since it started.
@@ -110,6 +111,7 @@ impl Metrics {
         u.bytes_out += s.bytes_out;
         u.log_bytes += s.log_bytes;
         u.peak_memory = u.peak_memory.max(s.peak_memory_bytes);
+        u.epoch_ticks += s.epoch_ticks;
     }
 
     /// A due time enqueued `lag_ms` after it was due.
@@ -236,7 +238,7 @@ fn label(value: &str) -> String {
 /// A metric of run resources: name, type, help, and its value.
 type ResourceSeries = (&'static str, &'static str, &'static str, fn(&Used) -> f64);
 
-const RESOURCE_SERIES: [ResourceSeries; 6] = [
+const RESOURCE_SERIES: [ResourceSeries; 7] = [
     (
         "wharf_connector_runs_total",
         "counter",
@@ -254,6 +256,12 @@ const RESOURCE_SERIES: [ResourceSeries; 6] = [
         "counter",
         "Time in calls not spent waiting on HTTP: instantiation and the guest's own work.",
         |u| u.wasm_ms as f64 / 1000.0,
+    ),
+    (
+        "wharf_connector_epoch_ticks_total",
+        "counter",
+        "Epoch ticks (10 ms) in which connectors' own WebAssembly code ran.",
+        |u| u.epoch_ticks as f64,
     ),
     (
         "wharf_connector_http_seconds_total",

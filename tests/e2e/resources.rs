@@ -144,6 +144,21 @@ async fn a_runs_figures_match_what_the_upstreams_counted(db: Db) {
         "{s}"
     );
     assert!(s["peak_memory_bytes"].as_u64().unwrap() > 0, "{s}");
+    // Call by call: each fetch's requests and bytes add up to the side's.
+    let calls = s["per_call"].as_array().unwrap();
+    assert_eq!(calls.len() as u64, s["calls"].as_u64().unwrap(), "{s}");
+    assert_eq!(s["calls_not_kept"], 0);
+    let sum = |key: &str| calls.iter().map(|c| c[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("http_requests"), requests, "{s}");
+    assert_eq!(sum("bytes_in"), served, "{s}");
+    assert!(calls.iter().all(|c| c["function"] == "fetch"), "{s}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["ms"].as_u64() >= c["wasm_ms"].as_u64()
+                && c["peak_memory_bytes"].as_u64().unwrap() > 0),
+        "{s}"
+    );
 
     let (puts, received) = dst_seen.get();
     assert_eq!(puts, ITEMS);
@@ -177,6 +192,11 @@ async fn a_runs_figures_match_what_the_upstreams_counted(db: Db) {
     assert!(
         (24 << 20..40 << 20).contains(&peak),
         "24 MiB held, {peak} bytes reported"
+    );
+    let call = &side(&run, "source")["per_call"][0];
+    assert_eq!(
+        call["peak_memory_bytes"], peak,
+        "the one call held it: {call}"
     );
 
     // The node's metrics, by connector and connection.

@@ -263,3 +263,34 @@ async fn unsupported_functions_say_so() {
     );
     assert_eq!(e.kind(), "unsupported");
 }
+
+/// Epoch ticks count the guest's own work: a guest that spins until its
+/// deadline sees many, one that sleeps half as long (in the host, through
+/// WASI) sees about one. A count, not a timing: the spin's deadline is 1 s, so
+/// at the 10 ms tick it sees dozens even on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epoch_ticks_count_the_guests_work_not_its_waits() {
+    let rt = runtime_with(Limits {
+        call_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    let spin = session(&rt, &hostile, attack("spin"), &[], &[], &[]);
+    assert!(spin.fetch("out", None).await.is_err());
+    let sleep = session(
+        &rt,
+        &hostile,
+        json!({"attack": "sleep", "url": "http://x.example", "n": 500}),
+        &[],
+        &[],
+        &[],
+    );
+    sleep.fetch("out", None).await.unwrap();
+    let (spun, slept) = (spin.usage(), sleep.usage());
+    assert!(spun.epoch_ticks >= 20, "a spinning guest: {spun:?}");
+    assert!(slept.epoch_ticks <= 5, "a sleeping guest: {slept:?}");
+    assert!(
+        slept.call_time >= Duration::from_millis(500),
+        "it did sleep: {slept:?}"
+    );
+}

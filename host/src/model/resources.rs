@@ -21,6 +21,35 @@ pub struct HostUse {
     pub bytes_in: u64,
 }
 
+/// What one call into a connector used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct CallUse {
+    /// The function called: `spec`, `check`, `discover`, `fetch`, `map`,
+    /// `push` or `receive`.
+    pub function: String,
+    /// Time in the call, ms.
+    pub ms: u64,
+    /// The part of it not spent performing HTTP requests, ms.
+    pub wasm_ms: u64,
+    /// Epoch ticks (10 ms) in which the guest's own code ran.
+    pub epoch_ticks: u64,
+    /// Linear memory the call's instance held at its end, bytes.
+    pub peak_memory_bytes: u64,
+    /// HTTP requests sent.
+    pub http_requests: u64,
+    /// Request body bytes sent.
+    pub bytes_out: u64,
+    /// Response body bytes received.
+    pub bytes_in: u64,
+    /// Bytes of log lines kept.
+    pub log_bytes: u64,
+}
+
+/// Calls kept one by one per session (a run's side); later calls are only
+/// counted, in the side's sums and `calls_not_kept`.
+pub const CALLS_KEPT: usize = 100;
+
 /// What one connector of a run used.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
@@ -42,6 +71,10 @@ pub struct SideResources {
     pub http_ms: u64,
     /// The most linear memory one call's instance held, bytes.
     pub peak_memory_bytes: u64,
+    /// Epoch ticks (10 ms each) in which the guest's own code ran: its CPU
+    /// time inside WebAssembly, at the sandbox's tick, with no wait on the
+    /// host (HTTP, sleeps, a free instance) in it.
+    pub epoch_ticks: u64,
     /// HTTP requests sent.
     pub http_requests: u64,
     /// Requests the host refused (nothing was sent).
@@ -58,6 +91,10 @@ pub struct SideResources {
     pub log_bytes: u64,
     /// Log lines dropped past the run's limit.
     pub log_dropped: u64,
+    /// The first [`CALLS_KEPT`] calls, one by one (none in a total).
+    pub per_call: Vec<CallUse>,
+    /// Calls after those, counted in the sums but not listed.
+    pub calls_not_kept: u64,
 }
 
 /// What a run used, side by side, and in all.
@@ -85,6 +122,7 @@ impl RunResources {
             total.wasm_ms += s.wasm_ms;
             total.http_ms += s.http_ms;
             total.peak_memory_bytes = total.peak_memory_bytes.max(s.peak_memory_bytes);
+            total.epoch_ticks += s.epoch_ticks;
             total.http_requests += s.http_requests;
             total.http_denied += s.http_denied;
             total.bytes_out += s.bytes_out;

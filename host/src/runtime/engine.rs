@@ -293,6 +293,10 @@ pub(crate) struct Ctx {
     /// The session's rate-budget waits when the call began: the deadline
     /// moves by what is waited during the call.
     pub(super) rate_waited: Duration,
+    /// Epoch ticks the guest's own code saw during this call: one each
+    /// time the deadline callback runs (every tick while Wasm executes,
+    /// once after a host call that outlasted one).
+    pub(super) epoch_ticks: u64,
 }
 
 impl wasmtime_wasi::WasiView for Ctx {

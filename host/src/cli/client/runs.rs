@@ -210,6 +210,7 @@ fn resources(r: &Value) {
                 n(s, "calls").to_string(),
                 format!("{} ms", n(s, "call_ms")),
                 format!("{} ms", n(s, "wasm_ms")),
+                n(s, "epoch_ticks").to_string(),
                 format!(
                     "{:.1} MiB",
                     n(s, "peak_memory_bytes") as f64 / f64::from(1 << 20)
@@ -229,6 +230,7 @@ fn resources(r: &Value) {
             "calls",
             "in calls",
             "in wasm",
+            "wasm ticks",
             "peak memory",
             "requests",
             "sent",

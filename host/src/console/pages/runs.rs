@@ -120,11 +120,11 @@ fn resources(r: &Value) -> Markup {
         @if r.is_object() {
             h2 { "Resources" }
             div.scroll { table #resources {
-                tr { th { "Side" } th { "Connector" } th { "Connection" } th { "Calls" } th { "In calls" } th { "In Wasm" } th { "HTTP" } th { "Peak memory" } th { "Requests" } th { "Sent" } th { "Received" } th { "Log" } }
+                tr { th { "Side" } th { "Connector" } th { "Connection" } th { "Calls" } th { "In calls" } th { "In Wasm" } th title="10 ms ticks in which the connector's own code ran" { "Wasm ticks" } th { "HTTP" } th { "Peak memory" } th { "Requests" } th { "Sent" } th { "Received" } th { "Log" } }
                 @for s in sides {
                     tr {
                         td { (text(s, "side")) } td.mono { (text(s, "connector")) } td { (text(s, "connection")) }
-                        td { (n(s, "calls")) } td { (n(s, "call_ms")) " ms" } td { (n(s, "wasm_ms")) " ms" } td { (n(s, "http_ms")) " ms" }
+                        td { (n(s, "calls")) } td { (n(s, "call_ms")) " ms" } td { (n(s, "wasm_ms")) " ms" } td { (n(s, "epoch_ticks")) } td { (n(s, "http_ms")) " ms" }
                         td { (mib(n(s, "peak_memory_bytes"))) } td { (count(n(s, "http_requests") as i64)) }
                         td { (count(n(s, "bytes_out") as i64)) " B" } td { (count(n(s, "bytes_in") as i64)) " B" }
                         td { (count(n(s, "log_lines") as i64)) " lines, " (count(n(s, "log_bytes") as i64)) " B" }
@@ -139,7 +139,26 @@ fn resources(r: &Value) -> Markup {
                     }
                 }
             }
-            p.hint { "Wall time of this attempt " (n(r, "wall_ms")) " ms. “In Wasm” is time in calls not spent waiting on HTTP." }
+            @for s in sides {
+                @let calls = s["per_call"].as_array().unwrap_or(&empty);
+                @if !calls.is_empty() {
+                    details.calls {
+                        summary { "Calls of the " (text(s, "side")) " one by one"
+                            @if n(s, "calls_not_kept") > 0 { " (the first " (calls.len()) "; " (n(s, "calls_not_kept")) " more are in the sums above)" } }
+                        div.scroll { table.per-call {
+                            tr { th { "#" } th { "Function" } th { "Time" } th { "In Wasm" } th { "Wasm ticks" } th { "Memory" } th { "Requests" } th { "Sent" } th { "Received" } th { "Log" } }
+                            @for (i, c) in calls.iter().enumerate() {
+                                tr {
+                                    td { (i + 1) } td.mono { (text(c, "function")) } td { (n(c, "ms")) " ms" } td { (n(c, "wasm_ms")) " ms" } td { (n(c, "epoch_ticks")) }
+                                    td { (mib(n(c, "peak_memory_bytes"))) } td { (count(n(c, "http_requests") as i64)) }
+                                    td { (count(n(c, "bytes_out") as i64)) " B" } td { (count(n(c, "bytes_in") as i64)) " B" } td { (count(n(c, "log_bytes") as i64)) " B" }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+            p.hint { "Wall time of this attempt " (n(r, "wall_ms")) " ms. “In Wasm” is time in calls not spent waiting on HTTP; “Wasm ticks” counts the sandbox's 10 ms ticks in which the connector's own code ran." }
         }
     }
 }

@@ -25,6 +25,15 @@ use super::super::secrets::SecretsState;
 use super::super::state::{OAuthInfoState, StateState};
 use super::super::wasi::WasiState;
 use super::{CallFuture, Session};
+use crate::model::resources::{CALLS_KEPT, CallUse};
+use crate::runtime::http::HttpCounters;
+
+/// What the store knew of one call when it ended.
+#[derive(Default)]
+pub(super) struct CallFacts {
+    epoch_ticks: u64,
+    memory: u64,
+}
 
 impl Session {
     pub(super) fn guest_error(&self, e: wit::Error) -> CallError {
@@ -102,11 +111,13 @@ impl Session {
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
             rate_waited: self.http.rate_waited(),
+            epoch_ticks: 0,
         };
         let mut store = Store::new(&self.runtime.inner.engine, ctx);
         store.limiter(|c| &mut c.guard);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
+        store.epoch_deadline_callback(|mut ctx| {
+            ctx.data_mut().epoch_ticks += 1;
             let ctx = ctx.data();
             if Instant::now() >= ctx.deadline + ctx.http.session.rate_waited() - ctx.rate_waited {
                 return Err(wasmtime::Error::new(LimitExceeded::Time(ctx.timeout)));
@@ -125,16 +136,54 @@ impl Session {
     /// every way it can fail into a [`CallError`] that names the cause.
     pub(super) async fn invoke<R: Send>(
         &self,
+        function: &'static str,
         connector: &Connector,
         call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
         output_size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
         let started = Instant::now();
-        let result = self.invoke_timed(connector, call, output_size).await;
+        let before = (self.http.counters(), self.log.bytes());
+        let mut facts = CallFacts::default();
+        let result = self
+            .invoke_timed(connector, call, output_size, &mut facts)
+            .await;
+        let elapsed = started.elapsed();
         self.call_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
+        self.keep_call(function, elapsed, &before, &facts);
         result
+    }
+
+    /// Keep one call's figures, while fewer than [`CALLS_KEPT`] are kept.
+    /// Its HTTP and log figures are what the session's counters moved by
+    /// during it (calls of one session do not overlap in a run).
+    fn keep_call(
+        &self,
+        function: &'static str,
+        elapsed: Duration,
+        (http, log_bytes): &(HttpCounters, u64),
+        facts: &CallFacts,
+    ) {
+        let mut kept = self.per_call.lock().expect("per-call lock");
+        if kept.0.len() >= CALLS_KEPT {
+            kept.1 += 1;
+            return;
+        }
+        let now = self.http.counters();
+        let ms = elapsed.as_millis() as u64;
+        let http_ms = now.busy_nanos.saturating_sub(http.busy_nanos) / 1_000_000;
+        kept.0.push(CallUse {
+            function: function.to_string(),
+            ms,
+            wasm_ms: ms.saturating_sub(http_ms),
+            epoch_ticks: facts.epoch_ticks,
+            peak_memory_bytes: facts.memory,
+            http_requests: now.requests.saturating_sub(http.requests),
+            bytes_out: now.bytes_out.saturating_sub(http.bytes_out),
+            bytes_in: now.bytes_in.saturating_sub(http.bytes_in),
+            log_bytes: self.log.bytes().saturating_sub(*log_bytes),
+        });
     }
 
     async fn invoke_timed<R: Send>(
@@ -142,6 +191,7 @@ impl Session {
         connector: &Connector,
         call: impl for<'a> FnOnce(Guest<'a>, &'a mut Store<Ctx>) -> CallFuture<'a, R>,
         output_size: impl FnOnce(&R) -> usize,
+        facts: &mut CallFacts,
     ) -> Result<R, CallError> {
         let limits = &self.limits;
         // Declared before the store, so the slot is given back only after
@@ -180,6 +230,10 @@ impl Session {
             }
         };
         store.data().http.finish();
+        facts.epoch_ticks = store.data().epoch_ticks;
+        facts.memory = store.data().guard.memory_in_use() as u64;
+        self.epoch_ticks
+            .fetch_add(facts.epoch_ticks, Ordering::Relaxed);
         *self.last_refusal.lock().expect("refusal lock") = store.data().http.refusals.first();
         store.data().wasi.flush();
         self.peak_memory

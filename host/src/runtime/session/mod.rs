@@ -41,6 +41,7 @@ use crate::model::limits::ConnectorLimits;
 use crate::model::record::{
     Page, PushResult, Record, Rejection, mapper_rejection, rejection_record, reserved_stream,
 };
+use crate::model::resources::CallUse;
 use crate::model::spec::Spec;
 
 /// What a session may use.
@@ -115,6 +116,10 @@ pub struct Session {
     calls: std::sync::atomic::AtomicU64,
     /// The most linear memory one call's instance held.
     peak_memory: std::sync::atomic::AtomicU64,
+    /// Epoch ticks seen by the guest's own code, over all calls.
+    epoch_ticks: std::sync::atomic::AtomicU64,
+    /// The first calls one by one, and how many more there were.
+    per_call: std::sync::Mutex<(Vec<CallUse>, u64)>,
     tape: Option<Arc<Tape>>,
     /// The runtime's limits with the connector's own.
     limits: super::limits::Limits,
@@ -133,6 +138,13 @@ pub struct Usage {
     pub call_time: Duration,
     /// The most linear memory one call held, in bytes.
     pub peak_memory: u64,
+    /// Epoch ticks (10 ms) in which the guest's own code ran: CPU time
+    /// inside Wasm at the sandbox's tick, without waits on the host.
+    pub epoch_ticks: u64,
+    /// The first calls one by one.
+    pub per_call: Vec<CallUse>,
+    /// Calls after those.
+    pub calls_not_kept: u64,
     /// HTTP requests, bytes, statuses, refusals.
     pub http: HttpCounters,
     /// Requests and bytes per origin: the grants used.
@@ -235,6 +247,8 @@ impl Session {
             call_nanos: Default::default(),
             calls: Default::default(),
             peak_memory: Default::default(),
+            epoch_ticks: Default::default(),
+            per_call: Default::default(),
             tape: options.tape,
             limits: limits.clone(),
             last_refusal: Default::default(),
@@ -270,6 +284,8 @@ impl Session {
             call_nanos: Default::default(),
             calls: Default::default(),
             peak_memory: Default::default(),
+            epoch_ticks: Default::default(),
+            per_call: Default::default(),
             tape: None,
             limits: runtime.limits().clone(),
             last_refusal: Default::default(),
@@ -288,10 +304,14 @@ impl Session {
 
     /// What the session used so far.
     pub fn usage(&self) -> Usage {
+        let (per_call, calls_not_kept) = self.per_call.lock().expect("per-call lock").clone();
         Usage {
             calls: self.calls.load(Ordering::Relaxed),
             call_time: self.call_time(),
             peak_memory: self.peak_memory.load(Ordering::Relaxed),
+            epoch_ticks: self.epoch_ticks.load(Ordering::Relaxed),
+            per_call,
+            calls_not_kept,
             http: self.http.counters(),
             origins: self.http.origins(),
             log_lines: self.log.accepted(),
@@ -314,6 +334,7 @@ impl Session {
 
     pub(super) async fn spec_of(&self, connector: &Connector) -> Result<Spec, CallError> {
         self.invoke(
+            "spec",
             connector,
             |g, s| Box::pin(async move { g.spec(s).await }),
             |spec| serde_json::to_string(spec).map_or(0, |t| t.len()),
@@ -373,6 +394,7 @@ impl Session {
         let config = self.config.clone();
         let r = self
             .invoke(
+                "check",
                 self.connector(),
                 move |g, s| Box::pin(async move { g.check(s, &config).await }),
                 |r| r.as_ref().err().map_or(0, wit_error_size),
@@ -399,6 +421,7 @@ impl Session {
         let config = self.config.clone();
         let streams = self
             .invoke(
+                "discover",
                 self.connector(),
                 move |g, s| Box::pin(async move { g.discover(s, &config).await }),
                 |r| match r {
@@ -429,6 +452,7 @@ impl Session {
         let cursor = cursor.map(str::to_string);
         let page = self
             .invoke(
+                "fetch",
                 self.connector(),
                 move |g, s| {
                     Box::pin(async move { g.fetch(s, &config, &stream, cursor.as_deref()).await })
@@ -476,6 +500,7 @@ impl Session {
         let input = records_to_wit(records);
         let out = self
             .invoke(
+                "map",
                 self.connector(),
                 move |g, s| Box::pin(async move { g.map(s, &config, &input).await }),
                 |r| {
@@ -510,6 +535,7 @@ impl Session {
         let count = records.len();
         let r = self
             .invoke(
+                "push",
                 self.connector(),
                 move |g, s| Box::pin(async move { g.push(s, &config, &input).await }),
                 |r| {
@@ -615,6 +641,7 @@ impl Session {
         };
         let out = self
             .invoke(
+                "receive",
                 self.connector(),
                 move |g, s| Box::pin(async move { g.receive(s, &config, &delivery).await }),
                 |r| {

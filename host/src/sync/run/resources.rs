@@ -26,6 +26,7 @@ fn side(o: &Opened) -> SideResources {
         wasm_ms: ms(u.call_time.saturating_sub(http_time)),
         http_ms: ms(http_time),
         peak_memory_bytes: u.peak_memory,
+        epoch_ticks: u.epoch_ticks,
         http_requests: u.http.requests,
         http_denied: u.http.denied,
         bytes_out: u.http.bytes_out,
@@ -43,6 +44,8 @@ fn side(o: &Opened) -> SideResources {
         log_lines: u.log_lines,
         log_bytes: u.log_bytes,
         log_dropped: u.log_dropped,
+        per_call: u.per_call,
+        calls_not_kept: u.calls_not_kept,
     }
 }
 
