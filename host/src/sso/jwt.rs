@@ -239,4 +239,6 @@ pub fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<(), Token
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
