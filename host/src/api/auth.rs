@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -256,10 +254,7 @@ pub async fn require(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let client = super::client_address(req.extensions());
     let now = Instant::now();
     let limiter = &state.limiter;
     match req.extensions().get::<SessionActor>().cloned() {

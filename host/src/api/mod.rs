@@ -118,6 +118,39 @@ pub fn routes() -> Vec<Route> {
     all
 }
 
+/// `text` safe in HTML text and double-quoted attributes.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A page that sends the browser on to `to` (a path of this server), with
+/// `message` (HTML) and a link for browsers that do not follow. Not a
+/// redirect: a navigation started by this site's own page carries the
+/// console's `SameSite=Strict` session cookie, where a redirect chain that
+/// began at another site (an OAuth2 or OpenID Connect provider) would not.
+pub fn onward_page(to: &str, title: &str, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let to = html_escape(to);
+    (
+        StatusCode::OK,
+        axum::response::Html(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\">\
+             <title>Wharf: {title}</title><body><h1>{title}</h1><p>{message} <a href=\"{to}\">Continue to the console</a>.</p></body></html>"
+        )),
+    )
+        .into_response()
+}
+
+/// The client's address, as rate limits of failed sign-ins key it.
+pub fn client_address(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
 /// A request cookie's value (`None` when absent or empty): the OAuth2
 /// callback and the console's sessions read cookies the same way.
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {

@@ -14,7 +14,7 @@ use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::openapi::{Content, inline, schema};
 use super::query::{Path, Query};
-use super::{AppState, Route, audit};
+use super::{AppState, Route, audit, html_escape};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -153,23 +153,14 @@ fn console_started(headers: &axum::http::HeaderMap, id: &str) -> bool {
     super::cookie(headers, OAUTH_RETURN_COOKIE) == Some(id)
 }
 
-/// A page that sends the browser on to the connection's console page. Not
-/// a redirect: a navigation started by this site's own page carries the
-/// console's `SameSite=Strict` session cookie, where a redirect that began
-/// at the provider would not.
+/// Back to the connection's console page (see [`super::onward_page`]).
 fn back_to_console(id: &str, name: &str) -> Response {
     // A stored connection's id is generated (letters, digits, '-').
-    let to = format!("/connections/{id}?authorized");
-    let mut response = (
-        StatusCode::OK,
-        Html(format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\">\
-             <title>Wharf: Authorized</title><body><h1>Authorized</h1><p>Connection <b>{}</b> is authorized. \
-             <a href=\"{to}\">Back to the console</a>.</p></body></html>",
-            html_escape(name)
-        )),
-    )
-        .into_response();
+    let mut response = super::onward_page(
+        &format!("/connections/{id}?authorized"),
+        "Authorized",
+        &format!("Connection <b>{}</b> is authorized.", html_escape(name)),
+    );
     response.headers_mut().insert(
         axum::http::header::SET_COOKIE,
         axum::http::HeaderValue::from_str(&format!(
@@ -191,11 +182,4 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         )),
     )
         .into_response()
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -384,9 +384,7 @@ pub async fn sign_in(
             StatusCode::FORBIDDEN,
         );
     }
-    let client = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let client = crate::api::client_address(&extensions);
     let now = std::time::Instant::now();
     let limiter = &console.state.limiter;
     if let Err(secs) = limiter.may_sign_in(&client, now) {

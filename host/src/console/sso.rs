@@ -8,7 +8,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq as _;
 use super::Console;
 use super::layout::{self, error_page};
 use super::session::{SameSite, open_session, random_token, safe_next, session_cookie, set_cookie};
-use crate::api::{cookie, hash_key};
+use crate::api::{client_address, cookie, hash_key, onward_page};
 use crate::model::secret::SecretValue;
 use crate::oauth::pkce_challenge;
 use crate::sso::SsoError;
@@ -54,9 +54,7 @@ pub async fn begin(
 ) -> Response {
     // Each begun sign-in is a row until it lapses: as many per address as
     // one key may send requests.
-    let client = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let client = client_address(&extensions);
     if let Err(secs) = console.state.limiter.check(&format!("sso-begin:{client}")) {
         return error_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -217,19 +215,8 @@ pub async fn callback(
             &json!({"role": person.role.as_str(), "issuer": sso.issuer()}),
         )
         .await;
-    // A page, not a redirect: a navigation this site's page starts carries
-    // the `SameSite=Strict` session cookie, where a redirect chain that
-    // began at the provider would not.
     let next = safe_next(Some(&login.next)).to_string();
-    let escaped = html_attr(&next);
-    let mut response = (
-        StatusCode::OK,
-        Html(format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
-             <title>Wharf: Signed in</title><body><p>Signed in. <a href=\"{escaped}\">Continue to the console</a>.</p></body></html>"
-        )),
-    )
-        .into_response();
+    let mut response = onward_page(&next, "Signed in", "Signed in.");
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, session_cookie(&console, &headers, &id));
     h.append(
@@ -251,12 +238,4 @@ fn provider_down(e: &SsoError) -> Response {
         &format!("Cannot sign in now: {e}. Try again, or sign in with an API key."),
     )
     .into_response()
-}
-
-/// `text` safe inside a double-quoted attribute.
-fn html_attr(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

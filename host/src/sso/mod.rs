@@ -322,16 +322,6 @@ impl Sso {
     /// Check an ID token (signature, issuer, audience, time, and the
     /// sign-in's nonce when there is one) and read who and what role.
     pub async fn person(&self, token: &str, nonce: Option<&str>) -> Result<Person, SsoError> {
-        self.person_at(token, nonce, crate::store::now_ms() / 1000)
-            .await
-    }
-
-    async fn person_at(
-        &self,
-        token: &str,
-        nonce: Option<&str>,
-        now: i64,
-    ) -> Result<Person, SsoError> {
         let parsed = jwt::parse(token)?;
         let keys = self.keys(parsed.kid.as_deref()).await?;
         parsed.verify(&keys)?;
@@ -341,7 +331,7 @@ impl Sso {
                 issuer: &self.config.issuer,
                 client_id: &self.config.client_id,
                 nonce,
-                now,
+                now: crate::store::now_ms() / 1000,
             },
         )?;
         let claims = &parsed.claims;

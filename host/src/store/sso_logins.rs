@@ -46,22 +46,18 @@ impl Store {
         Ok(())
     }
 
-    /// Take the unexpired sign-in with this state hash: whoever deletes it
-    /// has it, so of two requests with one state only one gets it.
+    /// Take the unexpired sign-in with this state hash: deleting it is
+    /// reading it, so of two requests with one state only one gets it.
     pub async fn take_sso_login(&self, state_hash: &str) -> Result<Option<SsoLogin>> {
         let row = sqlx::query(
-            "SELECT browser_hash, nonce, verifier, next, expires_at FROM sso_logins WHERE state_hash = $1",
+            "DELETE FROM sso_logins WHERE state_hash = $1 \
+             RETURNING browser_hash, nonce, verifier, next, expires_at",
         )
         .bind(state_hash)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let taken = sqlx::query("DELETE FROM sso_logins WHERE state_hash = $1")
-            .bind(state_hash)
-            .execute(self.pool())
-            .await?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        if taken.rows_affected() != 1 || expires_at <= now_ms() {
+        if row.try_get::<i64, _>("expires_at")? <= now_ms() {
             return Ok(None);
         }
         Ok(Some(SsoLogin {
