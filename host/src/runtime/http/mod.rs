@@ -506,11 +506,10 @@ impl HttpSession {
             self.sent.fetch_add(1, Ordering::Relaxed);
             let sent_bytes = p.body.as_ref().map_or(0, |b| b.len() as u64);
             self.bytes_out.fetch_add(sent_bytes, Ordering::Relaxed);
+            let origin = p.url.origin().ascii_serialization();
             {
                 let mut origins = self.origins.lock().expect("origins lock");
-                let used = origins
-                    .entry(p.url.origin().ascii_serialization())
-                    .or_default();
+                let used = origins.entry(origin.clone()).or_default();
                 used.requests += 1;
                 used.bytes_out += sent_bytes;
             }
@@ -608,7 +607,7 @@ impl HttpSession {
             self.origins
                 .lock()
                 .expect("origins lock")
-                .entry(p.url.origin().ascii_serialization())
+                .entry(origin)
                 .or_default()
                 .bytes_in += body.len() as u64;
             let headers = headers
