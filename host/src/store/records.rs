@@ -131,10 +131,11 @@ impl Chunk<'_> {
         tx: &mut sqlx::AnyConnection,
         items: &[&Item<'_>],
     ) -> Result<HashMap<String, String>> {
-        let list: Vec<String> = (0..items.len()).map(|i| format!("${}", 3 + i)).collect();
+        // Positional `?`s: SQLite keeps named parameters (`$3`) in a list
+        // that sqlx looks every one of them up in, once per bind.
         let sql = format!(
-            "SELECT record_key, hash FROM records WHERE sync_id = $1 AND stream = $2 AND record_key IN ({})",
-            list.join(", ")
+            "SELECT record_key, hash FROM records WHERE sync_id = ? AND stream = ? AND record_key IN ({})",
+            vec!["?"; items.len()].join(", ")
         );
         let mut q = sqlx::query(&sql).bind(self.sync_id).bind(self.stream);
         for (key, _, _) in items {
@@ -159,32 +160,50 @@ impl Chunk<'_> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let values: Vec<String> = (0..items.len())
-            .map(|i| {
-                format!(
-                    "($1, $2, ${}, ${}, ${}, $3)",
-                    4 + 3 * i,
-                    5 + 3 * i,
-                    6 + 3 * i
-                )
-            })
-            .collect();
-        let tail = if returning {
-            " WHERE records.hash <> excluded.hash RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created"
+        let (sql, mut q);
+        if returning {
+            // PostgreSQL: the chunk's shared values bound once.
+            let values: Vec<String> = (0..items.len())
+                .map(|i| {
+                    format!(
+                        "($1, $2, ${}, ${}, ${}, $3)",
+                        4 + 3 * i,
+                        5 + 3 * i,
+                        6 + 3 * i
+                    )
+                })
+                .collect();
+            sql = format!(
+                "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
+                 ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at \
+                 WHERE records.hash <> excluded.hash RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created",
+                values.join(", ")
+            );
+            q = sqlx::query(&sql)
+                .bind(self.sync_id)
+                .bind(self.stream)
+                .bind(self.now);
+            for (key, hash, r) in items {
+                q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+            }
         } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
-             ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at{tail}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(self.sync_id)
-            .bind(self.stream)
-            .bind(self.now);
-        for (key, hash, r) in items {
-            q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+            // SQLite: positional `?`s (see `stored_hashes`), each row's
+            // values bound in order.
+            sql = format!(
+                "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
+                 ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
+                vec!["(?, ?, ?, ?, ?, ?)"; items.len()].join(", ")
+            );
+            q = sqlx::query(&sql);
+            for (key, hash, r) in items {
+                q = q
+                    .bind(self.sync_id)
+                    .bind(self.stream)
+                    .bind(key.as_str())
+                    .bind(hash.as_str())
+                    .bind(r.data.get())
+                    .bind(self.now);
+            }
         }
         if !returning {
             q.execute(&mut *tx).await?;

@@ -295,13 +295,17 @@ impl HttpSession {
             .map_err(|_| HttpError::Denied("session closed".into()))?;
         // Tokens are fetched when a request asks for them, so one that
         // expires in the middle of a run is refreshed, not sent stale.
+        // A body that is not UTF-8 is never substituted into
+        // (`substitute_body`), so it asks for no token. Checked once: a
+        // batch body is megabytes.
+        let body_text = req
+            .body
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok());
         let mentions = |needle: fn(&str) -> bool| {
             needle(&req.url)
                 || req.headers.iter().any(|(_, v)| needle(v))
-                || req
-                    .body
-                    .as_deref()
-                    .is_some_and(|b| needle(&String::from_utf8_lossy(b)))
+                || body_text.is_some_and(needle)
         };
         let wants_oauth = mentions(placeholders::wants_oauth);
         let wants_session = mentions(placeholders::wants_session);
