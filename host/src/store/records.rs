@@ -27,7 +27,8 @@ pub fn content_hash(r: &Record) -> String {
     hex::encode(Sha256::digest(r.data.get().as_bytes()))
 }
 
-/// Parameters per statement stay far below SQLite's limit (32,766).
+/// Parameters per statement (six a row on SQLite) stay far below SQLite's
+/// limit (32,766 in the bundled SQLite; 999 before 3.32).
 const BATCH: usize = 200;
 
 pub(super) async fn store_records(
@@ -91,7 +92,7 @@ pub(super) async fn store_records(
                             }
                         }
                     }
-                    page.upsert(tx, &writes, false).await?;
+                    page.upsert(tx, Backend::Sqlite, &writes).await?;
                 }
                 Backend::Postgres => {
                     // One statement: the unique index finds each row, an
@@ -99,7 +100,7 @@ pub(super) async fn store_records(
                     // says whether it was new (`xmax = 0`). A `SELECT` of
                     // the page's keys first would be planned generically
                     // after a few pages and scan the whole sync.
-                    let written = page.upsert(tx, &upserts, true).await?;
+                    let written = page.upsert(tx, Backend::Postgres, &upserts).await?;
                     let created = written.iter().filter(|c| **c).count() as i64;
                     outcome.created += created;
                     outcome.updated += written.len() as i64 - created;
@@ -148,18 +149,19 @@ impl Chunk<'_> {
         Ok(stored)
     }
 
-    /// Insert or update `items`; with `returning` (PostgreSQL), rows whose
-    /// hash is unchanged are left alone and each row written tells whether
-    /// it was new.
+    /// Insert or update `items`; on PostgreSQL, rows whose hash is
+    /// unchanged are left alone and each row written tells whether it was
+    /// new (on SQLite `stored_hashes` decided that first).
     async fn upsert(
         &self,
         tx: &mut sqlx::AnyConnection,
+        backend: Backend,
         items: &[&Item<'_>],
-        returning: bool,
     ) -> Result<Vec<bool>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        let returning = backend == Backend::Postgres;
         let (sql, mut q);
         if returning {
             // PostgreSQL: the chunk's shared values bound once.
