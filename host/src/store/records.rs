@@ -161,61 +161,59 @@ impl Chunk<'_> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let returning = backend == Backend::Postgres;
-        let (sql, mut q);
-        if returning {
-            // PostgreSQL: the chunk's shared values bound once.
-            let values: Vec<String> = (0..items.len())
-                .map(|i| {
-                    format!(
-                        "($1, $2, ${}, ${}, ${}, $3)",
-                        4 + 3 * i,
-                        5 + 3 * i,
-                        6 + 3 * i
-                    )
-                })
-                .collect();
-            sql = format!(
-                "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
-                 ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at \
-                 WHERE records.hash <> excluded.hash RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created",
-                values.join(", ")
-            );
-            q = sqlx::query(&sql)
-                .bind(self.sync_id)
-                .bind(self.stream)
-                .bind(self.now);
-            for (key, hash, r) in items {
-                q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+        let upsert = |values: String| {
+            format!(
+                "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {values} \
+                 ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at"
+            )
+        };
+        match backend {
+            Backend::Sqlite => {
+                // Positional `?`s (see `stored_hashes`), each row's values
+                // bound in order.
+                let sql = upsert(vec!["(?, ?, ?, ?, ?, ?)"; items.len()].join(", "));
+                let mut q = sqlx::query(&sql);
+                for (key, hash, r) in items {
+                    q = q
+                        .bind(self.sync_id)
+                        .bind(self.stream)
+                        .bind(key.as_str())
+                        .bind(hash.as_str())
+                        .bind(r.data.get())
+                        .bind(self.now);
+                }
+                q.execute(&mut *tx).await?;
+                Ok(Vec::new())
             }
-        } else {
-            // SQLite: positional `?`s (see `stored_hashes`), each row's
-            // values bound in order.
-            sql = format!(
-                "INSERT INTO records (sync_id, stream, record_key, hash, data, updated_at) VALUES {} \
-                 ON CONFLICT (sync_id, stream, record_key) DO UPDATE SET hash = excluded.hash, data = excluded.data, updated_at = excluded.updated_at",
-                vec!["(?, ?, ?, ?, ?, ?)"; items.len()].join(", ")
-            );
-            q = sqlx::query(&sql);
-            for (key, hash, r) in items {
-                q = q
+            Backend::Postgres => {
+                // The chunk's shared values bound once.
+                let values: Vec<String> = (0..items.len())
+                    .map(|i| {
+                        format!(
+                            "($1, $2, ${}, ${}, ${}, $3)",
+                            4 + 3 * i,
+                            5 + 3 * i,
+                            6 + 3 * i
+                        )
+                    })
+                    .collect();
+                let sql = upsert(values.join(", "))
+                    + " WHERE records.hash <> excluded.hash \
+                     RETURNING CASE WHEN xmax = 0 THEN 1::int8 ELSE 0::int8 END AS created";
+                let mut q = sqlx::query(&sql)
                     .bind(self.sync_id)
                     .bind(self.stream)
-                    .bind(key.as_str())
-                    .bind(hash.as_str())
-                    .bind(r.data.get())
                     .bind(self.now);
+                for (key, hash, r) in items {
+                    q = q.bind(key.as_str()).bind(hash.as_str()).bind(r.data.get());
+                }
+                q.fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|row| Ok(row.try_get::<i64, _>("created")? == 1))
+                    .collect()
             }
         }
-        if !returning {
-            q.execute(&mut *tx).await?;
-            return Ok(Vec::new());
-        }
-        q.fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| Ok(row.try_get::<i64, _>("created")? == 1))
-            .collect()
     }
 
     /// Delete `items`' keys: how many were stored.
