@@ -35,7 +35,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 use wharf::model::grants::HostPattern;
-use wharf::runtime::{Runtime, RuntimeOptions, Session, SessionOptions};
+use wharf::runtime::{Limits, Runtime, RuntimeOptions, Session, SessionOptions};
 use wharf_sdk::Connector as _;
 use wharf_sdk::bindings::wharf::connector::types as wit;
 
@@ -143,12 +143,21 @@ async fn instantiate_and_call() -> Vec<Row> {
         native.push(t.elapsed());
     }
     let native = median(native);
-    for (label, no_pooling) in [
-        ("instantiate + call `check` (pooling)", false),
-        ("instantiate + call `check` (on-demand)", true),
+    for (label, no_pooling, fresh_instances) in [
+        ("instantiate + call `check` (pooling)", false, true),
+        ("instantiate + call `check` (on-demand)", true, true),
+        (
+            "call `check` in the instance the last call left",
+            false,
+            false,
+        ),
     ] {
         let rt = Runtime::new(RuntimeOptions {
             no_pooling,
+            limits: Limits {
+                fresh_instances,
+                ..Limits::default()
+            },
             ..RuntimeOptions::default()
         })
         .unwrap();
@@ -175,6 +184,20 @@ async fn instantiate_and_call() -> Vec<Row> {
         });
     }
     rows
+}
+
+/// The runtime most benchmarks use: instances kept between a session's
+/// calls as in a server, or with `WHARF_BENCH_FRESH=1` a fresh instance
+/// for every call, to compare the two.
+fn bench_runtime() -> Runtime {
+    Runtime::new(RuntimeOptions {
+        limits: Limits {
+            fresh_instances: std::env::var_os("WHARF_BENCH_FRESH").is_some(),
+            ..Limits::default()
+        },
+        ..RuntimeOptions::default()
+    })
+    .unwrap()
 }
 
 async fn cached_load() -> Row {
@@ -271,7 +294,7 @@ async fn http_send(server: &Server) -> Row {
     const N: u64 = 100;
     const ROUNDS: usize = 60;
     let url = format!("{}/ping", server.origin);
-    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let rt = bench_runtime();
     let c = rt.load(&guest("hostile")).await.unwrap();
     let s = session(
         &rt,
@@ -343,7 +366,7 @@ fn mapper_config() -> Value {
 }
 
 async fn fetch_map(server: &Server) -> Vec<Row> {
-    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let rt = bench_runtime();
     let source_c = rt.load(&guest("http-json")).await.unwrap();
     let mapper_c = rt.load(&guest("field-map")).await.unwrap();
     let source_config = json!({
@@ -514,7 +537,7 @@ fn jq_config() -> Value {
 /// program in Wasm, as `field-map` rules in Wasm, and `jq`'s own code
 /// (with the SDK's glue) natively.
 async fn map_only() -> Vec<Row> {
-    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let rt = bench_runtime();
     let page: Vec<wharf::model::record::Record> = (1..=PAGE)
         .map(|i| {
             wharf::model::record::Record::new(
@@ -759,7 +782,7 @@ async fn languages(server: &Server) -> Vec<Row> {
     let mut measured = Vec::new();
     for (label, bytes, config) in connectors {
         // No artifact cache: the compile is measured.
-        let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+        let rt = bench_runtime();
         let t = Instant::now();
         let c = rt.load(&bytes).await.unwrap();
         let compile = t.elapsed();
@@ -800,6 +823,13 @@ async fn languages(server: &Server) -> Vec<Row> {
             rounds.push(t.elapsed());
         }
         let rate = RECORDS as f64 / median(rounds).as_secs_f64();
+        let u = s.usage();
+        eprintln!(
+            "{label}: {} calls in {} instances, peak memory {:.1} MiB",
+            u.calls,
+            u.instances,
+            u.peak_memory as f64 / f64::from(1 << 20)
+        );
         measured.push((label, bytes.len(), compile, cold, median(warm), rate));
     }
     let rust = measured[0];

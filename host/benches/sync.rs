@@ -92,6 +92,11 @@ async fn setup_with(database_url: Option<String>, options: AppOptions) -> Setup 
     };
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(dir.path().join("artifacts")),
+        // `WHARF_BENCH_FRESH=1`: every call in a fresh instance, to compare.
+        limits: wharf::runtime::Limits {
+            fresh_instances: std::env::var_os("WHARF_BENCH_FRESH").is_some(),
+            ..Default::default()
+        },
         ..RuntimeOptions::default()
     })
     .unwrap();

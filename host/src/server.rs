@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub app: AppOptions,
     /// Sandbox instances that may exist at once on this node.
     pub max_instances: u32,
+    /// Every call in a fresh instance (`--fresh-instances`).
+    pub fresh_instances: bool,
     /// The most memory per instance (MiB) and time per call (s) an
     /// administrator may give one connector at upload.
     pub max_connector_memory_mib: u32,
@@ -96,6 +98,7 @@ pub async fn app_state(o: &ServeOptions) -> anyhow::Result<AppState> {
     let vault = open_vault(o.secret_keys.as_deref(), &o.data_dir)?;
     let limits = crate::runtime::Limits {
         max_instances: o.max_instances,
+        fresh_instances: o.fresh_instances,
         max_memory_bytes: (o.max_connector_memory_mib as usize) << 20,
         max_call_timeout: std::time::Duration::from_secs(o.max_call_timeout_secs.into()),
         ..crate::runtime::Limits::default()

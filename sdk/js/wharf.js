@@ -614,8 +614,8 @@ export function connector(impl) {
     return parseConfig(text, schema);
   };
   // Built now, at build time: ComponentizeJS snapshots the module after it
-  // has run, so every call (each in a fresh instance) starts with the spec
-  // and the config schema parsed. A spec that cannot be built yet (it calls
+  // has run, so every fresh instance starts with the spec and the config
+  // schema parsed. A spec that cannot be built yet (it calls
   // the host, say) is built at the call that needs it, as before.
   try {
     theSpec();

@@ -132,7 +132,7 @@ async fn fetch_follows_every_page_only_when_the_network_is_granted() {
     // What the server would count for a run: calls, requests by class and
     // by origin (the grants used), refusals, memory.
     assert!(
-        out.stderr.contains("usage: 3 calls in ")
+        out.stderr.contains("usage: 3 calls (1 instance) in ")
             && out.stderr.contains("3 requests (2xx 3)")
             && out.stderr.contains("0 refused")
             && out.stderr.contains("peak memory "),

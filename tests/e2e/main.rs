@@ -41,4 +41,5 @@ mod support;
 mod syncs;
 mod tls_trust;
 mod vendors;
+mod warm_instances;
 mod wasi_http;

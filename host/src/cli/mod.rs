@@ -118,6 +118,11 @@ struct ServeArgs {
     /// connectors can use on this node (logged at start).
     #[arg(long, env = "WHARF_MAX_INSTANCES", default_value_t = 64)]
     max_instances: u32,
+    /// Start every connector call in a fresh instance. By default a call
+    /// runs in the instance the same run's last call left, when that call
+    /// ended well (much faster for Python and JavaScript connectors).
+    #[arg(long, env = "WHARF_FRESH_INSTANCES")]
+    fresh_instances: bool,
     /// The most memory per instance (MiB) an administrator may give one
     /// connector at upload (`?memory_mib=`); the default is 64.
     #[arg(long, env = "WHARF_MAX_CONNECTOR_MEMORY_MIB", default_value_t = 256)]
@@ -313,6 +318,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         failed_sign_ins: args.failed_sign_ins,
         role: args.role,
         max_instances: args.max_instances,
+        fresh_instances: args.fresh_instances,
         max_connector_memory_mib: args.max_connector_memory_mib,
         max_call_timeout_secs: args.max_call_timeout_secs,
         app: crate::app::AppOptions {

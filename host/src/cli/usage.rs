@@ -17,8 +17,9 @@ pub(super) fn report(session: &Session) {
         .collect();
     let count = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     eprintln!(
-        "usage: {} in {} ms (HTTP {} ms, {} ticks of 10 ms in Wasm), peak memory {:.1} MiB, {}{}, {} received, {} refused, {}{}",
+        "usage: {} ({}) in {} ms (HTTP {} ms, {} ticks of 10 ms in Wasm), peak memory {:.1} MiB, {}{}, {} received, {} refused, {}{}",
         count(u.calls, "call"),
+        count(u.instances, "instance"),
         u.call_time.as_millis(),
         http.busy_nanos / 1_000_000,
         u.epoch_ticks,

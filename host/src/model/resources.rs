@@ -62,6 +62,9 @@ pub struct SideResources {
     pub connection: String,
     /// Calls made into the connector.
     pub calls: u64,
+    /// Instances started for them: fewer than `calls` when an instance
+    /// served several calls of the run.
+    pub instances: u64,
     /// Time in those calls (instantiation, the guest, host functions), ms.
     pub call_ms: u64,
     /// The part of `call_ms` not spent waiting on HTTP: instantiation and
@@ -118,6 +121,7 @@ impl RunResources {
         };
         for s in &sides {
             total.calls += s.calls;
+            total.instances += s.instances;
             total.call_ms += s.call_ms;
             total.wasm_ms += s.wasm_ms;
             total.http_ms += s.http_ms;

@@ -105,6 +105,17 @@ impl Runtime {
             .ok()
     }
 
+    /// Whether an instance may stay for its session's next call: unless
+    /// every call must start afresh, only while more than half of this
+    /// node's instances are free.
+    pub(super) fn may_keep_instance(&self) -> bool {
+        if self.inner.limits.fresh_instances {
+            return false;
+        }
+        let half = (self.inner.limits.max_instances.max(1) / 2) as usize;
+        self.inner.instances.available_permits() > half
+    }
+
     /// Whether instances come from the pooling allocator.
     pub fn uses_pooling(&self) -> bool {
         self.inner.pooling

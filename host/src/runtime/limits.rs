@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Log lines a single call may write.
     pub log_lines_per_call: u32,
+    /// Give every call a fresh instance, never the one the session's last
+    /// call left (`wharf serve --fresh-instances`): isolation between the
+    /// calls of a run, at the cost of starting each (docs/architecture.md).
+    pub fresh_instances: bool,
     /// Log bytes a single call may write.
     pub log_bytes_per_call: usize,
     /// Log lines a session keeps (the rest are counted).
@@ -71,6 +75,7 @@ impl Default for Limits {
             max_records_per_call: 100_000,
             max_json_depth: 64,
             log_lines_per_call: 1_000,
+            fresh_instances: false,
             log_bytes_per_call: 256 << 10,
             log_lines_kept: 5_000,
             http_requests_per_session: 10_000,

@@ -200,6 +200,11 @@ impl CallLog {
         }
     }
 
+    /// A fresh budget for the next call, for every holder of this log.
+    pub fn restart(&self) {
+        *self.used.lock().expect("log budget lock") = (0, 0);
+    }
+
     /// Count one line of `bytes` against the call's budget.
     pub fn charge(&self, bytes: usize) -> Result<(), LimitExceeded> {
         charge(&self.used, self.budget, bytes)

@@ -9,7 +9,8 @@
 //! stdout and stderr go to the session log. `wasi:http`'s outgoing requests
 //! are linked too, and go through the HTTP capability like `http.send`.
 
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -18,27 +19,74 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::cassette::CallInputs;
 use super::log::{CallLog, GuestOutput, LogSource};
 
-/// A boxed clock, as the builder takes clocks by value.
-struct BoxedWall(Box<dyn wasmtime_wasi::HostWallClock + Send>);
+/// A taped store's clocks and randomness, the current call's: an instance
+/// may serve several calls of its session, and each call's inputs are its
+/// own on the tape, so the store reads them through this handle, which
+/// [`WasiState::next_call`] points at the next call's.
+#[derive(Clone)]
+struct TapedInputs(Arc<Mutex<CallInputs>>);
 
-impl wasmtime_wasi::HostWallClock for BoxedWall {
-    fn resolution(&self) -> std::time::Duration {
-        self.0.resolution()
-    }
-    fn now(&self) -> std::time::Duration {
-        self.0.now()
+impl TapedInputs {
+    fn with<T>(&self, f: impl FnOnce(&mut CallInputs) -> T) -> T {
+        f(&mut self.0.lock().expect("taped inputs lock"))
     }
 }
 
-/// A boxed monotonic clock.
-struct BoxedMonotonic(Box<dyn wasmtime_wasi::HostMonotonicClock + Send>);
+/// `wasi:clocks/wall-clock` of a taped store.
+struct TapedWall(TapedInputs);
 
-impl wasmtime_wasi::HostMonotonicClock for BoxedMonotonic {
+impl wasmtime_wasi::HostWallClock for TapedWall {
+    fn resolution(&self) -> std::time::Duration {
+        self.0.with(|i| i.wall.resolution())
+    }
+    fn now(&self) -> std::time::Duration {
+        self.0.with(|i| i.wall.now())
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` of a taped store.
+struct TapedMonotonic(TapedInputs);
+
+impl wasmtime_wasi::HostMonotonicClock for TapedMonotonic {
     fn resolution(&self) -> u64 {
-        self.0.resolution()
+        self.0.with(|i| i.monotonic.resolution())
     }
     fn now(&self) -> u64 {
-        self.0.now()
+        self.0.with(|i| i.monotonic.now())
+    }
+}
+
+/// `wasi:random/random` (or, `insecure`, `wasi:random/insecure`) of a
+/// taped store.
+struct TapedRandom {
+    inputs: TapedInputs,
+    insecure: bool,
+}
+
+impl TapedRandom {
+    fn rng<T>(&self, f: impl FnOnce(&mut rand::rngs::StdRng) -> T) -> T {
+        self.inputs.with(|i| {
+            f(if self.insecure {
+                &mut i.insecure
+            } else {
+                &mut i.random
+            })
+        })
+    }
+}
+
+impl rand::TryRng for TapedRandom {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.rng(rand::Rng::next_u32))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.rng(rand::Rng::next_u64))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.rng(|r| rand::Rng::fill_bytes(r, dst));
+        Ok(())
     }
 }
 
@@ -51,7 +99,7 @@ const MAX_RESOURCES: usize = 4096;
 /// the crate counts it); the contract's own limit is 64 KiB on the wire.
 const MAX_FIELDS_BYTES: usize = 64 << 10;
 
-/// Per-call WASI state.
+/// WASI state of one store (one instance, for one or more calls).
 pub struct WasiState {
     ctx: WasiCtx,
     /// `wasi:http`'s context; its resources share the table with the
@@ -59,6 +107,8 @@ pub struct WasiState {
     http: WasiHttpCtx,
     table: ResourceTable,
     outputs: [GuestOutput; 2],
+    /// A taped store's clocks and randomness.
+    taped: Option<TapedInputs>,
 }
 
 impl WasiState {
@@ -80,14 +130,24 @@ impl WasiState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
-        if let Some(inputs) = taped {
+        let taped = taped.map(|inputs| {
+            // The seed is a value, not a source: a later call of the same
+            // instance reads the first call's (docs/contract.md).
+            builder.insecure_random_seed(inputs.insecure_seed);
+            let taped = TapedInputs(Arc::new(Mutex::new(inputs)));
             builder
-                .wall_clock(BoxedWall(inputs.wall))
-                .monotonic_clock(BoxedMonotonic(inputs.monotonic))
-                .secure_random(inputs.random)
-                .insecure_random(inputs.insecure)
-                .insecure_random_seed(inputs.insecure_seed);
-        }
+                .wall_clock(TapedWall(taped.clone()))
+                .monotonic_clock(TapedMonotonic(taped.clone()))
+                .secure_random(TapedRandom {
+                    inputs: taped.clone(),
+                    insecure: false,
+                })
+                .insecure_random(TapedRandom {
+                    inputs: taped.clone(),
+                    insecure: true,
+                });
+            taped
+        });
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(MAX_FIELDS_BYTES);
         let mut table = ResourceTable::new();
@@ -97,6 +157,15 @@ impl WasiState {
             http,
             table,
             outputs: [stdout, stderr],
+            taped,
+        }
+    }
+
+    /// Ready for the next call of the same instance: a taped store reads
+    /// that call's clocks and randomness from now on.
+    pub fn next_call(&mut self, inputs: Option<CallInputs>) {
+        if let (Some(taped), Some(inputs)) = (&self.taped, inputs) {
+            taped.with(|current| *current = inputs);
         }
     }
 
@@ -151,4 +220,74 @@ pub fn is_wasi_import(name: &str) -> bool {
         && name
             .rsplit_once('@')
             .is_some_and(|(_, v)| v.starts_with("0.2."))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+    use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+
+    use super::*;
+
+    struct At(u64);
+
+    impl HostWallClock for At {
+        fn resolution(&self) -> Duration {
+            Duration::from_nanos(1)
+        }
+        fn now(&self) -> Duration {
+            Duration::from_secs(self.0)
+        }
+    }
+
+    impl HostMonotonicClock for At {
+        fn resolution(&self) -> u64 {
+            1
+        }
+        fn now(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn inputs(at: u64, seed: u64) -> CallInputs {
+        CallInputs {
+            wall: Box::new(At(at)),
+            monotonic: Box::new(At(at)),
+            random: StdRng::seed_from_u64(seed),
+            insecure: StdRng::seed_from_u64(seed + 1),
+            insecure_seed: 0,
+        }
+    }
+
+    #[test]
+    fn a_kept_store_reads_each_calls_own_clocks_and_randomness() {
+        let taped = TapedInputs(Arc::new(Mutex::new(inputs(5, 1))));
+        let wall = TapedWall(taped.clone());
+        let monotonic = TapedMonotonic(taped.clone());
+        let mut random = TapedRandom {
+            inputs: taped.clone(),
+            insecure: false,
+        };
+        let mut insecure = TapedRandom {
+            inputs: taped.clone(),
+            insecure: true,
+        };
+        assert_eq!(wall.now(), Duration::from_secs(5));
+        assert_eq!(monotonic.now(), 5);
+        let first = random.next_u64();
+        assert_ne!(first, insecure.next_u64(), "two streams, not one");
+
+        // The next call's inputs: its clocks, and its own stream from its
+        // seed (the same seed gives the same values again).
+        taped.with(|current| *current = inputs(9, 1));
+        assert_eq!(wall.now(), Duration::from_secs(9));
+        assert_eq!(monotonic.now(), 9);
+        assert_eq!(random.next_u64(), first);
+        let mut bytes = [0u8; 8];
+        taped.with(|current| *current = inputs(9, 2));
+        random.fill_bytes(&mut bytes);
+        assert_ne!(u64::from_le_bytes(bytes), first);
+    }
 }

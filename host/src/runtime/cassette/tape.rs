@@ -180,6 +180,12 @@ impl Tape {
         }
     }
 
+    /// Whether this tape keeps or plays every call, one by one (recording,
+    /// a script, playing back), rather than only the calls that failed.
+    pub(crate) fn call_by_call(&self) -> bool {
+        !matches!(self.mode, Mode::Failures(_))
+    }
+
     /// Whether this tape plays a cassette back.
     pub fn replaying(&self) -> bool {
         self.mode == Mode::Replay

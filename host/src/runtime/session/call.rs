@@ -1,5 +1,7 @@
 //! One call of a session: a fresh store with the session's capabilities
-//! and limits, a fresh instance, the call under its time limit (less the
+//! and limits and a fresh instance, or the instance the session's last
+//! call left (its limits restarted: time, log, refusals; its memory stays
+//! counted), the call under its time limit (less the
 //! host's rate-budget waits) and a backstop, and every way it can fail
 //! mapped to a [`CallError`] that names the cause, in words redacted for
 //! the session's secrets.
@@ -15,7 +17,7 @@ use super::super::blobs::BlobsState;
 use super::super::connector::Connector;
 use super::super::engine::Ctx;
 use super::super::error::{CallError, ConnectorError, clip_message, panic_message};
-use super::super::guest::Guest;
+use super::super::guest::{Guest, Instance};
 use super::super::http::HttpState;
 use super::super::http::QUOTA_REFUSAL;
 use super::super::limits::{LimitExceeded, MemoryGuard};
@@ -27,6 +29,17 @@ use super::super::wasi::WasiState;
 use super::{CallFuture, Session};
 use crate::model::resources::{CALLS_KEPT, CallUse};
 use crate::runtime::http::HttpCounters;
+
+/// An instance and its store, with the pool slot it holds.
+pub(super) struct Warm {
+    store: Store<Ctx>,
+    instance: Instance,
+    /// The connector it is an instance of.
+    digest: String,
+    /// Declared last, so the slot is given back only after the store
+    /// (and its instance) is dropped.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 /// What the store knew of one call when it ended.
 #[derive(Default)]
@@ -194,23 +207,36 @@ impl Session {
         facts: &mut CallFacts,
     ) -> Result<R, CallError> {
         let limits = &self.limits;
-        // Declared before the store, so the slot is given back only after
-        // the store (and its instance) is dropped.
-        let Some(_slot) = self.runtime.instance_slot().await else {
-            return Err(CallError::Sandbox(format!(
-                "all {} sandbox instances of this node stayed busy for {:?}; try again later",
-                limits.max_instances, limits.call_timeout
-            )));
+        let mut warm = match self.take_warm(connector) {
+            Some(warm) => warm,
+            None => {
+                let Some(slot) = self.runtime.instance_slot().await else {
+                    return Err(CallError::Sandbox(format!(
+                        "all {} sandbox instances of this node stayed busy for {:?}; try again later",
+                        limits.max_instances, limits.call_timeout
+                    )));
+                };
+                let mut store = self.new_store();
+                self.instances.fetch_add(1, Ordering::Relaxed);
+                let instance = match connector.pre.instantiate(&mut store).await {
+                    Ok(i) => i,
+                    Err(e) => return Err(self.classify(e, &store)),
+                };
+                Warm {
+                    store,
+                    instance,
+                    digest: connector.digest.clone(),
+                    _slot: slot,
+                }
+            }
         };
-        let mut store = self.new_store();
-        let instance = match connector.pre.instantiate(&mut store).await {
-            Ok(i) => i,
-            Err(e) => return Err(self.classify(e, &store)),
-        };
+        let Warm {
+            store, instance, ..
+        } = &mut warm;
         // Backstop: epoch interruption does not fire inside host calls.
         let backstop = limits.call_timeout + Duration::from_secs(1);
         let outcome = {
-            let fut = call(instance.guest(), &mut store);
+            let fut = call(instance.guest(), &mut *store);
             let http = self.http.clone();
             // A panic in the host while serving this call (a bug in Wharf,
             // reached through guest input) ends the call, not the process
@@ -248,7 +274,7 @@ impl Session {
         }
         let value = match outcome {
             Err(_) => return Err(CallError::Limit(LimitExceeded::Time(limits.call_timeout))),
-            Ok(Err(e)) => return Err(self.classify(e, &store)),
+            Ok(Err(e)) => return Err(self.classify(e, store)),
             Ok(Ok(value)) => value,
         };
         let size = output_size(&value);
@@ -258,7 +284,43 @@ impl Session {
                 limit: limits.max_output_bytes,
             }));
         }
+        self.keep_warm(warm);
         Ok(value)
+    }
+
+    /// The instance the last call left, made ready for a new call, if it
+    /// is of `connector`.
+    fn take_warm(&self, connector: &Connector) -> Option<Warm> {
+        let mut warm = self.warm.lock().expect("warm lock").take()?;
+        if warm.digest != connector.digest {
+            return None;
+        }
+        let ctx = warm.store.data_mut();
+        ctx.wasi.next_call(self.tape.as_ref().map(|t| t.inputs()));
+        ctx.log.call.restart();
+        ctx.deadline = Instant::now() + self.limits.call_timeout;
+        ctx.rate_waited = self.http.rate_waited();
+        ctx.epoch_ticks = 0;
+        warm.store.set_epoch_deadline(1);
+        Some(warm)
+    }
+
+    /// Keep an instance whose call ended well for the session's next
+    /// call: not in a session taped call by call (`wharf dev --record`,
+    /// `--replay`, a script), where each call must replay alone exactly as
+    /// it ran; not after a refused request; not once it holds more than
+    /// half its memory limit (a connector that leaks starts afresh rather
+    /// than fail a later call); and only while more than half the node's
+    /// instances are free, so kept instances never keep a call waiting.
+    fn keep_warm(&self, warm: Warm) {
+        let ctx = warm.store.data();
+        let keep = self.tape.as_ref().is_none_or(|t| !t.call_by_call())
+            && ctx.http.refusals.first().is_none()
+            && ctx.guard.memory_in_use() <= self.limits.memory_bytes / 2
+            && self.runtime.may_keep_instance();
+        if keep {
+            *self.warm.lock().expect("warm lock") = Some(warm);
+        }
     }
 
     fn classify(&self, e: wasmtime::Error, store: &Store<Ctx>) -> CallError {

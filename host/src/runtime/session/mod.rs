@@ -1,8 +1,9 @@
 //! One use of a connector (a run, a check, a `wharf dev` command): config,
-//! grants, secrets, HTTP budget and log. Each call instantiates a fresh
-//! instance in a fresh store, so a crash or a broken limit cannot leak into
-//! the next call, and connectors hold no state between calls. One call's
-//! store, instance, limits and error mapping are in [`call`].
+//! grants, secrets, HTTP budget and log. A call runs in a fresh instance,
+//! or in the one the session's last call left if that call ended well:
+//! a trap, a broken limit or a refused request never reaches the next
+//! call, and a session's instance never serves another session. One
+//! call's store, instance, limits and error mapping are in [`call`].
 //!
 //! Kept whole though over 600 lines: one public method per export of the
 //! contract, each with the checks of what its export returned; how a call
@@ -114,6 +115,8 @@ pub struct Session {
     oauth_info: Arc<Vec<(String, String)>>,
     call_nanos: std::sync::atomic::AtomicU64,
     calls: std::sync::atomic::AtomicU64,
+    /// Instances started: fewer than calls when one served several.
+    instances: std::sync::atomic::AtomicU64,
     /// The most linear memory one call's instance held.
     peak_memory: std::sync::atomic::AtomicU64,
     /// Epoch ticks seen by the guest's own code, over all calls.
@@ -126,6 +129,9 @@ pub struct Session {
     /// Why the last call's first refused request was refused, for its
     /// error's message.
     last_refusal: std::sync::Mutex<Option<String>>,
+    /// The instance the last call left for the next one, if it may serve
+    /// it (see [`call`]).
+    warm: std::sync::Mutex<Option<call::Warm>>,
 }
 
 /// What a session used, for `wharf dev` to report as the server would
@@ -134,6 +140,9 @@ pub struct Session {
 pub struct Usage {
     /// Calls made.
     pub calls: u64,
+    /// Instances started for them: fewer than calls when an instance
+    /// served several calls of the session.
+    pub instances: u64,
     /// Time in calls (instantiation, the guest, host calls).
     pub call_time: Duration,
     /// The most linear memory one call held, in bytes.
@@ -246,12 +255,14 @@ impl Session {
             oauth_info: Arc::new(options.oauth_info),
             call_nanos: Default::default(),
             calls: Default::default(),
+            instances: Default::default(),
             peak_memory: Default::default(),
             epoch_ticks: Default::default(),
             per_call: Default::default(),
             tape: options.tape,
             limits: limits.clone(),
             last_refusal: Default::default(),
+            warm: Default::default(),
         })
     }
 
@@ -283,12 +294,14 @@ impl Session {
             oauth_info: Arc::default(),
             call_nanos: Default::default(),
             calls: Default::default(),
+            instances: Default::default(),
             peak_memory: Default::default(),
             epoch_ticks: Default::default(),
             per_call: Default::default(),
             tape: None,
             limits: runtime.limits().clone(),
             last_refusal: Default::default(),
+            warm: Default::default(),
         }
     }
 
@@ -307,6 +320,7 @@ impl Session {
         let (per_call, calls_not_kept) = self.per_call.lock().expect("per-call lock").clone();
         Usage {
             calls: self.calls.load(Ordering::Relaxed),
+            instances: self.instances.load(Ordering::Relaxed),
             call_time: self.call_time(),
             peak_memory: self.peak_memory.load(Ordering::Relaxed),
             epoch_ticks: self.epoch_ticks.load(Ordering::Relaxed),

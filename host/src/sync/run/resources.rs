@@ -20,6 +20,7 @@ fn side(o: &Opened) -> SideResources {
         connector: format!("{}@{}", o.row.connector, o.row.version),
         connection: o.row.name.clone(),
         calls: u.calls,
+        instances: u.instances,
         call_ms: ms(u.call_time),
         // HTTP time is spent inside calls (`http.send` blocks the guest);
         // what is left is instantiation and the guest's own work.

@@ -1,0 +1,205 @@
+//! An instance serves the calls of one session while they end well: each
+//! call's limits start again, and a call that traps, breaks a limit, holds
+//! more than half its memory limit, or runs while the node is short of
+//! instances leaves nothing behind; sessions taped call by call start every
+//! call afresh, so each replays alone as it ran.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use wharf::runtime::cassette::Tape;
+use wharf::runtime::{Limits, Session, SessionOptions};
+
+use crate::support::{load, runtime_with, session};
+
+fn echo() -> serde_json::Value {
+    json!({"attack": "echo", "url": "http://x.example", "n": 3})
+}
+
+/// (calls, instances) of a session.
+fn counts(s: &Session) -> (u64, u64) {
+    let u = s.usage();
+    (u.calls, u.instances)
+}
+
+#[tokio::test]
+async fn a_session_keeps_its_instance_while_calls_end_well() {
+    let rt = runtime_with(Limits::default());
+    let hostile = load(&rt, "hostile").await;
+    let s = session(&rt, &hostile, echo(), &[], &[], &[]);
+    for _ in 0..5 {
+        assert_eq!(s.fetch("out", None).await.unwrap().records.len(), 3);
+    }
+    assert_eq!(counts(&s), (5, 1));
+    // Another session of the same connector never gets it.
+    let other = session(&rt, &hostile, echo(), &[], &[], &[]);
+    other.fetch("out", None).await.unwrap();
+    assert_eq!(counts(&other), (1, 1));
+}
+
+#[tokio::test]
+async fn each_call_of_a_kept_instance_gets_its_whole_time_and_log_budget() {
+    let limits = Limits {
+        call_timeout: Duration::from_millis(1_000),
+        log_lines_per_call: 50,
+        ..Limits::default()
+    };
+    let rt = runtime_with(limits);
+    let hostile = load(&rt, "hostile").await;
+    // 600 ms of a 1 s limit each: three calls are 1.8 s in all.
+    let sleeper = session(
+        &rt,
+        &hostile,
+        json!({"attack": "sleep", "url": "http://x.example", "n": 600}),
+        &[],
+        &[],
+        &[],
+    );
+    for i in 0..3 {
+        sleeper
+            .fetch("out", None)
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+    }
+    assert_eq!(counts(&sleeper), (3, 1));
+    // 40 lines of a 50-line budget each.
+    let logger = session(
+        &rt,
+        &hostile,
+        json!({"attack": "log-flood", "url": "http://x.example", "n": 40}),
+        &[],
+        &[],
+        &[],
+    );
+    for i in 0..3 {
+        logger
+            .fetch("out", None)
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+    }
+    assert_eq!(counts(&logger), (3, 1));
+    // Past the budget the call still fails, and its instance goes.
+    let flood = session(
+        &rt,
+        &hostile,
+        json!({"attack": "log-flood", "url": "http://x.example", "n": 60}),
+        &[],
+        &[],
+        &[],
+    );
+    for _ in 0..2 {
+        let err = flood.fetch("out", None).await.unwrap_err();
+        assert!(err.to_string().contains("log limit exceeded"), "{err}");
+    }
+    assert_eq!(counts(&flood), (2, 2));
+}
+
+#[tokio::test]
+async fn a_call_that_fails_or_holds_much_memory_leaves_no_instance() {
+    let rt = runtime_with(Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    let panics = session(
+        &rt,
+        &hostile,
+        json!({"attack": "panic", "url": "http://x.example"}),
+        &[],
+        &[],
+        &[],
+    );
+    for _ in 0..3 {
+        assert_eq!(panics.fetch("out", None).await.unwrap_err().kind(), "trap");
+    }
+    assert_eq!(counts(&panics), (3, 3));
+    // 40 MiB held of a 64 MiB limit: the call succeeds, but its instance
+    // is not kept (a connector that leaks starts afresh instead of failing
+    // a later call).
+    let hoarder = session(
+        &rt,
+        &hostile,
+        json!({"attack": "allocate", "url": "http://x.example", "n": 40}),
+        &[],
+        &[],
+        &[],
+    );
+    for _ in 0..2 {
+        hoarder.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&hoarder), (2, 2));
+    // A little memory is kept.
+    let small = session(
+        &rt,
+        &hostile,
+        json!({"attack": "allocate", "url": "http://x.example", "n": 4}),
+        &[],
+        &[],
+        &[],
+    );
+    for _ in 0..2 {
+        small.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&small), (2, 1));
+}
+
+#[tokio::test]
+async fn instances_are_kept_only_while_more_than_half_the_node_is_free() {
+    let rt = runtime_with(Limits {
+        max_instances: 4,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    // Two sessions keep one instance each: 2 of 4 are then in use.
+    let first = session(&rt, &hostile, echo(), &[], &[], &[]);
+    let second = session(&rt, &hostile, echo(), &[], &[], &[]);
+    for _ in 0..3 {
+        first.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&first), (3, 1));
+    // With the first one's kept, the second's call leaves 2 of 4 free:
+    // not more than half, so nothing is kept.
+    for _ in 0..3 {
+        second.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&second), (3, 3));
+    // A node of one instance never keeps it.
+    let one = runtime_with(Limits {
+        max_instances: 1,
+        ..Limits::default()
+    });
+    let hostile = load(&one, "hostile").await;
+    let s = session(&one, &hostile, echo(), &[], &[], &[]);
+    let t = session(&one, &hostile, echo(), &[], &[], &[]);
+    for _ in 0..2 {
+        s.fetch("out", None).await.unwrap();
+        t.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&s), (2, 2));
+}
+
+#[tokio::test]
+async fn sessions_taped_call_by_call_start_every_call_afresh() {
+    let rt = runtime_with(Limits::default());
+    let hostile = load(&rt, "hostile").await;
+    let taped = |tape: Tape| {
+        let options = SessionOptions {
+            config: echo(),
+            tape: Some(Arc::new(tape)),
+            ..SessionOptions::default()
+        };
+        Session::new(&rt, &hostile, options, |log| log).unwrap()
+    };
+    let recorded = taped(Tape::recorder());
+    for _ in 0..3 {
+        recorded.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&recorded), (3, 3));
+    // A run's tape keeps only the calls that failed: its calls share one.
+    let run = taped(Tape::failures(3));
+    for _ in 0..3 {
+        run.fetch("out", None).await.unwrap();
+    }
+    assert_eq!(counts(&run), (3, 1));
+}
