@@ -9,12 +9,27 @@ use std::time::Duration;
 
 use serde_json::json;
 use wharf::runtime::cassette::Tape;
-use wharf::runtime::{Limits, Session, SessionOptions};
+use wharf::runtime::{Connector, Limits, Runtime, Session, SessionOptions};
 
 use crate::support::{load, runtime_with, session};
 
 fn echo() -> serde_json::Value {
     json!({"attack": "echo", "url": "http://x.example", "n": 3})
+}
+
+/// A session of the hostile guest making `attack` with `n`.
+fn attack(rt: &Runtime, c: &Arc<Connector>, attack: &str, n: u64) -> Session {
+    let config = json!({"attack": attack, "url": "http://x.example", "n": n});
+    session(rt, c, config, &[], &[], &[])
+}
+
+/// Make `calls` fetches that must succeed.
+async fn fetch_ok(s: &Session, calls: usize) {
+    for i in 0..calls {
+        s.fetch("out", None)
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+    }
 }
 
 /// (calls, instances) of a session.
@@ -48,46 +63,15 @@ async fn each_call_of_a_kept_instance_gets_its_whole_time_and_log_budget() {
     let rt = runtime_with(limits);
     let hostile = load(&rt, "hostile").await;
     // 600 ms of a 1 s limit each: three calls are 1.8 s in all.
-    let sleeper = session(
-        &rt,
-        &hostile,
-        json!({"attack": "sleep", "url": "http://x.example", "n": 600}),
-        &[],
-        &[],
-        &[],
-    );
-    for i in 0..3 {
-        sleeper
-            .fetch("out", None)
-            .await
-            .unwrap_or_else(|e| panic!("call {i}: {e}"));
-    }
+    let sleeper = attack(&rt, &hostile, "sleep", 600);
+    fetch_ok(&sleeper, 3).await;
     assert_eq!(counts(&sleeper), (3, 1));
     // 40 lines of a 50-line budget each.
-    let logger = session(
-        &rt,
-        &hostile,
-        json!({"attack": "log-flood", "url": "http://x.example", "n": 40}),
-        &[],
-        &[],
-        &[],
-    );
-    for i in 0..3 {
-        logger
-            .fetch("out", None)
-            .await
-            .unwrap_or_else(|e| panic!("call {i}: {e}"));
-    }
+    let logger = attack(&rt, &hostile, "log-flood", 40);
+    fetch_ok(&logger, 3).await;
     assert_eq!(counts(&logger), (3, 1));
     // Past the budget the call still fails, and its instance goes.
-    let flood = session(
-        &rt,
-        &hostile,
-        json!({"attack": "log-flood", "url": "http://x.example", "n": 60}),
-        &[],
-        &[],
-        &[],
-    );
+    let flood = attack(&rt, &hostile, "log-flood", 60);
     for _ in 0..2 {
         let err = flood.fetch("out", None).await.unwrap_err();
         assert!(err.to_string().contains("log limit exceeded"), "{err}");
@@ -102,14 +86,7 @@ async fn a_call_that_fails_or_holds_much_memory_leaves_no_instance() {
         ..Limits::default()
     });
     let hostile = load(&rt, "hostile").await;
-    let panics = session(
-        &rt,
-        &hostile,
-        json!({"attack": "panic", "url": "http://x.example"}),
-        &[],
-        &[],
-        &[],
-    );
+    let panics = attack(&rt, &hostile, "panic", 0);
     for _ in 0..3 {
         assert_eq!(panics.fetch("out", None).await.unwrap_err().kind(), "trap");
     }
@@ -117,30 +94,12 @@ async fn a_call_that_fails_or_holds_much_memory_leaves_no_instance() {
     // 40 MiB held of a 64 MiB limit: the call succeeds, but its instance
     // is not kept (a connector that leaks starts afresh instead of failing
     // a later call).
-    let hoarder = session(
-        &rt,
-        &hostile,
-        json!({"attack": "allocate", "url": "http://x.example", "n": 40}),
-        &[],
-        &[],
-        &[],
-    );
-    for _ in 0..2 {
-        hoarder.fetch("out", None).await.unwrap();
-    }
+    let hoarder = attack(&rt, &hostile, "allocate", 40);
+    fetch_ok(&hoarder, 2).await;
     assert_eq!(counts(&hoarder), (2, 2));
     // A little memory is kept.
-    let small = session(
-        &rt,
-        &hostile,
-        json!({"attack": "allocate", "url": "http://x.example", "n": 4}),
-        &[],
-        &[],
-        &[],
-    );
-    for _ in 0..2 {
-        small.fetch("out", None).await.unwrap();
-    }
+    let small = attack(&rt, &hostile, "allocate", 4);
+    fetch_ok(&small, 2).await;
     assert_eq!(counts(&small), (2, 1));
 }
 
@@ -154,15 +113,11 @@ async fn instances_are_kept_only_while_more_than_half_the_node_is_free() {
     // Two sessions keep one instance each: 2 of 4 are then in use.
     let first = session(&rt, &hostile, echo(), &[], &[], &[]);
     let second = session(&rt, &hostile, echo(), &[], &[], &[]);
-    for _ in 0..3 {
-        first.fetch("out", None).await.unwrap();
-    }
+    fetch_ok(&first, 3).await;
     assert_eq!(counts(&first), (3, 1));
     // With the first one's kept, the second's call leaves 2 of 4 free:
     // not more than half, so nothing is kept.
-    for _ in 0..3 {
-        second.fetch("out", None).await.unwrap();
-    }
+    fetch_ok(&second, 3).await;
     assert_eq!(counts(&second), (3, 3));
     // A node of one instance never keeps it.
     let one = runtime_with(Limits {
@@ -192,14 +147,10 @@ async fn sessions_taped_call_by_call_start_every_call_afresh() {
         Session::new(&rt, &hostile, options, |log| log).unwrap()
     };
     let recorded = taped(Tape::recorder());
-    for _ in 0..3 {
-        recorded.fetch("out", None).await.unwrap();
-    }
+    fetch_ok(&recorded, 3).await;
     assert_eq!(counts(&recorded), (3, 3));
     // A run's tape keeps only the calls that failed: its calls share one.
     let run = taped(Tape::failures(3));
-    for _ in 0..3 {
-        run.fetch("out", None).await.unwrap();
-    }
+    fetch_ok(&run, 3).await;
     assert_eq!(counts(&run), (3, 1));
 }
