@@ -122,7 +122,9 @@ pub mod prelude {
 /// Every function gets the connection's config, parsed into
 /// [`Connector::Config`] (a config that does not parse fails the call with
 /// [`Error::Config`] before your code runs). Connectors keep no state
-/// between calls: what `fetch` needs to resume goes into the page's cursor.
+/// between calls (a call may run in a fresh instance or in the one the
+/// run's last call left): what `fetch` needs to resume goes into the
+/// page's cursor.
 pub trait Connector {
     /// The connection config, deserialized from JSON.
     type Config: serde::de::DeserializeOwned;

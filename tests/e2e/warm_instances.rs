@@ -104,13 +104,80 @@ async fn a_call_that_fails_or_holds_much_memory_leaves_no_instance() {
 }
 
 #[tokio::test]
+async fn a_call_whose_answer_is_refused_leaves_no_instance() {
+    let rt = runtime_with(Limits {
+        max_records_per_call: 10,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    // The connector's own error: the call ended, its answer is a failure.
+    let erring = attack(&rt, &hostile, "huge-error", 10);
+    for _ in 0..2 {
+        assert_eq!(erring.fetch("out", None).await.unwrap_err().kind(), "fatal");
+    }
+    assert_eq!(counts(&erring), (2, 2));
+    // A page the host refuses after the call (more records than a call may
+    // return).
+    let over = attack(&rt, &hostile, "echo", 20);
+    for _ in 0..2 {
+        let err = over.fetch("out", None).await.unwrap_err();
+        assert_eq!(err.kind(), "limit", "{err}");
+    }
+    assert_eq!(counts(&over), (2, 2));
+    // Within the limit, the same session shape keeps its instance.
+    let within = attack(&rt, &hostile, "echo", 10);
+    fetch_ok(&within, 2).await;
+    assert_eq!(counts(&within), (2, 1));
+}
+
+#[tokio::test]
+async fn a_call_that_finds_no_free_slot_takes_a_kept_one() {
+    let rt = runtime_with(Limits {
+        max_instances: 4,
+        call_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    let kept = session(&rt, &hostile, echo(), &[], &[], &[]);
+    fetch_ok(&kept, 1).await;
+    // Four calls at once on a node of four instances, one of them kept: the
+    // fourth call gets the kept instance's slot instead of waiting.
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let s = attack(&rt, &hostile, "sleep", 1_000);
+        calls.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            s.fetch("out", None).await.map(|_| started.elapsed())
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().expect("every call gets a slot");
+    }
+    // The kept instance was given back: the next call starts another.
+    fetch_ok(&kept, 1).await;
+    assert_eq!(counts(&kept), (2, 2));
+}
+
+#[tokio::test]
+async fn fresh_instances_give_every_call_its_own() {
+    let rt = runtime_with(Limits {
+        fresh_instances: true,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    let s = session(&rt, &hostile, echo(), &[], &[], &[]);
+    fetch_ok(&s, 3).await;
+    assert_eq!(counts(&s), (3, 3));
+}
+
+#[tokio::test]
 async fn instances_are_kept_only_while_more_than_half_the_node_is_free() {
     let rt = runtime_with(Limits {
         max_instances: 4,
         ..Limits::default()
     });
     let hostile = load(&rt, "hostile").await;
-    // Two sessions keep one instance each: 2 of 4 are then in use.
+    // The first session keeps its instance: 1 of 4 is then in use.
     let first = session(&rt, &hostile, echo(), &[], &[], &[]);
     let second = session(&rt, &hostile, echo(), &[], &[], &[]);
     fetch_ok(&first, 3).await;

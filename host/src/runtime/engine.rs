@@ -3,8 +3,8 @@
 //! capability, and the compiled-artifact cache.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -55,7 +55,16 @@ pub(super) struct RuntimeInner {
     /// for one instead of failing when a burst (webhook deliveries, many
     /// runs) asks for more than the pool has.
     instances: Arc<tokio::sync::Semaphore>,
+    /// Sessions that keep an instance for their next call: they give it
+    /// back when a call finds no free slot.
+    kept: std::sync::Mutex<Vec<Weak<dyn KeptInstance>>>,
     _ticker: EpochTicker,
+}
+
+/// What holds an instance only to reuse it, and lets it go on request.
+pub(super) trait KeptInstance: Send + Sync {
+    /// Drop the instance kept, if any.
+    fn release(&self);
 }
 
 impl std::fmt::Debug for Runtime {
@@ -85,6 +94,7 @@ impl Runtime {
                 cache,
                 pooling,
                 instances: Arc::new(tokio::sync::Semaphore::new(slots)),
+                kept: Default::default(),
                 _ticker: ticker,
             }),
         })
@@ -98,8 +108,18 @@ impl Runtime {
     /// Wait, at most the call timeout, for room for one more instance;
     /// `None` when every slot stayed busy that long.
     pub(super) async fn instance_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let instances = &self.inner.instances;
+        if let Ok(slot) = instances.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        // No slot free: instances kept for a session's next call give
+        // theirs back before anyone waits.
+        let kept = std::mem::take(&mut *self.inner.kept.lock().expect("kept lock"));
+        for k in kept.iter().filter_map(Weak::upgrade) {
+            k.release();
+        }
         let wait = self.inner.limits.call_timeout;
-        tokio::time::timeout(wait, self.inner.instances.clone().acquire_owned())
+        tokio::time::timeout(wait, instances.clone().acquire_owned())
             .await
             .ok()?
             .ok()
@@ -114,6 +134,14 @@ impl Runtime {
         }
         let half = (self.inner.limits.max_instances.max(1) / 2) as usize;
         self.inner.instances.available_permits() > half
+    }
+
+    /// List `kept` among the holders asked to give their instance back
+    /// when a call finds no free slot.
+    pub(super) fn list_kept(&self, kept: Weak<dyn KeptInstance>) {
+        let mut list = self.inner.kept.lock().expect("kept lock");
+        list.retain(|k| k.strong_count() > 0);
+        list.push(kept);
     }
 
     /// Whether instances come from the pooling allocator.
@@ -225,7 +253,8 @@ fn make_engine(limits: &Limits, try_pooling: bool) -> anyhow::Result<(Engine, bo
             // A connector may be given more than the default at upload.
             .max_memory_size(limits.memory_bytes.max(limits.max_memory_bytes))
             .max_unused_warm_slots(limits::WARM_SLOTS)
-            // Instances are created and dropped for every call. Keeping the
+            // Instances are created and dropped for every run (and for every
+            // call with `--fresh-instances`). Keeping the
             // low pages of memories, tables and stacks resident, and
             // resetting only the pages a call dirtied (PAGEMAP_SCAN on Linux
             // 6.7+, memset otherwise), avoids an madvise and page faults per

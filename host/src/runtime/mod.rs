@@ -1,5 +1,6 @@
 //! The sandbox: one wasmtime engine per process, connectors compiled once
-//! and cached, and a fresh, limited store for every call.
+//! and cached, and a limited store for every call: a fresh one, or the one
+//! the session's last call left when that call ended well.
 //!
 //! - [`engine`]: the [`Runtime`]: engine, linker, artifact cache.
 //! - [`connector`]: a loaded, checked component ([`Connector`]).

@@ -308,8 +308,11 @@ impl Tape {
         st.current = Some(current);
     }
 
-    /// The clocks and randomness of a store of the current call.
-    pub(crate) fn inputs(&self) -> CallInputs {
+    /// The clocks and randomness of a store of the current call. The
+    /// monotonic clock counts from `instance_started` when the store
+    /// already served calls (a clock that never goes back), from the
+    /// call's start otherwise.
+    pub(crate) fn inputs(&self, instance_started: Option<Instant>) -> CallInputs {
         let st = self.lock();
         let (seed, wall, monotonic): (
             [u8; 32],
@@ -325,7 +328,7 @@ impl Tape {
                 c.seed,
                 Box::new(clock::RecordingWall(c.wall.clone())),
                 Box::new(clock::RecordingMonotonic {
-                    start: c.started,
+                    start: instance_started.unwrap_or(c.started),
                     readings: c.monotonic.clone(),
                 }),
             ),
@@ -334,7 +337,7 @@ impl Tape {
                 clock::fresh_seed(),
                 Box::new(clock::RecordingWall(Readings::default())),
                 Box::new(clock::RecordingMonotonic {
-                    start: Instant::now(),
+                    start: instance_started.unwrap_or_else(Instant::now),
                     readings: Readings::default(),
                 }),
             ),

@@ -83,6 +83,14 @@ impl OutgoingHooks {
     }
 }
 
+impl OutgoingHooks {
+    /// Whether no request is out and no body held: nothing of a call
+    /// would run on into the next one of the same instance.
+    pub(crate) fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && self.held.bytes.load(Ordering::Relaxed) == 0
+    }
+}
+
 /// Body bytes the host holds for one call's `wasi:http` requests.
 struct HeldBytes {
     bytes: AtomicUsize,

@@ -7,6 +7,7 @@
 //! the session's secrets.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
@@ -16,6 +17,7 @@ use super::super::bindings::wharf::connector::types as wit;
 use super::super::blobs::BlobsState;
 use super::super::connector::Connector;
 use super::super::engine::Ctx;
+use super::super::engine::KeptInstance;
 use super::super::error::{CallError, ConnectorError, clip_message, panic_message};
 use super::super::guest::{Guest, Instance};
 use super::super::http::HttpState;
@@ -36,9 +38,38 @@ pub(super) struct Warm {
     instance: Instance,
     /// The connector it is an instance of.
     digest: String,
+    /// When it was started (a taped store's monotonic clock counts from
+    /// here).
+    started: Instant,
+    /// Whether the session's call that left it ended well: its result
+    /// checked too, not only the call (see [`Session::settle_instance`]).
+    ended_well: bool,
     /// Declared last, so the slot is given back only after the store
     /// (and its instance) is dropped.
     _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Where a session keeps its instance between calls; given back to the
+/// node when a call elsewhere finds no free slot.
+#[derive(Default)]
+pub(super) struct WarmSlot(Mutex<Option<Warm>>);
+
+impl WarmSlot {
+    fn take(&self) -> Option<Warm> {
+        self.0.lock().expect("warm lock").take()
+    }
+
+    /// Keep `warm`; whether the slot was empty (so not listed with the
+    /// runtime yet).
+    fn put(&self, warm: Warm) -> bool {
+        self.0.lock().expect("warm lock").replace(warm).is_none()
+    }
+}
+
+impl KeptInstance for WarmSlot {
+    fn release(&self) {
+        drop(self.take());
+    }
 }
 
 /// What the store knew of one call when it ended.
@@ -97,7 +128,7 @@ impl Session {
         };
         let call = CallLog::new(self.log.clone(), budget);
         let ctx = Ctx {
-            wasi: WasiState::new(&call, self.tape.as_ref().map(|t| t.inputs())),
+            wasi: WasiState::new(&call, self.tape.as_ref().map(|t| t.inputs(None))),
             http: HttpState::new(
                 self.http.clone(),
                 call.clone(),
@@ -145,7 +176,8 @@ impl Session {
         store
     }
 
-    /// Instantiate `connector` in a fresh store, make one call, and turn
+    /// Instantiate `connector` in a fresh store (or take the instance the
+    /// session's last call left), make one call, and turn
     /// every way it can fail into a [`CallError`] that names the cause.
     pub(super) async fn invoke<R: Send>(
         &self,
@@ -226,6 +258,8 @@ impl Session {
                     store,
                     instance,
                     digest: connector.digest.clone(),
+                    started: Instant::now(),
+                    ended_well: false,
                     _slot: slot,
                 }
             }
@@ -288,16 +322,19 @@ impl Session {
         Ok(value)
     }
 
-    /// The instance the last call left, made ready for a new call, if it
-    /// is of `connector`.
+    /// The instance the last call left, made ready for a new call, if that
+    /// call ended well and it is of `connector`.
     fn take_warm(&self, connector: &Connector) -> Option<Warm> {
-        let mut warm = self.warm.lock().expect("warm lock").take()?;
-        if warm.digest != connector.digest {
+        let mut warm = self.warm.take()?;
+        if !warm.ended_well || warm.digest != connector.digest {
             return None;
         }
+        let started = warm.started;
         let ctx = warm.store.data_mut();
-        ctx.wasi.next_call(self.tape.as_ref().map(|t| t.inputs()));
+        ctx.wasi
+            .next_call(self.tape.as_ref().map(|t| t.inputs(Some(started))));
         ctx.log.call.restart();
+        ctx.guard.hit = false;
         ctx.deadline = Instant::now() + self.limits.call_timeout;
         ctx.rate_waited = self.http.rate_waited();
         ctx.epoch_ticks = 0;
@@ -312,14 +349,31 @@ impl Session {
     /// half its memory limit (a connector that leaks starts afresh rather
     /// than fail a later call); and only while more than half the node's
     /// instances are free, so kept instances never keep a call waiting.
+    ///
+    /// Kept only provisionally: the session's method checks what the call
+    /// returned, and only if all of it is right is the instance used again
+    /// ([`Session::settle_instance`]).
     fn keep_warm(&self, warm: Warm) {
         let ctx = warm.store.data();
         let keep = self.tape.as_ref().is_none_or(|t| !t.call_by_call())
             && ctx.http.refusals.first().is_none()
+            && ctx.http.outgoing.idle()
+            && !ctx.guard.hit
             && ctx.guard.memory_in_use() <= self.limits.memory_bytes / 2
             && self.runtime.may_keep_instance();
-        if keep {
-            *self.warm.lock().expect("warm lock") = Some(warm);
+        if keep && self.warm.put(warm) {
+            self.runtime
+                .list_kept(Arc::downgrade(&self.warm) as Weak<dyn KeptInstance>);
+        }
+    }
+
+    /// The session's method ended, `well` or not: the instance its call
+    /// left may serve the next call only if it ended well.
+    pub(super) fn settle_instance(&self, well: bool) {
+        let mut slot = self.warm.0.lock().expect("warm lock");
+        match slot.as_mut() {
+            Some(warm) if well => warm.ended_well = true,
+            _ => *slot = None,
         }
     }
 

@@ -131,7 +131,7 @@ pub struct Session {
     last_refusal: std::sync::Mutex<Option<String>>,
     /// The instance the last call left for the next one, if it may serve
     /// it (see [`call`]).
-    warm: std::sync::Mutex<Option<call::Warm>>,
+    warm: Arc<call::WarmSlot>,
 }
 
 /// What a session used, for `wharf dev` to report as the server would
@@ -370,7 +370,9 @@ impl Session {
         call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
         let Some(tape) = &self.tape else {
-            return call.await;
+            let result = call.await;
+            self.settle_instance(result.is_ok());
+            return result;
         };
         tape.begin(op, &args);
         /// Ends the tape's call as stopped if the call is dropped (its run
@@ -385,6 +387,7 @@ impl Session {
         }
         let mut open = Open(tape, false);
         let result = call.await;
+        self.settle_instance(result.is_ok());
         open.1 = true;
         // Taken only when the tape keeps the call (a run's tape keeps the
         // failed ones), as they copy the call's records.
