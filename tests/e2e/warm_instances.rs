@@ -56,14 +56,14 @@ async fn a_session_keeps_its_instance_while_calls_end_well() {
 #[tokio::test]
 async fn each_call_of_a_kept_instance_gets_its_whole_time_and_log_budget() {
     let limits = Limits {
-        call_timeout: Duration::from_millis(1_000),
+        call_timeout: Duration::from_millis(2_000),
         log_lines_per_call: 50,
         ..Limits::default()
     };
     let rt = runtime_with(limits);
     let hostile = load(&rt, "hostile").await;
-    // 600 ms of a 1 s limit each: three calls are 1.8 s in all.
-    let sleeper = attack(&rt, &hostile, "sleep", 600);
+    // 1.2 s of a 2 s limit each: three calls are 3.6 s in all.
+    let sleeper = attack(&rt, &hostile, "sleep", 1_200);
     fetch_ok(&sleeper, 3).await;
     assert_eq!(counts(&sleeper), (3, 1));
     // 40 lines of a 50-line budget each.
@@ -220,4 +220,33 @@ async fn sessions_taped_call_by_call_start_every_call_afresh() {
     let run = taped(Tape::failures(3));
     fetch_ok(&run, 3).await;
     assert_eq!(counts(&run), (3, 1));
+}
+
+#[tokio::test]
+async fn a_failed_call_of_a_kept_instance_keeps_its_own_clock_readings() {
+    let rt = runtime_with(Limits::default());
+    let hostile = load(&rt, "hostile").await;
+    let tape = Arc::new(Tape::failures(3));
+    let options = SessionOptions {
+        config: json!({"attack": "clock", "url": "http://x.example"}),
+        tape: Some(tape.clone()),
+        ..SessionOptions::default()
+    };
+    let s = Session::new(&rt, &hostile, options, |log| log).unwrap();
+    s.fetch("out", None).await.unwrap();
+    let err = s.fetch("out", Some("fail")).await.unwrap_err();
+    assert_eq!(err.kind(), "fatal", "{err}");
+    // The failed call ran in the first call's instance…
+    assert_eq!(counts(&s), (2, 1));
+    // …and the run's cassette has its readings, not the first call's.
+    let cassette = tape.cassette();
+    let failed = cassette.calls.last().expect("the failed call is kept");
+    assert_eq!(failed.args["cursor"], "fail");
+    assert!(!failed.wall_clock.is_empty(), "{failed:?}");
+    assert!(failed.monotonic_clock.len() >= 2, "{failed:?}");
+    assert!(
+        failed.monotonic_clock.windows(2).all(|w| w[0] <= w[1]),
+        "the monotonic clock went back: {:?}",
+        failed.monotonic_clock
+    );
 }

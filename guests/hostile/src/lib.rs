@@ -143,11 +143,28 @@ impl Connector for Hostile {
     }
 
     fn fetch(config: &Config, _stream: &str, cursor: Option<&str>) -> Result<Page> {
-        if config.attack == "pending" {
-            return pending(config, cursor);
+        match config.attack.as_str() {
+            "pending" => pending(config, cursor),
+            "clock" => clock(cursor),
+            _ => attack(config),
         }
-        attack(config)
     }
+}
+
+/// Reads both clocks, then fails when the cursor says `fail`: a failed call
+/// whose clock readings a run's cassette must keep.
+fn clock(cursor: Option<&str>) -> Result<Page> {
+    let started = std::time::Instant::now();
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    black_box(started.elapsed());
+    if cursor == Some("fail") {
+        return Err(Error::Fatal(
+            "failed on purpose after reading the clocks".into(),
+        ));
+    }
+    one(json!({ "wall_ms": wall_ms }))
 }
 
 /// A job the source polls: pending `n` times (1 s each), then one record
