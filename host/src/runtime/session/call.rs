@@ -6,7 +6,7 @@
 //! mapped to a [`CallError`] that names the cause, in words redacted for
 //! the session's secrets.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -52,22 +52,28 @@ pub(super) struct Warm {
 /// Where a session keeps its instance between calls; given back to the
 /// node when a call elsewhere finds no free slot.
 #[derive(Default)]
-pub(super) struct WarmSlot(Mutex<Option<Warm>>);
+pub(super) struct WarmSlot {
+    warm: Mutex<Option<Warm>>,
+    /// Whether the runtime lists it among the holders to ask (once, not
+    /// once per call kept).
+    listed: AtomicBool,
+}
 
 impl WarmSlot {
     fn take(&self) -> Option<Warm> {
-        self.0.lock().expect("warm lock").take()
+        self.warm.lock().expect("warm lock").take()
     }
 
-    /// Keep `warm`; whether the slot was empty (so not listed with the
-    /// runtime yet).
-    fn put(&self, warm: Warm) -> bool {
-        self.0.lock().expect("warm lock").replace(warm).is_none()
+    fn put(&self, warm: Warm) {
+        *self.warm.lock().expect("warm lock") = Some(warm);
     }
 }
 
 impl KeptInstance for WarmSlot {
+    /// The runtime asks once and forgets the holder: the next instance
+    /// kept lists it again.
     fn release(&self) {
+        self.listed.store(false, Ordering::Relaxed);
         drop(self.take());
     }
 }
@@ -361,16 +367,19 @@ impl Session {
             && !ctx.guard.hit
             && ctx.guard.memory_in_use() <= self.limits.memory_bytes / 2
             && self.runtime.may_keep_instance();
-        if keep && self.warm.put(warm) {
-            self.runtime
-                .list_kept(Arc::downgrade(&self.warm) as Weak<dyn KeptInstance>);
+        if keep {
+            self.warm.put(warm);
+            if !self.warm.listed.swap(true, Ordering::Relaxed) {
+                self.runtime
+                    .list_kept(Arc::downgrade(&self.warm) as Weak<dyn KeptInstance>);
+            }
         }
     }
 
     /// The session's method ended, `well` or not: the instance its call
     /// left may serve the next call only if it ended well.
     pub(super) fn settle_instance(&self, well: bool) {
-        let mut slot = self.warm.0.lock().expect("warm lock");
+        let mut slot = self.warm.warm.lock().expect("warm lock");
         match slot.as_mut() {
             Some(warm) if well => warm.ended_well = true,
             _ => *slot = None,
