@@ -351,10 +351,12 @@ impl Session {
     /// Keep an instance whose call ended well for the session's next
     /// call: not in a session taped call by call (`wharf dev --record`,
     /// `--replay`, a script), where each call must replay alone exactly as
-    /// it ran; not after a refused request; not once it holds more than
-    /// half its memory limit (a connector that leaks starts afresh rather
-    /// than fail a later call); and only while more than half the node's
-    /// instances are free, so kept instances never keep a call waiting.
+    /// it ran; not after a refused request or a refused memory grow; not
+    /// with a `wasi:http` request out or a body held; not once it holds
+    /// more than half its memory limit (a connector that leaks starts
+    /// afresh rather than fail a later call); and only while more than half
+    /// the node's instances are free (a call that finds none free makes
+    /// kept instances give theirs back: `Runtime::instance_slot`).
     ///
     /// Kept only provisionally: the session's method checks what the call
     /// returned, and only if all of it is right is the instance used again
