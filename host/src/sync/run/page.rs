@@ -6,7 +6,7 @@
 use super::open::Side;
 use super::{Outcome, Run, quota, refused_outcome};
 use crate::model::record::{Record, RowError};
-use crate::store::pages::{PageCommit, StoreOutcome};
+use crate::store::pages::{PageCommit, PageRefused, StoreOutcome};
 use crate::store::runs::{Counters, RejectionRow};
 
 /// Records to push, and where each came from.
@@ -178,31 +178,66 @@ impl Run<'_> {
         counters.bytes = bytes;
         let logs = self.drain_logs();
         let logs_dropped = self.dropped_logs();
-        let commit = PageCommit {
-            lease: &self.lease,
-            sync_id: &self.sync.id,
-            stream: &position.stream,
-            cursor: position.cursor,
-            done: position.done,
-            checkpoint: position.checkpoint,
-            counters,
-            rejections: rejections.clone(),
-            logs,
-            logs_dropped,
-            records: store_records,
-            quota: quota(&self.sync),
-        };
-        let stored: StoreOutcome = self
-            .app
-            .store
-            .commit_page(commit)
-            .await?
-            .map_err(refused_outcome)?;
+        // The commit runs on a task of its own: the run's task goes on
+        // reading the next page, and while a guest computes it polls
+        // nothing else, so each of the commit's statements would wait for
+        // the guest to yield before the next was sent to the database.
+        let store = self.app.store.clone();
+        let (lease, sync_id, quota) = (self.lease.clone(), self.sync.id.clone(), quota(&self.sync));
+        let rejected = rejections.clone();
+        let commit = Apart(tokio::spawn(async move {
+            store
+                .commit_page(PageCommit {
+                    lease: &lease,
+                    sync_id: &sync_id,
+                    stream: &position.stream,
+                    cursor: position.cursor,
+                    done: position.done,
+                    checkpoint: position.checkpoint,
+                    counters,
+                    rejections: rejected,
+                    logs,
+                    logs_dropped,
+                    records: store_records,
+                    quota,
+                })
+                .await
+        }));
+        let stored: StoreOutcome = commit.await?.map_err(refused_outcome)?;
         self.app.metrics.page(&counters, &stored);
         counters.created += stored.created;
         counters.updated += stored.updated;
         counters.unchanged += stored.unchanged;
         counters.deleted += stored.deleted;
         Ok((counters, rejections))
+    }
+}
+
+/// A commit on its own task, awaited by the run. Dropped with the run (a
+/// stop, the run's time limit), it aborts the task, whose transaction then
+/// rolls back, as the commit did when the run's own task made it.
+struct Apart(tokio::task::JoinHandle<crate::store::Result<Result<StoreOutcome, PageRefused>>>);
+
+impl Drop for Apart {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for Apart {
+    type Output = Result<Result<StoreOutcome, PageRefused>, Outcome>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Ok(committed) => committed.map_err(Outcome::from),
+                // A panic in the commit is the store's failure: the lease
+                // expires and the run is rescued.
+                Err(e) => Err(Outcome::Internal(format!("the page commit failed: {e}"))),
+            })
     }
 }
