@@ -40,6 +40,8 @@ use serde_json::{Map, Value};
 use crate::record::{Op, Record, scalar_text};
 use crate::{Error, Result};
 
+pub(crate) mod skim;
+
 /// One record whose data is the text of a JSON object, as it came.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawRecord {
@@ -144,7 +146,13 @@ impl RawRecord {
     /// A top-level field as it is written, without parsing the rest
     /// (with duplicate names, the last one, as a parse would keep).
     pub fn field_raw(&self, field: &str) -> Option<&RawValue> {
-        field_of(&self.data, field)
+        // The data was checked when the record was made: skip to the
+        // field rather than check every other member again.
+        match skim::field(&self.data, field) {
+            skim::Skimmed::Found(value) => serde_json::from_str(value).ok(),
+            skim::Skimmed::Absent => None,
+            skim::Skimmed::Unsure => field_of(&self.data, field),
+        }
     }
 
     /// A top-level field, parsed.

@@ -146,17 +146,36 @@ impl RestStream {
         if text.is_empty() || !crate::raw::plain(text) {
             return None;
         }
-        let doc = crate::raw::document(text).ok()?;
-        let items = match crate::raw::records_raw(doc, &self.records) {
-            Ok(items) => items,
-            Err(e) => return Some(Err(e)),
+        // One pass finds the records and keeps the top level for the
+        // pagination; a page it does not read plainly is read pointer by
+        // pointer, which says what is wrong with it.
+        let (items, next) = match crate::raw::skim::page(text, &self.records) {
+            Some(page) => {
+                let at_pointer =
+                    |p: &str| page.at(p).and_then(|v| serde_json::from_str(v.get()).ok());
+                let next = self.paginator.next_by(
+                    state.next.as_ref(),
+                    response,
+                    at_pointer,
+                    page.items.len(),
+                );
+                (page.items, next)
+            }
+            None => {
+                let doc = crate::raw::document(text).ok()?;
+                let items = match crate::raw::records_raw(doc, &self.records) {
+                    Ok(items) => items,
+                    Err(e) => return Some(Err(e)),
+                };
+                let at_pointer = |p: &str| {
+                    crate::raw::pointer_raw(doc, p).and_then(|v| serde_json::from_str(v.get()).ok())
+                };
+                let next =
+                    self.paginator
+                        .next_by(state.next.as_ref(), response, at_pointer, items.len());
+                (items, next)
+            }
         };
-        let at_pointer = |p: &str| {
-            crate::raw::pointer_raw(doc, p).and_then(|v| serde_json::from_str(v.get()).ok())
-        };
-        let next = self
-            .paginator
-            .next_by(state.next.as_ref(), response, at_pointer, items.len());
         let mut records = Vec::with_capacity(items.len());
         for item in items {
             let record = match RawRecord::from_raw(&self.name, item) {
