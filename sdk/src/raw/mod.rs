@@ -146,13 +146,8 @@ impl RawRecord {
     /// A top-level field as it is written, without parsing the rest
     /// (with duplicate names, the last one, as a parse would keep).
     pub fn field_raw(&self, field: &str) -> Option<&RawValue> {
-        // The data was checked when the record was made: skip to the
-        // field rather than check every other member again.
-        match skim::field(&self.data, field) {
-            skim::Skimmed::Found(value) => serde_json::from_str(value).ok(),
-            skim::Skimmed::Absent => None,
-            skim::Skimmed::Unsure => field_of(&self.data, field),
-        }
+        // The data was checked when the record was made.
+        field_of_checked(&self.data, field)
     }
 
     /// A top-level field, parsed.
@@ -163,8 +158,20 @@ impl RawRecord {
 
     /// A value by JSON pointer, parsed.
     pub fn pointer(&self, pointer: &str) -> Option<Value> {
-        let doc = serde_json::from_str::<&RawValue>(&self.data).ok()?;
-        pointer_raw(doc, pointer).and_then(|v| serde_json::from_str(v.get()).ok())
+        if pointer.is_empty() {
+            return serde_json::from_str(&self.data).ok();
+        }
+        // The data is an object checked when the record was made: its
+        // first member is skimmed for, the rest read within it.
+        let rest = pointer.strip_prefix('/')?;
+        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let value = field_of_checked(&self.data, &skim::unescape(first))?;
+        let value = if tail.is_empty() {
+            value
+        } else {
+            pointer_raw(value, tail)?
+        };
+        serde_json::from_str(value.get()).ok()
     }
 
     /// Set the key from a field (string, number or bool); unchanged if
@@ -207,10 +214,10 @@ pub fn pointer_raw<'a>(doc: &'a RawValue, pointer: &str) -> Option<&'a RawValue>
     let rest = pointer.strip_prefix('/')?;
     let mut at = doc;
     for token in rest.split('/') {
-        let token = token.replace("~1", "/").replace("~0", "~");
+        let token = skim::unescape(token);
         let text = at.get().trim_start();
         at = if text.starts_with('{') {
-            field_of(at.get(), &token)?
+            field_of_checked(at.get(), &token)?
         } else if text.starts_with('[') {
             element_of(at.get(), index(&token)?)?
         } else {
@@ -390,7 +397,7 @@ impl<'a> RawObject<'a> {
     pub fn pointer(&self, pointer: &str) -> Option<&'a RawValue> {
         let rest = pointer.strip_prefix('/')?;
         let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        let value = self.get(&first.replace("~1", "/").replace("~0", "~"))?;
+        let value = self.get(&skim::unescape(first))?;
         if tail.is_empty() {
             Some(value)
         } else {
@@ -534,6 +541,16 @@ fn index(token: &str) -> Option<usize> {
 fn field_of<'a>(object: &'a str, field: &str) -> Option<&'a RawValue> {
     let mut de = serde_json::Deserializer::from_str(object);
     LastValueOf(field).deserialize(&mut de).ok().flatten()
+}
+
+/// [`field_of`] in an object whose text was checked before: skip to the
+/// field rather than check every other member again.
+fn field_of_checked<'a>(object: &'a str, field: &str) -> Option<&'a RawValue> {
+    match skim::field(object, field) {
+        skim::Skimmed::Found(value) => serde_json::from_str(value).ok(),
+        skim::Skimmed::Absent => None,
+        skim::Skimmed::Unsure => field_of(object, field),
+    }
 }
 
 fn element_of(array: &str, n: usize) -> Option<&RawValue> {

@@ -88,7 +88,9 @@ pub fn page<'a>(text: &'a str, pointer: &str) -> Option<PageText<'a>> {
     })
 }
 
-fn unescape(token: &str) -> Cow<'_, str> {
+/// A JSON pointer's token as a member name (`~1` is `/`, `~0` is `~`),
+/// copied only when it has escapes: most lookups copy nothing.
+pub(crate) fn unescape(token: &str) -> Cow<'_, str> {
     if token.contains('~') {
         Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
     } else {
