@@ -41,7 +41,8 @@ const KEPT_FAILED_CALLS: usize = 3;
 
 pub(super) struct Opened {
     pub(super) row: ConnectionRow,
-    pub(super) session: Session,
+    /// Shared with a call on a task of its own (the destination's push).
+    pub(super) session: Arc<Session>,
     /// The session's failed calls.
     pub(super) tape: Arc<Tape>,
     pub(super) side: Side,
@@ -76,7 +77,7 @@ async fn open_connection(
         crate::connections::open_with_inputs(app, &row, inputs, Some(tape.clone())).await?;
     let opened = Opened {
         row,
-        session,
+        session: Arc::new(session),
         tape,
         side,
         counted: Default::default(),

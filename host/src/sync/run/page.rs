@@ -3,10 +3,13 @@
 //! and log lines in one transaction. The one place that does this, for
 //! fetched pages and for ingested records alike.
 
+use std::sync::Arc;
+
 use super::open::Side;
 use super::{Outcome, Run, quota, refused_outcome};
 use crate::model::record::{Record, RowError};
-use crate::store::pages::{PageCommit, PageRefused, StoreOutcome};
+use crate::runtime::CallError;
+use crate::store::pages::{PageCommit, StoreOutcome};
 use crate::store::runs::{Counters, RejectionRow};
 
 /// Records to push, and where each came from.
@@ -143,9 +146,23 @@ impl Run<'_> {
                         r.blob = Some(session.blobs().adopt(bytes));
                     }
                 }
-                let valid = &valid;
-                let input = valid;
-                let result = self.call(Side::Destination, || session.push(input)).await?;
+                // The push runs on a task of its own, so the destination's
+                // guest computes beside the source's, which reads the next
+                // page on the run's task.
+                let valid = Arc::new(valid);
+                let result = self
+                    .call(Side::Destination, || {
+                        let (session, records) = (session.clone(), valid.clone());
+                        let task = Apart::spawn(async move { session.push(&records).await });
+                        async move {
+                            task.await.unwrap_or_else(|e| {
+                                Err(CallError::Sandbox(format!(
+                                    "the call's task ended without a result: {e}"
+                                )))
+                            })
+                        }
+                    })
+                    .await?;
                 counters.created = i64::from(result.created);
                 counters.updated = i64::from(result.updated);
                 counters.deleted = i64::from(result.deleted);
@@ -185,7 +202,7 @@ impl Run<'_> {
         let store = self.app.store.clone();
         let (lease, sync_id, quota) = (self.lease.clone(), self.sync.id.clone(), quota(&self.sync));
         let rejected = rejections.clone();
-        let commit = Apart(tokio::spawn(async move {
+        let commit = Apart::spawn(async move {
             store
                 .commit_page(PageCommit {
                     lease: &lease,
@@ -202,8 +219,13 @@ impl Run<'_> {
                     quota,
                 })
                 .await
-        }));
-        let stored: StoreOutcome = commit.await?.map_err(refused_outcome)?;
+        });
+        // A panic in the commit is the store's failure: the lease expires
+        // and the run is rescued.
+        let stored: StoreOutcome = commit
+            .await
+            .map_err(|e| Outcome::Internal(format!("the page commit failed: {e}")))??
+            .map_err(refused_outcome)?;
         self.app.metrics.page(&counters, &stored);
         counters.created += stored.created;
         counters.updated += stored.updated;
@@ -213,31 +235,32 @@ impl Run<'_> {
     }
 }
 
-/// A commit on its own task, awaited by the run. Dropped with the run (a
-/// stop, the run's time limit), it aborts the task, whose transaction then
-/// rolls back, as the commit did when the run's own task made it.
-struct Apart(tokio::task::JoinHandle<crate::store::Result<Result<StoreOutcome, PageRefused>>>);
+/// A future on a task of its own, awaited by the run: a commit, or a
+/// destination's push. Dropped with the run (a stop, the run's time
+/// limit), it aborts the task: a commit's transaction then rolls back and
+/// a push ends at the guest's next yield, as when the run's own task made
+/// them.
+struct Apart<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for Apart {
+impl<T: Send + 'static> Apart<T> {
+    fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Self {
+        Self(tokio::spawn(work))
+    }
+}
+
+impl<T> Drop for Apart<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
-impl std::future::Future for Apart {
-    type Output = Result<Result<StoreOutcome, PageRefused>, Outcome>;
+impl<T> std::future::Future for Apart<T> {
+    type Output = Result<T, tokio::task::JoinError>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|joined| match joined {
-                Ok(committed) => committed.map_err(Outcome::from),
-                // A panic in the commit is the store's failure: the lease
-                // expires and the run is rescued.
-                Err(e) => Err(Outcome::Internal(format!("the page commit failed: {e}"))),
-            })
+        std::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
