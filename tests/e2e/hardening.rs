@@ -1251,6 +1251,58 @@ async fn a_run_past_a_limit_of_its_sync_fails_with_the_limit_named() {
     }
 }
 
+/// A push runs on a task of its own; a run stopped at its time limit in
+/// the middle of one waits for it to end, so the failed run's cassette
+/// has the push it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_stopped_at_the_runs_time_limit_is_in_its_cassette() {
+    let app = crate::api_support::App::new(crate::api_support::Db::Sqlite).await;
+    let _workers = app.start_workers();
+    assert_eq!(
+        app.upload(crate::support::guest("hostile")).await.status,
+        StatusCode::CREATED
+    );
+    let source = app
+        .connection(
+            "three-records",
+            "hostile@0.1.0",
+            json!({"attack": "echo", "url": "http://x.example", "n": 3}),
+            json!({}),
+        )
+        .await;
+    let destination = app
+        .connection(
+            "slow-push",
+            "hostile@0.1.0",
+            json!({"attack": "slow-push", "url": "http://x.example", "n": 3_000}),
+            json!({}),
+        )
+        .await;
+    let a = app
+        .post(
+            "/api/v1/syncs",
+            json!({"name": "slow-destination", "source": source, "destination": destination,
+                "streams": ["out"], "retry": {"attempts": 1, "run_retries": 0},
+                "limits": {"max_duration_secs": 1}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let sync = a.json["id"].as_str().unwrap();
+    let a = app
+        .post(&format!("/api/v1/syncs/{sync}/runs"), Value::Null)
+        .await;
+    let id = a.json["id"].as_str().unwrap().to_string();
+    let ended = app.wait_run(&id).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error_kind"], "limit", "{ended}");
+    let cassette = app
+        .get(&format!("/api/v1/runs/{id}/cassette?side=destination"))
+        .await;
+    assert_eq!(cassette.status, StatusCode::OK, "{}", cassette.text);
+    let calls = cassette.json["calls"].as_array().unwrap();
+    assert_eq!(calls.last().unwrap()["op"], "push", "{}", cassette.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_that_panics_fails_its_run_and_lets_go_of_the_lease() {
     use wharf::store::runs::Trigger;

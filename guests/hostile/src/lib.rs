@@ -64,6 +64,8 @@ impl Connector for Hostile {
                 "Hostile \"><img src=x onerror=alert(1) id=injected>",
             ))
             .role(Role::Source)
+            // Its pushes attack too (`duplicate-rejections`, `slow-push`).
+            .role(Role::Destination)
             .stream(
                 StreamSpec::new("out")
                     .description("<img src=x onerror=alert(2) id=injected>"),
@@ -624,6 +626,17 @@ mod raw {
                         .collect(),
                     accepted_job: None,
                 }),
+                // A destination slower than the run's time limit.
+                Some("slow-push") => {
+                    std::thread::sleep(std::time::Duration::from_millis(n as u64));
+                    Ok(wit::PushResult {
+                        created: records.len() as u32,
+                        updated: 0,
+                        deleted: 0,
+                        rejected: Vec::new(),
+                        accepted_job: None,
+                    })
+                }
                 _ => sdk::push::<Hostile>(config, records),
             }
         }

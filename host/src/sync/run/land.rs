@@ -57,6 +57,7 @@ pub async fn land(
         validators: Default::default(),
         rejected: 0,
         pending_secs: 0,
+        beside: super::page::Beside::new(),
     };
     let fetched = records.len() as i64;
     // Map one record at a time if the mapper does not keep the count, so

@@ -166,6 +166,8 @@ struct Run<'a> {
     rejected: i64,
     /// Seconds this run has waited on pending pages (async jobs upstream).
     pending_secs: u64,
+    /// Its commits and pushes, each on a task of its own.
+    beside: page::Beside,
 }
 
 /// A page read from the source and mapped, ready to push and commit.
@@ -275,6 +277,7 @@ pub async fn execute_timed(
         validators: Default::default(),
         rejected: run.counters.rejected,
         pending_secs: 0,
+        beside: page::Beside::new(),
     };
     // The run's own time counts from its first start, across retries of
     // the same run after a crash.
@@ -293,6 +296,9 @@ pub async fn execute_timed(
             None,
         ),
     };
+    // A commit or push the run stopped ends before the run is counted
+    // and its connections' slots are given back.
+    r.beside.settle().await;
     drop(slots);
     if let Outcome::Failed { .. } = &outcome {
         cassettes::keep_cassettes(app, &r).await;

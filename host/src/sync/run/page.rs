@@ -153,11 +153,13 @@ impl Run<'_> {
                 let result = self
                     .call(Side::Destination, || {
                         let (session, records) = (session.clone(), valid.clone());
-                        let task = Apart::spawn(async move { session.push(&records).await });
+                        let task = self
+                            .beside
+                            .spawn(async move { session.push(&records).await });
                         async move {
-                            task.await.unwrap_or_else(|e| {
+                            task.await.unwrap_or_else(|cancelled| {
                                 Err(CallError::Sandbox(format!(
-                                    "the call's task ended without a result: {e}"
+                                    "the call's task ended without a result: {cancelled}"
                                 )))
                             })
                         }
@@ -202,7 +204,7 @@ impl Run<'_> {
         let store = self.app.store.clone();
         let (lease, sync_id, quota) = (self.lease.clone(), self.sync.id.clone(), quota(&self.sync));
         let rejected = rejections.clone();
-        let commit = Apart::spawn(async move {
+        let commit = self.beside.spawn(async move {
             store
                 .commit_page(PageCommit {
                     lease: &lease,
@@ -220,11 +222,11 @@ impl Run<'_> {
                 })
                 .await
         });
-        // A panic in the commit is the store's failure: the lease expires
-        // and the run is rescued.
         let stored: StoreOutcome = commit
             .await
-            .map_err(|e| Outcome::Internal(format!("the page commit failed: {e}")))??
+            .map_err(|cancelled| {
+                Outcome::Internal(format!("the page commit failed: {cancelled}"))
+            })??
             .map_err(refused_outcome)?;
         self.app.metrics.page(&counters, &stored);
         counters.created += stored.created;
@@ -235,18 +237,54 @@ impl Run<'_> {
     }
 }
 
-/// A future on a task of its own, awaited by the run: a commit, or a
-/// destination's push. Dropped with the run (a stop, the run's time
-/// limit), it aborts the task: a commit's transaction then rolls back and
-/// a push ends at the guest's next yield, as when the run's own task made
-/// them.
-struct Apart<T>(tokio::task::JoinHandle<T>);
+/// The tasks a run starts beside its own (its commits, its destination's
+/// pushes). Each holds a token; once the run has ended, it waits until
+/// every token is back, so that what it then counts and keeps (its
+/// resources, a failed run's cassettes) includes a call it stopped, and
+/// its connection slots are freed only when no guest of it still runs.
+pub(super) struct Beside {
+    token: Option<tokio::sync::mpsc::Sender<()>>,
+    ended: tokio::sync::mpsc::Receiver<()>,
+}
 
-impl<T: Send + 'static> Apart<T> {
-    fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Self {
-        Self(tokio::spawn(work))
+impl Beside {
+    pub(super) fn new() -> Self {
+        let (token, ended) = tokio::sync::mpsc::channel(1);
+        Self {
+            token: Some(token),
+            ended,
+        }
+    }
+
+    /// Run `work` on a task of its own, awaited through the [`Apart`].
+    fn spawn<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Apart<T> {
+        let token = self.token.clone();
+        Apart(tokio::spawn(async move {
+            // Dropped with the task, whether it ended or was aborted.
+            let _token = token;
+            work.await
+        }))
+    }
+
+    /// Wait until every task started beside the run has ended (one the
+    /// run dropped ends at its next await: a guest's next yield).
+    pub(super) async fn settle(&mut self) {
+        self.token = None;
+        while self.ended.recv().await.is_some() {}
     }
 }
+
+/// A future on a task of its own, awaited by the run. Dropped with the
+/// run (a stop, the run's time limit), it aborts the task: a commit not
+/// yet done rolls back (one that is may still commit, which is safe: its
+/// first statement checks the lease), a push ends at its guest's next
+/// yield. A panic in the task goes on in the run's task, as when the
+/// run's own task made the call; the output's error is only a task
+/// cancelled from outside (the runtime shutting down).
+struct Apart<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for Apart<T> {
     fn drop(&mut self) {
@@ -261,6 +299,11 @@ impl<T> std::future::Future for Apart<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                joined => joined,
+            })
     }
 }
