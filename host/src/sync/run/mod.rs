@@ -30,7 +30,6 @@ use tokio::sync::Notify;
 use crate::app::App;
 use crate::model::record::{Record, mapper_rejection};
 use crate::store::StoreError;
-use crate::store::pages::PageRefused;
 use crate::store::runs::{Counters, Lease, RejectionRow, RunRow};
 use crate::store::syncs::{Mode, SyncRow};
 
@@ -541,25 +540,6 @@ async fn open_inputs(
             bytes: Arc::new(f.bytes),
         })
         .collect())
-}
-
-/// Records the sync may keep in the records store.
-fn quota(sync: &SyncRow) -> i64 {
-    i64::try_from(sync.limits.max_stored_records).unwrap_or(i64::MAX)
-}
-
-/// Why a page could not be committed, as the run's outcome.
-fn refused_outcome(refused: PageRefused) -> Outcome {
-    match refused {
-        PageRefused::LeaseLost => Outcome::Stopped(Stop::LeaseLost),
-        PageRefused::Quota { limit } => failed(
-            "limit",
-            format!(
-                "the records store would hold more than the sync's quota of {limit} records (limits.max_stored_records); the page was not stored"
-            ),
-            None,
-        ),
-    }
 }
 
 /// A record's blob lives in the session that made it: `to` (the mapper)

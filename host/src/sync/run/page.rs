@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::open::Side;
-use super::{Outcome, Run, quota, refused_outcome};
+use super::{Outcome, Run, Stop, failed};
 use crate::model::record::{Record, RowError};
 use crate::runtime::CallError;
-use crate::store::pages::{PageCommit, StoreOutcome};
+use crate::store::pages::{PageCommit, PageRefused, StoreOutcome};
 use crate::store::runs::{Counters, RejectionRow};
 
 /// Records to push, and where each came from.
@@ -234,6 +234,25 @@ impl Run<'_> {
         counters.unchanged += stored.unchanged;
         counters.deleted += stored.deleted;
         Ok((counters, rejections))
+    }
+}
+
+/// Records the sync may keep in the records store.
+fn quota(sync: &crate::store::syncs::SyncRow) -> i64 {
+    i64::try_from(sync.limits.max_stored_records).unwrap_or(i64::MAX)
+}
+
+/// Why a page could not be committed, as the run's outcome.
+fn refused_outcome(refused: PageRefused) -> Outcome {
+    match refused {
+        PageRefused::LeaseLost => Outcome::Stopped(Stop::LeaseLost),
+        PageRefused::Quota { limit } => failed(
+            "limit",
+            format!(
+                "the records store would hold more than the sync's quota of {limit} records (limits.max_stored_records); the page was not stored"
+            ),
+            None,
+        ),
     }
 }
 
