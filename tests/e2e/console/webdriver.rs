@@ -41,14 +41,40 @@ async fn ensure_installed() {
 /// A headless Chromium session.
 pub struct Browser {
     http: reqwest::Client,
+    port: u16,
+    id: String,
     session: String,
     driver: tokio::process::Child,
     shots: PathBuf,
 }
 
 impl Drop for Browser {
+    /// End the WebDriver session first: Chromium is chromedriver's child,
+    /// and killing only the driver leaves the browser and its helpers
+    /// running after the tests (they slowed later benchmarks on the same
+    /// machine). `Drop` cannot await, so the request goes out over a plain
+    /// blocking socket, bounded by timeouts.
     fn drop(&mut self) {
+        end_session(self.port, &self.id);
         let _ = self.driver.start_kill();
+    }
+}
+
+/// `DELETE /session/{id}`: chromedriver quits the browser before it
+/// answers. Errors are ignored: a dead driver has no browser left to quit.
+fn end_session(port: u16, id: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if conn.write_all(request.as_bytes()).is_ok() {
+        // The answer comes once the browser is gone; read until close.
+        let _ = conn.read_to_end(&mut Vec::new());
     }
 }
 
@@ -110,7 +136,9 @@ impl Browser {
         std::fs::create_dir_all(&shots).unwrap();
         Self {
             http,
+            port,
             session: format!("{base}/session/{id}"),
+            id,
             driver,
             shots,
         }
