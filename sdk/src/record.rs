@@ -159,11 +159,8 @@ impl Record {
 
     /// A value by JSON pointer (`/customer/email`).
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
-        let rest = pointer.strip_prefix('/')?;
-        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        let value = self
-            .data
-            .get(&first.replace("~1", "/").replace("~0", "~"))?;
+        let (first, tail) = crate::raw::skim::first_token(pointer)?;
+        let value = self.data.get(first.as_ref())?;
         if tail.is_empty() {
             Some(value)
         } else {

@@ -166,9 +166,8 @@ impl RawRecord {
         }
         // The data is an object checked when the record was made: its
         // first member is skimmed for, the rest read within it.
-        let rest = pointer.strip_prefix('/')?;
-        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        let value = field_of_checked(&self.data, &skim::unescape(first))?;
+        let (first, tail) = skim::first_token(pointer)?;
+        let value = field_of_checked(&self.data, &first)?;
         let value = if tail.is_empty() {
             value
         } else {
@@ -398,9 +397,8 @@ impl<'a> RawObject<'a> {
 
     /// The value at a JSON pointer (`/customer/email`; `""` is not a field).
     pub fn pointer(&self, pointer: &str) -> Option<&'a RawValue> {
-        let rest = pointer.strip_prefix('/')?;
-        let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        let value = self.get(&skim::unescape(first))?;
+        let (first, tail) = skim::first_token(pointer)?;
+        let value = self.get(&first)?;
         if tail.is_empty() {
             Some(value)
         } else {

@@ -39,18 +39,16 @@ pub struct PageText<'a> {
 impl<'a> PageText<'a> {
     /// The value at `pointer`, as [`pointer_raw`] on the document finds it.
     pub fn at(&self, pointer: &str) -> Option<&'a RawValue> {
-        let rest = pointer.strip_prefix('/');
-        let (first, tail) = match rest {
-            Some(rest) => rest.find('/').map_or((rest, ""), |i| rest.split_at(i)),
-            None => ("", ""),
+        let split = first_token(pointer);
+        let through_records = |(first, _): &(Cow<'_, str>, &str)| {
+            self.walked.is_none() || self.walked.as_deref() == Some(&**first)
         };
-        let first = unescape(first);
-        if rest.is_none() || self.walked.is_none() || self.walked.as_deref() == Some(&*first) {
+        let Some((first, tail)) = split.filter(|s| !through_records(s)) else {
             // The document itself, or a path through the records: not
             // kept, so read the document again (rare).
             let doc = serde_json::from_str::<&RawValue>(self.text).ok()?;
             return pointer_raw(doc, pointer);
-        }
+        };
         let value = *self.top.get(&*first)?;
         if tail.is_empty() {
             Some(value)
@@ -86,6 +84,15 @@ pub fn page<'a>(text: &'a str, pointer: &str) -> Option<PageText<'a>> {
         walked: tokens.first().cloned(),
         text,
     })
+}
+
+/// A JSON pointer's first token as a member name, and the pointer after
+/// it (`""` or starting with `/`); `None` for the pointer `""` (the whole
+/// document) or one not starting with `/`.
+pub(crate) fn first_token(pointer: &str) -> Option<(Cow<'_, str>, &str)> {
+    let rest = pointer.strip_prefix('/')?;
+    let (first, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    Some((unescape(first), tail))
 }
 
 /// A JSON pointer's token as a member name (`~1` is `/`, `~0` is `~`),
