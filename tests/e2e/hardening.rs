@@ -921,7 +921,7 @@ async fn widening_where_credentials_go_needs_them_again_or_an_admin() {
 }
 
 /// An app with the hostile connector and one sync of `config`; the sync id.
-async fn hostile_sync(
+pub(crate) async fn hostile_sync(
     app: &crate::api_support::App,
     name: &str,
     config: Value,

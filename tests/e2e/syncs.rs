@@ -1032,3 +1032,95 @@ async fn a_failed_run_downloads_as_a_cassette_that_replays() {
         out.stderr
     );
 }
+
+/// The records store knows a stored record again by its key, whatever the
+/// key holds (on SQLite a page's stored hashes come back as one JSON row):
+/// the same page again is unchanged, and a changed one updated.
+async fn keys_known_again(db: Db) {
+    use wharf::model::record::Record;
+    use wharf::store::pages::{PageCommit, StoreOutcome};
+    use wharf::store::runs::{Counters, Trigger};
+    let app = App::new(db).await;
+    let sync = crate::hardening::hostile_sync(
+        &app,
+        "keys",
+        json!({"attack": "echo", "url": "http://x.example"}),
+        json!({}),
+    )
+    .await;
+    let store = &app.state.app.store;
+    store
+        .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
+        .await
+        .unwrap();
+    let run = store.claim_run("node-a", 60_000).await.unwrap().unwrap();
+    let lease = run.lease().unwrap();
+    let keys: Vec<String> = [
+        "plain",
+        "a \" quote and a \\ backslash",
+        "tab\t, newline\n, \u{1} and \u{7f}",
+        "ünïcödé ✓ 😀 \u{2028}",
+        "",
+        "[\"json\", 1]",
+        "{\"a\": null}",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([
+        "k".repeat(300),
+        "same".into(),
+        "SAME".into(),
+        " same".into(),
+    ])
+    .collect();
+    let n = keys.len() as i64;
+    let page = |version: u32| PageCommit {
+        lease: &lease,
+        sync_id: &sync,
+        stream: "out",
+        cursor: None,
+        done: false,
+        checkpoint: false,
+        counters: Counters::default(),
+        rejections: Vec::new(),
+        logs: Vec::new(),
+        logs_dropped: 0,
+        records: keys
+            .iter()
+            .map(|k| {
+                let data = json!({ "key": k, "version": version }).to_string();
+                Record::new("out", Some(k.clone()), Default::default(), data).unwrap()
+            })
+            .collect(),
+        quota: 1_000,
+    };
+    let outcome = |created, updated, unchanged| StoreOutcome {
+        created,
+        updated,
+        unchanged,
+        deleted: 0,
+    };
+    let commit = |version| async move { store.commit_page(page(version)).await.unwrap().unwrap() };
+    assert_eq!(commit(1).await, outcome(n, 0, 0));
+    assert_eq!(commit(1).await, outcome(0, 0, n));
+    assert_eq!(commit(2).await, outcome(0, n, 0));
+    let stored = store.records(&sync, "out", None, 100).await.unwrap();
+    // The listing starts after the key "" (its `after` is empty), so it
+    // does not show that one.
+    let mut expected: Vec<String> = keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+    expected.sort();
+    let mut got: Vec<String> = stored.iter().map(|r| r.key.clone()).collect();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(stored.iter().all(|r| r.data["version"] == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_known_again_on_sqlite() {
+    keys_known_again(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_known_again_on_postgres() {
+    keys_known_again(Db::Postgres).await;
+}

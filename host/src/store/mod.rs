@@ -166,6 +166,12 @@ impl Store {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(max_connections.unwrap_or(8))
+                    // A SQLite connection is a file handle on a thread of
+                    // this process: it does not go stale the way a network
+                    // connection does, and the ping before each use is a
+                    // round trip to that thread (a few hundred µs of a page
+                    // commit here).
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers never wait for the writer;
