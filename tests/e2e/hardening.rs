@@ -1010,6 +1010,18 @@ async fn fencing(db: crate::api_support::Db) {
         store.commit_page(page(&old)).await.unwrap(),
         Err(PageRefused::LeaseLost)
     );
+    // Over the quota too, it is told first that the run is not its own
+    // (SQLite checks the lease with the counters, after the records).
+    assert_eq!(
+        store
+            .commit_page(PageCommit {
+                quota: 0,
+                ..page(&old)
+            })
+            .await
+            .unwrap(),
+        Err(PageRefused::LeaseLost)
+    );
     assert!(!store.heartbeat(&old, 60_000).await.unwrap());
     assert!(
         !store
