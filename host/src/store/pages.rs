@@ -107,24 +107,39 @@ impl Store {
             .enumerate()
             .map(|(i, name)| format!("{name} = {name} + ${}", i + 1))
             .collect();
-        let sql = format!(
+        let mut sql = format!(
             "UPDATE runs SET {}, logs_dropped = logs_dropped + $12 \
              WHERE id = $13 AND lease_owner = $14 AND lease_gen = $15 AND status = 'running'",
             set.join(", ")
         );
+        // On SQLite the stream's cursor goes with the counters, as a second
+        // statement of the same request (its `$n`s number the request's
+        // values): one hand-over to SQLite's thread instead of two. The
+        // cursor's upsert always changes one row, so the request changes
+        // two while the lease holds. PostgreSQL prepares one statement per
+        // request.
+        let sqlite = self.backend() == Backend::Sqlite;
+        if sqlite {
+            sql.push_str("; ");
+            sql.push_str(&cursor_upsert(["$13", "$16", "$17", "$18"]));
+        }
         let mut q = sqlx::query(&sql);
         for v in counters.values() {
             q = q.bind(v);
         }
-        let held = q
+        q = q
             .bind(c.logs_dropped)
             .bind(run_id)
             .bind(&c.lease.owner)
-            .bind(c.lease.generation)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+            .bind(c.lease.generation);
+        if sqlite {
+            q = q
+                .bind(c.stream)
+                .bind(c.cursor.as_deref())
+                .bind(i64::from(c.done));
+        }
+        let changed = q.execute(&mut *tx).await?.rows_affected();
+        let held = changed == if sqlite { 2 } else { 1 };
         // Returning drops the transaction: nothing of the page is written.
         if !held {
             return Ok(Err(PageRefused::LeaseLost));
@@ -132,16 +147,15 @@ impl Store {
         if over_quota {
             return Ok(Err(PageRefused::Quota { limit: c.quota }));
         }
-
-        let cursor_sql = "INSERT INTO run_streams (run_id, stream, cursor, done) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done";
-        sqlx::query(cursor_sql)
-            .bind(run_id)
-            .bind(c.stream)
-            .bind(c.cursor.as_deref())
-            .bind(i64::from(c.done))
-            .execute(&mut *tx)
-            .await?;
+        if !sqlite {
+            sqlx::query(&cursor_upsert(["$1", "$2", "$3", "$4"]))
+                .bind(run_id)
+                .bind(c.stream)
+                .bind(c.cursor.as_deref())
+                .bind(i64::from(c.done))
+                .execute(&mut *tx)
+                .await?;
+        }
         if c.checkpoint && c.cursor.is_some() {
             sqlx::query(
                 "INSERT INTO sync_cursors (sync_id, stream, cursor, updated_at) VALUES ($1, $2, $3, $4) \
@@ -197,6 +211,16 @@ impl Store {
         tx.commit().await?;
         Ok(Ok(outcome))
     }
+}
+
+/// Where a run's stream stands after a page: its cursor (kept when the
+/// page has none) and whether it is done. `params` name the run, the
+/// stream, the cursor and the flag.
+fn cursor_upsert([run, stream, cursor, done]: [&str; 4]) -> String {
+    format!(
+        "INSERT INTO run_streams (run_id, stream, cursor, done) VALUES ({run}, {stream}, {cursor}, {done}) \
+         ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done"
+    )
 }
 
 /// Whether `lease` still holds its run, taking the run's row.
