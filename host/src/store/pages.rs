@@ -107,38 +107,42 @@ impl Store {
             .enumerate()
             .map(|(i, name)| format!("{name} = {name} + ${}", i + 1))
             .collect();
-        let mut sql = format!(
+        let update = format!(
             "UPDATE runs SET {}, logs_dropped = logs_dropped + $12 \
              WHERE id = $13 AND lease_owner = $14 AND lease_gen = $15 AND status = 'running'",
             set.join(", ")
         );
-        // On SQLite the stream's cursor goes with the counters, as a second
-        // statement of the same request (its `$n`s number the request's
-        // values): one hand-over to SQLite's thread instead of two. The
-        // cursor's upsert always changes one row, so the request changes
-        // two while the lease holds. PostgreSQL prepares one statement per
-        // request.
+        // The stream's cursor goes with the counters in one request: one
+        // round trip instead of two. On SQLite as a second statement (its
+        // `$n`s number the request's values; the cursor's upsert always
+        // changes one row, so the request changes two while the lease
+        // holds); PostgreSQL prepares one statement per request, so there
+        // the update is a `WITH` whose returned row the upsert reads (it
+        // changes one row while the lease holds).
         let sqlite = self.backend() == Backend::Sqlite;
-        if sqlite {
-            sql.push_str("; ");
-            sql.push_str(&cursor_upsert(["$13", "$16", "$17", "$18"]));
-        }
+        let sql = if sqlite {
+            format!("{update}; {}", cursor_upsert("VALUES ($13, $16, $17, $18)"))
+        } else {
+            format!(
+                "WITH counted AS ({update} RETURNING id) {}",
+                cursor_upsert("SELECT id, $16, $17, $18 FROM counted")
+            )
+        };
         let mut q = sqlx::query(&sql);
         for v in counters.values() {
             q = q.bind(v);
         }
-        q = q
+        let changed = q
             .bind(c.logs_dropped)
             .bind(run_id)
             .bind(&c.lease.owner)
-            .bind(c.lease.generation);
-        if sqlite {
-            q = q
-                .bind(c.stream)
-                .bind(c.cursor.as_deref())
-                .bind(i64::from(c.done));
-        }
-        let changed = q.execute(&mut *tx).await?.rows_affected();
+            .bind(c.lease.generation)
+            .bind(c.stream)
+            .bind(c.cursor.as_deref())
+            .bind(i64::from(c.done))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let held = changed == if sqlite { 2 } else { 1 };
         // Returning drops the transaction: nothing of the page is written.
         if !held {
@@ -146,15 +150,6 @@ impl Store {
         }
         if over_quota {
             return Ok(Err(PageRefused::Quota { limit: c.quota }));
-        }
-        if !sqlite {
-            sqlx::query(&cursor_upsert(["$1", "$2", "$3", "$4"]))
-                .bind(run_id)
-                .bind(c.stream)
-                .bind(c.cursor.as_deref())
-                .bind(i64::from(c.done))
-                .execute(&mut *tx)
-                .await?;
         }
         if c.checkpoint && c.cursor.is_some() {
             sqlx::query(
@@ -214,11 +209,11 @@ impl Store {
 }
 
 /// Where a run's stream stands after a page: its cursor (kept when the
-/// page has none) and whether it is done. `params` name the run, the
-/// stream, the cursor and the flag.
-fn cursor_upsert([run, stream, cursor, done]: [&str; 4]) -> String {
+/// page has none) and whether it is done. `rows` gives the run, the
+/// stream, the cursor and the flag (`VALUES (…)` or a `SELECT`).
+fn cursor_upsert(rows: &str) -> String {
     format!(
-        "INSERT INTO run_streams (run_id, stream, cursor, done) VALUES ({run}, {stream}, {cursor}, {done}) \
+        "INSERT INTO run_streams (run_id, stream, cursor, done) {rows} \
          ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done"
     )
 }
