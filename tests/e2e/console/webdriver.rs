@@ -64,7 +64,8 @@ impl Drop for Browser {
 /// answers. Errors are ignored: a dead driver has no browser left to quit.
 fn end_session(port: u16, id: &str) {
     use std::io::{Read, Write};
-    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let driver = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&driver, Duration::from_secs(5)) else {
         return;
     };
     let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
