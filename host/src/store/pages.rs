@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::records::store_records;
-use super::runs::{COUNTERS, Counters, Lease, RUN_LOG_CAP, RejectionRow, next_seq};
+use super::runs::{COUNTERS, Counters, Lease, RUN_LOG_CAP, RejectionRow, lease_held, next_seq};
 use super::{Backend, Result, Store, now_ms};
 use crate::model::record::Record;
 
@@ -71,6 +71,7 @@ impl Store {
         &self,
         c: PageCommit<'_>,
     ) -> Result<std::result::Result<StoreOutcome, PageRefused>> {
+        let sqlite = self.backend() == Backend::Sqlite;
         let mut tx = self.begin_write().await?;
         // On PostgreSQL the run's row is taken first (a write, so it is
         // locked): a claim by another execution waits for this transaction
@@ -79,7 +80,7 @@ impl Store {
         // database's one write lock, so nothing can move the lease before
         // the counters' update checks it below: one statement (a round trip
         // to SQLite's thread) fewer per page.
-        if self.backend() == Backend::Postgres && !lease_held(&mut tx, c.lease).await? {
+        if !sqlite && !lease_held(&mut tx, c.lease).await? {
             return Ok(Err(PageRefused::LeaseLost));
         }
         let run_id = c.lease.run_id.as_str();
@@ -119,7 +120,6 @@ impl Store {
         // holds); PostgreSQL prepares one statement per request, so there
         // the update is a `WITH` whose returned row the upsert reads (it
         // changes one row while the lease holds).
-        let sqlite = self.backend() == Backend::Sqlite;
         let sql = if sqlite {
             format!("{update}; {}", cursor_upsert("VALUES ($13, $16, $17, $18)"))
         } else {
@@ -216,17 +216,4 @@ fn cursor_upsert(rows: &str) -> String {
         "INSERT INTO run_streams (run_id, stream, cursor, done) {rows} \
          ON CONFLICT (run_id, stream) DO UPDATE SET cursor = COALESCE(excluded.cursor, run_streams.cursor), done = excluded.done"
     )
-}
-
-/// Whether `lease` still holds its run, taking the run's row.
-async fn lease_held(tx: &mut sqlx::AnyConnection, lease: &Lease) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
-    )
-    .bind(&lease.run_id)
-    .bind(&lease.owner)
-    .bind(lease.generation)
-    .execute(&mut *tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

@@ -388,17 +388,7 @@ impl Store {
         logs: &[(i64, String, String, String)],
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query(
-            "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
-        )
-        .bind(&lease.run_id)
-        .bind(&lease.owner)
-        .bind(lease.generation)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !held {
+        if !lease_held(&mut tx, lease).await? {
             return Ok(false);
         }
         let run_id = lease.run_id.as_str();
@@ -421,6 +411,20 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Whether `lease` still holds its run, taking the run's row (a write, so
+/// PostgreSQL locks it until the transaction ends).
+pub(super) async fn lease_held(tx: &mut sqlx::AnyConnection, lease: &Lease) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE runs SET lease_until = lease_until WHERE id = $1 AND lease_owner = $2 AND lease_gen = $3 AND status = 'running'",
+    )
+    .bind(&lease.run_id)
+    .bind(&lease.owner)
+    .bind(lease.generation)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(super) async fn next_seq(

@@ -43,7 +43,6 @@ pub struct Browser {
     http: reqwest::Client,
     port: u16,
     id: String,
-    session: String,
     driver: tokio::process::Child,
     shots: PathBuf,
 }
@@ -138,7 +137,6 @@ impl Browser {
         Self {
             http,
             port,
-            session: format!("{base}/session/{id}"),
             id,
             driver,
             shots,
@@ -146,7 +144,8 @@ impl Browser {
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        let session = format!("http://127.0.0.1:{}/session/{}", self.port, self.id);
+        let mut req = self.http.request(method, format!("{session}{path}"));
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")
