@@ -1105,14 +1105,28 @@ async fn keys_known_again(db: Db) {
     assert_eq!(commit(1).await, outcome(0, 0, n));
     assert_eq!(commit(2).await, outcome(0, n, 0));
     let stored = store.records(&sync, "out", None, 100).await.unwrap();
-    // The listing starts after the key "" (its `after` is empty), so it
-    // does not show that one.
-    let mut expected: Vec<String> = keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+    // The first page starts before every key, the empty one too.
+    let mut expected = keys.clone();
     expected.sort();
     let mut got: Vec<String> = stored.iter().map(|r| r.key.clone()).collect();
     got.sort();
     assert_eq!(got, expected);
     assert!(stored.iter().all(|r| r.data["version"] == 2));
+    // Paging one by one visits each key once, in order, from "".
+    let mut after: Option<String> = None;
+    let mut paged = Vec::new();
+    while let Some(r) = store
+        .records(&sync, "out", after.as_deref(), 1)
+        .await
+        .unwrap()
+        .pop()
+    {
+        after = Some(r.key.clone());
+        paged.push(r.key);
+    }
+    assert_eq!(paged.first().map(String::as_str), Some(""));
+    assert_eq!(paged.len(), keys.len());
+    assert!(paged.windows(2).all(|w| w[0] < w[1]), "{paged:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1123,4 +1137,70 @@ async fn keys_are_known_again_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_known_again_on_postgres() {
     keys_known_again(Db::Postgres).await;
+}
+
+/// A sync deleted while its run commits a page (its runs go with it): the
+/// page is refused as a lost lease, with nothing written, on both
+/// databases (SQLite checks the lease last, after the records' writes).
+async fn page_of_a_deleted_sync(db: Db) {
+    use wharf::model::record::Record;
+    use wharf::store::pages::{PageCommit, PageRefused};
+    use wharf::store::runs::{Counters, Trigger};
+    let app = App::new(db).await;
+    let sync = crate::hardening::hostile_sync(
+        &app,
+        "deleted",
+        json!({"attack": "echo", "url": "http://x.example"}),
+        json!({}),
+    )
+    .await;
+    let store = &app.state.app.store;
+    store
+        .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
+        .await
+        .unwrap();
+    let run = store.claim_run("node-a", 60_000).await.unwrap().unwrap();
+    let lease = run.lease().unwrap();
+    assert!(store.delete_sync(&sync).await.unwrap());
+    let records = (0..3)
+        .map(|i| {
+            let data = json!({ "n": i }).to_string();
+            Record::new("out", Some(i.to_string()), Default::default(), data).unwrap()
+        })
+        .collect();
+    let refused = store
+        .commit_page(PageCommit {
+            lease: &lease,
+            sync_id: &sync,
+            stream: "out",
+            cursor: Some("next".into()),
+            done: false,
+            checkpoint: true,
+            counters: Counters::default(),
+            rejections: Vec::new(),
+            logs: Vec::new(),
+            logs_dropped: 0,
+            records,
+            quota: 1_000,
+        })
+        .await
+        .expect("a deleted sync is not a failure of the store");
+    assert_eq!(refused, Err(PageRefused::LeaseLost));
+    assert!(
+        store
+            .records(&sync, "out", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_a_deleted_sync_is_a_lost_lease_on_sqlite() {
+    page_of_a_deleted_sync(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_a_deleted_sync_is_a_lost_lease_on_postgres() {
+    page_of_a_deleted_sync(Db::Postgres).await;
 }

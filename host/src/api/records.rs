@@ -73,7 +73,9 @@ struct RecordsQuery {
     /// Records per page (default 100).
     #[schemars(range(min = 1, max = super::MAX_PAGE))]
     limit: Option<i64>,
-    /// Continue after this key: the `next` of the previous page.
+    /// Continue after this key: the `next` of the previous page. Left out,
+    /// the list starts at the first key; empty, it continues after the key
+    /// `""`.
     after: Option<String>,
     /// Only records whose key starts with this.
     prefix: Option<String>,
@@ -195,13 +197,7 @@ async fn records(
     let items = state
         .app
         .store
-        .records_with_prefix(
-            &id,
-            &stream,
-            q.prefix.as_deref(),
-            q.after.as_deref().filter(|a| !a.is_empty()),
-            limit,
-        )
+        .records_with_prefix(&id, &stream, q.prefix.as_deref(), q.after.as_deref(), limit)
         .await?;
     Ok(Json(ListPage::new(
         items,

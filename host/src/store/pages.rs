@@ -84,20 +84,19 @@ impl Store {
             return Ok(Err(PageRefused::LeaseLost));
         }
         let run_id = c.lease.run_id.as_str();
-        let outcome = store_records(&mut tx, self.backend(), c.sync_id, &c.records).await?;
-        let growth = outcome.created - outcome.deleted;
-        let mut over_quota = false;
-        if growth != 0 {
-            let row = sqlx::query(
-                "UPDATE syncs SET record_count = record_count + $1 WHERE id = $2 RETURNING record_count",
-            )
-            .bind(growth)
-            .bind(c.sync_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let count: i64 = row.try_get("record_count")?;
-            over_quota = growth > 0 && count > c.quota;
-        }
+        let written = write_records(&mut tx, self.backend(), c.sync_id, &c.records, c.quota).await;
+        let (outcome, over_quota) = match written {
+            Ok(w) => w,
+            // On SQLite the lease is checked last; a sync deleted under its
+            // run (its runs with it) fails the records' writes first. That
+            // is a lost lease, not a failure of the store.
+            Err(e) => {
+                if sqlite && !lease_held(&mut tx, c.lease).await? {
+                    return Ok(Err(PageRefused::LeaseLost));
+                }
+                return Err(e);
+            }
+        };
         let mut counters = c.counters;
         counters.created += outcome.created;
         counters.updated += outcome.updated;
@@ -211,6 +210,32 @@ impl Store {
 /// Where a run's stream stands after a page: its cursor (kept when the
 /// page has none) and whether it is done. `rows` gives the run, the
 /// stream, the cursor and the flag (`VALUES (…)` or a `SELECT`).
+/// The page's records written to the records store, and the sync's stored
+/// count moved by what they added: what changed, and whether the count
+/// passed `quota`.
+async fn write_records(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    sync_id: &str,
+    records: &[Record],
+    quota: i64,
+) -> Result<(StoreOutcome, bool)> {
+    let outcome = store_records(tx, backend, sync_id, records).await?;
+    let growth = outcome.created - outcome.deleted;
+    if growth == 0 {
+        return Ok((outcome, false));
+    }
+    let row = sqlx::query(
+        "UPDATE syncs SET record_count = record_count + $1 WHERE id = $2 RETURNING record_count",
+    )
+    .bind(growth)
+    .bind(sync_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let count: i64 = row.try_get("record_count")?;
+    Ok((outcome, growth > 0 && count > quota))
+}
+
 fn cursor_upsert(rows: &str) -> String {
     format!(
         "INSERT INTO run_streams (run_id, stream, cursor, done) {rows} \

@@ -285,27 +285,29 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredRecord>> {
         let prefix = prefix.filter(|p| !p.is_empty());
+        // The first page has no lower bound: `> ''` would leave out a record
+        // whose key is the empty string.
+        let mut filter = String::new();
+        if after.is_some() {
+            filter.push_str(" AND record_key > $4");
+        }
         // `>= prefix` lets the key index seek; substr decides (no LIKE, so
         // `%` and `_` in a key are plain characters).
-        let (filter, after) = match prefix {
-            Some(p) => (
-                format!(
-                    " AND record_key >= $5 AND substr(record_key, 1, {}) = $5",
-                    p.chars().count()
-                ),
-                after.unwrap_or(""),
-            ),
-            None => (String::new(), after.unwrap_or("")),
-        };
+        if let Some(p) = prefix {
+            let n = if after.is_some() { 5 } else { 4 };
+            filter.push_str(&format!(
+                " AND record_key >= ${n} AND substr(record_key, 1, {}) = ${n}",
+                p.chars().count()
+            ));
+        }
         let sql = format!(
-            "SELECT stream, record_key, data, updated_at FROM records WHERE sync_id = $1 AND stream = $2 AND record_key > $3{filter} \
-             ORDER BY record_key LIMIT $4"
+            "SELECT stream, record_key, data, updated_at FROM records WHERE sync_id = $1 AND stream = $2{filter} \
+             ORDER BY record_key LIMIT $3"
         );
-        let mut query = sqlx::query(&sql)
-            .bind(sync_id)
-            .bind(stream)
-            .bind(after)
-            .bind(limit);
+        let mut query = sqlx::query(&sql).bind(sync_id).bind(stream).bind(limit);
+        if let Some(a) = after {
+            query = query.bind(a);
+        }
         if let Some(p) = prefix {
             query = query.bind(p);
         }

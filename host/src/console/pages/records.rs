@@ -87,18 +87,15 @@ async fn browse(
         .filter(|s| !s.is_empty())
         .or_else(|| streams.first().cloned())
         .unwrap_or_default();
-    let after = q.after.clone().unwrap_or_default();
     let key = q.key.clone().unwrap_or_default();
-    let path = format!(
-        "/api/v1/syncs/{}/records?{}",
-        seg(&id),
-        query(&[
-            ("stream", &stream),
-            ("after", &after),
-            ("prefix", key.trim()),
-            ("limit", "50"),
-        ])
-    );
+    let mut params = vec![("stream", stream.as_str())];
+    // Only a next page continues after a key: `after=` (empty) continues
+    // after the key "" and would leave that record out of the first page.
+    if let Some(after) = &q.after {
+        params.push(("after", after));
+    }
+    params.extend([("prefix", key.trim()), ("limit", "50")]);
+    let path = format!("/api/v1/syncs/{}/records?{}", seg(&id), query(&params));
     let (records, problem) = match api.get(&path).await {
         Ok(r) => (r, None),
         Err(p) => (Value::Null, Some(p.detail)),
