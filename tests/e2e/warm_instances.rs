@@ -1,6 +1,7 @@
 //! An instance serves the calls of one session while they end well: each
 //! call's limits start again, and a call that traps, breaks a limit, holds
-//! more than half its memory limit, or runs while the node is short of
+//! more than half its memory limit with no room left for a next call that
+//! grows as much, or runs while the node is short of
 //! instances leaves nothing behind; sessions taped call by call start every
 //! call afresh, so each replays alone as it ran.
 
@@ -101,6 +102,24 @@ async fn a_call_that_fails_or_holds_much_memory_leaves_no_instance() {
     let small = attack(&rt, &hostile, "allocate", 4);
     fetch_ok(&small, 2).await;
     assert_eq!(counts(&small), (2, 1));
+}
+
+#[tokio::test]
+async fn an_instance_above_half_its_limit_stays_while_the_next_call_fits() {
+    let rt = runtime_with(Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    });
+    let hostile = load(&rt, "hostile").await;
+    // 10 MiB more each call: after the fourth it holds more than half its
+    // 64 MiB, but one more call's 10 MiB still fits, so it stays.
+    let leaky = attack(&rt, &hostile, "leak", 10);
+    fetch_ok(&leaky, 5).await;
+    assert_eq!(counts(&leaky), (5, 1));
+    // After the fifth another 10 MiB would not fit: it starts afresh, and
+    // no call fails for the leak.
+    fetch_ok(&leaky, 3).await;
+    assert_eq!(counts(&leaky), (8, 2));
 }
 
 #[tokio::test]

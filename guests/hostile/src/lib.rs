@@ -219,6 +219,15 @@ fn attack(config: &Config) -> Result<Page> {
                 black_box(&hoard);
             }
         }
+        // Keep `n` MiB more on every call (a connector that leaks): the
+        // instance's memory grows by as much each call.
+        "leak" => {
+            static LEAKED: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+            let mut leaked = LEAKED.lock().unwrap_or_else(|e| e.into_inner());
+            leaked.extend((0..config.n).map(|_| vec![1u8; 1 << 20]));
+            black_box(&*leaked);
+            one(json!({ "leaked_mib": leaked.len() }))
+        }
         // Hold `n` MiB at once, then answer: within a limit that allows
         // it, the call succeeds.
         "allocate" => {

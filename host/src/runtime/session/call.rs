@@ -273,6 +273,7 @@ impl Session {
         let Warm {
             store, instance, ..
         } = &mut warm;
+        let memory_before = store.data().guard.memory_in_use();
         // Backstop: epoch interruption does not fire inside host calls.
         let backstop = limits.call_timeout + Duration::from_secs(1);
         let outcome = {
@@ -324,7 +325,7 @@ impl Session {
                 limit: limits.max_output_bytes,
             }));
         }
-        self.keep_warm(warm);
+        self.keep_warm(warm, memory_before);
         Ok(value)
     }
 
@@ -353,21 +354,27 @@ impl Session {
     /// `--replay`, a script), where each call must replay alone exactly as
     /// it ran; not after a refused request or a refused memory grow; not
     /// with a `wasi:http` request out or a body held; not once it holds
-    /// more than half its memory limit (a connector that leaks starts
-    /// afresh rather than fail a later call); and only while more than half
+    /// more than half its memory limit, unless a next call that grows its
+    /// memory as much as this one did (`before` → now) still fits (a
+    /// connector that leaks starts afresh rather than fail a later call,
+    /// while a runtime whose heap settles above half the limit, as
+    /// ComponentizeJS's does at 64 MiB, stays warm); and only while more than half
     /// the node's instances are free (a call that finds none free makes
     /// kept instances give theirs back: `Runtime::instance_slot`).
     ///
     /// Kept only provisionally: the session's method checks what the call
     /// returned, and only if all of it is right is the instance used again
     /// ([`Session::settle_instance`]).
-    fn keep_warm(&self, warm: Warm) {
+    fn keep_warm(&self, warm: Warm, before: usize) {
         let ctx = warm.store.data();
+        let now = ctx.guard.memory_in_use();
+        let room = now <= ctx.guard.memory_bytes / 2
+            || now + now.saturating_sub(before) <= ctx.guard.memory_bytes;
         let keep = self.tape.as_ref().is_none_or(|t| !t.call_by_call())
             && ctx.http.refusals.first().is_none()
             && ctx.http.outgoing.idle()
             && !ctx.guard.hit
-            && ctx.guard.memory_in_use() <= self.limits.memory_bytes / 2
+            && room
             && self.runtime.may_keep_instance();
         if keep {
             self.warm.put(warm);
