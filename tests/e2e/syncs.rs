@@ -1127,6 +1127,30 @@ async fn keys_known_again(db: Db) {
     assert_eq!(paged.first().map(String::as_str), Some(""));
     assert_eq!(paged.len(), keys.len());
     assert!(paged.windows(2).all(|w| w[0] < w[1]), "{paged:?}");
+    if db == Db::Postgres {
+        // A page's transaction does not wait for its WAL flush, and only
+        // that transaction: every connection of the pool keeps
+        // `synchronous_commit` on for the rest.
+        let mut page_tx = store.begin_page_write().await.unwrap();
+        assert_eq!(synchronous_commit(&mut page_tx).await, "off");
+        page_tx.commit().await.unwrap();
+        let pool = store.pool();
+        let mut all = Vec::new();
+        for _ in 0..pool.size() {
+            all.push(pool.acquire().await.unwrap());
+        }
+        for c in &mut all {
+            assert_eq!(synchronous_commit(&mut **c).await, "on");
+        }
+    }
+}
+
+/// PostgreSQL's `synchronous_commit` on the connection `c`.
+async fn synchronous_commit(c: &mut sqlx::AnyConnection) -> String {
+    sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(c)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,7 +72,7 @@ impl Store {
         c: PageCommit<'_>,
     ) -> Result<std::result::Result<StoreOutcome, PageRefused>> {
         let sqlite = self.backend() == Backend::Sqlite;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_page_write().await?;
         // On PostgreSQL the run's row is taken first (a write, so it is
         // locked): a claim by another execution waits for this transaction
         // or makes it find nothing, and the two never lock the same records
