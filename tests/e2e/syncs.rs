@@ -1127,6 +1127,32 @@ async fn keys_known_again(db: Db) {
     assert_eq!(paged.first().map(String::as_str), Some(""));
     assert_eq!(paged.len(), keys.len());
     assert!(paged.windows(2).all(|w| w[0] < w[1]), "{paged:?}");
+    // At a quota of what is stored: a page that only changes records
+    // lands, one that adds a record is refused with nothing of it written.
+    let at_quota = |version: u32, extra: Option<&str>| {
+        let mut p = page(version);
+        p.quota = n;
+        if let Some(k) = extra {
+            let data = json!({ "key": k }).to_string();
+            p.records
+                .push(Record::new("out", Some(k.into()), Default::default(), data).unwrap());
+        }
+        p
+    };
+    assert_eq!(
+        store.commit_page(at_quota(3, None)).await.unwrap().unwrap(),
+        outcome(0, n, 0)
+    );
+    assert_eq!(
+        store
+            .commit_page(at_quota(4, Some("one more")))
+            .await
+            .unwrap(),
+        Err(wharf::store::pages::PageRefused::Quota { limit: n })
+    );
+    let stored = store.records(&sync, "out", None, 100).await.unwrap();
+    assert_eq!(stored.len() as i64, n);
+    assert!(stored.iter().all(|r| r.data["version"] == 3));
     if db == Db::Postgres {
         // A page's transaction does not wait for its WAL flush, and only
         // that transaction: every connection of the pool keeps
