@@ -1166,7 +1166,7 @@ async fn keys_known_again(db: Db) {
             all.push(pool.acquire().await.unwrap());
         }
         for c in &mut all {
-            assert_eq!(synchronous_commit(&mut **c).await, "on");
+            assert_eq!(synchronous_commit(c).await, "on");
         }
     }
 }
