@@ -111,14 +111,15 @@ async fn an_instance_above_half_its_limit_stays_while_the_next_call_fits() {
         ..Limits::default()
     });
     let hostile = load(&rt, "hostile").await;
-    // 10 MiB more each call: after the fourth it holds more than half its
-    // 64 MiB, but one more call's 10 MiB still fits, so it stays.
+    // 10 MiB more each call (on ~1 MiB it starts with): after the fourth
+    // it holds more than half its 64 MiB, but another 10 MiB still fits
+    // after the fourth and the fifth (~51 MiB), so it stays.
     let leaky = attack(&rt, &hostile, "leak", 10);
-    fetch_ok(&leaky, 5).await;
-    assert_eq!(counts(&leaky), (5, 1));
-    // After the fifth another 10 MiB would not fit: it starts afresh, and
-    // no call fails for the leak.
-    fetch_ok(&leaky, 3).await;
+    fetch_ok(&leaky, 6).await;
+    assert_eq!(counts(&leaky), (6, 1));
+    // After the sixth (~61 MiB) another 10 MiB would not fit: it starts
+    // afresh, and no call fails for the leak.
+    fetch_ok(&leaky, 2).await;
     assert_eq!(counts(&leaky), (8, 2));
 }
 

@@ -207,9 +207,6 @@ impl Store {
     }
 }
 
-/// Where a run's stream stands after a page: its cursor (kept when the
-/// page has none) and whether it is done. `rows` gives the run, the
-/// stream, the cursor and the flag (`VALUES (…)` or a `SELECT`).
 /// The page's records written to the records store, and the sync's stored
 /// count moved by what they added: what changed, and whether the count
 /// passed `quota`.
@@ -236,6 +233,9 @@ async fn write_records(
     Ok((outcome, growth > 0 && count > quota))
 }
 
+/// Where a run's stream stands after a page: its cursor (kept when the
+/// page has none) and whether it is done. `rows` gives the run, the
+/// stream, the cursor and the flag (`VALUES (…)` or a `SELECT`).
 fn cursor_upsert(rows: &str) -> String {
     format!(
         "INSERT INTO run_streams (run_id, stream, cursor, done) {rows} \

@@ -214,7 +214,9 @@ fn list(v: &Value) {
     });
     output::table(&header, rows.collect());
     if let Some(next) = v["next"].as_str() {
-        eprintln!("more records: --after {next}");
+        // Quoted for a shell, so that a key with spaces (or the empty
+        // key) can be pasted back.
+        eprintln!("more records: --after '{}'", next.replace('\'', "'\\''"));
     }
 }
 

@@ -355,10 +355,11 @@ impl Session {
     /// it ran; not after a refused request or a refused memory grow; not
     /// with a `wasi:http` request out or a body held; not once it holds
     /// more than half its memory limit, unless a next call that grows its
-    /// memory as much as this one did (`before` → now) still fits (a
-    /// connector that leaks starts afresh rather than fail a later call,
-    /// while a runtime whose heap settles above half the limit, as
-    /// ComponentizeJS's does at 64 MiB, stays warm); and only while more than half
+    /// memory as much as this one did (`before` → now), and by at least an
+    /// eighth of the limit, still fits (a connector that leaks steadily
+    /// starts afresh rather than fail a later call, while a runtime whose
+    /// heap settles above half the limit, as ComponentizeJS's does at
+    /// 64 MiB, stays warm); and only while more than half
     /// the node's instances are free (a call that finds none free makes
     /// kept instances give theirs back: `Runtime::instance_slot`).
     ///
@@ -368,8 +369,10 @@ impl Session {
     fn keep_warm(&self, warm: Warm, before: usize) {
         let ctx = warm.store.data();
         let now = ctx.guard.memory_in_use();
-        let room = now <= ctx.guard.memory_bytes / 2
-            || now + now.saturating_sub(before) <= ctx.guard.memory_bytes;
+        // A leak may grow in bursts (a map that doubles, a bigger page):
+        // the next call is given at least an eighth of the limit.
+        let next_growth = now.saturating_sub(before).max(ctx.guard.memory_bytes / 8);
+        let room = now <= ctx.guard.memory_bytes / 2 || now + next_growth <= ctx.guard.memory_bytes;
         let keep = self.tape.as_ref().is_none_or(|t| !t.call_by_call())
             && ctx.http.refusals.first().is_none()
             && ctx.http.outgoing.idle()
