@@ -947,24 +947,36 @@ pub(crate) async fn hostile_sync(
     a.json["id"].as_str().unwrap().to_string()
 }
 
-async fn fencing(db: crate::api_support::Db) {
-    use wharf::store::pages::{PageCommit, PageRefused};
-    use wharf::store::runs::{Counters, Trigger};
-    let app = crate::api_support::App::new(db).await;
+/// A sync `name` of the hostile connector (echoing) with one manual run
+/// claimed by `node`: the sync id and the claimed run.
+pub(crate) async fn claimed_run(
+    app: &crate::api_support::App,
+    name: &str,
+    node: &str,
+) -> (String, wharf::store::runs::RunRow) {
     let sync = hostile_sync(
-        &app,
-        "fenced",
+        app,
+        name,
         json!({"attack": "echo", "url": "http://x.example"}),
         json!({}),
     )
     .await;
     let store = &app.state.app.store;
-    let node = "node-a";
     store
-        .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
+        .enqueue_run(&sync, wharf::store::runs::Trigger::Manual, None, 0, 1)
         .await
         .unwrap();
-    let first = store.claim_run(node, 60_000).await.unwrap().unwrap();
+    let run = store.claim_run(node, 60_000).await.unwrap().unwrap();
+    (sync, run)
+}
+
+async fn fencing(db: crate::api_support::Db) {
+    use wharf::store::pages::{PageCommit, PageRefused};
+    use wharf::store::runs::Counters;
+    let app = crate::api_support::App::new(db).await;
+    let node = "node-a";
+    let (sync, first) = claimed_run(&app, "fenced", node).await;
+    let store = &app.state.app.store;
     let old = first.lease().unwrap();
     // The node stalls past its lease; the run is rescued and claimed again
     // by the same node, as happened when the runtime was starved.

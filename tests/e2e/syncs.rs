@@ -1039,21 +1039,10 @@ async fn a_failed_run_downloads_as_a_cassette_that_replays() {
 async fn keys_known_again(db: Db) {
     use wharf::model::record::Record;
     use wharf::store::pages::{PageCommit, StoreOutcome};
-    use wharf::store::runs::{Counters, Trigger};
+    use wharf::store::runs::Counters;
     let app = App::new(db).await;
-    let sync = crate::hardening::hostile_sync(
-        &app,
-        "keys",
-        json!({"attack": "echo", "url": "http://x.example"}),
-        json!({}),
-    )
-    .await;
+    let (sync, run) = crate::hardening::claimed_run(&app, "keys", "node-a").await;
     let store = &app.state.app.store;
-    store
-        .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
-        .await
-        .unwrap();
-    let run = store.claim_run("node-a", 60_000).await.unwrap().unwrap();
     let lease = run.lease().unwrap();
     let keys: Vec<String> = [
         "plain",
@@ -1216,21 +1205,10 @@ async fn keys_are_known_again_on_postgres() {
 async fn page_of_a_deleted_sync(db: Db) {
     use wharf::model::record::Record;
     use wharf::store::pages::{PageCommit, PageRefused};
-    use wharf::store::runs::{Counters, Trigger};
+    use wharf::store::runs::Counters;
     let app = App::new(db).await;
-    let sync = crate::hardening::hostile_sync(
-        &app,
-        "deleted",
-        json!({"attack": "echo", "url": "http://x.example"}),
-        json!({}),
-    )
-    .await;
+    let (sync, run) = crate::hardening::claimed_run(&app, "deleted", "node-a").await;
     let store = &app.state.app.store;
-    store
-        .enqueue_run(&sync, Trigger::Manual, None, 0, 1)
-        .await
-        .unwrap();
-    let run = store.claim_run("node-a", 60_000).await.unwrap().unwrap();
     let lease = run.lease().unwrap();
     assert!(store.delete_sync(&sync).await.unwrap());
     let records = (0..3)
