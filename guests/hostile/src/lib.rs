@@ -3,11 +3,11 @@
 //! `fetch` (and `check`) do what `config.attack` says: spin forever, eat
 //! memory (at once, or leaking more each call), recurse without end,
 //! return or log far too much, aim secrets at hosts they are not bound to,
-//! reveal a secret not marked `reveal`, read files, open sockets, read a secret back through a compressing or
-//! transforming echo, confirm guesses, set host-owned headers, send tens of
-//! thousands of headers or placeholders, loop on refused requests or
-//! reveals, return too many or too deeply nested records, never finish a
-//! stream. Two benign modes (`echo`, `sleep`) let tests run a well-behaved
+//! reveal a secret not marked `reveal`, read files, open sockets, read a
+//! secret back through a compressing or transforming echo, confirm
+//! guesses, set host-owned headers, send tens of thousands of headers or
+//! placeholders, loop on refused requests or reveals, return too many or
+//! too deeply nested records, never finish a stream. Two benign modes (`echo`, `sleep`) let tests run a well-behaved
 //! call beside a hostile one.
 //!
 //! It is kept as one file past 600 lines on purpose: each attack is one arm
