@@ -7,8 +7,9 @@
 //! secret back through a compressing or transforming echo, confirm
 //! guesses, set host-owned headers, send tens of thousands of headers or
 //! placeholders, loop on refused requests or reveals, return too many or
-//! too deeply nested records, never finish a stream. Two benign modes (`echo`, `sleep`) let tests run a well-behaved
-//! call beside a hostile one.
+//! too deeply nested records, never finish a stream. Two benign modes
+//! (`echo`, `sleep`) let tests run a well-behaved call beside a hostile
+//! one.
 //!
 //! It is kept as one file past 600 lines on purpose: each attack is one arm
 //! of one `match` that the tests name by string, and the arms read best side
