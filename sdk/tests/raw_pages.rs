@@ -2,7 +2,8 @@
 //! text) against the parsing path (the body parsed into a value tree, every
 //! record printed again), on arbitrary pages: unicode escapes (surrogate
 //! pairs and lone ones), nested arrays, numbers at the edge of `f64`,
-//! duplicate keys, invalid UTF-8 and truncated documents. Both must give
+//! duplicate keys, invalid UTF-8, truncated documents, and a byte of JSON
+//! syntax put in or taken out anywhere. Both must give
 //! the same records (as JSON, not as bytes), keys, cursors and errors.
 
 use proptest::prelude::*;
@@ -114,6 +115,16 @@ fn page() -> impl Strategy<Value = Vec<u8>> {
                 1 => {
                     let i = at.index(bytes.len() + 1);
                     bytes.insert(i, 0xff);
+                }
+                // One byte that means something to a JSON reader, put in
+                // or taken out: what a checker must not let through.
+                2 => {
+                    let i = at.index(bytes.len() + 1);
+                    let byte = b",:{}[]\"\\ 0-+.eEtn\x01"[usize::from(damage / 8) % 18];
+                    bytes.insert(i, byte);
+                }
+                3 if !bytes.is_empty() => {
+                    bytes.remove(at.index(bytes.len()));
                 }
                 _ => {}
             }

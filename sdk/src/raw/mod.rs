@@ -41,6 +41,7 @@ use crate::record::{Op, Record, scalar_text};
 use crate::{Error, Result};
 
 mod find;
+pub(crate) mod scan;
 pub(crate) mod skim;
 
 use find::{element_of, field_of_checked, index};
@@ -77,6 +78,18 @@ impl RawRecord {
             data: text.to_string(),
             blob: None,
         })
+    }
+
+    /// An upsert of `text`, the text of a JSON object checked by
+    /// [`scan`], with its key.
+    pub(crate) fn checked_object(stream: &str, text: &str, key: Option<String>) -> Self {
+        Self {
+            stream: stream.to_string(),
+            key,
+            op: Op::Upsert,
+            data: text.to_string(),
+            blob: None,
+        }
     }
 
     /// An upsert of `text`, which must be a JSON object.

@@ -141,8 +141,26 @@ impl RestStream {
     /// The page of `response` read as text; `None` when the body needs the
     /// parsing path (empty, not plain, not JSON: its errors are the
     /// parser's).
-    pub fn page_raw(&self, response: &Response, mut state: StreamState) -> Option<Result<Page>> {
+    pub fn page_raw(&self, response: &Response, state: StreamState) -> Option<Result<Page>> {
         let text = std::str::from_utf8(&response.body).ok()?;
+        // One checked pass finds the records, their keys and the top level
+        // for the pagination; a page it is unsure of is read the careful
+        // ways below, which say what is wrong with it.
+        if let Some(page) = crate::raw::scan::page(text, &self.records, self.key.as_deref()) {
+            let at_pointer = |p: &str| page.at(p).and_then(|v| serde_json::from_str(v.get()).ok());
+            let next =
+                self.paginator
+                    .next_by(state.next.as_ref(), response, at_pointer, page.items.len());
+            let records = page.items.iter().map(|item| {
+                let key = item
+                    .key
+                    .and_then(|k| serde_json::from_str::<Value>(k).ok())
+                    .as_ref()
+                    .and_then(crate::record::scalar_text);
+                Ok(RawRecord::checked_object(&self.name, item.text, key))
+            });
+            return Some(self.raw_page(records, state, next));
+        }
         if text.is_empty() || !crate::raw::plain(text) {
             return None;
         }
@@ -176,33 +194,42 @@ impl RestStream {
                 (items, next)
             }
         };
-        let mut records = Vec::with_capacity(items.len());
-        for item in items {
-            let record = match RawRecord::from_raw(&self.name, item) {
-                Ok(r) => r,
-                Err(e) => return Some(Err(e)),
-            };
+        let records = items.into_iter().map(|item| {
+            let record = RawRecord::from_raw(&self.name, item)?;
+            Ok(match &self.key {
+                Some(key) => record.key_from(key),
+                None => record,
+            })
+        });
+        Some(self.raw_page(records, state, next))
+    }
+
+    /// A page of records read as text, each with the key its key field
+    /// gives (a record without one fails the page), the incremental
+    /// window moved by each.
+    fn raw_page(
+        &self,
+        records: impl Iterator<Item = Result<RawRecord>>,
+        mut state: StreamState,
+        next: Option<Position>,
+    ) -> Result<Page> {
+        let mut kept = Vec::with_capacity(records.size_hint().0);
+        for record in records {
+            let record = record?;
             if let Some(inc) = &self.incremental
                 && let Some(v) = inc.value_in_raw(&record)
             {
                 state.window.observe(&v);
             }
-            let record = match &self.key {
-                Some(key) => {
-                    let record = record.key_from(key);
-                    if record.key.is_none() {
-                        return Some(Err(self.keyless(key)));
-                    }
-                    record
-                }
-                None => record,
-            };
-            records.push(record);
+            if let Some(key) = &self.key
+                && record.key.is_none()
+            {
+                return Err(self.keyless(key));
+            }
+            kept.push(record);
         }
-        Some(
-            self.finish(state, next)
-                .map(|(cursor, more)| Page::from_raw(records, cursor, more)),
-        )
+        self.finish(state, next)
+            .map(|(cursor, more)| Page::from_raw(kept, cursor, more))
     }
 
     /// The page of `response` parsed into values (in `page.records`): the
