@@ -209,3 +209,36 @@ fn plain_pages_take_the_raw_path() {
     assert_eq!(page.raw[0].to_record().unwrap().data, expected);
     assert!(page.cursor.unwrap().contains("t2"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// An object's top level read once (`RawObject`, by the one-pass
+    /// scanner or, when it is unsure, by serde) finds what a parse finds,
+    /// and written back (`ObjectWriter`) is the same object.
+    #[test]
+    fn an_object_read_once_finds_what_a_parse_finds(text in object(3)) {
+        use wharf_sdk::raw::{ObjectWriter, RawObject};
+        let parsed: Result<Map<String, Value>, _> = serde_json::from_str(&text);
+        let object = RawObject::parse(&text);
+        let (Ok(parsed), Ok(object)) = (parsed, object) else {
+            // Only a value beyond f64 or a lone surrogate, which serde's
+            // syntax check lets through and a parse refuses.
+            prop_assert!(!wharf_sdk::raw::plain(&text), "{}", text);
+            return Ok(());
+        };
+        let value = Value::Object(parsed.clone());
+        for pointer in ["/id", "/name", "/a", "/a/0", "/a/id", "/xA", "/id/0/a", "/none"] {
+            let ours = object.pointer(pointer).map(|v| serde_json::from_str::<Value>(v.get()).unwrap());
+            prop_assert_eq!(ours.as_ref(), value.pointer(pointer), "{} in {}", pointer, text);
+        }
+        let names: Vec<&str> = object.iter().map(|(name, _)| name).collect();
+        prop_assert_eq!(names, parsed.keys().map(String::as_str).collect::<Vec<_>>());
+        let mut writer = ObjectWriter::default();
+        for (name, value) in object.iter() {
+            writer.raw(name, value);
+        }
+        let written: Value = serde_json::from_str(&writer.finish()).unwrap();
+        prop_assert_eq!(written, value);
+    }
+}

@@ -122,6 +122,27 @@ pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<Scann
     (s.i == s.bytes.len()).then_some(page)
 }
 
+/// The members of the object `text`, checked and plain as [`page`] checks
+/// a page, as (name, value text) in document order; `None` for anything
+/// else, and for an object with a member name that has escapes.
+pub fn object(text: &str) -> Option<Vec<(&str, &str)>> {
+    let mut s = Scanner {
+        text,
+        bytes: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let mut members = Vec::with_capacity(16);
+    s.object(|s, name| {
+        let start = s.i;
+        s.value()?;
+        members.push((name, &s.text[start..s.i]));
+        Some(())
+    })?;
+    s.space();
+    (s.i == s.bytes.len()).then_some(members)
+}
+
 /// A checking reader over the bytes of a `str`. Every method returns
 /// `None` at the first byte that is not (plain) JSON.
 struct Scanner<'a> {
