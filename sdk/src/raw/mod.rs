@@ -565,7 +565,10 @@ impl<'a> ObjectWriter<'a> {
             out.push(':');
             match member {
                 Member::Raw(r) => out.push_str(r),
-                Member::Value(v) => out.push_str(&v.to_string()),
+                // serde's writer, not `Display`'s formatter in between.
+                Member::Value(v) => {
+                    out.push_str(&serde_json::to_string(v).expect("a value prints"));
+                }
             }
         }
         out.push('}');

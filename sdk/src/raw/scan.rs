@@ -388,19 +388,25 @@ impl<'a> Scanner<'a> {
     fn skip_plain_bytes(&mut self) {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGHS: u64 = 0x8080_8080_8080_8080;
-        let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-        while let Some(chunk) = self.bytes.get(self.i..self.i + 8) {
+        // The high bit of each byte that is zero, exact up to the first
+        // such byte (a borrow can only mark bytes after it).
+        let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+        let mut skipped = 0;
+        for chunk in self.bytes[self.i..].chunks_exact(8) {
             let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            // Any byte that is a quote, a backslash or below 0x20 (the
-            // last test is exact for "any" with a bound up to 0x80).
-            let stop = has_zero(w ^ (ONES * u64::from(b'"')))
-                | has_zero(w ^ (ONES * u64::from(b'\\')))
+            // A quote, a backslash, or a byte below 0x20 (the same trick
+            // with 0x20 for 0x01, exact up to the first such byte too).
+            let stop = zero_bytes(w ^ (ONES * u64::from(b'"')))
+                | zero_bytes(w ^ (ONES * u64::from(b'\\')))
                 | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
             if stop != 0 {
-                return;
+                // Little-endian: the lowest marked byte is the first.
+                skipped += (stop.trailing_zeros() / 8) as usize;
+                break;
             }
-            self.i += 8;
+            skipped += 8;
         }
+        self.i += skipped;
     }
 
     /// An escape, the backslash at `i`.
