@@ -13,6 +13,10 @@
 //! a pointer through an array, records that are not an array); the callers
 //! then take the careful way, so the answers are always the same
 //! (`sdk/tests/raw_pages.rs` holds the fast and the parsing path to it).
+//!
+//! [`super::scan`] now reads most pages first, in one pass that also finds
+//! each record's key; [`page`] reads the pages it is unsure of, and
+//! [`field`] still finds fields in records checked before.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
