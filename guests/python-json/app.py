@@ -89,11 +89,7 @@ class Connector(wharf.Connector):
             raise FatalError(f"bad cursor `{cursor}`") from None
         items = s.get_page(page)
         # Each item's own text goes out as it came: not printed again.
-        records = [
-            wharf.record(stream, item.text,
-                         key=item.value.get(s.key) if s.key and isinstance(item.value, dict) else None)
-            for item in items
-        ]
+        records = wharf.item_records(stream, items, key=s.key or None)
         more = len(records) == s.page_size
         log.info(f"page {page}: {len(records)} items")
         return wharf.page(records, cursor=page + 1 if more else None, more=more)

@@ -133,5 +133,35 @@ class ItemsAtTest(unittest.TestCase):
             items_at('{"meta": NaN, "data": [{"a": 1}]}', "/data")
 
 
+class ItemRecords(unittest.TestCase):
+    """`item_records` makes the records `record` makes, item by item."""
+
+    def test_the_same_records_as_record_each(self):
+        from types import SimpleNamespace
+
+        from wharf_sdk import _wit, records
+
+        class Record(SimpleNamespace):
+            pass
+
+        saved = (_wit.AVAILABLE, _wit.types)
+        _wit.AVAILABLE = True
+        _wit.types = SimpleNamespace(Record=Record, Op=SimpleNamespace(UPSERT="u", DELETE="d"))
+        try:
+            text = ('[{"id": 1}, {"id": "a", "x": [1]}, {"x": 2}, {"id": true}, {"id": 1.0},'
+                    ' {"id": {"b": 1}}, {"id": null}]')
+            items = items_at(text, "")
+            for key in ("id", None, "x"):
+                ours = records.item_records("s", items, key=key)
+                each = [records.record("s", i.text, key=i.value.get(key) if key else None)
+                        for i in items]
+                self.assertEqual(ours, each, key)
+            self.assertEqual(records.item_records("s", items, key="id")[1].key, "a")
+            with self.assertRaises(records.FatalError):
+                records.item_records("s", items_at('[{"id": 1}, 2]', ""), key="id")
+        finally:
+            _wit.AVAILABLE, _wit.types = saved
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -27,8 +27,8 @@ from .errors import (AuthError, AuthExpired, ConfigError, FatalError, RateLimite
                      TransientError, Unsupported, WharfError)
 from .http import (Response, basic, bearer, delete, get, oauth_bearer, patch, post, put, secret,
                    send)
-from .records import (RawItem, data, items_at, page, pointer, push_result, record, rejection,
-                      row_error)
+from .records import (RawItem, data, item_records, items_at, page, pointer, push_result, record,
+                      rejection, row_error)
 from .spec import secret_spec, spec, stream
 
 types = _wit.types
@@ -43,6 +43,6 @@ __all__ = [
     "http", "log", "Response", "send", "get", "post", "put", "patch", "delete",
     "secret", "bearer", "basic", "oauth_bearer",
     "record", "data", "page", "row_error", "push_result", "rejection", "pointer", "items_at",
-    "RawItem",
+    "item_records", "RawItem",
     "spec", "stream", "secret_spec", "types",
 ]

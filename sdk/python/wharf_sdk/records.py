@@ -25,7 +25,8 @@ def record(stream: str, data: dict[str, Any] | str, key: Any = None, op: str = "
     if op not in ("upsert", "delete"):
         raise FatalError(f"record op must be 'upsert' or 'delete', not {op!r}")
     if isinstance(data, str):
-        if not data.lstrip(" \t\n\r").startswith("{"):
+        # The usual text starts with its brace: no stripped copy of it.
+        if not data.startswith("{") and not data.lstrip(" \t\n\r").startswith("{"):
             raise FatalError(f"record data must be a JSON object, not {data[:40]!r}")
         text = data
     elif not isinstance(data, dict):
@@ -38,6 +39,28 @@ def record(stream: str, data: dict[str, Any] | str, key: Any = None, op: str = "
     return _wit.types.Record(stream=stream, key=None if key is None else _key(key),
                              op=_wit.types.Op.UPSERT if op == "upsert" else _wit.types.Op.DELETE,
                              data=text, blob=blob)
+
+
+def item_records(stream: str, items: Iterable[RawItem], key: str | None = None) -> list[Any]:
+    """`record(stream, item.text, key=item.value.get(key))` for each item of
+    `items_at`/`Response.items`, in one loop: a source's usual page, at less
+    cost per record than a call of `record` each. An item that is not an
+    object is a `FatalError`; an item without `key` has no key.
+
+    >>> # wharf.page(wharf.item_records("items", resp.items("/data"), key="id"))
+    """
+    _wit.need()
+    make, upsert = _wit.types.Record, _wit.types.Op.UPSERT
+    out: list[Any] = []
+    append = out.append
+    for text, value in items:
+        if type(value) is not dict:
+            raise FatalError(f"record data must be a JSON object, not {text[:40]!r}")
+        k = None if key is None else value.get(key)
+        if k is not None:
+            k = k if type(k) is str else _key(k)
+        append(make(stream=stream, key=k, op=upsert, data=text, blob=None))
+    return out
 
 
 def _key(v: Any) -> str:
@@ -152,21 +175,45 @@ def _expect(s: str, i: int, what: str) -> int:
     return _WS.match(s, i + 1).end()
 
 
+def _items(s: str, i: int) -> tuple[int, list[RawItem]]:
+    """The items of the array whose first item (or `]`) is at `s[i]`, and
+    where the array ends. The loop of a page's records: written for the
+    interpreter (no call, regex or tuple subclass `__new__` per item where
+    the text is compact), so it costs little next to the C scanner."""
+    items: list[RawItem] = []
+    if s.startswith("]", i):
+        return i + 1, items
+    scan, append, make, ws = _scan, items.append, tuple.__new__, _WS.match
+    n = len(s)
+    try:
+        while True:
+            value, end = scan(s, i)
+            append(make(RawItem, (s[i:end], value)))
+            c = s[end] if end < n else ""
+            if c == ",":
+                i = end + 1
+                if i < n and s[i] in " \t\n\r":
+                    i = ws(s, i).end()
+            elif c == "]":
+                return end + 1, items
+            else:
+                i = ws(s, end).end()
+                if s.startswith("]", i):
+                    return i + 1, items
+                i = _expect(s, i, ",")
+    except StopIteration as e:
+        raise json.JSONDecodeError("Expecting value", s, e.value) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # NaN or Infinity, an integer too long to convert
+        raise json.JSONDecodeError(str(e), s, i) from None
+
+
 def _walk(s: str, i: int, tokens: list[str], k: int) -> tuple[int, list[RawItem] | None]:
     """Read the value at `s[i]`, following `tokens[k:]` into it. Returns where
     the value ends and, if the pointer leads to an array, its items."""
     if k == len(tokens) and s.startswith("[", i):
-        items: list[RawItem] = []
-        i = _WS.match(s, i + 1).end()
-        if s.startswith("]", i):
-            return i + 1, items
-        while True:
-            value, end = _value(s, i)
-            items.append(RawItem(s[i:end], value))
-            i = _WS.match(s, end).end()
-            if s.startswith("]", i):
-                return i + 1, items
-            i = _expect(s, i, ",")
+        return _items(s, _WS.match(s, i + 1).end())
     if k == len(tokens) or not s.startswith(("{", "["), i):
         return _value(s, i)[1], None
     token, found = tokens[k], None
