@@ -387,7 +387,9 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
     let mut wasm = Vec::new();
     let mut native = Vec::new();
     let mut same_work = Vec::new();
-    for _ in 0..4 {
+    // Twelve rounds (the first a warm-up), compared by their medians: with
+    // four, one slow minute of a shared machine moved the ratio by 0.1.
+    for _ in 0..12 {
         let t = Instant::now();
         let mut cursor: Option<String> = None;
         let mut mapped = 0;
