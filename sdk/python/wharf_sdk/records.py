@@ -158,15 +158,21 @@ _scan = json.JSONDecoder(parse_constant=_no_constant).scan_once
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _decode_error(e: Exception, s: str, i: int) -> json.JSONDecodeError:
+    """What the C scanner raised for the value at `s[i]`, as json.loads says it."""
+    if isinstance(e, StopIteration):
+        return json.JSONDecodeError("Expecting value", s, e.value)
+    if isinstance(e, json.JSONDecodeError):
+        return e
+    # NaN or Infinity, an integer too long to convert.
+    return json.JSONDecodeError(str(e), s, i)
+
+
 def _value(s: str, i: int) -> tuple[Any, int]:
     try:
         return _scan(s, i)
-    except StopIteration as e:
-        raise json.JSONDecodeError("Expecting value", s, e.value) from None
-    except json.JSONDecodeError:
-        raise
-    except ValueError as e:  # NaN or Infinity, an integer too long to convert
-        raise json.JSONDecodeError(str(e), s, i) from None
+    except (StopIteration, ValueError) as e:
+        raise _decode_error(e, s, i) from None
 
 
 def _expect(s: str, i: int, what: str) -> int:
@@ -201,12 +207,8 @@ def _items(s: str, i: int) -> tuple[int, list[RawItem]]:
                 if s.startswith("]", i):
                     return i + 1, items
                 i = _expect(s, i, ",")
-    except StopIteration as e:
-        raise json.JSONDecodeError("Expecting value", s, e.value) from None
-    except json.JSONDecodeError:
-        raise
-    except ValueError as e:  # NaN or Infinity, an integer too long to convert
-        raise json.JSONDecodeError(str(e), s, i) from None
+    except (StopIteration, ValueError) as e:
+        raise _decode_error(e, s, i) from None
 
 
 def _walk(s: str, i: int, tokens: list[str], k: int) -> tuple[int, list[RawItem] | None]:

@@ -74,15 +74,7 @@ impl<'a> ScannedPage<'a> {
 /// `pointer` (an array, or `null` for none, reached through objects) and
 /// each record's member `key`; `None` for anything else (see the module).
 pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<ScannedPage<'a>> {
-    let tokens: Vec<String> = if pointer.is_empty() {
-        Vec::new()
-    } else {
-        pointer
-            .strip_prefix('/')?
-            .split('/')
-            .map(|t| super::skim::unescape(t).into_owned())
-            .collect()
-    };
+    let tokens = super::skim::tokens(pointer)?;
     let mut s = Scanner {
         text,
         bytes: text.as_bytes(),

@@ -67,15 +67,7 @@ impl<'a> PageText<'a> {
 /// are not plainly an array (or `null`) at a pointer through objects: the
 /// caller then reads it the careful way, which says why.
 pub fn page<'a>(text: &'a str, pointer: &str) -> Option<PageText<'a>> {
-    let tokens: Vec<String> = if pointer.is_empty() {
-        Vec::new()
-    } else {
-        pointer
-            .strip_prefix('/')?
-            .split('/')
-            .map(|t| unescape(t).into_owned())
-            .collect()
-    };
+    let tokens = tokens(pointer)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let (items, top) = match tokens.split_first() {
         None => (Walk(&[]).deserialize(&mut de).ok()?, BTreeMap::new()),
@@ -88,6 +80,16 @@ pub fn page<'a>(text: &'a str, pointer: &str) -> Option<PageText<'a>> {
         walked: tokens.first().cloned(),
         text,
     })
+}
+
+/// A JSON pointer's tokens as member names (none for `""`, the whole
+/// document); `None` for a pointer not starting with `/`.
+pub(crate) fn tokens(pointer: &str) -> Option<Vec<String>> {
+    if pointer.is_empty() {
+        return Some(Vec::new());
+    }
+    let rest = pointer.strip_prefix('/')?;
+    Some(rest.split('/').map(|t| unescape(t).into_owned()).collect())
 }
 
 /// A JSON pointer's first token as a member name, and the pointer after
