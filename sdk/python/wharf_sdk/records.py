@@ -54,7 +54,7 @@ def item_records(stream: str, items: Iterable[RawItem], key: str | None = None) 
     out: list[Any] = []
     append = out.append
     for text, value in items:
-        if type(value) is not dict:
+        if not isinstance(value, dict):
             raise FatalError(f"record data must be a JSON object, not {text[:40]!r}")
         k = None if key is None else value.get(key)
         if k is not None:
@@ -183,9 +183,9 @@ def _expect(s: str, i: int, what: str) -> int:
 
 def _items(s: str, i: int) -> tuple[int, list[RawItem]]:
     """The items of the array whose first item (or `]`) is at `s[i]`, and
-    where the array ends. The loop of a page's records: written for the
-    interpreter (no call, regex or tuple subclass `__new__` per item where
-    the text is compact), so it costs little next to the C scanner."""
+    where the array ends. The loop of a page's records, written for the
+    interpreter: where the text is compact, an item costs the C scanner, a
+    slice and a plain tuple's `__new__`, no Python-level call or regex."""
     items: list[RawItem] = []
     if s.startswith("]", i):
         return i + 1, items

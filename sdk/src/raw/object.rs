@@ -42,7 +42,8 @@ impl<'a> From<&'a RawValue> for JsonText<'a> {
 }
 
 /// The value at `pointer` (`""` or starting with `/`) in `value`, checked
-/// text: members skimmed for, nothing checked again.
+/// text: members skimmed for without checking them again (an array, or an
+/// object the skim is unsure of, is read by serde).
 fn pointer_in_checked<'a>(value: &'a str, pointer: &str) -> Option<&'a str> {
     if pointer.is_empty() {
         return Some(value);

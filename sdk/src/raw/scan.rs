@@ -12,8 +12,10 @@
 //! members for the pagination.
 //!
 //! It only ever answers for documents it is sure of: a page that is not
-//! JSON, not plain, whose records are not all objects, or that needs a
-//! member name with escapes compared, gives `None`, and the caller takes
+//! JSON, not plain, whose records are not all objects, with its records'
+//! member twice, or that needs a member name with escapes compared (at the
+//! top level, on the way to the records, or in a record when a key is
+//! looked for), gives `None`, and the caller takes
 //! the careful readers in `super` and `skim`, which say what is wrong. So a
 //! false `None` costs time, never an answer; what must hold is that every
 //! page it accepts is valid and plain, and read as those readers read it
@@ -94,6 +96,9 @@ pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<Scann
         Some((first, rest)) => {
             let mut found = None;
             s.object(|s, name| {
+                // Top-level names are compared and kept: an escaped one is
+                // the careful readers' to decode.
+                let name = name?;
                 if name == first {
                     // Twice the records' member: the careful readers judge.
                     if found.is_some() {
@@ -126,6 +131,7 @@ pub fn object(text: &str) -> Option<Vec<(&str, &str)>> {
     };
     let mut members = Vec::with_capacity(16);
     s.object(|s, name| {
+        let name = name?;
         let start = s.i;
         s.value()?;
         members.push((name, &s.text[start..s.i]));
@@ -169,7 +175,7 @@ impl<'a> Scanner<'a> {
         };
         let mut found = None;
         self.object(|s, name| {
-            if name == first {
+            if name? == first {
                 if found.is_some() {
                     return None;
                 }
@@ -195,9 +201,11 @@ impl<'a> Scanner<'a> {
             let start = s.i;
             let mut found = None;
             s.object(|s, name| {
+                // Only a name compared with the key must be plain.
+                let name = if key.is_some() { Some(name?) } else { None };
                 let value_start = s.i;
                 s.value()?;
-                if key == Some(name) {
+                if key.is_some() && key == name {
                     // With duplicate names the last wins, as in a parse.
                     found = Some(&s.text[value_start..s.i]);
                 }
@@ -233,8 +241,12 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object; `member` reads each value, given the member's name as
-    /// written (an object with a name that has escapes is not read).
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    /// written, or `None` for a name with escapes (which would need
+    /// decoding to be compared: callers that compare give up on it).
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Option<&'a str>) -> Option<()>,
+    ) -> Option<()> {
         self.expect(b'{')?;
         self.enter()?;
         self.space();
@@ -250,12 +262,7 @@ impl<'a> Scanner<'a> {
             let name = &self.text[start + 1..self.i - 1];
             self.expect(b':')?;
             self.space();
-            // A name with escapes would need decoding to be compared:
-            // rare, and the careful readers' to read.
-            if escaped {
-                return None;
-            }
-            member(self, name)?;
+            member(self, (!escaped).then_some(name))?;
             self.space();
             match self.peek()? {
                 b',' => self.i += 1,
@@ -467,6 +474,8 @@ mod tests {
             "through the records: the document read again"
         );
         assert!(page.at("/none").is_none());
+        let twice = super::page(r#"{"n": 1, "d": [], "n": 2}"#, "/d", None).unwrap();
+        assert_eq!(twice.at("/n").unwrap().get(), "2", "the last of two names");
         assert!(
             super::page(r#"{"data": null}"#, "/data", None)
                 .unwrap()
@@ -474,6 +483,18 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(super::page("[{}, {}]", "", None).unwrap().items.len(), 2);
+        // Escaped names are fine where nothing compares them.
+        let nested = r#"[{"id": 1, "n": {"\u00e9": 1}}, {"\u0069d": 2, "id": 3}]"#;
+        assert_eq!(super::page(nested, "", None).unwrap().items.len(), 2);
+        assert!(
+            super::page(nested, "", Some("id")).is_none(),
+            "a record's name, with a key"
+        );
+        let inner = r#"{"data": [{"n": {"\u00e9": 1}, "id": 1}]}"#;
+        assert_eq!(
+            items(&super::page(inner, "/data", Some("id")).unwrap()),
+            [(r#"{"n": {"\u00e9": 1}, "id": 1}"#, Some("1"))]
+        );
         let long = format!(r#"[{{"d": "{}é\u00e9\ud83d\ude00\n"}}]"#, "x".repeat(40));
         assert_eq!(
             super::page(&long, "", None).unwrap().items[0].text,
