@@ -11,15 +11,12 @@
 //! objects, finds each record's key member, and keeps the top level's other
 //! members for the pagination.
 //!
-//! It only ever answers for documents it is sure of: a page that is not
-//! JSON, not plain, whose records are not all objects, with its records'
-//! member twice, or that needs a member name with escapes compared (at the
-//! top level, on the way to the records, or in a record when a key is
-//! looked for), gives `None`, and the caller takes
-//! the careful readers in `super` and `skim`, which say what is wrong. So a
-//! false `None` costs time, never an answer; what must hold is that every
-//! page it accepts is valid and plain, and read as those readers read it
-//! (`sdk/tests/raw_pages.rs` and the tests below hold it to both).
+//! It only answers for pages it is sure of: one not JSON, not plain, with
+//! records not all objects or their member twice, or a name with escapes
+//! where names are compared, gives `None`, and the caller takes the careful
+//! readers in `super` and `skim`. A false `None` costs time, never an
+//! answer; every page it accepts must be valid, plain, and read as those
+//! readers read it (`sdk/tests/raw_pages.rs` and the tests below).
 
 use serde_json::value::RawValue;
 
@@ -33,9 +30,7 @@ pub struct ScannedPage<'a> {
     /// The top level's members, but the one the records are in, as
     /// (name, value text), in document order.
     top: Vec<(&'a str, &'a str)>,
-    /// Whether the records are the document itself.
-    records_are_document: bool,
-    /// The records' member at the top level.
+    /// The records' member at the top level (`None`: the document).
     walked: Option<String>,
     text: &'a str,
 }
@@ -54,7 +49,7 @@ impl<'a> ScannedPage<'a> {
     pub fn at(&self, pointer: &str) -> Option<&'a RawValue> {
         let split = super::skim::first_token(pointer);
         let through_records = |(first, _): &(std::borrow::Cow<'_, str>, &str)| {
-            self.records_are_document || self.walked.as_deref() == Some(first.as_ref())
+            self.walked.as_deref().is_none_or(|walked| walked == first)
         };
         let Some((first, tail)) = split.filter(|s| !through_records(s)) else {
             // The records were not kept: read the document again (rare).
@@ -87,7 +82,6 @@ pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<Scann
     let mut page = ScannedPage {
         items: Vec::new(),
         top: Vec::new(),
-        records_are_document: tokens.is_empty(),
         walked: tokens.first().cloned(),
         text,
     };
