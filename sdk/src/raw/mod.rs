@@ -194,7 +194,10 @@ impl RawRecord {
     /// Set the key from a field (string, number or bool); unchanged if
     /// absent, as [`Record::key_from`].
     pub fn key_from(mut self, field: &str) -> Self {
-        self.key = self.get(field).as_ref().and_then(scalar_text).or(self.key);
+        self.key = self
+            .field_raw(field)
+            .and_then(|v| key_text(v.get()))
+            .or(self.key);
         self
     }
 
@@ -215,6 +218,15 @@ impl RawRecord {
         self.blob = Some(blob.0.clone());
         self
     }
+}
+
+/// The key a field's value text gives (a string, number or bool; see
+/// [`scalar_text`]).
+pub(crate) fn key_text(value: &str) -> Option<String> {
+    serde_json::from_str::<Value>(value)
+        .ok()
+        .as_ref()
+        .and_then(scalar_text)
 }
 
 /// `text` as a JSON document, checked and borrowed; nothing is built.

@@ -72,12 +72,7 @@ impl<'a> ScannedPage<'a> {
 /// each record's member `key`; `None` for anything else (see the module).
 pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<ScannedPage<'a>> {
     let tokens = super::skim::tokens(pointer)?;
-    let mut s = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
+    let mut s = Scanner::new(text);
     s.space();
     let mut page = ScannedPage {
         items: Vec::new(),
@@ -117,12 +112,7 @@ pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<Scann
 /// a page, as (name, value text) in document order; `None` for anything
 /// else, and for an object with a member name that has escapes.
 pub fn object(text: &str) -> Option<Vec<(&str, &str)>> {
-    let mut s = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
+    let mut s = Scanner::new(text);
     let mut members = Vec::with_capacity(16);
     s.object(|s, name| {
         let name = name?;
@@ -145,6 +135,15 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.i).copied()
     }
@@ -196,10 +195,13 @@ impl<'a> Scanner<'a> {
             let mut found = None;
             s.object(|s, name| {
                 // Only a name compared with the key must be plain.
-                let name = if key.is_some() { Some(name?) } else { None };
+                let wanted = match key {
+                    Some(key) => name? == key,
+                    None => false,
+                };
                 let value_start = s.i;
                 s.value()?;
-                if key.is_some() && key == name {
+                if wanted {
                     // With duplicate names the last wins, as in a parse.
                     found = Some(&s.text[value_start..s.i]);
                 }

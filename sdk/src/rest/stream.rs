@@ -147,16 +147,9 @@ impl RestStream {
         // for the pagination; a page it is unsure of is read the careful
         // ways below, which say what is wrong with it.
         if let Some(page) = crate::raw::scan::page(text, &self.records, self.key.as_deref()) {
-            let at_pointer = |p: &str| page.at(p).and_then(|v| serde_json::from_str(v.get()).ok());
-            let next =
-                self.paginator
-                    .next_by(state.next.as_ref(), response, at_pointer, page.items.len());
+            let next = self.next_page(&state, response, |p| page.at(p), page.items.len());
             let records = page.items.iter().map(|item| {
-                let key = item
-                    .key
-                    .and_then(|k| serde_json::from_str::<Value>(k).ok())
-                    .as_ref()
-                    .and_then(crate::record::scalar_text);
+                let key = item.key.and_then(crate::raw::key_text);
                 Ok(RawRecord::checked_object(&self.name, item.text, key))
             });
             return Some(self.raw_page(records, state, next));
@@ -169,14 +162,7 @@ impl RestStream {
         // pointer, which says what is wrong with it.
         let (items, next) = match crate::raw::skim::page(text, &self.records) {
             Some(page) => {
-                let at_pointer =
-                    |p: &str| page.at(p).and_then(|v| serde_json::from_str(v.get()).ok());
-                let next = self.paginator.next_by(
-                    state.next.as_ref(),
-                    response,
-                    at_pointer,
-                    page.items.len(),
-                );
+                let next = self.next_page(&state, response, |p| page.at(p), page.items.len());
                 (page.items, next)
             }
             None => {
@@ -185,12 +171,8 @@ impl RestStream {
                     Ok(items) => items,
                     Err(e) => return Some(Err(e)),
                 };
-                let at_pointer = |p: &str| {
-                    crate::raw::pointer_raw(doc, p).and_then(|v| serde_json::from_str(v.get()).ok())
-                };
-                let next =
-                    self.paginator
-                        .next_by(state.next.as_ref(), response, at_pointer, items.len());
+                let at = |p: &str| crate::raw::pointer_raw(doc, p);
+                let next = self.next_page(&state, response, at, items.len());
                 (items, next)
             }
         };
@@ -202,6 +184,20 @@ impl RestStream {
             })
         });
         Some(self.raw_page(records, state, next))
+    }
+
+    /// The next page after a page of `count` records, the pagination's
+    /// pointers read with `at` (value text, parsed here).
+    fn next_page<'t>(
+        &self,
+        state: &StreamState,
+        response: &Response,
+        at: impl Fn(&str) -> Option<&'t serde_json::value::RawValue>,
+        count: usize,
+    ) -> Option<Position> {
+        let at_pointer = |p: &str| at(p).and_then(|v| serde_json::from_str(v.get()).ok());
+        self.paginator
+            .next_by(state.next.as_ref(), response, at_pointer, count)
     }
 
     /// A page of records read as text, each with the key its key field
