@@ -781,7 +781,15 @@ async fn languages(server: &Server) -> Vec<Row> {
             ));
         }
     }
-    let mut measured = Vec::new();
+    // Load and warm every connector first, then run the rounds through all
+    // of them in turn: this machine's speed drifts within minutes, and
+    // measuring Rust first and the others after compared different minutes.
+    // `WHARF_BENCH_ROUNDS` raises the count (e.g. under a profiler).
+    let rounds: usize = std::env::var("WHARF_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(9);
+    let mut loaded = Vec::new();
     for (label, bytes, config) in connectors {
         // No artifact cache: the compile is measured.
         let rt = bench_runtime();
@@ -809,8 +817,11 @@ async fn languages(server: &Server) -> Vec<Row> {
             s.fetch("items", None).await.unwrap();
             warm.push(t.elapsed());
         }
-        let mut rounds = Vec::new();
-        for _ in 0..3 {
+        loaded.push((label, bytes.len(), compile, cold, median(warm), s, rt));
+    }
+    let mut times = vec![Vec::new(); loaded.len()];
+    for _ in 0..rounds {
+        for (i, (label, .., s, _)) in loaded.iter().enumerate() {
             let t = Instant::now();
             let (mut cursor, mut n) = (None::<String>, 0);
             loop {
@@ -822,9 +833,12 @@ async fn languages(server: &Server) -> Vec<Row> {
                 }
             }
             assert_eq!(n, RECORDS, "{label}");
-            rounds.push(t.elapsed());
+            times[i].push(t.elapsed());
         }
-        let rate = RECORDS as f64 / median(rounds).as_secs_f64();
+    }
+    let mut measured = Vec::new();
+    for ((label, size, compile, cold, warm, s, _), times) in loaded.into_iter().zip(times) {
+        let rate = RECORDS as f64 / median(times).as_secs_f64();
         let u = s.usage();
         eprintln!(
             "{label}: {} calls in {} instances, peak memory {:.1} MiB",
@@ -832,7 +846,7 @@ async fn languages(server: &Server) -> Vec<Row> {
             u.instances,
             u.peak_memory as f64 / f64::from(1 << 20)
         );
-        measured.push((label, bytes.len(), compile, cold, median(warm), rate));
+        measured.push((label, size, compile, cold, warm, rate));
     }
     let rust = measured[0];
     let mut rows = Vec::new();

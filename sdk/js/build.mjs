@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build a JavaScript connector into a Wharf component (wharf:connector@0.2.0,
-// world `sandboxed-connector`) with ComponentizeJS.
+// world `sandboxed-connector`, plus the host's page slicing, wharf:pages@0.1.0)
+// with ComponentizeJS.
 //
 //   node sdk/js/build.mjs <connector.js> <out.wasm> [--toolchain DIR] [--force]
 //
@@ -9,7 +10,7 @@
 // - Follows the connector's relative imports (`./wharf.js`, `../../sdk/js/wharf.js`):
 //   ComponentizeJS loads them itself, from a directory that must hold them all,
 //   so the build runs from their closest common directory. Bare imports other
-//   than `wharf:connector/...` are refused (there is no node_modules inside
+//   than `wharf:connector/...` and `wharf:pages/...` are refused (there is no node_modules inside
 //   the component: copy the file next to yours or bundle it first).
 // - Skips the build when <out.wasm> is newer than every input (the connector's
 //   modules, the WIT files and this script); --force builds anyway.
@@ -20,7 +21,9 @@
 // Works from any working directory; exits non-zero with the error on failure.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -39,6 +42,27 @@ const WASI_OK = ['wasi:cli/', 'wasi:clocks/', 'wasi:filesystem/', 'wasi:io/', 'w
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = resolve(dirname(SCRIPT), '..', '..');
 const WIT_DIR = join(REPO, 'wit', '0.2.0');
+// The host's page slicing (`stageRecords` in wharf.js), imported beside the
+// contract: the connector's world is written into the toolchain directory.
+const PAGES_WIT_DIR = join(REPO, 'wit', 'pages-0.1.0');
+const PAGES = 'wharf:pages/pages@0.1.0';
+const JS_WORLD = 'js-connector';
+
+/** A WIT directory whose world is the contract's plus `wharf:pages`. */
+function composeWit(toolchain) {
+  const dir = join(toolchain, `wit-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  for (const [name, src] of [['wharf-connector', WIT_DIR], ['wharf-pages', PAGES_WIT_DIR]]) {
+    mkdirSync(join(dir, 'deps', name), { recursive: true });
+    for (const f of readdirSync(src).filter((f) => f.endsWith('.wit'))) {
+      copyFileSync(join(src, f), join(dir, 'deps', name, f));
+    }
+  }
+  writeFileSync(join(dir, 'world.wit'), 'package wharf:js-connector;\n\n' +
+    '/// A JavaScript connector: the contract and the host\'s page slicing.\n' +
+    `world ${JS_WORLD} {\n  include wharf:connector/${WORLD}@0.2.0;\n  import ${PAGES};\n}\n`);
+  return dir;
+}
 
 class BuildError extends Error {}
 const fail = (msg) => { throw new BuildError(msg); };
@@ -126,9 +150,9 @@ async function moduleGraph(source, toolchain) {
       if (spec === undefined) continue;
       if (spec.startsWith('./') || spec.startsWith('../')) {
         todo.push(resolve(dirname(file), spec));
-      } else if (!spec.startsWith('wharf:connector/')) {
+      } else if (!spec.startsWith('wharf:connector/') && !spec.startsWith('wharf:pages/')) {
         fail(`${file}: cannot import '${spec}': a connector may import only relative files ` +
-          `('./wharf.js') and wharf:connector/* interfaces (no node_modules; copy or bundle the file)`);
+          `('./wharf.js') and wharf:connector/* and wharf:pages/* interfaces (no node_modules; copy or bundle the file)`);
       }
     }
   }
@@ -170,7 +194,7 @@ async function checkImports(toolchain, wasm) {
   const jco = await importFromToolchain(toolchain, '@bytecodealliance/jco');
   const wit = await jco.componentWit(wasm);
   const imports = [...wit.matchAll(/^\s*import ([^;\s]+);/gm)].map((m) => m[1]);
-  const bad = imports.filter((i) => !i.startsWith('wharf:connector/') &&
+  const bad = imports.filter((i) => !i.startsWith('wharf:connector/') && i !== PAGES &&
     !(WASI_OK.some((p) => i.startsWith(p)) && /@0\.2\.[0-9]+$/.test(i)));
   if (bad.length) fail(`the component imports ${bad.join(', ')}, which Wharf refuses`);
   return imports;
@@ -273,7 +297,7 @@ async function main() {
   ensureToolchain(toolchain);
 
   const modules = await moduleGraph(source, toolchain);
-  const inputs = [...modules, ...listFiles(WIT_DIR), SCRIPT];
+  const inputs = [...modules, ...listFiles(WIT_DIR), ...listFiles(PAGES_WIT_DIR), SCRIPT];
   if (!force && existsSync(out)) {
     const built = statSync(out).mtimeMs;
     const newest = inputs.reduce((m, f) => Math.max(m, statSync(f).mtimeMs), 0);
@@ -294,15 +318,18 @@ async function main() {
   const fastStrings = await encodeStringsNatively(toolchain);
   const tb = Date.now();
   let component;
+  const witPath = composeWit(resolve(toolchain));
   try {
     ({ component } = await componentize({
       sourcePath: source,
-      witPath: WIT_DIR,
-      worldName: WORLD,
+      witPath,
+      worldName: JS_WORLD,
       disableFeatures: DISABLED_FEATURES,
     }));
   } catch (e) {
     fail(`componentize ${relative(root, source)} failed:\n${e?.message ?? e}`);
+  } finally {
+    rmSync(witPath, { recursive: true, force: true });
   }
   const buildTime = secs(tb);
   const imports = await checkImports(toolchain, component);
@@ -317,7 +344,7 @@ async function main() {
   console.log(`built ${out}: ${(component.length / 1048576).toFixed(1)} MiB from ${shown} ` +
     `in ${buildTime} (total ${secs(t0)})`);
   if (!fastStrings.patched) console.log(`note: ${fastStrings.why}`);
-  console.log(`imports: ${imports.filter((i) => i.startsWith('wharf:')).length} wharf:connector interfaces; ` +
+  console.log(`imports: ${imports.filter((i) => i.startsWith('wharf:')).length} wharf interfaces; ` +
     `WASI ${wasi.join(', ')}`);
 }
 

@@ -8,7 +8,8 @@ implements the connector. The first run creates a venv with
 componentize-py (pinned below) in the toolchain directory (default
 `<repo>/target/python-toolchain`); later runs reuse it. The component targets
 the world `sandboxed-connector` of `<repo>/wit/0.2.0`, with `sdk/python`
-(the `wharf_sdk` package) and `<app_dir>` on the Python path, and imports
+(the `wharf_sdk` package) and `<app_dir>` on the Python path; it imports
+`wharf:pages` (`<repo>/wit/pages-0.1.0`, the host's page slicing) and
 `wasi:http/outgoing-handler` too (so `urllib.request` works, see
 `wharf_sdk/wasi_http.py`) when the WIT of wasi:http is found: it is taken from
 the `wasmtime-wasi-http` crate Wharf is built with (in cargo's registry once
@@ -36,6 +37,7 @@ WORLD = "sandboxed-connector"
 SDK_DIR = Path(__file__).resolve().parent  # <repo>/sdk/python
 REPO = SDK_DIR.parent.parent
 WIT_DIR = REPO / "wit" / "0.2.0"
+PAGES_WIT_DIR = REPO / "wit" / "pages-0.1.0"
 
 
 def wasi_http_wit() -> Path | None:
@@ -58,27 +60,33 @@ def wasi_http_wit() -> Path | None:
 
 
 def wit_dir(work: Path) -> tuple[Path, str]:
-    """The WIT directory and world to build against: the contract, with
+    """The WIT directory and world to build against: the contract, the
+    host's page slicing (`wharf:pages`, see `wharf_sdk.stage_records`), and
     wasi:http's outgoing handler when its WIT is found."""
     deps = wasi_http_wit()
+    shutil.rmtree(work, ignore_errors=True)
+    for name, src in (("wharf-connector", WIT_DIR), ("wharf-pages", PAGES_WIT_DIR)):
+        (work / "deps" / name).mkdir(parents=True)
+        for f in src.glob("*.wit"):
+            shutil.copy(f, work / "deps" / name / f.name)
+    http = ""
     if deps is None:
         print("build.py: note: the WIT of wasi:http was not found (run `cargo fetch` in the "
               "Wharf repository); building without it, so urllib.request cannot reach the network",
               flush=True)
-        return WIT_DIR, WORLD
-    version = (deps / "http.wit").read_text().split("package wasi:http@", 1)[1].split(";", 1)[0]
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "deps" / "wharf-connector").mkdir(parents=True)
-    for f in WIT_DIR.glob("*.wit"):
-        shutil.copy(f, work / "deps" / "wharf-connector" / f.name)
-    for f in deps.glob("*.wit"):
-        shutil.copy(f, work / "deps" / f.name)
+    else:
+        version = (deps / "http.wit").read_text().split("package wasi:http@", 1)[1].split(";", 1)[0]
+        for f in deps.glob("*.wit"):
+            shutil.copy(f, work / "deps" / f.name)
+        http = f"  import wasi:http/outgoing-handler@{version};\n"
     (work / "world.wit").write_text(
         "package wharf:python-connector;\n\n"
-        "/// A Python connector: the contract, and wasi:http's outgoing requests.\n"
+        "/// A Python connector: the contract, the host's page slicing and\n"
+        "/// wasi:http's outgoing requests.\n"
         "world python-connector {\n"
         f"  include wharf:connector/{WORLD}@0.2.0;\n"
-        f"  import wasi:http/outgoing-handler@{version};\n"
+        "  import wharf:pages/pages@0.1.0;\n"
+        f"{http}"
         "}\n")
     return work, "python-connector"
 
@@ -90,7 +98,7 @@ def inputs(app_dir: Path) -> list[Path]:
         for p in root.rglob("*.py"):
             if "__pycache__" not in p.parts:
                 files.append(p)
-    files.extend(p for p in WIT_DIR.rglob("*.wit"))
+    files.extend(p for d in (WIT_DIR, PAGES_WIT_DIR) for p in d.rglob("*.wit"))
     files.append(REPO / "Cargo.lock")  # which wasi:http
     return files
 

@@ -199,6 +199,44 @@ proptest! {
     }
 }
 
+/// The records at `pointer` with their keys, read by parsing everything.
+fn keyed_by_parsing(text: &str, pointer: &str, key: &str) -> Option<Vec<(Value, Option<String>)>> {
+    let doc: Value = serde_json::from_str(text).ok()?;
+    let items = match doc.pointer(pointer)? {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        object @ Value::Object(_) => vec![object.clone()],
+        _ => return None,
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let key = item.get(key).and_then(wharf_sdk::scalar_text);
+            item.is_object().then_some((item, key))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// What the host's `wharf:pages` stages: the same records and keys as a
+    /// parse of the whole page, and an error exactly where a parse fails.
+    #[test]
+    fn keyed_records_are_what_a_parse_finds(body in page()) {
+        let Ok(text) = std::str::from_utf8(&body) else { return Ok(()) };
+        for (pointer, key) in [("/data", "id"), ("/data/rows", "id"), ("/data/0", "name"), ("", "id")] {
+            let sliced = wharf_sdk::raw::keyed_records(text, pointer, Some(key)).ok().map(|items| {
+                items
+                    .into_iter()
+                    .map(|(t, k)| (serde_json::from_str::<Value>(t).expect("a sliced record parses"), k))
+                    .collect::<Vec<_>>()
+            });
+            prop_assert_eq!(sliced, keyed_by_parsing(text, pointer, key), "pointer {} in {}", pointer, text);
+        }
+    }
+}
+
 #[test]
 fn plain_pages_take_the_raw_path() {
     let body = r#"{"data": [{"id": 1, "updated": "2024-05-01", "name": "\u00e9"}, {"id": "b", "n": [1, [2, {"x": -0.5e-3}]]}], "next": "t2"}"#;

@@ -499,6 +499,46 @@ async fn guest_input_cannot_make_host_work_unbounded() {
         err.contains("record limit exceeded: the call returned 150000 records, more than 100000"),
         "{err}"
     );
+    // Records staged through `wharf:pages` count with the page's own, are
+    // checked like them, are refused outside `fetch`, and a failed call's
+    // are gone.
+    let err = open(json!({"attack": "stage-many", "url": up.url("/"), "n": 60_000}))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("record limit exceeded: the call returned 120000 records, more than 100000"),
+        "{err}"
+    );
+    let err = open(json!({"attack": "stage-flood", "url": up.url("/")}))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("would make 110000, more than the 100000 a call may return"),
+        "{err}"
+    );
+    let err = open(json!({"attack": "stage-deep", "url": up.url("/"), "n": 100}))
+        .fetch("out", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "limit", "{err}");
+    assert!(err.to_string().contains("nesting limit exceeded"), "{err}");
+    let err = open(json!({"attack": "stage-outside-fetch", "url": up.url("/")}))
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("only while `fetch` runs"), "{err}");
+    let s = open(json!({"attack": "stage-then-fail", "url": up.url("/")}));
+    let err = s.fetch("out", Some("fail")).await.unwrap_err().to_string();
+    assert!(err.contains("failed after staging"), "{err}");
+    let page = s.fetch("out", None).await.unwrap();
+    assert_eq!(page.records.len(), 1, "{:?}", page.records);
+    assert_eq!(page.records[0].data.get(), r#"{"own":1}"#);
+
     // An error message the size of the output limit is cut before it goes
     // anywhere (run, connection status, events, logs).
     let err = open(json!({"attack": "huge-error", "url": up.url("/"), "n": 8 << 20}))

@@ -355,6 +355,53 @@ async fn the_three_languages_read_the_same_records() {
     assert_eq!(&all[3], rust, "Python with urllib and Rust");
 }
 
+/// ComponentizeJS's `fetch()` leaves `wasi:http` handles behind at every
+/// call (its collector would drop them, and rarely runs): a run's kept
+/// instance starts afresh before it holds too many, so a long run does not
+/// fill the resource table and trap a few hundred pages in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_connector_serves_a_long_run_of_calls() {
+    let items: Vec<Item> = (1..=3).map(|i| Item::new(i, i)).collect();
+    let (src, _) = fakes::source(items, Some(TOKEN)).await;
+    let rt = crate::support::runtime();
+    let c = rt.load(&built(&JAVASCRIPT_FETCH).await).await.unwrap();
+    let s = wharf::runtime::Session::new(
+        &rt,
+        &c,
+        wharf::runtime::SessionOptions {
+            config: config(&src.url("/api")),
+            networks: vec!["127.0.0.0/8".parse().unwrap()],
+            hosts: c
+                .spec()
+                .host_patterns(&json!({"base_url": src.url("/api")}))
+                .unwrap(),
+            secrets: [(
+                "api_token".to_string(),
+                wharf::model::secret::SecretValue::new(TOKEN.to_string()),
+            )]
+            .into(),
+            ..Default::default()
+        },
+        |log| log,
+    )
+    .unwrap();
+    const CALLS: u64 = 700;
+    for call in 0..CALLS {
+        let page = s
+            .fetch("items", None)
+            .await
+            .unwrap_or_else(|e| panic!("call {call}: {e}"));
+        assert_eq!(page.records.len(), 3);
+    }
+    let u = s.usage();
+    assert_eq!(u.calls, CALLS);
+    assert!(
+        u.instances <= CALLS / 10,
+        "{} instances for {CALLS} calls: kept instances should serve most calls",
+        u.instances
+    );
+}
+
 /// The Python SDK's own unit tests (`sdk/python/tests`): among them the
 /// differential test of `items_at`, the raw-record path of `python-json`,
 /// against parsing everything with `json.loads`.

@@ -7,7 +7,8 @@
 //! secret back through a compressing or transforming echo, confirm
 //! guesses, set host-owned headers, send tens of thousands of headers or
 //! placeholders, loop on refused requests or reveals, return too many or
-//! too deeply nested records, never finish a stream. Two benign modes
+//! too deeply nested records, never finish a stream, stage records through
+//! `wharf:pages` outside `fetch`, past the limits or before failing. Two benign modes
 //! (`echo`, `sleep`) let tests run a well-behaved call beside a hostile
 //! one.
 //!
@@ -568,7 +569,72 @@ mod raw {
     use super::Hostile;
     use wharf_sdk::__private as sdk;
 
+    // `wharf:pages`, the host's page slicing, which the SDK's Rust world
+    // does not import: the attacks below stage records where and as much as
+    // the host must refuse.
+    wit_bindgen::generate!({
+        path: "../../wit/pages-0.1.0",
+        world: "wharf:pages/host",
+    });
+    use wharf::pages::pages::stage;
+
     pub struct Export;
+
+    /// A page of `n` empty records, as JSON text.
+    fn empties(n: usize) -> Vec<u8> {
+        let mut body = b"[".to_vec();
+        for i in 0..n {
+            body.extend_from_slice(if i == 0 { b"{}" } else { b",{}" });
+        }
+        body.push(b']');
+        body
+    }
+
+    fn page(records: Vec<wit::Record>) -> wit::Page {
+        wit::Page {
+            records,
+            cursor: None,
+            more: false,
+            pending: None,
+            row_errors: Vec::new(),
+        }
+    }
+
+    /// The `stage-*` attacks of `fetch`: `None` for any other attack.
+    fn stage_attack(
+        attack: &str,
+        n: usize,
+        cursor: Option<&str>,
+    ) -> Option<Result<wit::Page, wit::Error>> {
+        Some(match attack {
+            // Staged records and the page's own together past the limit.
+            "stage-many" => stage("out", &empties(n), "", None)
+                .map(|_| page((0..n).map(|_| record("{}".into())).collect()))
+                .map_err(wit::Error::Fatal),
+            // Staging until the host refuses: what it holds stays bounded.
+            "stage-flood" => loop {
+                if let Err(e) = stage("out", &empties(10_000), "", None) {
+                    break Err(wit::Error::Fatal(e));
+                }
+            },
+            // A record nested past the call's depth limit, staged.
+            "stage-deep" => {
+                let body = format!("[{{\"a\":{}1{}}}]", "[".repeat(n), "]".repeat(n));
+                stage("out", body.as_bytes(), "", None)
+                    .map(|_| page(Vec::new()))
+                    .map_err(wit::Error::Fatal)
+            }
+            // Stage, then fail: the next call must not see them.
+            "stage-then-fail" if cursor == Some("fail") => {
+                match stage("out", &empties(3), "", None) {
+                    Ok(_) => Err(wit::Error::Fatal("failed after staging".into())),
+                    Err(e) => Err(wit::Error::Fatal(e)),
+                }
+            }
+            "stage-then-fail" => Ok(page(vec![record("{\"own\":1}".into())])),
+            _ => return None,
+        })
+    }
 
     fn record(data: String) -> wit::Record {
         wit::Record {
@@ -585,6 +651,13 @@ mod raw {
             sdk::spec::<Hostile>()
         }
         fn check(config: String) -> Result<(), wit::Error> {
+            let parsed: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+            if parsed["attack"] == "stage-outside-fetch" {
+                // Staging anywhere but `fetch`: the host says no.
+                return stage("out", b"[{}]", "", None)
+                    .map(|n| Err(wit::Error::Fatal(format!("staged {n} records in check"))))
+                    .unwrap_or_else(|e| Err(wit::Error::Config(e)));
+            }
             sdk::check::<Hostile>(config)
         }
         fn discover(config: String) -> Result<Vec<wit::StreamSpec>, wit::Error> {
@@ -597,6 +670,10 @@ mod raw {
         ) -> Result<wit::Page, wit::Error> {
             let parsed: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
             let n = parsed["n"].as_u64().unwrap_or(0) as usize;
+            let attack = parsed["attack"].as_str().unwrap_or_default();
+            if let Some(answer) = stage_attack(attack, n, cursor.as_deref()) {
+                return answer;
+            }
             match parsed["attack"].as_str() {
                 Some("many-records") => Ok(wit::Page {
                     records: (0..n).map(|_| record("{}".into())).collect(),

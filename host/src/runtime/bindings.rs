@@ -23,4 +23,13 @@ pub mod v02 {
     });
 }
 
+/// `wharf:pages@0.1.0`: the optional interface that slices a page into
+/// records in the host (`super::pages`).
+pub mod pages {
+    wasmtime::component::bindgen!({
+        path: "../wit/pages-0.1.0",
+        world: "wharf:pages/host",
+    });
+}
+
 pub use v02::*;

@@ -19,6 +19,7 @@ use super::http::HttpState;
 use super::limits::{self, Limits, MemoryGuard};
 use super::loader::{self, LoadError};
 use super::log::LogState;
+use super::pages::PagesState;
 use super::secrets::SecretsState;
 use super::session::Session;
 use super::state::{OAuthInfoState, StateState};
@@ -327,6 +328,7 @@ pub(crate) struct Ctx {
     pub(super) blobs: BlobsState,
     pub(super) state: StateState,
     pub(super) oauth: OAuthInfoState,
+    pub(super) pages: PagesState,
     pub(super) guard: MemoryGuard,
     pub(super) deadline: Instant,
     pub(super) timeout: Duration,
@@ -376,6 +378,10 @@ struct StateData;
 impl HasData for StateData {
     type Data<'a> = &'a mut StateState;
 }
+struct PagesData;
+impl HasData for PagesData {
+    type Data<'a> = &'a mut PagesState;
+}
 struct OAuthData;
 impl HasData for OAuthData {
     type Data<'a> = &'a mut OAuthInfoState;
@@ -393,6 +399,9 @@ fn add_capabilities(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     iface::state::add_to_linker::<Ctx, StateData>(linker, |c| &mut c.state)?;
     iface::secrets::add_to_linker::<Ctx, SecretsData>(linker, |c| &mut c.secrets)?;
     iface::log::add_to_linker::<Ctx, LogData>(linker, |c| &mut c.log)?;
+    bindings::pages::wharf::pages::pages::add_to_linker::<Ctx, PagesData>(linker, |c| {
+        &mut c.pages
+    })?;
     old::http::add_to_linker::<Ctx, HttpData>(linker, |c| &mut c.http)?;
     old::secrets::add_to_linker::<Ctx, SecretsData>(linker, |c| &mut c.secrets)?;
     old::log::add_to_linker::<Ctx, LogData>(linker, |c| &mut c.log)?;

@@ -21,6 +21,9 @@ pub const CONTRACTS: [&str; 2] = ["0.2.0", "0.1.0"];
 /// The export every connector must have (in one of [`CONTRACTS`]).
 pub const CONNECTOR_EXPORT: &str = "wharf:connector/connector@0.2.0";
 const CONTRACT_PACKAGE: &str = "wharf:connector/";
+/// The optional interface that slices pages into records in the host
+/// (`super::pages`), for 0.2 components.
+pub const PAGES_INTERFACE: &str = "wharf:pages/pages@0.1.0";
 /// What each contract version may import from the host.
 const HOST_INTERFACES: &[(&str, &[&str])] = &[
     (
@@ -33,6 +36,7 @@ const HOST_INTERFACES: &[(&str, &[&str])] = &[
             "wharf:connector/state@0.2.0",
             "wharf:connector/secrets@0.2.0",
             "wharf:connector/log@0.2.0",
+            PAGES_INTERFACE,
         ],
     ),
     (
@@ -87,7 +91,7 @@ pub enum LoadError {
     },
     /// An import the host does not provide.
     #[error(
-        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,blobs,oauth,state,secrets,log}}@0.2.0, the 0.1.0 interfaces in a 0.1 component, and WASI 0.2 with wasi:http's outgoing-handler)"
+        "the component imports `{name}`, which Wharf does not provide (connectors may import wharf:connector/{{http,blobs,oauth,state,secrets,log}}@0.2.0 and wharf:pages/pages@0.1.0, the 0.1.0 interfaces in a 0.1 component, and WASI 0.2 with wasi:http's outgoing-handler)"
     )]
     UnknownImport {
         /// The import's name.

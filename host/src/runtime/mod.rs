@@ -26,6 +26,7 @@ pub mod http;
 pub mod limits;
 pub mod loader;
 pub mod log;
+mod pages;
 pub mod placeholders;
 pub mod rate;
 pub mod secrets;

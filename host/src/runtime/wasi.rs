@@ -95,6 +95,13 @@ impl rand::TryRng for TapedRandom {
 /// count (a fields resource up to [`MAX_FIELDS_BYTES`]), so their number is
 /// bounded; a connector holds a few dozen.
 const MAX_RESOURCES: usize = 4096;
+
+/// Resources an instance may hold between calls and still serve the next
+/// one: a guest whose runtime drops its handles only when its collector
+/// runs (ComponentizeJS's `fetch()` leaves ~9 per call behind) would
+/// otherwise fill the table a few hundred calls into a run and trap, and
+/// what the handles hold stays in the host's memory for the whole run.
+pub(crate) const MAX_RESOURCES_KEPT: usize = MAX_RESOURCES / 8;
 /// The largest header section a `wasi:http` fields resource may hold (as
 /// the crate counts it); the contract's own limit is 64 KiB on the wire.
 const MAX_FIELDS_BYTES: usize = 64 << 10;
@@ -180,6 +187,11 @@ impl WasiState {
     /// What `wasi:http` works through, with hooks from elsewhere.
     pub fn http_parts(&mut self) -> (&mut WasiHttpCtx, &mut ResourceTable) {
         (&mut self.http, &mut self.table)
+    }
+
+    /// How many resources the guest holds now.
+    pub fn resources_held(&mut self) -> usize {
+        self.table.iter_mut().count()
     }
 
     /// Write out output lines that had no final newline.

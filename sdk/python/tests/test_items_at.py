@@ -163,5 +163,40 @@ class ItemRecords(unittest.TestCase):
             _wit.AVAILABLE, _wit.types = saved
 
 
+class StageRecords(unittest.TestCase):
+    """`stage_records` hands the host the body's bytes as they are, and turns
+    the host's refusal into a `FatalError`."""
+
+    def test_body_forms_and_refusals(self):
+        from types import SimpleNamespace
+
+        from wharf_sdk import _wit, records
+        from wharf_sdk.http import Response
+
+        calls = []
+
+        def stage(stream, body, ptr, key):
+            calls.append((stream, body, ptr, key))
+            if body == b"no":
+                raise _wit.Err("the page is not JSON")
+            return 2
+
+        saved = (_wit.AVAILABLE, _wit.pages)
+        _wit.AVAILABLE = True
+        _wit.pages = SimpleNamespace(stage=stage)
+        try:
+            page = '{"data": [{"id": "é"}, {"id": 2}]}'
+            for body in (Response(200, [], page), page, page.encode(), bytearray(page.encode())):
+                self.assertEqual(records.stage_records("s", body, "/data", key="id"), 2)
+                self.assertEqual(calls.pop(), ("s", page.encode(), "/data", "id"))
+            with self.assertRaisesRegex(records.FatalError, "not JSON"):
+                records.stage_records("s", b"no")
+            _wit.pages = None
+            with self.assertRaisesRegex(RuntimeError, "without wharf:pages"):
+                records.stage_records("s", page)
+        finally:
+            _wit.AVAILABLE, _wit.pages = saved
+
+
 if __name__ == "__main__":
     unittest.main()

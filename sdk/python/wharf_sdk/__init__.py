@@ -28,7 +28,7 @@ from .errors import (AuthError, AuthExpired, ConfigError, FatalError, RateLimite
 from .http import (Response, basic, bearer, delete, get, oauth_bearer, patch, post, put, secret,
                    send)
 from .records import (RawItem, data, item_records, items_at, page, pointer, push_result, record,
-                      rejection, row_error)
+                      rejection, row_error, stage_records)
 from .spec import secret_spec, spec, stream
 
 types = _wit.types
@@ -43,6 +43,6 @@ __all__ = [
     "http", "log", "Response", "send", "get", "post", "put", "patch", "delete",
     "secret", "bearer", "basic", "oauth_bearer",
     "record", "data", "page", "row_error", "push_result", "rejection", "pointer", "items_at",
-    "item_records", "RawItem",
+    "item_records", "stage_records", "RawItem",
     "spec", "stream", "secret_spec", "types",
 ]

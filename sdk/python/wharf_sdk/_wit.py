@@ -22,11 +22,16 @@ try:
     except ImportError:  # built with wasi:http, whose `types` takes the plain name away
         from wit_world.imports import wharf_connector_types as types
 
+    try:
+        from wit_world.imports import pages
+    except ImportError:  # bindings of the bare contract world, without wharf:pages
+        pages = None
+
     AVAILABLE = True
     ConnectorBase: Any = exports.Connector
 except ImportError:  # a plain Python without the bindings
     AVAILABLE = False
-    exports = http = log = types = None  # type: ignore[assignment]
+    exports = http = log = types = pages = None  # type: ignore[assignment]
     ConnectorBase = object
 
     class Err(Exception):  # type: ignore[no-redef]

@@ -278,6 +278,50 @@ pub fn records_raw<'a>(doc: &'a RawValue, pointer: &str) -> Result<Vec<&'a RawVa
     }
 }
 
+/// The records at `pointer` in the page `text`, as [`records_raw`] finds
+/// them, each with the key its member `key` gives (as
+/// [`RawRecord::key_from`] reads it; none when absent). One checked pass
+/// where it can ([`scan`]), the careful readers otherwise, so the answer is
+/// the same either way. Errors: not JSON, no records at `pointer`, a record
+/// that is not an object, a document that is not [`plain`].
+pub fn keyed_records<'a>(
+    text: &'a str,
+    pointer: &str,
+    key: Option<&str>,
+) -> Result<Vec<(&'a str, Option<String>)>> {
+    if let Some(page) = scan::page(text, pointer, key) {
+        return Ok(page
+            .items
+            .iter()
+            .map(|item| (item.text, item.key.and_then(key_text)))
+            .collect());
+    }
+    let doc = document(text)?;
+    if let Some(why) = beyond(text, READABLE_DEPTH) {
+        return Err(Error::Fatal(match why {
+            Beyond::Depth => format!("arrays and objects nest deeper than {READABLE_DEPTH}"),
+            Beyond::Unreadable(why) => why,
+        }));
+    }
+    records_raw(doc, pointer)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let text = item.get().trim();
+            if !text.starts_with('{') {
+                return Err(Error::Fatal(format!(
+                    "record {index} must be a JSON object, got {}",
+                    kind_of(text)
+                )));
+            }
+            let key = key
+                .and_then(|k| field_of_checked(text, k))
+                .and_then(|v| key_text(v.get()));
+            Ok((text, key))
+        })
+        .collect()
+}
+
 /// Whether `text` holds nothing that [`document`] accepts but a full parse
 /// into `serde_json::Value` refuses (see [`beyond`]): such a text reads the
 /// same whether sliced or parsed.

@@ -24,10 +24,11 @@ use super::super::http::HttpState;
 use super::super::http::QUOTA_REFUSAL;
 use super::super::limits::{LimitExceeded, MemoryGuard};
 use super::super::log::{CallLog, LogBudget, LogState};
+use super::super::pages::PagesState;
 use super::super::rate;
 use super::super::secrets::SecretsState;
 use super::super::state::{OAuthInfoState, StateState};
-use super::super::wasi::WasiState;
+use super::super::wasi::{MAX_RESOURCES_KEPT, WasiState};
 use super::{CallFuture, Session};
 use crate::model::resources::{CALLS_KEPT, CallUse};
 use crate::runtime::http::HttpCounters;
@@ -157,6 +158,7 @@ impl Session {
             oauth: OAuthInfoState {
                 info: self.oauth_info.clone(),
             },
+            pages: PagesState::new(limits.max_records_per_call, limits.max_output_bytes),
             guard: MemoryGuard::new(limits.memory_bytes),
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
@@ -353,7 +355,9 @@ impl Session {
     /// call: not in a session taped call by call (`wharf dev --record`,
     /// `--replay`, a script), where each call must replay alone exactly as
     /// it ran; not after a refused request or a refused memory grow; not
-    /// with a `wasi:http` request out or a body held; not once it holds
+    /// with a `wasi:http` request out or a body held; not holding more than
+    /// [`MAX_RESOURCES_KEPT`] resources (handles a runtime never dropped);
+    /// not once it holds
     /// more than half its memory limit, unless a next call that grows its
     /// memory as much as this one did (`before` → now), and by at least an
     /// eighth of the limit, still fits (a connector that leaks steadily
@@ -366,7 +370,8 @@ impl Session {
     /// Kept only provisionally: the session's method checks what the call
     /// returned, and only if all of it is right is the instance used again
     /// ([`Session::settle_instance`]).
-    fn keep_warm(&self, warm: Warm, before: usize) {
+    fn keep_warm(&self, mut warm: Warm, before: usize) {
+        let few_resources = warm.store.data_mut().wasi.resources_held() <= MAX_RESOURCES_KEPT;
         let ctx = warm.store.data();
         let now = ctx.guard.memory_in_use();
         // A leak may grow in bursts (a map that doubles, a bigger page):
@@ -377,6 +382,7 @@ impl Session {
             && ctx.http.refusals.first().is_none()
             && ctx.http.outgoing.idle()
             && !ctx.guard.hit
+            && few_resources
             && room
             && self.runtime.may_keep_instance();
         if keep {

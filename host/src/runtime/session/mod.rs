@@ -472,7 +472,22 @@ impl Session {
                 "fetch",
                 self.connector(),
                 move |g, s| {
-                    Box::pin(async move { g.fetch(s, &config, &stream, cursor.as_deref()).await })
+                    Box::pin(async move {
+                        // Records the guest staged through `wharf:pages`
+                        // come first, then the page's own; all are checked
+                        // below as one page.
+                        s.data_mut().pages.open();
+                        let answer = g.fetch(s, &config, &stream, cursor.as_deref()).await;
+                        let staged = s.data_mut().pages.close();
+                        answer.map(|r| {
+                            r.map(|mut page| {
+                                if !staged.is_empty() {
+                                    page.records.splice(0..0, staged);
+                                }
+                                page
+                            })
+                        })
+                    })
                 },
                 |r| match r {
                     Ok(p) => {
