@@ -30,13 +30,15 @@ const CONFIG_SCHEMA = {
   },
 };
 
-/** GET one page of the list; the response, any status. */
-function getPage(config, n) {
+/** GET one page of the list; the response, any status. With `keepBody`, the
+ * body stays in the host (`resp.blob`). */
+function getPage(config, n, keepBody = false) {
   if (config.page_size < 1) throw new ConfigError('`page_size` must be at least 1');
   const base = config.path.startsWith('/') ? config.base_url.replace(/\/+$/, '') : config.base_url;
   return get(`${base}${config.path}`, {
     query: [[config.page_param, n], [config.size_param, config.page_size]],
     headers: { Accept: 'application/json', Authorization: bearer(TOKEN) },
+    keepBody,
   });
 }
 
@@ -62,9 +64,11 @@ export const connector = defineConnector({
     if (stream !== STREAM) throw new ConfigError(`unknown stream \`${stream}\` (this connector has \`${STREAM}\`)`);
     if (cursor !== undefined && !/^[1-9][0-9]*$/.test(cursor)) throw new FatalError(`bad cursor \`${cursor}\``);
     const n = cursor === undefined ? 1 : Number(cursor);
-    // The host slices the records out of the page and adds them to the page
-    // this call returns, each as its own text: JavaScript parses none.
-    const count = stageRecords(STREAM, getPage(config, n).raiseForStatus(), config.records ?? '', { key: config.key });
+    // The page stays in the host, which slices the records out of it and
+    // adds them to the page this call returns, each as its own text: the
+    // body never enters JavaScript, and JavaScript parses none of it.
+    const resp = getPage(config, n, true).raiseForStatus();
+    const count = stageRecords(STREAM, resp, config.records ?? '', { key: config.key });
     const more = count === config.page_size;
     log.info(`page ${n}: ${count} records${more ? '' : ' (last page)'}`);
     return page([], { cursor: more ? String(n + 1) : undefined, more });

@@ -47,12 +47,14 @@ class Settings:
         if self.records and not self.records.startswith("/"):
             raise ConfigError("`records` must be a JSON pointer: empty or starting with `/`")
 
-    def get_page(self, page: int) -> wharf.Response:
-        """Page `page` (error statuses raised)."""
+    def get_page(self, page: int, keep_body: bool = False) -> wharf.Response:
+        """Page `page` (error statuses raised); with `keep_body`, its body
+        stays in the host (`resp.blob`)."""
         return wharf.get(
             f"{self.base_url}{self.path}",
             query={self.page_param: page, self.size_param: self.page_size},
             headers={"Accept": "application/json", "Authorization": wharf.bearer("api_token")},
+            keep_body=keep_body,
         ).raise_for_status()
 
 
@@ -85,9 +87,11 @@ class Connector(wharf.Connector):
             page = int(cursor) if cursor is not None else 1
         except ValueError:
             raise FatalError(f"bad cursor `{cursor}`") from None
-        # The host slices the items out of the page and adds them to the
-        # page this call returns, each as its own text: Python parses none.
-        n = wharf.stage_records(stream, s.get_page(page), s.records, key=s.key or None)
+        # The page stays in the host, which slices the items out of it and
+        # adds them to the page this call returns, each as its own text: the
+        # body never enters Python, and Python parses none of it.
+        resp = s.get_page(page, keep_body=True)
+        n = wharf.stage_records(stream, resp, s.records, key=s.key or None)
         more = n == s.page_size
         log.info(f"page {page}: {n} items")
         return wharf.page([], cursor=page + 1 if more else None, more=more)

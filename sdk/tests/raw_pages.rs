@@ -226,13 +226,20 @@ proptest! {
     fn keyed_records_are_what_a_parse_finds(body in page()) {
         let Ok(text) = std::str::from_utf8(&body) else { return Ok(()) };
         for (pointer, key) in [("/data", "id"), ("/data/rows", "id"), ("/data/0", "name"), ("", "id")] {
-            let sliced = wharf_sdk::raw::keyed_records(text, pointer, Some(key)).ok().map(|items| {
+            let sliced = wharf_sdk::raw::keyed_records(text, pointer, Some(key), usize::MAX).ok().map(|items| {
                 items
                     .into_iter()
                     .map(|(t, k)| (serde_json::from_str::<Value>(t).expect("a sliced record parses"), k))
                     .collect::<Vec<_>>()
             });
-            prop_assert_eq!(sliced, keyed_by_parsing(text, pointer, key), "pointer {} in {}", pointer, text);
+            let parsed = keyed_by_parsing(text, pointer, key);
+            // With a cap, the same answer while it holds, an error past it.
+            if let Some(n) = parsed.as_ref().map(Vec::len).filter(|n| *n > 0) {
+                let capped = wharf_sdk::raw::keyed_records(text, pointer, Some(key), n - 1);
+                prop_assert!(capped.is_err(), "{} records under a cap of {}", n, n - 1);
+                prop_assert!(wharf_sdk::raw::keyed_records(text, pointer, Some(key), n).is_ok());
+            }
+            prop_assert_eq!(sliced, parsed, "pointer {} in {}", pointer, text);
         }
     }
 }

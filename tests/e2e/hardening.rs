@@ -517,7 +517,25 @@ async fn guest_input_cannot_make_host_work_unbounded() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("would make 110000, more than the 100000 a call may return"),
+        err.contains("100000 records are staged already, the most a call may return"),
+        "{err}"
+    );
+    let err = open(json!({"attack": "stage-long-stream", "url": up.url("/"), "n": 1 << 20}))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stream name is longer than 1024 bytes"),
+        "{err}"
+    );
+    let err = open(json!({"attack": "stage-tiny-records", "url": up.url("/"), "n": 2_000_000}))
+        .fetch("out", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the page has more than 100000 records"),
         "{err}"
     );
     let err = open(json!({"attack": "stage-deep", "url": up.url("/"), "n": 100}))

@@ -617,6 +617,15 @@ mod raw {
                     break Err(wit::Error::Fatal(e));
                 }
             },
+            // A stream name the host would copy into every record, and a
+            // page of more tiny records than a call may return: refused
+            // before the host builds anything.
+            "stage-long-stream" => stage(&"s".repeat(n), &empties(10), "", None)
+                .map(|_| page(Vec::new()))
+                .map_err(wit::Error::Fatal),
+            "stage-tiny-records" => stage("out", &empties(n), "", None)
+                .map(|_| page(Vec::new()))
+                .map_err(wit::Error::Fatal),
             // A record nested past the call's depth limit, staged.
             "stage-deep" => {
                 let body = format!("[{{\"a\":{}1{}}}]", "[".repeat(n), "]".repeat(n));

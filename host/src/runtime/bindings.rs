@@ -29,6 +29,7 @@ pub mod pages {
     wasmtime::component::bindgen!({
         path: "../wit/pages-0.1.0",
         world: "wharf:pages/host",
+        imports: { default: async },
     });
 }
 

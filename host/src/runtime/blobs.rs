@@ -32,6 +32,9 @@ struct Blob {
     data: Arc<Vec<u8>>,
     /// Created by the guest in this session (and so appendable).
     writable: bool,
+    /// A response body kept with `keep-body`, counted against the quota:
+    /// released once `wharf:pages` staged its records.
+    kept_body: bool,
 }
 
 /// A session's blobs, with their quota.
@@ -72,6 +75,7 @@ impl BlobStore {
                 Blob {
                     data: input.bytes,
                     writable: false,
+                    kept_body: false,
                 },
             );
         }
@@ -110,6 +114,7 @@ impl BlobStore {
             Blob {
                 data: Arc::new(data),
                 writable: false,
+                kept_body: true,
             },
         );
         Ok(id)
@@ -127,6 +132,7 @@ impl BlobStore {
             Blob {
                 data,
                 writable: false,
+                kept_body: false,
             },
         );
         id
@@ -167,6 +173,7 @@ impl BlobStore {
         self.keep(Vec::new()).inspect(|id| {
             if let Some(b) = self.inner.lock().expect("blob lock").blobs.get_mut(id) {
                 b.writable = true;
+                b.kept_body = false;
             }
         })
     }
@@ -187,6 +194,17 @@ impl BlobStore {
         Arc::make_mut(&mut blob.data).extend_from_slice(data);
         inner.used += more;
         Ok(())
+    }
+
+    /// Release `id` if it is a response body kept with `keep-body`: it is
+    /// gone, and its bytes no longer count against the quota. Other blobs
+    /// stay.
+    pub fn release_kept_body(&self, id: &str) {
+        let mut inner = self.inner.lock().expect("blob lock");
+        if inner.blobs.get(id).is_some_and(|b| b.kept_body) {
+            let blob = inner.blobs.remove(id).expect("just found");
+            inner.used -= blob.data.len() as u64;
+        }
     }
 
     /// Bytes held now (inputs aside).

@@ -164,8 +164,9 @@ class ItemRecords(unittest.TestCase):
 
 
 class StageRecords(unittest.TestCase):
-    """`stage_records` hands the host the body's bytes as they are, and turns
-    the host's refusal into a `FatalError`."""
+    """`stage_records` hands the host the body's bytes as they are (or the blob
+    of a body kept in the host), and turns the host's refusal into a
+    `FatalError`."""
 
     def test_body_forms_and_refusals(self):
         from types import SimpleNamespace
@@ -181,14 +182,22 @@ class StageRecords(unittest.TestCase):
                 raise _wit.Err("the page is not JSON")
             return 2
 
+        def stage_blob(stream, blob, ptr, key):
+            calls.append(("blob", stream, blob, ptr, key))
+            return 5
+
         saved = (_wit.AVAILABLE, _wit.pages)
         _wit.AVAILABLE = True
-        _wit.pages = SimpleNamespace(stage=stage)
+        _wit.pages = SimpleNamespace(stage=stage, stage_blob=stage_blob)
         try:
             page = '{"data": [{"id": "é"}, {"id": 2}]}'
             for body in (Response(200, [], page), page, page.encode(), bytearray(page.encode())):
                 self.assertEqual(records.stage_records("s", body, "/data", key="id"), 2)
                 self.assertEqual(calls.pop(), ("s", page.encode(), "/data", "id"))
+            # A body kept in the host is staged from its blob.
+            kept = Response(200, [], b"", blob="blob-3")
+            self.assertEqual(records.stage_records("s", kept, "/data", key="id"), 5)
+            self.assertEqual(calls.pop(), ("blob", "s", "blob-3", "/data", "id"))
             with self.assertRaisesRegex(records.FatalError, "not JSON"):
                 records.stage_records("s", b"no")
             _wit.pages = None

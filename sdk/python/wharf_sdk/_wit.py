@@ -3,8 +3,9 @@
 They exist while componentize-py builds the component (and inside it). In a
 plain Python they are importable only when the output of
 `componentize-py -d wit/0.2.0 -w sandboxed-connector bindings DIR` is on
-`sys.path`; without them the pure helpers (`pointer`, `secret`, the
-exceptions) still work and everything else raises `RuntimeError`.
+`sys.path` (those leave out `wharf:pages`: `pages` is None, and a test fakes
+it); without them the pure helpers (`pointer`, `secret`, the exceptions)
+still work and everything else raises `RuntimeError`.
 Other modules read the names below at call time (`_wit.types`), so a test can
 replace `_wit.http.send` with a fake.
 """

@@ -72,25 +72,35 @@ def stage_records(stream: str, body: Any, ptr: str = "", key: str | None = None)
     The fastest way to a source's usual page: the host reads the page with
     its own scanner and no record is parsed, built or handed back in Python
     (`item_records` does the same in Python, at several times the cost).
-    The records are the array's elements (an object there is one record,
-    `null` none); each keeps its text as the page spells it; a key is a
-    string, number or bool member, as text. `FatalError` (nothing added) if
-    the body is not JSON, `ptr` leads to no records, a record is not an
-    object, the page would pass the call's limits, or this is not `fetch`.
+    Fastest of all with a response sent with `keep_body=True`: the body then
+    stays in the host (`resp.blob`) and never enters Python; the host
+    releases it once staged.
 
+    The records are the array's elements (an object there is one record,
+    `null` none); each keeps its text as the page spells it. A key is a
+    string, number or bool member, as text, as the Rust SDK reads it: a
+    number as JSON prints it, so `1.0` stays `"1.0"` (`record(key=1.0)`
+    gives `"1"`). `FatalError` (nothing added) if the body is not JSON, `ptr`
+    leads to no records, a record is not an object, the page would pass the
+    call's limits, or this is not `fetch`.
+
+    >>> # resp = wharf.get(url, keep_body=True).raise_for_status()
     >>> # n = wharf.stage_records("items", resp, "/data", key="id")
     >>> # return wharf.page([], cursor=..., more=n == page_size)
     """
     _wit.need()
     if _wit.pages is None:
         raise RuntimeError("wharf_sdk: built without wharf:pages; build with sdk/python/build.py")
-    if hasattr(body, "body") and isinstance(body.body, bytes):
-        data = body.body
-    elif isinstance(body, str):
-        data = body.encode()
-    else:
-        data = bytes(body)
     try:
+        blob = getattr(body, "blob", None)
+        if isinstance(blob, str):
+            return _wit.pages.stage_blob(stream, blob, ptr, key)
+        if hasattr(body, "body") and isinstance(body.body, bytes):
+            data = body.body
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = bytes(body)
         return _wit.pages.stage(stream, data, ptr, key)
     except _wit.Err as e:
         raise FatalError(str(e.value)) from None

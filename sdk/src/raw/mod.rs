@@ -223,6 +223,11 @@ impl RawRecord {
 /// The key a field's value text gives (a string, number or bool; see
 /// [`scalar_text`]).
 pub(crate) fn key_text(value: &str) -> Option<String> {
+    // An object or array is no key: not worth building (a page's key
+    // member may be large).
+    if value.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
     serde_json::from_str::<Value>(value)
         .ok()
         .as_ref()
@@ -283,18 +288,25 @@ pub fn records_raw<'a>(doc: &'a RawValue, pointer: &str) -> Result<Vec<&'a RawVa
 /// [`RawRecord::key_from`] reads it; none when absent). One checked pass
 /// where it can ([`scan`]), the careful readers otherwise, so the answer is
 /// the same either way. Errors: not JSON, no records at `pointer`, a record
-/// that is not an object, a document that is not [`plain`].
+/// that is not an object, a document that is not [`plain`], more than `max`
+/// records (found without holding more than `max` of them on the fast way).
 pub fn keyed_records<'a>(
     text: &'a str,
     pointer: &str,
     key: Option<&str>,
+    max: usize,
 ) -> Result<Vec<(&'a str, Option<String>)>> {
-    if let Some(page) = scan::page(text, pointer, key) {
-        return Ok(page
-            .items
-            .iter()
-            .map(|item| (item.text, item.key.and_then(key_text)))
-            .collect());
+    let too_many = || Error::Fatal(format!("the page has more than {max} records"));
+    match scan::page_within(text, pointer, key, max) {
+        Ok(Some(page)) => {
+            return Ok(page
+                .items
+                .iter()
+                .map(|item| (item.text, item.key.and_then(key_text)))
+                .collect());
+        }
+        Ok(None) => {}
+        Err(scan::TooMany) => return Err(too_many()),
     }
     let doc = document(text)?;
     if let Some(why) = beyond(text, READABLE_DEPTH) {
@@ -303,7 +315,11 @@ pub fn keyed_records<'a>(
             Beyond::Unreadable(why) => why,
         }));
     }
-    records_raw(doc, pointer)?
+    let items = records_raw(doc, pointer)?;
+    if items.len() > max {
+        return Err(too_many());
+    }
+    items
         .into_iter()
         .enumerate()
         .map(|(index, item)| {

@@ -71,8 +71,33 @@ impl<'a> ScannedPage<'a> {
 /// `pointer` (an array, or `null` for none, reached through objects) and
 /// each record's member `key`; `None` for anything else (see the module).
 pub fn page<'a>(text: &'a str, pointer: &str, key: Option<&str>) -> Option<ScannedPage<'a>> {
-    let tokens = super::skim::tokens(pointer)?;
+    page_within(text, pointer, key, usize::MAX).ok().flatten()
+}
+
+/// More records than a caller takes: the scan stopped at them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMany;
+
+/// [`page`], stopping as soon as there are more than `max` records (so a
+/// page of millions of tiny records costs no more than `max` of them).
+pub fn page_within<'a>(
+    text: &'a str,
+    pointer: &str,
+    key: Option<&str>,
+    max: usize,
+) -> Result<Option<ScannedPage<'a>>, TooMany> {
     let mut s = Scanner::new(text);
+    s.max_items = max;
+    let page = scan_page(&mut s, pointer, key);
+    if s.too_many {
+        return Err(TooMany);
+    }
+    Ok(page)
+}
+
+fn scan_page<'a>(s: &mut Scanner<'a>, pointer: &str, key: Option<&str>) -> Option<ScannedPage<'a>> {
+    let text = s.text;
+    let tokens = super::skim::tokens(pointer)?;
     s.space();
     let mut page = ScannedPage {
         items: Vec::new(),
@@ -132,6 +157,9 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     i: usize,
     depth: usize,
+    /// The most records `records` takes; past it, `too_many`.
+    max_items: usize,
+    too_many: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -141,6 +169,8 @@ impl<'a> Scanner<'a> {
             bytes: text.as_bytes(),
             i: 0,
             depth: 0,
+            max_items: usize::MAX,
+            too_many: false,
         }
     }
 
@@ -207,6 +237,10 @@ impl<'a> Scanner<'a> {
                 }
                 Some(())
             })?;
+            if items.len() == s.max_items {
+                s.too_many = true;
+                return None;
+            }
             items.push(Item {
                 text: &s.text[start..s.i],
                 key: found,

@@ -158,7 +158,11 @@ impl Session {
             oauth: OAuthInfoState {
                 info: self.oauth_info.clone(),
             },
-            pages: PagesState::new(limits.max_records_per_call, limits.max_output_bytes),
+            pages: PagesState::new(
+                limits.max_records_per_call,
+                limits.max_output_bytes,
+                self.blobs.clone(),
+            ),
             guard: MemoryGuard::new(limits.memory_bytes),
             deadline: Instant::now() + limits.call_timeout,
             timeout: limits.call_timeout,
@@ -343,6 +347,9 @@ impl Session {
         ctx.wasi
             .next_call(self.tape.as_ref().map(|t| t.inputs(Some(started))));
         ctx.log.call.restart();
+        // Closed when the last call ended; closed again in case a path
+        // that keeps an instance ever skips that.
+        ctx.pages.close();
         ctx.guard.hit = false;
         ctx.deadline = Instant::now() + self.limits.call_timeout;
         ctx.rate_waited = self.http.rate_waited();
