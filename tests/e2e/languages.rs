@@ -269,6 +269,37 @@ async fn a_javascript_connector_using_fetch_passes_the_shared_scenario() {
     scenario(&JAVASCRIPT_FETCH).await;
 }
 
+/// A session of the component `bytes` with `config`, granted the fake at
+/// `base_url` on loopback and the API token.
+async fn session(
+    rt: &wharf::runtime::Runtime,
+    bytes: &[u8],
+    config: Value,
+    base_url: &str,
+) -> wharf::runtime::Session {
+    let c = rt.load(bytes).await.unwrap();
+    wharf::runtime::Session::new(
+        rt,
+        &c,
+        wharf::runtime::SessionOptions {
+            config,
+            networks: vec!["127.0.0.0/8".parse().unwrap()],
+            hosts: c
+                .spec()
+                .host_patterns(&json!({ "base_url": base_url }))
+                .unwrap(),
+            secrets: [(
+                "api_token".to_string(),
+                wharf::model::secret::SecretValue::new(TOKEN.to_string()),
+            )]
+            .into(),
+            ..Default::default()
+        },
+        |log| log,
+    )
+    .unwrap()
+}
+
 /// The Rust connector of the same shape, through the same scenario's
 /// first steps, for comparison in the benchmarks: the three languages (and
 /// JavaScript through `fetch()`, Python through `urllib`) agree on the
@@ -309,27 +340,7 @@ async fn the_three_languages_read_the_same_records() {
                 "pagination": {"type": "page_number", "size_param": "per_page", "size": 10}}}}),
         ),
     ] {
-        let c = rt.load(&bytes).await.unwrap();
-        let s = wharf::runtime::Session::new(
-            &rt,
-            &c,
-            wharf::runtime::SessionOptions {
-                config,
-                networks: vec!["127.0.0.0/8".parse().unwrap()],
-                hosts: c
-                    .spec()
-                    .host_patterns(&json!({"base_url": src.url("/api")}))
-                    .unwrap(),
-                secrets: [(
-                    "api_token".to_string(),
-                    wharf::model::secret::SecretValue::new(TOKEN.to_string()),
-                )]
-                .into(),
-                ..Default::default()
-            },
-            |log| log,
-        )
-        .unwrap();
+        let s = session(&rt, &bytes, config, &src.url("/api")).await;
         let mut cursor: Option<String> = None;
         let mut records = Vec::new();
         loop {
@@ -364,27 +375,8 @@ async fn a_fetch_connector_serves_a_long_run_of_calls() {
     let items: Vec<Item> = (1..=3).map(|i| Item::new(i, i)).collect();
     let (src, _) = fakes::source(items, Some(TOKEN)).await;
     let rt = crate::support::runtime();
-    let c = rt.load(&built(&JAVASCRIPT_FETCH).await).await.unwrap();
-    let s = wharf::runtime::Session::new(
-        &rt,
-        &c,
-        wharf::runtime::SessionOptions {
-            config: config(&src.url("/api")),
-            networks: vec!["127.0.0.0/8".parse().unwrap()],
-            hosts: c
-                .spec()
-                .host_patterns(&json!({"base_url": src.url("/api")}))
-                .unwrap(),
-            secrets: [(
-                "api_token".to_string(),
-                wharf::model::secret::SecretValue::new(TOKEN.to_string()),
-            )]
-            .into(),
-            ..Default::default()
-        },
-        |log| log,
-    )
-    .unwrap();
+    let bytes = built(&JAVASCRIPT_FETCH).await;
+    let s = session(&rt, &bytes, config(&src.url("/api")), &src.url("/api")).await;
     const CALLS: u64 = 700;
     for call in 0..CALLS {
         let page = s
