@@ -15,7 +15,8 @@
 //! case-insensitive automaton has no prefilter to skip ahead with and
 //! walked every byte (147 µs for a 100 KB page against 12 µs lowered,
 //! docs/performance.md), and every response body a connector gets is
-//! searched.
+//! searched. The text is lowered 64 KiB at a time, so a large body is not
+//! copied whole.
 //!
 //! What this cannot promise is written in docs/contract.md: an upstream
 //! that transforms a value in a way not listed here (encrypts it, splits
@@ -82,6 +83,8 @@ impl SharedRedactor {
 pub struct Redactor {
     values: Vec<Arc<str>>,
     matcher: Option<Arc<AhoCorasick>>,
+    /// The longest needle's length.
+    longest: usize,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -105,6 +108,7 @@ impl Redactor {
         let mut r = Self {
             values,
             matcher: None,
+            longest: 0,
         };
         r.build();
         r
@@ -133,6 +137,7 @@ impl Redactor {
             .collect();
         needles.sort();
         needles.dedup();
+        self.longest = needles.iter().map(Vec::len).max().unwrap_or(0);
         self.matcher = (!needles.is_empty()).then(|| {
             Arc::new(
                 AhoCorasickBuilder::new()
@@ -170,19 +175,16 @@ impl Redactor {
         let Some(matcher) = &self.matcher else {
             return Cow::Borrowed(data);
         };
-        // Lowering keeps every byte where it is, so a match in the lowered
-        // text is the same span of `data`.
-        let lowered = lowered(data);
-        let mut matches = matcher.find_iter(&*lowered).peekable();
-        if matches.peek().is_none() {
+        let matches = spans(matcher, self.longest, data, false);
+        if matches.is_empty() {
             return Cow::Borrowed(data);
         }
         let mut out = Vec::with_capacity(data.len());
         let mut last = 0;
-        for m in matches {
-            out.extend_from_slice(&data[last..m.start()]);
+        for (start, end) in matches {
+            out.extend_from_slice(&data[last..start]);
             out.extend_from_slice(REDACTED.as_bytes());
-            last = m.end();
+            last = end;
         }
         out.extend_from_slice(&data[last..]);
         Cow::Owned(out)
@@ -192,18 +194,60 @@ impl Redactor {
     pub fn finds_in(&self, text: &[u8]) -> bool {
         self.matcher
             .as_ref()
-            .is_some_and(|m| m.find(&*lowered(text)).is_some())
+            .is_some_and(|m| !spans(m, self.longest, text, true).is_empty())
     }
 }
 
-/// `data` with ASCII letters lowered (the needles are lowered too): what
-/// ASCII-case-insensitive matching compares.
-fn lowered(data: &[u8]) -> Cow<'_, [u8]> {
-    if data.iter().any(u8::is_ascii_uppercase) {
-        Cow::Owned(data.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(data)
+/// How much of a text is lowered and searched at a time.
+const WINDOW: usize = 64 << 10;
+
+/// The leftmost-longest, non-overlapping spans of `matcher`'s needles
+/// (lowered) in `data` with its ASCII letters lowered: what
+/// ASCII-case-insensitive matching finds. The text is lowered a window at a
+/// time, so a large body is not copied whole. Each window reaches `longest`
+/// bytes past its end and only matches that start inside it count: such a
+/// match is found whole, and the next window starts where the search would
+/// go on. Lowering keeps every byte where it is, so a span of the lowered
+/// text is the same span of `data`. With `first`, stops at the first.
+fn spans(matcher: &AhoCorasick, longest: usize, data: &[u8], first: bool) -> Vec<(usize, usize)> {
+    spans_by(matcher, longest, data, first, WINDOW)
+}
+
+/// [`spans`] with windows of `size` bytes.
+fn spans_by(
+    matcher: &AhoCorasick,
+    longest: usize,
+    data: &[u8],
+    first: bool,
+    size: usize,
+) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut lowered = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let window = &data[at..(at + size + longest).min(data.len())];
+        let text: &[u8] = if window.iter().any(u8::is_ascii_uppercase) {
+            lowered.clear();
+            lowered.extend(window.iter().map(u8::to_ascii_lowercase));
+            &lowered
+        } else {
+            window
+        };
+        let starts_before = size.min(window.len());
+        let mut next = at + starts_before;
+        for m in matcher.find_iter(text) {
+            if m.start() >= starts_before {
+                break;
+            }
+            found.push((at + m.start(), at + m.end()));
+            if first {
+                return found;
+            }
+            next = next.max(at + m.end());
+        }
+        at = next;
     }
+    found
 }
 
 /// Every form of `value` the host redacts: the value, its percent (three
@@ -306,6 +350,62 @@ mod tests {
     fn redacts_all(r: &Redactor, text: &str) {
         let out = r.redact_str(text);
         assert!(out.contains(REDACTED), "not redacted: {text}");
+    }
+
+    proptest::proptest! {
+        /// Windows of any size find what one search of the whole lowered
+        /// text finds, in texts made of pieces of the needles.
+        #[test]
+        fn windows_find_what_the_whole_text_finds(
+            pieces in proptest::collection::vec(0usize..9, 0..60),
+            size in 1usize..40,
+        ) {
+            const PIECES: [&str; 9] =
+                ["Sec-Ret-42", "sec-", "RET-42", "x", "Sec-Ret-4", "2", "é", "%53ec", "ab"];
+            // Needles of their own (a redactor's forms include one far
+            // longer than the pieces, which would hide a window too short).
+            let needles = ["sec-ret-42", "ab-sec", "sec-r", "%53ec", "ret-42"];
+            let longest = needles.iter().map(|n| n.len()).max().unwrap();
+            let m = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(needles)
+                .unwrap();
+            let text: String = pieces.iter().map(|&i| PIECES[i]).collect();
+            let whole: Vec<(usize, usize)> = m
+                .find_iter(&text.as_bytes().to_ascii_lowercase())
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            let windowed = spans_by(&m, longest, text.as_bytes(), false, size);
+            proptest::prop_assert_eq!(&windowed, &whole);
+            let first = spans_by(&m, longest, text.as_bytes(), true, size);
+            proptest::prop_assert_eq!(first.first(), whole.first());
+        }
+    }
+
+    #[test]
+    fn a_value_across_a_window_boundary_is_found_whole() {
+        let r = Redactor::new(["Sec-Ret-42"]);
+        for at in [WINDOW - 12, WINDOW - 5, WINDOW - 1, WINDOW, 2 * WINDOW - 3] {
+            let mut text = "x".repeat(at);
+            text.push_str("SEC-ret-42");
+            text.push_str(&"Y".repeat(WINDOW));
+            let out = r.redact_str(&text);
+            assert_eq!(
+                out.len(),
+                text.len() - "Sec-Ret-42".len() + REDACTED.len(),
+                "{at}"
+            );
+            assert_eq!(&out[at..at + REDACTED.len()], REDACTED, "{at}");
+            assert!(r.finds_in(text.as_bytes()), "{at}");
+        }
+        // Matches on both sides of a boundary, and one running over it.
+        let text = format!(
+            "{}sec-ret-42{}Sec-Ret-42Sec-Ret-42",
+            "a".repeat(WINDOW - 10),
+            "b".repeat(WINDOW - 20)
+        );
+        assert_eq!(r.redact_str(&text).matches(REDACTED).count(), 3);
+        assert!(!r.finds_in("a".repeat(3 * WINDOW).as_bytes()));
     }
 
     #[test]
