@@ -439,21 +439,20 @@ export function record(stream, data, { key, keyFrom, op = 'upsert', blob } = {})
  */
 export function stageRecords(stream, body, ptr = '', { key } = {}) {
   const k = key === undefined || key === null ? undefined : String(key);
-  if (body instanceof Response && typeof body.blob === 'string') {
-    try {
-      return hostStageBlob(String(stream), body.blob, String(ptr), k);
-    } catch (e) {
-      throw new FatalError(oneLine(e?.payload ?? e));
-    }
+  const blob = body instanceof Response && typeof body.blob === 'string' ? body.blob : undefined;
+  let bytes;
+  if (blob === undefined) {
+    const raw = body instanceof Response ? body.body : typeof body === 'string' ? ENCODER.encode(body) : body;
+    // The bindings hand a response body over as an ArrayBuffer or a view.
+    bytes = raw instanceof Uint8Array ? raw
+      : ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
+        : raw instanceof ArrayBuffer ? new Uint8Array(raw) : undefined;
+    if (bytes === undefined) throw new FatalError('stageRecords: the body must be a Response, bytes or text');
   }
-  const raw = body instanceof Response ? body.body : typeof body === 'string' ? ENCODER.encode(body) : body;
-  // The bindings hand a response body over as an ArrayBuffer or a view.
-  const bytes = raw instanceof Uint8Array ? raw
-    : ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
-      : raw instanceof ArrayBuffer ? new Uint8Array(raw) : undefined;
-  if (bytes === undefined) throw new FatalError('stageRecords: the body must be a Response, bytes or text');
   try {
-    return hostStage(String(stream), bytes, String(ptr), k);
+    return blob === undefined
+      ? hostStage(String(stream), bytes, String(ptr), k)
+      : hostStageBlob(String(stream), blob, String(ptr), k);
   } catch (e) {
     throw new FatalError(oneLine(e?.payload ?? e));
   }

@@ -88,10 +88,11 @@ impl PagesState {
         if !self.open {
             return Err(NOT_IN_FETCH.into());
         }
-        for (what, text) in [("stream name", Some(&stream)), ("pointer", Some(&pointer))]
-            .into_iter()
-            .chain([("key", key.as_ref())])
-        {
+        for (what, text) in [
+            ("stream name", Some(&stream)),
+            ("pointer", Some(&pointer)),
+            ("key", key.as_ref()),
+        ] {
             if text.is_some_and(|t| t.len() > MAX_NAME_BYTES) {
                 return Err(format!("the {what} is longer than {MAX_NAME_BYTES} bytes"));
             }
@@ -111,8 +112,9 @@ impl PagesState {
             ));
         }
         let per_record = RECORD_OVERHEAD + stream.len();
+        let budget = self.max_bytes.saturating_sub(self.bytes);
         let inline = body.len() <= INLINE_BYTES;
-        let read = move || slice(&body, &pointer, key.as_deref(), room, per_record);
+        let read = move || slice(&body, &pointer, key.as_deref(), room, per_record, budget);
         let (records, bytes) = if inline {
             read()
         } else {
@@ -120,18 +122,16 @@ impl PagesState {
                 .await
                 .map_err(|e| format!("reading the page failed: {e}"))?
         }
-        .map_err(|e| format!("page of `{stream}`: {e}"))?;
-        // (A page with more records than `room` is refused by the scan,
-        // which stops there: "more than `room` records".)
-        let total = self.bytes + bytes;
-        if total > self.max_bytes {
-            return Err(format!(
-                "staging these records would make {total} bytes of output, more than the {} a call may return",
+        .map_err(|e| match e {
+            SliceError::Page(why) => format!("page of `{stream}`: {why}"),
+            SliceError::Output(bytes) => format!(
+                "staging these records would make {} bytes of output, more than the {} a call may return",
+                self.bytes + bytes,
                 self.max_bytes
-            ));
-        }
+            ),
+        })?;
         let added = records.len();
-        self.bytes = total;
+        self.bytes += bytes;
         self.staged
             .extend(records.into_iter().map(|(data, key)| wit::Record {
                 stream: stream.clone(),
@@ -149,25 +149,42 @@ impl PagesState {
 /// A record's text and key, sliced out of a page.
 type Sliced = (String, Option<String>);
 
+/// Why a page could not be sliced.
+enum SliceError {
+    /// The page itself: not JSON, no records, too many, ...
+    Page(String),
+    /// Its records would cost this many bytes, more than the budget.
+    Output(usize),
+}
+
 /// The records at `pointer` in `body`, owned, with what they will cost
 /// against the output limit (each also costs `per_record`): at most `room`
-/// records, else an error.
+/// records costing at most `budget`, else an error before any is copied.
+/// (A page with more records than `room` is refused by the scan, which
+/// stops there.)
 fn slice(
     body: &[u8],
     pointer: &str,
     key: Option<&str>,
     room: usize,
     per_record: usize,
-) -> Result<(Vec<Sliced>, usize), String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    let items = wharf_sdk::raw::keyed_records(text, pointer, key, room).map_err(|e| match e {
-        wharf_sdk::Error::Config(m) | wharf_sdk::Error::Fatal(m) => m,
-        other => other.to_string(),
+    budget: usize,
+) -> Result<(Vec<Sliced>, usize), SliceError> {
+    let text =
+        std::str::from_utf8(body).map_err(|e| SliceError::Page(format!("not UTF-8 text: {e}")))?;
+    let items = wharf_sdk::raw::keyed_records(text, pointer, key, room).map_err(|e| {
+        SliceError::Page(match e {
+            wharf_sdk::Error::Config(m) | wharf_sdk::Error::Fatal(m) => m,
+            other => other.to_string(),
+        })
     })?;
     let bytes = items
         .iter()
         .map(|(data, key)| per_record + data.len() + key.as_ref().map_or(0, String::len))
         .sum();
+    if bytes > budget {
+        return Err(SliceError::Output(bytes));
+    }
     let records = items
         .into_iter()
         .map(|(data, key)| (data.to_string(), key))
