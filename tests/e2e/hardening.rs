@@ -499,6 +499,29 @@ async fn guest_input_cannot_make_host_work_unbounded() {
         err.contains("record limit exceeded: the call returned 150000 records, more than 100000"),
         "{err}"
     );
+    // 100,000 records naming one 1 MiB string in guest memory: 100 GB if
+    // the host copied each; it stops at the transfer budget (twice the
+    // output limit) and goes on serving.
+    // 1 KiB named 100,000 times (100 MB) is past that budget too, where
+    // wasmtime's own default (128 MiB) would have copied it all.
+    for n in [1 << 20, 1_000] {
+        let err = open(json!({"attack": "aliased-strings", "url": up.url("/"), "n": n}))
+            .fetch("out", None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "output limit exceeded: the connector handed the host more than 33554432 bytes at once"
+            ),
+            "{n}: {err}"
+        );
+    }
+    let page = open(json!({"attack": "echo", "url": up.url("/"), "n": 2}))
+        .fetch("out", None)
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 2);
     // Records staged through `wharf:pages` count with the page's own, are
     // checked like them, are refused outside `fetch`, and a failed call's
     // are gone.

@@ -8,7 +8,8 @@
 //! guesses, set host-owned headers, send tens of thousands of headers or
 //! placeholders, loop on refused requests or reveals, return too many or
 //! too deeply nested records, never finish a stream, stage records through
-//! `wharf:pages` outside `fetch`, past the limits or before failing. Two benign modes
+//! `wharf:pages` outside `fetch`, past the limits or before failing, name one
+//! large string from many records. Two benign modes
 //! (`echo`, `sleep`) let tests run a well-behaved call beside a hostile
 //! one.
 //!
@@ -645,6 +646,22 @@ mod raw {
         })
     }
 
+    /// 100,000 records whose `data` all point at one string of `n` bytes in
+    /// this guest's memory: little for the guest, 100,000 copies for a host
+    /// that lifts each string on its own. Each record owns the same buffer,
+    /// which Rust forbids and the canonical ABI cannot see; what this
+    /// guest's memory becomes after the call is not the host's concern.
+    #[allow(unsafe_code)]
+    fn aliased_records(n: usize) -> Vec<wit::Record> {
+        let text = format!("{{\"a\":\"{}\"}}", "x".repeat(n));
+        let mut text = std::mem::ManuallyDrop::new(text);
+        let (ptr, len, capacity) = (text.as_mut_ptr(), text.len(), text.capacity());
+        (0..100_000)
+            // SAFETY: none; the aliasing is the attack.
+            .map(|_| record(unsafe { String::from_raw_parts(ptr, len, capacity) }))
+            .collect()
+    }
+
     fn record(data: String) -> wit::Record {
         wit::Record {
             stream: "out".into(),
@@ -691,6 +708,7 @@ mod raw {
                     pending: None,
                     row_errors: Vec::new(),
                 }),
+                Some("aliased-strings") => Ok(page(aliased_records(n))),
                 Some("deep-record") => Ok(wit::Page {
                     records: vec![record(format!(
                         "{{\"a\":{}1{}}}",

@@ -319,3 +319,25 @@ pub(super) fn page_from_wit(p: wit::Page, limits: &Limits) -> Result<Page, CallE
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Limits::transfer_bytes` is twice the output limit because wasmtime
+    /// counts each lifted list element at its size on the host: a result
+    /// within the output limit must never run out of that budget.
+    #[test]
+    fn a_result_within_the_output_limit_fits_the_transfer_budget() {
+        for host_size in [
+            std::mem::size_of::<wit::Record>(),
+            std::mem::size_of::<wit::RowError>(),
+            std::mem::size_of::<wit::Rejection>(),
+        ] {
+            assert!(host_size <= 2 * RECORD_OVERHEAD, "{host_size} bytes");
+        }
+        let limits = Limits::default();
+        assert!(limits.transfer_bytes() >= 2 * limits.max_output_bytes);
+        assert!(limits.transfer_bytes() >= limits.http_request_bytes);
+    }
+}

@@ -122,6 +122,21 @@ impl Limits {
         l
     }
 
+    /// The most a connector may hand the host in one crossing: a call's
+    /// result, or the arguments of one host function it calls. Wasmtime
+    /// spends this ("hostcall fuel") on every string's bytes and every list
+    /// element's size on the host as it copies them, so strings that alias
+    /// one buffer in guest memory count once per use: without it, 100,000
+    /// records naming one 1 MiB string would make the host copy 100 GB.
+    /// A record is 104 bytes on the host where the output limit counts 64
+    /// besides its strings, so twice the larger of the output and request
+    /// body limits lets through everything within them.
+    pub fn transfer_bytes(&self) -> usize {
+        self.max_output_bytes
+            .max(self.http_request_bytes)
+            .saturating_mul(2)
+    }
+
     /// A connector's limits checked against this node's maxima.
     pub fn check_connector(&self, c: &crate::model::limits::ConnectorLimits) -> Result<(), String> {
         c.check(
@@ -171,6 +186,15 @@ pub enum LimitExceeded {
     Output {
         /// What it returned.
         size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The connector handed the host more in one crossing (a result, or a
+    /// host call's arguments) than [`Limits::transfer_bytes`] allows.
+    #[error(
+        "output limit exceeded: the connector handed the host more than {limit} bytes at once (strings and lists as the host copies them; a string named twice counts twice)"
+    )]
+    Transfer {
         /// The limit.
         limit: usize,
     },

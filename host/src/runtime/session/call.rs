@@ -33,6 +33,10 @@ use super::{CallFuture, Session};
 use crate::model::resources::{CALLS_KEPT, CallUse};
 use crate::runtime::http::HttpCounters;
 
+/// What wasmtime 48 says when a crossing spends the store's hostcall fuel
+/// (`Limits::transfer_bytes`); a hostile test holds it to this text.
+const HOSTCALL_FUEL_SPENT: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// An instance and its store, with the pool slot it holds.
 pub(super) struct Warm {
     store: Store<Ctx>,
@@ -171,6 +175,7 @@ impl Session {
         };
         let mut store = Store::new(&self.runtime.inner.engine, ctx);
         store.limiter(|c| &mut c.guard);
+        store.set_hostcall_fuel(limits.transfer_bytes());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             ctx.data_mut().epoch_ticks += 1;
@@ -419,6 +424,12 @@ impl Session {
         if ctx.guard.hit {
             return CallError::Limit(LimitExceeded::Memory {
                 limit: ctx.guard.memory_bytes,
+            });
+        }
+        // Wasmtime's error for spent hostcall fuel is not a public type.
+        if format!("{e:#}").contains(HOSTCALL_FUEL_SPENT) {
+            return CallError::Limit(LimitExceeded::Transfer {
+                limit: self.limits.transfer_bytes(),
             });
         }
         match e.downcast_ref::<wasmtime::Trap>() {
