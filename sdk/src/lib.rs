@@ -121,13 +121,14 @@ pub mod prelude {
 ///
 /// Every function gets the connection's config, parsed into
 /// [`Connector::Config`] (a config that does not parse fails the call with
-/// [`Error::Config`] before your code runs). Connectors keep no state
-/// between calls (a call may run in a fresh instance or in the one the
-/// run's last call left): what `fetch` needs to resume goes into the
-/// page's cursor.
+/// [`Error::Config`] before your code runs; an instance parses the same
+/// config text once and hands later calls the same value). Connectors keep
+/// no state between calls (a call may run in a fresh instance or in the
+/// one the run's last call left): what `fetch` needs to resume goes into
+/// the page's cursor.
 pub trait Connector {
     /// The connection config, deserialized from JSON.
-    type Config: serde::de::DeserializeOwned;
+    type Config: serde::de::DeserializeOwned + 'static;
 
     /// Describe the connector; called once, when it is uploaded.
     fn spec() -> Spec;

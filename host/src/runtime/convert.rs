@@ -8,8 +8,10 @@ use serde_json::Value;
 use super::bindings::wharf::connector::types as wit;
 use super::error::CallError;
 use super::limits::{LimitExceeded, Limits};
+use serde_json::value::RawValue;
+
 use crate::model::record::{
-    Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond, object_text,
+    Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond, object_text, plain_object_text,
 };
 use crate::model::spec::Spec;
 
@@ -67,11 +69,22 @@ pub(super) fn records_from_wit(
             limit: limits.max_records_per_call,
         }));
     }
-    // One pass per record finds what its syntax check lets through: nesting
-    // past the limit (a limit error, before anything else) and values a
-    // parse would refuse.
+    // One checking pass per record takes what it is sure of. The rest get
+    // the careful checks, which say why: nesting past the limit (a limit
+    // error, before anything else), values a parse would refuse, syntax.
     let depth = limits.max_json_depth.min(READABLE_DEPTH);
-    let found: Vec<Option<Beyond>> = records.iter().map(|r| beyond(&r.data, depth)).collect();
+    let mut found: Vec<Option<Beyond>> = Vec::with_capacity(records.len());
+    let records: Vec<(wit::Record, Result<Box<RawValue>, String>)> = records
+        .into_iter()
+        .map(|mut r| {
+            let data = plain_object_text(std::mem::take(&mut r.data), depth);
+            found.push(match &data {
+                Ok(_) => None,
+                Err(text) => beyond(text, depth),
+            });
+            (r, data)
+        })
+        .collect();
     if let Some(index) = found.iter().position(|b| *b == Some(Beyond::Depth)) {
         return Err(CallError::Limit(LimitExceeded::Depth {
             index,
@@ -82,14 +95,15 @@ pub(super) fn records_from_wit(
         .into_iter()
         .zip(found)
         .enumerate()
-        .map(|(i, (r, found))| {
+        .map(|(i, ((r, data), found))| {
             let op = match r.op {
                 wit::Op::Upsert => Op::Upsert,
                 wit::Op::Delete => Op::Delete,
             };
-            let checked = match found {
-                Some(Beyond::Unreadable(why)) => Err(why),
-                _ => object_text(r.data),
+            let checked = match (data, found) {
+                (Ok(data), _) => Ok(data),
+                (Err(_), Some(Beyond::Unreadable(why))) => Err(why),
+                (Err(text), _) => object_text(text),
             };
             match checked {
                 Ok(data) => Ok(Record {

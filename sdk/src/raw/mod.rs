@@ -430,6 +430,15 @@ pub fn beyond(text: &str, depth_limit: usize) -> Option<Beyond> {
     None
 }
 
+/// Whether `text` is the text of one JSON object and nothing around it,
+/// nested at most `depth_limit` levels, that a parse into values reads back
+/// (what [`beyond`] and a syntax check find together), checked in one pass;
+/// `false` for anything else, where those checks say why. The host checks
+/// records this way.
+pub fn is_plain_object(text: &str, depth_limit: usize) -> bool {
+    scan::plain_object(text, depth_limit)
+}
+
 /// At `bytes[at..]`, a `\u` escape: its length (12 for a surrogate
 /// pair), or why it is a lone surrogate (a leading one must be followed at
 /// once by a trailing one). Syntax is the caller's: what is not four hex

@@ -150,6 +150,16 @@ pub fn object(text: &str) -> Option<Vec<(&str, &str)>> {
     (s.i == s.bytes.len()).then_some(members)
 }
 
+/// Whether `text` is one object, checked and plain as [`page`] checks a
+/// page, nested at most `depth` levels, with nothing around it; `false`
+/// for anything else.
+pub fn plain_object(text: &str, depth: usize) -> bool {
+    let mut s = Scanner::new(text);
+    s.max_depth = depth.min(READABLE_DEPTH);
+    // No space before or after: the text is the object and nothing more.
+    s.peek() == Some(b'{') && s.object(|s, _| s.value()).is_some() && s.i == s.bytes.len()
+}
+
 /// A checking reader over the bytes of a `str`. Every method returns
 /// `None` at the first byte that is not (plain) JSON.
 struct Scanner<'a> {
@@ -157,6 +167,8 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     i: usize,
     depth: usize,
+    /// The deepest nesting taken (at most [`READABLE_DEPTH`]).
+    max_depth: usize,
     /// The most records `records` takes; past it, `too_many`.
     max_items: usize,
     too_many: bool,
@@ -169,6 +181,7 @@ impl<'a> Scanner<'a> {
             bytes: text.as_bytes(),
             i: 0,
             depth: 0,
+            max_depth: READABLE_DEPTH,
             max_items: usize::MAX,
             too_many: false,
         }
@@ -267,7 +280,7 @@ impl<'a> Scanner<'a> {
 
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
-        (self.depth <= READABLE_DEPTH).then_some(())
+        (self.depth <= self.max_depth).then_some(())
     }
 
     /// An object; `member` reads each value, given the member's name as

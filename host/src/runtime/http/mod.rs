@@ -557,13 +557,17 @@ impl HttpSession {
                 }
                 continue;
             }
-            let mut body = Vec::new();
             // A body kept as a blob may be larger than one the guest holds.
             let cap = if p.keep_body {
                 self.kept_body_cap
             } else {
                 self.response_cap
             };
+            // Room for the length the upstream announces (up to 1 MiB, so a
+            // false one reserves little): a page is not copied again each
+            // time the buffer doubles.
+            let announced = resp.content_length().unwrap_or(0) as usize;
+            let mut body = Vec::with_capacity(announced.min(cap).min(1 << 20));
             while let Some(chunk) = resp
                 .chunk()
                 .await
