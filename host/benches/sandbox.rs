@@ -91,10 +91,10 @@ struct Row {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // `WHARF_BENCH=instantiate` (or `load`, `http`, `fetch`) runs one part,
-    // e.g. under a profiler.
+    // `WHARF_BENCH=instantiate` (or `load`, `http`, `fetch`…) runs one part,
+    // e.g. under a profiler; `WHARF_BENCH=load,http` runs those.
     let only = std::env::var("WHARF_BENCH").unwrap_or_default();
-    let run = |name: &str| only.is_empty() || only == name;
+    let run = |name: &str| only.is_empty() || only.split(',').any(|part| part == name);
     let mut rows = Vec::new();
     if run("instantiate") {
         rows.extend(instantiate_and_call().await);

@@ -62,9 +62,13 @@ impl Blob {
         wit::read(&self.0, offset, len).map_err(error)
     }
 
-    /// Append to a blob created in this run.
+    /// Append to a blob created in this run ([`CHUNK`] at a time: what a
+    /// guest hands the host in one call is bounded).
     pub fn append(&self, data: &[u8]) -> Result<()> {
-        wit::append(&self.0, data).map_err(error)
+        for chunk in data.chunks(CHUNK as usize) {
+            wit::append(&self.0, chunk).map_err(error)?;
+        }
+        Ok(())
     }
 
     /// Its chunks, in order.

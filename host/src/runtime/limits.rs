@@ -124,13 +124,15 @@ impl Limits {
 
     /// The most a connector may hand the host in one crossing: a call's
     /// result, or the arguments of one host function it calls. Wasmtime
-    /// spends this ("hostcall fuel") on every string's bytes and every list
-    /// element's size on the host as it copies them, so strings that alias
-    /// one buffer in guest memory count once per use: without it, 100,000
-    /// records naming one 1 MiB string would make the host copy 100 GB.
-    /// A record is 104 bytes on the host where the output limit counts 64
-    /// besides its strings, so twice the larger of the output and request
-    /// body limits lets through everything within them.
+    /// spends this ("hostcall fuel", 128 MiB unless set) on every string's
+    /// bytes and every list element's size on the host as it copies them,
+    /// so strings that alias one buffer in guest memory count once per use
+    /// (100,000 records naming one 1 MiB string would be 100 GB). Set from
+    /// the limits, a node's 64 instances may make the host hold 2 GiB at
+    /// once, not 8, and the error names the limit. A record is 104 bytes on
+    /// the host where the output limit counts 64 besides its strings, so
+    /// twice the larger of the output and request body limits lets through
+    /// everything within them.
     pub fn transfer_bytes(&self) -> usize {
         self.max_output_bytes
             .max(self.http_request_bytes)
@@ -192,7 +194,7 @@ pub enum LimitExceeded {
     /// The connector handed the host more in one crossing (a result, or a
     /// host call's arguments) than [`Limits::transfer_bytes`] allows.
     #[error(
-        "output limit exceeded: the connector handed the host more than {limit} bytes at once (strings and lists as the host copies them; a string named twice counts twice)"
+        "transfer limit exceeded: the connector handed the host more than {limit} bytes at once (a result, or a host call's arguments; strings and lists as the host copies them, a string named twice counts twice)"
     )]
     Transfer {
         /// The limit.

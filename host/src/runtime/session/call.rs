@@ -426,8 +426,10 @@ impl Session {
                 limit: ctx.guard.memory_bytes,
             });
         }
-        // Wasmtime's error for spent hostcall fuel is not a public type.
-        if format!("{e:#}").contains(HOSTCALL_FUEL_SPENT) {
+        // Wasmtime's error for spent hostcall fuel is not a public type. Its
+        // root cause only: a guest's own trap carries a backtrace that
+        // names the guest's functions, which it may name as it likes.
+        if e.root_cause().to_string().ends_with(HOSTCALL_FUEL_SPENT) {
             return CallError::Limit(LimitExceeded::Transfer {
                 limit: self.limits.transfer_bytes(),
             });

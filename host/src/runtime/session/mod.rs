@@ -445,7 +445,12 @@ impl Session {
                     Ok(list) => list
                         .iter()
                         .map(|x| {
-                            RECORD_OVERHEAD + x.name.len() + x.description.len() + x.schema.len()
+                            RECORD_OVERHEAD
+                                + x.name.len()
+                                + x.description.len()
+                                + x.schema.len()
+                                + x.key_field.as_ref().map_or(0, String::len)
+                                + x.cursor_field.as_ref().map_or(0, String::len)
                         })
                         .sum(),
                     Err(e) => wit_error_size(e),
