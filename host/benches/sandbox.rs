@@ -49,6 +49,14 @@ fn guest(name: &str) -> Vec<u8> {
     .expect("guest built by host/build.rs")
 }
 
+/// `WHARF_BENCH_ROUNDS`, or `default`.
+fn rounds(default: usize) -> usize {
+    std::env::var("WHARF_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -391,11 +399,7 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
     // four, one slow minute of a shared machine moved the ratio by 0.1.
     // Under a profiler, `WHARF_BENCH_ROUNDS` raises the count and
     // `WHARF_BENCH_WASM_ONLY=1` leaves out the native loops.
-    let rounds: usize = std::env::var("WHARF_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(12)
-        .max(2);
+    let rounds = rounds(12).max(2);
     let wasm_only = std::env::var_os("WHARF_BENCH_WASM_ONLY").is_some();
     for _ in 0..rounds {
         let t = Instant::now();
@@ -806,10 +810,7 @@ async fn languages(server: &Server) -> Vec<Row> {
     // of them in turn: this machine's speed drifts within minutes, and
     // measuring Rust first and the others after compared different minutes.
     // `WHARF_BENCH_ROUNDS` raises the count (e.g. under a profiler).
-    let rounds: usize = std::env::var("WHARF_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(9);
+    let rounds = rounds(9);
     let mut loaded = Vec::new();
     for (label, bytes, config) in connectors {
         // No artifact cache: the compile is measured.

@@ -66,32 +66,20 @@ impl Record {
         op: Op,
         data: String,
     ) -> Result<Self, String> {
-        let data = match plain_object_text(data, READABLE_DEPTH) {
-            Ok(data) => {
-                return Ok(Self {
-                    stream: stream.into(),
-                    key,
-                    op,
-                    data,
-                    blob: None,
-                });
-            }
-            Err(data) => data,
-        };
-        match beyond(&data, READABLE_DEPTH) {
-            Some(Beyond::Depth) => {
+        let data = match record_text(data, READABLE_DEPTH) {
+            Ok(data) => data,
+            Err(Refused::Depth) => {
                 return Err(format!(
                     "arrays and objects nest deeper than {READABLE_DEPTH}"
                 ));
             }
-            Some(Beyond::Unreadable(why)) => return Err(why),
-            None => {}
-        }
+            Err(Refused::Invalid(why)) => return Err(why),
+        };
         Ok(Self {
             stream: stream.into(),
             key,
             op,
-            data: object_text(data)?,
+            data,
             blob: None,
         })
     }
@@ -117,13 +105,37 @@ pub fn object_text(data: String) -> Result<Box<RawValue>, String> {
     Ok(data)
 }
 
+/// Why text is not record data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Arrays and objects nest deeper than the limit.
+    Depth,
+    /// Not one JSON object that a parse reads back: why.
+    Invalid(String),
+}
+
+/// `data` as record data, nested at most `depth` levels: in one pass when
+/// it is a plain JSON object with nothing around it (nearly always), else
+/// checked by [`beyond`] (nesting first) and [`object_text`], which say why
+/// it is refused.
+pub fn record_text(data: String, depth: usize) -> Result<Box<RawValue>, Refused> {
+    let data = match plain_object_text(data, depth) {
+        Ok(data) => return Ok(data),
+        Err(data) => data,
+    };
+    match beyond(&data, depth) {
+        Some(Beyond::Depth) => Err(Refused::Depth),
+        Some(Beyond::Unreadable(why)) => Err(Refused::Invalid(why)),
+        None => object_text(data).map_err(Refused::Invalid),
+    }
+}
+
 /// `data` as record data in one pass, when it is one plain JSON object
 /// nested at most `depth` levels with nothing around it
-/// ([`wharf_sdk::raw::is_plain_object`]); `Err(data)` otherwise, for
-/// [`beyond`] and [`object_text`] to say why. Two passes were ~7 % of a
-/// fetch → map.
+/// ([`wharf_sdk::raw::is_plain_object`]); `Err(data)` otherwise. Two passes
+/// were ~7 % of a fetch → map.
 #[allow(unsafe_code)]
-pub fn plain_object_text(data: String, depth: usize) -> Result<Box<RawValue>, String> {
+fn plain_object_text(data: String, depth: usize) -> Result<Box<RawValue>, String> {
     if !wharf_sdk::raw::is_plain_object(&data, depth) {
         return Err(data);
     }

@@ -8,11 +8,7 @@ use serde_json::Value;
 use super::bindings::wharf::connector::types as wit;
 use super::error::CallError;
 use super::limits::{LimitExceeded, Limits};
-use serde_json::value::RawValue;
-
-use crate::model::record::{
-    Beyond, Op, Page, READABLE_DEPTH, Record, RowError, beyond, object_text, plain_object_text,
-};
+use crate::model::record::{Op, Page, READABLE_DEPTH, Record, Refused, RowError, record_text};
 use crate::model::spec::Spec;
 
 /// What a record costs against the output limit: its strings, plus what
@@ -69,43 +65,34 @@ pub(super) fn records_from_wit(
             limit: limits.max_records_per_call,
         }));
     }
-    // One checking pass per record takes what it is sure of. The rest get
-    // the careful checks, which say why: nesting past the limit (a limit
-    // error, before anything else), values a parse would refuse, syntax.
+    // Every record is checked before any is refused: nesting past the limit
+    // is a limit error, named before anything else a record gets wrong.
     let depth = limits.max_json_depth.min(READABLE_DEPTH);
-    let mut found: Vec<Option<Beyond>> = Vec::with_capacity(records.len());
-    let records: Vec<(wit::Record, Result<Box<RawValue>, String>)> = records
+    let checked: Vec<_> = records
         .into_iter()
         .map(|mut r| {
-            let data = plain_object_text(std::mem::take(&mut r.data), depth);
-            found.push(match &data {
-                Ok(_) => None,
-                Err(text) => beyond(text, depth),
-            });
+            let data = record_text(std::mem::take(&mut r.data), depth);
             (r, data)
         })
         .collect();
-    if let Some(index) = found.iter().position(|b| *b == Some(Beyond::Depth)) {
+    if let Some(index) = checked
+        .iter()
+        .position(|(_, data)| matches!(data, Err(Refused::Depth)))
+    {
         return Err(CallError::Limit(LimitExceeded::Depth {
             index,
             limit: limits.max_json_depth,
         }));
     }
-    records
+    checked
         .into_iter()
-        .zip(found)
         .enumerate()
-        .map(|(i, ((r, data), found))| {
+        .map(|(i, (r, data))| {
             let op = match r.op {
                 wit::Op::Upsert => Op::Upsert,
                 wit::Op::Delete => Op::Delete,
             };
-            let checked = match (data, found) {
-                (Ok(data), _) => Ok(data),
-                (Err(_), Some(Beyond::Unreadable(why))) => Err(why),
-                (Err(text), _) => object_text(text),
-            };
-            match checked {
+            match data {
                 Ok(data) => Ok(Record {
                     stream: r.stream,
                     key: r.key,
@@ -113,10 +100,15 @@ pub(super) fn records_from_wit(
                     data,
                     blob: r.blob,
                 }),
-                Err(reason) => Err(CallError::Protocol(format!(
+                Err(Refused::Invalid(reason)) => Err(CallError::Protocol(format!(
                     "record {i} of stream `{}`: data is not a JSON object ({reason})",
                     r.stream
                 ))),
+                // Refused above, before any other error.
+                Err(Refused::Depth) => Err(CallError::Limit(LimitExceeded::Depth {
+                    index: i,
+                    limit: limits.max_json_depth,
+                })),
             }
         })
         .collect()
