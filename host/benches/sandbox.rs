@@ -5,7 +5,9 @@
 //! 1. instantiate + call of a trivial export (fresh store and instance per
 //!    call, as the runtime always does), with and without pooling;
 //! 2. loading a connector from the compiled-artifact cache vs compiling it;
-//! 3. one `http.send` through the sandbox vs the same request by reqwest;
+//! 3. one `http.send` through the sandbox vs the same request by reqwest,
+//!    on the benchmark's workers (the goal) and all on one thread (the CPU
+//!    a request costs, which thread wake-ups otherwise hide);
 //! 4. records/s through `fetch` → `map` of 1 KiB JSON records: `http-json`
 //!    and `field-map` in Wasm vs the same parsing and mapping natively
 //!    (`field-map`'s own code, compiled for the host);
@@ -42,11 +44,14 @@ use wharf_sdk::bindings::wharf::connector::types as wit;
 const RECORDS: usize = 5_000;
 const PAGE: usize = 100;
 
+/// A guest as `host/build.rs` built it, or from `WHARF_BENCH_GUESTS` (a
+/// directory of other builds of the guests, to compare them in one binary).
 fn guest(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("WHARF_GUESTS_DIR")).join(format!("{}.wasm", name.replace('-', "_"))),
-    )
-    .expect("guest built by host/build.rs")
+    let dir = std::env::var_os("WHARF_BENCH_GUESTS")
+        .map_or_else(|| PathBuf::from(env!("WHARF_GUESTS_DIR")), PathBuf::from);
+    let file = format!("{}.wasm", name.replace('-', "_"));
+    std::fs::read(dir.join(&file))
+        .unwrap_or_else(|e| panic!("guest {file} in {}: {e}", dir.display()))
 }
 
 /// `WHARF_BENCH_ROUNDS`, or `default`.
@@ -112,7 +117,8 @@ async fn main() {
     }
     let server = start_server().await;
     if run("http") {
-        rows.push(http_send(&server).await);
+        rows.push(http_send(&server, Scheduling::Workers).await);
+        rows.push(http_send_on_one_thread());
     }
     if run("fetch") {
         rows.extend(fetch_map(&server).await);
@@ -293,7 +299,31 @@ async fn start_server() -> Server {
     }
 }
 
-async fn http_send(server: &Server) -> Row {
+/// Where the requests of [`http_send`] and the server's tasks run.
+#[derive(Clone, Copy, PartialEq)]
+enum Scheduling {
+    /// The benchmark's runtime: the requester on the main thread, the
+    /// connection and the server on two workers, as a sync runs them.
+    Workers,
+    /// One thread for all of it: no thread is woken, so the time is the CPU
+    /// each request costs, the host's own work included.
+    OneThread,
+}
+
+/// [`http_send`] on a runtime of one thread, with its own server.
+fn http_send_on_one_thread() -> Row {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime of one thread")
+            .block_on(async { http_send(&start_server().await, Scheduling::OneThread).await })
+    })
+    .join()
+    .expect("the one-thread benchmark")
+}
+
+async fn http_send(server: &Server, scheduling: Scheduling) -> Row {
     // Many short rounds, in alternating order, compared by their medians: on
     // 2 cores one request takes 30 µs or 110 µs depending on whether the
     // scheduler puts the connection's tasks on the requester's worker, and
@@ -347,12 +377,19 @@ async fn http_send(server: &Server) -> Row {
         }
     }
     let (w, n) = (median(wasm), median(native));
+    let (what, goal) = match scheduling {
+        Scheduling::Workers => ("one `http.send` to loopback (per request)", "≤ 1.2×"),
+        Scheduling::OneThread => (
+            "one `http.send` to loopback, all on one thread (the CPU a request costs)",
+            "(the host's own work per request)",
+        ),
+    };
     Row {
-        what: "one `http.send` to loopback (per request)",
+        what,
         wasm: format!("{:.1} µs", us(w)),
         native: format!("{:.1} µs (reqwest directly)", us(n)),
         ratio: format!("{:.2}×", us(w) / us(n)),
-        goal: "≤ 1.2×",
+        goal,
     }
 }
 
@@ -373,6 +410,73 @@ fn mapper_config() -> Value {
     }]})
 }
 
+/// One pass of fetch → map over the whole stream, in Wasm: how long it took.
+async fn wasm_fetch_map(source: &Session, mapper: &Session) -> Duration {
+    let t = Instant::now();
+    let mut cursor: Option<String> = None;
+    let mut mapped = 0;
+    loop {
+        let page = source.fetch("items", cursor.as_deref()).await.unwrap();
+        mapped += mapper.map(&page.records).await.unwrap().len();
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(mapped, RECORDS * 9 / 10);
+    t.elapsed()
+}
+
+/// fetch → map with the guests of the directory `other` against `these`,
+/// round by round in one process: a change to the guests (or the SDK) is
+/// measured against the minute's noise, not across two runs.
+async fn fetch_map_against(
+    rt: &Runtime,
+    server: &Server,
+    source_config: &Value,
+    these: (&Session, &Session),
+    other: std::ffi::OsString,
+    rounds: usize,
+) -> Row {
+    let read = |name: &str| {
+        let path = PathBuf::from(&other).join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let source_c = rt.load(&read("http_json.wasm")).await.unwrap();
+    let mapper_c = rt.load(&read("field_map.wasm")).await.unwrap();
+    let source = session(
+        rt,
+        &source_c,
+        source_config.clone(),
+        std::slice::from_ref(&server.origin),
+    );
+    let mapper = session(rt, &mapper_c, mapper_config(), &[]);
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternated, and the first of each left out as a warm-up.
+        let (a, b) = if round % 2 == 0 {
+            let a = wasm_fetch_map(these.0, these.1).await;
+            (a, wasm_fetch_map(&source, &mapper).await)
+        } else {
+            let b = wasm_fetch_map(&source, &mapper).await;
+            (wasm_fetch_map(these.0, these.1).await, b)
+        };
+        if round > 0 {
+            mine.push(a);
+            theirs.push(b);
+        }
+    }
+    let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
+    let (a, b) = (rate(median(mine)), rate(median(theirs)));
+    Row {
+        what: "fetch → map in Wasm, these guests against WHARF_BENCH_AB's",
+        wasm: format!("{a:.0} records/s"),
+        native: format!("{b:.0} records/s (the other guests)"),
+        ratio: format!("{:.3}×", a / b),
+        goal: "(an A/B of two builds)",
+    }
+}
+
 async fn fetch_map(server: &Server) -> Vec<Row> {
     let rt = bench_runtime();
     let source_c = rt.load(&guest("http-json")).await.unwrap();
@@ -385,7 +489,7 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
     let source = session(
         &rt,
         &source_c,
-        source_config,
+        source_config.clone(),
         std::slice::from_ref(&server.origin),
     );
     let mapper = session(&rt, &mapper_c, mapper_config(), &[]);
@@ -398,23 +502,25 @@ async fn fetch_map(server: &Server) -> Vec<Row> {
     // Twelve rounds (the first a warm-up), compared by their medians: with
     // four, one slow minute of a shared machine moved the ratio by 0.1.
     // Under a profiler, `WHARF_BENCH_ROUNDS` raises the count and
-    // `WHARF_BENCH_WASM_ONLY=1` leaves out the native loops.
+    // `WHARF_BENCH_WASM_ONLY=1` leaves out the native loops;
+    // `WHARF_BENCH_AB=<dir>` compares these guests with other builds.
     let rounds = rounds(12).max(2);
     let wasm_only = std::env::var_os("WHARF_BENCH_WASM_ONLY").is_some();
+    if let Some(other) = std::env::var_os("WHARF_BENCH_AB") {
+        return vec![
+            fetch_map_against(
+                &rt,
+                server,
+                &source_config,
+                (&source, &mapper),
+                other,
+                rounds,
+            )
+            .await,
+        ];
+    }
     for _ in 0..rounds {
-        let t = Instant::now();
-        let mut cursor: Option<String> = None;
-        let mut mapped = 0;
-        loop {
-            let page = source.fetch("items", cursor.as_deref()).await.unwrap();
-            mapped += mapper.map(&page.records).await.unwrap().len();
-            cursor = page.cursor;
-            if !page.more {
-                break;
-            }
-        }
-        assert_eq!(mapped, RECORDS * 9 / 10);
-        wasm.push(t.elapsed());
+        wasm.push(wasm_fetch_map(&source, &mapper).await);
         if wasm_only {
             continue;
         }

@@ -112,6 +112,24 @@ async fn hostile_calls_fail_alone_while_a_good_call_finishes() {
 }
 
 #[tokio::test]
+async fn the_sdks_checked_scan_in_wasm_agrees_with_serde() {
+    // The string skip goes sixteen bytes at a time with Wasm SIMD in a
+    // guest and a word at a time natively (where its unit test runs): this
+    // is the Wasm build's check.
+    let rt = runtime();
+    let hostile = load(&rt, "hostile").await;
+    let s = session(&rt, &hostile, attack("scan-check"), &[], &[], &[]);
+    let page = s.fetch("out", None).await.unwrap();
+    let data = page.records[0].fields();
+    assert_eq!(
+        data["wrong"],
+        json!([]),
+        "texts the scan judged otherwise than serde"
+    );
+    assert!(data["checked"].as_u64().unwrap() > 30_000, "{data:?}");
+}
+
+#[tokio::test]
 async fn wasi_is_linked_with_nothing_behind_it() {
     let rt = runtime();
     let hostile = load(&rt, "hostile").await;

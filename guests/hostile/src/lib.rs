@@ -11,7 +11,8 @@
 //! `wharf:pages` outside `fetch`, past the limits or before failing, name one
 //! large string from many records. Two benign modes
 //! (`echo`, `sleep`) let tests run a well-behaved call beside a hostile
-//! one.
+//! one; a third (`scan-check`) runs the SDK's checked scan as compiled for
+//! Wasm against `serde_json`.
 //!
 //! It is kept as one file past 600 lines on purpose: each attack is one arm
 //! of one `match` that the tests name by string, and the arms read best side
@@ -208,6 +209,36 @@ fn attack(config: &Config) -> Result<Page> {
                 .map(|i| Record::from_value("out", json!({ "i": i })).map(|r| r.key_from("i")))
                 .collect::<Result<Vec<_>>>()?;
             Ok(Page::last(records, Some("done".into())))
+        }
+        "scan-check" => {
+            // Benign: the SDK's checked scan as compiled for Wasm (its
+            // string skip uses SIMD there, words natively) against
+            // serde_json, on strings with a byte that needs a look at every
+            // offset across the vector and word boundaries.
+            let fillers = ["a", " ", "é", "\u{7f}", "~"];
+            let inserts = [
+                "\\\"", "\\\\", "\\n", "\\u00e9", "\u{1}", "\u{1f}", "\"", "\t",
+            ];
+            let mut checked = 0u64;
+            let mut wrong = Vec::new();
+            for len in 0..40 {
+                for fill in fillers {
+                    for at in 0..=len {
+                        for insert in inserts {
+                            let mut body = fill.repeat(len);
+                            body.insert_str(at * fill.len(), insert);
+                            let text = format!("{{\"s\":\"{body}\",\"n\":1}}");
+                            let expected = serde_json::from_str::<Value>(&text).is_ok();
+                            if wharf_sdk::raw::is_plain_object(&text, 128) != expected {
+                                wrong.push(text);
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+            wrong.truncate(5);
+            one(json!({ "checked": checked, "wrong": wrong }))
         }
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_millis(config.n));

@@ -41,6 +41,7 @@ use crate::{Error, Result};
 
 mod find;
 mod object;
+mod plain_run;
 pub(crate) mod scan;
 pub(crate) mod skim;
 

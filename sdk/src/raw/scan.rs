@@ -425,30 +425,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// Past the bytes of a string that need no look (not `"`, `\` or a
-    /// control byte), eight at a time: strings are most of a record, and
-    /// Wasm without SIMD still has 64-bit words.
+    /// control byte): strings are most of a record.
     fn skip_plain_bytes(&mut self) {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
-        // The high bit of each byte that is zero, exact up to the first
-        // such byte (a borrow can only mark bytes after it).
-        let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-        let mut skipped = 0;
-        for chunk in self.bytes[self.i..].chunks_exact(8) {
-            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            // A quote, a backslash, or a byte below 0x20 (the same trick
-            // with 0x20 for 0x01, exact up to the first such byte too).
-            let stop = zero_bytes(w ^ (ONES * u64::from(b'"')))
-                | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
-            if stop != 0 {
-                // Little-endian: the lowest marked byte is the first.
-                skipped += (stop.trailing_zeros() / 8) as usize;
-                break;
-            }
-            skipped += 8;
-        }
-        self.i += skipped;
+        self.i += super::plain_run::plain_run(&self.bytes[self.i..]);
     }
 
     /// An escape, the backslash at `i`.

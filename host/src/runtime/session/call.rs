@@ -449,7 +449,10 @@ impl Session {
             None => {
                 let text = format!("{e:#}");
                 let text = clip_message(&self.secrets.redactor().redact_str(&text));
-                if text.contains("instance") && text.contains("limit") {
+                // The pooling allocator's own error, told by its root cause:
+                // the full text carries a backtrace of the guest's functions.
+                let cause = e.root_cause().to_string();
+                if cause.contains("instance") && cause.contains("limit") {
                     CallError::Sandbox(text)
                 } else {
                     CallError::Trap(text)
