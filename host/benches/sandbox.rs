@@ -47,11 +47,16 @@ const PAGE: usize = 100;
 /// A guest as `host/build.rs` built it, or from `WHARF_BENCH_GUESTS` (a
 /// directory of other builds of the guests, to compare them in one binary).
 fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("WHARF_BENCH_GUESTS")
-        .map_or_else(|| PathBuf::from(env!("WHARF_GUESTS_DIR")), PathBuf::from);
+    let dir = guests_dir();
     let file = format!("{}.wasm", name.replace('-', "_"));
     std::fs::read(dir.join(&file))
         .unwrap_or_else(|e| panic!("guest {file} in {}: {e}", dir.display()))
+}
+
+/// Where [`guest`] reads the guests from.
+fn guests_dir() -> PathBuf {
+    std::env::var_os("WHARF_BENCH_GUESTS")
+        .map_or_else(|| PathBuf::from(env!("WHARF_GUESTS_DIR")), PathBuf::from)
 }
 
 /// `WHARF_BENCH_ROUNDS`, or `default`.
@@ -760,7 +765,7 @@ async fn dev_fetch() -> Row {
     const PER_PAGE: usize = 100;
     let origin = upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let wasm = PathBuf::from(env!("WHARF_GUESTS_DIR")).join("http_json.wasm");
+    let wasm = guests_dir().join("http_json.wasm");
     let config = json!({"base_url": origin, "streams": {"items": {"path": format!("/items/{PAGES}/{PER_PAGE}/0"),
         "records": "/data", "key": "id", "pagination": {"type": "page_number", "size": PER_PAGE}}}})
     .to_string();

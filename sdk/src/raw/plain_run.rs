@@ -10,7 +10,8 @@
 //! and for the tail, eight bytes at a time in a 64-bit word.
 //!
 //! A guest built with this SDK therefore uses Wasm SIMD instructions;
-//! wasmtime has them on by default on every platform Wharf runs on.
+//! wasmtime has them on by default (on x86-64 and aarch64; riscv64 needs
+//! its vector extension).
 
 /// The length of the run of bytes at the start of `bytes` that are not `"`,
 /// `\` or below 0x20. In Wasm the loop is compiled with `simd128` whether
@@ -64,7 +65,7 @@ fn needs_look(b: u8) -> bool {
 
 /// The first byte of a block of sixteen that needs a look: three vector
 /// compares and a bitmask. The vector is built from two 64-bit loads of the
-/// slice, which the compiler fuses into one `v128.load`: safe code.
+/// slice (safe code; no `v128.load` from a pointer).
 #[cfg(target_arch = "wasm32")]
 #[target_feature(enable = "simd128")]
 fn stop_in_16(block: &[u8]) -> Option<usize> {

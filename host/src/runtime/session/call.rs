@@ -449,10 +449,12 @@ impl Session {
             None => {
                 let text = format!("{e:#}");
                 let text = clip_message(&self.secrets.redactor().redact_str(&text));
-                // The pooling allocator's own error, told by its root cause:
-                // the full text carries a backtrace of the guest's functions.
-                let cause = e.root_cause().to_string();
-                if cause.contains("instance") && cause.contains("limit") {
+                // The pooling allocator's own error, told by its type: the
+                // text carries a backtrace of the guest's functions.
+                let pool_full = e
+                    .chain()
+                    .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>());
+                if pool_full {
                     CallError::Sandbox(text)
                 } else {
                     CallError::Trap(text)
