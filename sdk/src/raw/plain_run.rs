@@ -17,7 +17,8 @@
 /// `\` or below 0x20. In Wasm the loop is compiled with `simd128` whether
 /// or not the rest of the guest is (Wasm has no undefined behaviour here:
 /// an engine without SIMD refuses the module when it loads).
-#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
 pub(crate) fn plain_run(bytes: &[u8]) -> usize {
     let mut at = 0;
     let mut blocks = bytes.chunks_exact(16);
@@ -28,6 +29,13 @@ pub(crate) fn plain_run(bytes: &[u8]) -> usize {
         }
     }
     at + plain_run_words(blocks.remainder())
+}
+
+/// The same natively (the host's build), a word at a time: x86-64 vectors
+/// would need `unsafe`, and the words already go at ~6 GB/s there.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn plain_run(bytes: &[u8]) -> usize {
+    plain_run_words(bytes)
 }
 
 /// Eight bytes at a time, then one at a time.
@@ -84,16 +92,6 @@ fn stop_in_16(block: &[u8]) -> Option<usize> {
     );
     let mask = u8x16_bitmask(stops);
     (mask != 0).then(|| mask.trailing_zeros() as usize)
-}
-
-/// The first byte of a block of sixteen that needs a look, two words at a
-/// time (the host's build: x86-64 vectors would need `unsafe`, and the
-/// words already go at ~6 GB/s there).
-#[cfg(not(target_arch = "wasm32"))]
-#[inline]
-fn stop_in_16(block: &[u8]) -> Option<usize> {
-    let run = plain_run_words(block);
-    (run < 16).then_some(run)
 }
 
 #[cfg(test)]
